@@ -1,0 +1,62 @@
+"""The email dispatcher: a Flask dashboard and JSON API in front of Celery workers that send over SMTP."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from .config import INSTANCE_DIR, PROJECT_ROOT, load_settings
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings from the environment, overridden by `config` (tests pass one)."""
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.config.update(load_settings())
+    if config:
+        app.config.update(config)
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from .celery_app import celery_init_app
+    from .database import init_database
+    from .extensions import csrf, db, migrate
+
+    db.init_app(app)
+    init_database(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    celery_init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from .api import api
+    from .compose import compose
+    from .jobs import jobs
+    from .outbox import outbox
+
+    app.register_blueprint(compose)
+    app.register_blueprint(jobs)
+    app.register_blueprint(outbox)
+    app.register_blueprint(api)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from .errors import init_error_pages
+
+    init_error_pages(app)
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import init_commands
+
+    init_commands(app)

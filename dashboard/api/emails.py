@@ -1,0 +1,66 @@
+"""`POST /api/v1/emails` and `GET /api/v1/emails/<id>`."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, request, url_for
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from ..errors import api_error
+from ..extensions import db
+from ..models import Campaign, Message
+from ..schemas import EmailRequest, field_errors, limits_context
+from ..submission import submit_email
+from . import api
+from .serialize import iso, message_out
+
+
+def json_body() -> tuple[object | None, tuple | None]:
+    """The request's JSON, or the API error to answer instead."""
+    if not request.is_json:
+        return None, api_error(415, "Send the body as JSON with Content-Type: application/json.")
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        return None, api_error(400, "The JSON body is nested too deeply.")
+    if data is None:
+        return None, api_error(400, "The body is not valid JSON.")
+    if not isinstance(data, dict):
+        return None, api_error(422, "The body must be a JSON object.")
+    return data, None
+
+
+@api.post("/emails")
+def create_email():
+    data, error = json_body()
+    if error:
+        return error
+    try:
+        email = EmailRequest.model_validate(data, context=limits_context(current_app.config))
+    except ValidationError as invalid:
+        fields = field_errors(invalid)
+        return api_error(422, "The email was not accepted: " + "; ".join(
+            f"{name}: {message}" for name, message in fields.items()), fields=fields)
+    campaign = submit_email(email, source="api", attachments=email.files)
+    status_url = url_for("api.get_email", campaign_id=campaign.id, _external=True)
+    response = jsonify(
+        {"id": campaign.id, "status": "queued", "recipients": len(email.recipients),
+         "status_url": status_url}
+    )
+    return response, 202, {"Location": status_url}
+
+
+@api.get("/emails/<int:campaign_id>")
+def get_email(campaign_id: int):
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        return api_error(404, f"There is no email job with id {campaign_id}.")
+    progress = campaign.progress()
+    messages = db.session.scalars(
+        select(Message).where(Message.campaign_id == campaign_id).order_by(Message.id)
+    ).all()
+    return jsonify(
+        {"id": campaign.id, "status": progress.status, "subject": campaign.subject,
+         "created_at": iso(campaign.created_at), "total": progress.total,
+         "counts": progress.as_dict(), "messages": [message_out(m) for m in messages]}
+    )

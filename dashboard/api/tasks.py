@@ -1,0 +1,38 @@
+"""`GET /api/v1/tasks/<celery_task_id>`: a Celery task's state and the messages it carries."""
+
+from __future__ import annotations
+
+import logging
+
+from celery.result import AsyncResult
+from flask import current_app, jsonify
+from sqlalchemy import select
+
+from ..errors import api_error
+from ..extensions import db
+from ..models import Message
+from . import api
+from .serialize import message_out
+
+log = logging.getLogger(__name__)
+
+
+@api.get("/tasks/<task_id>")
+def get_task(task_id: str):
+    messages = db.session.scalars(
+        select(Message).where(Message.task_id == task_id).order_by(Message.id)
+    ).all()
+    if not messages:
+        return api_error(404, f"There is no task with id {task_id!r}.")
+    state, result = "UNKNOWN", None
+    try:
+        outcome = AsyncResult(task_id, app=current_app.extensions["celery"])
+        state = outcome.state
+        if outcome.successful() and isinstance(outcome.result, dict):
+            result = outcome.result
+    except Exception as error:  # the result backend being down must not hide the rows
+        log.warning("result backend unavailable for task %s: %s", task_id, error)
+    return jsonify(
+        {"task_id": task_id, "state": state, "result": result,
+         "messages": [message_out(m) for m in messages]}
+    )

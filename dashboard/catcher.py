@@ -1,0 +1,64 @@
+"""The embedded SMTP catcher: accepts every message and stores it for the "Caught mail" page."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from email import policy
+from email.parser import BytesHeaderParser
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope, Session
+from flask import Flask
+
+from .extensions import db
+from .models import CaughtMail
+
+log = logging.getLogger(__name__)
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class CatchingHandler:
+    """aiosmtpd handler that stores each message it receives as a CaughtMail row."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    async def handle_DATA(self, server: object, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content or b""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8")
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+        with self.app.app_context():
+            try:
+                db.session.add(
+                    CaughtMail(
+                        peer=str(session.peer[0]) if session.peer else "",
+                        mail_from=envelope.mail_from or "",
+                        rcpt_tos=json.dumps(envelope.rcpt_tos, ensure_ascii=False),
+                        subject=str(headers.get("Subject", "")),
+                        raw=raw,
+                    )
+                )
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                log.exception("could not store a caught message")
+                return "451 4.3.0 Could not store the message, try again later"
+        return "250 2.0.0 Message caught"
+
+
+def run_catcher(app: Flask, host: str, port: int, stop: threading.Event | None = None) -> None:
+    """Serve until `stop` is set (or forever)."""
+    controller = Controller(
+        CatchingHandler(app), hostname=host, port=port,
+        data_size_limit=MAX_MESSAGE_BYTES, enable_SMTPUTF8=True,
+    )
+    controller.start()
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
+    log.info("SMTP catcher listening on %s:%s", host, port)
+    try:
+        (stop or threading.Event()).wait()
+    finally:
+        controller.stop()

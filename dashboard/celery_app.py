@@ -1,0 +1,31 @@
+"""Binding Celery to the Flask app, as in Flask's own Celery example."""
+
+from __future__ import annotations
+
+from celery import Celery, Task
+from flask import Flask
+from kombu import Exchange, Queue
+
+from .signals import connect_signal_handlers
+
+QUEUES = ("transactional", "bulk")
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Create the Celery app from `app.config["CELERY"]`; tasks run inside an app context."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(app.config["CELERY"])
+    celery_app.conf.task_queues = [Queue(name, Exchange(name), routing_key=name) for name in QUEUES]
+    celery_app.set_default()
+    celery_app.flask_app = app  # signal handlers push this app's context
+    app.extensions["celery"] = celery_app
+    connect_signal_handlers()
+    from . import tasks  # noqa: F401  (registers the shared tasks)
+
+    return celery_app

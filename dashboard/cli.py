@@ -1,0 +1,75 @@
+"""Command-line verbs: `flask send-test`, `flask mail-catcher`. They call the same services as the pages."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from flask import Flask, current_app
+from pydantic import ValidationError
+
+from .extensions import db
+from .models import Campaign
+from .schemas import EmailContent, field_errors, limits_context
+from .submission import submit_email
+
+
+@click.command("send-test")
+@click.option("--to", "to", required=True, help="Recipient(s), comma separated; names allowed.")
+@click.option("--subject", default="Test email from the dispatcher", show_default=True)
+@click.option("--text", default="If you can read this, sending works.", show_default=True)
+@click.option("--html", default=None, help="An optional HTML body.")
+@click.option("--from", "sender", default=None, help="Sender; defaults to MAIL_DEFAULT_SENDER.")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait (up to --timeout seconds) for the outcome.")
+@click.option("--timeout", default=60.0, show_default=True)
+def send_test(to: str, subject: str, text: str, html: str | None, sender: str | None,
+              wait: bool, timeout: float) -> None:
+    """Queue a test email through the workers and report what happened to it."""
+    try:
+        content = EmailContent.model_validate(
+            {"to": to, "subject": subject, "text": text, "html": html, "from": sender},
+            context=limits_context(current_app.config),
+        )
+    except ValidationError as error:
+        for field, message in field_errors(error).items():
+            click.echo(f"error: {field}: {message}", err=True)
+        raise SystemExit(2) from None
+    campaign = submit_email(content, source="cli")
+    click.echo(f"queued job {campaign.id} for {len(content.recipients)} recipient(s)")
+    if not wait:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        progress = db.session.get(Campaign, campaign.id).progress()
+        if progress.is_final:
+            click.echo(f"job {campaign.id}: {progress.status} "
+                       + ", ".join(f"{k}={v}" for k, v in progress.as_dict().items() if v))
+            raise SystemExit(0 if progress.status == "sent" else 1)
+        time.sleep(0.5)
+    click.echo(f"job {campaign.id} is not finished after {timeout:.0f}s; is a worker running?",
+               err=True)
+    raise SystemExit(1)
+
+
+@click.command("mail-catcher")
+@click.option("--host", default=None, help="Defaults to CATCHER_HOST.")
+@click.option("--port", default=None, type=int, help="Defaults to CATCHER_PORT.")
+def mail_catcher(host: str | None, port: int | None) -> None:
+    """Run the embedded SMTP catcher; what it catches shows on the Caught mail page."""
+    from .catcher import run_catcher
+
+    app = current_app._get_current_object()
+    host = host or app.config["CATCHER_HOST"]
+    port = port or app.config["CATCHER_PORT"]
+    click.echo(f"SMTP catcher on {host}:{port}; press Ctrl-C to stop")
+    try:
+        run_catcher(app, host, port)
+    except KeyboardInterrupt:
+        pass
+
+
+def init_commands(app: Flask) -> None:
+    app.cli.add_command(send_test)
+    app.cli.add_command(mail_catcher)

@@ -1,0 +1,109 @@
+"""Settings, each read from the environment (and `.env`) with its embedded default beside it.
+
+`.env.example` documents every variable listed here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", PROJECT_ROOT / "instance"))
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+MB = 1024 * 1024
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
+def load_settings() -> dict[str, Any]:
+    """Read every setting from the environment (after loading `.env`), with defaults."""
+    load_dotenv(PROJECT_ROOT / ".env", override=False)
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    broker_url = os.environ.get("CELERY_BROKER_URL", redis_url)
+    database_url = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'dashboard.db'}"
+    )
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        # Outgoing mail. The defaults point at the embedded catcher (`flask mail-catcher`).
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "127.0.0.1"),
+        "MAIL_PORT": _int("MAIL_PORT", 1025),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS", False),
+        "MAIL_USE_SSL": _bool("MAIL_USE_SSL", False),
+        "MAIL_TIMEOUT": _float("MAIL_TIMEOUT", 30.0),
+        "MAIL_DEFAULT_SENDER": os.environ.get(
+            "MAIL_DEFAULT_SENDER", "Email Dispatcher <dispatcher@example.com>"
+        ),
+        # Domain part of generated Message-IDs; defaults to the sender's domain.
+        "MAIL_MESSAGE_ID_DOMAIN": os.environ.get("MAIL_MESSAGE_ID_DOMAIN", ""),
+        "MAIL_BATCH_SIZE": _int("MAIL_BATCH_SIZE", 50),
+        "MAIL_MAX_RETRIES": _int("MAIL_MAX_RETRIES", 5),
+        "MAIL_RETRY_BASE_SECONDS": _float("MAIL_RETRY_BASE_SECONDS", 10.0),
+        "MAIL_RETRY_MAX_SECONDS": _float("MAIL_RETRY_MAX_SECONDS", 600.0),
+        # The embedded SMTP catcher's listening address (used by `flask mail-catcher`).
+        "CATCHER_HOST": os.environ.get("CATCHER_HOST", "127.0.0.1"),
+        "CATCHER_PORT": _int("CATCHER_PORT", 1025),
+        # Input limits: a clear error past each.
+        "MAX_CONTENT_LENGTH": _int("MAX_REQUEST_MB", 30) * MB,
+        "MAX_FORM_MEMORY_SIZE": _int("MAX_BODY_MB", 2) * MB + 64 * 1024,
+        "MAX_BODY_BYTES": _int("MAX_BODY_MB", 2) * MB,
+        "MAX_ATTACHMENTS_BYTES": _int("MAX_ATTACHMENTS_MB", 20) * MB,
+        "MAX_RECIPIENTS_PER_REQUEST": _int("MAX_RECIPIENTS_PER_REQUEST", 1000),
+        "CELERY": celery_settings(broker_url, os.environ.get("CELERY_RESULT_BACKEND", broker_url)),
+    }
+
+
+def engine_options(database_url: str) -> dict[str, Any]:
+    """SQLite waits for locks instead of failing at once (web, worker and catcher share it)."""
+    if database_url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+def celery_settings(broker_url: str, result_backend: str) -> dict[str, Any]:
+    """Celery's configuration: ids only on the wire, late acks, one task prefetched per process."""
+    return {
+        "broker_url": broker_url,
+        "result_backend": result_backend,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": "transactional",
+        "result_expires": 7 * 24 * 3600,
+        "broker_connection_retry_on_startup": True,
+        "task_publish_retry_policy": {
+            "max_retries": 3,
+            "interval_start": 0.2,
+            "interval_step": 0.5,
+            "interval_max": 2,
+        },
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),
+    }

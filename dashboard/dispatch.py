@@ -1,0 +1,57 @@
+"""Handing message ids to the workers: chunked into batches, one Celery task per batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import uuid4
+
+from kombu.exceptions import OperationalError
+
+from .models import Message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Batch:
+    task_id: str
+    message_ids: list[int]
+
+
+def plan_batches(messages: Sequence[Message], size: int) -> list[Batch]:
+    """Cut flushed messages into batches, stamping each row with its batch's task id.
+
+    Call it after a flush (so ids are known) and before the commit that stores the stamps.
+    """
+    size = max(size, 1)
+    batches = []
+    for start in range(0, len(messages), size):
+        chunk = messages[start : start + size]
+        batch = Batch(task_id=str(uuid4()), message_ids=[message.id for message in chunk])
+        for message in chunk:
+            message.task_id = batch.task_id
+        batches.append(batch)
+    return batches
+
+
+def publish_batches(batches: Sequence[Batch], *, queue: str) -> int:
+    """Publish each batch's ids (after their rows are committed); return how many were published.
+
+    A broker that cannot be reached loses nothing: the rows stay `queued` in the database
+    and the sweeper re-enqueues them.
+    """
+    from .tasks import send_batch
+
+    published = 0
+    for batch in batches:
+        try:
+            send_batch.apply_async(args=[batch.message_ids], task_id=batch.task_id, queue=queue)
+        except OperationalError as error:
+            log.warning("broker unreachable, %d batches left queued in the database: %s",
+                        len(batches) - published, error)
+            break
+        published += 1
+    return published
+

@@ -1,0 +1,80 @@
+"""Errors: JSON from one helper under /api/, friendly pages everywhere else. Never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    500: "internal_error",
+}
+
+
+def api_error(
+    status: int, message: str, *, fields: dict[str, str] | None = None, code: str | None = None
+) -> tuple[Response, int]:
+    """The API's one error shape: `{"error": {"code", "message", "fields"}}`."""
+    body = {"error": {"code": code or _CODES.get(status, "error"), "message": message,
+                      "fields": fields or {}}}
+    return jsonify(body), status
+
+
+def _is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _too_large_message() -> str:
+    from flask import current_app
+
+    limit_mb = current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+    body_mb = current_app.config["MAX_BODY_BYTES"] // (1024 * 1024)
+    return (
+        f"The request is too large: a body may be at most {body_mb} MB and a whole "
+        f"request at most {limit_mb} MB."
+    )
+
+
+def init_error_pages(app: Flask) -> None:
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_error: RequestEntityTooLarge):
+        if _is_api_request():
+            return api_error(413, _too_large_message())
+        return render_template("error.html", status=413, message=_too_large_message()), 413
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error: CSRFError):
+        message = (
+            "This form has expired or did not come from this dashboard. "
+            "Reload the page and send it again."
+        )
+        if _is_api_request():
+            return api_error(400, message)
+        return render_template("error.html", status=400, message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        status = error.code or 500
+        if _is_api_request():
+            return api_error(status, error.description or error.name)
+        return render_template("error.html", status=status, message=error.description), status
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        message = "Something went wrong on our side; the error has been logged."
+        if _is_api_request():
+            return api_error(500, message)
+        return render_template("error.html", status=500, message=message), 500

@@ -1,0 +1,1 @@
+"""Building and sending mail: plain Python, no Flask and no database, testable against an SMTP server alone."""

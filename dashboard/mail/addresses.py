@@ -1,0 +1,88 @@
+"""Parsing and validating addresses as people type them: `Nguyễn Văn A <a@example.vn>`, comma or newline separated."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.utils import parseaddr
+
+from email_validator import EmailNotValidError, validate_email
+
+from .headers import HeaderInjectionError, check_header_value
+
+_SEPARATORS = re.compile(r"[,;\n\r]")
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """An address with an optional display name."""
+
+    address: str
+    name: str = ""
+
+    def formatted(self) -> str:
+        """The mailbox as an RFC 5322 header value (non-ASCII names are encoded when serialised)."""
+        return str(Address(display_name=self.name, addr_spec=self.address))
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.address}>" if self.name else self.address
+
+
+class AddressError(ValueError):
+    """An address a person typed that cannot be used, with the reason in words."""
+
+
+def split_address_list(text: str) -> list[str]:
+    """Split on commas, semicolons and newlines that are not inside quotes or angle brackets."""
+    items: list[str] = []
+    current: list[str] = []
+    in_quotes = in_angle = False
+    for char in text:
+        if char == '"' and not in_angle:
+            in_quotes = not in_quotes
+        elif char == "<" and not in_quotes:
+            in_angle = True
+        elif char == ">" and not in_quotes:
+            in_angle = False
+        if _SEPARATORS.fullmatch(char) and not in_quotes and not in_angle:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    items.append("".join(current))
+    return [item.strip() for item in items if item.strip()]
+
+
+def parse_mailbox(text: str) -> Mailbox:
+    """Parse one `Name <addr>` or bare `addr`, validating the address (syntax only, no DNS)."""
+    text = text.strip()
+    try:
+        check_header_value(text, field="address")
+    except HeaderInjectionError as error:
+        raise AddressError(str(error)) from None
+    if "<" in text or '"' in text:
+        name, addr = parseaddr(text)
+        if not addr or text.count("<") != 1 or not text.endswith(">"):
+            raise AddressError(f"'{text}' is not of the form Name <address@example.com>")
+    else:
+        name, addr = "", text
+    try:
+        valid = validate_email(addr, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as error:
+        raise AddressError(f"'{addr}' is not a valid address: {error}") from None
+    return Mailbox(address=valid.ascii_email or valid.normalized, name=name.strip())
+
+
+def parse_address_list(text: str) -> list[Mailbox]:
+    """Parse a list typed by a person; raise AddressError naming every bad entry."""
+    mailboxes: list[Mailbox] = []
+    problems: list[str] = []
+    for position, item in enumerate(split_address_list(text), start=1):
+        try:
+            mailboxes.append(parse_mailbox(item))
+        except AddressError as error:
+            problems.append(f"recipient {position}: {error}")
+    if problems:
+        raise AddressError("; ".join(problems))
+    return mailboxes

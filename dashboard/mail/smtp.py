@@ -1,0 +1,178 @@
+"""Sending a batch of messages over one SMTP connection, with an outcome per recipient.
+
+Connection errors and 4xx replies are transient (worth retrying later); 5xx replies are
+permanent for that recipient only. A dropped connection is reopened once per message.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    username: str = ""
+    password: str = field(default="", repr=False)
+    use_tls: bool = False
+    use_ssl: bool = False
+    timeout: float = 30.0
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What goes on the wire for one message; `key` lets the caller match the result."""
+
+    key: int
+    sender: str
+    recipient: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    key: int
+    outcome: Outcome
+    code: int | None
+    reply: str
+    duration_ms: int
+
+
+class _Refused(Exception):
+    def __init__(self, code: int, reply: str) -> None:
+        super().__init__(code, reply)
+        self.code, self.reply = code, reply
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def outcome_for_code(code: int) -> Outcome:
+    """5xx is permanent; 4xx, and anything odd, is worth another try."""
+    return Outcome.PERMANENT if 500 <= code < 600 else Outcome.TRANSIENT
+
+
+def open_connection(settings: SmtpSettings) -> smtplib.SMTP:
+    """Connect, say EHLO, upgrade to TLS when asked, and log in when credentials are set."""
+    context = ssl.create_default_context()
+    if settings.use_ssl:
+        conn: smtplib.SMTP = smtplib.SMTP_SSL(
+            settings.host, settings.port, timeout=settings.timeout, context=context
+        )
+    else:
+        conn = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+    try:
+        conn.ehlo()
+        if settings.use_tls:
+            conn.starttls(context=context)
+            conn.ehlo()
+        if settings.username:
+            conn.login(settings.username, settings.password)
+    except BaseException:
+        _close(conn)
+        raise
+    return conn
+
+
+def _close(conn: smtplib.SMTP) -> None:
+    try:
+        conn.quit()
+    except (OSError, smtplib.SMTPException):
+        conn.close()
+
+
+def _send_one(conn: smtplib.SMTP, envelope: Envelope) -> tuple[int, str]:
+    code, reply = conn.mail(envelope.sender)
+    if code != 250:
+        raise _Refused(code, _text(reply))
+    code, reply = conn.rcpt(envelope.recipient)
+    if code not in (250, 251):
+        raise _Refused(code, _text(reply))
+    try:
+        code, reply = conn.data(envelope.data)
+    except smtplib.SMTPDataError as error:
+        raise _Refused(error.smtp_code, _text(error.smtp_error)) from None
+    if code != 250:
+        raise _Refused(code, _text(reply))
+    return code, _text(reply)
+
+
+def _describe(error: BaseException) -> tuple[int | None, str]:
+    if isinstance(error, smtplib.SMTPResponseException):
+        return error.smtp_code, _text(error.smtp_error)
+    return None, f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def deliver_batch(
+    envelopes: Iterable[Envelope], settings: SmtpSettings
+) -> Iterator[DeliveryResult]:
+    """Send each envelope in turn over one connection, yielding one result per envelope."""
+    pending = list(envelopes)
+    conn: smtplib.SMTP | None = None
+    fresh = False  # True while the connection has not yet carried a message
+    index = 0
+    try:
+        while index < len(pending):
+            envelope = pending[index]
+            started = time.monotonic()
+
+            def result(outcome: Outcome, code: int | None, reply: str, env: Envelope = envelope) -> DeliveryResult:
+                elapsed = int((time.monotonic() - started) * 1000)
+                return DeliveryResult(env.key, outcome, code, reply, elapsed)
+
+            if conn is None:
+                try:
+                    conn = open_connection(settings)
+                    fresh = True
+                except (OSError, smtplib.SMTPException) as error:
+                    code, reply = _describe(error)
+                    for rest in pending[index:]:
+                        yield result(Outcome.TRANSIENT, code, reply, rest)
+                    return
+            try:
+                code, reply = _send_one(conn, envelope)
+            except _Refused as refused:
+                yield result(outcome_for_code(refused.code), refused.code, refused.reply)
+                index += 1
+                fresh = False
+                if refused.code == 421:  # the server is closing this connection
+                    _close(conn)
+                    conn = None
+                else:
+                    _reset(conn)
+                continue
+            except (OSError, smtplib.SMTPException) as error:
+                _close(conn)
+                conn = None
+                if not fresh:
+                    continue  # the server dropped a used connection: reconnect, same message
+                code, reply = _describe(error)
+                yield result(Outcome.TRANSIENT, code, reply)
+                index += 1
+                continue
+            yield result(Outcome.SENT, code, reply)
+            index += 1
+            fresh = False
+    finally:
+        if conn is not None:
+            _close(conn)
+
+
+def _reset(conn: smtplib.SMTP) -> None:
+    try:
+        conn.rset()
+    except (OSError, smtplib.SMTPException):
+        pass  # a broken connection shows itself on the next message, which reconnects

@@ -1,0 +1,186 @@
+"""Rows: the database is the source of truth for every email and its state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, func, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the one way times are stored (SQLite keeps no zone)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class MessageStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = frozenset({MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.CANCELLED})
+# States a worker may claim a message from.
+CLAIMABLE_STATUSES = (MessageStatus.QUEUED, MessageStatus.RETRYING)
+
+
+class Campaign(db.Model):
+    """One submission (a form, an API call, a CLI call, a CSV): the content its messages share."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    queue: Mapped[str] = mapped_column(String(32), default="transactional")
+    from_address: Mapped[str] = mapped_column(String(320))
+    from_name: Mapped[str] = mapped_column(String(200), default="")
+    subject: Mapped[str] = mapped_column(String(998))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="campaign", order_by="Message.id", lazy="raise_on_sql"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="campaign", order_by="Attachment.id", cascade="all, delete-orphan"
+    )
+
+    def progress(self) -> CampaignProgress:
+        """Counts by state, read from the messages (never kept by hand)."""
+        rows = db.session.execute(
+            select(Message.status, func.count())
+            .where(Message.campaign_id == self.id)
+            .group_by(Message.status)
+        ).all()
+        return CampaignProgress({MessageStatus(status): count for status, count in rows})
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    counts: dict[MessageStatus, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        return sum(n for status, n in self.counts.items() if status in FINAL_STATUSES)
+
+    @property
+    def is_final(self) -> bool:
+        return self.done == self.total
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.total == 0 else int(100 * self.done / self.total)
+
+    @property
+    def status(self) -> str:
+        """One word for the whole campaign, derived from its messages' states."""
+        count = self.counts.get
+        if not self.is_final:
+            if count(MessageStatus.SENDING) or self.done:
+                return "sending"
+            if count(MessageStatus.RETRYING):
+                return "retrying"
+            if count(MessageStatus.SCHEDULED) == self.total:
+                return "scheduled"
+            return "queued"
+        if count(MessageStatus.SENT) == self.total:
+            return "sent"
+        if count(MessageStatus.FAILED) == self.total:
+            return "failed"
+        if count(MessageStatus.CANCELLED) == self.total:
+            return "cancelled"
+        return "partly sent" if count(MessageStatus.SENT) else "failed"
+
+    def as_dict(self) -> dict[str, int]:
+        return {status.value: self.counts.get(status, 0) for status in MessageStatus}
+
+
+class Message(db.Model):
+    """One recipient of a campaign, with its delivery state."""
+
+    __table_args__ = (Index("ix_message_campaign_status", "campaign_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    to_address: Mapped[str] = mapped_column(String(320))
+    to_name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.QUEUED, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_code: Mapped[int | None]
+    last_reply: Mapped[str | None] = mapped_column(Text)
+    # Kept across retries so a resend carries the same Message-ID (receivers can de-duplicate).
+    message_id_header: Mapped[str] = mapped_column(String(250))
+    task_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="messages")
+    attempts_log: Mapped[list[DeliveryAttempt]] = relationship(
+        back_populates="message", order_by="DeliveryAttempt.id", lazy="raise_on_sql"
+    )
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class DeliveryAttempt(db.Model):
+    """One try at handing a message to the SMTP server, with the server's answer."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), index=True
+    )
+    outcome: Mapped[str] = mapped_column(String(16))
+    smtp_code: Mapped[int | None]
+    smtp_reply: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str] = mapped_column(String(200), default="")
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    duration_ms: Mapped[int] = mapped_column(default=0)
+    finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    message: Mapped[Message] = relationship(back_populates="attempts_log")
+
+
+class Attachment(db.Model):
+    """A file sent with every message of its campaign; kept in the database so any worker can read it."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(127))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="attachments")
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+class CaughtMail(db.Model):
+    """A message received by the embedded SMTP catcher: what would have been sent."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    peer: Mapped[str] = mapped_column(String(100), default="")
+    mail_from: Mapped[str] = mapped_column(String(320))
+    rcpt_tos: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bytes] = mapped_column(LargeBinary)

