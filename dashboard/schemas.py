@@ -121,11 +121,8 @@ class EmailContent(BaseModel):
 
     @model_validator(mode="after")
     def _parse_people(self, info: ValidationInfo) -> EmailContent:
-        raw = self.to if isinstance(self.to, str) else ",".join(self.to)
-        if isinstance(self.to, list) and any(not item.strip() for item in self.to):
-            raise field_error("to", "an empty string is not an address")
         try:
-            self._recipients = _unique(parse_address_list(raw))
+            self._recipients = _unique(_parse_recipients(self.to))
         except AddressError as error:
             raise field_error("to", str(error)) from None
         if not self._recipients:
@@ -270,6 +267,21 @@ class FieldError(ValueError):
 
 def field_error(field: str, message: str) -> FieldError:
     return FieldError(field, message)
+
+
+def _parse_recipients(to: str | list[str]) -> list[Mailbox]:
+    """A string is a list as people type it; each array item is exactly one address."""
+    if isinstance(to, str):
+        return parse_address_list(to)
+    mailboxes, problems = [], []
+    for position, item in enumerate(to, start=1):
+        try:
+            mailboxes.append(parse_mailbox(item))
+        except AddressError as error:
+            problems.append(f"recipient {position}: {error}")
+    if problems:
+        raise AddressError("; ".join(problems))
+    return mailboxes
 
 
 def _unique(mailboxes: list[Mailbox]) -> list[Mailbox]:

@@ -122,7 +122,7 @@ def deliver_batch(
     """Send each envelope in turn over one connection, yielding one result per envelope."""
     pending = list(envelopes)
     conn: smtplib.SMTP | None = None
-    fresh = False  # True while the connection has not yet carried a message
+    reconnected = False  # whether the current message already had its one reconnect
     index = 0
     try:
         while index < len(pending):
@@ -136,7 +136,6 @@ def deliver_batch(
             if conn is None:
                 try:
                     conn = open_connection(settings)
-                    fresh = True
                 except (OSError, smtplib.SMTPException) as error:
                     code, reply = _describe(error)
                     for rest in pending[index:]:
@@ -147,7 +146,7 @@ def deliver_batch(
             except _Refused as refused:
                 yield result(outcome_for_code(refused.code), refused.code, refused.reply)
                 index += 1
-                fresh = False
+                reconnected = False
                 if refused.code == 421:  # the server is closing this connection
                     _close(conn)
                     conn = None
@@ -157,15 +156,17 @@ def deliver_batch(
             except (OSError, smtplib.SMTPException) as error:
                 _close(conn)
                 conn = None
-                if not fresh:
-                    continue  # the server dropped a used connection: reconnect, same message
+                if not reconnected:
+                    reconnected = True
+                    continue  # the connection broke: reconnect and try the same message again
                 code, reply = _describe(error)
                 yield result(Outcome.TRANSIENT, code, reply)
                 index += 1
+                reconnected = False
                 continue
             yield result(Outcome.SENT, code, reply)
             index += 1
-            fresh = False
+            reconnected = False
     finally:
         if conn is not None:
             _close(conn)

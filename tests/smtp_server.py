@@ -1,0 +1,105 @@
+"""A real aiosmtpd server on a free loopback port whose replies a test can script."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Received:
+    """One message the server accepted, as the recipient's server would see it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return BytesParser(policy=policy.default).parsebytes(self.raw)
+
+
+@dataclass
+class Script:
+    """Replies to give instead of 250, set by a test."""
+
+    rcpt_replies: dict[str, str] = field(default_factory=dict)  # address -> reply, every time
+    data_replies: deque[str] = field(default_factory=deque)  # next DATA replies, used once each
+    data_delay: float = 0.0  # seconds to wait before answering DATA
+    drop_every: int = 0  # close the connection instead of answering every Nth DATA
+    data_count: int = 0
+
+
+class ScriptedHandler:
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.script = Script()
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        reply = self.script.rcpt_replies.get(address.lower())
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.script.data_delay:
+            await asyncio.sleep(self.script.data_delay)
+        with self.lock:
+            self.script.data_count += 1
+            if self.script.drop_every and self.script.data_count % self.script.drop_every == 0:
+                server.transport.close()
+                return "421 4.4.2 Connection dropped"
+            if self.script.data_replies:
+                return self.script.data_replies.popleft()
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+            )
+        return "250 2.0.0 Ok: queued"
+
+
+class ScriptedSMTPServer:
+    def __init__(self) -> None:
+        self.handler = ScriptedHandler()
+        self.port = free_port()
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, data_size_limit=64 * 1024 * 1024
+        )
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def reset(self) -> None:
+        with self.handler.lock:
+            self.handler.received.clear()
+            self.handler.script = Script()
+
+    @property
+    def script(self) -> Script:
+        return self.handler.script
+
+    @property
+    def received(self) -> list[Received]:
+        with self.handler.lock:
+            return list(self.handler.received)
+
+    def received_by(self, address: str) -> list[Received]:
+        return [r for r in self.received if address in r.rcpt_tos]

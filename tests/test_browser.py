@@ -1,0 +1,67 @@
+"""In a real browser: compose, send, and watch the status turn to sent without a reload."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, expect, sync_playwright
+from werkzeug.serving import make_server
+
+from tests.smtp_server import ScriptedSMTPServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def live_url(app: Flask) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.mark.browser
+def test_compose_send_and_watch_it_turn_sent(
+    browser: Browser, live_url: str, smtp_server: ScriptedSMTPServer, unique: str
+) -> None:
+    smtp_server.script.data_delay = 2.5  # slow enough to see it before it is sent
+    address = f"trinh-{unique}@example.vn"
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(live_url + "/")
+    page.fill("#to", f"Lê Thị Trinh <{address}>")
+    page.fill("#subject", "Chúc mừng năm mới 🎉")
+    page.fill("#text", "Chúc bạn một năm mới an khang thịnh vượng!")
+    page.click("button[type=submit]")
+
+    page.wait_for_url("**/jobs/*")
+    row = page.locator("#messages tbody tr").first
+    expect(row).to_contain_text(address)
+    expect(row.locator(".status")).to_have_text("sending")  # or queued before; never sent yet
+    page.evaluate("window.__notReloaded = true")
+
+    expect(row.locator(".status")).to_have_text("sent", timeout=20_000)
+    expect(page.locator("#job-state")).to_have_text("sent")
+    expect(row).to_contain_text("250")
+    assert page.evaluate("window.__notReloaded") is True  # updated in place by HTMX
+    expect(page.locator("#job-status")).not_to_have_attribute("hx-trigger", "every 2s")
+    [received] = smtp_server.received_by(address)
+    assert received.message["Subject"] == "Chúc mừng năm mới 🎉"
+    page.close()

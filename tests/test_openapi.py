@@ -1,0 +1,34 @@
+"""The OpenAPI document is generated from the models that validate requests."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+
+from dashboard.schemas import EmailRequest
+
+
+def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.json
+    assert document["openapi"].startswith("3.1")
+    assert set(document["paths"]) == {"/emails", "/emails/{id}", "/tasks/{task_id}"}
+    create = document["paths"]["/emails"]["post"]
+    assert set(create["responses"]) == {"202", "400", "413", "415", "422"}
+    schemas = document["components"]["schemas"]
+    request_schema = schemas["EmailRequest"]
+    assert sorted(request_schema["required"]) == ["subject", "to"]
+    assert request_schema["additionalProperties"] is False
+    assert {"to", "subject", "text", "html", "from", "attachments"} == set(
+        request_schema["properties"]
+    )
+    for name in ("EmailAccepted", "EmailStatus", "TaskStatus", "ErrorResponse"):
+        assert name in schemas
+
+
+def test_the_document_changes_with_the_model(client: FlaskClient) -> None:
+    """One source of truth: the served schema is the validating model's schema."""
+    served = client.get("/api/v1/openapi.json").json["components"]["schemas"]["EmailRequest"]
+    model = EmailRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    model.pop("$defs", None)
+    assert served == model

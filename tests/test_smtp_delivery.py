@@ -1,0 +1,77 @@
+"""The mail code alone against a real SMTP server: outcomes per recipient, reconnects, no network."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from dashboard.mail.addresses import Mailbox
+from dashboard.mail.headers import HeaderInjectionError
+from dashboard.mail.mime import OutgoingEmail, build_message, safe_filename
+from dashboard.mail.smtp import Envelope, Outcome, SmtpSettings, deliver_batch
+from tests.smtp_server import ScriptedSMTPServer, free_port
+
+
+@pytest.fixture
+def server(smtp_server: ScriptedSMTPServer) -> Iterator[ScriptedSMTPServer]:
+    smtp_server.reset()
+    yield smtp_server
+    smtp_server.reset()
+
+
+def envelopes(count: int, tag: str) -> list[Envelope]:
+    result = []
+    for key in range(count):
+        address = f"m{key}-{tag}@example.com"
+        data = build_message(OutgoingEmail(
+            sender=Mailbox("from@example.com"), recipient=Mailbox(address),
+            subject=f"Tin nhắn {key}", text="Nội dung", message_id=f"<{key}.{tag}@example.com>",
+        ))
+        result.append(Envelope(key, "from@example.com", address, data))
+    return result
+
+
+def test_dropped_connection_is_reopened_and_nothing_is_lost(server: ScriptedSMTPServer) -> None:
+    server.script.drop_every = 2
+    batch = envelopes(5, "drop")
+    results = list(deliver_batch(batch, SmtpSettings("127.0.0.1", server.port, timeout=5)))
+    assert [r.outcome for r in results] == [Outcome.SENT] * 5
+    assert server.script.data_count == 9  # four drops, each message resent once after one
+    assert sorted(r.rcpt_tos[0] for r in server.received) == sorted(e.recipient for e in batch)
+
+
+def test_refused_connection_makes_every_message_transient() -> None:
+    settings = SmtpSettings("127.0.0.1", free_port(), timeout=2)
+    results = list(deliver_batch(envelopes(3, "refused"), settings))
+    assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 3
+    assert all("ConnectionRefusedError" in r.reply for r in results)
+
+
+def test_4xx_and_5xx_replies_are_told_apart(server: ScriptedSMTPServer) -> None:
+    batch = envelopes(3, "codes")
+    server.script.rcpt_replies[batch[0].recipient] = "452 4.2.2 Mailbox full"
+    server.script.rcpt_replies[batch[1].recipient] = "553 5.1.3 Bad address syntax"
+    results = list(deliver_batch(batch, SmtpSettings("127.0.0.1", server.port, timeout=5)))
+    assert [(r.outcome, r.code) for r in results] == [
+        (Outcome.TRANSIENT, 452), (Outcome.PERMANENT, 553), (Outcome.SENT, 250)
+    ]
+    assert results[0].reply == "4.2.2 Mailbox full"
+
+
+@pytest.mark.parametrize("subject", ["a\rb", "a\nBcc: x@example.com", "a\0b", "x" * 999])
+def test_header_values_that_could_inject_are_refused(subject: str) -> None:
+    with pytest.raises(HeaderInjectionError):
+        build_message(OutgoingEmail(
+            sender=Mailbox("from@example.com"), recipient=Mailbox("to@example.com"),
+            subject=subject, text="t", message_id="<1@example.com>",
+        ))
+
+
+@pytest.mark.parametrize(
+    ("given", "safe"),
+    [("../../etc/passwd", "passwd"), ("C:\\Users\\a\\report.pdf", "report.pdf"),
+     (".hidden", "hidden"), ("a\r\nb.txt", "a__b.txt"), ("", "attachment")],
+)
+def test_attachment_names_cannot_traverse_or_inject(given: str, safe: str) -> None:
+    assert safe_filename(given) == safe
