@@ -12,7 +12,9 @@ from typing import Any
 from dotenv import load_dotenv
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", PROJECT_ROOT / "instance"))
+# Loaded on import so that INSTANCE_DIR below sees it; the environment wins over the file.
+load_dotenv(PROJECT_ROOT / ".env", override=False)
+INSTANCE_DIR = PROJECT_ROOT / os.environ.get("INSTANCE_DIR", "instance")
 DEFAULT_SECRET_KEY = "dev-insecure-change-me"
 MB = 1024 * 1024
 
@@ -35,8 +37,7 @@ def _float(name: str, default: float) -> float:
 
 
 def load_settings() -> dict[str, Any]:
-    """Read every setting from the environment (after loading `.env`), with defaults."""
-    load_dotenv(PROJECT_ROOT / ".env", override=False)
+    """Read every setting from the environment (and `.env`), with defaults."""
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     broker_url = os.environ.get("CELERY_BROKER_URL", redis_url)
     database_url = os.environ.get(
