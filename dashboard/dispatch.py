@@ -49,9 +49,11 @@ def publish_batches(batches: Sequence[Batch], *, queue: str) -> int:
         try:
             send_batch.apply_async(args=[batch.message_ids], task_id=batch.task_id, queue=queue)
         except OperationalError as error:
-            log.warning("broker unreachable, %d batches left queued in the database: %s",
-                        len(batches) - published, error)
+            log.warning(
+                "broker unreachable, %d batches left queued in the database: %s",
+                len(batches) - published,
+                error,
+            )
             break
         published += 1
     return published
-

@@ -27,8 +27,13 @@ def api_error(
     status: int, message: str, *, fields: dict[str, str] | None = None, code: str | None = None
 ) -> tuple[Response, int]:
     """The API's one error shape: `{"error": {"code", "message", "fields"}}`."""
-    body = {"error": {"code": code or _CODES.get(status, "error"), "message": message,
-                      "fields": fields or {}}}
+    body = {
+        "error": {
+            "code": code or _CODES.get(status, "error"),
+            "message": message,
+            "fields": fields or {},
+        }
+    }
     return jsonify(body), status
 
 

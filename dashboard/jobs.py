@@ -38,10 +38,17 @@ def detail(campaign_id: int):
     """The whole page, or only its live status partial when HTMX polls it."""
     campaign = db.session.get(Campaign, campaign_id) or abort(404, "There is no such job.")
     messages = db.session.scalars(
-        select(Message).where(Message.campaign_id == campaign_id).order_by(Message.id).limit(ROWS_SHOWN)
+        select(Message)
+        .where(Message.campaign_id == campaign_id)
+        .order_by(Message.id)
+        .limit(ROWS_SHOWN)
     ).all()
-    context = {"campaign": campaign, "progress": campaign.progress(), "messages": messages,
-               "rows_shown": ROWS_SHOWN}
+    context = {
+        "campaign": campaign,
+        "progress": campaign.progress(),
+        "messages": messages,
+        "rows_shown": ROWS_SHOWN,
+    }
     if request.headers.get("HX-Request"):
         return render_template("partials/job_status.html", **context)
     return render_template("job.html", **context)

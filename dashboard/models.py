@@ -157,7 +157,8 @@ class DeliveryAttempt(db.Model):
 
 
 class Attachment(db.Model):
-    """A file sent with every message of its campaign; kept in the database so any worker can read it."""
+    """A file sent with every message of its campaign, kept in the database so that any worker
+    can read it."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(

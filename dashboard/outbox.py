@@ -34,8 +34,11 @@ def parse_caught(mail: CaughtMail) -> CaughtView:
     text_part = message.get_body(preferencelist=("plain",))
     html_part = message.get_body(preferencelist=("html",))
     attachments = [
-        (part.get_filename() or "(unnamed)", part.get_content_type(),
-         len(part.get_payload(decode=True) or b""))
+        (
+            part.get_filename() or "(unnamed)",
+            part.get_content_type(),
+            len(part.get_payload(decode=True) or b""),
+        )
         for part in message.iter_attachments()
     ]
     return CaughtView(

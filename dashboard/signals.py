@@ -78,13 +78,19 @@ def record_delivery_results(
     for result in results:
         log.info(
             "delivery message=%s outcome=%s code=%s duration_ms=%s",
-            result.key, result.outcome.value, result.code, result.duration_ms,
+            result.key,
+            result.outcome.value,
+            result.code,
+            result.duration_ms,
         )
 
 
 def fail_unfinished_batch(
-    sender: Any = None, task_id: str | None = None, exception: BaseException | None = None,
-    args: Sequence[Any] = (), **_: Any,
+    sender: Any = None,
+    task_id: str | None = None,
+    exception: BaseException | None = None,
+    args: Sequence[Any] = (),
+    **_: Any,
 ) -> None:
     """A batch task that crashed leaves no row in `sending`: they fail, with the error kept."""
     if sender is None or getattr(sender, "name", "") != "dashboard.send_batch" or not args:

@@ -107,29 +107,58 @@ def migrated_database(stack_settings: dict[str, str]) -> str:
     """The schema comes from the migrations, exactly as `make run` applies them."""
     result = subprocess.run(
         [sys.executable, "-m", "flask", "db", "upgrade"],
-        cwd=ROOT, env=_process_env(stack_settings), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=_process_env(stack_settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, f"flask db upgrade failed:\n{result.stdout}\n{result.stderr}"
     return stack_settings["DATABASE_URL"]
 
 
 @pytest.fixture(scope="session")
-def worker(stack_settings: dict[str, str], migrated_database: str, stack_dir: Path) -> Iterator[Path]:
+def worker(
+    stack_settings: dict[str, str], migrated_database: str, stack_dir: Path
+) -> Iterator[Path]:
     """A real Celery worker process for the whole session; yields its log file."""
     log_path = stack_dir / "worker.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "celery_worker", "worker", "--loglevel", "info",
-             "--concurrency", "2", "--pool", "prefork", "--without-mingle", "--without-gossip",
-             "--hostname", f"tests-{os.getpid()}@%h", "--queues", "transactional,bulk"],
-            cwd=ROOT, env=_process_env(stack_settings), stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "celery_worker",
+                "worker",
+                "--loglevel",
+                "info",
+                "--concurrency",
+                "2",
+                "--pool",
+                "prefork",
+                "--without-mingle",
+                "--without-gossip",
+                "--hostname",
+                f"tests-{os.getpid()}@%h",
+                "--queues",
+                "transactional,bulk",
+            ],
+            cwd=ROOT,
+            env=_process_env(stack_settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + WORKER_READY_SECONDS
         while b" ready." not in log_path.read_bytes():
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the Celery worker did not start:\n"
-                            + log_path.read_text(errors="replace")[-4000:], pytrace=False)
+                pytest.fail(
+                    "the Celery worker did not start:\n"
+                    + log_path.read_text(errors="replace")[-4000:],
+                    pytrace=False,
+                )
             time.sleep(0.2)
         yield log_path
     finally:
@@ -183,6 +212,7 @@ def messages_of(app: Flask, campaign_id: int) -> list[Message]:
 
 def wait_for_final(app: Flask, campaign_id: int, timeout: float = 30) -> list[Message]:
     """Wait until every message of the campaign is in a final state; return them."""
+
     def final() -> list[Message] | None:
         messages = messages_of(app, campaign_id)
         return messages if messages and all(m.status in FINAL_STATUSES for m in messages) else None

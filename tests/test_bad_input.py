@@ -29,23 +29,42 @@ def row_counts(app: Flask) -> tuple[int, int, int]:
         ({"to": [], "subject": "s", "text": "t"}, "to", "at least one recipient"),
         ({"to": "not-an-address", "subject": "s", "text": "t"}, "to", "not a valid address"),
         ({"to": "ok@example.com, bad@", "subject": "s", "text": "t"}, "to", "recipient 2"),
-        ({"to": "a@example.com", "subject": "Hi\r\nBcc: victim@example.com", "text": "t"},
-         "subject", "single line"),
+        (
+            {"to": "a@example.com", "subject": "Hi\r\nBcc: victim@example.com", "text": "t"},
+            "subject",
+            "single line",
+        ),
         ({"to": "a@example.com", "subject": "Hi\nX", "text": "t"}, "subject", "line feed"),
         ({"to": "a@example.com", "subject": "   ", "text": "t"}, "subject", "subject is required"),
         ({"to": "a@example.com", "subject": "s"}, "text", "text or an HTML body"),
         ({"to": "a@example.com", "subject": "s", "text": TWENTY_MB}, "text", "20.0 MB"),
-        ({"to": ["Evil\r\nBcc: x@example.com <a@example.com>"], "subject": "s", "text": "t"},
-         "to", "single line"),
+        (
+            {"to": ["Evil\r\nBcc: x@example.com <a@example.com>"], "subject": "s", "text": "t"},
+            "to",
+            "single line",
+        ),
         ({"to": ["a@example.com", ""], "subject": "s", "text": "t"}, "to", "recipient 2"),
-        ({"to": "a@example.com", "subject": "s", "text": "t", "from": "no good"}, "from",
-         "not a valid address"),
+        (
+            {"to": "a@example.com", "subject": "s", "text": "t", "from": "no good"},
+            "from",
+            "not a valid address",
+        ),
         ({"to": "a@example.com", "subject": 5, "text": "t"}, "subject", "valid string"),
-        ({"to": "a@example.com", "subject": "s", "text": "t", "body": "typo"}, "body",
-         "not permitted"),
-        ({"to": "a@example.com", "subject": "s", "text": "t",
-          "attachments": [{"filename": "a.txt", "content_base64": "%%%"}]},
-         "attachments", "not valid base64"),
+        (
+            {"to": "a@example.com", "subject": "s", "text": "t", "body": "typo"},
+            "body",
+            "not permitted",
+        ),
+        (
+            {
+                "to": "a@example.com",
+                "subject": "s",
+                "text": "t",
+                "attachments": [{"filename": "a.txt", "content_base64": "%%%"}],
+            },
+            "attachments",
+            "not valid base64",
+        ),
     ],
 )
 def test_api_rejects_bad_fields_with_422_naming_the_field(
@@ -65,15 +84,25 @@ def test_api_rejects_bad_fields_with_422_naming_the_field(
 @pytest.mark.parametrize(
     ("kwargs", "status", "words"),
     [
-        ({"data": "to=a@example.com", "content_type": "application/x-www-form-urlencoded"}, 415,
-         "Content-Type: application/json"),
+        (
+            {"data": "to=a@example.com", "content_type": "application/x-www-form-urlencoded"},
+            415,
+            "Content-Type: application/json",
+        ),
         ({"data": "{not json", "content_type": "application/json"}, 400, "not valid JSON"),
         ({"data": b"\xff\xfe{}", "content_type": "application/json"}, 400, "not valid JSON"),
         ({"data": "[1, 2]", "content_type": "application/json"}, 422, "JSON object"),
-        ({"data": "[" * 100_000 + "]" * 100_000, "content_type": "application/json"}, 400,
-         "JSON"),
-        ({"data": json.dumps({"to": "a@example.com", "subject": "s", "text": "x" * (31 << 20)}),
-          "content_type": "application/json"}, 413, "too large"),
+        ({"data": "[" * 100_000 + "]" * 100_000, "content_type": "application/json"}, 400, "JSON"),
+        (
+            {
+                "data": json.dumps(
+                    {"to": "a@example.com", "subject": "s", "text": "x" * (31 << 20)}
+                ),
+                "content_type": "application/json",
+            },
+            413,
+            "too large",
+        ),
     ],
 )
 def test_api_rejects_malformed_requests(
@@ -108,8 +137,11 @@ def test_api_wrong_method_is_json(client: FlaskClient) -> None:
     [
         ({"to": "", "subject": "s", "text": "t"}, "to", "at least one recipient"),
         ({"to": "nobody@", "subject": "s", "text": "t"}, "to", "not a valid address"),
-        ({"to": "a@example.com", "subject": "Hi\r\nBcc: victim@example.com", "text": "t"},
-         "subject", "single line"),
+        (
+            {"to": "a@example.com", "subject": "Hi\r\nBcc: victim@example.com", "text": "t"},
+            "subject",
+            "single line",
+        ),
         ({"to": "a@example.com", "subject": "s", "text": ""}, "text", "text or an HTML body"),
     ],
 )
@@ -145,9 +177,7 @@ def test_form_with_a_20_mb_body_gets_a_clear_page(app: Flask, client: FlaskClien
     boundary, body = encode_multipart(
         {"csrf_token": csrf_token(client), "to": "a@example.com", "subject": "s", "text": TWENTY_MB}
     )
-    response = client.post(
-        "/", data=body, content_type=f"multipart/form-data; boundary={boundary}"
-    )
+    response = client.post("/", data=body, content_type=f"multipart/form-data; boundary={boundary}")
     assert response.status_code == 413
     page = response.get_data(as_text=True)
     assert "too large" in page and "2 MB" in page
@@ -158,8 +188,12 @@ def test_url_encoded_20_mb_body_is_named_beside_its_field(app: Flask, client: Fl
     before = row_counts(app)
     response = client.post(
         "/",
-        data={"csrf_token": csrf_token(client), "to": "a@example.com", "subject": "s",
-              "text": TWENTY_MB},
+        data={
+            "csrf_token": csrf_token(client),
+            "to": "a@example.com",
+            "subject": "s",
+            "text": TWENTY_MB,
+        },
     )
     assert response.status_code == 422
     assert "the body is 20.0 MB; the limit is 2.0 MB" in response.get_data(as_text=True)

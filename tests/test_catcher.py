@@ -43,15 +43,17 @@ def test_caught_mail_page_shows_parts_safely(
     app: Flask, client: FlaskClient, catcher_port: int, unique: str
 ) -> None:
     subject = f"Đơn hàng <b>#{unique}</b> đã được giao"
-    raw = build_message(OutgoingEmail(
-        sender=Mailbox("shop@example.com", "Cửa hàng"),
-        recipient=Mailbox(f"khach-{unique}@example.vn", "Khách hàng"),
-        subject=subject,
-        text="Cảm ơn bạn đã mua hàng.",
-        html=HOSTILE_HTML,
-        message_id=new_message_id("example.com"),
-        attachments=(AttachmentFile("hoá đơn.txt", "text/plain", "Tổng: 100.000đ".encode()),),
-    ))
+    raw = build_message(
+        OutgoingEmail(
+            sender=Mailbox("shop@example.com", "Cửa hàng"),
+            recipient=Mailbox(f"khach-{unique}@example.vn", "Khách hàng"),
+            subject=subject,
+            text="Cảm ơn bạn đã mua hàng.",
+            html=HOSTILE_HTML,
+            message_id=new_message_id("example.com"),
+            attachments=(AttachmentFile("hoá đơn.txt", "text/plain", "Tổng: 100.000đ".encode()),),
+        )
+    )
     with smtplib.SMTP("127.0.0.1", catcher_port, timeout=10) as smtp:
         smtp.sendmail("shop@example.com", [f"khach-{unique}@example.vn"], raw)
 
@@ -64,9 +66,11 @@ def test_caught_mail_page_shows_parts_safely(
     assert f"khach-{unique}@example.vn" in page
     assert "Cảm ơn bạn đã mua hàng." in page
     assert "<script>" not in page and 'onerror="alert' not in page
-    assert "<iframe class=\"html-body\" sandbox srcdoc=\"&lt;p&gt;Xin chào&lt;/p&gt;&lt;script&gt;" in page
+    assert (
+        '<iframe class="html-body" sandbox srcdoc="&lt;p&gt;Xin chào&lt;/p&gt;&lt;script&gt;'
+        in page
+    )
     assert "hoá đơn.txt (text/plain" in page
     raw_response = client.get(detail_url + "/raw")
     assert raw_response.mimetype == "text/plain"
     assert raw_response.data.replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
-

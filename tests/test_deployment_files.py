@@ -188,6 +188,7 @@ def environment_variables_read_by_the_code() -> set[str]:
 def test_env_example_documents_every_variable_the_code_reads() -> None:
     read = environment_variables_read_by_the_code()
     assert {"MAIL_SERVER", "DATABASE_URL", "SECRET_KEY", "PORT", "INSTANCE_DIR"} <= read
-    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(),
-                                re.MULTILINE))
+    documented = set(
+        re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE)
+    )
     assert read - documented == set(), "variables missing from .env.example"

@@ -14,7 +14,7 @@ from dashboard.models import DeliveryAttempt
 from tests.conftest import wait_for_final
 from tests.smtp_server import ScriptedSMTPServer
 
-SUBJECT = "Thông báo: Hội nghị khách hàng năm 2026 – Đà Nẵng"
+SUBJECT = "Thông báo: Hội nghị khách hàng năm 2026 – Đà Nẵng"  # noqa: RUF001 (an en dash, on purpose)
 TEXT = "Kính gửi anh Nguyễn Văn A,\n\nChúng tôi trân trọng kính mời anh tham dự hội nghị.\n"
 HTML = "<p>Kính gửi <b>anh Nguyễn Văn A</b>,</p><p>Trân trọng kính mời.</p>"
 
@@ -91,7 +91,7 @@ def test_form_sends_to_many_with_names_and_attachments(
         "/",
         data={
             "csrf_token": csrf_token(client),
-            "to": f"Nguyễn Văn An <{first}>\n\"Trần, Bình\" <{second}>",
+            "to": f'Nguyễn Văn An <{first}>\n"Trần, Bình" <{second}>',
             "subject": SUBJECT,
             "text": TEXT,
             "html": "",
@@ -140,7 +140,9 @@ def test_451_once_then_sent_after_a_retry(
 ) -> None:
     address = f"retry-{unique}@example.com"
     smtp_server.script.data_replies.append("451 4.3.0 Temporary local problem, try again")
-    response = client.post("/api/v1/emails", json={"to": address, "subject": "Thử lại", "text": "x"})
+    response = client.post(
+        "/api/v1/emails", json={"to": address, "subject": "Thử lại", "text": "x"}
+    )
     assert response.status_code == 202
 
     [message] = wait_for_final(app, response.json["id"])
@@ -157,7 +159,7 @@ def test_550_fails_only_that_recipient_of_five(
 ) -> None:
     addresses = [f"r{i}-{unique}@example.com" for i in range(5)]
     refused = addresses[2]
-    smtp_server.script.rcpt_replies[refused] = "550 5.1.1 <%s>: Recipient address rejected" % refused
+    smtp_server.script.rcpt_replies[refused] = f"550 5.1.1 <{refused}>: Recipient address rejected"
     response = client.post(
         "/api/v1/emails", json={"to": addresses, "subject": "Năm người", "text": "x"}
     )
@@ -192,7 +194,9 @@ def test_job_page_polls_while_sending_and_stops_when_final(
     assert "<html" not in live  # HTMX gets only the partial
 
     wait_for_final(app, campaign_id)
-    final = client.get(f"/jobs/{campaign_id}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    final = client.get(f"/jobs/{campaign_id}", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
     assert "hx-trigger" not in final
     assert 'data-final="true"' in final
     assert "status-sent" in final

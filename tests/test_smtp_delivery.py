@@ -1,4 +1,5 @@
-"""The mail code alone against a real SMTP server: outcomes per recipient, reconnects, no network."""
+"""The mail code alone against a real SMTP server: outcomes per recipient, reconnects, no
+network."""
 
 from __future__ import annotations
 
@@ -24,10 +25,15 @@ def envelopes(count: int, tag: str) -> list[Envelope]:
     result = []
     for key in range(count):
         address = f"m{key}-{tag}@example.com"
-        data = build_message(OutgoingEmail(
-            sender=Mailbox("from@example.com"), recipient=Mailbox(address),
-            subject=f"Tin nhắn {key}", text="Nội dung", message_id=f"<{key}.{tag}@example.com>",
-        ))
+        data = build_message(
+            OutgoingEmail(
+                sender=Mailbox("from@example.com"),
+                recipient=Mailbox(address),
+                subject=f"Tin nhắn {key}",
+                text="Nội dung",
+                message_id=f"<{key}.{tag}@example.com>",
+            )
+        )
         result.append(Envelope(key, "from@example.com", address, data))
     return result
 
@@ -54,7 +60,9 @@ def test_4xx_and_5xx_replies_are_told_apart(server: ScriptedSMTPServer) -> None:
     server.script.rcpt_replies[batch[1].recipient] = "553 5.1.3 Bad address syntax"
     results = list(deliver_batch(batch, SmtpSettings("127.0.0.1", server.port, timeout=5)))
     assert [(r.outcome, r.code) for r in results] == [
-        (Outcome.TRANSIENT, 452), (Outcome.PERMANENT, 553), (Outcome.SENT, 250)
+        (Outcome.TRANSIENT, 452),
+        (Outcome.PERMANENT, 553),
+        (Outcome.SENT, 250),
     ]
     assert results[0].reply == "4.2.2 Mailbox full"
 
@@ -62,16 +70,26 @@ def test_4xx_and_5xx_replies_are_told_apart(server: ScriptedSMTPServer) -> None:
 @pytest.mark.parametrize("subject", ["a\rb", "a\nBcc: x@example.com", "a\0b", "x" * 999])
 def test_header_values_that_could_inject_are_refused(subject: str) -> None:
     with pytest.raises(HeaderInjectionError):
-        build_message(OutgoingEmail(
-            sender=Mailbox("from@example.com"), recipient=Mailbox("to@example.com"),
-            subject=subject, text="t", message_id="<1@example.com>",
-        ))
+        build_message(
+            OutgoingEmail(
+                sender=Mailbox("from@example.com"),
+                recipient=Mailbox("to@example.com"),
+                subject=subject,
+                text="t",
+                message_id="<1@example.com>",
+            )
+        )
 
 
 @pytest.mark.parametrize(
     ("given", "safe"),
-    [("../../etc/passwd", "passwd"), ("C:\\Users\\a\\report.pdf", "report.pdf"),
-     (".hidden", "hidden"), ("a\r\nb.txt", "a__b.txt"), ("", "attachment")],
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\a\\report.pdf", "report.pdf"),
+        (".hidden", "hidden"),
+        ("a\r\nb.txt", "a__b.txt"),
+        ("", "attachment"),
+    ],
 )
 def test_attachment_names_cannot_traverse_or_inject(given: str, safe: str) -> None:
     assert safe_filename(given) == safe

@@ -39,13 +39,21 @@ def create_email():
         email = EmailRequest.model_validate(data, context=limits_context(current_app.config))
     except ValidationError as invalid:
         fields = field_errors(invalid)
-        return api_error(422, "The email was not accepted: " + "; ".join(
-            f"{name}: {message}" for name, message in fields.items()), fields=fields)
+        return api_error(
+            422,
+            "The email was not accepted: "
+            + "; ".join(f"{name}: {message}" for name, message in fields.items()),
+            fields=fields,
+        )
     campaign = submit_email(email, source="api", attachments=email.files)
     status_url = url_for("api.get_email", campaign_id=campaign.id, _external=True)
     response = jsonify(
-        {"id": campaign.id, "status": "queued", "recipients": len(email.recipients),
-         "status_url": status_url}
+        {
+            "id": campaign.id,
+            "status": "queued",
+            "recipients": len(email.recipients),
+            "status_url": status_url,
+        }
     )
     return response, 202, {"Location": status_url}
 
@@ -60,7 +68,13 @@ def get_email(campaign_id: int):
         select(Message).where(Message.campaign_id == campaign_id).order_by(Message.id)
     ).all()
     return jsonify(
-        {"id": campaign.id, "status": progress.status, "subject": campaign.subject,
-         "created_at": iso(campaign.created_at), "total": progress.total,
-         "counts": progress.as_dict(), "messages": [message_out(m) for m in messages]}
+        {
+            "id": campaign.id,
+            "status": progress.status,
+            "subject": campaign.subject,
+            "created_at": iso(campaign.created_at),
+            "total": progress.total,
+            "counts": progress.as_dict(),
+            "messages": [message_out(m) for m in messages],
+        }
     )

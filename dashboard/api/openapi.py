@@ -18,54 +18,85 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _json(schema_name: str, description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": _ref(schema_name)}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": _ref(schema_name)}},
+    }
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    texts = {400: "Malformed request", 404: "Not found", 413: "Request too large",
-             415: "Not JSON", 422: "Invalid fields (see error.fields)"}
+    texts = {
+        400: "Malformed request",
+        404: "Not found",
+        413: "Request too large",
+        415: "Not JSON",
+        422: "Invalid fields (see error.fields)",
+    }
     return {str(status): _json("ErrorResponse", texts[status]) for status in statuses}
 
 
 def build_openapi() -> dict[str, Any]:
     """Assemble the document; the schemas come straight from `schemas.py`."""
     _, definitions = models_json_schema(
-        [(EmailRequest, "validation"), (EmailAccepted, "serialization"),
-         (EmailStatus, "serialization"), (TaskStatus, "serialization"),
-         (ErrorResponse, "serialization")],
+        [
+            (EmailRequest, "validation"),
+            (EmailAccepted, "serialization"),
+            (EmailStatus, "serialization"),
+            (TaskStatus, "serialization"),
+            (ErrorResponse, "serialization"),
+        ],
         ref_template=_REF,
     )
     id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Email dispatcher API", "version": "1.0.0",
-                 "description": "Submit email for delivery by the Celery workers and follow it."},
+        "info": {
+            "title": "Email dispatcher API",
+            "version": "1.0.0",
+            "description": "Submit email for delivery by the Celery workers and follow it.",
+        },
         "servers": [{"url": "/api/v1"}],
         "paths": {
-            "/emails": {"post": {
-                "operationId": "createEmail",
-                "summary": "Queue an email to one or more recipients",
-                "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": _ref("EmailRequest")}}},
-                "responses": {
-                    "202": {**_json("EmailAccepted", "Accepted; follow status_url"),
-                            "headers": {"Location": {"schema": {"type": "string"}}}},
-                    **_errors(400, 413, 415, 422)},
-            }},
-            "/emails/{id}": {"get": {
-                "operationId": "getEmail",
-                "summary": "A job's status, counts by state and each message's state",
-                "parameters": [id_param],
-                "responses": {"200": _json("EmailStatus", "The job"), **_errors(404)},
-            }},
-            "/tasks/{task_id}": {"get": {
-                "operationId": "getTask",
-                "summary": "A Celery batch task's state and its messages",
-                "parameters": [{"name": "task_id", "in": "path", "required": True,
-                                "schema": {"type": "string"}}],
-                "responses": {"200": _json("TaskStatus", "The task"), **_errors(404)},
-            }},
+            "/emails": {
+                "post": {
+                    "operationId": "createEmail",
+                    "summary": "Queue an email to one or more recipients",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("EmailRequest")}},
+                    },
+                    "responses": {
+                        "202": {
+                            **_json("EmailAccepted", "Accepted; follow status_url"),
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(400, 413, 415, 422),
+                    },
+                }
+            },
+            "/emails/{id}": {
+                "get": {
+                    "operationId": "getEmail",
+                    "summary": "A job's status, counts by state and each message's state",
+                    "parameters": [id_param],
+                    "responses": {"200": _json("EmailStatus", "The job"), **_errors(404)},
+                }
+            },
+            "/tasks/{task_id}": {
+                "get": {
+                    "operationId": "getTask",
+                    "summary": "A Celery batch task's state and its messages",
+                    "parameters": [
+                        {
+                            "name": "task_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": _json("TaskStatus", "The task"), **_errors(404)},
+                }
+            },
         },
         "components": {"schemas": definitions["$defs"]},
     }

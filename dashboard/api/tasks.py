@@ -33,6 +33,10 @@ def get_task(task_id: str):
     except Exception as error:  # the result backend being down must not hide the rows
         log.warning("result backend unavailable for task %s: %s", task_id, error)
     return jsonify(
-        {"task_id": task_id, "state": state, "result": result,
-         "messages": [message_out(m) for m in messages]}
+        {
+            "task_id": task_id,
+            "state": state,
+            "result": result,
+            "messages": [message_out(m) for m in messages],
+        }
     )

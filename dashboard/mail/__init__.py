@@ -1,1 +1,2 @@
-"""Building and sending mail: plain Python, no Flask and no database, testable against an SMTP server alone."""
+"""Building and sending mail: plain Python, no Flask and no database, so it is testable
+against an SMTP server alone."""

@@ -1,4 +1,5 @@
-"""Parsing and validating addresses as people type them: `Nguyễn Văn A <a@example.vn>`, comma or newline separated."""
+"""Parsing and validating addresses as people type them: `Nguyễn Văn A <a@example.vn>`,
+comma or newline separated."""
 
 from __future__ import annotations
 

@@ -11,7 +11,11 @@ class HeaderInjectionError(ValueError):
 
 def check_header_value(value: str, *, field: str = "header") -> str:
     """Return `value` unchanged, or raise if it contains CR, LF or NUL or is overlong."""
-    for char, name in (("\r", "a carriage return (CR)"), ("\n", "a line feed (LF)"), ("\0", "a NUL byte")):
+    for char, name in (
+        ("\r", "a carriage return (CR)"),
+        ("\n", "a line feed (LF)"),
+        ("\0", "a NUL byte"),
+    ):
         if char in value:
             raise HeaderInjectionError(f"{field} must be a single line; it contains {name}")
     if len(value) > MAX_HEADER_CHARS:

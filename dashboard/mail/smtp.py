@@ -6,6 +6,7 @@ permanent for that recipient only. A dropped connection is reopened once per mes
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
 import time
@@ -129,7 +130,13 @@ def deliver_batch(
             envelope = pending[index]
             started = time.monotonic()
 
-            def result(outcome: Outcome, code: int | None, reply: str, env: Envelope = envelope) -> DeliveryResult:
+            def result(
+                outcome: Outcome,
+                code: int | None,
+                reply: str,
+                env: Envelope = envelope,
+                started: float = started,
+            ) -> DeliveryResult:
                 elapsed = int((time.monotonic() - started) * 1000)
                 return DeliveryResult(env.key, outcome, code, reply, elapsed)
 
@@ -173,7 +180,6 @@ def deliver_batch(
 
 
 def _reset(conn: smtplib.SMTP) -> None:
-    try:
+    # A broken connection shows itself on the next message, which reconnects.
+    with contextlib.suppress(OSError, smtplib.SMTPException):
         conn.rset()
-    except (OSError, smtplib.SMTPException):
-        pass  # a broken connection shows itself on the next message, which reconnects
