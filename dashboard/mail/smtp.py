@@ -6,6 +6,7 @@ permanent for that recipient only. A dropped connection is reopened once per mes
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import smtplib
 import ssl
@@ -81,11 +82,22 @@ def open_connection(settings: SmtpSettings) -> smtplib.SMTP:
             conn.starttls(context=context)
             conn.ehlo()
         if settings.username:
-            conn.login(settings.username, settings.password)
+            _login(conn, settings.username, settings.password)
     except BaseException:
         _close(conn)
         raise
     return conn
+
+
+def _login(conn: smtplib.SMTP, username: str, password: str) -> None:
+    """smtplib's login() only sends ASCII; RFC 4616 PLAIN carries UTF-8 credentials as they are."""
+    if (username + password).isascii():
+        conn.login(username, password)
+        return
+    credentials = b"\0" + username.encode() + b"\0" + password.encode()
+    code, reply = conn.docmd("AUTH", "PLAIN " + base64.b64encode(credentials).decode("ascii"))
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 def _close(conn: smtplib.SMTP) -> None:

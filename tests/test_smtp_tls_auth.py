@@ -1,0 +1,198 @@
+"""Sending the way Gmail and most providers want it: STARTTLS on 587 or implicit TLS on 465,
+then AUTH. The servers are real aiosmtpd servers on loopback with a certificate from a test CA
+(trustme), trusted through SSL_CERT_FILE, the same way a private CA is trusted in production.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from dashboard.delivery import smtp_settings
+from dashboard.mail.addresses import Mailbox
+from dashboard.mail.mime import OutgoingEmail, build_message
+from dashboard.mail.smtp import Envelope, Outcome, SmtpSettings, deliver_batch
+from tests.smtp_server import free_port
+
+USERNAME = "sender@example.com"
+PASSWORD = "app-password-s3cr3t-Ư"  # non-ASCII on purpose: AUTH must carry it as UTF-8
+
+
+@dataclass
+class SecureHandler:
+    """Accepts mail only over TLS from the one user; records what each delivery looked like."""
+
+    received: list[dict[str, object]] = field(default_factory=list)
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append(
+            {
+                "tls": server.transport.get_extra_info("ssl_object") is not None,
+                "login": session.auth_data.login.decode() if session.authenticated else None,
+                "rcpt_tos": list(envelope.rcpt_tos),
+                "raw": envelope.original_content,
+            }
+        )
+        return "250 2.0.0 Ok: queued"
+
+
+def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    good = isinstance(auth_data, LoginPassword) and (
+        auth_data.login.decode() == USERNAME and auth_data.password.decode() == PASSWORD
+    )
+    return AuthResult(success=good, handled=False, auth_data=auth_data)
+
+
+@pytest.fixture(scope="module")
+def certificate_authority(tmp_path_factory: pytest.TempPathFactory) -> Iterator[trustme.CA]:
+    ca = trustme.CA()
+    bundle = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SSL_CERT_FILE", str(bundle))  # read by ssl.create_default_context()
+        yield ca
+
+
+def server_context(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def starttls_server(certificate_authority: trustme.CA) -> Iterator[tuple[SecureHandler, int]]:
+    handler, port = SecureHandler(), free_port()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_context(certificate_authority),
+        require_starttls=True,
+        auth_required=True,
+        auth_require_tls=True,
+        authenticator=authenticate,
+    )
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+@pytest.fixture
+def implicit_tls_server(certificate_authority: trustme.CA) -> Iterator[tuple[SecureHandler, int]]:
+    handler, port = SecureHandler(), free_port()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        ssl_context=server_context(certificate_authority),
+        # aiosmtpd counts only STARTTLS as TLS, and warns when AUTH is required without it; the
+        # whole socket is TLS here, and the handler checks that the client did log in.
+        auth_require_tls=False,
+        authenticator=authenticate,
+    )
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+def envelope_to(address: str) -> Envelope:
+    data = build_message(
+        OutgoingEmail(
+            sender=Mailbox(USERNAME, "Người gửi"),
+            recipient=Mailbox(address, "Nguyễn Văn A"),
+            subject="Qua TLS và AUTH",
+            text="Xin chào qua kết nối mã hoá.",
+            message_id="<tls-test@example.com>",
+        )
+    )
+    return Envelope(1, USERNAME, address, data)
+
+
+def test_starttls_then_auth_delivers_like_gmail_on_587(
+    starttls_server: tuple[SecureHandler, int],
+) -> None:
+    handler, port = starttls_server
+    settings = SmtpSettings(
+        "localhost", port, username=USERNAME, password=PASSWORD, use_tls=True, timeout=10
+    )
+    [result] = deliver_batch([envelope_to("a@example.vn")], settings)
+    assert (result.outcome, result.code) == (Outcome.SENT, 250)
+    [delivery] = handler.received
+    assert delivery["tls"] is True
+    assert delivery["login"] == USERNAME
+    assert delivery["rcpt_tos"] == ["a@example.vn"]
+    message = BytesParser(policy=policy.default).parsebytes(delivery["raw"])
+    assert message["Subject"] == "Qua TLS và AUTH"
+    assert message.get_content().replace("\r\n", "\n") == "Xin chào qua kết nối mã hoá.\n"
+
+
+def test_implicit_tls_then_auth_delivers_on_465(
+    implicit_tls_server: tuple[SecureHandler, int],
+) -> None:
+    handler, port = implicit_tls_server
+    settings = SmtpSettings(
+        "localhost", port, username=USERNAME, password=PASSWORD, use_ssl=True, timeout=10
+    )
+    [result] = deliver_batch([envelope_to("b@example.vn")], settings)
+    assert (result.outcome, result.code) == (Outcome.SENT, 250)
+    assert [(d["tls"], d["login"]) for d in handler.received] == [(True, USERNAME)]
+
+
+def test_a_wrong_password_is_reported_without_revealing_it(
+    starttls_server: tuple[SecureHandler, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    handler, port = starttls_server
+    wrong = "not-the-password-Ư"
+    settings = SmtpSettings(
+        "localhost", port, username=USERNAME, password=wrong, use_tls=True, timeout=10
+    )
+    with caplog.at_level(logging.DEBUG):
+        [result] = deliver_batch([envelope_to("c@example.vn")], settings)
+    # Kept for a retry: the password may be fixed before the retries run out.
+    assert (result.outcome, result.code) == (Outcome.TRANSIENT, 535)
+    assert "Authentication" in result.reply
+    assert wrong not in result.reply and wrong not in caplog.text
+    assert wrong not in repr(settings)
+    assert handler.received == []
+
+
+def test_a_certificate_the_client_does_not_trust_is_refused(
+    starttls_server: tuple[SecureHandler, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    handler, port = starttls_server
+    untrusted = trustme.CA()  # a different CA: the server's certificate no longer verifies
+    bundle = tmp_path / "other-ca.pem"
+    untrusted.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    settings = SmtpSettings(
+        "localhost", port, username=USERNAME, password=PASSWORD, use_tls=True, timeout=10
+    )
+    [result] = deliver_batch([envelope_to("d@example.vn")], settings)
+    assert result.outcome == Outcome.TRANSIENT
+    assert "CERTIFICATE_VERIFY_FAILED" in result.reply
+    assert handler.received == []
+
+
+def test_the_mail_settings_become_the_smtp_settings() -> None:
+    config = {
+        "MAIL_SERVER": "smtp.gmail.com",
+        "MAIL_PORT": 587,
+        "MAIL_USERNAME": USERNAME,
+        "MAIL_PASSWORD": PASSWORD,
+        "MAIL_USE_TLS": True,
+        "MAIL_USE_SSL": False,
+        "MAIL_TIMEOUT": 30.0,
+    }
+    assert smtp_settings(config) == SmtpSettings(
+        "smtp.gmail.com", 587, USERNAME, PASSWORD, use_tls=True, use_ssl=False, timeout=30.0
+    )
