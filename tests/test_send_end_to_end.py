@@ -5,13 +5,15 @@ from __future__ import annotations
 import io
 import re
 
+from celery.result import AsyncResult
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from dashboard.extensions import db
 from dashboard.models import DeliveryAttempt
-from tests.conftest import wait_for_final
+from dashboard.tasks import send_batch
+from tests.conftest import messages_of, wait_for_final
 from tests.smtp_server import ScriptedSMTPServer
 
 SUBJECT = "Thông báo: Hội nghị khách hàng năm 2026 – Đà Nẵng"  # noqa: RUF001 (an en dash, on purpose)
@@ -200,3 +202,25 @@ def test_job_page_polls_while_sending_and_stops_when_final(
     assert "hx-trigger" not in final
     assert 'data-final="true"' in final
     assert "status-sent" in final
+
+
+def test_a_batch_delivered_three_times_sends_each_message_once(
+    app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
+) -> None:
+    """The broker may deliver a task again (late acks, a lost ack): the claim makes it harmless."""
+    smtp_server.script.data_delay = 0.3  # keep the first copy busy while the others arrive
+    addresses = [f"once{i}-{unique}@example.com" for i in range(3)]
+    response = client.post(
+        "/api/v1/emails", json={"to": addresses, "subject": "Một lần", "text": "x"}
+    )
+    assert response.status_code == 202
+    ids = [m.id for m in messages_of(app, response.json["id"])]
+    with app.app_context():
+        first = AsyncResult(messages_of(app, response.json["id"])[0].task_id)
+        copies = [send_batch.apply_async(args=[ids], queue="transactional") for _ in range(2)]
+        outcomes = [task.get(timeout=30) for task in [first, *copies]]
+
+    assert sum(outcome["claimed"] for outcome in outcomes) == len(ids)
+    messages = wait_for_final(app, response.json["id"])
+    assert [(m.status, m.attempts) for m in messages] == [("sent", 1)] * len(ids)
+    assert [len(smtp_server.received_by(a)) for a in addresses] == [1, 1, 1]
