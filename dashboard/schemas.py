@@ -23,7 +23,13 @@ from pydantic import (
     model_validator,
 )
 
-from .mail.addresses import AddressError, Mailbox, parse_address_list, parse_mailbox
+from .mail.addresses import (
+    AddressError,
+    Mailbox,
+    parse_address_list,
+    parse_mailbox,
+    parse_mailboxes,
+)
 from .mail.headers import HeaderInjectionError, check_header_value
 from .mail.mime import AttachmentFile, guess_content_type, safe_filename
 
@@ -271,17 +277,7 @@ def field_error(field: str, message: str) -> FieldError:
 
 def _parse_recipients(to: str | list[str]) -> list[Mailbox]:
     """A string is a list as people type it; each array item is exactly one address."""
-    if isinstance(to, str):
-        return parse_address_list(to)
-    mailboxes, problems = [], []
-    for position, item in enumerate(to, start=1):
-        try:
-            mailboxes.append(parse_mailbox(item))
-        except AddressError as error:
-            problems.append(f"recipient {position}: {error}")
-    if problems:
-        raise AddressError("; ".join(problems))
-    return mailboxes
+    return parse_address_list(to) if isinstance(to, str) else parse_mailboxes(to)
 
 
 def _unique(mailboxes: list[Mailbox]) -> list[Mailbox]:

@@ -4,6 +4,7 @@ comma or newline separated."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.utils import parseaddr
@@ -77,9 +78,14 @@ def parse_mailbox(text: str) -> Mailbox:
 
 def parse_address_list(text: str) -> list[Mailbox]:
     """Parse a list typed by a person; raise AddressError naming every bad entry."""
+    return parse_mailboxes(split_address_list(text))
+
+
+def parse_mailboxes(items: Iterable[str]) -> list[Mailbox]:
+    """Parse one address per item; raise AddressError naming every bad entry by position."""
     mailboxes: list[Mailbox] = []
     problems: list[str] = []
-    for position, item in enumerate(split_address_list(text), start=1):
+    for position, item in enumerate(items, start=1):
         try:
             mailboxes.append(parse_mailbox(item))
         except AddressError as error:
