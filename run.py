@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dashboard.celery_app import QUEUES
 from dashboard.config import INSTANCE_DIR, PROJECT_ROOT, load_settings
 
 BIN = Path(sys.executable).parent
@@ -166,7 +167,7 @@ def main() -> int:
                     "--concurrency",
                     "2",
                     "--queues",
-                    "transactional,bulk",
+                    ",".join(QUEUES),
                 ],
                 env,
             )

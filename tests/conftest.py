@@ -20,6 +20,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from dashboard import create_app
+from dashboard.celery_app import QUEUES
 from dashboard.config import celery_settings
 from dashboard.extensions import db
 from dashboard.models import FINAL_STATUSES, Message
@@ -143,7 +144,7 @@ def worker(
                 "--hostname",
                 f"tests-{os.getpid()}@%h",
                 "--queues",
-                "transactional,bulk",
+                ",".join(QUEUES),
             ],
             cwd=ROOT,
             env=_process_env(stack_settings),
