@@ -69,40 +69,39 @@ def server_context(ca: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-@pytest.fixture
-def starttls_server(certificate_authority: trustme.CA) -> Iterator[tuple[SecureHandler, int]]:
+def serve(ca: trustme.CA, tls: str, **options: object) -> Iterator[tuple[SecureHandler, int]]:
+    """Run an aiosmtpd server on a free loopback port; `tls` names where its certificate goes:
+    `tls_context` (offered through STARTTLS) or `ssl_context` (TLS from the first byte)."""
     handler, port = SecureHandler(), free_port()
     controller = Controller(
         handler,
         hostname="127.0.0.1",
         port=port,
-        tls_context=server_context(certificate_authority),
-        require_starttls=True,
-        auth_required=True,
-        auth_require_tls=True,
         authenticator=authenticate,
+        **{tls: server_context(ca)},
+        **options,
     )
     controller.start()
     yield handler, port
     controller.stop()
+
+
+@pytest.fixture
+def starttls_server(certificate_authority: trustme.CA) -> Iterator[tuple[SecureHandler, int]]:
+    yield from serve(
+        certificate_authority,
+        "tls_context",
+        require_starttls=True,
+        auth_required=True,
+        auth_require_tls=True,
+    )
 
 
 @pytest.fixture
 def implicit_tls_server(certificate_authority: trustme.CA) -> Iterator[tuple[SecureHandler, int]]:
-    handler, port = SecureHandler(), free_port()
-    controller = Controller(
-        handler,
-        hostname="127.0.0.1",
-        port=port,
-        ssl_context=server_context(certificate_authority),
-        # aiosmtpd counts only STARTTLS as TLS, and warns when AUTH is required without it; the
-        # whole socket is TLS here, and the handler checks that the client did log in.
-        auth_require_tls=False,
-        authenticator=authenticate,
-    )
-    controller.start()
-    yield handler, port
-    controller.stop()
+    # aiosmtpd counts only STARTTLS as TLS, and warns when AUTH is required without it; the
+    # whole socket is TLS here, and the handler checks that the client did log in.
+    yield from serve(certificate_authority, "ssl_context", auth_require_tls=False)
 
 
 def envelope_to(address: str) -> Envelope:
