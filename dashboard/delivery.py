@@ -6,7 +6,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import selectinload
 
 from .extensions import db
@@ -20,12 +20,20 @@ def claim_messages(message_ids: Sequence[int], *, task_id: str | None) -> list[i
     """Move claimable rows to `sending` in one conditional UPDATE; return the ids this caller won.
 
     Two workers given the same ids never both win a row, so no row is sent twice by them.
+    Messages of a paused or cancelled campaign are not claimed: they wait for a resume.
     """
     if not message_ids:
         return []
+    held_campaigns = select(Campaign.id).where(
+        or_(Campaign.paused_at.is_not(None), Campaign.cancelled_at.is_not(None))
+    )
     statement = (
         update(Message)
-        .where(Message.id.in_(message_ids), Message.status.in_(CLAIMABLE_STATUSES))
+        .where(
+            Message.id.in_(message_ids),
+            Message.status.in_(CLAIMABLE_STATUSES),
+            Message.campaign_id.not_in(held_campaigns),
+        )
         .values(
             status=MessageStatus.SENDING,
             claimed_at=utcnow(),

@@ -13,8 +13,10 @@ jobs = Blueprint("jobs", __name__, url_prefix="/jobs")
 ROWS_SHOWN = 500
 
 
-def progress_by_campaign(campaign_ids: list[int]) -> dict[int, CampaignProgress]:
+def progress_by_campaign(campaigns: list[Campaign]) -> dict[int, CampaignProgress]:
     """Counts by state for many campaigns in one query."""
+    campaign_ids = [c.id for c in campaigns]
+    paused = {c.id for c in campaigns if c.is_paused}
     counts: dict[int, dict[MessageStatus, int]] = {cid: {} for cid in campaign_ids}
     rows = db.session.execute(
         select(Message.campaign_id, Message.status, func.count())
@@ -23,13 +25,13 @@ def progress_by_campaign(campaign_ids: list[int]) -> dict[int, CampaignProgress]
     )
     for campaign_id, status, count in rows:
         counts[campaign_id][MessageStatus(status)] = count
-    return {cid: CampaignProgress(c) for cid, c in counts.items()}
+    return {cid: CampaignProgress(c, paused=cid in paused) for cid, c in counts.items()}
 
 
 @jobs.get("/")
 def index():
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(50)).all()
-    progress = progress_by_campaign([c.id for c in campaigns])
+    progress = progress_by_campaign(campaigns)
     return render_template("jobs.html", campaigns=campaigns, progress=progress)
 
 

@@ -44,6 +44,10 @@ class Campaign(db.Model):
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Flags a person (or the failure guard) sets; the status itself is derived from the messages.
+    paused_at: Mapped[datetime | None]
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None]
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="campaign", order_by="Message.id", lazy="raise_on_sql"
@@ -59,12 +63,20 @@ class Campaign(db.Model):
             .where(Message.campaign_id == self.id)
             .group_by(Message.status)
         ).all()
-        return CampaignProgress({MessageStatus(status): count for status, count in rows})
+        return CampaignProgress(
+            {MessageStatus(status): count for status, count in rows},
+            paused=self.paused_at is not None,
+        )
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
 
 
 @dataclass(frozen=True)
 class CampaignProgress:
     counts: dict[MessageStatus, int] = field(default_factory=dict)
+    paused: bool = False
 
     @property
     def total(self) -> int:
@@ -87,6 +99,8 @@ class CampaignProgress:
         """One word for the whole campaign, derived from its messages' states."""
         count = self.counts.get
         if not self.is_final:
+            if self.paused:
+                return "paused"
             if count(MessageStatus.SENDING) or self.done:
                 return "sending"
             if count(MessageStatus.RETRYING):
