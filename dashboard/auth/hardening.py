@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from ..config import DEFAULT_SECRET_KEY
 
@@ -36,6 +37,16 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 MIN_SECRET_KEY_CHARS = 32
+MAX_DATABASE_ID = 2**63 - 1
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` that stops at the largest id a database column holds: a longer number is a
+    404, not an overflow deep in the driver."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_DATABASE_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 class InsecureConfiguration(RuntimeError):
@@ -69,6 +80,7 @@ def add_security_headers(response: Response) -> Response:
 
 def init_hardening(app: Flask) -> None:
     check_production_settings(app.config)
+    app.url_map.converters["int"] = DatabaseIdConverter  # before any blueprint adds its routes
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
