@@ -97,8 +97,9 @@ def _bearer_token() -> str | None:
 def check_access():
     """The app-wide before_request hook."""
     # Decide afresh each request: an app context (and its g) can outlive one request, as in
-    # tests, and Flask-Login caches the user in g.
+    # tests, and Flask-Login caches the user in g, Flask-WTF the session's CSRF token.
     g.pop("_login_user", None)
+    g.pop(current_app.config["WTF_CSRF_FIELD_NAME"], None)
     if request.endpoint is None:
         return None  # no such route: let routing answer 404/405
     if request.method == "OPTIONS":

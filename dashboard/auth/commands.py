@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from ..extensions import db
 from .accounts import AccountError, create_user, find_user, list_users, set_disabled
@@ -31,6 +31,7 @@ def _when(moment) -> str:
     confirmation_prompt=True,
     help="Prompted for (hidden) when not given; avoid passing it here, it stays in shell history.",
 )
+@with_appcontext
 def create_admin(email: str, password: str) -> None:
     """Create an admin who can sign in to the dashboard (the first one, or another)."""
     try:

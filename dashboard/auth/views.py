@@ -8,6 +8,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -26,8 +27,14 @@ log = logging.getLogger(__name__)
 auth = Blueprint("auth", __name__)
 
 
+def _end_session() -> None:
+    logout_user()
+    session.clear()  # nothing from before carries over (no session fixation)
+    g.pop(current_app.config["WTF_CSRF_FIELD_NAME"], None)  # Flask-WTF caches the old token
+
+
 def _start_session(user) -> None:
-    session.clear()  # nothing from before sign-in carries over (no session fixation)
+    _end_session()
     login_user(user)
     session.permanent = True
 
@@ -76,8 +83,7 @@ def login():
 
 @auth.post("/logout")
 def logout():
-    logout_user()
-    session.clear()
+    _end_session()
     return redirect(url_for("auth.login"))
 
 
