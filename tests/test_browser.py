@@ -7,11 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from tests.conftest import AdminIdentity, sign_in
 from tests.smtp_server import ScriptedSMTPServer
+from tests.test_stored_xss import plant_hostile_data
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -96,3 +98,26 @@ def test_compose_send_and_watch_it_turn_sent(
     assert received.message["Subject"] == "Chúc mừng năm mới 🎉"
     # The dashboard and htmx work under the Content-Security-Policy: nothing was refused.
     assert console_errors == []
+
+
+@pytest.mark.browser
+def test_hostile_data_stays_inert_in_a_real_browser(
+    page: Page,
+    live_url: str,
+    app: Flask,
+    client: FlaskClient,
+    smtp_server: ScriptedSMTPServer,
+    unique: str,
+    console_errors: list[str],
+) -> None:
+    hostile = plant_hostile_data(app, client, smtp_server, unique)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    for path in (f"/jobs/{hostile.job_id}", f"/outbox/{hostile.caught_id}", "/tokens", "/jobs/"):
+        page.goto(live_url + path)
+        page.wait_for_load_state("load")
+    expect(page.locator("table.grid").first).to_contain_text('<script>alert("subject")</script>')
+    assert dialogs == []  # no script ran: not in the page, not in the sandboxed HTML body
+    # Neither did anything try: an attempt would show as a CSP violation or a page error.
+    refused = [e for e in console_errors if "Content Security Policy" in e or "alert" in e]
+    assert refused == []
