@@ -256,3 +256,36 @@ def test_cli_creates_an_admin_and_manages_tokens(
     nobody = runner.invoke(args=["tokens", "create", "--user", "who@example.com", "--name", "x"])
     assert nobody.exit_code == 2 and "no active user" in nobody.output
     assert runner.invoke(args=["users", "disable", "ops@example.com"]).exit_code == 2  # last admin
+
+
+def test_make_run_tells_the_console_how_to_create_the_first_admin(
+    tmp_path: Path, stack_settings: dict[str, str], worker: Path
+) -> None:
+    """`run.py` (what `make run` runs), without a terminal on stdin as in CI: a hint, no prompt."""
+    app = fresh_app(tmp_path, stack_settings)
+    env = _process_env({**stack_settings, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]})
+    script = "import os, run; print(run.first_admin_hint(dict(os.environ), '5077'))"
+    hint = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert hint.returncode == 0, hint.stderr
+    assert f"http://localhost:5077/setup?token={setup_token(app)}" in hint.stdout
+    assert "create-admin --email" in hint.stdout
+    runner = app.test_cli_runner()
+    runner.invoke(args=["create-admin", "--email", "a@example.com"], input=f"{PASSWORD}\n" * 2)
+    after = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert after.stdout.strip().splitlines()[-1] == "None"
