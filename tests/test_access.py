@@ -8,7 +8,7 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 from werkzeug.routing import AnyConverter, IntegerConverter
 
-from dashboard.auth import public
+from dashboard.auth import accepts_api_token, public
 from dashboard.auth.accounts import find_user, set_disabled
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message
@@ -107,6 +107,22 @@ def test_public_decorator_opens_one_view_to_strangers(app: Flask) -> None:
     stranger = FlaskClient(app, app.response_class)
     assert stranger.get("/probe-public").get_data(as_text=True) == "open"
     assert stranger.get("/probe-closed").status_code == 302
+
+
+def test_a_view_outside_the_api_can_accept_tokens(
+    app: Flask, admin_identity: AdminIdentity
+) -> None:
+    @app.get("/probe-metrics")
+    @accepts_api_token
+    def probe_metrics():
+        return "metrics"
+
+    stranger = FlaskClient(app, app.response_class)
+    refused = stranger.get("/probe-metrics")
+    assert refused.status_code == 401 and refused.is_json
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    bearer = {"Authorization": f"Bearer {admin_identity.token}"}
+    assert stranger.get("/probe-metrics", headers=bearer).get_data(as_text=True) == "metrics"
 
 
 def test_api_with_a_token_and_no_session_sends_mail_without_csrf(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 from flask import Flask
@@ -314,3 +315,27 @@ def test_malformed_form_posts_get_a_clear_4xx(
     )
     assert 400 <= response.status_code < 500
     assert rows(app) == before
+
+
+@pytest.mark.parametrize("payload", INJECTIONS.values(), ids=INJECTIONS.keys())
+def test_account_forms_refuse_control_characters(
+    client: FlaskClient, anonymous_client: FlaskClient, payload: str
+) -> None:
+    """The sign-in, users and tokens forms: no stored value carries a line break or NUL."""
+    token = csrf_token(client)
+    named = client.post("/tokens", data={"csrf_token": token, "name": payload})
+    assert named.status_code == 422
+    user = client.post(
+        "/users",
+        data={"csrf_token": token, "email": f"a{payload}@example.com", "password": "x" * 12},
+    )
+    assert user.status_code == 422
+    assert "not a valid email address" in user.get_data(as_text=True)
+    login_page = anonymous_client.get("/login").get_data(as_text=True)
+    login_token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page)
+    signed = anonymous_client.post(
+        "/login",
+        data={"csrf_token": login_token.group(1), "email": payload, "password": payload},
+        environ_base={"REMOTE_ADDR": "192.0.2.250"},
+    )
+    assert signed.status_code == 401

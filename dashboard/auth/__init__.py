@@ -1,15 +1,16 @@
 """Access: users, API tokens, the gate in front of every request, and the security headers.
 
-Other modules need only `public` (a view anyone may reach) and `admin_required`.
+Other modules need only `public` (a view anyone may reach), `accepts_api_token` (a view outside
+/api/ that programs call with a bearer token) and `admin_required`.
 """
 
 from __future__ import annotations
 
 from flask import Flask
 
-from .access import PUBLIC_ENDPOINTS, admin_required, public
+from .access import PUBLIC_ENDPOINTS, accepts_api_token, admin_required, public
 
-__all__ = ["PUBLIC_ENDPOINTS", "admin_required", "init_auth", "public"]
+__all__ = ["PUBLIC_ENDPOINTS", "accepts_api_token", "admin_required", "init_auth", "public"]
 
 
 def init_auth(app: Flask) -> None:

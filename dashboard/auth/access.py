@@ -36,6 +36,13 @@ def public(view: F) -> F:
     return view
 
 
+def accepts_api_token(view: F) -> F:
+    """Let a view outside /api/ be called with a bearer token too (e.g. /metrics for a
+    scraper): answered like the API, 401 JSON without credentials, no CSRF with a token."""
+    view.accepts_api_token = True  # type: ignore[attr-defined]
+    return view
+
+
 def admin_required(view: F) -> F:
     """Only an admin may use this view; others get a 403."""
 
@@ -49,7 +56,10 @@ def admin_required(view: F) -> F:
 
 
 def is_api_request() -> bool:
-    return request.path.startswith("/api/")
+    if request.path.startswith("/api/"):
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "accepts_api_token", False))
 
 
 def _is_public_endpoint() -> bool:

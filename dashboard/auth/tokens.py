@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from ..extensions import db
+from ..mail.headers import HeaderInjectionError, check_header_value
 from ..models import utcnow
 from .accounts import AccountError
 from .models import ApiToken, User
@@ -41,8 +42,12 @@ def create_token(user: User, name: str) -> NewToken:
     name = (name or "").strip()
     if not name:
         raise AccountError("name", "give the token a name, e.g. the program that will use it")
-    if len(name) > MAX_NAME_CHARS or any(c in name for c in "\r\n\0"):
-        raise AccountError("name", f"the name must be one line of at most {MAX_NAME_CHARS} chars")
+    try:
+        check_header_value(name, field="the name")
+    except HeaderInjectionError as error:
+        raise AccountError("name", str(error)) from None
+    if len(name) > MAX_NAME_CHARS:
+        raise AccountError("name", f"the name may be at most {MAX_NAME_CHARS} characters long")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user=user, name=name, token_hash=hash_token(secret), prefix=secret[:10])
     db.session.add(token)
