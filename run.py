@@ -125,6 +125,38 @@ def stop_all(children: list[subprocess.Popen]) -> None:
             child.kill()
 
 
+def first_admin_hint(env: dict[str, str], port: str) -> str | None:
+    """While no user exists: create the first admin here if a person is at the console, else
+    say how to (a setup link that only this console sees, or the CLI)."""
+    from dashboard import create_app
+    from dashboard.auth.accounts import any_user_exists
+    from dashboard.auth.hardening import InsecureConfiguration
+    from dashboard.auth.setup_link import setup_token
+
+    try:
+        app = create_app()
+    except InsecureConfiguration as error:
+        sys.exit(f"    run | {error}")
+    with app.app_context():
+        if any_user_exists():
+            return None
+        token = setup_token(app)
+    if sys.stdin.isatty():
+        print("    run | No user exists yet. Create the first admin now.", flush=True)
+        email = input("    run | Admin email (empty to do it later in the browser): ").strip()
+        if email:
+            created = subprocess.run(
+                [str(BIN / "flask"), "create-admin", "--email", email], cwd=PROJECT_ROOT, env=env
+            )
+            if created.returncode == 0:
+                return None
+    return (
+        "No user exists yet. Create the first admin at "
+        f"http://localhost:{port}/setup?token={token} (this link works until then), "
+        f"or run: {BIN / 'flask'} --app wsgi create-admin --email you@example.com"
+    )
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -154,6 +186,7 @@ def main() -> int:
             children.append(spawn("catcher", [str(BIN / "flask"), "mail-catcher"], env))
         subprocess.run([str(BIN / "flask"), "db", "upgrade"], cwd=PROJECT_ROOT, env=env, check=True)
         host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
+        setup_hint = first_admin_hint(env, port)
         children.append(
             spawn(
                 "worker",
@@ -206,6 +239,8 @@ def main() -> int:
             "  ·  Ctrl-C stops",
             flush=True,
         )
+        if setup_hint:
+            print(f"    run | {setup_hint}", flush=True)
         while True:
             for child in children:
                 if child.poll() is not None:

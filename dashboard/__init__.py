@@ -20,6 +20,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     register_extensions(app)
+    register_security(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -37,6 +38,13 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     celery_init_app(app)
+
+
+def register_security(app: Flask) -> None:
+    """Sign-in, API tokens, the access gate in front of every request, security headers."""
+    from .auth import init_auth
+
+    init_auth(app)
 
 
 def register_blueprints(app: Flask) -> None:

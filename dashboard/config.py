@@ -72,6 +72,25 @@ def load_settings() -> dict[str, Any]:
         "MAX_ATTACHMENTS_BYTES": _int("MAX_ATTACHMENTS_MB", 20) * MB,
         "MAX_RECIPIENTS_PER_REQUEST": _int("MAX_RECIPIENTS_PER_REQUEST", 1000),
         "CELERY": celery_settings(broker_url, os.environ.get("CELERY_RESULT_BACKEND", broker_url)),
+        "REDIS_URL": redis_url,
+        **security_settings(),
+    }
+
+
+def security_settings() -> dict[str, Any]:
+    """Sign-in, sessions and the production switch (see dashboard/auth/)."""
+    app_env = os.environ.get("APP_ENV", "development").strip().lower()
+    return {
+        # `production` refuses the default SECRET_KEY and makes cookies Secure (HTTPS only).
+        "APP_ENV": app_env,
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", app_env == "production"),
+        "SESSION_LIFETIME_HOURS": _int("SESSION_LIFETIME_HOURS", 12),
+        # Failed sign-ins allowed per address and per client IP within the lockout window.
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": _int("LOGIN_MAX_FAILURES_PER_ADDRESS", 5),
+        "LOGIN_MAX_FAILURES_PER_IP": _int("LOGIN_MAX_FAILURES_PER_IP", 20),
+        "LOGIN_LOCKOUT_MINUTES": _int("LOGIN_LOCKOUT_MINUTES", 15),
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted.
+        "PROXY_COUNT": _int("PROXY_COUNT", 0),
     }
 
 

@@ -72,9 +72,14 @@ def init_error_pages(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         status = error.code or 500
+        # The error's own headers carry meaning (Allow on a 405, Retry-After, WWW-Authenticate).
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
         if _is_api_request():
-            return api_error(status, error.description or error.name)
-        return render_template("error.html", status=status, message=error.description), status
+            response, _ = api_error(status, error.description or error.name)
+            response.headers.extend(headers)
+            return response, status
+        page = render_template("error.html", status=status, message=error.description)
+        return page, status, headers
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

@@ -104,6 +104,17 @@ class EmailContent(BaseModel):
     _recipients: list[Mailbox] = PrivateAttr(default_factory=list)
     _sender: Mailbox | None = PrivateAttr(default=None)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _text_is_unicode(cls, data: Any) -> Any:
+        # JSON's "\ud800" and argv's undecodable bytes arrive as lone surrogates, which no
+        # database, header or body encoding takes: refuse them here, naming the field.
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if not _encodes_as_utf8(value):
+                    raise field_error(str(name), "contains text that is not valid Unicode")
+        return data
+
     @field_validator("subject")
     @classmethod
     def _subject_is_one_line(cls, value: str) -> str:
@@ -273,6 +284,19 @@ class FieldError(ValueError):
 
 def field_error(field: str, message: str) -> FieldError:
     return FieldError(field, message)
+
+
+def _encodes_as_utf8(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    elif isinstance(value, dict):
+        return all(_encodes_as_utf8(k) and _encodes_as_utf8(v) for k, v in value.items())
+    elif isinstance(value, list):
+        return all(_encodes_as_utf8(item) for item in value)
+    return True
 
 
 def _parse_recipients(to: str | list[str]) -> list[Mailbox]:

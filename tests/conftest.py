@@ -11,20 +11,28 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pytest
 import redis
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from dashboard import create_app
+from dashboard.auth.accounts import create_user, find_user
+from dashboard.auth.tokens import create_token
 from dashboard.celery_app import QUEUES
 from dashboard.config import celery_settings
 from dashboard.extensions import db
 from dashboard.models import FINAL_STATUSES, Message
 from tests.smtp_server import ScriptedSMTPServer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parent.parent
 # db 13 of the machine's Redis is these tests'; TEST_REDIS_URL lets two checkouts test at once.
@@ -186,13 +194,81 @@ def app_config(settings: dict[str, str]) -> dict[str, Any]:
         "MAIL_USE_SSL": False,
         "MAIL_DEFAULT_SENDER": settings["MAIL_DEFAULT_SENDER"],
         "MAIL_BATCH_SIZE": int(settings["MAIL_BATCH_SIZE"]),
+        "REDIS_URL": settings["CELERY_BROKER_URL"],
     }
 
 
+@dataclass(frozen=True)
+class AdminIdentity:
+    """The admin every test acts as, with a live API token."""
+
+    user_id: int
+    email: str
+    password: str
+    token: str
+
+
+@pytest.fixture(scope="session")
+def admin_identity(stack_settings: dict[str, str], migrated_database: str) -> AdminIdentity:
+    email, password = "test-admin@example.com", "correct horse battery staple"
+    app = create_app(app_config(stack_settings))
+    with app.app_context():
+        user = find_user(email) or create_user(email, password, is_admin=True)
+        return AdminIdentity(user.id, user.email, password, create_token(user, "tests").secret)
+
+
+class AuthenticatedClient(FlaskClient):
+    """A test client signed in as `identity` through the session, with its API token sent as
+    `Authorization: Bearer` on every request, so tests written before logins existed pass as
+    they are. Access tests use `anonymous_client`."""
+
+    identity: ClassVar[AdminIdentity]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {self.identity.token}"
+        with self.session_transaction() as session:  # what flask_login.login_user stores
+            session["_user_id"] = str(self.identity.user_id)
+            session["_fresh"] = True
+
+
+@cache
+def authenticated_client_class(identity: AdminIdentity) -> type[AuthenticatedClient]:
+    return type("AuthenticatedClient", (AuthenticatedClient,), {"identity": identity})
+
+
 @pytest.fixture
-def app(stack_settings: dict[str, str], worker: Path, smtp_server: ScriptedSMTPServer) -> Flask:
+def app(
+    stack_settings: dict[str, str],
+    worker: Path,
+    smtp_server: ScriptedSMTPServer,
+    admin_identity: AdminIdentity,
+) -> Flask:
     smtp_server.reset()
-    return create_app(app_config(stack_settings))
+    app = create_app(app_config(stack_settings))
+    app.test_client_class = authenticated_client_class(admin_identity)
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """Signed in as the test admin (session and bearer token)."""
+    return app.test_client()
+
+
+@pytest.fixture
+def anonymous_client(app: Flask) -> FlaskClient:
+    """Nobody signed in, no token: what a stranger reaching the port gets."""
+    return FlaskClient(app, app.response_class, use_cookies=True)
+
+
+def sign_in(page: Page, base_url: str, identity: AdminIdentity) -> None:
+    """Sign a Playwright page in through the real login form."""
+    page.goto(base_url + "/login")
+    page.fill("#email", identity.email)
+    page.fill("#password", identity.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
 
 
 @pytest.fixture

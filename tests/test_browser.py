@@ -7,10 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, expect, sync_playwright
+from flask.testing import FlaskClient
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
+from tests.conftest import AdminIdentity, sign_in
 from tests.smtp_server import ScriptedSMTPServer
+from tests.test_stored_xss import plant_hostile_data
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -44,14 +47,36 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+@pytest.fixture
+def console_errors() -> list[str]:
+    """Console errors of the page (CSP violations among them); a test asserts there are none."""
+    return []
+
+
+@pytest.fixture
+def page(
+    browser: Browser, live_url: str, admin_identity: AdminIdentity, console_errors: list[str]
+) -> Iterator[Page]:
+    """A page signed in as the test admin through the login form."""
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: console_errors.append(str(error)))
+    sign_in(page, live_url, admin_identity)
+    yield page
+    page.close()
+
+
 @pytest.mark.browser
 def test_compose_send_and_watch_it_turn_sent(
-    browser: Browser, live_url: str, smtp_server: ScriptedSMTPServer, unique: str
+    page: Page,
+    live_url: str,
+    smtp_server: ScriptedSMTPServer,
+    unique: str,
+    console_errors: list[str],
 ) -> None:
     smtp_server.script.data_delay = 2.5  # slow enough to see it before it is sent
     address = f"trinh-{unique}@example.vn"
-    page = browser.new_page()
-    page.set_default_timeout(20_000)
     page.goto(live_url + "/")
     page.fill("#to", f"Lê Thị Trinh <{address}>")
     page.fill("#subject", "Chúc mừng năm mới 🎉")
@@ -71,4 +96,28 @@ def test_compose_send_and_watch_it_turn_sent(
     expect(page.locator("#job-status")).not_to_have_attribute("hx-trigger", "every 2s")
     [received] = smtp_server.received_by(address)
     assert received.message["Subject"] == "Chúc mừng năm mới 🎉"
-    page.close()
+    # The dashboard and htmx work under the Content-Security-Policy: nothing was refused.
+    assert console_errors == []
+
+
+@pytest.mark.browser
+def test_hostile_data_stays_inert_in_a_real_browser(
+    page: Page,
+    live_url: str,
+    app: Flask,
+    client: FlaskClient,
+    smtp_server: ScriptedSMTPServer,
+    unique: str,
+    console_errors: list[str],
+) -> None:
+    hostile = plant_hostile_data(app, client, smtp_server, unique)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    for path in (f"/jobs/{hostile.job_id}", f"/outbox/{hostile.caught_id}", "/tokens", "/jobs/"):
+        page.goto(live_url + path)
+        page.wait_for_load_state("load")
+    expect(page.locator("table.grid").first).to_contain_text('<script>alert("subject")</script>')
+    assert dialogs == []  # no script ran: not in the page, not in the sandboxed HTML body
+    # Neither did anything try: an attempt would show as a CSP violation or a page error.
+    refused = [e for e in console_errors if "Content Security Policy" in e or "alert" in e]
+    assert refused == []

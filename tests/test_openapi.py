@@ -14,7 +14,7 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     assert document["openapi"].startswith("3.1")
     assert set(document["paths"]) == {"/emails", "/emails/{id}", "/tasks/{task_id}"}
     create = document["paths"]["/emails"]["post"]
-    assert set(create["responses"]) == {"202", "400", "413", "415", "422"}
+    assert set(create["responses"]) == {"202", "400", "401", "413", "415", "422"}
     schemas = document["components"]["schemas"]
     request_schema = schemas["EmailRequest"]
     assert sorted(request_schema["required"]) == ["subject", "to"]

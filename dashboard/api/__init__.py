@@ -2,9 +2,8 @@
 
 from flask import Blueprint
 
-from ..extensions import csrf
-
 api = Blueprint("api", __name__, url_prefix="/api/v1")
-csrf.exempt(api)  # API clients send JSON, not forms; they never carry a session cookie's authority
+# Not CSRF-exempt as a whole: the access gate (dashboard/auth/access.py) skips CSRF only for
+# requests that carry a bearer token; a browser session calling the API must send X-CSRFToken.
 
 from . import emails, openapi, tasks  # noqa: E402,F401  (routes register on import)

@@ -7,6 +7,7 @@ from typing import Any
 from flask import jsonify
 from pydantic.json_schema import models_json_schema
 
+from ..auth.api_docs import add_bearer_auth
 from ..schemas import EmailAccepted, EmailRequest, EmailStatus, ErrorResponse, TaskStatus
 from . import api
 
@@ -104,4 +105,4 @@ def build_openapi() -> dict[str, Any]:
 
 @api.get("/openapi.json")
 def openapi_document():
-    return jsonify(build_openapi())
+    return jsonify(add_bearer_auth(build_openapi()))

@@ -65,7 +65,10 @@ def parse_mailbox(text: str) -> Mailbox:
         raise AddressError(str(error)) from None
     if "<" in text or '"' in text:
         name, addr = parseaddr(text)
-        if not addr or text.count("<") != 1 or not text.endswith(">"):
+        bracketed = text[text.find("<") + 1 : -1].strip()
+        # parseaddr reads `Bcc: x@a.example <y@b.example>` as x@a: the address must be the
+        # one between the brackets, or what is sent is not what the person sees.
+        if not addr or text.count("<") != 1 or not text.endswith(">") or addr != bracketed:
             raise AddressError(f"'{text}' is not of the form Name <address@example.com>")
     else:
         name, addr = "", text

@@ -1,0 +1,43 @@
+"""Access: users, API tokens, the gate in front of every request, and the security headers.
+
+Other modules need only `public` (a view anyone may reach), `accepts_api_token` (a view outside
+/api/ that programs call with a bearer token) and `admin_required`.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from .access import PUBLIC_ENDPOINTS, accepts_api_token, admin_required, public
+
+__all__ = ["PUBLIC_ENDPOINTS", "accepts_api_token", "admin_required", "init_auth", "public"]
+
+
+def init_auth(app: Flask) -> None:
+    """Wire sign-in, the access gate, the auth pages, the CLI and the security headers."""
+    from ..extensions import db, login
+    from .access import init_access
+    from .admin import people
+    from .commands import init_commands
+    from .hardening import init_hardening
+    from .models import User
+    from .throttle import throttle_from_config
+    from .views import auth
+
+    init_hardening(app)
+    login.init_app(app)
+    login.login_view = "auth.login"
+
+    @login.user_loader
+    def load_user(user_id: str) -> User | None:
+        try:
+            user = db.session.get(User, int(user_id))
+        except (TypeError, ValueError):
+            return None
+        return user if user is not None and user.is_active else None
+
+    init_access(app)
+    app.extensions["login_throttle"] = throttle_from_config(app.config)
+    app.register_blueprint(auth)
+    app.register_blueprint(people)
+    init_commands(app)

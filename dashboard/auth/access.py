@@ -1,0 +1,154 @@
+"""One gate in front of every request: nothing is reachable without signing in unless it is
+marked public here or with `@public`.
+
+Pages want a signed-in session (and CSRF on every state-changing request); the API under
+/api/ also takes `Authorization: Bearer <token>`, and only such token requests skip CSRF (a
+browser never adds that header on its own, so a forged cross-site request cannot carry it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, current_app, g, redirect, request, url_for
+from flask_login import current_user
+
+from ..errors import api_error
+from ..extensions import csrf
+from .tokens import user_for_token
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Endpoints anyone may reach; other modules add theirs with `@public`.
+PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "auth.setup"})
+
+
+def public(view: F) -> F:
+    """Let anyone reach this view without signing in (health checks, one-click unsubscribe).
+
+    Works above or below the route decorator. CSRF still applies to its POSTs unless the view
+    is also `@csrf.exempt`.
+    """
+    view.is_public = True  # type: ignore[attr-defined]
+    return view
+
+
+def accepts_api_token(view: F) -> F:
+    """Let a view outside /api/ be called with a bearer token too (e.g. /metrics for a
+    scraper): answered like the API, 401 JSON without credentials, no CSRF with a token."""
+    view.accepts_api_token = True  # type: ignore[attr-defined]
+    return view
+
+
+def admin_required(view: F) -> F:
+    """Only an admin may use this view; others get a 403."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not (current_user.is_authenticated and current_user.is_admin):
+            abort(403, "Only an admin can do this.")
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def is_api_request() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "accepts_api_token", False))
+
+
+def _is_public_endpoint() -> bool:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "is_public", False))
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` if it is a path on this site, so the login page cannot redirect elsewhere."""
+    if not target or any(c in target for c in "\\\r\n\t\0"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def _unauthorized_api(message: str, *, error: str | None = None):
+    response, status = api_error(401, message)
+    challenge = 'Bearer realm="api"' + (f', error="{error}"' if error else "")
+    response.headers["WWW-Authenticate"] = challenge
+    return response, status
+
+
+def _login_redirect():
+    target = request.full_path if request.method == "GET" else request.path
+    login_url = url_for("auth.login", next=safe_next(target.rstrip("?")))
+    if request.headers.get("HX-Request"):
+        # htmx would swap the login page into a fragment; send the whole window there instead.
+        return "", 401, {"HX-Redirect": login_url}
+    return redirect(login_url)
+
+
+def _bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer` header; "" for any other Authorization."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, credentials = header.strip().partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else ""
+
+
+def check_access():
+    """The app-wide before_request hook."""
+    # Decide afresh each request: an app context (and its g) can outlive one request, as in
+    # tests, and Flask-Login caches the user in g, Flask-WTF the session's CSRF token.
+    g.pop("_login_user", None)
+    g.pop(current_app.config["WTF_CSRF_FIELD_NAME"], None)
+    if request.endpoint is None:
+        return None  # no such route: let routing answer 404/405
+    if request.method == "OPTIONS":
+        return None
+    if _is_public_endpoint():
+        csrf.protect(apply_exemptions=True)
+        return None
+    if is_api_request():
+        token = _bearer_token()
+        if token is not None:
+            if not token:
+                return _unauthorized_api(
+                    "Send the API token as Authorization: Bearer <token>.", error="invalid_request"
+                )
+            user = user_for_token(token)
+            if user is None:
+                return _unauthorized_api(
+                    "The API token is not valid, has been revoked, or its user is disabled.",
+                    error="invalid_token",
+                )
+            g._login_user = user  # Flask-Login's current_user for this request only
+            g.authenticated_by = "token"
+            return None
+        if current_user.is_authenticated:
+            g.authenticated_by = "session"
+            csrf.protect(apply_exemptions=True)
+            return None
+        return _unauthorized_api(
+            "Sign in required: send an API token as Authorization: Bearer <token> "
+            "(create one on the API tokens page or with `flask tokens create`)."
+        )
+    if current_user.is_authenticated:
+        g.authenticated_by = "session"
+        csrf.protect(apply_exemptions=True)
+        return None
+    return _login_redirect()
+
+
+def init_access(app: Flask) -> None:
+    # The gate calls CSRF itself, after deciding who is asking (token requests skip it).
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    app.before_request(check_access)

@@ -1,0 +1,149 @@
+"""People: creating the first admin, adding and disabling users, checking a password.
+
+The setup page, the users page and the CLI all call these functions.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import exists, func, insert, literal, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..extensions import db
+from ..models import utcnow
+from .models import User
+
+MIN_PASSWORD_CHARS = 10
+MAX_PASSWORD_CHARS = 256
+PASSWORD_METHOD = "scrypt"  # werkzeug's scrypt: n=2**15, r=8, p=1, salted
+
+
+class AccountError(ValueError):
+    """A request about an account that cannot be carried out, naming the field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def normalise_email(email: str) -> str:
+    """The address as accounts are keyed: validated (syntax only) and lower-cased."""
+    email = (email or "").strip()
+    if not email:
+        raise AccountError("email", "an email address is required")
+    if len(email) > 320 or any(c in email for c in "\r\n\0"):
+        raise AccountError("email", "that is not a valid email address")
+    try:
+        valid = validate_email(email, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise AccountError("email", f"that is not a valid email address: {error}") from None
+    return valid.normalized.lower()
+
+
+def check_password_rules(password: str) -> str:
+    if len(password or "") < MIN_PASSWORD_CHARS:
+        raise AccountError(
+            "password", f"the password must be at least {MIN_PASSWORD_CHARS} characters long"
+        )
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise AccountError(
+            "password", f"the password may be at most {MAX_PASSWORD_CHARS} characters long"
+        )
+    if "\0" in password:
+        raise AccountError("password", "the password may not contain a NUL character")
+    return password
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=PASSWORD_METHOD)
+
+
+@cache
+def _decoy_hash() -> str:
+    return hash_password("decoy password, never matches")
+
+
+def any_user_exists() -> bool:
+    return db.session.scalar(select(exists().where(User.id.is_not(None)))) or False
+
+
+def create_user(email: str, password: str, *, is_admin: bool = False) -> User:
+    """Add a user; raise AccountError if the address is taken or the password too weak."""
+    email = normalise_email(email)
+    check_password_rules(password)
+    if db.session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
+        raise AccountError("email", f"there is already a user {email}")
+    user = User(email=email, password_hash=hash_password(password), is_admin=is_admin)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def create_first_admin(email: str, password: str) -> User:
+    """Create the first admin, only while no user exists (the insert checks it atomically)."""
+    email = normalise_email(email)
+    check_password_rules(password)
+    row = {
+        "email": email,
+        "password_hash": hash_password(password),
+        "is_admin": True,
+        "created_at": utcnow(),
+    }
+    statement = insert(User).from_select(
+        list(row),
+        select(*(literal(value) for value in row.values())).where(~exists().select_from(User)),
+    )
+    inserted = db.session.execute(statement).rowcount
+    db.session.commit()
+    if not inserted:
+        raise AccountError("email", "an admin already exists; sign in instead")
+    return db.session.scalars(select(User).where(User.email == email)).one()
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this address and password, or None (in about the same time either
+    way, so the answer does not tell whether the address has an account)."""
+    try:
+        email = normalise_email(email)
+    except AccountError:
+        email = ""
+    user = db.session.scalars(select(User).where(User.email == email)).first() if email else None
+    if user is None:
+        check_password_hash(_decoy_hash(), password or "")
+        return None
+    if not check_password_hash(user.password_hash, password or "") or not user.is_active:
+        return None
+    user.last_login_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def set_disabled(user: User, disabled: bool, *, by: User | None = None) -> User:
+    """Disable (or enable again) a user; nobody disables themselves or the last active admin."""
+    if disabled and by is not None and by.id == user.id:
+        raise AccountError("user", "you cannot disable yourself")
+    if disabled and user.is_admin and user.is_active:
+        other_admins = db.session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.is_admin, User.disabled_at.is_(None), User.id != user.id)
+        )
+        if not other_admins:
+            raise AccountError("user", "this is the last active admin")
+    user.disabled_at = utcnow() if disabled else None
+    db.session.commit()
+    return user
+
+
+def list_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.id)))
+
+
+def find_user(email: str) -> User | None:
+    try:
+        email = normalise_email(email)
+    except AccountError:
+        return None
+    return db.session.scalars(select(User).where(User.email == email)).first()

@@ -1,0 +1,96 @@
+"""The users page (admins add and disable people) and the API tokens page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, url_for
+from flask_login import current_user
+
+from ..extensions import db
+from .access import admin_required
+from .accounts import AccountError, create_user, list_users, set_disabled
+from .forms import ActionForm, NewTokenForm, NewUserForm
+from .models import ApiToken, User
+from .tokens import create_token, revoke_token, tokens_of
+
+people = Blueprint("people", __name__)
+
+
+def _users_page(form: NewUserForm, status: int = 200, error: str | None = None):
+    return (
+        render_template(
+            "auth/users.html", form=form, users=list_users(), action=ActionForm(), error=error
+        ),
+        status,
+    )
+
+
+@people.get("/users")
+@admin_required
+def users():
+    return _users_page(NewUserForm(formdata=None))
+
+
+@people.post("/users")
+@admin_required
+def add_user():
+    form = NewUserForm()
+    try:
+        create_user(form.email.data or "", form.password.data or "", is_admin=form.is_admin.data)
+    except AccountError as error:
+        getattr(form, error.field).errors = [str(error)]
+        return _users_page(form, 422)
+    return redirect(url_for("people.users"))
+
+
+@people.post("/users/<int:user_id>/<any(disable, enable):action>")
+@admin_required
+def change_user(user_id: int, action: str):
+    ActionForm()  # CSRF was checked by the gate; the form documents that it is expected
+    user = db.session.get(User, user_id) or abort(404, "There is no such user.")
+    try:
+        set_disabled(user, action == "disable", by=current_user)
+    except AccountError as error:
+        return _users_page(NewUserForm(formdata=None), 409, error=str(error))
+    return redirect(url_for("people.users"))
+
+
+def _visible_tokens() -> list[ApiToken]:
+    return tokens_of(None if current_user.is_admin else current_user)
+
+
+def _tokens_page(form: NewTokenForm, status: int = 200, new_secret: str | None = None):
+    headers = {"Cache-Control": "no-store"}
+    page = render_template(
+        "auth/tokens.html",
+        form=form,
+        tokens=_visible_tokens(),
+        action=ActionForm(),
+        new_secret=new_secret,
+    )
+    return page, status, headers
+
+
+@people.get("/tokens")
+def tokens():
+    return _tokens_page(NewTokenForm(formdata=None))
+
+
+@people.post("/tokens")
+def add_token():
+    form = NewTokenForm()
+    try:
+        created = create_token(current_user, form.name.data or "")
+    except AccountError as error:
+        form.name.errors = [str(error)]
+        return _tokens_page(form, 422)
+    # Rendered, not redirected: the secret must not travel in a URL or stay in the session.
+    return _tokens_page(NewTokenForm(formdata=None), 201, new_secret=created.secret)
+
+
+@people.post("/tokens/<int:token_id>/revoke")
+def revoke(token_id: int):
+    token = db.session.get(ApiToken, token_id)
+    if token is None or not (current_user.is_admin or token.user_id == current_user.id):
+        abort(404, "There is no such token.")
+    revoke_token(token)
+    return redirect(url_for("people.tokens"))

@@ -1,0 +1,123 @@
+"""`flask create-admin`, `flask users ...` and `flask tokens ...`: the same services as the
+setup, users and tokens pages, for the person at the console."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup, with_appcontext
+
+from ..extensions import db
+from .accounts import AccountError, create_user, find_user, list_users, set_disabled
+from .models import ApiToken
+from .tokens import create_token, revoke_token, tokens_of
+
+
+def _fail(error: AccountError) -> None:
+    click.echo(f"error: {error.field}: {error}", err=True)
+    raise SystemExit(2)
+
+
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+@click.command("create-admin")
+@click.option("--email", prompt=True, help="The admin's email address (the sign-in name).")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for (hidden) when not given; avoid passing it here, it stays in shell history.",
+)
+@with_appcontext
+def create_admin(email: str, password: str) -> None:
+    """Create an admin who can sign in to the dashboard (the first one, or another)."""
+    try:
+        user = create_user(email, password, is_admin=True)
+    except AccountError as error:
+        _fail(error)
+    click.echo(f"admin {user.email} created; sign in at /login")
+
+
+users = AppGroup("users", help="List, disable and enable dashboard users.")
+
+
+@users.command("list")
+def users_list() -> None:
+    for user in list_users():
+        state = "disabled" if user.disabled_at else "active"
+        role = "admin" if user.is_admin else "user"
+        click.echo(
+            f"{user.id}\t{user.email}\t{role}\t{state}\tlast sign-in {_when(user.last_login_at)}"
+        )
+
+
+@users.command("disable")
+@click.argument("email")
+def users_disable(email: str) -> None:
+    """Disable a user: their sessions and tokens stop working at once."""
+    user = find_user(email)
+    if user is None:
+        _fail(AccountError("email", f"there is no user {email}"))
+    try:
+        set_disabled(user, True)
+    except AccountError as error:
+        _fail(error)
+    click.echo(f"{user.email} disabled")
+
+
+@users.command("enable")
+@click.argument("email")
+def users_enable(email: str) -> None:
+    user = find_user(email)
+    if user is None:
+        _fail(AccountError("email", f"there is no user {email}"))
+    set_disabled(user, False)
+    click.echo(f"{user.email} enabled")
+
+
+tokens = AppGroup("tokens", help="Create, list and revoke API tokens.")
+
+
+@tokens.command("create")
+@click.option("--user", "email", required=True, help="Whose token it is (their email).")
+@click.option("--name", required=True, help="What will use it, e.g. 'billing service'.")
+def tokens_create(email: str, name: str) -> None:
+    """Create a token and print it once; only its hash is kept."""
+    user = find_user(email)
+    if user is None or not user.is_active:
+        _fail(AccountError("user", f"there is no active user {email}"))
+    try:
+        created = create_token(user, name)
+    except AccountError as error:
+        _fail(error)
+    click.echo(f"token {created.token.id} ({name}) for {user.email}; shown once, keep it now:")
+    click.echo(created.secret)
+
+
+@tokens.command("list")
+def tokens_list() -> None:
+    for token in tokens_of(None):
+        state = f"revoked {_when(token.revoked_at)}" if token.revoked_at else "live"
+        click.echo(
+            f"{token.id}\t{token.prefix}…\t{token.name}\t{token.user.email}\t{state}"
+            f"\tlast used {_when(token.last_used_at)}"
+        )
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        _fail(AccountError("token", f"there is no token {token_id}"))
+    revoke_token(token)
+    click.echo(f"token {token_id} revoked")
+
+
+def init_commands(app: Flask) -> None:
+    app.cli.add_command(create_admin)
+    app.cli.add_command(users)
+    app.cli.add_command(tokens)

@@ -1,0 +1,86 @@
+"""API tokens: created (shown once), listed, revoked, and checked on every API request.
+
+Tokens are 256 random bits, so a plain SHA-256 is enough to store them: no one can guess back
+from the hash, and lookups stay a single indexed query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..mail.headers import HeaderInjectionError, check_header_value
+from ..models import utcnow
+from .accounts import AccountError
+from .models import ApiToken, User
+
+TOKEN_PREFIX = "edt_"
+MAX_NAME_CHARS = 100
+# Writing last_used_at on every call would make each API read a write; once a minute is enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A token just created: `secret` is the only copy and is shown once."""
+
+    token: ApiToken
+    secret: str
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_token(user: User, name: str) -> NewToken:
+    """A new token for `user`, named so they can tell it apart later."""
+    name = (name or "").strip()
+    if not name:
+        raise AccountError("name", "give the token a name, e.g. the program that will use it")
+    try:
+        check_header_value(name, field="the name")
+    except HeaderInjectionError as error:
+        raise AccountError("name", str(error)) from None
+    if len(name) > MAX_NAME_CHARS:
+        raise AccountError("name", f"the name may be at most {MAX_NAME_CHARS} characters long")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user=user, name=name, token_hash=hash_token(secret), prefix=secret[:10])
+    db.session.add(token)
+    db.session.commit()
+    return NewToken(token, secret)
+
+
+def revoke_token(token: ApiToken) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        db.session.commit()
+    return token
+
+
+def tokens_of(user: User | None) -> list[ApiToken]:
+    """Every token (user None, for admins and the CLI) or one user's."""
+    query = select(ApiToken).order_by(ApiToken.id.desc())
+    if user is not None:
+        query = query.where(ApiToken.user_id == user.id)
+    return list(db.session.scalars(query))
+
+
+def user_for_token(secret: str) -> User | None:
+    """The active user a live token belongs to, or None."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        return None
+    token = db.session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(secret))
+    ).first()
+    if token is None or token.is_revoked or not token.user.is_active:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        db.session.commit()
+    return token.user

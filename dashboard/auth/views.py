@@ -1,0 +1,119 @@
+"""Signing in and out, and the one-time setup page that creates the first admin."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_user, logout_user
+
+from .access import safe_next
+from .accounts import AccountError, any_user_exists, authenticate, create_first_admin
+from .forms import LoginForm, SetupForm
+from .setup_link import setup_token_matches
+from .throttle import ThrottleUnavailable
+
+log = logging.getLogger(__name__)
+auth = Blueprint("auth", __name__)
+
+
+def _end_session() -> None:
+    logout_user()
+    session.clear()  # nothing from before carries over (no session fixation)
+    g.pop(current_app.config["WTF_CSRF_FIELD_NAME"], None)  # Flask-WTF caches the old token
+
+
+def _start_session(user) -> None:
+    _end_session()
+    login_user(user)
+    session.permanent = True
+
+
+def _home() -> str:
+    return url_for("compose.compose_page")
+
+
+@auth.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if not form.is_submitted():
+        if current_user.is_authenticated:
+            return redirect(safe_next(request.args.get("next")) or _home())
+        form.next.data = safe_next(request.args.get("next")) or ""
+        return render_template("auth/login.html", form=form, no_users=not any_user_exists())
+    email, password = form.email.data or "", form.password.data or ""
+    ip = request.remote_addr or "unknown"
+    throttle = current_app.extensions["login_throttle"]
+    try:
+        wait = throttle.seconds_blocked(email, ip)
+        if wait:
+            minutes = max(1, round(wait / 60))
+            form.form_errors.append(
+                f"Too many failed sign-ins. Try again in about {minutes} minute(s)."
+            )
+            return render_template("auth/login.html", form=form), 429, {"Retry-After": str(wait)}
+        user = authenticate(email, password)
+        if user is None:
+            throttle.record_failure(email, ip)
+            log.info("failed sign-in from %s", ip)  # never the password, nor the address typed
+            form.form_errors.append("Wrong email or password, or the account is disabled.")
+            return render_template("auth/login.html", form=form), 401
+        throttle.record_success(email)
+    except ThrottleUnavailable as error:
+        log.error("sign-in refused: the rate limiter's Redis does not answer (%s)", error)
+        form.form_errors.append(
+            "Signing in is unavailable right now (the rate limiter cannot be reached). "
+            "Try again in a minute."
+        )
+        return render_template("auth/login.html", form=form), 503
+    _start_session(user)
+    log.info("user %s signed in from %s", user.id, ip)
+    return redirect(safe_next(form.next.data) or _home())
+
+
+@auth.post("/logout")
+def logout():
+    _end_session()
+    return redirect(url_for("auth.login"))
+
+
+@auth.route("/setup", methods=["GET", "POST"])
+def setup():
+    """Create the first admin: only while no user exists, and only with the console's link."""
+    if any_user_exists():
+        abort(404, "Setup is done: an admin exists. Sign in instead.")
+    form = SetupForm()
+    token = form.token.data if form.is_submitted() else request.args.get("token")
+    if not setup_token_matches(current_app._get_current_object(), token):
+        abort(
+            403,
+            "Open the setup link printed in the console where the dashboard was started, "
+            "or create the first admin with `flask --app wsgi create-admin`.",
+        )
+    form.token.data = token
+    if not form.is_submitted():
+        return render_template("auth/setup.html", form=form)
+    if (form.password.data or "") != (form.confirm.data or ""):
+        form.confirm.errors = ["the two passwords differ"]
+        return render_template("auth/setup.html", form=form), 422
+    try:
+        user = create_first_admin(form.email.data or "", form.password.data or "")
+    except AccountError as error:
+        field = getattr(form, error.field, None)
+        if field is not None and error.field != "token":
+            field.errors = [str(error)]
+        else:
+            form.form_errors.append(str(error))
+        return render_template("auth/setup.html", form=form), 422
+    _start_session(user)
+    return redirect(_home())

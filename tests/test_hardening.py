@@ -1,0 +1,161 @@
+"""Security headers, cookies, the production switch, and secrets that never leave the server."""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from dashboard import create_app
+from dashboard.auth.hardening import CONTENT_SECURITY_POLICY, InsecureConfiguration
+from dashboard.config import DEFAULT_SECRET_KEY
+from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
+from tests.conftest import ROOT, AdminIdentity, _process_env, app_config
+from tests.test_access import every_route
+
+GOOD_KEY = "k" * 48
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/", 200), ("/jobs/999", 404), ("/api/v1/emails/999", 404), ("/static/style.css", 200)],
+)
+def test_every_answer_carries_the_security_headers(
+    client: FlaskClient, path: str, status: int
+) -> None:
+    response = client.get(path)
+    assert response.status_code == status
+    headers = response.headers
+    assert headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert "script-src 'self'" in CONTENT_SECURITY_POLICY
+    assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+    if not path.startswith("/static/"):
+        assert headers["Cache-Control"] == "no-store"
+    response.close()
+
+
+def test_strangers_get_the_headers_too(anonymous_client: FlaskClient) -> None:
+    for response in (anonymous_client.get("/login"), anonymous_client.get("/api/v1/emails/1")):
+        assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+
+
+def test_pages_load_no_inline_script_and_tell_htmx_not_to_inject_styles(
+    client: FlaskClient,
+) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert '"includeIndicatorStyles": false' in page
+    assert "<script>" not in page and " on" + "click=" not in page
+    assert "<script src=" in page
+
+
+@pytest.mark.parametrize("key", [DEFAULT_SECRET_KEY, "", "short-key"])
+def test_production_refuses_a_default_or_weak_secret_key(
+    stack_settings: dict[str, str], migrated_database: str, key: str
+) -> None:
+    with pytest.raises(InsecureConfiguration, match="SECRET_KEY"):
+        create_app({**app_config(stack_settings), "APP_ENV": "production", "SECRET_KEY": key})
+
+
+def test_production_with_its_own_key_starts_with_secure_cookies(
+    stack_settings: dict[str, str], migrated_database: str
+) -> None:
+    config = {**app_config(stack_settings), "APP_ENV": "production", "SECRET_KEY": GOOD_KEY}
+    config.pop("TESTING")
+    app = create_app({**config, "SESSION_COOKIE_SECURE": True})
+    response = FlaskClient(app, app.response_class).get("/login")
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_the_command_line_refuses_to_start_production_with_the_default_key(
+    stack_settings: dict[str, str], migrated_database: str
+) -> None:
+    env = _process_env({**stack_settings, "APP_ENV": "production"})
+    env.pop("SECRET_KEY")
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "routes"],
+        cwd=ROOT,
+        env={**env, "SECRET_KEY": DEFAULT_SECRET_KEY},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "APP_ENV=production needs its own SECRET_KEY" in result.stderr
+    ok = subprocess.run(
+        [sys.executable, "-m", "flask", "routes"],
+        cwd=ROOT,
+        env={**env, "SECRET_KEY": GOOD_KEY},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_secrets_appear_in_no_page_no_api_answer_and_no_log_line(
+    stack_settings: dict[str, str],
+    worker: Path,
+    admin_identity: AdminIdentity,
+    caplog: pytest.LogCaptureFixture,
+    unique: str,
+) -> None:
+    smtp_password, secret_key = f"smtp-pw-{unique}-Ư", f"secret-key-{unique}-" + "x" * 32
+    app = create_app(
+        {**app_config(stack_settings), "MAIL_PASSWORD": smtp_password, "SECRET_KEY": secret_key}
+    )
+    app.test_client_class = FlaskClient
+    caplog.set_level(logging.DEBUG)
+
+    @app.get("/api/v1/boom")
+    def boom():
+        raise RuntimeError(f"connect failed with {smtp_password}")
+
+    person = make_user(app, f"secrets-{unique}@example.com", is_admin=True)
+    browser = app.test_client()
+    typed_in_the_wrong_field = f"{PASSWORD}-{unique}"
+    sign_in(browser, typed_in_the_wrong_field, "x", ip="198.51.100.9")  # a password as email
+    sign_in(browser, person.email, PASSWORD)
+    created = browser.post(
+        "/tokens", data={"csrf_token": form_csrf(browser, "/tokens"), "name": "leak check"}
+    )
+    new_token = re.search(r"<code>(edt_[^<]+)</code>", created.get_data(as_text=True)).group(1)
+    api = {"Authorization": f"Bearer {new_token}"}
+    job = browser.post(
+        "/api/v1/emails",
+        json={"to": f"leak-{unique}@example.com", "subject": "s", "text": "t"},
+        headers=api,
+    ).json
+    assert "id" in job, job
+
+    answers = []
+    for endpoint, method, url in every_route(app):
+        if method == "GET" and endpoint != "static" and "{" not in url:
+            url = url.replace("/1", f"/{job['id']}") if url.count("/1") == 1 else url
+            answers.append(browser.get(url))
+            answers.append(browser.get(url, headers=api))
+    answers += [
+        browser.get(job["status_url"], headers=api),
+        browser.get("/api/v1/boom", headers=api),
+        browser.get("/jobs/boom"),
+        browser.post("/api/v1/emails", data="{", content_type="application/json", headers=api),
+    ]
+    assert answers[-3].status_code == 500
+    assert sum(r.status_code == 200 for r in answers) >= 8  # real pages, not just errors
+    secrets = {smtp_password, secret_key, new_token, PASSWORD, admin_identity.token}
+    for response in answers:
+        body = response.get_data(as_text=True) + str(response.headers)
+        for secret in secrets:
+            assert secret not in body, f"{secret!r} in {response.request.path}"
+    log_text = "\n".join(
+        r.getMessage() for r in caplog.records if "connect failed with" not in r.getMessage()
+    )
+    for secret in (*secrets, typed_in_the_wrong_field):
+        assert secret not in log_text
