@@ -106,10 +106,13 @@ def celery_settings(broker_url: str, result_backend: str) -> dict[str, Any]:
         "accept_content": ["json"],
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        # Redis redelivers an unacked task (its worker died) once this many seconds have passed;
-        # the claim makes an early redelivery of a task still running harmless.
+        # Redis redelivers an unacked task (its whole worker was killed) once this many seconds
+        # have passed, checking every 10 s (kombu's default checks every 100 s); the claim makes
+        # an early redelivery of a task still running harmless. A killed child process's task is
+        # requeued at once (task_reject_on_worker_lost).
         "broker_transport_options": {
             "visibility_timeout": _int("CELERY_VISIBILITY_TIMEOUT", 900),
+            "unacked_restore_throttle": 1,
         },
         "worker_prefetch_multiplier": 1,
         "task_default_queue": "transactional",
