@@ -130,13 +130,13 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     return {"claimed": len(claimed), "held": len(unsent), **report.counts}
 
 
-@shared_task(name="dashboard.dispatch_due")
+@shared_task(name="dashboard.dispatch_due", ignore_result=True)
 def dispatch_due_messages() -> int:
     """Beat, every DISPATCH_INTERVAL_SECONDS: queue what is due (scheduled sends, retries)."""
     return dispatch_due()
 
 
-@shared_task(name="dashboard.sweep_stale")
+@shared_task(name="dashboard.sweep_stale", ignore_result=True)
 def sweep_stale_rows() -> dict[str, int]:
     """Beat, every SWEEP_INTERVAL_SECONDS: re-enqueue rows stuck in `queued` or `sending`."""
     return sweep_stale()
