@@ -16,7 +16,7 @@ from celery.utils.dispatch import Signal
 from sqlalchemy import insert, update
 
 from .extensions import db
-from .failure_guard import pause_failing_campaigns
+from .failure_guard import is_failure, pause_failing_campaigns
 from .mail.smtp import DeliveryResult, Outcome
 from .models import DeliveryAttempt, Message, MessageStatus, utcnow
 
@@ -77,7 +77,9 @@ def record_delivery_results(
             db.session.execute(update(Message), rows)
             db.session.execute(insert(DeliveryAttempt), attempts)
             db.session.commit()
-            pause_failing_campaigns([result.key for result in results])
+            failing = [r.key for r in results if is_failure(r.outcome.value, r.code)]
+            if failing:  # only a new failure can push a campaign past the threshold
+                pause_failing_campaigns(failing)
         except BaseException:
             db.session.rollback()
             raise
