@@ -135,6 +135,64 @@ def hand_back(message_ids: Sequence[int], *, until: datetime, reason: str) -> in
     return result.rowcount or 0
 
 
+def take_over_orphans(message_ids: Sequence[int], *, task_id: str | None) -> list[int]:
+    """For a batch the broker delivered again (its worker died mid-batch: a killed pool process
+    is requeued at once): take over its rows still `sending` under this same task id, once.
+
+    Like the sweeper's stale resend, only sooner: each may already have reached the server, so
+    it is resent at most once, logged as a `stale` attempt and counted in `stale_resends`.
+    """
+    if not message_ids or not task_id:
+        return []
+    now = utcnow()
+    try:
+        taken = list(
+            db.session.scalars(
+                update(Message)
+                .where(
+                    Message.id.in_(message_ids),
+                    Message.status == MessageStatus.SENDING,
+                    Message.task_id == task_id,
+                    Message.stale_resends == 0,
+                )
+                .values(
+                    stale_resends=Message.stale_resends + 1,
+                    attempts=Message.attempts + 1,
+                    claimed_at=now,
+                    updated_at=now,
+                )
+                .returning(Message.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        reply = "its worker died mid-batch; resent once (it may arrive twice)"
+        _log_stale(taken, now, reply, by=f"redelivered {task_id}")
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    if taken:
+        log.warning("task %s took over %d orphaned messages", task_id, len(taken))
+    return sorted(taken)
+
+
+def _log_stale(message_ids: Sequence[int], now: datetime, reply: str, *, by: str) -> None:
+    if message_ids:
+        db.session.execute(
+            insert(DeliveryAttempt),
+            [
+                {
+                    "message_id": message_id,
+                    "outcome": STALE_OUTCOME,
+                    "smtp_reply": reply,
+                    "worker": by[:200],
+                    "finished_at": now,
+                }
+                for message_id in message_ids
+            ],
+        )
+
+
 def stale_sending_seconds() -> float:
     """How long a row may stay `sending`: the setting, or longer when the rate limit makes one
     batch take longer than that."""
@@ -187,20 +245,7 @@ def sweep_stale(now: datetime | None = None) -> dict[str, int]:
             )
         )
         reply = "was still sending when its worker stopped; resent once (it may arrive twice)"
-        if resent:
-            db.session.execute(
-                insert(DeliveryAttempt),
-                [
-                    {
-                        "message_id": message_id,
-                        "outcome": STALE_OUTCOME,
-                        "smtp_reply": reply,
-                        "worker": "sweeper",
-                        "finished_at": now,
-                    }
-                    for message_id in resent
-                ],
-            )
+        _log_stale(resent, now, reply, by="sweeper")
         failed = db.session.execute(
             update(Message)
             .where(*stuck, Message.stale_resends > 0)

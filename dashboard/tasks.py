@@ -17,7 +17,7 @@ from .extensions import db
 from .mail.rate_limit import QuotaExhausted, next_window
 from .mail.smtp import DeliveryResult, Outcome, deliver_batch
 from .models import Message, utcnow
-from .requeue import dispatch_due, hand_back, sweep_stale
+from .requeue import dispatch_due, hand_back, sweep_stale, take_over_orphans
 from .sending_limits import limiter_for
 from .signals import delivery_results
 
@@ -94,6 +94,9 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     """
     config = current_app.config
     claimed = claim_messages(message_ids, task_id=self.request.id)
+    if (self.request.delivery_info or {}).get("redelivered"):
+        orphans = take_over_orphans(message_ids, task_id=self.request.id)
+        claimed = sorted({*claimed, *orphans})
     if not claimed:
         return {"claimed": 0}
     attempts = {

@@ -232,6 +232,13 @@ class FaultStack:
         """kill -9 the process and its pool children: nothing gets to clean up."""
         _stop(process, signal.SIGKILL, wait=10)
 
+    def pool_processes(self, worker: subprocess.Popen) -> list[int]:
+        """The pids of a prefork worker's pool processes (its children)."""
+        result = subprocess.run(
+            ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True, timeout=10
+        )
+        return [int(pid) for pid in result.stdout.split()]
+
     def terminate(self, process: subprocess.Popen) -> None:
         _stop(process)
 

@@ -6,6 +6,8 @@ the README's table comes from those lines (`pytest -m fault -s`)."""
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -94,6 +96,39 @@ def test_kill_9_of_a_worker_mid_campaign_then_a_new_worker(
     assert report.lost == 0
     assert report.duplicates <= in_flight
     assert stale_resends(app) == in_flight
+
+
+def test_kill_9_of_one_pool_process_requeues_its_batch_at_once(
+    fault_stack: Callable[..., FaultStack],
+) -> None:
+    """task_reject_on_worker_lost gives the batch back to Redis; the redelivered task takes over
+    its orphaned rows. The sweeper's timeout is set past the test, so it cannot be what helped."""
+    stack = fault_stack(STALE_SENDING_SECONDS="600", STALE_QUEUED_SECONDS="600")
+    stack.smtp.script.data_delay = 0.01
+    app = stack.app()
+    worker = stack.start_worker()
+    stack.start_beat()
+    total = 1000
+    submit(app, total, "child")
+    wait_for(stack, app, lambda c: c["sent"] >= 200, 60, "200 messages sent")
+    os.kill(stack.pool_processes(worker)[0], signal.SIGKILL)
+    in_flight = status_counts(app)["sending"]
+
+    counts = wait_all_final(stack, app, total, timeout=90)
+    swept = attempts_with(app, DeliveryAttempt.worker == "sweeper")
+    taken_over = attempts_with(app, DeliveryAttempt.worker.startswith("redelivered "))
+    report = tally(
+        "kill -9 of one pool process mid-batch",
+        stack,
+        app,
+        in_flight=in_flight,
+        detail=f"rows taken over by the redelivered batch: {taken_over}; swept: {swept}",
+    )
+    assert counts["sent"] == total
+    assert report.lost == 0
+    assert report.duplicates <= in_flight
+    assert 0 < taken_over <= in_flight and swept == 0
+    assert stale_resends(app) == taken_over
 
 
 def test_redis_stopped_and_wiped_mid_campaign_then_started_again(
