@@ -52,10 +52,12 @@ def register_blueprints(app: Flask) -> None:
     from .compose import compose
     from .jobs import jobs
     from .outbox import outbox
+    from .scheduled import scheduled
 
     app.register_blueprint(compose)
     app.register_blueprint(jobs)
     app.register_blueprint(outbox)
+    app.register_blueprint(scheduled)
     app.register_blueprint(api)
 
 

@@ -38,6 +38,7 @@ def resume_campaign(campaign: Campaign) -> int:
         return 0
     campaign.paused_at = None
     campaign.pause_reason = None
+    campaign.resumed_at = utcnow()  # the failure guard starts counting afresh
     return _requeue(campaign, CLAIMABLE_STATUSES)
 
 

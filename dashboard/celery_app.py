@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from celery import Celery, Task
 from flask import Flask
 from kombu import Exchange, Queue
@@ -22,6 +25,7 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
     celery_app.conf.task_queues = [Queue(name, Exchange(name), routing_key=name) for name in QUEUES]
+    celery_app.conf.beat_schedule = beat_schedule(app.config)
     celery_app.set_default()
     celery_app.flask_app = app  # signal handlers push this app's context
     app.extensions["celery"] = celery_app
@@ -29,3 +33,25 @@ def celery_init_app(app: Flask) -> Celery:
     from . import tasks  # noqa: F401  (registers the shared tasks)
 
     return celery_app
+
+
+def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The periodic tasks: what is due goes out, what is stuck goes again (see tasks.py).
+
+    Each run expires if no worker took it before the next one, so a busy or stopped worker
+    does not find a pile of them waiting.
+    """
+    dispatch = float(config["DISPATCH_INTERVAL_SECONDS"])
+    sweep = float(config["SWEEP_INTERVAL_SECONDS"])
+    return {
+        "dispatch-due": {
+            "task": "dashboard.dispatch_due",
+            "schedule": dispatch,
+            "options": {"queue": "transactional", "expires": max(dispatch * 3, 5.0)},
+        },
+        "sweep-stale": {
+            "task": "dashboard.sweep_stale",
+            "schedule": sweep,
+            "options": {"queue": "transactional", "expires": max(sweep, 5.0)},
+        },
+    }

@@ -8,6 +8,7 @@ from werkzeug.datastructures import FileStorage
 
 from .forms import ComposeForm
 from .mail.mime import AttachmentFile, guess_content_type, safe_filename
+from .scheduling import check_send_at, display_zone, parse_local
 from .schemas import EmailContent, FieldError, check_attachments, field_errors, limits_context
 from .submission import default_sender, submit_email
 
@@ -21,6 +22,7 @@ _FORM_FIELDS = {
     "text": "text",
     "html": "html",
     "attachments": "attachments",
+    "send_at": "send_at",
 }
 
 
@@ -54,17 +56,25 @@ def compose_page():
             )
             files = files_from_uploads(form.attachments.data or [])
             check_attachments(files, current_app.config["MAX_ATTACHMENTS_BYTES"])
+            send_at = (form.send_at.data or "").strip()
+            campaign = submit_email(
+                content,
+                source="form",
+                attachments=files,
+                send_at=check_send_at(parse_local(send_at)) if send_at else None,
+            )
         except ValidationError as error:
             _attach_errors(form, field_errors(error))
         except FieldError as error:
             _attach_errors(form, {error.field: str(error)})
         else:
-            campaign = submit_email(content, source="form", attachments=files)
             return redirect(url_for("jobs.detail", campaign_id=campaign.id))
         status = 422
     elif form.errors:
         status = 400
-    return render_template("compose.html", form=form, default_sender=default_sender()), status
+    return render_template(
+        "compose.html", form=form, default_sender=default_sender(), zone=display_zone().key
+    ), status
 
 
 def _attach_errors(form: ComposeForm, errors: dict[str, str]) -> None:

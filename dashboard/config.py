@@ -62,6 +62,20 @@ def load_settings() -> dict[str, Any]:
         "MAIL_MAX_RETRIES": _int("MAIL_MAX_RETRIES", 5),
         "MAIL_RETRY_BASE_SECONDS": _float("MAIL_RETRY_BASE_SECONDS", 10.0),
         "MAIL_RETRY_MAX_SECONDS": _float("MAIL_RETRY_MAX_SECONDS", 600.0),
+        # Time: the zone the dashboard shows and reads times in (stored times are always UTC).
+        "DISPLAY_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "UTC"),
+        # Beat: how often due scheduled/retrying messages are queued, and stale rows swept.
+        "DISPATCH_INTERVAL_SECONDS": _float("DISPATCH_INTERVAL_SECONDS", 2.0),
+        "SWEEP_INTERVAL_SECONDS": _float("SWEEP_INTERVAL_SECONDS", 30.0),
+        "STALE_QUEUED_SECONDS": _float("STALE_QUEUED_SECONDS", 600.0),
+        "STALE_SENDING_SECONDS": _float("STALE_SENDING_SECONDS", 600.0),
+        # Shared rate limit per SMTP account, across every worker (0 = no limit).
+        "RATE_LIMIT_PER_SECOND": _float("RATE_LIMIT_PER_SECOND", 0.0),
+        "RATE_LIMIT_PER_DAY": _int("RATE_LIMIT_PER_DAY", 0),
+        "RATE_LIMIT_REDIS_URL": os.environ.get("RATE_LIMIT_REDIS_URL", redis_url),
+        # Failure guard: pause a campaign past this share of failures in its last attempts.
+        "FAILURE_PAUSE_PERCENT": _float("FAILURE_PAUSE_PERCENT", 5.0),
+        "FAILURE_PAUSE_WINDOW": _int("FAILURE_PAUSE_WINDOW", 200),
         # The embedded SMTP catcher's listening address (used by `flask mail-catcher`).
         "CATCHER_HOST": os.environ.get("CATCHER_HOST", "127.0.0.1"),
         "CATCHER_PORT": _int("CATCHER_PORT", 1025),
@@ -111,6 +125,14 @@ def celery_settings(broker_url: str, result_backend: str) -> dict[str, Any]:
         "accept_content": ["json"],
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        # Redis redelivers an unacked task (its whole worker was killed) once this many seconds
+        # have passed, checking every 10 s (kombu's default checks every 100 s); the claim makes
+        # an early redelivery of a task still running harmless. A killed child process's task is
+        # requeued at once (task_reject_on_worker_lost).
+        "broker_transport_options": {
+            "visibility_timeout": _int("CELERY_VISIBILITY_TIMEOUT", 900),
+            "unacked_restore_throttle": 1,
+        },
         "worker_prefetch_multiplier": 1,
         "task_default_queue": "transactional",
         "result_expires": 7 * 24 * 3600,

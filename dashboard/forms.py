@@ -17,3 +17,8 @@ class ComposeForm(FlaskForm):
     text = TextAreaField("Text body")
     html = TextAreaField("HTML body (optional)")
     attachments = MultipleFileField("Attachments (optional)")
+    send_at = StringField(
+        "Send at (optional)",
+        description="Leave empty to send now. A later time holds the email until then.",
+        render_kw={"type": "datetime-local"},
+    )

@@ -44,10 +44,14 @@ class Campaign(db.Model):
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When a scheduled campaign is due (naive UTC); its scheduled messages carry the same time.
+    send_at: Mapped[datetime | None]
     # Flags a person (or the failure guard) sets; the status itself is derived from the messages.
     paused_at: Mapped[datetime | None]
     pause_reason: Mapped[str | None] = mapped_column(Text)
     cancelled_at: Mapped[datetime | None]
+    # The failure guard counts only attempts after the last resume.
+    resumed_at: Mapped[datetime | None]
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="campaign", order_by="Message.id", lazy="raise_on_sql"
@@ -123,7 +127,10 @@ class CampaignProgress:
 class Message(db.Model):
     """One recipient of a campaign, with its delivery state."""
 
-    __table_args__ = (Index("ix_message_campaign_status", "campaign_id", "status"),)
+    __table_args__ = (
+        Index("ix_message_campaign_status", "campaign_id", "status"),
+        Index("ix_message_status_next_attempt", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
@@ -138,7 +145,10 @@ class Message(db.Model):
     task_id: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None]
+    # When a `scheduled` or `retrying` message is due; the beat dispatcher queues it then.
     next_attempt_at: Mapped[datetime | None]
+    # Times the sweeper resent it after it was stuck in `sending` (at most once: at-least-once).
+    stale_resends: Mapped[int] = mapped_column(default=0, server_default="0")
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any, Literal
 
@@ -194,6 +195,29 @@ class EmailRequest(EmailContent):
     """The body of `POST /api/v1/emails`."""
 
     attachments: list[AttachmentIn] = Field(default_factory=list)
+    send_at: datetime | None = Field(
+        default=None,
+        description="Send later: an ISO 8601 time with its UTC offset, in the future "
+        "(`2026-12-01T09:30:00+07:00`). Leave it out to send now.",
+        examples=["2026-12-01T09:30:00+07:00"],
+    )
+
+    @field_validator("send_at", mode="before")
+    @classmethod
+    def _send_at_in_the_future(cls, value: object) -> datetime | None:
+        from .scheduling import check_send_at, require_offset
+
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise field_error("send_at", "give an ISO 8601 string like 2026-12-01T09:30:00+07:00")
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise field_error(
+                "send_at", f"'{value[:60]}' is not an ISO 8601 time like 2026-12-01T09:30:00+07:00"
+            ) from None
+        return check_send_at(require_offset(moment))
 
     @model_validator(mode="after")
     def _decode_attachments(self, info: ValidationInfo) -> EmailRequest:
@@ -239,6 +263,7 @@ class EmailAccepted(BaseModel):
     status: str
     recipients: int
     status_url: str
+    send_at: str | None = Field(default=None, description="When it is scheduled (UTC).")
 
 
 class EmailStatus(BaseModel):
@@ -248,6 +273,8 @@ class EmailStatus(BaseModel):
     status: str
     subject: str
     created_at: str
+    send_at: str | None = None
+    pause_reason: str | None = None
     total: int
     counts: dict[str, int]
     messages: list[MessageOut]

@@ -7,7 +7,7 @@ pushes its own, writes in bulk, and commits or rolls back itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from celery.utils.dispatch import Signal
 from sqlalchemy import insert, update
 
 from .extensions import db
+from .failure_guard import is_failure, pause_failing_campaigns
 from .mail.smtp import DeliveryResult, Outcome
 from .models import DeliveryAttempt, Message, MessageStatus, utcnow
 
@@ -32,12 +33,16 @@ def _flask_app(sender: Any):
 def record_delivery_results(
     sender: Any,
     results: Sequence[DeliveryResult],
-    retry_at: datetime | None,
+    retry_at: Mapping[int, datetime | None],
     worker: str,
     task_id: str | None,
     **_: Any,
 ) -> None:
-    """Write each result to its message row and log it as an attempt, in two bulk statements."""
+    """Write each result to its message row and log it as an attempt, in two bulk statements.
+
+    `retry_at` gives, per message, when a transient failure is tried again (the beat dispatcher
+    queues it then); None means its retries are used up, so a transient failure is final.
+    """
     now = utcnow()
     rows = []
     for result in results:
@@ -49,8 +54,8 @@ def record_delivery_results(
         }
         if result.outcome is Outcome.SENT:
             row.update(status=MessageStatus.SENT, sent_at=now)
-        elif result.outcome is Outcome.TRANSIENT and retry_at is not None:
-            row.update(status=MessageStatus.RETRYING, next_attempt_at=retry_at)
+        elif result.outcome is Outcome.TRANSIENT and retry_at.get(result.key) is not None:
+            row.update(status=MessageStatus.RETRYING, next_attempt_at=retry_at[result.key])
         else:
             row.update(status=MessageStatus.FAILED)
         rows.append(row)
@@ -72,6 +77,9 @@ def record_delivery_results(
             db.session.execute(update(Message), rows)
             db.session.execute(insert(DeliveryAttempt), attempts)
             db.session.commit()
+            failing = [r.key for r in results if is_failure(r.outcome.value, r.code)]
+            if failing:  # only a new failure can push a campaign past the threshold
+                pause_failing_campaigns(failing)
         except BaseException:
             db.session.rollback()
             raise

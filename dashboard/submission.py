@@ -6,6 +6,7 @@ Rows are committed first; only then are their ids published to the broker (enque
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from flask import current_app
 
@@ -14,6 +15,7 @@ from .extensions import db
 from .mail.addresses import Mailbox, parse_mailbox
 from .mail.mime import AttachmentFile, new_message_id
 from .models import Attachment, Campaign, Message, MessageStatus
+from .scheduling import check_send_at
 from .schemas import EmailContent
 
 
@@ -26,8 +28,15 @@ def submit_email(
     *,
     source: str,
     attachments: Sequence[AttachmentFile] = (),
+    send_at: datetime | None = None,
 ) -> Campaign:
-    """Store one campaign with a queued message per recipient, then enqueue its ids."""
+    """Store one campaign with a queued message per recipient, then enqueue its ids.
+
+    With `send_at` (aware, or naive UTC) the messages are `scheduled` instead and the beat
+    dispatcher queues them when the time comes; a time in the past raises FieldError.
+    """
+    if send_at is not None:
+        send_at = check_send_at(send_at)
     sender = content.sender or default_sender()
     domain = current_app.config["MAIL_MESSAGE_ID_DOMAIN"] or sender.address.rpartition("@")[2]
     campaign = Campaign(
@@ -38,6 +47,7 @@ def submit_email(
         subject=content.subject,
         text_body=content.text,
         html_body=content.html or None,
+        send_at=send_at,
         attachments=[
             Attachment(filename=f.filename, content_type=f.content_type, data=f.data)
             for f in attachments
@@ -48,7 +58,8 @@ def submit_email(
             campaign=campaign,
             to_address=recipient.address,
             to_name=recipient.name,
-            status=MessageStatus.QUEUED,
+            status=MessageStatus.SCHEDULED if send_at else MessageStatus.QUEUED,
+            next_attempt_at=send_at,
             message_id_header=new_message_id(domain),
         )
         for recipient in content.recipients
@@ -57,7 +68,7 @@ def submit_email(
     db.session.add_all(messages)
     try:
         db.session.flush()
-        batches = plan_batches(messages, current_app.config["MAIL_BATCH_SIZE"])
+        batches = [] if send_at else plan_batches(messages, current_app.config["MAIL_BATCH_SIZE"])
         db.session.commit()
     except BaseException:
         db.session.rollback()

@@ -2,49 +2,82 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
+import redis
 from celery import shared_task
 from flask import current_app
+from sqlalchemy import select
 
 from .delivery import claim_messages, envelopes_for, retry_delay, smtp_settings
+from .extensions import db
+from .mail.rate_limit import QuotaExhausted, next_window
 from .mail.smtp import DeliveryResult, Outcome, deliver_batch
-from .models import utcnow
+from .models import Message, utcnow
+from .requeue import dispatch_due, hand_back, sweep_stale, take_over_orphans
+from .sending_limits import limiter_for
 from .signals import delivery_results
+
+log = logging.getLogger(__name__)
 
 FLUSH_EVERY_RESULTS = 50
 FLUSH_EVERY_SECONDS = 1.0
+# A rate limiter that cannot be reached holds its messages back this long, then they go again.
+LIMITER_DOWN_RETRY_SECONDS = 10
 
 
 class _Report:
     """Collects per-recipient results and hands them to the signal handlers in bulk."""
 
-    def __init__(self, task, *, retry_at) -> None:
+    def __init__(self, task, *, attempts: Mapping[int, int], config: Mapping) -> None:
         self.task = task
-        self.retry_at = retry_at  # None once retries are used up: transient then means failed
+        self.attempts = attempts  # per message, counting the one being made now
+        self.config = config
         self.pending: list[DeliveryResult] = []
         self.counts = {outcome.value: 0 for outcome in Outcome}
-        self.transient_ids: list[int] = []
+        self.done: set[int] = set()
+        self.unreached = 0  # transient failures that never reached the server
         self.last_flush = time.monotonic()
 
     def add(self, result: DeliveryResult) -> None:
         self.pending.append(result)
+        self.done.add(result.key)
         self.counts[result.outcome.value] += 1
-        if result.outcome is Outcome.TRANSIENT:
-            self.transient_ids.append(result.key)
+        if result.outcome is Outcome.TRANSIENT and result.code is None:
+            self.unreached += 1
         if (
             len(self.pending) >= FLUSH_EVERY_RESULTS
             or time.monotonic() - self.last_flush >= FLUSH_EVERY_SECONDS
         ):
             self.flush()
 
+    def retry_at(self, message_id: int, now: datetime) -> datetime | None:
+        """When a transient failure goes again: exponential backoff with jitter, or None once
+        MAIL_MAX_RETRIES retries are used up (the message then fails, its last reply kept)."""
+        retries_done = self.attempts.get(message_id, 1) - 1
+        if retries_done >= int(self.config["MAIL_MAX_RETRIES"]):
+            return None
+        delay = retry_delay(
+            retries_done,
+            base=float(self.config["MAIL_RETRY_BASE_SECONDS"]),
+            cap=float(self.config["MAIL_RETRY_MAX_SECONDS"]),
+        )
+        return now + timedelta(seconds=delay)
+
     def flush(self) -> None:
         if self.pending:
+            now = utcnow()
             delivery_results.send(
                 sender=self.task,
                 results=self.pending,
-                retry_at=self.retry_at,
+                retry_at={
+                    r.key: self.retry_at(r.key, now)
+                    for r in self.pending
+                    if r.outcome is Outcome.TRANSIENT
+                },
                 worker=self.task.request.hostname or "",
                 task_id=self.task.request.id,
             )
@@ -54,25 +87,59 @@ class _Report:
 
 @shared_task(bind=True, name="dashboard.send_batch")
 def send_batch(self, message_ids: list[int]) -> dict[str, int]:
-    """Send a batch of messages over one SMTP connection; retry only the transient failures."""
+    """Send a batch of messages over one SMTP connection, paced by the shared rate limit.
+
+    Transient failures go to `retrying` with a time; the beat dispatcher queues them again then
+    (no retry lives only in the broker). Messages the rate limit holds back are handed back.
+    """
     config = current_app.config
     claimed = claim_messages(message_ids, task_id=self.request.id)
+    if (self.request.delivery_info or {}).get("redelivered"):
+        orphans = take_over_orphans(message_ids, task_id=self.request.id)
+        claimed = sorted({*claimed, *orphans})
     if not claimed:
         return {"claimed": 0}
-    max_retries = config["MAIL_MAX_RETRIES"]
-    retries_done = self.request.retries or 0
-    countdown = None
-    if retries_done < max_retries:
-        countdown = retry_delay(
-            retries_done,
-            base=config["MAIL_RETRY_BASE_SECONDS"],
-            cap=config["MAIL_RETRY_MAX_SECONDS"],
+    attempts = {
+        message_id: count
+        for message_id, count in db.session.execute(
+            select(Message.id, Message.attempts).where(Message.id.in_(claimed))
         )
-    retry_at = utcnow() + timedelta(seconds=countdown) if countdown is not None else None
-    report = _Report(self, retry_at=retry_at)
-    for result in deliver_batch(envelopes_for(claimed), smtp_settings(config)):
-        report.add(result)
-    report.flush()
-    if report.transient_ids and countdown is not None:
-        raise self.retry(args=[report.transient_ids], countdown=countdown, max_retries=max_retries)
-    return {"claimed": len(claimed), **report.counts}
+    }
+    db.session.rollback()  # end the read transaction: SQLite writers must not wait on it
+    report = _Report(self, attempts=attempts, config=config)
+    limiter = limiter_for(config)
+    envelopes = envelopes_for(claimed)
+    held_until, reason = None, ""
+    try:
+        paced = limiter.paced(envelopes) if limiter else envelopes
+        for result in deliver_batch(paced, smtp_settings(config)):
+            report.add(result)
+    except QuotaExhausted as exhausted:
+        held_until = next_window(utcnow())
+        reason = f"waiting for the next sending window: {exhausted}"
+    except redis.RedisError as error:
+        held_until = utcnow() + timedelta(seconds=LIMITER_DOWN_RETRY_SECONDS)
+        reason = f"waiting: the rate limit store is unreachable ({type(error).__name__})"
+    finally:
+        report.flush()
+    if limiter and report.unreached:
+        try:
+            limiter.refund(report.unreached)
+        except redis.RedisError as error:
+            log.warning("could not refund %d quota: %s", report.unreached, error)
+    unsent = [message_id for message_id in claimed if message_id not in report.done]
+    if unsent:
+        hand_back(unsent, until=held_until or utcnow(), reason=reason or "not tried")
+    return {"claimed": len(claimed), "held": len(unsent), **report.counts}
+
+
+@shared_task(name="dashboard.dispatch_due", ignore_result=True)
+def dispatch_due_messages() -> int:
+    """Beat, every DISPATCH_INTERVAL_SECONDS: queue what is due (scheduled sends, retries)."""
+    return dispatch_due()
+
+
+@shared_task(name="dashboard.sweep_stale", ignore_result=True)
+def sweep_stale_rows() -> dict[str, int]:
+    """Beat, every SWEEP_INTERVAL_SECONDS: re-enqueue rows stuck in `queued` or `sending`."""
+    return sweep_stale()

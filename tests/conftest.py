@@ -104,6 +104,11 @@ def stack_settings(
         "MAIL_MAX_RETRIES": "3",
         "MAIL_RETRY_BASE_SECONDS": "0.5",
         "MAIL_RETRY_MAX_SECONDS": "2",
+        # Retries and scheduled sends go out through the beat dispatcher: keep it quick.
+        "DISPATCH_INTERVAL_SECONDS": "0.5",
+        # A daily quota no test reaches by sending; a test fills the counter to see it used up.
+        "RATE_LIMIT_PER_DAY": "1000000",
+        "RATE_LIMIT_REDIS_URL": REDIS_URL,
         "SECRET_KEY": "test-secret-key",
     }
 
@@ -154,6 +159,7 @@ def worker(
                 f"tests-{os.getpid()}@%h",
                 "--queues",
                 ",".join(QUEUES),
+                "--beat",  # the dispatcher of retries and scheduled sends, and the sweeper
             ],
             cwd=ROOT,
             env=_process_env(stack_settings),
@@ -195,6 +201,8 @@ def app_config(settings: dict[str, str]) -> dict[str, Any]:
         "MAIL_DEFAULT_SENDER": settings["MAIL_DEFAULT_SENDER"],
         "MAIL_BATCH_SIZE": int(settings["MAIL_BATCH_SIZE"]),
         "REDIS_URL": settings["CELERY_BROKER_URL"],
+        "RATE_LIMIT_PER_DAY": int(settings["RATE_LIMIT_PER_DAY"]),
+        "RATE_LIMIT_REDIS_URL": settings["RATE_LIMIT_REDIS_URL"],
     }
 
 

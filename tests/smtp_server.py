@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from email import policy
@@ -27,6 +29,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    at: float = field(default_factory=time.time)  # when it was accepted (epoch seconds)
 
     @property
     def message(self) -> EmailMessage:
@@ -42,6 +45,8 @@ class Script:
     data_delay: float = 0.0  # seconds to wait before answering DATA
     drop_every: int = 0  # close the connection instead of answering every Nth DATA
     data_count: int = 0
+    transient_rate: float = 0.0  # share of DATA commands answered 421 or 451 at random
+    rng: random.Random = field(default_factory=lambda: random.Random(4))
 
 
 class ScriptedHandler:
@@ -67,6 +72,11 @@ class ScriptedHandler:
                 return "421 4.4.2 Connection dropped"
             if self.script.data_replies:
                 return self.script.data_replies.popleft()
+            script = self.script
+            if script.transient_rate and script.rng.random() < script.transient_rate:
+                return script.rng.choice(
+                    ["421 4.3.2 Service shutting down, try later", "451 4.3.0 Try again later"]
+                )
             self.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
             )
@@ -86,6 +96,13 @@ class ScriptedSMTPServer:
 
     def stop(self) -> None:
         self.controller.stop()
+
+    def restart(self) -> None:
+        """Listen again on the same port (after `stop`), keeping what was received."""
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, data_size_limit=64 * 1024 * 1024
+        )
+        self.controller.start()
 
     def reset(self) -> None:
         with self.handler.lock:

@@ -19,9 +19,10 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     request_schema = schemas["EmailRequest"]
     assert sorted(request_schema["required"]) == ["subject", "to"]
     assert request_schema["additionalProperties"] is False
-    assert {"to", "subject", "text", "html", "from", "attachments"} == set(
+    assert {"to", "subject", "text", "html", "from", "attachments", "send_at"} == set(
         request_schema["properties"]
     )
+    assert request_schema["properties"]["send_at"]["anyOf"][0]["format"] == "date-time"
     for name in ("EmailAccepted", "EmailStatus", "TaskStatus", "ErrorResponse"):
         assert name in schemas
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..errors import api_error
 from ..extensions import db
 from ..models import Campaign, Message
-from ..schemas import EmailRequest, field_errors, limits_context
+from ..schemas import EmailRequest, FieldError, field_errors, limits_context
 from ..submission import submit_email
 from . import api
 from .serialize import iso, message_out
@@ -45,14 +45,18 @@ def create_email():
             + "; ".join(f"{name}: {message}" for name, message in fields.items()),
             fields=fields,
         )
-    campaign = submit_email(email, source="api", attachments=email.files)
+    try:
+        campaign = submit_email(email, source="api", attachments=email.files, send_at=email.send_at)
+    except FieldError as invalid:  # send_at passed while the request was being read
+        return api_error(422, f"{invalid.field}: {invalid}", fields={invalid.field: str(invalid)})
     status_url = url_for("api.get_email", campaign_id=campaign.id, _external=True)
     response = jsonify(
         {
             "id": campaign.id,
-            "status": "queued",
+            "status": "scheduled" if campaign.send_at else "queued",
             "recipients": len(email.recipients),
             "status_url": status_url,
+            "send_at": iso(campaign.send_at),
         }
     )
     return response, 202, {"Location": status_url}
@@ -73,6 +77,8 @@ def get_email(campaign_id: int):
             "status": progress.status,
             "subject": campaign.subject,
             "created_at": iso(campaign.created_at),
+            "send_at": iso(campaign.send_at),
+            "pause_reason": campaign.pause_reason,
             "total": progress.total,
             "counts": progress.as_dict(),
             "messages": [message_out(m) for m in messages],

@@ -132,14 +132,15 @@ def _describe(error: BaseException) -> tuple[int | None, str]:
 def deliver_batch(
     envelopes: Iterable[Envelope], settings: SmtpSettings
 ) -> Iterator[DeliveryResult]:
-    """Send each envelope in turn over one connection, yielding one result per envelope."""
-    pending = list(envelopes)
+    """Send each envelope in turn over one connection, yielding one result per envelope.
+
+    Envelopes are taken one at a time, just before each is sent, so a caller may pace them
+    (a rate limit) or stop handing them out (a used-up quota) while the batch runs.
+    """
+    remaining = iter(envelopes)
     conn: smtplib.SMTP | None = None
-    reconnected = False  # whether the current message already had its one reconnect
-    index = 0
     try:
-        while index < len(pending):
-            envelope = pending[index]
+        for envelope in remaining:
             started = time.monotonic()
 
             def result(
@@ -152,40 +153,38 @@ def deliver_batch(
                 elapsed = int((time.monotonic() - started) * 1000)
                 return DeliveryResult(env.key, outcome, code, reply, elapsed)
 
-            if conn is None:
+            reconnected = False  # whether this message already had its one reconnect
+            while True:
+                if conn is None:
+                    try:
+                        conn = open_connection(settings)
+                    except (OSError, smtplib.SMTPException) as error:
+                        code, reply = _describe(error)
+                        yield result(Outcome.TRANSIENT, code, reply)
+                        for rest in remaining:
+                            yield result(Outcome.TRANSIENT, code, reply, rest)
+                        return
                 try:
-                    conn = open_connection(settings)
+                    code, reply = _send_one(conn, envelope)
+                except _Refused as refused:
+                    yield result(outcome_for_code(refused.code), refused.code, refused.reply)
+                    if refused.code == 421:  # the server is closing this connection
+                        _close(conn)
+                        conn = None
+                    else:
+                        _reset(conn)
+                    break
                 except (OSError, smtplib.SMTPException) as error:
-                    code, reply = _describe(error)
-                    for rest in pending[index:]:
-                        yield result(Outcome.TRANSIENT, code, reply, rest)
-                    return
-            try:
-                code, reply = _send_one(conn, envelope)
-            except _Refused as refused:
-                yield result(outcome_for_code(refused.code), refused.code, refused.reply)
-                index += 1
-                reconnected = False
-                if refused.code == 421:  # the server is closing this connection
                     _close(conn)
                     conn = None
-                else:
-                    _reset(conn)
-                continue
-            except (OSError, smtplib.SMTPException) as error:
-                _close(conn)
-                conn = None
-                if not reconnected:
-                    reconnected = True
-                    continue  # the connection broke: reconnect and try the same message again
-                code, reply = _describe(error)
-                yield result(Outcome.TRANSIENT, code, reply)
-                index += 1
-                reconnected = False
-                continue
-            yield result(Outcome.SENT, code, reply)
-            index += 1
-            reconnected = False
+                    if not reconnected:
+                        reconnected = True
+                        continue  # the connection broke: reconnect and try the same message again
+                    code, reply = _describe(error)
+                    yield result(Outcome.TRANSIENT, code, reply)
+                    break
+                yield result(Outcome.SENT, code, reply)
+                break
     finally:
         if conn is not None:
             _close(conn)

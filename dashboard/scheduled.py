@@ -1,0 +1,90 @@
+"""The scheduled-jobs page: campaigns waiting for their time, each movable or cancellable
+before it is due. Times are shown and entered in DISPLAY_TIMEZONE."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, abort, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import StringField
+
+from .campaign_control import cancel_campaign
+from .extensions import db
+from .models import Campaign, Message, MessageStatus
+from .scheduling import display_zone, move_schedule, parse_local, to_display, upcoming_campaigns
+from .schemas import FieldError
+
+scheduled = Blueprint("scheduled", __name__, url_prefix="/scheduled")
+
+
+class MoveForm(FlaskForm):
+    send_at = StringField("New time", render_kw={"type": "datetime-local", "required": True})
+
+
+class CancelForm(FlaskForm):
+    """Only its CSRF token."""
+
+
+@scheduled.app_template_filter("local_time")
+def local_time(stored: datetime | None, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored (naive UTC) time as the display zone shows it."""
+    return to_display(stored).strftime(pattern) if stored else ""
+
+
+def _waiting_counts(campaigns: list[Campaign]) -> dict[int, int]:
+    rows = db.session.execute(
+        select(Message.campaign_id, func.count())
+        .where(
+            Message.campaign_id.in_([c.id for c in campaigns]),
+            Message.status == MessageStatus.SCHEDULED,
+        )
+        .group_by(Message.campaign_id)
+    )
+    return {campaign_id: count for campaign_id, count in rows}
+
+
+def _page(errors: dict[int, str] | None = None, status: int = 200):
+    campaigns = upcoming_campaigns()
+    return render_template(
+        "scheduled.html",
+        campaigns=campaigns,
+        waiting=_waiting_counts(campaigns),
+        errors=errors or {},
+        zone=display_zone().key,
+        move_form=MoveForm(formdata=None),
+        cancel_form=CancelForm(formdata=None),
+    ), status
+
+
+@scheduled.get("/")
+def index():
+    return _page()
+
+
+@scheduled.post("/<int:campaign_id>/move")
+def move(campaign_id: int):
+    campaign = db.session.get(Campaign, campaign_id) or abort(404, "There is no such job.")
+    form = MoveForm()
+    if not form.validate_on_submit():
+        return _page({campaign_id: "The form expired; reload the page and try again."}, 400)
+    text = (form.send_at.data or "").strip()
+    if not text:
+        return _page({campaign_id: "send_at: give the new date and time"}, 422)
+    try:
+        moved = move_schedule(campaign, parse_local(text))
+    except FieldError as error:
+        return _page({campaign_id: f"{error.field}: {error}"}, 422)
+    if not moved:
+        return _page({campaign_id: "It is already due or no longer scheduled; nothing moved."}, 409)
+    return redirect(url_for("scheduled.index"), 303)
+
+
+@scheduled.post("/<int:campaign_id>/cancel")
+def cancel(campaign_id: int):
+    campaign = db.session.get(Campaign, campaign_id) or abort(404, "There is no such job.")
+    if not CancelForm().validate_on_submit():
+        return _page({campaign_id: "The form expired; reload the page and try again."}, 400)
+    cancel_campaign(campaign)
+    return redirect(url_for("scheduled.index"), 303)

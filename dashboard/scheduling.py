@@ -1,0 +1,138 @@
+"""Sending later: the schedule is a column (`Campaign.send_at`, and each scheduled message's
+`next_attempt_at`); the beat dispatcher (`requeue.dispatch_due`) queues what is due.
+
+Times are stored naive UTC; the dashboard shows and reads them in DISPLAY_TIMEZONE.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import current_app
+from sqlalchemy import exists, select, update
+
+from .extensions import db
+from .models import Campaign, Message, MessageStatus, utcnow
+from .schemas import FieldError
+
+# Messages not yet handed to a worker: these can be (re)scheduled.
+SCHEDULABLE_STATUSES = (MessageStatus.QUEUED, MessageStatus.SCHEDULED)
+LOCAL_INPUT_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
+
+
+def display_zone() -> ZoneInfo:
+    """The zone times are shown and entered in (DISPLAY_TIMEZONE, an IANA name)."""
+    name = current_app.config["DISPLAY_TIMEZONE"] or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"DISPLAY_TIMEZONE={name!r} is not a time zone name (try UTC or Asia/Ho_Chi_Minh)"
+        ) from None
+
+
+def as_stored(moment: datetime) -> datetime:
+    """An aware time as stored: naive UTC."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def to_display(stored: datetime) -> datetime:
+    """A stored (naive UTC) time in the display zone."""
+    return stored.replace(tzinfo=UTC).astimezone(display_zone())
+
+
+def parse_local(text: str, *, field: str = "send_at") -> datetime:
+    """A time typed in the display zone (`2026-12-01T09:30`, as a datetime-local input sends it),
+    as an aware time."""
+    text = text.strip()
+    for pattern in LOCAL_INPUT_FORMATS:
+        try:
+            return datetime.strptime(text, pattern).replace(tzinfo=display_zone())
+        except ValueError:
+            continue
+    raise FieldError(field, f"'{text}' is not a date and time like 2026-12-01T09:30")
+
+
+def require_offset(moment: datetime, *, field: str = "send_at") -> datetime:
+    """Refuse a time without a UTC offset: it could mean any zone."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise FieldError(
+            field, "give the time with its UTC offset, e.g. 2026-12-01T09:30:00+07:00 or ...Z"
+        )
+    return moment
+
+
+def check_send_at(moment: datetime, *, field: str = "send_at") -> datetime:
+    """A future time as stored (naive UTC); a naive `moment` is taken as UTC (as stored). A past
+    time is an error, never a silent immediate send."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    stored = as_stored(moment)
+    if stored <= utcnow():
+        shown = to_display(stored).strftime("%Y-%m-%d %H:%M:%S %Z")
+        raise FieldError(field, f"{shown} is in the past; give a future time, or none to send now")
+    return stored
+
+
+def schedule_messages(campaign: Campaign, send_at: datetime) -> int:
+    """Hold the campaign's messages that no worker has taken yet until `send_at` (naive UTC or
+    aware); returns how many. Copies of their ids already on the broker are then harmless: a
+    worker does not claim a `scheduled` message."""
+    send_at = check_send_at(send_at)
+    campaign.send_at = send_at
+    try:
+        result = db.session.execute(
+            update(Message)
+            .where(Message.campaign_id == campaign.id, Message.status.in_(SCHEDULABLE_STATUSES))
+            .values(status=MessageStatus.SCHEDULED, next_attempt_at=send_at, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return result.rowcount or 0
+
+
+def move_schedule(campaign: Campaign, send_at: datetime) -> int:
+    """Move a scheduled campaign that is not yet due to a new future time; returns how many
+    messages moved (0 when it is already due, sent or cancelled)."""
+    new_time = check_send_at(send_at)
+    now = utcnow()
+    if campaign.cancelled_at is not None or campaign.send_at is None or campaign.send_at <= now:
+        return 0
+    try:
+        result = db.session.execute(
+            update(Message)
+            .where(
+                Message.campaign_id == campaign.id,
+                Message.status == MessageStatus.SCHEDULED,
+                Message.next_attempt_at > now,  # not moved once the dispatcher could take it
+            )
+            .values(next_attempt_at=new_time, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        moved = result.rowcount or 0
+        if moved:
+            campaign.send_at = new_time
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return moved
+
+
+def upcoming_campaigns(limit: int = 200) -> list[Campaign]:
+    """Campaigns with messages still waiting for their time, soonest first."""
+    waiting = exists().where(
+        Message.campaign_id == Campaign.id, Message.status == MessageStatus.SCHEDULED
+    )
+    return list(
+        db.session.scalars(
+            select(Campaign)
+            .where(Campaign.send_at.is_not(None), Campaign.cancelled_at.is_(None), waiting)
+            .order_by(Campaign.send_at, Campaign.id)
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,323 @@
+"""A whole dispatcher a fault test may break: its own redis-server on a free port (so it can be
+stopped and wiped), its own SQLite database, Celery workers and beat as real processes, and a
+scripted aiosmtpd server. Every process is ours and is stopped at the end, by its own id."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from sqlalchemy import func, select
+
+from dashboard import create_app
+from dashboard.celery_app import QUEUES
+from dashboard.config import celery_settings
+from dashboard.extensions import db
+from dashboard.models import FINAL_STATUSES, Message
+from tests.smtp_server import ScriptedSMTPServer, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_SECONDS = 60
+
+
+def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM, wait: float = 20) -> None:
+    """Signal the process group we started (the worker and its pool children) and reap it."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@dataclass
+class FaultStack:
+    root: Path
+    smtp: ScriptedSMTPServer
+    overrides: dict[str, str] = field(default_factory=dict)
+    redis_port: int = field(default_factory=free_port)
+    redis_process: subprocess.Popen | None = None
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    logs: dict[int, Path] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def settings(self) -> dict[str, str]:
+        return {
+            "INSTANCE_DIR": str(self.root),
+            "DATABASE_URL": f"sqlite:///{self.root / 'fault.db'}",
+            "REDIS_URL": self.redis_url,
+            "CELERY_BROKER_URL": self.redis_url,
+            "CELERY_RESULT_BACKEND": self.redis_url,
+            "RATE_LIMIT_REDIS_URL": self.redis_url,
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": str(self.smtp.port),
+            "MAIL_USERNAME": "",
+            "MAIL_PASSWORD": "",
+            "MAIL_TIMEOUT": "5",
+            "MAIL_DEFAULT_SENDER": "Hệ thống <dispatcher@example.com>",
+            "MAIL_BATCH_SIZE": "50",
+            "MAIL_MAX_RETRIES": "10",
+            "MAIL_RETRY_BASE_SECONDS": "0.2",
+            "MAIL_RETRY_MAX_SECONDS": "1",
+            "DISPATCH_INTERVAL_SECONDS": "0.5",
+            "SWEEP_INTERVAL_SECONDS": "1",
+            "STALE_QUEUED_SECONDS": "5",
+            "STALE_SENDING_SECONDS": "8",
+            "CELERY_VISIBILITY_TIMEOUT": "10",
+            "RATE_LIMIT_PER_SECOND": "0",
+            "RATE_LIMIT_PER_DAY": "0",
+            "FAILURE_PAUSE_PERCENT": "0",
+            "SECRET_KEY": "fault-test-key",
+            **self.overrides,
+        }
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **self.settings, "FLASK_APP": "wsgi", "PYTHONUNBUFFERED": "1"}
+
+    # --- Redis ---------------------------------------------------------------------------------
+    def start_redis(self) -> None:
+        """A fresh, empty redis-server (no persistence: stopping it wipes its data)."""
+        binary = shutil.which("redis-server")
+        assert binary, "the fault tests need the system's redis-server"
+        self.redis_process = subprocess.Popen(
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.redis_port),
+                "--dir",
+                str(self.root),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        client = redis.Redis(port=self.redis_port, socket_timeout=2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    pytest.fail("the fault test's redis-server did not start")
+                time.sleep(0.05)
+
+    def stop_redis(self) -> None:
+        assert self.redis_process is not None
+        _stop(self.redis_process)
+        self.redis_process = None
+
+    # --- Database and app ---------------------------------------------------------------------
+    def migrate(self) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "flask", "db", "upgrade"],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+
+    def app(self) -> Flask:
+        settings = self.settings
+        config: dict[str, Any] = {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
+            "CELERY": celery_settings(self.redis_url, self.redis_url),
+        }
+        for name, value in settings.items():
+            if name.startswith(("MAIL_", "RATE_", "STALE_", "FAILURE_", "DISPATCH_", "SWEEP_")):
+                config[name] = value
+        for name in ("MAIL_PORT", "MAIL_BATCH_SIZE", "MAIL_MAX_RETRIES", "RATE_LIMIT_PER_DAY"):
+            config[name] = int(settings[name])
+        for name in (
+            "RATE_LIMIT_PER_SECOND",
+            "FAILURE_PAUSE_PERCENT",
+            "STALE_QUEUED_SECONDS",
+            "STALE_SENDING_SECONDS",
+            "MAIL_TIMEOUT",
+        ):
+            config[name] = float(settings[name])
+        config["MAIL_USE_TLS"] = config["MAIL_USE_SSL"] = False
+        return create_app(config)
+
+    # --- Celery processes ---------------------------------------------------------------------
+    def _spawn(
+        self, name: str, argv: list[str], ready: bytes, *, wait: bool = True
+    ) -> subprocess.Popen:
+        log_path = self.root / f"{name}-{len(self.processes)}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "celery_worker", *argv],
+                cwd=ROOT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes.append(process)
+        self.logs[process.pid] = log_path
+        process.ready_marker = ready  # type: ignore[attr-defined]
+        if wait:
+            self.wait_ready(process)
+        return process
+
+    def wait_ready(self, process: subprocess.Popen) -> None:
+        log_path = self.logs[process.pid]
+        deadline = time.monotonic() + READY_SECONDS
+        while process.ready_marker not in log_path.read_bytes():  # type: ignore[attr-defined]
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{log_path.name} did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.05)
+
+    def start_worker(
+        self, name: str = "worker", concurrency: int = 2, *, wait: bool = True
+    ) -> subprocess.Popen:
+        return self._spawn(
+            name,
+            [
+                "worker",
+                "--loglevel",
+                "info",
+                "--concurrency",
+                str(concurrency),
+                "--pool",
+                "prefork",
+                "--without-mingle",
+                "--without-gossip",
+                "--hostname",
+                f"{name}-{len(self.processes)}-{os.getpid()}@%h",
+                "--queues",
+                ",".join(QUEUES),
+            ],
+            b" ready.",
+            wait=wait,
+        )
+
+    def start_beat(self, *, wait: bool = True) -> subprocess.Popen:
+        return self._spawn(
+            "beat",
+            ["beat", "--loglevel", "info", "--schedule", str(self.root / "beat-schedule")],
+            b"beat: Starting",
+            wait=wait,
+        )
+
+    def kill(self, process: subprocess.Popen) -> None:
+        """kill -9 the process and its pool children: nothing gets to clean up."""
+        _stop(process, signal.SIGKILL, wait=10)
+
+    def pool_processes(self, worker: subprocess.Popen) -> list[int]:
+        """The pids of a prefork worker's pool processes (its children)."""
+        result = subprocess.run(
+            ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True, timeout=10
+        )
+        return [int(pid) for pid in result.stdout.split()]
+
+    def terminate(self, process: subprocess.Popen) -> None:
+        _stop(process)
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            _stop(process, wait=15)
+        if self.redis_process is not None:
+            self.stop_redis()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-chars:]}"
+            for path in self.logs.values()
+        )
+
+
+def status_counts(app: Flask) -> Counter[str]:
+    with app.app_context():
+        rows = db.session.execute(select(Message.status, func.count()).group_by(Message.status))
+        counts = Counter({status: count for status, count in rows})
+        db.session.rollback()
+        return counts
+
+
+def wait_all_final(stack: FaultStack, app: Flask, total: int, timeout: float) -> Counter[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = status_counts(app)
+        if sum(counts[s] for s in FINAL_STATUSES) == total:
+            return counts
+        if time.monotonic() > deadline:
+            pytest.fail(f"not final after {timeout:.0f}s: {dict(counts)}\n{stack.log_tail()}")
+        time.sleep(0.25)
+
+
+def wait_for(stack: FaultStack, app: Flask, predicate, timeout: float, what: str) -> Counter:
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = status_counts(app)
+        if predicate(counts):
+            return counts
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}: {dict(counts)}\n{stack.log_tail()}")
+        time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class FaultReport:
+    """One run's tally, printed for the README table: every message final, none lost."""
+
+    name: str
+    messages: int
+    lost: int
+    duplicates: int
+    in_flight: int
+    seconds: float
+    detail: str = ""
+
+    def line(self) -> str:
+        return (
+            f"FAULT | {self.name} | messages={self.messages} | lost={self.lost} | "
+            f"duplicates={self.duplicates} | in_flight={self.in_flight} | "
+            f"time={self.seconds:.1f}s | {self.detail}"
+        )
+
+
+def tally(
+    name: str, stack: FaultStack, app: Flask, *, in_flight: int, detail: str = ""
+) -> FaultReport:
+    """Count, against what the SMTP server received, lost messages (a row not `sent`, or sent
+    but never received) and duplicates (copies received beyond the first)."""
+    with app.app_context():
+        rows = db.session.execute(select(Message.to_address, Message.status)).all()
+        db.session.rollback()
+    received = Counter(address for r in stack.smtp.received for address in r.rcpt_tos)
+    lost = sum(1 for address, status in rows if status != "sent" or received[address] == 0)
+    duplicates = sum(max(0, received[address] - 1) for address, _ in rows)
+    report = FaultReport(
+        name, len(rows), lost, duplicates, in_flight, time.monotonic() - stack.started_at, detail
+    )
+    print(report.line(), flush=True)
+    return report

@@ -1,0 +1,103 @@
+"""The shared rate limit: one token bucket and one daily counter per SMTP account in Redis.
+When the day's quota is used up, messages wait for the next window; they do not fail."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import update
+
+from dashboard.extensions import db
+from dashboard.mail.rate_limit import QuotaExhausted, RateLimiter, account_key, next_window
+from dashboard.models import Message, utcnow
+from dashboard.sending_limits import RateBudget, limiter_for, rate_budget
+from tests.conftest import messages_of, wait_for_final, wait_until
+from tests.smtp_server import ScriptedSMTPServer
+from tests.test_send_end_to_end import attempts_of
+
+
+def test_daily_quota_is_counted_across_limiters_and_refunded(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    key = f"ratelimit:test-{unique}"
+    first = RateLimiter(redis_client, key, per_second=0, per_day=3)
+    second = RateLimiter(redis_client, key, per_second=0, per_day=3)  # another worker
+    first.acquire()
+    second.acquire()
+    first.acquire()
+    with pytest.raises(QuotaExhausted, match="daily quota of 3"):
+        second.acquire()
+    assert first.used_today() == 3
+    first.refund(2)  # two of them never reached the server
+    second.acquire()
+    assert second.used_today() == 2
+    redis_client.delete(first.day_key())
+
+
+def test_the_bucket_makes_the_next_sender_wait(redis_client: redis.Redis, unique: str) -> None:
+    limiter = RateLimiter(redis_client, f"ratelimit:test-{unique}", per_second=1, per_day=0)
+    keys = [f"{limiter.key}:bucket", limiter.day_key()]
+    assert limiter._acquire(keys=keys, args=[1, 1, 0, 60]) == 0
+    wait_ms = int(limiter._acquire(keys=keys, args=[1, 1, 0, 60]))
+    assert 0 < wait_ms <= 1000
+    redis_client.delete(keys[0])
+
+
+def test_the_account_key_names_server_and_user_only() -> None:
+    key = account_key("SMTP.Gmail.com", 587, "You@Gmail.com")
+    assert key == account_key("smtp.gmail.com", 587, "you@gmail.com")
+    assert key != account_key("smtp.gmail.com", 587, "other@gmail.com")
+    assert "gmail" not in key  # a hash: the address is not spelled out in Redis either
+
+
+def test_used_up_quota_holds_messages_until_the_next_window_then_they_are_sent(
+    app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
+) -> None:
+    with app.app_context():
+        limiter = limiter_for(app.config)
+    assert limiter is not None
+    limiter.client.set(limiter.day_key(), limiter.per_day)  # today's quota is used up
+    try:
+        addresses = [f"quota{i}-{unique}@example.com" for i in range(3)]
+        response = client.post(
+            "/api/v1/emails", json={"to": addresses, "subject": "Hạn mức", "text": "x"}
+        )
+        campaign_id = response.json["id"]
+
+        def all_held() -> list[Message] | None:
+            messages = messages_of(app, campaign_id)
+            return messages if all(m.status == "retrying" for m in messages) else None
+
+        held = wait_until(all_held, what="the messages to be handed back")
+        for message in held:
+            assert message.attempts == 0  # nothing was tried
+            assert message.next_attempt_at == next_window(utcnow())
+            assert "daily quota" in message.last_reply
+            assert attempts_of(app, message.id) == []
+        assert smtp_server.received == []
+        budget = rate_budget(app.config)
+        assert budget == RateBudget(
+            per_second=None, per_day=limiter.per_day, used_today=limiter.per_day, left_today=0
+        )
+    finally:
+        limiter.client.delete(limiter.day_key())
+
+    with app.app_context():  # the window opens
+        db.session.execute(
+            update(Message)
+            .where(Message.campaign_id == campaign_id)
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+    messages = wait_for_final(app, campaign_id)
+    assert [(m.status, m.attempts) for m in messages] == [("sent", 1)] * 3
+    assert [len(smtp_server.received_by(a)) for a in addresses] == [1, 1, 1]
+    assert limiter.used_today() == 3
+
+
+def test_no_limit_means_no_budget(app: Flask) -> None:
+    assert rate_budget({**app.config, "RATE_LIMIT_PER_DAY": 0, "RATE_LIMIT_PER_SECOND": 0}) is None

@@ -1,0 +1,108 @@
+"""Transient failures retry from the database (no retry lives only in the broker) until the
+limit; rows stuck in `queued` or `sending` are swept back onto the broker, a stale `sending`
+row at most once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+
+from dashboard.extensions import db
+from dashboard.models import DeliveryAttempt, Message, utcnow
+from dashboard.requeue import sweep_stale
+from dashboard.schemas import EmailContent
+from dashboard.submission import submit_email
+from tests.conftest import messages_of, wait_for_final
+from tests.smtp_server import ScriptedSMTPServer
+from tests.test_send_end_to_end import attempts_of
+
+
+def test_a_transient_failure_is_retried_up_to_the_limit_then_failed_with_its_reply(
+    app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
+) -> None:
+    address = f"greylisted-{unique}@example.com"
+    smtp_server.script.rcpt_replies[address] = "451 4.7.1 Greylisted, come back later"
+    response = client.post("/api/v1/emails", json={"to": address, "subject": "s", "text": "t"})
+    [message] = wait_for_final(app, response.json["id"])
+    assert message.status == "failed"
+    assert message.attempts == 4  # the first try and MAIL_MAX_RETRIES=3 retries
+    assert (message.last_code, message.last_reply) == (451, "4.7.1 Greylisted, come back later")
+    assert message.next_attempt_at is None
+    attempts = attempts_of(app, message.id)
+    assert [(a.outcome, a.smtp_code) for a in attempts] == [("transient", 451)] * 4
+    # Each retry went out as its own batch task, published by the beat dispatcher.
+    assert len({a.task_id for a in attempts}) == 4
+    assert smtp_server.received_by(address) == []
+
+
+def held_campaign(app: Flask, unique: str, count: int) -> list[int]:
+    """A campaign whose rows exist but were never published (scheduled far ahead)."""
+    with app.app_context():
+        content = EmailContent.model_validate(
+            {
+                "to": [f"s{i}-{unique}@example.vn" for i in range(count)],
+                "subject": "Quét",
+                "text": "x",
+            }
+        )
+        campaign = submit_email(content, source="api", send_at=utcnow() + timedelta(days=30))
+        return [m.id for m in messages_of(app, campaign.id)]
+
+
+def test_sweeper_requeues_lost_rows_and_resends_a_stale_sending_row_only_once(
+    app: Flask, smtp_server: ScriptedSMTPServer, unique: str
+) -> None:
+    lost_queued, stale_sending, stale_again = held_campaign(app, unique, 3)
+    long_ago = utcnow() - timedelta(hours=2)
+    with app.app_context():
+        # As the broker being flushed, and a worker killed mid-batch, would leave them.
+        db.session.execute(
+            update(Message)
+            .where(Message.id == lost_queued)
+            .values(status="queued", next_attempt_at=None, updated_at=long_ago)
+        )
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_([stale_sending, stale_again]))
+            .values(status="sending", claimed_at=long_ago, attempts=1, next_attempt_at=None)
+        )
+        db.session.execute(update(Message).where(Message.id == stale_again).values(stale_resends=1))
+        db.session.commit()
+        report = sweep_stale()
+    assert report == {"requeued": 1, "resent": 1, "failed": 1}
+
+    with app.app_context():
+        campaign_id = db.session.get(Message, lost_queued).campaign_id
+    messages = {m.id: m for m in wait_for_final(app, campaign_id)}
+    assert messages[lost_queued].status == "sent"
+    assert messages[stale_sending].status == "sent"
+    assert messages[stale_sending].stale_resends == 1
+    assert [a.outcome for a in attempts_of(app, stale_sending)] == ["stale", "sent"]
+    assert messages[stale_again].status == "failed"
+    assert "not resent a second time" in messages[stale_again].last_reply
+    for message_id in (lost_queued, stale_sending):
+        assert len(smtp_server.received_by(messages[message_id].to_address)) == 1
+    assert smtp_server.received_by(messages[stale_again].to_address) == []
+    with app.app_context():
+        outcomes = db.session.scalars(
+            select(DeliveryAttempt.outcome).where(DeliveryAttempt.message_id == stale_again)
+        ).all()
+    assert outcomes == []
+
+
+def test_sweeper_leaves_fresh_rows_alone(app: Flask, unique: str) -> None:
+    [fresh] = held_campaign(app, unique, 1)
+    with app.app_context():
+        db.session.execute(
+            update(Message)
+            .where(Message.id == fresh)
+            .values(status="sending", claimed_at=utcnow(), next_attempt_at=None)
+        )
+        db.session.commit()
+        assert sweep_stale() == {"requeued": 0, "resent": 0, "failed": 0}
+        assert db.session.get(Message, fresh).status == "sending"
+        db.session.execute(update(Message).where(Message.id == fresh).values(status="cancelled"))
+        db.session.commit()
