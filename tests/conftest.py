@@ -1,6 +1,8 @@
 """Real parts for every test: the machine's Redis (our own db number), a Celery worker started
-for the session, an aiosmtpd server on a free loopback port, and a migrated SQLite database.
+for the session, an aiosmtpd server on a free loopback port, and a migrated database.
 
+The database and the broker are chosen by `TEST_DATABASE=sqlite|postgresql` and
+`TEST_BROKER=redis|rabbitmq` (see `tests/engines.py`); task results stay in Redis either way.
 Nothing here skips: a missing service fails the run, in CI and out of it.
 """
 
@@ -21,9 +23,10 @@ from sqlalchemy import select
 
 from dashboard import create_app
 from dashboard.celery_app import QUEUES
-from dashboard.config import celery_settings
+from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
 from dashboard.models import FINAL_STATUSES, Message
+from tests import engines
 from tests.smtp_server import ScriptedSMTPServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +35,14 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 WORKER_READY_SECONDS = 60
 
 T = TypeVar("T")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    engines.check_choices()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"engines: database={engines.TEST_DATABASE} broker={engines.TEST_BROKER}"
 
 
 def wait_until(predicate: Callable[[], T], *, timeout: float = 30, what: str = "") -> T:
@@ -75,15 +86,40 @@ def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def database_url(stack_dir: Path) -> Iterator[str]:
+    """An empty database for the session: a SQLite file, or a fresh PostgreSQL database."""
+    if engines.TEST_DATABASE == "postgresql":
+        with engines.postgres_database(engines.session_name("dispatcher_test")) as url:
+            yield url
+    else:
+        yield f"sqlite:///{stack_dir / 'dispatcher.db'}"
+
+
+@pytest.fixture(scope="session")
+def broker_url(redis_client: redis.Redis) -> Iterator[str]:
+    """The session's broker: our Redis db, or a fresh RabbitMQ vhost."""
+    if engines.TEST_BROKER == "rabbitmq":
+        with engines.rabbitmq_vhost(engines.session_name("dispatcher-test")) as url:
+            yield url
+    else:
+        yield REDIS_URL
+
+
+@pytest.fixture(scope="session")
 def stack_settings(
-    stack_dir: Path, smtp_server: ScriptedSMTPServer, redis_client: redis.Redis
+    stack_dir: Path,
+    smtp_server: ScriptedSMTPServer,
+    redis_client: redis.Redis,
+    database_url: str,
+    broker_url: str,
 ) -> dict[str, str]:
     """The environment shared by the worker process and the test's app: one source for both."""
     return {
         "INSTANCE_DIR": str(stack_dir),
-        "DATABASE_URL": f"sqlite:///{stack_dir / 'dispatcher.db'}",
-        "CELERY_BROKER_URL": REDIS_URL,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker_url,
         "CELERY_RESULT_BACKEND": REDIS_URL,
+        "REDIS_URL": REDIS_URL,
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": str(smtp_server.port),
         "MAIL_USERNAME": "",
@@ -177,6 +213,7 @@ def app_config(settings: dict[str, str]) -> dict[str, Any]:
         "TESTING": True,
         "SECRET_KEY": settings["SECRET_KEY"],
         "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings["DATABASE_URL"]),
         "CELERY": celery_settings(settings["CELERY_BROKER_URL"], settings["CELERY_RESULT_BACKEND"]),
         "MAIL_SERVER": settings["MAIL_SERVER"],
         "MAIL_PORT": int(settings["MAIL_PORT"]),
@@ -190,9 +227,14 @@ def app_config(settings: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(stack_settings: dict[str, str], worker: Path, smtp_server: ScriptedSMTPServer) -> Flask:
+def app(
+    stack_settings: dict[str, str], worker: Path, smtp_server: ScriptedSMTPServer
+) -> Iterator[Flask]:
     smtp_server.reset()
-    return create_app(app_config(stack_settings))
+    app = create_app(app_config(stack_settings))
+    yield app
+    with app.app_context():
+        db.engine.dispose()  # each test's app has its own pool; close it, not the GC
 
 
 @pytest.fixture
