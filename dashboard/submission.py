@@ -26,13 +26,15 @@ def submit_email(
     *,
     source: str,
     attachments: Sequence[AttachmentFile] = (),
+    queue: str = "transactional",
 ) -> Campaign:
-    """Store one campaign with a queued message per recipient, then enqueue its ids."""
+    """Store one campaign with a queued message per recipient, then enqueue its ids on `queue`
+    (the Celery queue its batches go to, and come back to on resume or retry)."""
     sender = content.sender or default_sender()
     domain = current_app.config["MAIL_MESSAGE_ID_DOMAIN"] or sender.address.rpartition("@")[2]
     campaign = Campaign(
         source=source,
-        queue="transactional",
+        queue=queue,
         from_address=sender.address,
         from_name=sender.name,
         subject=content.subject,

@@ -12,7 +12,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -155,56 +156,78 @@ def migrated_database(stack_settings: dict[str, str]) -> str:
     return stack_settings["DATABASE_URL"]
 
 
+@contextmanager
+def running_workers(
+    settings: dict[str, str],
+    log_dir: Path,
+    names: Sequence[str],
+    *,
+    queues: Sequence[str] = QUEUES,
+    concurrency: int = 2,
+) -> Iterator[list[Path]]:
+    """Start one real Celery worker process per node name (all at once), wait until each is
+    ready, and stop them on exit; yields their log files."""
+    processes: list[tuple[subprocess.Popen[bytes], Path]] = []
+    try:
+        for name in names:
+            log_path = log_dir / f"{name}.log"
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "celery_worker",
+                        "worker",
+                        "--loglevel",
+                        "info",
+                        "--concurrency",
+                        str(concurrency),
+                        "--pool",
+                        "prefork",
+                        "--without-mingle",
+                        "--without-gossip",
+                        "--hostname",
+                        f"{name}@%h",
+                        "--queues",
+                        ",".join(queues),
+                    ],
+                    cwd=ROOT,
+                    env=_process_env(settings),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            processes.append((process, log_path))
+        deadline = time.monotonic() + WORKER_READY_SECONDS
+        for process, log_path in processes:
+            while b" ready." not in log_path.read_bytes():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"the Celery worker {log_path.stem} did not start:\n"
+                        + log_path.read_text(errors="replace")[-4000:],
+                        pytrace=False,
+                    )
+                time.sleep(0.2)
+        yield [log_path for _, log_path in processes]
+    finally:
+        for process, _ in processes:
+            process.terminate()
+        for process, _ in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def worker(
     stack_settings: dict[str, str], migrated_database: str, stack_dir: Path
 ) -> Iterator[Path]:
     """A real Celery worker process for the whole session; yields its log file."""
-    log_path = stack_dir / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "celery_worker",
-                "worker",
-                "--loglevel",
-                "info",
-                "--concurrency",
-                "2",
-                "--pool",
-                "prefork",
-                "--without-mingle",
-                "--without-gossip",
-                "--hostname",
-                f"tests-{os.getpid()}@%h",
-                "--queues",
-                ",".join(QUEUES),
-            ],
-            cwd=ROOT,
-            env=_process_env(stack_settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + WORKER_READY_SECONDS
-        while b" ready." not in log_path.read_bytes():
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    "the Celery worker did not start:\n"
-                    + log_path.read_text(errors="replace")[-4000:],
-                    pytrace=False,
-                )
-            time.sleep(0.2)
+    with running_workers(stack_settings, stack_dir, [f"tests-{os.getpid()}"]) as [log_path]:
         yield log_path
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def app_config(settings: dict[str, str]) -> dict[str, Any]:
