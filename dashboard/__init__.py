@@ -42,13 +42,18 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .api import api
     from .compose import compose
+    from .health import health
     from .jobs import jobs
+    from .metrics import init_metrics, metrics
     from .outbox import outbox
 
     app.register_blueprint(compose)
     app.register_blueprint(jobs)
     app.register_blueprint(outbox)
     app.register_blueprint(api)
+    app.register_blueprint(health)
+    app.register_blueprint(metrics)
+    init_metrics(app)
 
 
 def register_errorhandlers(app: Flask) -> None:
