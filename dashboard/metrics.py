@@ -51,8 +51,8 @@ class DispatcherCollector(Collector):
             try:
                 yield from self._from_database()
                 up.add_metric(["database"], 1)
-            except Exception:
-                log.exception("metrics: the database did not answer")
+            except Exception as error:
+                log.warning("metrics: the database did not answer: %s", type(error).__name__)
                 db.session.rollback()
                 up.add_metric(["database"], 0)
         try:

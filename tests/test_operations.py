@@ -8,6 +8,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import URLError
 
@@ -17,7 +18,8 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard import create_app
-from dashboard.config import celery_settings
+from dashboard.config import celery_settings, engine_options
+from dashboard.extensions import db
 from dashboard.health import PUBLIC_ENDPOINTS
 from dashboard.probes import broker_connection, queue_depths
 from dashboard.tasks import send_batch
@@ -36,6 +38,16 @@ def metric_samples(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str]
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
+
+
+@contextmanager
+def built_app(config: dict[str, object]) -> Iterator[Flask]:
+    app = create_app(config)
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.engine.dispose()
 
 
 def test_healthz_answers_without_touching_anything(client: FlaskClient) -> None:
@@ -78,14 +90,10 @@ def test_readyz_is_503_naming_what_is_down_and_shows_no_secret(
         "MAIL_USERNAME": "sender@example.com",
         "MAIL_PASSWORD": "mail-s3cret",
     }
-    app = create_app(config)
-    try:
-        response = app.test_client().get("/readyz")
-    finally:
-        with app.app_context():
-            from dashboard.extensions import db
-
-            db.engine.dispose()
+    with built_app(config) as app:
+        client = app.test_client()
+        response = client.get("/readyz")
+        scrape = client.get("/metrics").get_data(as_text=True)
     assert response.status_code == 503
     checks = response.json["checks"]
     assert response.json["status"] == "unavailable"
@@ -93,8 +101,38 @@ def test_readyz_is_503_naming_what_is_down_and_shows_no_secret(
     assert checks["broker"]["ok"] is False and checks["broker"]["error"]
     assert checks["smtp"]["ok"] is False and "Connection refused" in checks["smtp"]["error"]
     assert checks["broker"]["target"].startswith(f"amqp://dispatcher:**@127.0.0.1:{closed}")
-    text = response.get_data(as_text=True)
-    assert "s3cret" not in text
+    assert "s3cret" not in response.get_data(as_text=True)
+    # The scrape still answers, saying which part is down.
+    assert 'dispatcher_up{part="broker"} 0.0' in scrape
+    assert 'dispatcher_up{part="database"} 1.0' in scrape
+    assert "s3cret" not in scrape
+
+
+def test_readyz_reports_an_unreachable_database_without_its_password(
+    stack_settings: dict[str, str], worker: Path
+) -> None:
+    closed = free_port()
+    database = f"postgresql+psycopg://dispatcher:db-s3cret@127.0.0.1:{closed}/dispatcher"
+    config = {
+        **app_config(stack_settings),
+        "SQLALCHEMY_DATABASE_URI": database,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database),
+    }
+    with built_app(config) as app:
+        client = app.test_client()
+        response = client.get("/readyz")
+        scrape = client.get("/metrics").get_data(as_text=True)
+    assert response.status_code == 503
+    checks = response.json["checks"]
+    assert checks["database"]["ok"] is False
+    assert checks["database"]["target"] == (
+        f"postgresql+psycopg://dispatcher:***@127.0.0.1:{closed}/dispatcher"
+    )
+    assert "Connection refused" in checks["database"]["error"]
+    assert checks["broker"]["ok"] is True and checks["smtp"]["ok"] is True
+    assert "s3cret" not in response.get_data(as_text=True)
+    assert 'dispatcher_up{part="database"} 0.0' in scrape
+    assert "dispatcher_messages" not in scrape
 
 
 def test_metrics_count_states_replies_retries_and_latency(
