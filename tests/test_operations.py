@@ -251,3 +251,17 @@ def test_flower_lists_the_running_worker(flower_url: str) -> None:
 
     page = wait_until(workers_page, timeout=60, what="Flower to list the session's worker")
     assert "Online" in page or "online" in page
+
+
+def test_rabbitmq_is_chosen_by_the_broker_url_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard.config import load_settings
+
+    monkeypatch.delenv("CELERY_RESULT_BACKEND", raising=False)
+    monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6379/2")
+    monkeypatch.setenv("CELERY_BROKER_URL", "amqp://dispatcher:pw@mq.internal:5672/prod")
+    celery = load_settings()["CELERY"]
+    assert celery["broker_url"] == "amqp://dispatcher:pw@mq.internal:5672/prod"
+    assert celery["result_backend"] == "redis://cache.internal:6379/2"  # task states for the API
+
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://queue.internal:6379/0")
+    assert load_settings()["CELERY"]["result_backend"] == "redis://queue.internal:6379/0"
