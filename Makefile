@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint bench
+.PHONY: install run test test-quick lint bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,19 @@ install: $(VENV)/.installed
 run: install
 	$(PY) run.py
 
+# The whole suite twice: on the embedded defaults, then on the production engines
+# (tests/engines.py reads the two switches; each run makes and drops its own database and vhost).
 test: install
 	bash scripts/ensure-chromium
+	TEST_DATABASE=sqlite TEST_BROKER=redis $(PY) -m pytest $(PYTEST_ARGS)
+	TEST_DATABASE=postgresql TEST_BROKER=rabbitmq $(PY) -m pytest $(PYTEST_ARGS)
+
+# One run on SQLite and Redis only, for a machine without PostgreSQL or RabbitMQ.
+test-quick: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/scale.py $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

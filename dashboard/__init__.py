@@ -50,7 +50,9 @@ def register_security(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .api import api
     from .compose import compose
+    from .health import health
     from .jobs import jobs
+    from .metrics import init_metrics, metrics
     from .outbox import outbox
     from .scheduled import scheduled
 
@@ -59,6 +61,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(outbox)
     app.register_blueprint(scheduled)
     app.register_blueprint(api)
+    app.register_blueprint(health)
+    app.register_blueprint(metrics)
+    init_metrics(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -85,7 +85,9 @@ def load_settings() -> dict[str, Any]:
         "MAX_BODY_BYTES": _int("MAX_BODY_MB", 2) * MB,
         "MAX_ATTACHMENTS_BYTES": _int("MAX_ATTACHMENTS_MB", 20) * MB,
         "MAX_RECIPIENTS_PER_REQUEST": _int("MAX_RECIPIENTS_PER_REQUEST", 1000),
-        "CELERY": celery_settings(broker_url, os.environ.get("CELERY_RESULT_BACKEND", broker_url)),
+        "CELERY": celery_settings(
+            broker_url, os.environ.get("CELERY_RESULT_BACKEND", default_result_backend(broker_url))
+        ),
         "REDIS_URL": redis_url,
         **security_settings(),
     }
@@ -108,10 +110,25 @@ def security_settings() -> dict[str, Any]:
     }
 
 
+def default_result_backend(broker_url: str) -> str:
+    """Task states live in Redis: the broker itself when it is Redis, else REDIS_URL.
+
+    RabbitMQ cannot hold them (Celery 5 has no `amqp` result backend, and `rpc://` answers
+    only the process that sent the task, not the dashboard asking later).
+    """
+    if broker_url.startswith(("redis://", "rediss://")):
+        return broker_url
+    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
 def engine_options(database_url: str) -> dict[str, Any]:
-    """SQLite waits for locks instead of failing at once (web, worker and catcher share it)."""
+    """SQLite waits for locks instead of failing at once (web, worker and catcher share it);
+    PostgreSQL gives up connecting after a few seconds, so a dead server is reported, not waited
+    on forever."""
     if database_url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
+    if database_url.startswith("postgresql"):
+        return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
     return {"pool_pre_ping": True}
 
 

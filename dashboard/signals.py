@@ -13,7 +13,7 @@ from typing import Any
 
 from celery.signals import task_failure, worker_process_init
 from celery.utils.dispatch import Signal
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from .extensions import db
 from .failure_guard import is_failure, pause_failing_campaigns
@@ -76,6 +76,14 @@ def record_delivery_results(
         try:
             db.session.execute(update(Message), rows)
             db.session.execute(insert(DeliveryAttempt), attempts)
+            recipients = {
+                message_id: (campaign_id, address)
+                for message_id, campaign_id, address in db.session.execute(
+                    select(Message.id, Message.campaign_id, Message.to_address).where(
+                        Message.id.in_([result.key for result in results])
+                    )
+                )
+            }
             db.session.commit()
             failing = [r.key for r in results if is_failure(r.outcome.value, r.code)]
             if failing:  # only a new failure can push a campaign past the threshold
@@ -83,13 +91,19 @@ def record_delivery_results(
         except BaseException:
             db.session.rollback()
             raise
+    # One logfmt line per attempt, for log search across hosts: the recipient's domain only,
+    # never the address, the body or a credential.
     for result in results:
+        job, address = recipients.get(result.key, (None, ""))
         log.info(
-            "delivery message=%s outcome=%s code=%s duration_ms=%s",
+            "delivery job=%s message=%s domain=%s outcome=%s code=%s duration_ms=%s worker=%s",
+            job,
             result.key,
+            address.rpartition("@")[2].lower() or "-",
             result.outcome.value,
-            result.code,
+            result.code if result.code is not None else "-",
             result.duration_ms,
+            worker or "-",
         )
 
 

@@ -29,8 +29,10 @@ def submit_email(
     source: str,
     attachments: Sequence[AttachmentFile] = (),
     send_at: datetime | None = None,
+    queue: str = "transactional",
 ) -> Campaign:
-    """Store one campaign with a queued message per recipient, then enqueue its ids.
+    """Store one campaign with a queued message per recipient, then enqueue its ids on `queue`
+    (the Celery queue its batches go to, and come back to on resume or retry).
 
     With `send_at` (aware, or naive UTC) the messages are `scheduled` instead and the beat
     dispatcher queues them when the time comes; a time in the past raises FieldError.
@@ -41,7 +43,7 @@ def submit_email(
     domain = current_app.config["MAIL_MESSAGE_ID_DOMAIN"] or sender.address.rpartition("@")[2]
     campaign = Campaign(
         source=source,
-        queue="transactional",
+        queue=queue,
         from_address=sender.address,
         from_name=sender.name,
         subject=content.subject,

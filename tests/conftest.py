@@ -1,6 +1,8 @@
 """Real parts for every test: the machine's Redis (our own db number), a Celery worker started
-for the session, an aiosmtpd server on a free loopback port, and a migrated SQLite database.
+for the session, an aiosmtpd server on a free loopback port, and a migrated database.
 
+The database and the broker are chosen by `TEST_DATABASE=sqlite|postgresql` and
+`TEST_BROKER=redis|rabbitmq` (see `tests/engines.py`); task results stay in Redis either way.
 Nothing here skips: a missing service fails the run, in CI and out of it.
 """
 
@@ -10,7 +12,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,9 +29,10 @@ from dashboard import create_app
 from dashboard.auth.accounts import create_user, find_user
 from dashboard.auth.tokens import create_token
 from dashboard.celery_app import QUEUES
-from dashboard.config import celery_settings
+from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
 from dashboard.models import FINAL_STATUSES, Message
+from tests import engines
 from tests.smtp_server import ScriptedSMTPServer
 
 if TYPE_CHECKING:
@@ -40,6 +44,14 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 WORKER_READY_SECONDS = 60
 
 T = TypeVar("T")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    engines.check_choices()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"engines: database={engines.TEST_DATABASE} broker={engines.TEST_BROKER}"
 
 
 def wait_until(predicate: Callable[[], T], *, timeout: float = 30, what: str = "") -> T:
@@ -83,15 +95,40 @@ def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def database_url(stack_dir: Path) -> Iterator[str]:
+    """An empty database for the session: a SQLite file, or a fresh PostgreSQL database."""
+    if engines.TEST_DATABASE == "postgresql":
+        with engines.postgres_database(engines.session_name("dispatcher_test")) as url:
+            yield url
+    else:
+        yield f"sqlite:///{stack_dir / 'dispatcher.db'}"
+
+
+@pytest.fixture(scope="session")
+def broker_url(redis_client: redis.Redis) -> Iterator[str]:
+    """The session's broker: our Redis db, or a fresh RabbitMQ vhost."""
+    if engines.TEST_BROKER == "rabbitmq":
+        with engines.rabbitmq_vhost(engines.session_name("dispatcher-test")) as url:
+            yield url
+    else:
+        yield REDIS_URL
+
+
+@pytest.fixture(scope="session")
 def stack_settings(
-    stack_dir: Path, smtp_server: ScriptedSMTPServer, redis_client: redis.Redis
+    stack_dir: Path,
+    smtp_server: ScriptedSMTPServer,
+    redis_client: redis.Redis,
+    database_url: str,
+    broker_url: str,
 ) -> dict[str, str]:
     """The environment shared by the worker process and the test's app: one source for both."""
     return {
         "INSTANCE_DIR": str(stack_dir),
-        "DATABASE_URL": f"sqlite:///{stack_dir / 'dispatcher.db'}",
-        "CELERY_BROKER_URL": REDIS_URL,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker_url,
         "CELERY_RESULT_BACKEND": REDIS_URL,
+        "REDIS_URL": REDIS_URL,
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": str(smtp_server.port),
         "MAIL_USERNAME": "",
@@ -132,57 +169,83 @@ def migrated_database(stack_settings: dict[str, str]) -> str:
     return stack_settings["DATABASE_URL"]
 
 
+@contextmanager
+def running_workers(
+    settings: dict[str, str],
+    log_dir: Path,
+    names: Sequence[str],
+    *,
+    queues: Sequence[str] = QUEUES,
+    concurrency: int = 2,
+    beat: bool = False,
+) -> Iterator[list[Path]]:
+    """Start one real Celery worker process per node name (all at once), wait until each is
+    ready, and stop them on exit; yields their log files. With `beat`, the first one also runs
+    the beat (the dispatcher of retries and scheduled sends, and the sweeper)."""
+    processes: list[tuple[subprocess.Popen[bytes], Path]] = []
+    try:
+        for name in names:
+            log_path = log_dir / f"{name}.log"
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "celery_worker",
+                        "worker",
+                        "--loglevel",
+                        "info",
+                        "--concurrency",
+                        str(concurrency),
+                        "--pool",
+                        "prefork",
+                        "--without-mingle",
+                        "--without-gossip",
+                        "--hostname",
+                        f"{name}@%h",
+                        "--queues",
+                        ",".join(queues),
+                        *(["--beat"] if beat and not processes else []),
+                    ],
+                    cwd=ROOT,
+                    env=_process_env(settings),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            processes.append((process, log_path))
+        deadline = time.monotonic() + WORKER_READY_SECONDS
+        for process, log_path in processes:
+            while b" ready." not in log_path.read_bytes():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"the Celery worker {log_path.stem} did not start:\n"
+                        + log_path.read_text(errors="replace")[-4000:],
+                        pytrace=False,
+                    )
+                time.sleep(0.2)
+        yield [log_path for _, log_path in processes]
+    finally:
+        for process, _ in processes:
+            process.terminate()
+        for process, _ in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def worker(
     stack_settings: dict[str, str], migrated_database: str, stack_dir: Path
 ) -> Iterator[Path]:
     """A real Celery worker process for the whole session; yields its log file."""
-    log_path = stack_dir / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "celery_worker",
-                "worker",
-                "--loglevel",
-                "info",
-                "--concurrency",
-                "2",
-                "--pool",
-                "prefork",
-                "--without-mingle",
-                "--without-gossip",
-                "--hostname",
-                f"tests-{os.getpid()}@%h",
-                "--queues",
-                ",".join(QUEUES),
-                "--beat",  # the dispatcher of retries and scheduled sends, and the sweeper
-            ],
-            cwd=ROOT,
-            env=_process_env(stack_settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + WORKER_READY_SECONDS
-        while b" ready." not in log_path.read_bytes():
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    "the Celery worker did not start:\n"
-                    + log_path.read_text(errors="replace")[-4000:],
-                    pytrace=False,
-                )
-            time.sleep(0.2)
+    with running_workers(stack_settings, stack_dir, [f"tests-{os.getpid()}"], beat=True) as [
+        log_path
+    ]:
         yield log_path
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def app_config(settings: dict[str, str]) -> dict[str, Any]:
@@ -191,6 +254,7 @@ def app_config(settings: dict[str, str]) -> dict[str, Any]:
         "TESTING": True,
         "SECRET_KEY": settings["SECRET_KEY"],
         "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings["DATABASE_URL"]),
         "CELERY": celery_settings(settings["CELERY_BROKER_URL"], settings["CELERY_RESULT_BACKEND"]),
         "MAIL_SERVER": settings["MAIL_SERVER"],
         "MAIL_PORT": int(settings["MAIL_PORT"]),
@@ -200,7 +264,7 @@ def app_config(settings: dict[str, str]) -> dict[str, Any]:
         "MAIL_USE_SSL": False,
         "MAIL_DEFAULT_SENDER": settings["MAIL_DEFAULT_SENDER"],
         "MAIL_BATCH_SIZE": int(settings["MAIL_BATCH_SIZE"]),
-        "REDIS_URL": settings["CELERY_BROKER_URL"],
+        "REDIS_URL": settings["REDIS_URL"],
         "RATE_LIMIT_PER_DAY": int(settings["RATE_LIMIT_PER_DAY"]),
         "RATE_LIMIT_REDIS_URL": settings["RATE_LIMIT_REDIS_URL"],
     }
@@ -251,11 +315,13 @@ def app(
     worker: Path,
     smtp_server: ScriptedSMTPServer,
     admin_identity: AdminIdentity,
-) -> Flask:
+) -> Iterator[Flask]:
     smtp_server.reset()
     app = create_app(app_config(stack_settings))
     app.test_client_class = authenticated_client_class(admin_identity)
-    return app
+    yield app
+    with app.app_context():
+        db.engine.dispose()  # each test's app has its own pool; close it, not the GC
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from dashboard.celery_app import QUEUES
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-APP_SERVICES = {"migrate", "web", "worker", "beat", "mailcatcher"}
+APP_SERVICES = {"migrate", "web", "worker", "beat", "mailcatcher", "flower"}
 
 
 @pytest.fixture(scope="module")
@@ -63,26 +64,104 @@ def run_in_container_env(
 
 def test_compose_runs_every_part_of_the_system(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert {"redis", *APP_SERVICES} <= set(services)
+    assert {"postgres", "redis", "rabbitmq", *APP_SERVICES} <= set(services)
     assert "redis-server" in command_of(services["redis"])
     for name in APP_SERVICES:
         assert services[name]["build"] == ".", f"{name} must run the project's image"
-        assert services[name]["environment"]["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+        environment = services[name]["environment"]
+        assert environment["CELERY_BROKER_URL"] == "${COMPOSE_BROKER_URL:-redis://redis:6379/0}"
+        assert environment["CELERY_RESULT_BACKEND"].startswith("redis://redis:6379/")
     for name in APP_SERVICES - {"migrate"}:
-        assert services[name]["depends_on"]["migrate"] == {
-            "condition": "service_completed_successfully"
-        }, f"{name} must wait for the migrations"
+        depends_on = services[name]["depends_on"]
+        assert depends_on["migrate"] == {"condition": "service_completed_successfully"}, (
+            f"{name} must wait for the migrations"
+        )
+        for part in ("postgres", "redis"):
+            assert depends_on[part] == {"condition": "service_healthy"}, (name, part)
+        # RabbitMQ only runs with its profile; when it does, wait until it answers.
+        assert depends_on["rabbitmq"] == {"condition": "service_healthy", "required": False}
     assert services["migrate"]["restart"] == "no"
+    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
 
 
-def test_the_database_lives_on_the_shared_volume(
+def test_every_server_has_a_healthcheck(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("postgres", "redis", "rabbitmq", "web", "worker"):
+        healthcheck = services[name]["healthcheck"]
+        assert healthcheck["test"][0] in {"CMD", "CMD-SHELL"}, name
+        assert healthcheck["retries"] >= 3, name
+    assert services["postgres"]["healthcheck"]["test"][1] == "pg_isready"
+    assert "ping" in services["rabbitmq"]["healthcheck"]["test"]
+
+
+def test_rabbitmq_is_a_profile_and_its_url_matches_its_user(compose: dict[str, Any]) -> None:
+    rabbitmq = compose["services"]["rabbitmq"]
+    assert rabbitmq["profiles"] == ["rabbitmq"]
+    assert rabbitmq["environment"]["RABBITMQ_DEFAULT_USER"] == "dispatcher"
+    header = (ROOT / "docker-compose.yml").read_text().split("x-app:")[0]
+    assert "COMPOSE_PROFILES=rabbitmq COMPOSE_BROKER_URL=amqp://dispatcher:" in header
+    assert "@rabbitmq:5672//" in header
+
+
+def test_the_database_is_the_postgres_service(
     compose: dict[str, Any], dockerfile_env: dict[str, str]
 ) -> None:
+    postgres = compose["services"]["postgres"]["environment"]
+    expected = (
+        f"postgresql+psycopg://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
+        f"@postgres:5432/{postgres['POSTGRES_DB']}"
+    )
+    assert "postgres:/var/lib/postgresql/data" in compose["services"]["postgres"]["volumes"]
     for name in APP_SERVICES:
         service = compose["services"][name]
+        assert service["environment"]["DATABASE_URL"] == expected
+        # The beat schedule (and nothing a worker needs) lives on the per-host data volume.
         assert "data:/data" in service["volumes"]
-        assert service["environment"]["DATABASE_URL"] == "sqlite:////data/dashboard.db"
         assert service["environment"]["INSTANCE_DIR"] == dockerfile_env["INSTANCE_DIR"] == "/data"
+
+
+def test_workers_scale_and_beat_is_one(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("worker", "beat"):
+        assert "container_name" not in services[name] and "ports" not in services[name]
+    argv = command_of(services["worker"])
+    assert argv[argv.index("--hostname") + 1] == "worker@%h"  # one node name per container
+    assert "deploy" not in services["beat"]
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "--scale worker=4" in text and "never scale it" in text
+
+
+def test_web_healthcheck_asks_a_route_the_app_serves(
+    compose: dict[str, Any], dockerfile_env: dict[str, str], tmp_path: Path
+) -> None:
+    probe = compose["services"]["web"]["healthcheck"]["test"][-1]
+    path = re.search(r"http://127\.0\.0\.1:5000(/\w+)", probe).group(1)
+    code = f"from wsgi import app; print(app.test_client().get({path!r}).status_code)"
+    result = run_in_container_env(["python", "-c", code], dockerfile_env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "200"
+
+
+def test_worker_healthcheck_pings_a_running_worker_by_node_name(
+    compose: dict[str, Any], stack_settings: dict[str, str], worker: Path
+) -> None:
+    check = compose["services"]["worker"]["healthcheck"]["test"]
+    assert check[0] == "CMD-SHELL"
+    # The session's worker stands in for the container: its node name, its broker.
+    node = f"tests-{os.getpid()}@{socket.gethostname()}"
+    argv = shlex.split(check[1].replace("$$HOSTNAME", socket.gethostname()))
+    argv = [a.replace("worker@", f"tests-{os.getpid()}@") for a in argv]
+    assert node in argv
+    result = subprocess.run(
+        [str(BIN / argv[0]), *argv[1:]],
+        cwd=ROOT,
+        env={**os.environ, **stack_settings},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{node}: OK" in result.stdout and "pong" in result.stdout
 
 
 def test_mail_goes_to_the_compose_catcher_by_default(compose: dict[str, Any]) -> None:
@@ -157,6 +236,21 @@ def test_mailcatcher_command_exists_with_its_options(
     assert "--host" in result.stdout and "--port" in result.stdout
 
 
+def test_flower_command_exists_and_is_a_profile(
+    compose: dict[str, Any], dockerfile_env: dict[str, str], tmp_path: Path
+) -> None:
+    flower = compose["services"]["flower"]
+    assert flower["profiles"] == ["monitoring"]
+    assert flower["ports"] == ["127.0.0.1:5555:5555"]
+    argv = command_of(flower)
+    assert argv[:4] == ["celery", "-A", "celery_worker", "flower"]
+    result = run_in_container_env([*argv[:4], "--help"], dockerfile_env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "monitoring" in result.stdout  # flower is installed and finds the Celery app
+    # (tests/test_operations.py runs it against a live worker.)
+    assert "--address=0.0.0.0" in argv and "--port=5555" in argv
+
+
 def test_dockerfile_installs_the_pinned_requirements() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "FROM python:3.11" in text
@@ -173,6 +267,7 @@ def test_requirements_are_pinned_and_list_packaging() -> None:
     assert not unpinned, f"unpinned requirements: {unpinned}"
     names = {re.split(r"[\[=]", line)[0].lower() for line in lines}
     assert {"flask", "celery", "redis", "kombu", "packaging", "gunicorn"} <= names
+    assert {"psycopg", "prometheus-client", "flower"} <= names
 
 
 def environment_variables_read_by_the_code() -> set[str]:

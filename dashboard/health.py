@@ -1,0 +1,43 @@
+"""`/healthz` (the process answers) and `/readyz` (the database, the broker and the SMTP server
+answer), as JSON for load balancers, orchestrators and people."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from .celery_app import QUEUES
+from .probes import ProbeResult, probe_broker, probe_database, probe_smtp
+
+health = Blueprint("health", __name__)
+
+#: Endpoints that must answer without a login: probes and scrapers carry no session. The login
+#: guard (issue 6) allowlists these; they show counts and reachability, never a secret.
+PUBLIC_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.scrape"})
+
+
+@health.get("/healthz")
+def healthz() -> Response:
+    """The process is up and serving requests; it checks nothing else, so it is always cheap."""
+    return jsonify(status="ok")
+
+
+@health.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """200 when every part answers within its short timeout, else 503; each check by name."""
+    app = current_app._get_current_object()
+    # In parallel, so a dead part costs one timeout, not the sum of them.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [
+            pool.submit(probe_database, app),
+            pool.submit(probe_broker, app, QUEUES),
+            pool.submit(probe_smtp, app),
+        ]
+        results: list[ProbeResult] = [future.result() for future in futures]
+    ready = all(result.ok for result in results)
+    body = {
+        "status": "ready" if ready else "unavailable",
+        "checks": {result.name: result.as_dict() for result in results},
+    }
+    return jsonify(body), 200 if ready else 503

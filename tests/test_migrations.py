@@ -1,0 +1,62 @@
+"""The migrations build the schema the models describe, on the session's database engine
+(SQLite or PostgreSQL), and can be undone and applied again."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from dashboard.extensions import db
+from tests import engines
+from tests.conftest import ROOT, _process_env
+
+
+@pytest.fixture
+def empty_database(tmp_path: Path) -> Iterator[str]:
+    if engines.TEST_DATABASE == "postgresql":
+        with engines.postgres_database(engines.session_name("dispatcher_migrations")) as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'migrations.db'}"
+
+
+def flask_db(database_url: str, tmp_path: Path, *args: str) -> str:
+    settings = {"DATABASE_URL": database_url, "INSTANCE_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "db", *args],
+        cwd=ROOT,
+        env=_process_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"flask db {' '.join(args)}:\n{result.stderr}"
+    return result.stderr
+
+
+def schema_differences(database_url: str) -> list[object]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return compare_metadata(MigrationContext.configure(connection), db.metadata)
+    finally:
+        engine.dispose()
+
+
+def test_migrations_build_the_models_schema_down_and_up_again(
+    empty_database: str, tmp_path: Path
+) -> None:
+    assert "Running upgrade  -> 2513ebfae28c" in flask_db(empty_database, tmp_path, "upgrade")
+    assert schema_differences(empty_database) == []
+    assert "Running downgrade 2513ebfae28c -> " in flask_db(
+        empty_database, tmp_path, "downgrade", "base"
+    )
+    flask_db(empty_database, tmp_path, "upgrade")
+    assert schema_differences(empty_database) == []
