@@ -7,23 +7,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from .auth import public
 from .celery_app import QUEUES
 from .probes import ProbeResult, probe_broker, probe_database, probe_smtp
 
 health = Blueprint("health", __name__)
 
-#: Endpoints that must answer without a login: probes and scrapers carry no session. The login
-#: guard (issue 6) allowlists these; they show counts and reachability, never a secret.
-PUBLIC_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.scrape"})
 
-
+# Probes carry no session, so both answer without a login; they show reachability, never a secret.
 @health.get("/healthz")
+@public
 def healthz() -> Response:
     """The process is up and serving requests; it checks nothing else, so it is always cheap."""
     return jsonify(status="ok")
 
 
 @health.get("/readyz")
+@public
 def readyz() -> tuple[Response, int]:
     """200 when every part answers within its short timeout, else 503; each check by name."""
     app = current_app._get_current_object()

@@ -22,6 +22,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 
+from .auth import public
 from .celery_app import QUEUES
 from .extensions import db
 from .models import DeliveryAttempt, Message, MessageStatus, utcnow
@@ -148,7 +149,10 @@ def init_metrics(app: Flask) -> None:
     app.extensions["metrics_registry"] = registry
 
 
+# Public: a scrape must still answer when the database (and so any token check) is down. It
+# shows counts and reachability only, never an address, a body or a secret.
 @metrics.get("/metrics")
+@public
 def scrape() -> Response:
     """The Prometheus text format (or OpenMetrics, when the scraper asks for it)."""
     registry: CollectorRegistry = current_app.extensions["metrics_registry"]

@@ -20,6 +20,9 @@ EXPECTED_PUBLIC = {
     "static",  # CSS and the vendored htmx
     "auth.login",
     "auth.setup",  # works only while no user exists, and only with the console's link
+    "health.healthz",  # load balancers and orchestrators carry no session
+    "health.readyz",
+    "metrics.scrape",  # Prometheus; counts only, and must answer while the database is down
 }
 EMAIL = {"to": "someone@example.com", "subject": "s", "text": "t"}
 
