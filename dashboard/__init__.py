@@ -42,12 +42,16 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .api import api
     from .compose import compose
+    from .history import history
     from .jobs import jobs
     from .outbox import outbox
+    from .stats_page import stats
 
     app.register_blueprint(compose)
     app.register_blueprint(jobs)
     app.register_blueprint(outbox)
+    app.register_blueprint(history)
+    app.register_blueprint(stats)
     app.register_blueprint(api)
 
 

@@ -1,0 +1,66 @@
+"""The shape of `GET /api/v1/stats`, documented in the OpenAPI document."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class StatsRangeOut(BaseModel):
+    start: str = Field(description="Start of the range, UTC, inclusive.")
+    end: str = Field(description="End of the range, UTC, exclusive.")
+    unit: str = Field(description="Bucket of the series: hour or day.")
+
+
+class StatsTotals(BaseModel):
+    """Among the messages created in the range."""
+
+    counts: dict[str, int] = Field(description="Messages by status.")
+    sent: int
+    failed: int
+    queued: int
+    scheduled: int
+    retried: int = Field(description="Messages tried more than once.")
+    duplicates: int = Field(description="Messages with more than one successful attempt.")
+    total: int
+    success_rate: float | None = Field(description="sent / (sent + failed); null before any.")
+
+
+class StatsPoint(BaseModel):
+    start: str
+    sent: int
+    failed: int
+
+
+class StatsFailureGroup(BaseModel):
+    code: int | None
+    domain: str
+    count: int
+    history_url: str = Field(description="The history view of exactly these messages.")
+
+
+class StatsCampaign(BaseModel):
+    id: int
+    subject: str
+    created_at: str
+    recipients: int
+    sent: int
+    failed: int
+    success_rate: float | None
+    duration_seconds: float | None
+    messages_per_second: float | None
+
+
+class StatsThroughput(BaseModel):
+    campaign_id: int
+    per_minute: list[StatsPoint] = Field(description="`sent` is the messages of that minute.")
+
+
+class StatsResponse(BaseModel):
+    """The answer to `GET /api/v1/stats`: the numbers of the statistics page."""
+
+    range: StatsRangeOut
+    totals: StatsTotals
+    series: list[StatsPoint]
+    failures: list[StatsFailureGroup]
+    campaigns: list[StatsCampaign]
+    throughput: list[StatsThroughput]

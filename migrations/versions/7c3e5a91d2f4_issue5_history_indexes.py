@@ -1,0 +1,44 @@
+"""indexes for the history and statistics pages
+
+Revision ID: 7c3e5a91d2f4
+Revises: 004bc1f68b49
+Create Date: 2026-11-25 08:50:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '7c3e5a91d2f4'
+down_revision = '004bc1f68b49'
+branch_labels = None
+depends_on = None
+
+MESSAGE_INDEXES = [
+    ('ix_message_status_id', ['status', 'id']),
+    ('ix_message_to_address_lower', [sa.text('lower(to_address)')]),
+    ('ix_message_created_at', ['created_at']),
+    ('ix_message_status_created_at', ['status', 'created_at']),
+    ('ix_message_status_updated_at', ['status', 'updated_at']),
+    ('ix_message_sent_at', ['sent_at']),
+    ('ix_message_campaign_sent_at', ['campaign_id', 'sent_at']),
+    ('ix_message_attempts_created_at', ['attempts', 'created_at']),
+]
+
+
+def upgrade():
+    for name, columns in MESSAGE_INDEXES:
+        op.create_index(name, 'message', columns, unique=False)
+    op.create_index(
+        'ix_delivery_attempt_message_outcome', 'delivery_attempt', ['message_id', 'outcome'],
+        unique=False,
+    )
+    op.create_index('ix_campaign_created_at', 'campaign', ['created_at'], unique=False)
+
+
+def downgrade():
+    op.drop_index('ix_campaign_created_at', table_name='campaign')
+    op.drop_index('ix_delivery_attempt_message_outcome', table_name='delivery_attempt')
+    for name, _ in reversed(MESSAGE_INDEXES):
+        op.drop_index(name, table_name='message')
