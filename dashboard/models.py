@@ -210,6 +210,22 @@ Index("ix_message_status_created_at", Message.status, Message.created_at)  # tot
 Index("ix_message_status_updated_at", Message.status, Message.updated_at)  # failures per hour
 Index("ix_message_sent_at", Message.sent_at)  # sent per hour
 Index("ix_message_campaign_sent_at", Message.campaign_id, Message.sent_at)  # campaign durations
-Index("ix_message_attempts_created_at", Message.attempts, Message.created_at)  # retried
+# Partial indexes: only the few retried or failed rows, with what their counts read.
+Index(
+    "ix_message_retried_created_at",
+    Message.created_at,
+    Message.attempts,
+    sqlite_where=Message.attempts > 1,
+    postgresql_where=Message.attempts > 1,
+)
+Index(
+    "ix_message_failed_created_at",
+    Message.created_at,
+    Message.status,
+    Message.last_code,
+    Message.to_address,
+    sqlite_where=Message.status == "failed",
+    postgresql_where=Message.status == "failed",
+)
 Index("ix_delivery_attempt_message_outcome", DeliveryAttempt.message_id, DeliveryAttempt.outcome)
 Index("ix_campaign_created_at", Campaign.created_at)  # campaigns of a range

@@ -23,13 +23,26 @@ MESSAGE_INDEXES = [
     ('ix_message_status_updated_at', ['status', 'updated_at']),
     ('ix_message_sent_at', ['sent_at']),
     ('ix_message_campaign_sent_at', ['campaign_id', 'sent_at']),
-    ('ix_message_attempts_created_at', ['attempts', 'created_at']),
+]
+# Partial: only the few retried or failed rows, with the columns their counts read.
+PARTIAL_INDEXES = [
+    ('ix_message_retried_created_at', ['created_at', 'attempts'], 'attempts > 1'),
+    (
+        'ix_message_failed_created_at',
+        ['created_at', 'status', 'last_code', 'to_address'],
+        "status = 'failed'",
+    ),
 ]
 
 
 def upgrade():
     for name, columns in MESSAGE_INDEXES:
         op.create_index(name, 'message', columns, unique=False)
+    for name, columns, where in PARTIAL_INDEXES:
+        op.create_index(
+            name, 'message', columns, unique=False,
+            sqlite_where=sa.text(where), postgresql_where=sa.text(where),
+        )
     op.create_index(
         'ix_delivery_attempt_message_outcome', 'delivery_attempt', ['message_id', 'outcome'],
         unique=False,
@@ -40,5 +53,7 @@ def upgrade():
 def downgrade():
     op.drop_index('ix_campaign_created_at', table_name='campaign')
     op.drop_index('ix_delivery_attempt_message_outcome', table_name='delivery_attempt')
+    for name, _, _ in reversed(PARTIAL_INDEXES):
+        op.drop_index(name, table_name='message')
     for name, _ in reversed(MESSAGE_INDEXES):
         op.drop_index(name, table_name='message')
