@@ -44,24 +44,23 @@ def index():
     found, errors = HistoryFilter.from_args(request.args)
     before, after = _cursor("before", errors), _cursor("after", errors)
     page = history_page(found, before=before, after=after)
-    context = {
-        "found": found,
-        "errors": errors,
-        "page": page,
-        "statuses": status_choices(),
-        "campaigns": db.session.scalars(
+    context = {"found": found, "errors": errors, "page": page}
+    partial = request.headers.get("HX-Request") and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
+    if partial:
+        html = render_template("partials/history_table.html", **context)
+    else:
+        campaigns = db.session.scalars(
             select(Campaign)
             .options(load_only(Campaign.id, Campaign.subject))
             .order_by(Campaign.id.desc())
             .limit(100)
-        ).all(),
-    }
-    status = 400 if errors else 200
-    partial = request.headers.get("HX-Request") and not request.headers.get(
-        "HX-History-Restore-Request"
-    )
-    template = "partials/history_table.html" if partial else "history.html"
-    response = Response(render_template(template, **context), status=status)
+        ).all()
+        html = render_template(
+            "history.html", statuses=status_choices(), campaigns=campaigns, **context
+        )
+    response = Response(html, status=400 if errors else 200)
     response.vary.add("HX-Request")
     return response
 

@@ -215,6 +215,7 @@ Index(
     "ix_message_retried_created_at",
     Message.created_at,
     Message.attempts,
+    Message.id,
     sqlite_where=Message.attempts > 1,
     postgresql_where=Message.attempts > 1,
 )

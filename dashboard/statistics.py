@@ -18,7 +18,7 @@ from .models import Campaign, DeliveryAttempt, Message, MessageStatus
 from .stats_range import LABEL_FORMATS, UNITS, StatsRange, floor_to
 
 FAILURE_GROUPS_SHOWN = 20
-CAMPAIGNS_SHOWN = 50
+CAMPAIGNS_SHOWN = 25
 THROUGHPUT_CAMPAIGNS = 3
 THROUGHPUT_MAX_MINUTES = 180
 SUBQUERIES_PER_STATEMENT = 100
@@ -38,7 +38,8 @@ def time_bucket(column: ColumnElement, unit: str) -> ColumnElement[str]:
 def recipient_domain(column: ColumnElement) -> ColumnElement[str]:
     """The lower-cased part after the last `@` (the history's `domain` filter matches it)."""
     if db.engine.dialect.name == "postgresql":
-        return func.lower(func.substring(column, "@([^@]*)$"))
+        # After the last "@": cheaper than a regular expression per row.
+        return func.lower(func.reverse(func.split_part(func.reverse(column), "@", 1)))
     return func.lower(func.substr(column, func.instr(column, "@") + 1))
 
 

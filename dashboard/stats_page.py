@@ -13,8 +13,6 @@ from .system_status import system_status
 
 stats = Blueprint("stats", __name__, url_prefix="/stats")
 
-X_LABEL_FORMATS = {"hour": "%d %H:00", "day": "%m-%d"}
-
 
 def outcome_chart(statistics: Statistics):
     unit = statistics.range.unit
@@ -56,7 +54,6 @@ def index():
         presets=list(PRESETS),
         statuses=status_choices(),
         MessageStatus=MessageStatus,
-        x_format=X_LABEL_FORMATS[found.unit],
     ), (400 if errors else 200)
 
 

@@ -20,6 +20,7 @@ from dashboard.history_export import COLUMNS
 from dashboard.models import Message
 from tests.conftest import ROOT, app_config
 from tests.history_rows import seed_campaign, shown_ids
+from tests.smtp_server import free_port
 
 # Each test has its own two days (so hourly buckets) of the quiet past.
 FEBRUARY = datetime(2020, 2, 3)
@@ -182,6 +183,17 @@ def test_the_live_panel_names_the_running_worker(client: FlaskClient) -> None:
     assert "transactional: <strong>" in panel and "bulk: <strong>" in panel
     assert "No shared rate limit configured." in panel
     assert 'hx-trigger="every 5s"' in panel
+
+
+def test_the_panel_says_so_when_the_broker_does_not_answer(
+    stack_settings: dict[str, str],
+) -> None:
+    closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    config = app_config({**stack_settings, "CELERY_BROKER_URL": closed})
+    panel = create_app(config).test_client().get("/stats/system").get_data(as_text=True)
+    assert 'id="broker-problem"' in panel and "workers and queues are unknown" in panel
+    assert "transactional: <strong>?</strong>" in panel
+    assert "No shared rate limit configured." in panel
 
 
 def test_bad_ranges_are_refused_with_a_reason(client: FlaskClient) -> None:

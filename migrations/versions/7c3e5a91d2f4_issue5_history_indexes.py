@@ -26,7 +26,7 @@ MESSAGE_INDEXES = [
 ]
 # Partial: only the few retried or failed rows, with the columns their counts read.
 PARTIAL_INDEXES = [
-    ('ix_message_retried_created_at', ['created_at', 'attempts'], 'attempts > 1'),
+    ('ix_message_retried_created_at', ['created_at', 'attempts', 'id'], 'attempts > 1'),
     (
         'ix_message_failed_created_at',
         ['created_at', 'status', 'last_code', 'to_address'],
