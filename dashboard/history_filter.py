@@ -124,10 +124,11 @@ class HistoryFilter:
             where.append(Message.status == self.status)
         if self.campaign is not None:
             where.append(Message.campaign_id == self.campaign)
+        # The date range is of each message's last event: sent, failed, cancelled, or queued.
         if (start := self.start()) is not None:
-            where.append(Message.created_at >= start)
+            where.append(Message.updated_at >= start)
         if (end := self.end()) is not None:
-            where.append(Message.created_at < end)
+            where.append(Message.updated_at < end)
         if self.code is not None:
             where.append(Message.last_code == self.code)
         if self.recipient:

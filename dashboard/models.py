@@ -205,23 +205,23 @@ class CaughtMail(db.Model):
 # keeps a view fast at a million messages without a table scan. See bench/history_bench.py.
 Index("ix_message_status_id", Message.status, Message.id)  # status filter, newest first
 Index("ix_message_to_address_lower", func.lower(Message.to_address))  # recipient search
-Index("ix_message_created_at", Message.created_at)  # date-range filter
-Index("ix_message_status_created_at", Message.status, Message.created_at)  # totals by status
-Index("ix_message_status_updated_at", Message.status, Message.updated_at)  # failures per hour
+Index("ix_message_updated_at", Message.updated_at)  # date-range filter (last activity)
+Index("ix_message_status_updated_at", Message.status, Message.updated_at)  # both together
 Index("ix_message_sent_at", Message.sent_at)  # sent per hour
 Index("ix_message_campaign_sent_at", Message.campaign_id, Message.sent_at)  # campaign durations
 # Partial indexes: only the few retried or failed rows, with what their counts read.
 Index(
-    "ix_message_retried_created_at",
-    Message.created_at,
+    "ix_message_retried_updated_at",
+    Message.updated_at,
+    Message.status,
     Message.attempts,
     Message.id,
     sqlite_where=Message.attempts > 1,
     postgresql_where=Message.attempts > 1,
 )
 Index(
-    "ix_message_failed_created_at",
-    Message.created_at,
+    "ix_message_failed_updated_at",
+    Message.updated_at,
     Message.status,
     Message.last_code,
     Message.to_address,

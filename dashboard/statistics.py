@@ -1,9 +1,9 @@
 """The numbers behind the statistics page and `GET /api/v1/stats`, read from the rows.
 
 Each query walks one index of the models (no table scan at a million rows); see
-bench/history_bench.py for what they cost. Totals, retries and failures count the messages
-created in the range; the chart counts outcomes by the time they happened (sent_at for a sent
-message, the last update of a failed one).
+bench/history_bench.py for what they cost. A range holds what happened in it: messages sent
+(by sent_at) and failed or cancelled (by their last update) then; the totals of sent and failed
+are the sums of the chart. Queued, scheduled, sending and retrying are what waits now.
 """
 
 from __future__ import annotations
@@ -137,26 +137,36 @@ class Statistics:
     throughput: list[Throughput] = field(default_factory=list)
 
 
-def _created_in(found: StatsRange) -> list[ColumnElement[bool]]:
-    return [Message.created_at >= found.start, Message.created_at < found.end]
+def _active_in(found: StatsRange) -> list[ColumnElement[bool]]:
+    """The message's last event (sent, failed, cancelled, queued) falls in the range."""
+    return [Message.updated_at >= found.start, Message.updated_at < found.end]
 
 
-def totals(found: StatsRange) -> Totals:
-    """Counts by status, retried and duplicated messages, among those created in the range."""
-    in_range = _created_in(found)
-    # One indexed range count per status (status, created_at) beats a GROUP BY over the table.
-    statuses = [status.value for status in MessageStatus]
+def totals(found: StatsRange, series: list[SeriesPoint]) -> Totals:
+    """Sent and failed in the range (the chart's sums), cancelled in the range, the messages
+    waiting now (every other status), and the retried and duplicated ones of the range."""
+    in_range = _active_in(found)
+    counts = {
+        MessageStatus.SENT.value: sum(point.sent for point in series),
+        MessageStatus.FAILED.value: sum(point.failed for point in series),
+    }
+    waiting = [s.value for s in MessageStatus if s.value not in counts]
+    # One indexed count per status: (status, updated_at) or (status, id).
     per_status = db.session.execute(
         select(
             *(
                 select(func.count())
                 .select_from(Message)
-                .where(Message.status == status, *in_range)
+                .where(
+                    Message.status == status,
+                    *(in_range if status == MessageStatus.CANCELLED else ()),
+                )
                 .scalar_subquery()
-                for status in statuses
+                for status in waiting
             )
         )
     ).one()
+    counts.update(zip(waiting, per_status, strict=True))
     # Literals, not parameters, so the planner can prove the partial indexes apply.
     retried_ids = select(Message.id).where(Message.attempts > RETRIED, *in_range)
     retried = db.session.scalar(select(func.count()).select_from(retried_ids.subquery()))
@@ -174,7 +184,7 @@ def totals(found: StatsRange) -> Totals:
         .where(Message.attempts > RETRIED, *in_range, sent_attempts > 1)
     )
     return Totals(
-        counts={status: n for status, n in zip(statuses, per_status, strict=True) if n},
+        counts={status: n for status, n in counts.items() if n},
         retried=retried or 0,
         duplicates=duplicates or 0,
     )
@@ -204,11 +214,7 @@ def outcome_series(found: StatsRange) -> list[SeriesPoint]:
     failed = dict(
         db.session.execute(
             select(failed_bucket, func.count())
-            .where(
-                Message.status == MessageStatus.FAILED,
-                Message.updated_at >= found.start,
-                Message.updated_at < found.end,
-            )
+            .where(Message.status == FAILED, *_active_in(found))
             .group_by(failed_bucket)
         ).all()
     )
@@ -220,12 +226,12 @@ def outcome_series(found: StatsRange) -> list[SeriesPoint]:
 
 
 def failure_groups(found: StatsRange) -> list[FailureGroup]:
-    """Failed messages created in the range, grouped by SMTP code and recipient domain."""
+    """Messages that failed in the range, grouped by SMTP code and recipient domain."""
     domain = recipient_domain(Message.to_address)
     count = func.count().label("n")
     rows = db.session.execute(
         select(Message.last_code, domain, count)
-        .where(Message.status == FAILED, *_created_in(found))
+        .where(Message.status == FAILED, *_active_in(found))
         .group_by(Message.last_code, domain)
         .order_by(count.desc(), Message.last_code, domain)
         .limit(FAILURE_GROUPS_SHOWN)
@@ -303,10 +309,11 @@ def throughput(campaigns: list[CampaignRow]) -> list[Throughput]:
 def compute_statistics(found: StatsRange) -> Statistics:
     """Everything the statistics page and the API show, for one range."""
     campaigns = campaign_rows(found)
+    series = outcome_series(found)
     return Statistics(
         range=found,
-        totals=totals(found),
-        series=outcome_series(found),
+        totals=totals(found, series),
+        series=series,
         failures=failure_groups(found),
         campaigns=campaigns,
         throughput=throughput(campaigns),

@@ -12,15 +12,16 @@ class StatsRangeOut(BaseModel):
 
 
 class StatsTotals(BaseModel):
-    """Among the messages created in the range."""
+    """Sent, failed and cancelled in the range (sent and failed are the series' sums); every
+    other status is what waits now, whatever the range."""
 
     counts: dict[str, int] = Field(description="Messages by status.")
     sent: int
     failed: int
-    queued: int
-    scheduled: int
-    retried: int = Field(description="Messages tried more than once.")
-    duplicates: int = Field(description="Messages with more than one successful attempt.")
+    queued: int = Field(description="Waiting now.")
+    scheduled: int = Field(description="Waiting now for their time.")
+    retried: int = Field(description="Tried more than once, last event in the range.")
+    duplicates: int = Field(description="Of those, sent more than once.")
     total: int
     success_rate: float | None = Field(description="sent / (sent + failed); null before any.")
 

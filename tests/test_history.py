@@ -22,6 +22,7 @@ def test_filters_combine_to_exactly_the_matching_messages(
             "status": status,
             "last_code": code,
             "created_at": DAY + timedelta(days=day),
+            "updated_at": DAY + timedelta(days=day, minutes=5),
         }
 
     news, news_ids = seed_campaign(

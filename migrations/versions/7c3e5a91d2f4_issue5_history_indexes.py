@@ -18,18 +18,21 @@ depends_on = None
 MESSAGE_INDEXES = [
     ('ix_message_status_id', ['status', 'id']),
     ('ix_message_to_address_lower', [sa.text('lower(to_address)')]),
-    ('ix_message_created_at', ['created_at']),
-    ('ix_message_status_created_at', ['status', 'created_at']),
+    ('ix_message_updated_at', ['updated_at']),
     ('ix_message_status_updated_at', ['status', 'updated_at']),
     ('ix_message_sent_at', ['sent_at']),
     ('ix_message_campaign_sent_at', ['campaign_id', 'sent_at']),
 ]
 # Partial: only the few retried or failed rows, with the columns their counts read.
 PARTIAL_INDEXES = [
-    ('ix_message_retried_created_at', ['created_at', 'attempts', 'id'], 'attempts > 1'),
     (
-        'ix_message_failed_created_at',
-        ['created_at', 'status', 'last_code', 'to_address'],
+        'ix_message_retried_updated_at',
+        ['updated_at', 'status', 'attempts', 'id'],
+        'attempts > 1',
+    ),
+    (
+        'ix_message_failed_updated_at',
+        ['updated_at', 'status', 'last_code', 'to_address'],
         "status = 'failed'",
     ),
 ]
