@@ -21,6 +21,7 @@ COLUMNS = (
     "last_code",
     "last_reply",
     "sent_at",
+    "last_event_at",
 )
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -53,6 +54,7 @@ def csv_row(message: Message) -> list[str]:
             message.last_code,
             message.last_reply,
             message.sent_at,
+            message.updated_at,
         )
     ]
 
