@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
+from .campaign_stats import Throughput
 from .history_filter import status_choices
 from .models import MessageStatus
 from .statistics import Statistics, compute_statistics
-from .stats_chart import grouped_bars
+from .stats_chart import BarChart, grouped_bars
 from .stats_range import LABEL_FORMATS, PRESETS, parse_range
 from .system_status import system_status
 
 stats = Blueprint("stats", __name__, url_prefix="/stats")
 
 
-def outcome_chart(statistics: Statistics):
+def outcome_chart(statistics: Statistics) -> BarChart:
     unit = statistics.range.unit
     return grouped_bars(
         [point.start.strftime(LABEL_FORMATS[unit]) for point in statistics.series],
@@ -26,7 +27,7 @@ def outcome_chart(statistics: Statistics):
     )
 
 
-def throughput_charts(statistics: Statistics):
+def throughput_charts(statistics: Statistics) -> list[tuple[Throughput, BarChart]]:
     return [
         (
             run,
