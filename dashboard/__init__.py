@@ -51,15 +51,19 @@ def register_blueprints(app: Flask) -> None:
     from .api import api
     from .compose import compose
     from .health import health
+    from .history import history
     from .jobs import jobs
     from .metrics import init_metrics, metrics
     from .outbox import outbox
     from .scheduled import scheduled
+    from .stats_page import stats
 
     app.register_blueprint(compose)
     app.register_blueprint(jobs)
     app.register_blueprint(outbox)
     app.register_blueprint(scheduled)
+    app.register_blueprint(history)
+    app.register_blueprint(stats)
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(metrics)

@@ -12,7 +12,7 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     assert response.status_code == 200
     document = response.json
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {"/emails", "/emails/{id}", "/tasks/{task_id}"}
+    assert set(document["paths"]) == {"/emails", "/emails/{id}", "/tasks/{task_id}", "/stats"}
     create = document["paths"]["/emails"]["post"]
     assert set(create["responses"]) == {"202", "400", "401", "413", "415", "422"}
     schemas = document["components"]["schemas"]
@@ -23,7 +23,7 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
         request_schema["properties"]
     )
     assert request_schema["properties"]["send_at"]["anyOf"][0]["format"] == "date-time"
-    for name in ("EmailAccepted", "EmailStatus", "TaskStatus", "ErrorResponse"):
+    for name in ("EmailAccepted", "EmailStatus", "TaskStatus", "ErrorResponse", "StatsResponse"):
         assert name in schemas
 
 

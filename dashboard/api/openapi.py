@@ -9,6 +9,7 @@ from pydantic.json_schema import models_json_schema
 
 from ..auth.api_docs import add_bearer_auth
 from ..schemas import EmailAccepted, EmailRequest, EmailStatus, ErrorResponse, TaskStatus
+from ..stats_schemas import StatsResponse
 from . import api
 
 _REF = "#/components/schemas/{model}"
@@ -45,6 +46,7 @@ def build_openapi() -> dict[str, Any]:
             (EmailStatus, "serialization"),
             (TaskStatus, "serialization"),
             (ErrorResponse, "serialization"),
+            (StatsResponse, "serialization"),
         ],
         ref_template=_REF,
     )
@@ -96,6 +98,28 @@ def build_openapi() -> dict[str, Any]:
                         }
                     ],
                     "responses": {"200": _json("TaskStatus", "The task"), **_errors(404)},
+                }
+            },
+            "/stats": {
+                "get": {
+                    "operationId": "getStats",
+                    "summary": "Totals, rates, the sent/failed series, failures by reason, jobs",
+                    "parameters": [
+                        {
+                            "name": name,
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": text,
+                        }
+                        for name, text in (
+                            ("range", "24h, 7d (the default), 30d or 90d"),
+                            ("since", "Start, UTC: 2026-11-01 or 2026-11-01T10:30"),
+                            ("until", "End, UTC, inclusive: 2026-11-30 or 2026-11-30T18:00"),
+                            ("unit", "Bucket of the series: hour or day"),
+                        )
+                    ],
+                    "responses": {"200": _json("StatsResponse", "The numbers"), **_errors(422)},
                 }
             },
         },

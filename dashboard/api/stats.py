@@ -1,0 +1,90 @@
+"""`GET /api/v1/stats`: the statistics page's numbers as JSON."""
+
+from __future__ import annotations
+
+from flask import jsonify, request, url_for
+
+from ..errors import api_error
+from ..models import MessageStatus
+from ..statistics import Statistics, compute_statistics
+from ..stats_range import parse_range
+from ..stats_schemas import StatsResponse
+from . import api
+from .serialize import iso
+
+
+def stats_out(statistics: Statistics) -> StatsResponse:
+    found, totals = statistics.range, statistics.totals
+    return StatsResponse.model_validate(
+        {
+            "range": {"start": iso(found.start), "end": iso(found.end), "unit": found.unit},
+            "totals": {
+                "counts": totals.counts,
+                "sent": totals.count(MessageStatus.SENT),
+                "failed": totals.count(MessageStatus.FAILED),
+                "queued": totals.count(MessageStatus.QUEUED),
+                "scheduled": totals.count(MessageStatus.SCHEDULED),
+                "retried": totals.retried,
+                "duplicates": totals.duplicates,
+                "total": totals.total,
+                "success_rate": totals.success_rate,
+            },
+            "series": [
+                {"start": iso(p.start), "sent": p.sent, "failed": p.failed}
+                for p in statistics.series
+            ],
+            "failures": [
+                {
+                    "code": group.code,
+                    "domain": group.domain,
+                    "count": group.count,
+                    "history_url": url_for(
+                        "history.index",
+                        status="failed",
+                        code=group.code or "",
+                        domain=group.domain,
+                        **found.query_args(),
+                        _external=True,
+                    ),
+                }
+                for group in statistics.failures
+            ],
+            "campaigns": [
+                {
+                    "id": c.id,
+                    "subject": c.subject,
+                    "created_at": iso(c.created_at),
+                    "recipients": c.recipients,
+                    "sent": c.sent,
+                    "failed": c.failed,
+                    "success_rate": c.success_rate,
+                    "duration_seconds": c.duration_seconds,
+                    "messages_per_second": c.per_second,
+                }
+                for c in statistics.campaigns
+            ],
+            "throughput": [
+                {
+                    "campaign_id": run.campaign_id,
+                    "per_minute": [
+                        {"start": iso(moment), "sent": count, "failed": 0}
+                        for moment, count in run.per_minute
+                    ],
+                }
+                for run in statistics.throughput
+            ],
+        }
+    )
+
+
+@api.get("/stats")
+def get_stats():
+    found, errors = parse_range(request.args)
+    if errors:
+        return api_error(
+            422,
+            "The range was not understood: "
+            + "; ".join(f"{name}: {message}" for name, message in errors.items()),
+            fields=errors,
+        )
+    return jsonify(stats_out(compute_statistics(found)).model_dump(mode="json"))

@@ -1,0 +1,135 @@
+"""The per-job numbers of the statistics page: each recent job's counts, duration and speed,
+and messages delivered per minute during the latest ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, select
+
+from .extensions import db
+from .models import Campaign, Message, MessageStatus
+from .stats_range import LABEL_FORMATS, StatsRange, floor_to
+from .stats_sql import time_bucket
+
+CAMPAIGNS_SHOWN = 25
+THROUGHPUT_CAMPAIGNS = 3
+THROUGHPUT_MAX_MINUTES = 180
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    id: int
+    subject: str
+    created_at: datetime
+    counts: dict[str, int]
+    first_sent: datetime | None
+    last_sent: datetime | None
+
+    @property
+    def recipients(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def sent(self) -> int:
+        return self.counts.get(MessageStatus.SENT.value, 0)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get(MessageStatus.FAILED.value, 0)
+
+    @property
+    def success_rate(self) -> float | None:
+        done = self.sent + self.failed
+        return self.sent / done if done else None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """From the first message delivered to the last."""
+        if self.first_sent is None or self.last_sent is None:
+            return None
+        return (self.last_sent - self.first_sent).total_seconds()
+
+    @property
+    def per_second(self) -> float | None:
+        duration = self.duration_seconds
+        return self.sent / duration if duration and duration >= 1 else None
+
+
+@dataclass(frozen=True)
+class Throughput:
+    campaign_id: int
+    subject: str
+    per_minute: list[tuple[datetime, int]]
+
+    @property
+    def peak(self) -> int:
+        return max((count for _, count in self.per_minute), default=0)
+
+
+def campaign_rows(found: StatsRange) -> list[CampaignRow]:
+    """The most recent campaigns created in the range, with their counts and speed."""
+    first_sent = (
+        select(func.min(Message.sent_at))
+        .where(Message.campaign_id == Campaign.id, Message.sent_at.is_not(None))
+        .scalar_subquery()
+    )
+    last_sent = (
+        select(func.max(Message.sent_at))
+        .where(Message.campaign_id == Campaign.id)
+        .scalar_subquery()
+    )
+    campaigns = db.session.execute(
+        select(Campaign.id, Campaign.subject, Campaign.created_at, first_sent, last_sent)
+        .where(Campaign.created_at >= found.start, Campaign.created_at < found.end)
+        .order_by(Campaign.id.desc())
+        .limit(CAMPAIGNS_SHOWN)
+    ).all()
+    counts: dict[int, dict[str, int]] = {row.id: {} for row in campaigns}
+    known = {status.value for status in MessageStatus}
+    for campaign_id, status, n in db.session.execute(
+        select(Message.campaign_id, Message.status, func.count())
+        .where(Message.campaign_id.in_(list(counts)))
+        .group_by(Message.campaign_id, Message.status)
+    ):
+        if status in known:
+            counts[campaign_id][status] = n
+    return [
+        CampaignRow(cid, subject, created, counts[cid], first, last)
+        for cid, subject, created, first, last in campaigns
+    ]
+
+
+def throughput(campaigns: list[CampaignRow]) -> list[Throughput]:
+    """Messages delivered per minute during the most recent campaigns that delivered any."""
+    found = []
+    for campaign in campaigns:
+        if len(found) == THROUGHPUT_CAMPAIGNS:
+            break
+        if campaign.first_sent is None:
+            continue
+        minute = time_bucket(Message.sent_at, "minute")
+        first = floor_to(campaign.first_sent, "minute")
+        cutoff = first + timedelta(minutes=THROUGHPUT_MAX_MINUTES)
+        counts = dict(
+            db.session.execute(
+                select(minute, func.count())
+                .where(
+                    and_(
+                        Message.campaign_id == campaign.id,
+                        Message.sent_at >= first,
+                        Message.sent_at < cutoff,
+                    )
+                )
+                .group_by(minute)
+            ).all()
+        )
+        last = min(floor_to(campaign.last_sent or first, "minute"), cutoff - timedelta(minutes=1))
+        minutes = int((last - first).total_seconds() // 60) + 1
+        points = []
+        for step in range(minutes):
+            moment = first + timedelta(minutes=step)
+            points.append((moment, counts.get(moment.strftime(LABEL_FORMATS["minute"]), 0)))
+        found.append(Throughput(campaign.id, campaign.subject, points))
+    return found

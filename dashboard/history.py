@@ -1,0 +1,119 @@
+"""The history pages: every message, filtered from the URL; one message's detail; its actions;
+the filtered list as CSV."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import load_only, selectinload
+
+from .campaign_control import CANCELLABLE_STATUSES
+from .extensions import db
+from .history_export import csv_lines
+from .history_filter import HistoryFilter, history_page, iter_history, status_choices
+from .message_control import MessageActionRefused, cancel_message, retry_message
+from .message_view import render_message
+from .models import Campaign, DeliveryAttempt, Message, MessageStatus, utcnow
+
+history = Blueprint("history", __name__, url_prefix="/history")
+
+
+def _cursor(name: str, errors: dict[str, str]) -> int | None:
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    if raw.isdigit() and len(raw) <= 18:
+        return int(raw)
+    errors[name] = f"'{raw[:40]}' is not a page position; start again from the first page"
+    return None
+
+
+@history.get("/")
+def index():
+    """The full page, or only the results table when HTMX swaps it in."""
+    found, errors = HistoryFilter.from_args(request.args)
+    before, after = _cursor("before", errors), _cursor("after", errors)
+    page = history_page(found, before=before, after=after)
+    context = {"found": found, "errors": errors, "page": page}
+    partial = request.headers.get("HX-Request") and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
+    if partial:
+        html = render_template("partials/history_table.html", **context)
+    else:
+        campaigns = db.session.scalars(
+            select(Campaign)
+            .options(load_only(Campaign.id, Campaign.subject))
+            .order_by(Campaign.id.desc())
+            .limit(100)
+        ).all()
+        html = render_template(
+            "history.html", statuses=status_choices(), campaigns=campaigns, **context
+        )
+    response = Response(html, status=400 if errors else 200)
+    response.vary.add("HX-Request")
+    return response
+
+
+@history.get("/export.csv")
+def export():
+    """The filtered list as CSV, streamed in keyset chunks however long it is."""
+    found, errors = HistoryFilter.from_args(request.args)
+    if errors:
+        message = "; ".join(f"{name}: {text}" for name, text in errors.items())
+        abort(400, f"The export was not made: {message}.")
+    filename = f"history-{utcnow():%Y%m%d-%H%M%S}.csv"
+    return Response(
+        stream_with_context(csv_lines(iter_history(found))),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@history.get("/<int:message_id>")
+def detail(message_id: int):
+    message = db.session.scalars(
+        select(Message)
+        .where(Message.id == message_id)
+        .options(selectinload(Message.campaign), selectinload(Message.attempts_log))
+    ).one_or_none() or abort(404, "There is no such message.")
+    attempts: list[DeliveryAttempt] = message.attempts_log
+    return render_template(
+        "message_detail.html",
+        message=message,
+        attempts=attempts,
+        rendered=render_message(message),
+        can_retry=message.status == MessageStatus.FAILED and message.campaign.cancelled_at is None,
+        can_cancel=message.status in CANCELLABLE_STATUSES,
+    )
+
+
+def _act(message_id: int, action, done: str):
+    message = db.session.get(Message, message_id) or abort(404, "There is no such message.")
+    try:
+        action(message)
+    except MessageActionRefused as refused:
+        flash(str(refused), "error")
+    else:
+        flash(done, "ok")
+    return redirect(url_for("history.detail", message_id=message_id), code=303)
+
+
+@history.post("/<int:message_id>/retry")
+def retry(message_id: int):
+    return _act(message_id, retry_message, "The message is queued to be sent again.")
+
+
+@history.post("/<int:message_id>/cancel")
+def cancel(message_id: int):
+    return _act(message_id, cancel_message, "The message is cancelled; it will not be sent.")

@@ -1,0 +1,74 @@
+"""The history as CSV: streamed row by row, with spreadsheet formulas disarmed."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from .models import Message
+
+COLUMNS = (
+    "id",
+    "created_at",
+    "job",
+    "subject",
+    "to_name",
+    "to_address",
+    "status",
+    "attempts",
+    "last_code",
+    "last_reply",
+    "sent_at",
+    "last_event_at",
+)
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> str:
+    """The cell's text; one that a spreadsheet would run as a formula gets a leading `'`."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    text = str(value)
+    if isinstance(value, str) and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def csv_row(message: Message) -> list[str]:
+    return [
+        neutralise(value)
+        for value in (
+            message.id,
+            message.created_at,
+            message.campaign_id,
+            message.campaign.subject,
+            message.to_name,
+            message.to_address,
+            message.status,
+            message.attempts,
+            message.last_code,
+            message.last_reply,
+            message.sent_at,
+            message.updated_at,
+        )
+    ]
+
+
+def csv_lines(messages: Iterable[Message], *, flush_every: int = 500) -> Iterator[str]:
+    """A BOM (so spreadsheets read UTF-8), the header, then the rows in chunks of text."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    buffer.write("\ufeff")
+    writer.writerow(COLUMNS)
+    for count, message in enumerate(messages, start=1):
+        writer.writerow(csv_row(message))
+        if count % flush_every == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

@@ -1,0 +1,214 @@
+"""What the history shows: filters read from the URL, and keyset pages over the messages.
+
+Pages are cut by message id (newest first), never by OFFSET: a page is "the next 50 rows older
+than id X", so rows arriving while someone pages are never skipped or shown twice, and page
+5,000 costs what page 1 costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import contains_eager
+
+from .extensions import db
+from .models import Campaign, Message, MessageStatus
+
+PAGE_SIZE = 50
+SEARCH_MAX_CHARS = 320
+_LIKE_ESCAPE = "\\"
+
+
+def status_choices() -> list[str]:
+    """Every status the code knows; other values in the URL are refused, never crash a query."""
+    return [status.value for status in MessageStatus]
+
+
+def like_literal(text: str) -> str:
+    """`text` with LIKE's wildcards escaped, so a search for `a_b%` finds exactly that."""
+    for char in (_LIKE_ESCAPE, "%", "_"):
+        text = text.replace(char, _LIKE_ESCAPE + char)
+    return text
+
+
+def parse_moment(value: str, *, end: bool) -> datetime:
+    """A date (`2026-11-25`) or a minute (`2026-11-25T10:30`) in UTC; as an `end` the whole day
+    or minute is included, so the moment returned is just after it."""
+    if len(value) == 10:
+        day = date.fromisoformat(value)
+        return datetime.combine(day + timedelta(days=1) if end else day, time())
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is not None:
+        raise ValueError("give the time in UTC without a zone")
+    moment = moment.replace(second=0, microsecond=0)
+    return moment + timedelta(minutes=1) if end else moment
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """The filters of one history view; `query_args()` puts them back in a URL."""
+
+    status: str = ""
+    campaign: int | None = None
+    since: str = ""
+    until: str = ""
+    recipient: str = ""
+    subject: str = ""
+    code: int | None = None
+    domain: str = ""
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> tuple[HistoryFilter, dict[str, str]]:
+        """Read the filters from query arguments; bad ones are dropped and explained by field."""
+        errors: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        status = (args.get("status") or "").strip()
+        if status and status not in status_choices():
+            errors["status"] = f"'{status[:40]}' is not a status; use one of " + ", ".join(
+                status_choices()
+            )
+        elif status:
+            values["status"] = status
+        for name, label in (("campaign", "a job number"), ("code", "an SMTP code like 550")):
+            raw = (args.get(name) or "").strip().lstrip("#")
+            if not raw:
+                continue
+            if raw.isdigit() and len(raw) <= 9:
+                values[name] = int(raw)
+            else:
+                errors[name] = f"'{raw[:40]}' is not {label}"
+        for name in ("since", "until"):
+            raw = (args.get(name) or "").strip()
+            if not raw:
+                continue
+            try:
+                parse_moment(raw, end=name == "until")
+            except ValueError:
+                errors[name] = f"'{raw[:40]}' is not a date like 2026-11-25 or 2026-11-25T10:30"
+            else:
+                values[name] = raw
+        for name in ("recipient", "subject", "domain"):
+            raw = (args.get(name) or "").strip()
+            if len(raw) > SEARCH_MAX_CHARS:
+                errors[name] = f"at most {SEARCH_MAX_CHARS} characters"
+            elif raw:
+                values[name] = raw.lstrip("@") if name == "domain" else raw
+        found = cls(**values)
+        if found.since and found.until and found.start() >= found.end():
+            errors["until"] = "the end of the range comes before its start"
+            found = replace(found, until="")
+        return found, errors
+
+    def start(self) -> datetime | None:
+        return parse_moment(self.since, end=False) if self.since else None
+
+    def end(self) -> datetime | None:
+        return parse_moment(self.until, end=True) if self.until else None
+
+    def query_args(self) -> dict[str, Any]:
+        """The filters that are set, for `url_for` (so a view can be shared or bookmarked)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.query_args()
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """The WHERE clauses; each one is served by an index (see the models)."""
+        where: list[ColumnElement[bool]] = []
+        if self.status:
+            where.append(Message.status == self.status)
+        if self.campaign is not None:
+            where.append(Message.campaign_id == self.campaign)
+        # The date range is of each message's last event: sent, failed, cancelled, or queued.
+        if (start := self.start()) is not None:
+            where.append(Message.updated_at >= start)
+        if (end := self.end()) is not None:
+            where.append(Message.updated_at < end)
+        if self.code is not None:
+            where.append(Message.last_code == self.code)
+        if self.recipient:
+            # A case-insensitive prefix: the range walks the lower(to_address) index, and
+            # LIKE keeps the answer exact whatever the database's collation.
+            prefix = self.recipient.lower()
+            lowered = func.lower(Message.to_address)
+            where += [
+                lowered >= prefix,
+                lowered < prefix + "\U0010ffff",
+                lowered.like(like_literal(prefix) + "%", escape=_LIKE_ESCAPE),
+            ]
+        if self.domain:
+            where.append(
+                func.lower(Message.to_address).like(
+                    "%@" + like_literal(self.domain.lower()), escape=_LIKE_ESCAPE
+                )
+            )
+        if self.subject:
+            matching = select(Campaign.id).where(
+                Campaign.subject.ilike("%" + like_literal(self.subject) + "%", escape=_LIKE_ESCAPE)
+            )
+            where.append(Message.campaign_id.in_(matching))
+        return where
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of messages, newest first, with the cursors to its neighbours."""
+
+    messages: list[Message]
+    older: int | None  # `before=` for the next page, when older rows exist
+    newer: int | None  # `after=` for the previous page, when newer rows exist
+
+
+def _rows(where: list[ColumnElement[bool]]) -> Select:
+    return (
+        select(Message)
+        .join(Message.campaign)
+        # Only the subject: a campaign's bodies may be megabytes, shown on the detail page alone.
+        .options(contains_eager(Message.campaign).load_only(Campaign.id, Campaign.subject))
+        .where(*where)
+    )
+
+
+def history_page(
+    found: HistoryFilter, *, before: int | None = None, after: int | None = None
+) -> HistoryPage:
+    """The page just older than `before`, or just newer than `after`, or the newest page."""
+    where = found.conditions()
+    if after is not None:
+        rows = db.session.scalars(
+            _rows([*where, Message.id > after]).order_by(Message.id).limit(PAGE_SIZE + 1)
+        ).all()
+        more_newer = len(rows) > PAGE_SIZE
+        messages = list(reversed(rows[:PAGE_SIZE]))
+        if not messages:  # nothing newer: show the newest page instead of an empty one
+            return history_page(found)
+        return HistoryPage(
+            messages, older=messages[-1].id, newer=messages[0].id if more_newer else None
+        )
+    if before is not None:
+        where = [*where, Message.id < before]
+    rows = db.session.scalars(_rows(where).order_by(Message.id.desc()).limit(PAGE_SIZE + 1)).all()
+    messages = list(rows[:PAGE_SIZE])
+    older = messages[-1].id if len(rows) > PAGE_SIZE else None
+    newer = messages[0].id if before is not None and messages else None
+    return HistoryPage(messages, older=older, newer=newer)
+
+
+def iter_history(found: HistoryFilter, *, chunk: int = 1000) -> Iterator[Message]:
+    """Every matching message, newest first, read in keyset chunks (for streamed exports)."""
+    before: int | None = None
+    while True:
+        where = found.conditions()
+        if before is not None:
+            where.append(Message.id < before)
+        rows = db.session.scalars(_rows(where).order_by(Message.id.desc()).limit(chunk)).all()
+        yield from rows
+        if len(rows) < chunk:
+            return
+        before = rows[-1].id
+        db.session.expunge_all()  # a million rows must not pile up in the session

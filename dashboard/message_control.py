@@ -1,0 +1,64 @@
+"""Retrying one failed message and cancelling one waiting message: the service the history
+page (and any API or CLI verb after it) calls.
+
+Both change the row with one conditional UPDATE, so a worker claiming the same row at the same
+moment wins or loses cleanly: a message is never both cancelled and sent.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import update
+
+from .campaign_control import CANCELLABLE_STATUSES
+from .dispatch import plan_batches, publish_batches
+from .extensions import db
+from .models import Campaign, Message, MessageStatus, utcnow
+
+
+class MessageActionRefused(Exception):
+    """The action does not apply to the message in its current state; the text says why."""
+
+
+def retry_message(message: Message) -> None:
+    """Queue a failed message for another try and publish it (after the commit)."""
+    campaign = db.session.get(Campaign, message.campaign_id)
+    if campaign is not None and campaign.cancelled_at is not None:
+        raise MessageActionRefused("Its job was cancelled, so its messages are not sent again.")
+    changed = db.session.execute(
+        update(Message)
+        .where(Message.id == message.id, Message.status == MessageStatus.FAILED)
+        .values(status=MessageStatus.QUEUED, updated_at=utcnow(), next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        db.session.rollback()
+        raise MessageActionRefused(
+            f"Only a failed message can be retried; this one is {message.status}."
+        )
+    try:
+        db.session.refresh(message)
+        batches = plan_batches([message], current_app.config["MAIL_BATCH_SIZE"])
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    if campaign is None or campaign.paused_at is None:  # a paused job sends it on resume
+        publish_batches(batches, queue=campaign.queue if campaign else "transactional")
+
+
+def cancel_message(message: Message) -> None:
+    """Cancel a message that no worker has taken yet (scheduled, queued or retrying)."""
+    changed = db.session.execute(
+        update(Message)
+        .where(Message.id == message.id, Message.status.in_(CANCELLABLE_STATUSES))
+        .values(status=MessageStatus.CANCELLED, updated_at=utcnow(), next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not changed:
+        db.session.refresh(message)
+        raise MessageActionRefused(
+            f"Only a message waiting to be sent can be cancelled; this one is {message.status}."
+        )
+    db.session.refresh(message)

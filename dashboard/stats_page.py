@@ -1,0 +1,65 @@
+"""The statistics page, its chart, and the live system panel it loads after the first paint."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request
+
+from .campaign_stats import Throughput
+from .history_filter import status_choices
+from .models import MessageStatus
+from .statistics import Statistics, compute_statistics
+from .stats_chart import BarChart, grouped_bars
+from .stats_range import LABEL_FORMATS, PRESETS, parse_range
+from .system_status import system_status
+
+stats = Blueprint("stats", __name__, url_prefix="/stats")
+
+
+def outcome_chart(statistics: Statistics) -> BarChart:
+    unit = statistics.range.unit
+    return grouped_bars(
+        [point.start.strftime(LABEL_FORMATS[unit]) for point in statistics.series],
+        [
+            ("sent", [point.sent for point in statistics.series]),
+            ("failed", [point.failed for point in statistics.series]),
+        ],
+        title=f"Messages sent and failed per {unit}",
+    )
+
+
+def throughput_charts(statistics: Statistics) -> list[tuple[Throughput, BarChart]]:
+    return [
+        (
+            run,
+            grouped_bars(
+                [moment.strftime("%H:%M") for moment, _ in run.per_minute],
+                [("throughput", [count for _, count in run.per_minute])],
+                title=f"Messages per minute, job #{run.campaign_id}",
+                height=140,
+            ),
+        )
+        for run in statistics.throughput
+    ]
+
+
+@stats.get("/")
+def index():
+    found, errors = parse_range(request.args)
+    statistics = compute_statistics(found)
+    return render_template(
+        "stats.html",
+        statistics=statistics,
+        errors=errors,
+        chart=outcome_chart(statistics),
+        throughput=throughput_charts(statistics),
+        presets=list(PRESETS),
+        statuses=status_choices(),
+        MessageStatus=MessageStatus,
+    ), (400 if errors else 200)
+
+
+@stats.get("/system")
+def system():
+    """The live panel alone; the page polls it (the system can always change)."""
+    status = system_status(current_app.extensions["celery"])
+    return render_template("partials/system_panel.html", system=status)

@@ -1,0 +1,100 @@
+"""The time range a statistics view covers, read from the URL, and its hourly or daily buckets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .history_filter import parse_moment
+from .models import utcnow
+
+PRESETS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+PRESETS["90d"] = timedelta(days=90)
+DEFAULT_PRESET = "7d"
+UNITS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+MAX_BUCKETS = 400
+LABEL_FORMATS = {"day": "%Y-%m-%d", "hour": "%Y-%m-%d %H", "minute": "%Y-%m-%d %H:%M"}
+
+
+def floor_to(moment: datetime, unit: str) -> datetime:
+    if unit == "day":
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if unit == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class StatsRange:
+    """[start, end) in naive UTC, cut into buckets of one `unit`."""
+
+    start: datetime
+    end: datetime
+    unit: str
+    preset: str = ""  # "" when the range was given as since/until
+
+    def buckets(self) -> list[datetime]:
+        step, moment, found = UNITS[self.unit], self.start, []
+        while moment < self.end:
+            found.append(moment)
+            moment += step
+        return found
+
+    def query_args(self) -> dict[str, str]:
+        """The range as URL arguments (history links use the same since/until)."""
+        return {
+            "since": self.start.strftime("%Y-%m-%dT%H:%M"),
+            "until": (self.end - timedelta(microseconds=1)).strftime("%Y-%m-%dT%H:%M"),
+        }
+
+    @property
+    def label(self) -> str:
+        last = self.end - timedelta(seconds=1)
+        return f"{self.start:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} UTC"  # noqa: RUF001
+
+
+def parse_range(
+    args: Mapping[str, str], now: datetime | None = None
+) -> tuple[StatsRange, dict[str, str]]:
+    """A preset (`range=24h|7d|30d|90d`) or `since`/`until`; `unit=hour|day`. Errors by field."""
+    now = now or utcnow()
+    errors: dict[str, str] = {}
+    unit = (args.get("unit") or "").strip()
+    if unit and unit not in UNITS:
+        errors["unit"] = f"'{unit[:20]}' is not a bucket; use hour or day"
+        unit = ""
+    since, until = (args.get("since") or "").strip(), (args.get("until") or "").strip()
+    preset = (args.get("range") or "").strip()
+    if since or until:
+        try:
+            start = parse_moment(since, end=False) if since else now - PRESETS[DEFAULT_PRESET]
+        except ValueError:
+            errors["since"] = f"'{since[:40]}' is not a date like 2026-11-25 or 2026-11-25T10:30"
+            start = now - PRESETS[DEFAULT_PRESET]
+        try:
+            end = parse_moment(until, end=True) if until else now
+        except ValueError:
+            errors["until"] = f"'{until[:40]}' is not a date like 2026-11-25 or 2026-11-25T10:30"
+            end = now
+        if end <= start:
+            errors["until"] = "the end of the range comes before its start"
+            end = start + timedelta(days=1)
+        unit = unit or ("hour" if end - start <= timedelta(days=2) else "day")
+        start = floor_to(start, unit)
+        preset = ""
+    else:
+        if preset and preset not in PRESETS:
+            errors["range"] = f"'{preset[:20]}' is not a range; use one of " + ", ".join(PRESETS)
+            preset = ""
+        preset = preset or DEFAULT_PRESET
+        span = PRESETS[preset]
+        unit = unit or ("hour" if span <= timedelta(days=2) else "day")
+        end = now
+        # Whole buckets, the last one being the current hour or day.
+        start = floor_to(now, unit) - span + UNITS[unit]
+    found = StatsRange(start=start, end=end, unit=unit, preset=preset)
+    if len(found.buckets()) > MAX_BUCKETS:
+        errors["unit"] = f"hourly buckets are for ranges up to {MAX_BUCKETS // 24} days; use day"
+        found = StatsRange(start=floor_to(start, "day"), end=end, unit="day", preset=preset)
+    return found, errors

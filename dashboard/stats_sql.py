@@ -1,0 +1,24 @@
+"""SQL for the statistics that differs between SQLite and PostgreSQL, kept in one place."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, func
+
+from .extensions import db
+
+
+def time_bucket(column: ColumnElement, unit: str) -> ColumnElement[str]:
+    """The start of the minute, hour or day `column` falls in, as text (`LABEL_FORMATS`)."""
+    if db.engine.dialect.name == "postgresql":
+        pattern = {"day": "YYYY-MM-DD", "hour": "YYYY-MM-DD HH24", "minute": "YYYY-MM-DD HH24:MI"}
+        return func.to_char(column, pattern[unit])
+    # SQLite keeps datetimes as ISO text, so the bucket is a prefix of it.
+    return func.substr(column, 1, {"day": 10, "hour": 13, "minute": 16}[unit])
+
+
+def recipient_domain(column: ColumnElement) -> ColumnElement[str]:
+    """The lower-cased part after the last `@` (the history's `domain` filter matches it)."""
+    if db.engine.dialect.name == "postgresql":
+        # After the last "@": cheaper than a regular expression per row.
+        return func.lower(func.reverse(func.split_part(func.reverse(column), "@", 1)))
+    return func.lower(func.substr(column, func.instr(column, "@") + 1))

@@ -1,0 +1,73 @@
+"""The live system panel: which workers answer and what they are doing, how many tasks wait in
+each broker queue, and the shared rate-limit budget. Every probe has a short timeout, and the
+page asks for the panel only after its first paint."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from celery import Celery
+from flask import current_app
+
+from .celery_app import QUEUES
+from .sending_limits import RateBudget, rate_budget
+
+log = logging.getLogger(__name__)
+
+INSPECT_TIMEOUT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class WorkerActivity:
+    name: str
+    doing: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SystemStatus:
+    workers: list[WorkerActivity]
+    queues: dict[str, int | None]
+    rate_budget: RateBudget | None
+    problem: str | None = None  # the broker could not be asked, and why
+
+    @property
+    def waiting(self) -> int:
+        return sum(n for n in self.queues.values() if n)
+
+
+def rate_budget_left() -> RateBudget | None:
+    """The shared rate limit's settings and today's use; None when no limit is configured."""
+    return rate_budget(current_app.config)
+
+
+def _describe(task: dict) -> str:
+    args = task.get("args") or []
+    name = str(task.get("name", "a task")).removeprefix("dashboard.")
+    if name == "send_batch" and args and isinstance(args[0], list):
+        return f"send_batch of {len(args[0])} messages"
+    return name
+
+
+def system_status(celery: Celery, *, timeout: float = INSPECT_TIMEOUT_SECONDS) -> SystemStatus:
+    """Ask the broker and the workers, never waiting more than about `timeout` on each."""
+    queues: dict[str, int | None] = {name: None for name in QUEUES}
+    try:
+        with celery.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+            channel = connection.default_channel
+            for name in QUEUES:
+                try:
+                    queues[name] = channel.queue_declare(queue=name, passive=True).message_count
+                except Exception:  # not declared yet: no worker has consumed it, nothing waits
+                    channel = connection.channel()
+                    queues[name] = 0
+            replies = celery.control.inspect(timeout=timeout, connection=connection).active()
+    except Exception as error:
+        log.warning("system panel: the broker did not answer: %s", error)
+        return SystemStatus([], queues, rate_budget_left(), problem=type(error).__name__)
+    workers = [
+        WorkerActivity(name, [_describe(task) for task in tasks or []])
+        for name, tasks in sorted((replies or {}).items())
+    ]
+    return SystemStatus(workers, queues, rate_budget_left())

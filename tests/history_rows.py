@@ -1,0 +1,81 @@
+"""Rows written straight into the database for the history and statistics tests: whole
+histories with chosen times and outcomes, which no SMTP run could produce on cue."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from dashboard.extensions import db
+from dashboard.models import Campaign, DeliveryAttempt, Message, utcnow
+
+
+def seed_campaign(
+    app: Flask,
+    rows: Sequence[dict[str, Any]],
+    *,
+    subject: str = "Bản tin tháng 11",
+    created_at: datetime | None = None,
+    html: str | None = None,
+) -> tuple[int, list[int]]:
+    """One campaign with a message per row (keys: Message fields, plus `sent_attempts` and
+    `failed_attempts`); returns the campaign id and the message ids in row order."""
+    created_at = created_at or utcnow()
+    with app.app_context():
+        campaign = Campaign(
+            source="api",
+            from_address="dispatcher@example.com",
+            from_name="Hệ thống Gửi thư",
+            subject=subject,
+            text_body="Kính gửi quý khách,\nĐây là bản tin.",
+            html_body=html,
+            created_at=created_at,
+        )
+        db.session.add(campaign)
+        messages = []
+        for index, row in enumerate(rows):
+            row = dict(row)
+            sent_attempts = row.pop("sent_attempts", 0)
+            failed_attempts = row.pop("failed_attempts", 0)
+            message = Message(
+                campaign=campaign,
+                message_id_header=f"<seed-{index}-{id(campaign)}@example.com>",
+                created_at=row.pop("created_at", created_at),
+                **row,
+            )
+            message.attempts_log = [
+                DeliveryAttempt(outcome="sent", smtp_code=250, smtp_reply="2.0.0 Ok", worker="w1")
+                for _ in range(sent_attempts)
+            ] + [
+                DeliveryAttempt(
+                    outcome="permanent", smtp_code=550, smtp_reply="5.1.1 unknown", worker="w1"
+                )
+                for _ in range(failed_attempts)
+            ]
+            messages.append(message)
+        db.session.add_all(messages)
+        db.session.commit()
+        return campaign.id, [message.id for message in messages]
+
+
+def shown_ids(html: str) -> list[int]:
+    """The message ids in a history table, in the order shown."""
+    return [int(found) for found in re.findall(r'<tr id="history-(\d+)"', html)]
+
+
+def link(html: str, rel_id: str) -> str | None:
+    """The href of the pager link with this id, unescaped."""
+    match = re.search(rf'<a href="([^"]+)"[^>]*id="{rel_id}"', html)
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+def csrf_from(client: FlaskClient, url: str) -> str:
+    page = client.get(url).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, f"no CSRF token on {url}"
+    return match.group(1)
