@@ -11,6 +11,7 @@ from celery import Celery
 from flask import current_app
 
 from .celery_app import QUEUES
+from .probes import queue_depths
 from .sending_limits import RateBudget, rate_budget
 
 log = logging.getLogger(__name__)
@@ -53,15 +54,9 @@ def system_status(celery: Celery, *, timeout: float = INSPECT_TIMEOUT_SECONDS) -
     """Ask the broker and the workers, never waiting more than about `timeout` on each."""
     queues: dict[str, int | None] = {name: None for name in QUEUES}
     try:
+        queues.update(queue_depths(current_app.config, QUEUES))
         with celery.connection_for_read() as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
-            channel = connection.default_channel
-            for name in QUEUES:
-                try:
-                    queues[name] = channel.queue_declare(queue=name, passive=True).message_count
-                except Exception:  # not declared yet: no worker has consumed it, nothing waits
-                    channel = connection.channel()
-                    queues[name] = 0
             replies = celery.control.inspect(timeout=timeout, connection=connection).active()
     except Exception as error:
         log.warning("system panel: the broker did not answer: %s", error)
