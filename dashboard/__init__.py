@@ -41,14 +41,22 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .api import api
+    from .campaigns import campaigns
     from .compose import compose
     from .jobs import jobs
     from .outbox import outbox
+    from .saved_templates import saved_templates
+    from .suppressions import suppressions
+    from .unsubscribe import unsubscribe
 
     app.register_blueprint(compose)
     app.register_blueprint(jobs)
     app.register_blueprint(outbox)
     app.register_blueprint(api)
+    app.register_blueprint(campaigns)
+    app.register_blueprint(saved_templates)
+    app.register_blueprint(suppressions)
+    app.register_blueprint(unsubscribe)
 
 
 def register_errorhandlers(app: Flask) -> None:

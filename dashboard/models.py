@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, func, select
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, false, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -18,6 +18,8 @@ def utcnow() -> datetime:
 
 
 class MessageStatus(StrEnum):
+    # Imported from a CSV and waiting for a person to confirm: never claimed, never final.
+    DRAFT = "draft"
     SCHEDULED = "scheduled"
     QUEUED = "queued"
     SENDING = "sending"
@@ -48,6 +50,8 @@ class Campaign(db.Model):
     paused_at: Mapped[datetime | None]
     pause_reason: Mapped[str | None] = mapped_column(Text)
     cancelled_at: Mapped[datetime | None]
+    # Subject and bodies are Jinja templates rendered per recipient with its `merge_data`.
+    merge: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="campaign", order_by="Message.id", lazy="raise_on_sql"
@@ -98,6 +102,8 @@ class CampaignProgress:
     def status(self) -> str:
         """One word for the whole campaign, derived from its messages' states."""
         count = self.counts.get
+        if count(MessageStatus.DRAFT):
+            return "draft"
         if not self.is_final:
             if self.paused:
                 return "paused"
@@ -141,6 +147,8 @@ class Message(db.Model):
     next_attempt_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A merge campaign's variables for this recipient (a CSV row), as a JSON object.
+    merge_data: Mapped[str | None] = mapped_column(Text)
 
     campaign: Mapped[Campaign] = relationship(back_populates="messages")
     attempts_log: Mapped[list[DeliveryAttempt]] = relationship(
@@ -199,3 +207,6 @@ class CaughtMail(db.Model):
     rcpt_tos: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+from . import mailing_models  # noqa: E402,F401  (CSV imports, templates, suppressions)

@@ -213,7 +213,9 @@ def check_attachments(files: list[AttachmentFile], limit: int | None) -> None:
 class MessageOut(BaseModel):
     id: int
     to: str
-    status: Literal["scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled"]
+    status: Literal[
+        "draft", "scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled"
+    ]
     attempts: int
     last_code: int | None
     last_reply: str | None

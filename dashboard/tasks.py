@@ -8,7 +8,10 @@ from datetime import timedelta
 from celery import shared_task
 from flask import current_app
 
-from .delivery import claim_messages, envelopes_for, retry_delay, smtp_settings
+from .batch_content import prepare_batch
+from .campaign_control import HoldWatch, release_unsent
+from .campaign_import import run_import
+from .delivery import claim_messages, retry_delay, smtp_settings
 from .mail.smtp import DeliveryResult, Outcome, deliver_batch
 from .models import utcnow
 from .signals import delivery_results
@@ -70,9 +73,27 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
         )
     retry_at = utcnow() + timedelta(seconds=countdown) if countdown is not None else None
     report = _Report(self, retry_at=retry_at)
-    for result in deliver_batch(envelopes_for(claimed), smtp_settings(config)):
+    batch = prepare_batch(claimed, config)
+    for refusal in batch.refused:
+        report.add(refusal)
+    watch = HoldWatch(batch.campaign_ids)
+    campaign_of = batch.campaign_of
+    attempted: set[int] = {refusal.key for refusal in batch.refused}
+    for result in deliver_batch(
+        batch.envelopes,
+        smtp_settings(config),
+        skip=lambda envelope: watch.holds(campaign_of[envelope.key]),
+    ):
+        attempted.add(result.key)
         report.add(result)
     report.flush()
+    release_unsent([message_id for message_id in claimed if message_id not in attempted])
     if report.transient_ids and countdown is not None:
         raise self.retry(args=[report.transient_ids], countdown=countdown, max_retries=max_retries)
     return {"claimed": len(claimed), **report.counts}
+
+
+@shared_task(name="dashboard.import_csv")
+def import_csv(import_id: int) -> str:
+    """Import an uploaded CSV's rows as draft messages, reporting progress on its row."""
+    return run_import(import_id)

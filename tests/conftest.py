@@ -97,6 +97,7 @@ def stack_settings(
         "MAIL_RETRY_BASE_SECONDS": "0.5",
         "MAIL_RETRY_MAX_SECONDS": "2",
         "SECRET_KEY": "test-secret-key",
+        "CSV_MAX_ROWS": "20000",
     }
 
 
@@ -186,6 +187,7 @@ def app_config(settings: dict[str, str]) -> dict[str, Any]:
         "MAIL_USE_SSL": False,
         "MAIL_DEFAULT_SENDER": settings["MAIL_DEFAULT_SENDER"],
         "MAIL_BATCH_SIZE": int(settings["MAIL_BATCH_SIZE"]),
+        "CSV_MAX_ROWS": int(settings["CSV_MAX_ROWS"]),
     }
 
 

@@ -9,6 +9,7 @@ from pydantic.json_schema import models_json_schema
 
 from ..schemas import EmailAccepted, EmailRequest, EmailStatus, ErrorResponse, TaskStatus
 from . import api
+from .campaign_openapi import CAMPAIGN_MODELS, campaign_paths
 
 _REF = "#/components/schemas/{model}"
 
@@ -44,6 +45,7 @@ def build_openapi() -> dict[str, Any]:
             (EmailStatus, "serialization"),
             (TaskStatus, "serialization"),
             (ErrorResponse, "serialization"),
+            *CAMPAIGN_MODELS,
         ],
         ref_template=_REF,
     )
@@ -97,6 +99,7 @@ def build_openapi() -> dict[str, Any]:
                     "responses": {"200": _json("TaskStatus", "The task"), **_errors(404)},
                 }
             },
+            **campaign_paths(_ref, _json, _errors),
         },
         "components": {"schemas": definitions["$defs"]},
     }

@@ -11,7 +11,7 @@ import contextlib
 import smtplib
 import ssl
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -130,9 +130,16 @@ def _describe(error: BaseException) -> tuple[int | None, str]:
 
 
 def deliver_batch(
-    envelopes: Iterable[Envelope], settings: SmtpSettings
+    envelopes: Iterable[Envelope],
+    settings: SmtpSettings,
+    *,
+    skip: Callable[[Envelope], bool] | None = None,
 ) -> Iterator[DeliveryResult]:
-    """Send each envelope in turn over one connection, yielding one result per envelope."""
+    """Send each envelope in turn over one connection, yielding one result per envelope.
+
+    An envelope for which `skip` returns True (its campaign was paused or cancelled meanwhile)
+    is not sent and yields no result: the caller gives it back.
+    """
     pending = list(envelopes)
     conn: smtplib.SMTP | None = None
     reconnected = False  # whether the current message already had its one reconnect
@@ -140,6 +147,9 @@ def deliver_batch(
     try:
         while index < len(pending):
             envelope = pending[index]
+            if skip is not None and skip(envelope):
+                index += 1
+                continue
             started = time.monotonic()
 
             def result(

@@ -1,0 +1,385 @@
+"""Starting a CSV campaign: the upload is checked and stored in the database in chunks (so any
+worker can read it), then a task imports its rows as draft messages, reporting progress.
+
+The web request never reads the whole file into memory and never waits for the import.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+from flask import current_app
+from sqlalchemy import delete, insert, select
+
+from .csv_reading import SNIFF_BYTES, CsvFormatError, CsvLayout, read_records, sniff_layout
+from .extensions import db
+from .mail.addresses import AddressError, Mailbox
+from .mail.merge import TemplateProblem, check_merge, compile_merge
+from .mail.recipient_check import check_address
+from .mailing_models import CsvChunk, CsvImport, CsvProblem, ImportStatus
+from .models import Campaign, Message, MessageStatus, utcnow
+from .suppression import suppressed_among
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1024 * 1024
+ROWS_PER_COMMIT = 5000
+MB = 1024 * 1024
+
+
+class CampaignInputError(ValueError):
+    """Problems with what a person submitted, by field ("file", "subject", "text", ...)."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {message}" for name, message in fields.items()))
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class CampaignContent:
+    """The templates and sender of a CSV campaign, already validated (see campaign_schemas)."""
+
+    subject: str
+    text: str
+    html: str | None
+    sender: Mailbox
+
+
+def create_csv_campaign(
+    upload: IO[bytes], *, filename: str, content: CampaignContent, source: str
+) -> Campaign:
+    """Check the file's layout and the templates against its columns, store the file in chunks,
+    and start the import task. CampaignInputError (nothing stored) when something is wrong."""
+    sample = upload.read(SNIFF_BYTES)
+    try:
+        layout = sniff_layout(sample, complete=len(sample) < SNIFF_BYTES)
+    except CsvFormatError as error:
+        raise CampaignInputError({"file": str(error)}) from None
+    try:
+        template = compile_merge(content.subject, content.text, content.html)
+    except TemplateProblem as problem:
+        raise CampaignInputError({problem.field: str(problem)}) from None
+    problems = check_merge(template, layout.columns)
+    if problems:
+        raise CampaignInputError({"template": "; ".join(str(p) for p in problems)})
+
+    campaign = Campaign(
+        source=source,
+        queue="bulk",
+        merge=True,
+        from_address=content.sender.address,
+        from_name=content.sender.name,
+        subject=content.subject,
+        text_body=content.text,
+        html_body=content.html,
+    )
+    csv_import = CsvImport(
+        campaign=campaign,
+        filename=filename[:255],
+        encoding=layout.encoding,
+        delimiter=layout.delimiter,
+        columns_json=json.dumps(list(layout.columns), ensure_ascii=False),
+    )
+    db.session.add_all([campaign, csv_import])
+    try:
+        db.session.flush()
+        csv_import.size_bytes = _store_chunks(csv_import.id, sample, upload)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    _start_import(csv_import.id)
+    return campaign
+
+
+def _store_chunks(import_id: int, sample: bytes, upload: IO[bytes]) -> int:
+    limit = current_app.config["CSV_MAX_UPLOAD_MB"] * MB
+    size, seq, data = 0, 0, sample + upload.read(CHUNK_BYTES - len(sample))
+    while data:
+        size += len(data)
+        if size > limit:
+            raise CampaignInputError(
+                {
+                    "file": f"The file is larger than {limit // MB} MB (CSV_MAX_UPLOAD_MB); "
+                    "split it into smaller files."
+                }
+            )
+        db.session.execute(insert(CsvChunk), [{"import_id": import_id, "seq": seq, "data": data}])
+        seq += 1
+        data = upload.read(CHUNK_BYTES)
+    return size
+
+
+def _start_import(import_id: int) -> None:
+    from .tasks import import_csv
+
+    try:
+        import_csv.apply_async(args=[import_id], queue="bulk")
+    except Exception as error:  # the stored upload waits; the page offers to start it again
+        log.warning("could not publish the import of upload %s: %s", import_id, error)
+
+
+class _ChunkReader(io.RawIOBase):
+    """The stored chunks of one upload as a file, fetched one at a time."""
+
+    def __init__(self, import_id: int) -> None:
+        self.import_id = import_id
+        self.seq = 0
+        self.buffer = b""
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        if not self.buffer:
+            chunk = db.session.scalar(
+                select(CsvChunk.data).where(
+                    CsvChunk.import_id == self.import_id, CsvChunk.seq == self.seq
+                )
+            )
+            if chunk is None:
+                return 0
+            self.seq += 1
+            self.buffer = chunk
+        size = min(len(target), len(self.buffer))
+        target[:size] = self.buffer[:size]
+        self.buffer = self.buffer[size:]
+        self.bytes_read += size
+        return size
+
+
+class _RowSink:
+    """Collects valid rows and problems, and writes them in bulk, with the import's counters."""
+
+    def __init__(self, csv_import: CsvImport, domain: str) -> None:
+        self.csv_import = csv_import
+        self.campaign_id = csv_import.campaign_id
+        self.prefix = f"{self.campaign_id}."
+        self.suffix = f".{secrets.token_hex(6)}@{domain}"
+        self.rows: list[dict[str, Any]] = []
+        self.problems: list[dict[str, Any]] = []
+        self.serial = 0
+
+    def add_problem(self, line: int, email: str, reason: str) -> None:
+        self.problems.append(
+            {"import_id": self.csv_import.id, "line": line, "email": email[:320], "reason": reason}
+        )
+        self.csv_import.rows_invalid += 1
+
+    def add_row(self, address: str, name: str, data: str) -> None:
+        self.serial += 1
+        self.rows.append(
+            {
+                "campaign_id": self.campaign_id,
+                "to_address": address,
+                "to_name": name,
+                "status": MessageStatus.DRAFT,
+                "attempts": 0,
+                # Unique without a random call per row: campaign, row and a per-import token.
+                "message_id_header": f"<{self.prefix}{self.serial}{self.suffix}>",
+                "merge_data": data,
+            }
+        )
+
+    def flush(self, bytes_read: int) -> None:
+        if self.rows:
+            suppressed = suppressed_among(row["to_address"] for row in self.rows)
+            if suppressed:
+                kept = [r for r in self.rows if r["to_address"].lower() not in suppressed]
+                self.csv_import.suppressed += len(self.rows) - len(kept)
+                self.rows = kept
+        if self.rows:
+            now = utcnow()
+            for row in self.rows:
+                row["created_at"] = row["updated_at"] = now
+            db.session.execute(insert(Message), self.rows)
+            self.csv_import.rows_valid += len(self.rows)
+        if self.problems:
+            db.session.execute(insert(CsvProblem), self.problems)
+        self.csv_import.bytes_read = bytes_read
+        db.session.commit()
+        self.rows, self.problems = [], []
+
+
+def run_import(import_id: int) -> str:
+    """Import an uploaded file's rows as draft messages; returns the import's final status.
+
+    Idempotent: a second delivery of the task finds the import done and does nothing; an import
+    interrupted half-way (a worker died) starts again from a clean slate.
+    """
+    csv_import = db.session.get(CsvImport, import_id)
+    if csv_import is None or csv_import.is_done:
+        return csv_import.status if csv_import else "missing"
+    _discard_rows(csv_import)
+    csv_import.status = ImportStatus.IMPORTING
+    csv_import.started_at = utcnow()
+    db.session.commit()
+    campaign = csv_import.campaign
+    layout = CsvLayout(
+        encoding=csv_import.encoding,
+        delimiter=csv_import.delimiter,
+        columns=tuple(csv_import.columns),
+        email_index=csv_import.columns.index("email"),
+        name_index=csv_import.columns.index("name") if "name" in csv_import.columns else None,
+    )
+    domain = (
+        current_app.config["MAIL_MESSAGE_ID_DOMAIN"] or campaign.from_address.rpartition("@")[2]
+    )
+    reader = _ChunkReader(import_id)
+    sink = _RowSink(csv_import, domain)
+    try:
+        _import_rows(reader, layout, sink, current_app.config["CSV_MAX_ROWS"])
+    except CsvFormatError as error:
+        db.session.rollback()
+        return _fail(import_id, str(error))
+    except Exception:
+        db.session.rollback()
+        log.exception("import of upload %s failed", import_id)
+        _fail(import_id, "The import stopped on an error on our side; it has been logged.")
+        raise
+    csv_import.status = ImportStatus.READY
+    csv_import.finished_at = utcnow()
+    csv_import.bytes_read = csv_import.size_bytes
+    db.session.execute(delete(CsvChunk).where(CsvChunk.import_id == import_id))
+    db.session.commit()
+    return ImportStatus.READY
+
+
+def _import_rows(reader: _ChunkReader, layout: CsvLayout, sink: _RowSink, max_rows: int) -> None:
+    text = io.TextIOWrapper(
+        io.BufferedReader(reader, CHUNK_BYTES),
+        encoding=layout.encoding,
+        newline="",
+        errors="replace",
+    )
+    columns, width = layout.columns, len(layout.columns)
+    email_index, name_index = layout.email_index, layout.name_index
+    seen: set[str] = set()
+    csv_import = sink.csv_import
+    dumps = json.dumps
+    for line, cells in read_records(text, layout):
+        csv_import.rows_read += 1
+        if csv_import.rows_read > max_rows:
+            raise CsvFormatError(
+                f"The file has more than {max_rows:,} rows (CSV_MAX_ROWS); split it into "
+                "smaller files. Nothing was imported."
+            )
+        if len(cells) != width:
+            if len(cells) > width:
+                sink.add_problem(
+                    line,
+                    cells[email_index] if email_index < len(cells) else "",
+                    f"{len(cells)} fields but the header has {width} (a value with a "
+                    f"'{layout.delimiter}' in it needs quotes)",
+                )
+                continue
+            cells = cells + [""] * (width - len(cells))
+        raw = cells[email_index]
+        try:
+            address = check_address(raw)
+        except AddressError as error:
+            sink.add_problem(line, raw, str(error))
+            continue
+        if "\ufffd" in "".join(cells):
+            sink.add_problem(line, raw, f"contains bytes that are not valid {layout.encoding}")
+            continue
+        key = address.lower()
+        if key in seen:
+            csv_import.duplicates += 1
+            continue
+        seen.add(key)
+        values = dict(zip(columns, cells, strict=True))
+        values["email"] = address
+        name = " ".join(cells[name_index].split())[:200] if name_index is not None else ""
+        sink.add_row(address, name, dumps(values, ensure_ascii=False))
+        if len(sink.rows) + len(sink.problems) >= ROWS_PER_COMMIT:
+            sink.flush(reader.bytes_read)
+    sink.flush(reader.bytes_read)
+
+
+def _discard_rows(csv_import: CsvImport) -> None:
+    """Remove what an earlier, interrupted attempt wrote (nothing half-written stays)."""
+    db.session.execute(
+        delete(Message).where(
+            Message.campaign_id == csv_import.campaign_id, Message.status == MessageStatus.DRAFT
+        )
+    )
+    db.session.execute(delete(CsvProblem).where(CsvProblem.import_id == csv_import.id))
+    for counter in (
+        "bytes_read",
+        "rows_read",
+        "rows_valid",
+        "rows_invalid",
+        "duplicates",
+        "suppressed",
+    ):
+        setattr(csv_import, counter, 0)
+
+
+def _fail(import_id: int, reason: str) -> str:
+    csv_import = db.session.get(CsvImport, import_id)
+    _discard_rows(csv_import)
+    csv_import.status = ImportStatus.FAILED
+    csv_import.error = reason
+    csv_import.finished_at = utcnow()
+    db.session.execute(delete(CsvChunk).where(CsvChunk.import_id == import_id))
+    db.session.commit()
+    return ImportStatus.FAILED
+
+
+def import_of(campaign_id: int) -> CsvImport | None:
+    return db.session.scalar(select(CsvImport).where(CsvImport.campaign_id == campaign_id))
+
+
+def problems_of(import_id: int, limit: int | None = None) -> list[CsvProblem]:
+    query = select(CsvProblem).where(CsvProblem.import_id == import_id).order_by(CsvProblem.line)
+    return list(db.session.scalars(query.limit(limit) if limit else query))
+
+
+def stream_problems_csv(import_id: int) -> Callable[[], Any]:
+    """A generator factory yielding the invalid rows as CSV text, a thousand at a time."""
+    import csv
+
+    def generate():
+        yield "\ufeffline,email,reason\r\n"  # BOM: Excel then opens it as UTF-8
+        last = 0
+        while True:
+            batch = db.session.execute(
+                select(CsvProblem.id, CsvProblem.line, CsvProblem.email, CsvProblem.reason)
+                .where(CsvProblem.import_id == import_id, CsvProblem.id > last)
+                .order_by(CsvProblem.id)
+                .limit(1000)
+            ).all()
+            if not batch:
+                return
+            out = io.StringIO()
+            writer = csv.writer(out)
+            for row in batch:
+                writer.writerow([row.line, _safe_cell(row.email), row.reason])
+            last = batch[-1].id
+            yield out.getvalue()
+
+    return generate
+
+
+def _safe_cell(value: str) -> str:
+    # A cell starting with = + - @ would run as a formula when the file is opened in a sheet.
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+def import_counts(csv_import: CsvImport) -> dict[str, int]:
+    """The preview's counts, as the page and the API show them."""
+    return {
+        "rows_read": csv_import.rows_read,
+        "valid": csv_import.rows_valid,
+        "invalid": csv_import.rows_invalid,
+        "duplicates": csv_import.duplicates,
+        "suppressed": csv_import.suppressed,
+    }

@@ -1,0 +1,49 @@
+"""One-click unsubscribe (RFC 8058): a signed link per recipient whose POST suppresses the
+address. The signature (from SECRET_KEY) is the authority, so the endpoint needs no session and
+no CSRF token: mail providers post to it directly with `List-Unsubscribe=One-Click`."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, request
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from .extensions import csrf
+from .mail.recipient_check import check_address
+from .mailing_models import SuppressionReason
+from .suppression import suppress, suppressed_among
+
+unsubscribe = Blueprint("unsubscribe", __name__, url_prefix="/unsubscribe")
+_SALT = "list-unsubscribe"
+
+
+def unsubscribe_serializer(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt=_SALT)
+
+
+def unsubscribe_url(
+    base_url: str, serializer: URLSafeSerializer, address: str, campaign_id: int
+) -> str:
+    """The absolute link for one recipient of one campaign (usable by workers, no request)."""
+    return f"{base_url.rstrip('/')}/unsubscribe/{serializer.dumps([address, campaign_id])}"
+
+
+def _address_from(token: str) -> tuple[str, int]:
+    try:
+        address, campaign_id = unsubscribe_serializer(current_app.config["SECRET_KEY"]).loads(token)
+        return check_address(str(address)), int(campaign_id)
+    except (BadSignature, ValueError, TypeError):
+        abort(404, "This unsubscribe link is not valid. Copy the whole link from the email.")
+
+
+@unsubscribe.route("/<token>", methods=["GET", "POST"])
+@csrf.exempt
+def one_click(token: str):
+    """GET shows a button (link scanners must not unsubscribe anyone); POST unsubscribes."""
+    address, campaign_id = _address_from(token)
+    if request.method == "POST":
+        suppress(
+            [address], SuppressionReason.UNSUBSCRIBED, note=f"one-click, campaign {campaign_id}"
+        )
+        return render_template("unsubscribed.html", address=address)
+    done = bool(suppressed_among([address]))
+    return render_template("unsubscribe.html", address=address, token=token, done=done)
