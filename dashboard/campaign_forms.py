@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 
 
 class ActionForm(FlaskForm):
@@ -42,8 +42,8 @@ class SuppressionForm(FlaskForm):
     reason = SelectField(
         "Reason",
         choices=[
-            ("manual", "added by hand"),
-            ("bounced", "bounced"),
-            ("unsubscribed", "unsubscribed"),
+            SelectChoice("manual", "added by hand"),
+            SelectChoice("bounced", "bounced"),
+            SelectChoice("unsubscribed", "unsubscribed"),
         ],
     )
