@@ -128,8 +128,8 @@ def sniff_layout(sample: bytes, *, complete: bool) -> CsvLayout:
 def read_records(stream: TextIO, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
     """Yield (line number where the record starts, cells) for every record after the header.
 
-    Blank lines are skipped. A record may span lines (quoted newlines). CsvFormatError names the
-    line where the file stops being readable.
+    Blank lines (empty, or only delimiters) are skipped. A record may span lines (quoted
+    newlines). CsvFormatError names the line where the file stops being readable.
     """
     reader = csv.reader(stream, delimiter=layout.delimiter)
     previous_end = 0
@@ -137,7 +137,7 @@ def read_records(stream: TextIO, layout: CsvLayout) -> Iterator[tuple[int, list[
     try:
         for cells in reader:
             start, previous_end = previous_end + 1, reader.line_num
-            if not any(cell.strip() for cell in cells):
+            if not any(cells):  # an empty line, or only delimiters
                 continue
             if not header_seen:
                 header_seen = True
