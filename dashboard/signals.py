@@ -7,6 +7,7 @@ pushes its own, writes in bulk, and commits or rolls back itself.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -75,8 +76,17 @@ def record_delivery_results(
         except BaseException:
             db.session.rollback()
             raise
-    for result in results:
-        log.info(
+    outcomes = Counter(result.outcome.value for result in results)
+    log.info(
+        "delivery task=%s messages=%d %s",
+        task_id,
+        len(results),
+        " ".join(f"{outcome}={count}" for outcome, count in sorted(outcomes.items())),
+    )
+    # One line per message only at DEBUG: at thousands a second the log would cost more than
+    # the SMTP work (each attempt is a DeliveryAttempt row anyway).
+    for result in results if log.isEnabledFor(logging.DEBUG) else ():
+        log.debug(
             "delivery message=%s outcome=%s code=%s duration_ms=%s",
             result.key,
             result.outcome.value,

@@ -43,6 +43,9 @@ class Personalised:
 
 def encoded_words(text: str) -> list[str]:
     """`text` as RFC 2047 base64 encoded-words, split between characters, never inside one."""
+    data = text.encode("utf-8")
+    if len(data) <= _ENCODED_WORD_BYTES:  # the usual name or subject: one word
+        return ["=?utf-8?b?" + base64.b64encode(data).decode("ascii") + "?="]
     words, chunk, size = [], [], 0
     for char in text:
         width = len(char.encode("utf-8"))
