@@ -12,6 +12,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import IO, Any
 
 from flask import current_app
@@ -29,7 +30,7 @@ from .suppression import suppressed_among
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
-ROWS_PER_COMMIT = 5000
+ROWS_PER_COMMIT = 10_000
 MB = 1024 * 1024
 
 
@@ -299,7 +300,10 @@ def _import_rows(reader: _ChunkReader, layout: CsvLayout, sink: _RowSink, max_ro
     columns, width = layout.columns, len(layout.columns)
     email_index, name_index = layout.email_index, layout.name_index
     seen: set[str] = set()
-    encode = json.JSONEncoder(ensure_ascii=False).encode
+    # The row as a JSON object, written by hand: every row has the same keys, and the C string
+    # encoder alone is a quarter of the cost of json.dumps on a dict.
+    quote = encode_basestring
+    keys = [quote(column) + ": " for column in columns]
     plain_address = check_address
     for line, cells in read_records(text, layout):
         sink.rows_read += 1
@@ -332,10 +336,10 @@ def _import_rows(reader: _ChunkReader, layout: CsvLayout, sink: _RowSink, max_ro
             sink.duplicates += 1
             continue
         seen.add(key)
-        values = dict(zip(columns, cells, strict=True))
-        values["email"] = address
+        cells[email_index] = address
+        data = "{" + ", ".join([k + quote(c) for k, c in zip(keys, cells, strict=True)]) + "}"
         name = " ".join(cells[name_index].split())[:200] if name_index is not None else ""
-        sink.add_row(address, name, encode(values))
+        sink.add_row(address, name, data)
         if len(sink.rows) + len(sink.problems) >= ROWS_PER_COMMIT:
             sink.flush(reader.bytes_read)
     sink.flush(reader.bytes_read)

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .campaign_forms import TemplateForm
 from .extensions import db
-from .mail.merge import BUILTIN_VARIABLES, TemplateProblem, compile_merge
+from .mail.merge import BUILTIN_VARIABLES, TemplateProblem, check_merge, compile_merge
 from .mailing_models import MessageTemplate
 from .schemas import text_from_html
 
@@ -38,9 +38,12 @@ def save_template(
         problems["text"] = "a text or an HTML body is required"
     if not problems:
         try:
-            compile_merge(subject, text or text_from_html(html or ""), html)
+            merge = compile_merge(subject, text or text_from_html(html or ""), html)
         except TemplateProblem as problem:
             problems[problem.field] = str(problem)
+        else:  # every variable counts as a column here: only what the sandbox refuses is left
+            for problem in check_merge(merge, merge.variables):
+                problems.setdefault("text", str(problem))
     if problems:
         raise TemplateInputError(problems)
     template = template or MessageTemplate()

@@ -26,8 +26,13 @@ def submit_email(
     *,
     source: str,
     attachments: Sequence[AttachmentFile] = (),
+    merge: bool = False,
 ) -> Campaign:
-    """Store one campaign with a queued message per recipient, then enqueue its ids."""
+    """Store one campaign with a queued message per recipient, then enqueue its ids.
+
+    With `merge`, subject and bodies are templates rendered per recipient ({{ name }},
+    {{ email }}).
+    """
     sender = content.sender or default_sender()
     domain = current_app.config["MAIL_MESSAGE_ID_DOMAIN"] or sender.address.rpartition("@")[2]
     campaign = Campaign(
@@ -38,6 +43,7 @@ def submit_email(
         subject=content.subject,
         text_body=content.text,
         html_body=content.html or None,
+        merge=merge,
         attachments=[
             Attachment(filename=f.filename, content_type=f.content_type, data=f.data)
             for f in attachments

@@ -125,3 +125,8 @@ def check_merge(template: MergeTemplate, columns: Iterable[str]) -> list[Templat
         if "refused by the sandbox" in str(problem) or "not defined" in str(problem):
             problems.append(problem)
     return problems
+
+
+def uses_merge_syntax(*sources: str | None) -> bool:
+    """Whether any of the texts holds Jinja markup (then it is a template, not plain text)."""
+    return any(source and ("{{" in source or "{%" in source) for source in sources)
