@@ -21,3 +21,6 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) bench/csv_campaign.py $(BENCH_ARGS)

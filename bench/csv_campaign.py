@@ -261,7 +261,7 @@ class Stack:
             status = self.request("GET", f"/api/v1/campaigns/{campaign_id}")
             if status["import"]["status"] in ("ready", "failed"):
                 return status
-            time.sleep(0.2)
+            time.sleep(0.5)
         raise SystemExit("the import did not finish in time")
 
     def wait_sent(self, campaign_id: int, total: int, timeout: float = 1800) -> None:
@@ -270,7 +270,7 @@ class Stack:
             counts = self.request("GET", f"/api/v1/campaigns/{campaign_id}")["counts"]
             if counts["sent"] + counts["failed"] + counts["cancelled"] >= total:
                 return
-            time.sleep(0.5)
+            time.sleep(2)  # as often as the campaign page polls; the end time comes from the rows
         raise SystemExit("the campaign did not finish in time")
 
     def last_sent_at(self, campaign_id: int) -> datetime:

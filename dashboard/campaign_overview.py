@@ -91,8 +91,11 @@ class CampaignOverview:
 def overview(campaign: Campaign, *, with_preview: bool = True) -> CampaignOverview:
     """Everything the page shows about a campaign, in a handful of queries."""
     csv_import = import_of(campaign.id)
+    if csv_import is not None and not csv_import.is_done:
+        # Counting a million half-imported drafts every poll would slow the import down.
+        return CampaignOverview(campaign, CampaignProgress(), csv_import)
     result = CampaignOverview(campaign, campaign.progress(), csv_import)
-    if csv_import is not None and csv_import.is_done:
+    if csv_import is not None:
         result.problems = problems_of(csv_import.id, PROBLEMS_SHOWN)
     if with_preview and result.status == "draft":
         result.preview = render_preview(campaign)
