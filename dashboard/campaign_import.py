@@ -12,11 +12,12 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from json.encoder import encode_basestring
 from typing import IO, Any
 
 from flask import current_app
-from sqlalchemy import delete, insert, select
+from sqlalchemy import and_, delete, insert, or_, select, update
 
 from .csv_reading import SNIFF_BYTES, CsvFormatError, CsvLayout, read_records, sniff_layout
 from .extensions import db
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
 ROWS_PER_COMMIT = 10_000
+STALE_IMPORT_MINUTES = 15
 MB = 1024 * 1024
 
 
@@ -122,7 +124,7 @@ def _start_import(import_id: int) -> None:
 
     try:
         import_csv.apply_async(args=[import_id], queue="bulk")
-    except Exception as error:  # the stored upload waits; the page offers to start it again
+    except Exception as error:  # the stored upload waits in the database for a new publish
         log.warning("could not publish the import of upload %s: %s", import_id, error)
 
 
@@ -249,15 +251,31 @@ def _insert_messages(rows: list[list[Any]]) -> None:
 def run_import(import_id: int) -> str:
     """Import an uploaded file's rows as draft messages; returns the import's final status.
 
-    Idempotent: a second delivery of the task finds the import done and does nothing; an import
-    interrupted half-way (a worker died) starts again from a clean slate.
+    Idempotent: the import is claimed with one conditional UPDATE, so a second delivery of the
+    task does nothing while the first runs or after it finished; an import left half-way for
+    STALE_IMPORT_MINUTES (its worker died) is claimed again and starts from a clean slate.
     """
+    now = utcnow()
+    claimed = db.session.execute(
+        update(CsvImport)
+        .where(
+            CsvImport.id == import_id,
+            or_(
+                CsvImport.status == ImportStatus.UPLOADED,
+                and_(
+                    CsvImport.status == ImportStatus.IMPORTING,
+                    CsvImport.started_at < now - timedelta(minutes=STALE_IMPORT_MINUTES),
+                ),
+            ),
+        )
+        .values(status=ImportStatus.IMPORTING, started_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
     csv_import = db.session.get(CsvImport, import_id)
-    if csv_import is None or csv_import.is_done:
+    if not claimed or csv_import is None:
         return csv_import.status if csv_import else "missing"
     _discard_rows(csv_import)
-    csv_import.status = ImportStatus.IMPORTING
-    csv_import.started_at = utcnow()
     db.session.commit()
     campaign = csv_import.campaign
     layout = CsvLayout(

@@ -9,7 +9,9 @@ import io
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from dashboard.extensions import db
 from dashboard.mailing_models import CsvImport
 from dashboard.models import Campaign, Message
 from tests.conftest import count_rows, messages_of
@@ -177,3 +179,34 @@ def test_missing_file_part_and_wrong_content_type(client: FlaskClient) -> None:
     )
     assert response.status_code == 422
     assert "file" in response.json["error"]["fields"]
+
+
+def test_an_import_delivered_twice_imports_once(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    from dashboard.tasks import import_csv
+
+    data = csv_bytes([["email"], [f"once-{unique}@example.vn"]])
+    body = imported(client, data, subject="Xin chào", text="x")
+    with app.app_context():
+        csv_import_id = db.session.scalar(
+            select(CsvImport.id).where(CsvImport.campaign_id == body["id"])
+        )
+        again = import_csv.apply_async(args=[csv_import_id], queue="bulk").get(timeout=30)
+    assert again == "ready"
+    assert len(messages_of(app, body["id"])) == 1
+
+
+def test_the_openapi_document_has_every_campaign_endpoint(client: FlaskClient) -> None:
+    document = client.get("/api/v1/openapi.json").json
+    paths = document["paths"]
+    create = paths["/campaigns"]["post"]
+    schema = create["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert schema["required"] == ["file"]
+    assert {"file", "subject", "text", "html", "from", "template_id"} <= set(schema["properties"])
+    assert set(create["responses"]) == {"202", "400", "413", "415", "422"}
+    assert "200" in paths["/campaigns/{id}"]["get"]["responses"]
+    for action in ("confirm", "pause", "resume", "cancel", "retry-failed"):
+        responses = paths[f"/campaigns/{{id}}/{action}"]["post"]["responses"]
+        assert {"200", "404", "409"} <= set(responses)
+    assert {"CampaignOut", "CampaignActionOut"} <= set(document["components"]["schemas"])
