@@ -16,6 +16,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .campaign_confirm import CampaignStateError, confirm_campaign
 from .campaign_control import cancel_campaign, pause_campaign, resume_campaign, retry_failed
@@ -40,6 +41,13 @@ def upload_limit() -> int:
     return config["CSV_MAX_UPLOAD_MB"] * MB + 2 * config["MAX_BODY_BYTES"] + MB
 
 
+def too_large_upload() -> str:
+    return (
+        f"The file is larger than {current_app.config['CSV_MAX_UPLOAD_MB']} MB "
+        "(CSV_MAX_UPLOAD_MB); split it into smaller files."
+    )
+
+
 def saved_template(template_id: object) -> MessageTemplate | None:
     """The saved template picked in a form or an API call, or None; 404 for an unknown one."""
     if template_id in (None, ""):
@@ -60,7 +68,10 @@ def _template_choices() -> list[tuple[str, str]]:
 @csrf.exempt  # the form's own token is checked below, after the larger upload limit is set
 def new():
     request.max_content_length = upload_limit()
-    form = CsvCampaignForm()
+    try:
+        form = CsvCampaignForm()
+    except RequestEntityTooLarge:
+        return render_template("error.html", status=413, message=too_large_upload()), 413
     status = 200
     if request.method == "GET" and request.args.get("template"):
         template = saved_template(request.args["template"])
@@ -118,7 +129,7 @@ def _campaign(campaign_id: int) -> Campaign:
 @campaigns.get("/<int:campaign_id>")
 def detail(campaign_id: int):
     """The whole page, or only its live partial when HTMX polls it."""
-    view = overview(_campaign(campaign_id), with_preview=not request.headers.get("HX-Request"))
+    view = overview(_campaign(campaign_id))
     context = {"view": view, "campaign": view.campaign, "action_form": ActionForm()}
     if request.headers.get("HX-Request"):
         return render_template("partials/campaign_live.html", **context)

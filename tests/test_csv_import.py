@@ -167,8 +167,12 @@ def test_past_the_upload_limit_the_file_is_refused(app: Flask, client: FlaskClie
     data = csv_bytes([["email", "note"]] + [[f"r{i}@example.vn", "x" * 100] for i in range(12000)])
     before = count_rows(app, CsvImport)
     response = upload(client, data, subject="Xin chào", text="{{ note }}")
-    assert response.status_code in (413, 422)
-    assert "larger than" in response.json["error"]["message"]
+    assert response.status_code == 422  # within the request limit: refused while storing it
+    assert "larger than 1 MB (CSV_MAX_UPLOAD_MB)" in response.json["error"]["message"]
+    huge = csv_bytes([["email", "note"]] + [[f"r{i}@example.vn", "x" * 500] for i in range(13000)])
+    response = upload(client, huge, subject="Xin chào", text="{{ note }}")
+    assert response.status_code == 413  # past the request limit: refused before reading it
+    assert "larger than 1 MB (CSV_MAX_UPLOAD_MB)" in response.json["error"]["message"]
     assert count_rows(app, CsvImport) == before
 
 

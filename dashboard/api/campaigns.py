@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from flask import current_app, jsonify, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..campaign_confirm import CampaignStateError, confirm_campaign
 from ..campaign_control import cancel_campaign, pause_campaign, resume_campaign, retry_failed
 from ..campaign_import import CampaignInputError, create_csv_campaign
 from ..campaign_overview import overview, overview_json
 from ..campaign_schemas import campaign_content
-from ..campaigns import upload_limit
+from ..campaigns import too_large_upload, upload_limit
 from ..errors import api_error
 from ..extensions import db
 from ..mailing_models import MessageTemplate
@@ -48,7 +49,10 @@ def create_campaign():
         return api_error(
             415, "Send the CSV and the templates as multipart/form-data (a 'file' part)."
         )
-    upload = request.files.get("file")
+    try:
+        upload = request.files.get("file")
+    except RequestEntityTooLarge:
+        return api_error(413, too_large_upload())
     if upload is None or not upload.filename:
         return _invalid({"file": "the CSV file is required, as the multipart part 'file'"})
     data = {key: request.form.get(key) for key in request.form}
