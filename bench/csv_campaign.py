@@ -90,8 +90,9 @@ def process_tree(pid: int) -> list[int]:
 class Stack:
     """Redis, smtp-sink, the project's worker and web app, each on its own loopback port."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, concurrency: int = 2) -> None:
         self.tmp = tmp
+        self.concurrency = concurrency
         self.children: list[subprocess.Popen] = []
         self.redis_port = free_port()
         self.sink_port = free_port()
@@ -314,6 +315,7 @@ def bench_raw(stack: Stack, count: int) -> float:
 
 
 def bench_tutorial(stack: Stack, count: int) -> float:
+    """The tutorial's worker gets as many processes as the project's."""
     broker = f"redis://127.0.0.1:{stack.redis_port}/2"
     env = {**os.environ, "BENCH_TUTORIAL_BROKER": broker, "PYTHONPATH": str(ROOT)}
     worker = stack.spawn(
@@ -394,13 +396,15 @@ def main() -> None:
     parser.add_argument("--tutorial", type=int, default=5_000)
     parser.add_argument("--raw", type=int, default=20_000)
     parser.add_argument("--import-rows", type=int, default=1_000_000)
+    parser.add_argument("--concurrency", type=int, default=2, help="processes per worker")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
-    stack = Stack(tmp)
+    stack = Stack(tmp, args.concurrency)
     try:
         stack.start_base()
-        raw = bench_raw(stack, args.raw)
-        print(f"raw Python limit ({args.raw:,} msgs): {raw:,.0f} msgs/s", flush=True)
+        # The best of three: other load on the machine only ever lowers the limit.
+        raw = max(bench_raw(stack, args.raw) for _ in range(3))
+        print(f"raw Python limit ({args.raw:,} msgs, best of 3): {raw:,.0f} msgs/s", flush=True)
         tutorial = bench_tutorial(stack, args.tutorial)
         print(f"tutorial design ({args.tutorial:,} msgs): {tutorial:,.0f} msgs/s", flush=True)
         stack.start_project()
