@@ -402,7 +402,8 @@ def main() -> None:
     stack = Stack(tmp, args.concurrency)
     try:
         stack.start_base()
-        # The best of three: other load on the machine only ever lowers the limit.
+        # The best of five runs (three now, two at the end): other load on the machine only
+        # ever lowers the limit, so the ratios below are the least flattering ones.
         raw = max(bench_raw(stack, args.raw) for _ in range(3))
         print(f"raw Python limit ({args.raw:,} msgs, best of 3): {raw:,.0f} msgs/s", flush=True)
         tutorial = bench_tutorial(stack, args.tutorial)
@@ -417,17 +418,19 @@ def main() -> None:
         rss_after_send = stack.rss()
         imported = bench_import(stack, args.import_rows) if args.import_rows else {}
         rss = stack.rss()
+        # Measured again once the rest is done: the limit is the best the machine gave at all.
+        raw = max([raw, *(bench_raw(stack, args.raw) for _ in range(2))])
     finally:
         stack.stop()
     print()
-    print(f"{'design':<34}{'msgs/s':>10}{'vs raw':>10}{'vs tutorial':>14}")
+    print(f"{'design':<40}{'msgs/s':>10}{'vs raw':>10}{'vs tutorial':>14}")
     for name, rate in (
         (f"this project, end to end ({args.project:,})", project["end_to_end"]),
         ("this project, from confirm", project["send_only"]),
         (f"tutorial design ({args.tutorial:,})", tutorial),
-        (f"raw Python limit ({args.raw:,})", raw),
+        (f"raw Python limit ({args.raw:,}, best of 5)", raw),
     ):
-        print(f"{name:<34}{rate:>10,.0f}{rate / raw:>9.0%}{rate / tutorial:>13.1f}x")
+        print(f"{name:<40}{rate:>10,.0f}{rate / raw:>9.0%}{rate / tutorial:>13.1f}x")
     if imported:
         print()
         print(
