@@ -74,6 +74,8 @@ def prepare_batch(message_ids: Sequence[int], config: Mapping[str, Any]) -> Prep
                 prepared.refused.append(
                     _refusal(message.id, f"Not sent: the {problem.field} template: {problem}")
                 )
+            except ValueError as error:  # one row's bad value must not fail its neighbours
+                prepared.refused.append(_refusal(message.id, f"Not sent: {error}"))
     prepared.envelopes.sort(key=lambda envelope: envelope.key)
     return prepared
 

@@ -167,3 +167,25 @@ def test_one_click_unsubscribe_suppresses_the_address_for_every_later_send(
     assert "suppression list" in by_address[leaving].last_reply
     assert by_address[rows[1][0]].status == "sent"
     assert len(smtp_server.received_by(leaving)) == 1  # only the campaign's, before leaving
+
+
+def test_a_row_its_template_cannot_render_fails_alone_with_the_reason(
+    app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
+) -> None:
+    good, bad = f"chia-{unique}@example.vn", f"khong-{unique}@example.vn"
+    body = imported(
+        client,
+        csv_bytes([["email", "so"], [good, "4"], [bad, "0"]]),
+        subject="Phép chia",
+        text="Mỗi phần: {{ 100 // (so|int) }}",
+    )
+    assert [p["error"] is None for p in body["preview"]] == [True, False]
+    assert "ZeroDivisionError" in body["preview"][1]["error"]
+    assert client.post(f"/api/v1/campaigns/{body['id']}/confirm").status_code == 200
+    by_address = {m.to_address: m for m in wait_for_final(app, body["id"])}
+    assert by_address[good].status == "sent"
+    assert by_address[bad].status == "failed"
+    assert "Not sent: the text template" in by_address[bad].last_reply
+    [received] = smtp_server.received_by(good)
+    assert received.message.get_content().strip() == "Mỗi phần: 25"
+    assert smtp_server.received_by(bad) == []
