@@ -15,6 +15,7 @@ from uuid import uuid4
 from flask import current_app
 from sqlalchemy import or_, select, update
 
+from .campaign_confirm import publish_campaign
 from .dispatch import Batch, plan_batches, publish_batches
 from .extensions import db
 from .models import CLAIMABLE_STATUSES, Campaign, Message, MessageStatus, utcnow
@@ -77,14 +78,17 @@ def retry_failed(campaign: Campaign) -> int:
 
 def _requeue(campaign: Campaign, statuses: tuple[MessageStatus, ...]) -> int:
     """Publish the campaign's messages in `statuses` in fresh batches (after the commit)."""
+    if campaign.queue == "bulk":
+        # Ids only, in BULK_BATCH_SIZE chunks: a bulk campaign may have a million rows waiting.
+        db.session.commit()
+        return publish_campaign(campaign, statuses)
     messages = db.session.scalars(
         select(Message)
         .where(Message.campaign_id == campaign.id, Message.status.in_(statuses))
         .order_by(Message.id)
     ).all()
     try:
-        size_setting = "BULK_BATCH_SIZE" if campaign.queue == "bulk" else "MAIL_BATCH_SIZE"
-        batches = plan_batches(messages, current_app.config[size_setting])
+        batches = plan_batches(messages, current_app.config["MAIL_BATCH_SIZE"])
         db.session.commit()
     except BaseException:
         db.session.rollback()
