@@ -21,7 +21,12 @@ from .extensions import db
 from .models import CLAIMABLE_STATUSES, Campaign, Message, MessageStatus, utcnow
 
 # Messages that have not been handed to a worker yet, and so can still be cancelled.
-CANCELLABLE_STATUSES = (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.RETRYING)
+CANCELLABLE_STATUSES = (
+    MessageStatus.DRAFT,
+    MessageStatus.SCHEDULED,
+    MessageStatus.QUEUED,
+    MessageStatus.RETRYING,
+)
 
 
 def pause_campaign(campaign: Campaign, reason: str = "Paused by a person.") -> bool:

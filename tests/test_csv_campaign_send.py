@@ -189,3 +189,17 @@ def test_a_row_its_template_cannot_render_fails_alone_with_the_reason(
     [received] = smtp_server.received_by(good)
     assert received.message.get_content().strip() == "Mỗi phần: 25"
     assert smtp_server.received_by(bad) == []
+
+
+def test_a_campaign_cancelled_before_send_can_never_be_sent(
+    app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
+) -> None:
+    body = imported(client, campaign_file(people(3, unique)), subject=SUBJECT, text=TEXT)
+    cancelled = client.post(f"/api/v1/campaigns/{body['id']}/cancel").json
+    assert (cancelled["affected"], cancelled["status"]) == (3, "cancelled")
+    refused = client.post(f"/api/v1/campaigns/{body['id']}/confirm")
+    assert refused.status_code == 409
+    assert refused.json["error"]["message"] == "The campaign was cancelled."
+    assert client.post("/api/v1/campaigns/999999/pause").status_code == 404
+    assert [m.status for m in messages_of(app, body["id"])] == ["cancelled"] * 3
+    assert smtp_server.received == []
