@@ -119,6 +119,15 @@ def _store_chunks(import_id: int, sample: bytes, upload: IO[bytes]) -> int:
     return size
 
 
+def restart_import(csv_import: CsvImport) -> bool:
+    """Publish a stored upload's import again (its first publish was lost, or its worker died);
+    harmless if it is running or done: the task claims the import before it starts."""
+    if csv_import.is_done:
+        return False
+    _start_import(csv_import.id)
+    return True
+
+
 def _start_import(import_id: int) -> None:
     from .tasks import import_csv
 

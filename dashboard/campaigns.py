@@ -21,7 +21,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .campaign_confirm import CampaignStateError, confirm_campaign
 from .campaign_control import cancel_campaign, pause_campaign, resume_campaign, retry_failed
 from .campaign_forms import ActionForm, CsvCampaignForm
-from .campaign_import import CampaignInputError, create_csv_campaign, import_of, stream_problems_csv
+from .campaign_import import (
+    CampaignInputError,
+    create_csv_campaign,
+    import_of,
+    restart_import,
+    stream_problems_csv,
+)
 from .campaign_overview import overview
 from .campaign_schemas import campaign_content
 from .extensions import csrf, db
@@ -144,7 +150,10 @@ _ACTIONS = {
 }
 
 
-@campaigns.post("/<int:campaign_id>/<any(confirm, pause, resume, cancel, 'retry-failed'):action>")
+_ACTION_NAMES = "confirm, pause, resume, cancel, 'retry-failed', 'restart-import'"
+
+
+@campaigns.post(f"/<int:campaign_id>/<any({_ACTION_NAMES}):action>")
 def act(campaign_id: int, action: str):
     """Confirm (Send), pause, resume, cancel or retry the failed messages; back to the page."""
     campaign = _campaign(campaign_id)
@@ -152,7 +161,11 @@ def act(campaign_id: int, action: str):
     if not form.validate_on_submit():
         abort(400, "This form has expired; reload the page and press the button again.")
     try:
-        if action == "confirm":
+        if action == "restart-import":
+            csv_import = import_of(campaign.id) or abort(404, "This campaign has no file.")
+            restart_import(csv_import)
+            flash("The import was handed to the workers again.", "info")
+        elif action == "confirm":
             count = confirm_campaign(campaign)
             flash(f"Sending {count:,} message(s).", "info")
         else:

@@ -57,6 +57,14 @@ class CsvImport(db.Model):
         return self.status in (ImportStatus.READY, ImportStatus.FAILED)
 
     @property
+    def is_stalled(self) -> bool:
+        """Stored a while ago and still not started: no worker got (or kept) the task."""
+        waited = (utcnow() - (self.started_at or self.created_at)).total_seconds()
+        return (self.status == ImportStatus.UPLOADED and waited > 30) or (
+            self.status == ImportStatus.IMPORTING and waited > 15 * 60
+        )
+
+    @property
     def percent(self) -> int:
         if self.is_done or not self.size_bytes:
             return 100 if self.is_done else 0

@@ -4,11 +4,18 @@ reused from the CSV and compose pages; the suppression list."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import FileStorage
 
+from dashboard import campaign_import
+from dashboard.campaign_import import CampaignContent
+from dashboard.extensions import db
+from dashboard.mail.addresses import Mailbox
+from dashboard.mailing_models import CsvImport, ImportStatus
 from dashboard.models import Campaign
 from tests.conftest import count_rows, wait_for_final, wait_until
 from tests.csv_campaign_helpers import csv_bytes, post_multipart
@@ -240,3 +247,33 @@ def test_suppression_page_adds_by_hand_and_by_csv_and_removes(
     after = client.get("/suppressions/").get_data(as_text=True)
     assert f"<td>tay-{unique}@example.vn</td>" not in after
     assert f"<td>tay2-{unique}@example.vn</td>" in after
+
+
+def test_an_import_no_worker_took_can_be_started_again(
+    app: Flask, client: FlaskClient, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker was unreachable when the file was stored: the upload waits in the database
+    (the lost publish is simulated; the restart goes through the real broker and worker)."""
+    content = CampaignContent("Xin chào", "x", None, Mailbox("dispatcher@example.com"))
+    with app.app_context():
+        with monkeypatch.context() as patch:
+            patch.setattr(campaign_import, "_start_import", lambda import_id: None)
+            campaign = campaign_import.create_csv_campaign(
+                csv_file(csv_bytes([["email"], [f"cho-{unique}@example.vn"]])).stream,
+                filename="x.csv",
+                content=content,
+                source="csv",
+            )
+        stored = campaign_import.import_of(campaign.id)
+        stored.created_at -= timedelta(minutes=5)
+        db.session.commit()
+        campaign_id, import_id = campaign.id, stored.id
+    page = client.get(f"/campaigns/{campaign_id}").get_data(as_text=True)
+    assert "No worker has taken this import yet" in page
+    restarted = client.post(
+        f"/campaigns/{campaign_id}/restart-import", data={"csrf_token": token_on(page)}
+    )
+    assert restarted.status_code == 302
+    wait_until(lambda: 'data-status="draft"' in live_part(client, campaign_id), what="import")
+    with app.app_context():
+        assert db.session.get(CsvImport, import_id).status == ImportStatus.READY
