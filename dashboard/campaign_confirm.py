@@ -10,9 +10,9 @@ from uuid import uuid4
 from flask import current_app
 from sqlalchemy import select, update
 
-from .campaign_import import import_of
 from .dispatch import Batch, publish_batches
 from .extensions import db
+from .import_report import import_of
 from .mailing_models import ImportStatus
 from .models import Campaign, Message, MessageStatus, utcnow
 

@@ -1,140 +1,32 @@
-"""Starting a CSV campaign: the upload is checked and stored in the database in chunks (so any
-worker can read it), then a task imports its rows as draft messages, reporting progress.
-
-The web request never reads the whole file into memory and never waits for the import.
-"""
+"""Importing a stored upload (a Celery task): its chunks are streamed, each row validated,
+de-duplicated and checked against the suppression list, and stored as a draft message, with
+progress and counts written to the import's row as it goes."""
 
 from __future__ import annotations
 
 import io
-import json
 import logging
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from json.encoder import encode_basestring
-from typing import IO, Any
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, delete, insert, or_, select, update
 
-from .csv_reading import SNIFF_BYTES, CsvFormatError, CsvLayout, read_records, sniff_layout
+from .campaign_upload import CHUNK_BYTES
+from .csv_reading import CsvFormatError, CsvLayout, read_records
 from .extensions import db
-from .mail.addresses import AddressError, Mailbox
-from .mail.merge import TemplateProblem, check_merge, compile_merge
+from .mail.addresses import AddressError
 from .mail.recipient_check import check_address
 from .mailing_models import CsvChunk, CsvImport, CsvProblem, ImportStatus
-from .models import Campaign, Message, MessageStatus, utcnow
+from .models import Message, MessageStatus, utcnow
 from .suppression import suppressed_among
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 1024 * 1024
 ROWS_PER_COMMIT = 10_000
 STALE_IMPORT_MINUTES = 15
-MB = 1024 * 1024
-
-
-class CampaignInputError(ValueError):
-    """Problems with what a person submitted, by field ("file", "subject", "text", ...)."""
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{name}: {message}" for name, message in fields.items()))
-        self.fields = fields
-
-
-@dataclass(frozen=True)
-class CampaignContent:
-    """The templates and sender of a CSV campaign, already validated (see campaign_schemas)."""
-
-    subject: str
-    text: str
-    html: str | None
-    sender: Mailbox
-
-
-def create_csv_campaign(
-    upload: IO[bytes], *, filename: str, content: CampaignContent, source: str
-) -> Campaign:
-    """Check the file's layout and the templates against its columns, store the file in chunks,
-    and start the import task. CampaignInputError (nothing stored) when something is wrong."""
-    sample = upload.read(SNIFF_BYTES)
-    try:
-        layout = sniff_layout(sample, complete=len(sample) < SNIFF_BYTES)
-    except CsvFormatError as error:
-        raise CampaignInputError({"file": str(error)}) from None
-    try:
-        template = compile_merge(content.subject, content.text, content.html)
-    except TemplateProblem as problem:
-        raise CampaignInputError({problem.field: str(problem)}) from None
-    problems = check_merge(template, layout.columns)
-    if problems:
-        raise CampaignInputError({"template": "; ".join(str(p) for p in problems)})
-
-    campaign = Campaign(
-        source=source,
-        queue="bulk",
-        merge=True,
-        from_address=content.sender.address,
-        from_name=content.sender.name,
-        subject=content.subject,
-        text_body=content.text,
-        html_body=content.html,
-    )
-    csv_import = CsvImport(
-        campaign=campaign,
-        filename=filename[:255],
-        encoding=layout.encoding,
-        delimiter=layout.delimiter,
-        columns_json=json.dumps(list(layout.columns), ensure_ascii=False),
-    )
-    db.session.add_all([campaign, csv_import])
-    try:
-        db.session.flush()
-        csv_import.size_bytes = _store_chunks(csv_import.id, sample, upload)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
-    _start_import(csv_import.id)
-    return campaign
-
-
-def _store_chunks(import_id: int, sample: bytes, upload: IO[bytes]) -> int:
-    limit = current_app.config["CSV_MAX_UPLOAD_MB"] * MB
-    size, seq, data = 0, 0, sample + upload.read(CHUNK_BYTES - len(sample))
-    while data:
-        size += len(data)
-        if size > limit:
-            raise CampaignInputError(
-                {
-                    "file": f"The file is larger than {limit // MB} MB (CSV_MAX_UPLOAD_MB); "
-                    "split it into smaller files."
-                }
-            )
-        db.session.execute(insert(CsvChunk), [{"import_id": import_id, "seq": seq, "data": data}])
-        seq += 1
-        data = upload.read(CHUNK_BYTES)
-    return size
-
-
-def restart_import(csv_import: CsvImport) -> bool:
-    """Publish a stored upload's import again (its first publish was lost, or its worker died);
-    harmless if it is running or done: the task claims the import before it starts."""
-    if csv_import.is_done:
-        return False
-    _start_import(csv_import.id)
-    return True
-
-
-def _start_import(import_id: int) -> None:
-    from .tasks import import_csv
-
-    try:
-        import_csv.apply_async(args=[import_id], queue="bulk")
-    except Exception as error:  # the stored upload waits in the database for a new publish
-        log.warning("could not publish the import of upload %s: %s", import_id, error)
 
 
 class _ChunkReader(io.RawIOBase):
@@ -400,54 +292,3 @@ def _fail(import_id: int, reason: str) -> str:
     db.session.execute(delete(CsvChunk).where(CsvChunk.import_id == import_id))
     db.session.commit()
     return ImportStatus.FAILED
-
-
-def import_of(campaign_id: int) -> CsvImport | None:
-    return db.session.scalar(select(CsvImport).where(CsvImport.campaign_id == campaign_id))
-
-
-def problems_of(import_id: int, limit: int | None = None) -> list[CsvProblem]:
-    query = select(CsvProblem).where(CsvProblem.import_id == import_id).order_by(CsvProblem.line)
-    return list(db.session.scalars(query.limit(limit) if limit else query))
-
-
-def stream_problems_csv(import_id: int) -> Callable[[], Any]:
-    """A generator factory yielding the invalid rows as CSV text, a thousand at a time."""
-    import csv
-
-    def generate():
-        yield "\ufeffline,email,reason\r\n"  # BOM: Excel then opens it as UTF-8
-        last = 0
-        while True:
-            batch = db.session.execute(
-                select(CsvProblem.id, CsvProblem.line, CsvProblem.email, CsvProblem.reason)
-                .where(CsvProblem.import_id == import_id, CsvProblem.id > last)
-                .order_by(CsvProblem.id)
-                .limit(1000)
-            ).all()
-            if not batch:
-                return
-            out = io.StringIO()
-            writer = csv.writer(out)
-            for row in batch:
-                writer.writerow([row.line, _safe_cell(row.email), row.reason])
-            last = batch[-1].id
-            yield out.getvalue()
-
-    return generate
-
-
-def _safe_cell(value: str) -> str:
-    # A cell starting with = + - @ would run as a formula when the file is opened in a sheet.
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
-
-
-def import_counts(csv_import: CsvImport) -> dict[str, int]:
-    """The preview's counts, as the page and the API show them."""
-    return {
-        "rows_read": csv_import.rows_read,
-        "valid": csv_import.rows_valid,
-        "invalid": csv_import.rows_invalid,
-        "duplicates": csv_import.duplicates,
-        "suppressed": csv_import.suppressed,
-    }

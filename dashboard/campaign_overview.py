@@ -13,8 +13,8 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from .batch_content import CampaignRenderer
-from .campaign_import import import_counts, import_of, problems_of
 from .extensions import db
+from .import_report import import_counts, import_of, problems_of
 from .mail.merge import TemplateProblem
 from .mailing_models import CsvImport, CsvProblem, ImportStatus
 from .models import Campaign, CampaignProgress, Message, MessageStatus, utcnow

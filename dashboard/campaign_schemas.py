@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .campaign_import import CampaignContent, CampaignInputError
+from .campaign_upload import CampaignContent, CampaignInputError
 from .mail.addresses import AddressError, parse_mailbox
 from .mail.headers import HeaderInjectionError, check_header_value
 from .mailing_models import MessageTemplate

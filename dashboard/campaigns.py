@@ -21,16 +21,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .campaign_confirm import CampaignStateError, confirm_campaign
 from .campaign_control import cancel_campaign, pause_campaign, resume_campaign, retry_failed
 from .campaign_forms import ActionForm, CsvCampaignForm
-from .campaign_import import (
-    CampaignInputError,
-    create_csv_campaign,
-    import_of,
-    restart_import,
-    stream_problems_csv,
-)
 from .campaign_overview import overview
 from .campaign_schemas import campaign_content
+from .campaign_upload import CampaignInputError, create_csv_campaign, restart_import
 from .extensions import csrf, db
+from .import_report import import_of, stream_problems_csv
 from .mailing_models import MessageTemplate
 from .models import Campaign
 from .submission import default_sender

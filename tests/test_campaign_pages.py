@@ -11,9 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import FileStorage
 
-from dashboard import campaign_import
-from dashboard.campaign_import import CampaignContent
+from dashboard import campaign_upload
+from dashboard.campaign_upload import CampaignContent
 from dashboard.extensions import db
+from dashboard.import_report import import_of
 from dashboard.mail.addresses import Mailbox
 from dashboard.mailing_models import CsvImport, ImportStatus
 from dashboard.models import Campaign
@@ -257,14 +258,14 @@ def test_an_import_no_worker_took_can_be_started_again(
     content = CampaignContent("Xin chào", "x", None, Mailbox("dispatcher@example.com"))
     with app.app_context():
         with monkeypatch.context() as patch:
-            patch.setattr(campaign_import, "_start_import", lambda import_id: None)
-            campaign = campaign_import.create_csv_campaign(
+            patch.setattr(campaign_upload, "_start_import", lambda import_id: None)
+            campaign = campaign_upload.create_csv_campaign(
                 csv_file(csv_bytes([["email"], [f"cho-{unique}@example.vn"]])).stream,
                 filename="x.csv",
                 content=content,
                 source="csv",
             )
-        stored = campaign_import.import_of(campaign.id)
+        stored = import_of(campaign.id)
         stored.created_at -= timedelta(minutes=5)
         db.session.commit()
         campaign_id, import_id = campaign.id, stored.id

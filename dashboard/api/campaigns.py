@@ -8,9 +8,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..campaign_confirm import CampaignStateError, confirm_campaign
 from ..campaign_control import cancel_campaign, pause_campaign, resume_campaign, retry_failed
-from ..campaign_import import CampaignInputError, create_csv_campaign
 from ..campaign_overview import overview, overview_json
 from ..campaign_schemas import campaign_content
+from ..campaign_upload import CampaignInputError, create_csv_campaign
 from ..campaigns import too_large_upload, upload_limit
 from ..errors import api_error
 from ..extensions import db
