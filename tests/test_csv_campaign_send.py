@@ -203,3 +203,16 @@ def test_a_campaign_cancelled_before_send_can_never_be_sent(
     assert client.post("/api/v1/campaigns/999999/pause").status_code == 404
     assert [m.status for m in messages_of(app, body["id"])] == ["cancelled"] * 3
     assert smtp_server.received == []
+
+
+def test_a_server_that_drops_the_connection_mid_batch_still_gets_each_message_once(
+    app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
+) -> None:
+    smtp_server.script.drop_every = 7  # close the connection instead of answering every 7th DATA
+    rows = people(40, unique)
+    campaign_id = start(client, rows)
+    messages = wait_for_final(app, campaign_id, timeout=60)
+    assert [m.status for m in messages] == ["sent"] * len(rows)
+    for address, name, _ in rows:
+        [received] = smtp_server.received_by(address)
+        assert received.message["Subject"] == f"Chào {name}: thư mời riêng"
