@@ -31,3 +31,6 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) bench/csv_campaign.py $(BENCH_ARGS)

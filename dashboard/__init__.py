@@ -49,14 +49,18 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .api import api
+    from .campaigns import campaigns
     from .compose import compose
     from .health import health
     from .history import history
     from .jobs import jobs
     from .metrics import init_metrics, metrics
     from .outbox import outbox
+    from .saved_templates import saved_templates
     from .scheduled import scheduled
     from .stats_page import stats
+    from .suppressions import suppressions
+    from .unsubscribe import unsubscribe
 
     app.register_blueprint(compose)
     app.register_blueprint(jobs)
@@ -65,6 +69,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(history)
     app.register_blueprint(stats)
     app.register_blueprint(api)
+    app.register_blueprint(campaigns)
+    app.register_blueprint(saved_templates)
+    app.register_blueprint(suppressions)
+    app.register_blueprint(unsubscribe)
     app.register_blueprint(health)
     app.register_blueprint(metrics)
     init_metrics(app)

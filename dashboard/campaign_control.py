@@ -8,15 +8,25 @@ claim makes any copy still on the broker harmless).
 
 from __future__ import annotations
 
-from flask import current_app
-from sqlalchemy import select, update
+import time
+from collections.abc import Sequence
+from uuid import uuid4
 
-from .dispatch import plan_batches, publish_batches
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from .campaign_confirm import publish_campaign
+from .dispatch import Batch, plan_batches, publish_batches
 from .extensions import db
 from .models import CLAIMABLE_STATUSES, Campaign, Message, MessageStatus, utcnow
 
 # Messages that have not been handed to a worker yet, and so can still be cancelled.
-CANCELLABLE_STATUSES = (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.RETRYING)
+CANCELLABLE_STATUSES = (
+    MessageStatus.DRAFT,
+    MessageStatus.SCHEDULED,
+    MessageStatus.QUEUED,
+    MessageStatus.RETRYING,
+)
 
 
 def pause_campaign(campaign: Campaign, reason: str = "Paused by a person.") -> bool:
@@ -74,6 +84,10 @@ def retry_failed(campaign: Campaign) -> int:
 
 def _requeue(campaign: Campaign, statuses: tuple[MessageStatus, ...]) -> int:
     """Publish the campaign's messages in `statuses` in fresh batches (after the commit)."""
+    if campaign.queue == "bulk":
+        # Ids only, in BULK_BATCH_SIZE chunks: a bulk campaign may have a million rows waiting.
+        db.session.commit()
+        return publish_campaign(campaign, statuses)
     messages = db.session.scalars(
         select(Message)
         .where(Message.campaign_id == campaign.id, Message.status.in_(statuses))
@@ -87,3 +101,71 @@ def _requeue(campaign: Campaign, statuses: tuple[MessageStatus, ...]) -> int:
         raise
     publish_batches(batches, queue=campaign.queue)
     return len(messages)
+
+
+class HoldWatch:
+    """Tells a sending batch, at most every `interval` seconds, which of its campaigns a person
+    has paused or cancelled since it started, so the batch stops soon after."""
+
+    def __init__(self, campaign_ids: set[int], interval: float = 0.2) -> None:
+        self.campaign_ids = sorted(campaign_ids)
+        self.interval = interval
+        self.checked = 0.0
+        self.held: set[int] = set()
+
+    def holds(self, campaign_id: int) -> bool:
+        now = time.monotonic()
+        if now - self.checked >= self.interval:
+            self.checked = now
+            self.held = set(
+                db.session.scalars(
+                    select(Campaign.id).where(
+                        Campaign.id.in_(self.campaign_ids),
+                        or_(Campaign.paused_at.is_not(None), Campaign.cancelled_at.is_not(None)),
+                    )
+                )
+            )
+            db.session.rollback()  # end the read transaction: the next check sees new flags
+        return campaign_id in self.held
+
+
+def release_unsent(message_ids: Sequence[int]) -> int:
+    """Give back messages a worker claimed but did not send: cancelled with a cancelled
+    campaign, otherwise queued again (and published again if their campaign was resumed
+    meanwhile). Returns how many were given back."""
+    if not message_ids:
+        return 0
+    ids = list(message_ids)
+    cancelled = select(Campaign.id).where(Campaign.cancelled_at.is_not(None))
+    in_flight = (Message.id.in_(ids), Message.status == MessageStatus.SENDING)
+    now = utcnow()
+    db.session.execute(
+        update(Message)
+        .where(*in_flight, Message.campaign_id.in_(cancelled))
+        .values(status=MessageStatus.CANCELLED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    requeued = db.session.execute(
+        update(Message)
+        .where(*in_flight)
+        .values(
+            status=MessageStatus.QUEUED,
+            attempts=Message.attempts - 1,
+            claimed_at=None,
+            updated_at=now,
+        )
+        .returning(Message.id, Message.campaign_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    db.session.commit()
+    by_campaign: dict[int, list[int]] = {}
+    for message_id, campaign_id in requeued:
+        by_campaign.setdefault(campaign_id, []).append(message_id)
+    for campaign_id, campaign_message_ids in by_campaign.items():
+        campaign = db.session.get(Campaign, campaign_id)
+        if campaign is not None and campaign.paused_at is None and campaign.cancelled_at is None:
+            # Resumed while this batch was stopping: its resume did not see these messages.
+            publish_batches(
+                [Batch(str(uuid4()), sorted(campaign_message_ids))], queue=campaign.queue
+            )
+    return len(ids)

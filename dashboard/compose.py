@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
+from .extensions import db
 from .forms import ComposeForm
+from .mail.merge import TemplateProblem, check_merge, compile_merge, uses_merge_syntax
 from .mail.mime import AttachmentFile, guess_content_type, safe_filename
+from .mailing_models import MessageTemplate
 from .scheduling import check_send_at, display_zone, parse_local
 from .schemas import EmailContent, FieldError, check_attachments, field_errors, limits_context
 from .submission import default_sender, submit_email
@@ -57,24 +60,47 @@ def compose_page():
             files = files_from_uploads(form.attachments.data or [])
             check_attachments(files, current_app.config["MAX_ATTACHMENTS_BYTES"])
             send_at = (form.send_at.data or "").strip()
-            campaign = submit_email(
-                content,
-                source="form",
-                attachments=files,
-                send_at=check_send_at(parse_local(send_at)) if send_at else None,
-            )
+            send_at_utc = check_send_at(parse_local(send_at)) if send_at else None
         except ValidationError as error:
             _attach_errors(form, field_errors(error))
         except FieldError as error:
             _attach_errors(form, {error.field: str(error)})
         else:
-            return redirect(url_for("jobs.detail", campaign_id=campaign.id))
+            merge = uses_merge_syntax(content.subject, content.text, content.html)
+            problems = check_compose_template(content) if merge else {}
+            if not problems:
+                campaign = submit_email(
+                    content, source="form", attachments=files, send_at=send_at_utc, merge=merge
+                )
+                return redirect(url_for("jobs.detail", campaign_id=campaign.id))
+            _attach_errors(form, problems)
         status = 422
     elif form.errors:
         status = 400
+    elif request.method == "GET" and request.args.get("template"):
+        prefill_from_template(form, request.args["template"])
     return render_template(
         "compose.html", form=form, default_sender=default_sender(), zone=display_zone().key
     ), status
+
+
+def check_compose_template(content: EmailContent) -> dict[str, str]:
+    """A composed email that uses {{ }} is rendered per recipient with `name` and `email`."""
+    try:
+        template = compile_merge(content.subject, content.text, content.html)
+    except TemplateProblem as problem:
+        return {problem.field: str(problem)}
+    problems = check_merge(template, ["name", "email"])
+    return {"text": "; ".join(str(p) for p in problems)} if problems else {}
+
+
+def prefill_from_template(form: ComposeForm, template_id: str) -> None:
+    """Fill subject and bodies from a saved template (`/?template=<id>`)."""
+    template = db.session.get(MessageTemplate, int(template_id)) if template_id.isdigit() else None
+    if template is None:
+        abort(404, "There is no such saved template.")
+    form.subject.data, form.text.data = template.subject, template.text_body
+    form.html.data = template.html_body or ""
 
 
 def _attach_errors(form: ComposeForm, errors: dict[str, str]) -> None:

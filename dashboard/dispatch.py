@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import uuid4
 
+from flask import current_app
 from kombu.exceptions import OperationalError
 
 from .models import Message
@@ -18,6 +19,13 @@ log = logging.getLogger(__name__)
 class Batch:
     task_id: str
     message_ids: list[int]
+
+
+def batch_size_for(queue: str) -> int:
+    """Ids per task: big chunks for bulk campaigns (one SMTP connection each), small ones for
+    transactional mail so a single email is never stuck behind a long batch."""
+    key = "BULK_BATCH_SIZE" if queue == "bulk" else "MAIL_BATCH_SIZE"
+    return max(int(current_app.config[key]), 1)
 
 
 def plan_batches(messages: Sequence[Message], size: int) -> list[Batch]:

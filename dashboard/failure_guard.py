@@ -20,7 +20,9 @@ from .models import Campaign, DeliveryAttempt, Message
 
 
 def is_failure(outcome: str, smtp_code: int | None) -> bool:
-    return outcome == Outcome.PERMANENT or (smtp_code is not None and 500 <= smtp_code < 600)
+    """A refusal by the server. A message stopped before SMTP (a suppressed address, a row its
+    template cannot render) says nothing about the account, so it does not count."""
+    return smtp_code is not None and 500 <= smtp_code < 600 and outcome != Outcome.SENT
 
 
 def failures_in_window(campaign: Campaign, window: int) -> int:

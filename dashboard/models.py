@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, func, select
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, false, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -18,6 +18,8 @@ def utcnow() -> datetime:
 
 
 class MessageStatus(StrEnum):
+    # Imported from a CSV and waiting for a person to confirm: never claimed, never final.
+    DRAFT = "draft"
     SCHEDULED = "scheduled"
     QUEUED = "queued"
     SENDING = "sending"
@@ -52,6 +54,8 @@ class Campaign(db.Model):
     cancelled_at: Mapped[datetime | None]
     # The failure guard counts only attempts after the last resume.
     resumed_at: Mapped[datetime | None]
+    # Subject and bodies are Jinja templates rendered per recipient with its `merge_data`.
+    merge: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="campaign", order_by="Message.id", lazy="raise_on_sql"
@@ -102,6 +106,8 @@ class CampaignProgress:
     def status(self) -> str:
         """One word for the whole campaign, derived from its messages' states."""
         count = self.counts.get
+        if count(MessageStatus.DRAFT):
+            return "draft"
         if not self.is_final:
             if self.paused:
                 return "paused"
@@ -151,6 +157,8 @@ class Message(db.Model):
     stale_resends: Mapped[int] = mapped_column(default=0, server_default="0")
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A merge campaign's variables for this recipient (a CSV row), as a JSON object.
+    merge_data: Mapped[str | None] = mapped_column(Text)
 
     campaign: Mapped[Campaign] = relationship(back_populates="messages")
     attempts_log: Mapped[list[DeliveryAttempt]] = relationship(
@@ -241,3 +249,5 @@ Index(
 )
 Index("ix_delivery_attempt_message_outcome", DeliveryAttempt.message_id, DeliveryAttempt.outcome)
 Index("ix_campaign_created_at", Campaign.created_at)  # campaigns of a range
+
+from . import mailing_models  # noqa: E402,F401  (CSV imports, templates, suppressions)

@@ -15,7 +15,7 @@ from uuid import uuid4
 from flask import current_app
 from sqlalchemy import insert, or_, select, update
 
-from .dispatch import Batch, publish_batches
+from .dispatch import Batch, batch_size_for, publish_batches
 from .extensions import db
 from .models import Campaign, DeliveryAttempt, Message, MessageStatus, utcnow
 
@@ -45,13 +45,13 @@ def publish_messages(message_ids: Sequence[int]) -> int:
         .where(Message.id.in_(message_ids))
         .order_by(Message.campaign_id, Message.id)
     ).all()
-    size = max(int(current_app.config["MAIL_BATCH_SIZE"]), 1)
     by_campaign: dict[tuple[int, str], list[int]] = {}
     for message_id, campaign_id, queue in rows:
         by_campaign.setdefault((campaign_id, queue), []).append(message_id)
     planned: list[tuple[str, Batch]] = []
     try:
         for (_, queue), ids in by_campaign.items():
+            size = batch_size_for(queue)
             for start in range(0, len(ids), size):
                 batch = Batch(task_id=str(uuid4()), message_ids=ids[start : start + size])
                 db.session.execute(

@@ -191,10 +191,11 @@ class AttachmentIn(BaseModel):
         )
 
 
-class EmailRequest(EmailContent):
-    """The body of `POST /api/v1/emails`."""
+class ScheduledSend(BaseModel):
+    """`send_at`, as every API call that can send later takes it."""
 
-    attachments: list[AttachmentIn] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid")
+
     send_at: datetime | None = Field(
         default=None,
         description="Send later: an ISO 8601 time with its UTC offset, in the future "
@@ -218,6 +219,16 @@ class EmailRequest(EmailContent):
                 "send_at", f"'{value[:60]}' is not an ISO 8601 time like 2026-12-01T09:30:00+07:00"
             ) from None
         return check_send_at(require_offset(moment))
+
+
+class CampaignConfirm(ScheduledSend):
+    """The optional body of `POST /api/v1/campaigns/<id>/confirm`."""
+
+
+class EmailRequest(EmailContent, ScheduledSend):
+    """The body of `POST /api/v1/emails`."""
+
+    attachments: list[AttachmentIn] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _decode_attachments(self, info: ValidationInfo) -> EmailRequest:
@@ -248,7 +259,9 @@ def check_attachments(files: list[AttachmentFile], limit: int | None) -> None:
 class MessageOut(BaseModel):
     id: int
     to: str
-    status: Literal["scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled"]
+    status: Literal[
+        "draft", "scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled"
+    ]
     attempts: int
     last_code: int | None
     last_reply: str | None

@@ -30,12 +30,14 @@ def submit_email(
     attachments: Sequence[AttachmentFile] = (),
     send_at: datetime | None = None,
     queue: str = "transactional",
+    merge: bool = False,
 ) -> Campaign:
     """Store one campaign with a queued message per recipient, then enqueue its ids on `queue`
     (the Celery queue its batches go to, and come back to on resume or retry).
 
     With `send_at` (aware, or naive UTC) the messages are `scheduled` instead and the beat
-    dispatcher queues them when the time comes; a time in the past raises FieldError.
+    dispatcher queues them when the time comes; a time in the past raises FieldError. With
+    `merge`, subject and bodies are templates rendered per recipient ({{ name }}, {{ email }}).
     """
     if send_at is not None:
         send_at = check_send_at(send_at)
@@ -50,6 +52,7 @@ def submit_email(
         text_body=content.text,
         html_body=content.html or None,
         send_at=send_at,
+        merge=merge,
         attachments=[
             Attachment(filename=f.filename, content_type=f.content_type, data=f.data)
             for f in attachments

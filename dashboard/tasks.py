@@ -12,7 +12,10 @@ from celery import shared_task
 from flask import current_app
 from sqlalchemy import select
 
-from .delivery import claim_messages, envelopes_for, retry_delay, smtp_settings
+from .batch_content import prepare_batch
+from .campaign_control import HoldWatch, release_unsent
+from .campaign_import import run_import
+from .delivery import claim_messages, retry_delay, smtp_settings
 from .extensions import db
 from .mail.rate_limit import QuotaExhausted, next_window
 from .mail.smtp import DeliveryResult, Outcome, deliver_batch
@@ -107,11 +110,16 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     }
     db.session.rollback()  # end the read transaction: SQLite writers must not wait on it
     report = _Report(self, attempts=attempts, config=config)
+    batch = prepare_batch(claimed, config)
+    for refusal in batch.refused:  # suppressed addresses, rows their template cannot render
+        report.add(refusal)
+    watch = HoldWatch(batch.campaign_ids)
+    # A campaign paused or cancelled meanwhile stops here, before it takes rate-limit tokens.
+    unheld = (e for e in batch.envelopes if not watch.holds(batch.campaign_of[e.key]))
     limiter = limiter_for(config)
-    envelopes = envelopes_for(claimed)
     held_until, reason = None, ""
     try:
-        paced = limiter.paced(envelopes) if limiter else envelopes
+        paced = limiter.paced(unheld) if limiter else unheld
         for result in deliver_batch(paced, smtp_settings(config)):
             report.add(result)
     except QuotaExhausted as exhausted:
@@ -128,8 +136,10 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
         except redis.RedisError as error:
             log.warning("could not refund %d quota: %s", report.unreached, error)
     unsent = [message_id for message_id in claimed if message_id not in report.done]
-    if unsent:
-        hand_back(unsent, until=held_until or utcnow(), reason=reason or "not tried")
+    if held_until is not None:
+        hand_back(unsent, until=held_until, reason=reason)
+    else:  # held back by a pause or a cancel
+        release_unsent(unsent)
     return {"claimed": len(claimed), "held": len(unsent), **report.counts}
 
 
@@ -143,3 +153,9 @@ def dispatch_due_messages() -> int:
 def sweep_stale_rows() -> dict[str, int]:
     """Beat, every SWEEP_INTERVAL_SECONDS: re-enqueue rows stuck in `queued` or `sending`."""
     return sweep_stale()
+
+
+@shared_task(name="dashboard.import_csv")
+def import_csv(import_id: int) -> str:
+    """Import an uploaded CSV's rows as draft messages, reporting progress on its row."""
+    return run_import(import_id)

@@ -147,6 +147,7 @@ def stack_settings(
         "RATE_LIMIT_PER_DAY": "1000000",
         "RATE_LIMIT_REDIS_URL": REDIS_URL,
         "SECRET_KEY": "test-secret-key",
+        "CSV_MAX_ROWS": "20000",
     }
 
 
@@ -267,6 +268,7 @@ def app_config(settings: dict[str, str]) -> dict[str, Any]:
         "REDIS_URL": settings["REDIS_URL"],
         "RATE_LIMIT_PER_DAY": int(settings["RATE_LIMIT_PER_DAY"]),
         "RATE_LIMIT_REDIS_URL": settings["RATE_LIMIT_REDIS_URL"],
+        "CSV_MAX_ROWS": int(settings["CSV_MAX_ROWS"]),
     }
 
 

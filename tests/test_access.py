@@ -23,6 +23,7 @@ EXPECTED_PUBLIC = {
     "health.healthz",  # load balancers and orchestrators carry no session
     "health.readyz",
     "metrics.scrape",  # Prometheus; counts only, and must answer while the database is down
+    "unsubscribe.one_click",  # a recipient's signed link (RFC 8058 one-click POST)
 }
 EMAIL = {"to": "someone@example.com", "subject": "s", "text": "t"}
 

@@ -65,8 +65,9 @@ def test_cancel_leaves_no_message_sent_after_it(
     assert cancelled > 0
     messages = wait_for_final(app, campaign_id)
     statuses = [m.status for m in messages]
-    assert statuses.count("cancelled") == cancelled
-    assert statuses.count("sent") == RECIPIENTS - cancelled
+    # Batches in flight stop too: their claimed, unsent messages are cancelled by the worker.
+    assert statuses.count("cancelled") >= cancelled
+    assert statuses.count("sent") == RECIPIENTS - statuses.count("cancelled")
     time.sleep(1.0)
     sent_addresses = {r.rcpt_tos[0] for r in smtp_server.received}
     assert sent_addresses == {m.to_address for m in messages if m.status == "sent"}

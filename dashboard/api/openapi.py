@@ -11,6 +11,7 @@ from ..auth.api_docs import add_bearer_auth
 from ..schemas import EmailAccepted, EmailRequest, EmailStatus, ErrorResponse, TaskStatus
 from ..stats_schemas import StatsResponse
 from . import api
+from .campaign_openapi import CAMPAIGN_MODELS, campaign_paths
 
 _REF = "#/components/schemas/{model}"
 
@@ -47,6 +48,7 @@ def build_openapi() -> dict[str, Any]:
             (TaskStatus, "serialization"),
             (ErrorResponse, "serialization"),
             (StatsResponse, "serialization"),
+            *CAMPAIGN_MODELS,
         ],
         ref_template=_REF,
     )
@@ -122,6 +124,7 @@ def build_openapi() -> dict[str, Any]:
                     "responses": {"200": _json("StatsResponse", "The numbers"), **_errors(422)},
                 }
             },
+            **campaign_paths(_ref, _json, _errors),
         },
         "components": {"schemas": definitions["$defs"]},
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
 import smtplib
 import ssl
 import time
@@ -69,7 +70,8 @@ def outcome_for_code(code: int) -> Outcome:
 
 def open_connection(settings: SmtpSettings) -> smtplib.SMTP:
     """Connect, say EHLO, upgrade to TLS when asked, and log in when credentials are set."""
-    context = ssl.create_default_context()
+    # Loading the CA store costs ~50 ms: only when the connection will use TLS.
+    context = ssl.create_default_context() if settings.use_ssl or settings.use_tls else None
     if settings.use_ssl:
         conn: smtplib.SMTP = smtplib.SMTP_SSL(
             settings.host, settings.port, timeout=settings.timeout, context=context
@@ -107,11 +109,45 @@ def _close(conn: smtplib.SMTP) -> None:
         conn.close()
 
 
-def _send_one(conn: smtplib.SMTP, envelope: Envelope) -> tuple[int, str]:
-    code, reply = conn.mail(envelope.sender)
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+def _send_pipelined(conn: smtplib.SMTP, envelope: Envelope) -> tuple[int, str]:
+    """MAIL, RCPT and DATA in one write, then their three replies (RFC 2920): one round trip
+    where there were three, for servers that offer PIPELINING (Postfix, Gmail)."""
+    if "\n" in envelope.sender + envelope.recipient or "\r" in envelope.sender + envelope.recipient:
+        raise _Refused(501, "an address holds a line break")  # never a command of its own
+    conn.send(f"MAIL FROM:<{envelope.sender}>\r\nRCPT TO:<{envelope.recipient}>\r\nDATA\r\n")
+    replies = [conn.getreply() for _ in range(3)]
+    (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = replies
+    refusal = None
+    if mail_code != 250:
+        refusal = _Refused(mail_code, _text(mail_reply))
+    elif rcpt_code not in (250, 251):
+        refusal = _Refused(rcpt_code, _text(rcpt_reply))
+    if data_code != 354:
+        raise refusal or _Refused(data_code, _text(data_reply))
+    if refusal is not None:  # a server that opened DATA anyway gets an empty, refused message
+        conn.send(b".\r\n")
+        conn.getreply()
+        raise refusal
+    data = _LEADING_DOT.sub(b"..", envelope.data)
+    conn.send(data + (b"" if data.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+    code, reply = conn.getreply()
     if code != 250:
         raise _Refused(code, _text(reply))
-    code, reply = conn.rcpt(envelope.recipient)
+    return code, _text(reply)
+
+
+def _send_one(conn: smtplib.SMTP, envelope: Envelope) -> tuple[int, str]:
+    if conn.does_esmtp and conn.has_extn("pipelining"):
+        return _send_pipelined(conn, envelope)
+    # docmd, not mail()/rcpt(): those re-parse each address with email.utils.parseaddr, a tenth
+    # of a bulk worker's time; envelope addresses are validated single-line ASCII already.
+    code, reply = conn.docmd("mail", f"FROM:<{envelope.sender}>")
+    if code != 250:
+        raise _Refused(code, _text(reply))
+    code, reply = conn.docmd("rcpt", f"TO:<{envelope.recipient}>")
     if code not in (250, 251):
         raise _Refused(code, _text(reply))
     try:
@@ -130,7 +166,8 @@ def _describe(error: BaseException) -> tuple[int | None, str]:
 
 
 def deliver_batch(
-    envelopes: Iterable[Envelope], settings: SmtpSettings
+    envelopes: Iterable[Envelope],
+    settings: SmtpSettings,
 ) -> Iterator[DeliveryResult]:
     """Send each envelope in turn over one connection, yielding one result per envelope.
 

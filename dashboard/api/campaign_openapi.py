@@ -1,0 +1,86 @@
+"""The campaign endpoints' part of the OpenAPI document (merged by `openapi.build_openapi`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..campaign_schemas import CampaignActionOut, CampaignFields, CampaignOut
+
+CAMPAIGN_MODELS: list[tuple[type[BaseModel], str]] = [
+    (CampaignFields, "validation"),
+    (CampaignOut, "serialization"),
+    (CampaignActionOut, "serialization"),
+]
+
+
+def campaign_paths(ref, json_response, errors) -> dict[str, Any]:
+    """Paths for creating, reading and acting on CSV campaigns."""
+    id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    fields = CampaignFields.model_json_schema(by_alias=True)["properties"]
+    upload_schema = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {
+                "type": "string",
+                "format": "binary",
+                "description": "The CSV: UTF-8 (BOM or not) or UTF-16 with BOM; comma, "
+                "semicolon or tab separated; a header row with an 'email' column.",
+            },
+            **fields,
+        },
+    }
+    paths: dict[str, Any] = {
+        "/campaigns": {
+            "post": {
+                "operationId": "createCampaign",
+                "summary": "Upload a CSV and templates; the import runs in the background",
+                "description": "Checks the file's layout and the templates against its columns "
+                "at once (422 naming the field), then imports the rows as drafts. Poll "
+                "status_url until `import.status` is `ready` for the counts, the invalid rows "
+                "and the first rendered messages, then confirm.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": upload_schema}},
+                },
+                "responses": {
+                    "202": {
+                        **json_response("CampaignOut", "Accepted; the import has started"),
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                    },
+                    **errors(400, 413, 415, 422),
+                },
+            }
+        },
+        "/campaigns/{id}": {
+            "get": {
+                "operationId": "getCampaign",
+                "summary": "Import progress and preview, counts by state, speed and time left",
+                "parameters": [id_param],
+                "responses": {"200": json_response("CampaignOut", "The campaign"), **errors(404)},
+            }
+        },
+    }
+    summaries = {
+        "confirm": "Send: queue the imported recipients and publish them to the bulk queue",
+        "pause": "Stop handing out messages; batches in flight stop within a moment",
+        "resume": "Queue the waiting messages again",
+        "cancel": "Cancel every message not yet sent",
+        "retry-failed": "Queue the failed messages for another try",
+    }
+    for action, summary in summaries.items():
+        paths[f"/campaigns/{{id}}/{action}"] = {
+            "post": {
+                "operationId": "campaign" + action.title().replace("-", ""),
+                "summary": summary,
+                "parameters": [id_param],
+                "responses": {
+                    "200": json_response("CampaignActionOut", "Done"),
+                    "409": json_response("ErrorResponse", "Not possible in the campaign's state"),
+                    **errors(404),
+                },
+            }
+        }
+    return paths

@@ -1,0 +1,129 @@
+"""CSV campaigns over the API: `POST /api/v1/campaigns` (multipart: the CSV and the templates),
+`GET /api/v1/campaigns/<id>` (import progress, preview, counts, speed), and the actions."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, request, url_for
+from pydantic import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..campaign_confirm import CampaignStateError, confirm_campaign
+from ..campaign_control import cancel_campaign, pause_campaign, resume_campaign, retry_failed
+from ..campaign_overview import overview, overview_json
+from ..campaign_schemas import campaign_content
+from ..campaign_upload import CampaignInputError, create_csv_campaign
+from ..campaigns import too_large_upload, upload_limit
+from ..errors import api_error
+from ..extensions import db
+from ..mailing_models import MessageTemplate
+from ..models import Campaign
+from ..schemas import CampaignConfirm, FieldError, field_errors
+from . import api
+from .emails import json_body
+
+_ACTIONS = {
+    "pause": pause_campaign,
+    "resume": resume_campaign,
+    "cancel": cancel_campaign,
+    "retry-failed": retry_failed,
+}
+
+
+def _invalid(fields: dict[str, str]):
+    return api_error(
+        422,
+        "The campaign was not accepted: "
+        + "; ".join(f"{name}: {message}" for name, message in fields.items()),
+        fields=fields,
+    )
+
+
+def _urls(campaign_id: int) -> dict[str, str]:
+    return {
+        "status": url_for("api.get_campaign", campaign_id=campaign_id, _external=True),
+        "invalid_rows": url_for("campaigns.invalid_rows", campaign_id=campaign_id, _external=True),
+    }
+
+
+@api.post("/campaigns")
+def create_campaign():
+    request.max_content_length = upload_limit()
+    if request.mimetype != "multipart/form-data":
+        return api_error(
+            415, "Send the CSV and the templates as multipart/form-data (a 'file' part)."
+        )
+    try:
+        upload = request.files.get("file")
+    except RequestEntityTooLarge:
+        return api_error(413, too_large_upload())
+    if upload is None or not upload.filename:
+        return _invalid({"file": "the CSV file is required, as the multipart part 'file'"})
+    data = {key: request.form.get(key) for key in request.form}
+    template = None
+    if data.get("template_id"):
+        try:
+            template = db.session.get(MessageTemplate, int(data["template_id"]))
+        except ValueError:
+            template = None
+        if template is None:
+            return _invalid({"template_id": "there is no saved template with this id"})
+    try:
+        content = campaign_content(
+            data, template=template, max_body_bytes=current_app.config["MAX_BODY_BYTES"]
+        )
+        campaign = create_csv_campaign(
+            upload.stream, filename=upload.filename, content=content, source="api"
+        )
+    except CampaignInputError as error:
+        return _invalid(error.fields)
+    urls = _urls(campaign.id)
+    return jsonify(overview_json(overview(campaign), urls)), 202, {"Location": urls["status"]}
+
+
+def _campaign_or_404(campaign_id: int) -> Campaign | None:
+    return db.session.get(Campaign, campaign_id)
+
+
+@api.get("/campaigns/<int:campaign_id>")
+def get_campaign(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    if campaign is None:
+        return api_error(404, f"There is no campaign with id {campaign_id}.")
+    return jsonify(overview_json(overview(campaign), _urls(campaign_id)))
+
+
+@api.post(
+    "/campaigns/<int:campaign_id>/<any(confirm, pause, resume, cancel, 'retry-failed'):action>"
+)
+def campaign_action(campaign_id: int, action: str):
+    campaign = _campaign_or_404(campaign_id)
+    if campaign is None:
+        return api_error(404, f"There is no campaign with id {campaign_id}.")
+    send_at = None
+    if action == "confirm" and request.content_length:  # an optional {"send_at": ...}
+        data, error = json_body()
+        if error:
+            return error
+        try:
+            send_at = CampaignConfirm.model_validate(data).send_at
+        except ValidationError as invalid:
+            return _invalid(field_errors(invalid))
+    try:
+        if action == "confirm":
+            affected = confirm_campaign(campaign, send_at)
+        else:
+            affected = _ACTIONS[action](campaign)
+    except CampaignStateError as error:
+        return api_error(409, str(error), code="conflict")
+    except FieldError as error:
+        return _invalid({error.field: str(error)})
+    db.session.expire_all()
+    campaign = db.session.get(Campaign, campaign_id)
+    return jsonify(
+        {
+            "id": campaign_id,
+            "action": action,
+            "affected": int(affected),
+            "status": overview(campaign, with_preview=False).status,
+        }
+    )

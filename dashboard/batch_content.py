@@ -1,0 +1,125 @@
+"""What a claimed batch sends: each message's bytes, or the reason it must not be sent.
+
+Merge campaigns are rendered from one MIME skeleton per batch (see `mail/skeleton.py`); other
+campaigns are built as before. Suppressed addresses are refused here, so the list applies to
+every send, whichever way the message was submitted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from .delivery import envelopes_for
+from .extensions import db
+from .mail.addresses import Mailbox
+from .mail.merge import MergeTemplate, TemplateProblem, compile_merge
+from .mail.mime import AttachmentFile
+from .mail.skeleton import MimeSkeleton, Personalised
+from .mail.smtp import DeliveryResult, Envelope, Outcome
+from .models import Campaign, Message
+from .suppression import suppressed_among
+from .unsubscribe import unsubscribe_serializer, unsubscribe_url
+
+
+@dataclass
+class PreparedBatch:
+    envelopes: list[Envelope] = field(default_factory=list)
+    refused: list[DeliveryResult] = field(default_factory=list)  # failed before any SMTP
+    campaign_ids: set[int] = field(default_factory=set)
+    campaign_of: dict[int, int] = field(default_factory=dict)  # message id -> campaign id
+
+
+def _refusal(message_id: int, reply: str) -> DeliveryResult:
+    return DeliveryResult(message_id, Outcome.PERMANENT, None, reply, 0)
+
+
+def prepare_batch(message_ids: Sequence[int], config: Mapping[str, Any]) -> PreparedBatch:
+    """Load the claimed messages and turn each into an envelope or a refusal."""
+    messages = db.session.scalars(
+        select(Message)
+        .where(Message.id.in_(message_ids))
+        .options(selectinload(Message.campaign).selectinload(Campaign.attachments))
+        .order_by(Message.id)
+    ).all()
+    prepared = PreparedBatch(
+        campaign_ids={m.campaign_id for m in messages},
+        campaign_of={m.id: m.campaign_id for m in messages},
+    )
+    suppressed = suppressed_among(m.to_address for m in messages)
+    plain_ids: list[int] = []
+    merged: dict[int, list[Message]] = {}
+    for message in messages:
+        if message.to_address.lower() in suppressed:
+            prepared.refused.append(
+                _refusal(message.id, "Not sent: the address is on the suppression list.")
+            )
+        elif message.campaign.merge:
+            merged.setdefault(message.campaign_id, []).append(message)
+        else:
+            plain_ids.append(message.id)
+    if plain_ids:
+        prepared.envelopes.extend(envelopes_for(plain_ids))
+    for group in merged.values():
+        renderer = CampaignRenderer(group[0].campaign, config)
+        for message in group:
+            try:
+                prepared.envelopes.append(renderer.envelope(message))
+            except TemplateProblem as problem:
+                prepared.refused.append(
+                    _refusal(message.id, f"Not sent: the {problem.field} template: {problem}")
+                )
+            except ValueError as error:  # one row's bad value must not fail its neighbours
+                prepared.refused.append(_refusal(message.id, f"Not sent: {error}"))
+    prepared.envelopes.sort(key=lambda envelope: envelope.key)
+    return prepared
+
+
+class CampaignRenderer:
+    """One campaign's compiled templates and MIME skeleton, rendering each recipient's bytes."""
+
+    def __init__(self, campaign: Campaign, config: Mapping[str, Any]) -> None:
+        self.campaign = campaign
+        self.template: MergeTemplate = compile_merge(
+            campaign.subject, campaign.text_body, campaign.html_body
+        )
+        self.bulk = campaign.queue == "bulk"
+        self.skeleton = MimeSkeleton(
+            Mailbox(campaign.from_address, campaign.from_name),
+            has_html=campaign.html_body is not None,
+            attachments=[
+                AttachmentFile(a.filename, a.content_type, a.data) for a in campaign.attachments
+            ],
+            list_unsubscribe=self.bulk,
+        )
+        self.base_url = config["PUBLIC_BASE_URL"]
+        self.serializer = unsubscribe_serializer(config["SECRET_KEY"])
+
+    def envelope(self, message: Message) -> Envelope:
+        """The message's bytes; TemplateProblem when its row does not fit the templates."""
+        values: dict[str, str] = json.loads(message.merge_data) if message.merge_data else {}
+        values.setdefault("email", message.to_address)
+        values.setdefault("name", message.to_name)
+        link = None
+        if self.bulk:
+            link = unsubscribe_url(
+                self.base_url, self.serializer, message.to_address, self.campaign.id
+            )
+            values["unsubscribe_url"] = link
+        content = self.template.render(values)
+        data = self.skeleton.render(
+            Personalised(
+                recipient=Mailbox(message.to_address, message.to_name),
+                subject=content.subject,
+                text=content.text,
+                html=content.html,
+                message_id=message.message_id_header,
+                unsubscribe_url=link,
+            )
+        )
+        return Envelope(message.id, self.campaign.from_address, message.to_address, data)

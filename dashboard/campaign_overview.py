@@ -1,0 +1,202 @@
+"""What the campaign page and the campaign API show: import progress and preview, counts by
+state, speed and time left. Read from the rows every time; nothing is kept by hand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email import policy
+from email.parser import BytesParser
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from .batch_content import CampaignRenderer
+from .extensions import db
+from .import_report import import_counts, import_of, problems_of
+from .mail.merge import TemplateProblem
+from .mailing_models import CsvImport, CsvProblem, ImportStatus
+from .models import Campaign, CampaignProgress, Message, MessageStatus, utcnow
+
+PREVIEW_MESSAGES = 3
+PROBLEMS_SHOWN = 20
+RATE_WINDOW_SECONDS = 10
+
+
+@dataclass
+class RenderedPreview:
+    to: str
+    subject: str = ""
+    text: str = ""
+    html: str | None = None
+    raw: str = ""
+    error: str | None = None
+
+
+@dataclass
+class CampaignOverview:
+    campaign: Campaign
+    progress: CampaignProgress
+    csv_import: CsvImport | None
+    problems: list[CsvProblem] = field(default_factory=list)
+    preview: list[RenderedPreview] = field(default_factory=list)
+    messages_per_second: float | None = None
+    seconds_left: float | None = None
+
+    @property
+    def status(self) -> str:
+        if self.csv_import is not None and not self.csv_import.is_done:
+            return "importing"
+        if self.csv_import is not None and self.csv_import.status == ImportStatus.FAILED:
+            return "import failed"
+        return self.progress.status
+
+    @property
+    def is_live(self) -> bool:
+        """Whether anything on the page will still change without a person acting."""
+        if self.csv_import is not None and not self.csv_import.is_done:
+            return True
+        return self.status not in ("draft", "import failed") and not self.progress.is_final
+
+    @property
+    def can_confirm(self) -> bool:
+        return self.status == "draft" and self.campaign.cancelled_at is None
+
+    @property
+    def can_pause(self) -> bool:
+        return self.is_live and self.status != "importing" and not self.campaign.is_paused
+
+    @property
+    def can_resume(self) -> bool:
+        return self.campaign.is_paused and self.campaign.cancelled_at is None
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.campaign.cancelled_at is None and (
+            self.can_confirm or not self.progress.is_final
+        )
+
+    @property
+    def can_retry(self) -> bool:
+        return (
+            self.campaign.cancelled_at is None
+            and self.progress.counts.get(MessageStatus.FAILED, 0) > 0
+        )
+
+    def counts(self) -> dict[str, int]:
+        return import_counts(self.csv_import) if self.csv_import else {}
+
+
+def overview(campaign: Campaign, *, with_preview: bool = True) -> CampaignOverview:
+    """Everything the page shows about a campaign, in a handful of queries."""
+    csv_import = import_of(campaign.id)
+    if csv_import is not None and not csv_import.is_done:
+        # Counting a million half-imported drafts every poll would slow the import down.
+        return CampaignOverview(campaign, CampaignProgress(), csv_import)
+    result = CampaignOverview(campaign, campaign.progress(), csv_import)
+    if csv_import is not None:
+        result.problems = problems_of(csv_import.id, PROBLEMS_SHOWN)
+    if with_preview and result.status == "draft":
+        result.preview = render_preview(campaign)
+    result.messages_per_second, result.seconds_left = _speed(campaign.id, result.progress)
+    return result
+
+
+def render_preview(campaign: Campaign, count: int = PREVIEW_MESSAGES) -> list[RenderedPreview]:
+    """The first messages rendered by the very code the workers send with."""
+    messages = db.session.scalars(
+        select(Message).where(Message.campaign_id == campaign.id).order_by(Message.id).limit(count)
+    ).all()
+    if not messages:
+        return []
+    renderer = CampaignRenderer(campaign, current_app.config)
+    previews = []
+    for message in messages:
+        shown = (
+            f"{message.to_name} <{message.to_address}>" if message.to_name else message.to_address
+        )
+        try:
+            raw = renderer.envelope(message).data
+        except TemplateProblem as problem:
+            previews.append(RenderedPreview(to=shown, error=f"{problem.field}: {problem}"))
+            continue
+        email = BytesParser(policy=policy.default).parsebytes(raw)
+        html = email.get_body(("html",))
+        previews.append(
+            RenderedPreview(
+                to=shown,
+                subject=str(email["Subject"]),
+                text=email.get_body(("plain",)).get_content().replace("\r\n", "\n"),
+                html=html.get_content() if html is not None else None,
+                raw=raw.decode("ascii", "replace"),
+            )
+        )
+    return previews
+
+
+def _speed(campaign_id: int, progress: CampaignProgress) -> tuple[float | None, float | None]:
+    """Messages per second (over the last seconds while sending, overall once done) and the
+    time left at that pace."""
+    count, first, last = db.session.execute(
+        select(
+            func.count(Message.sent_at), func.min(Message.sent_at), func.max(Message.sent_at)
+        ).where(Message.campaign_id == campaign_id, Message.sent_at.is_not(None))
+    ).one()
+    if not count or first is None:
+        return None, None
+    if progress.is_final:
+        span = (last - first).total_seconds()
+        return (round(count / span, 1) if span > 0 else None), 0.0
+    now = utcnow()
+    window_start = max(first, now - timedelta(seconds=RATE_WINDOW_SECONDS))
+    recent = db.session.scalar(
+        select(func.count()).where(
+            Message.campaign_id == campaign_id, Message.sent_at >= window_start
+        )
+    )
+    span = (now - window_start).total_seconds()
+    if not recent or span <= 0:
+        return 0.0, None
+    rate = recent / span
+    remaining = progress.total - progress.done - progress.counts.get(MessageStatus.DRAFT, 0)
+    return round(rate, 1), round(remaining / rate, 1)
+
+
+def overview_json(view: CampaignOverview, urls: dict[str, str]) -> dict[str, Any]:
+    """The API's shape of an overview (documented by `CampaignOut`)."""
+    csv_import = view.csv_import
+    return {
+        "id": view.campaign.id,
+        "status": view.status,
+        "subject": view.campaign.subject,
+        "created_at": view.campaign.created_at.isoformat(timespec="seconds") + "Z",
+        "total": view.progress.total,
+        "counts": view.progress.as_dict(),
+        "paused": view.campaign.is_paused,
+        "cancelled": view.campaign.cancelled_at is not None,
+        "messages_per_second": view.messages_per_second,
+        "seconds_left": view.seconds_left,
+        "import": None
+        if csv_import is None
+        else {
+            "status": csv_import.status,
+            "error": csv_import.error,
+            "filename": csv_import.filename,
+            "encoding": csv_import.encoding,
+            "delimiter": csv_import.delimiter,
+            "columns": csv_import.columns,
+            "percent": csv_import.percent,
+            **view.counts(),
+            "rows_per_second": csv_import.rows_per_second,
+            "invalid_rows_url": urls["invalid_rows"],
+        },
+        "invalid_rows": [
+            {"line": p.line, "email": p.email, "reason": p.reason} for p in view.problems
+        ],
+        "preview": [
+            {"to": p.to, "subject": p.subject, "text": p.text, "html": p.html, "error": p.error}
+            for p in view.preview
+        ],
+        "status_url": urls["status"],
+    }

@@ -1,0 +1,147 @@
+"""What a CSV campaign submission must look like (the page and the API share these rules), and the
+API's answers about campaigns (they generate the OpenAPI document too)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .campaign_upload import CampaignContent, CampaignInputError
+from .mail.addresses import AddressError, parse_mailbox
+from .mail.headers import HeaderInjectionError, check_header_value
+from .mailing_models import MessageTemplate
+from .schemas import field_errors, text_from_html
+from .submission import default_sender
+
+
+class CampaignFields(BaseModel):
+    """The form fields of `POST /api/v1/campaigns` besides the file (multipart/form-data)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    subject: str = Field(
+        default="",
+        description="A one-line template, e.g. `Chào {{ name }}`. Taken from the saved template "
+        "when empty.",
+    )
+    text: str = Field(default="", description="The plain-text body template.")
+    html: str | None = Field(default=None, description="An optional HTML body template.")
+    from_: str | None = Field(
+        default=None, alias="from", description="Sender; defaults to MAIL_DEFAULT_SENDER."
+    )
+    template_id: int | None = Field(
+        default=None, description="A saved template whose parts fill the empty fields."
+    )
+
+    @field_validator("html", "from_", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("template_id", mode="before")
+    @classmethod
+    def _blank_id_is_none(cls, value: Any) -> Any:
+        return None if value in ("", None) else value
+
+
+def campaign_content(
+    data: dict[str, Any], *, template: MessageTemplate | None, max_body_bytes: int
+) -> CampaignContent:
+    """Validate a submission (fields empty in it come from `template`); CampaignInputError
+    names each bad field."""
+    try:
+        fields = CampaignFields.model_validate(data)
+    except ValidationError as error:
+        raise CampaignInputError(field_errors(error)) from None
+    subject = fields.subject.strip() or (template.subject if template else "")
+    text = fields.text if fields.text.strip() else (template.text_body if template else "")
+    html = fields.html or (template.html_body if template else None)
+    problems: dict[str, str] = {}
+    if not subject:
+        problems["subject"] = "a subject is required"
+    else:
+        try:
+            check_header_value(subject, field="the subject")
+        except HeaderInjectionError as error:
+            problems["subject"] = str(error)
+    for name, body in (("text", text), ("html", html)):
+        if body is not None and len(body.encode("utf-8", "surrogatepass")) > max_body_bytes:
+            problems[name] = f"the body is larger than {max_body_bytes // (1024 * 1024)} MB"
+    if not text.strip():
+        if html and html.strip():
+            text = text_from_html(html)
+        else:
+            problems["text"] = "a text or an HTML body is required"
+    sender = default_sender()
+    if fields.from_:
+        try:
+            sender = parse_mailbox(fields.from_)
+        except AddressError as error:
+            problems["from"] = str(error)
+    if problems:
+        raise CampaignInputError(problems)
+    return CampaignContent(subject=subject, text=text, html=html, sender=sender)
+
+
+class ImportOut(BaseModel):
+    status: str = Field(description="uploaded, importing, ready or failed")
+    error: str | None
+    filename: str
+    encoding: str
+    delimiter: str
+    columns: list[str] = Field(description="The file's columns as template variables")
+    percent: int
+    rows_read: int
+    valid: int
+    invalid: int
+    duplicates: int
+    suppressed: int
+    rows_per_second: float | None
+    invalid_rows_url: str
+
+
+class InvalidRowOut(BaseModel):
+    line: int
+    email: str
+    reason: str
+
+
+class RenderedOut(BaseModel):
+    """A message exactly as its recipient will get it."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None
+    error: str | None = Field(default=None, description="Why this row cannot be rendered")
+
+
+class CampaignOut(BaseModel):
+    """The answer to `GET /api/v1/campaigns/{id}` (and to the create call, with 202)."""
+
+    id: int
+    status: str = Field(description="importing, draft, queued, sending, paused, sent, ...")
+    subject: str
+    created_at: str
+    total: int
+    counts: dict[str, int]
+    paused: bool
+    cancelled: bool
+    messages_per_second: float | None
+    seconds_left: float | None
+    csv_import: ImportOut | None = Field(default=None, alias="import")
+    invalid_rows: list[InvalidRowOut] = Field(description="The first invalid rows")
+    preview: list[RenderedOut] = Field(description="The first messages, rendered")
+    status_url: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class CampaignActionOut(BaseModel):
+    """The answer to confirm, pause, resume, cancel and retry-failed."""
+
+    id: int
+    action: str
+    affected: int = Field(description="Messages queued, cancelled or requeued by the action")
+    status: str

@@ -1,0 +1,128 @@
+"""Starting a CSV campaign: the upload is checked (layout, encoding, templates against its
+columns) and stored in the database in chunks, so any worker can read it; then the import task
+is published. The web request never reads the whole file into memory and never waits for the
+import (see `campaign_import.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import IO
+
+from flask import current_app
+from sqlalchemy import insert
+
+from .csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
+from .extensions import db
+from .mail.addresses import Mailbox
+from .mail.merge import TemplateProblem, check_merge, compile_merge
+from .mailing_models import CsvChunk, CsvImport
+from .models import Campaign
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1024 * 1024
+MB = 1024 * 1024
+
+
+class CampaignInputError(ValueError):
+    """Problems with what a person submitted, by field ("file", "subject", "text", ...)."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {message}" for name, message in fields.items()))
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class CampaignContent:
+    """The templates and sender of a CSV campaign, already validated (see campaign_schemas)."""
+
+    subject: str
+    text: str
+    html: str | None
+    sender: Mailbox
+
+
+def create_csv_campaign(
+    upload: IO[bytes], *, filename: str, content: CampaignContent, source: str
+) -> Campaign:
+    """Check the file's layout and the templates against its columns, store the file in chunks,
+    and start the import task. CampaignInputError (nothing stored) when something is wrong."""
+    sample = upload.read(SNIFF_BYTES)
+    try:
+        layout = sniff_layout(sample, complete=len(sample) < SNIFF_BYTES)
+    except CsvFormatError as error:
+        raise CampaignInputError({"file": str(error)}) from None
+    try:
+        template = compile_merge(content.subject, content.text, content.html)
+    except TemplateProblem as problem:
+        raise CampaignInputError({problem.field: str(problem)}) from None
+    problems = check_merge(template, layout.columns)
+    if problems:
+        raise CampaignInputError({"template": "; ".join(str(p) for p in problems)})
+
+    campaign = Campaign(
+        source=source,
+        queue="bulk",
+        merge=True,
+        from_address=content.sender.address,
+        from_name=content.sender.name,
+        subject=content.subject,
+        text_body=content.text,
+        html_body=content.html,
+    )
+    csv_import = CsvImport(
+        campaign=campaign,
+        filename=filename[:255],
+        encoding=layout.encoding,
+        delimiter=layout.delimiter,
+        columns_json=json.dumps(list(layout.columns), ensure_ascii=False),
+    )
+    db.session.add_all([campaign, csv_import])
+    try:
+        db.session.flush()
+        csv_import.size_bytes = _store_chunks(csv_import.id, sample, upload)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    _start_import(csv_import.id)
+    return campaign
+
+
+def _store_chunks(import_id: int, sample: bytes, upload: IO[bytes]) -> int:
+    limit = current_app.config["CSV_MAX_UPLOAD_MB"] * MB
+    size, seq, data = 0, 0, sample + upload.read(CHUNK_BYTES - len(sample))
+    while data:
+        size += len(data)
+        if size > limit:
+            raise CampaignInputError(
+                {
+                    "file": f"The file is larger than {limit // MB} MB (CSV_MAX_UPLOAD_MB); "
+                    "split it into smaller files."
+                }
+            )
+        db.session.execute(insert(CsvChunk), [{"import_id": import_id, "seq": seq, "data": data}])
+        seq += 1
+        data = upload.read(CHUNK_BYTES)
+    return size
+
+
+def restart_import(csv_import: CsvImport) -> bool:
+    """Publish a stored upload's import again (its first publish was lost, or its worker died);
+    harmless if it is running or done: the task claims the import before it starts."""
+    if csv_import.is_done:
+        return False
+    _start_import(csv_import.id)
+    return True
+
+
+def _start_import(import_id: int) -> None:
+    from .tasks import import_csv
+
+    try:
+        import_csv.apply_async(args=[import_id], queue="bulk")
+    except Exception as error:  # the stored upload waits in the database for a new publish
+        log.warning("could not publish the import of upload %s: %s", import_id, error)

@@ -1,0 +1,196 @@
+"""CSV campaign pages: upload with templates, the campaign page (import progress, preview, Send,
+then live progress with pause/resume/cancel/retry), and the invalid rows as a CSV."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .campaign_confirm import CampaignStateError, confirm_campaign
+from .campaign_control import cancel_campaign, pause_campaign, resume_campaign, retry_failed
+from .campaign_forms import ActionForm, CsvCampaignForm
+from .campaign_overview import overview
+from .campaign_schemas import campaign_content
+from .campaign_upload import CampaignInputError, create_csv_campaign, restart_import
+from .extensions import csrf, db
+from .import_report import import_of, stream_problems_csv
+from .mailing_models import MessageTemplate
+from .models import Campaign
+from .scheduling import display_zone, parse_local, to_display
+from .schemas import FieldError
+from .submission import default_sender
+
+campaigns = Blueprint("campaigns", __name__, url_prefix="/campaigns")
+
+MB = 1024 * 1024
+_FORM_FIELDS = {"from": "sender", "template_id": "template_id"}
+
+
+def upload_limit() -> int:
+    """The request limit of a CSV upload: the file's limit plus room for the templates."""
+    config = current_app.config
+    return config["CSV_MAX_UPLOAD_MB"] * MB + 2 * config["MAX_BODY_BYTES"] + MB
+
+
+def too_large_upload() -> str:
+    return (
+        f"The file is larger than {current_app.config['CSV_MAX_UPLOAD_MB']} MB "
+        "(CSV_MAX_UPLOAD_MB); split it into smaller files."
+    )
+
+
+def saved_template(template_id: object) -> MessageTemplate | None:
+    """The saved template picked in a form or an API call, or None; 404 for an unknown one."""
+    if template_id in (None, ""):
+        return None
+    try:
+        key = int(str(template_id))
+    except ValueError:
+        abort(404, "There is no such saved template.")
+    return db.session.get(MessageTemplate, key) or abort(404, "There is no such saved template.")
+
+
+def _template_choices() -> list[tuple[str, str]]:
+    names = db.session.execute(select(MessageTemplate.id, MessageTemplate.name).order_by("name"))
+    return [("", "— none —"), *((str(i), name) for i, name in names)]
+
+
+@campaigns.route("/new", methods=["GET", "POST"])
+@csrf.exempt  # the form's own token is checked below, after the larger upload limit is set
+def new():
+    request.max_content_length = upload_limit()
+    try:
+        form = CsvCampaignForm()
+    except RequestEntityTooLarge:
+        return render_template("error.html", status=413, message=too_large_upload()), 413
+    status = 200
+    if request.method == "GET" and request.args.get("template"):
+        template = saved_template(request.args["template"])
+        form.template_id.data = str(template.id)
+        form.subject.data, form.text.data = template.subject, template.text_body
+        form.html.data = template.html_body or ""
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            if not upload or not upload.filename:
+                raise CampaignInputError({"file": "choose a CSV file to upload"})
+            content = campaign_content(
+                {
+                    "subject": form.subject.data or "",
+                    "text": form.text.data or "",
+                    "html": form.html.data or None,
+                    "from": form.sender.data or None,
+                },
+                template=saved_template(form.template_id.data),
+                max_body_bytes=current_app.config["MAX_BODY_BYTES"],
+            )
+            campaign = create_csv_campaign(
+                upload.stream, filename=upload.filename, content=content, source="csv"
+            )
+        except CampaignInputError as error:
+            _attach_errors(form, error.fields)
+        else:
+            return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
+        status = 422
+    elif form.errors:
+        status = 400
+    return render_template(
+        "campaign_new.html",
+        form=form,
+        default_sender=default_sender(),
+        template_choices=_template_choices(),
+        max_mb=current_app.config["CSV_MAX_UPLOAD_MB"],
+        max_rows=current_app.config["CSV_MAX_ROWS"],
+    ), status
+
+
+def _attach_errors(form: CsvCampaignForm, errors: dict[str, str]) -> None:
+    for name, message in errors.items():
+        field = getattr(form, _FORM_FIELDS.get(name, name), None)
+        if field is None or name == "csrf_token":
+            form.form_errors.append(message if name == "template" else f"{name}: {message}")
+        else:
+            field.errors = [*field.errors, message]
+
+
+def _campaign(campaign_id: int) -> Campaign:
+    return db.session.get(Campaign, campaign_id) or abort(404, "There is no such campaign.")
+
+
+@campaigns.get("/<int:campaign_id>")
+def detail(campaign_id: int):
+    """The whole page, or only its live partial when HTMX polls it."""
+    view = overview(_campaign(campaign_id))
+    context = {
+        "view": view,
+        "campaign": view.campaign,
+        "action_form": ActionForm(),
+        "zone": display_zone().key,
+    }
+    if request.headers.get("HX-Request"):
+        return render_template("partials/campaign_live.html", **context)
+    return render_template("campaign.html", **context)
+
+
+_ACTIONS = {
+    "pause": (pause_campaign, "Paused: no new message will be sent until you resume."),
+    "resume": (resume_campaign, "Resumed: {n} waiting message(s) queued again."),
+    "cancel": (cancel_campaign, "Cancelled: {n} message(s) will not be sent."),
+    "retry-failed": (retry_failed, "{n} failed message(s) queued for another try."),
+}
+
+
+_ACTION_NAMES = "confirm, pause, resume, cancel, 'retry-failed', 'restart-import'"
+
+
+@campaigns.post(f"/<int:campaign_id>/<any({_ACTION_NAMES}):action>")
+def act(campaign_id: int, action: str):
+    """Confirm (Send), pause, resume, cancel or retry the failed messages; back to the page."""
+    campaign = _campaign(campaign_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400, "This form has expired; reload the page and press the button again.")
+    try:
+        if action == "restart-import":
+            csv_import = import_of(campaign.id) or abort(404, "This campaign has no file.")
+            restart_import(csv_import)
+            flash("The import was handed to the workers again.", "info")
+        elif action == "confirm":
+            typed = (request.form.get("send_at") or "").strip()
+            send_at = parse_local(typed) if typed else None
+            count = confirm_campaign(campaign, send_at)
+            if send_at is None:
+                flash(f"Sending {count:,} message(s).", "info")
+            else:
+                when = to_display(campaign.send_at).strftime("%Y-%m-%d %H:%M %Z")
+                flash(f"{count:,} message(s) scheduled for {when}.", "info")
+        else:
+            service, message = _ACTIONS[action]
+            result = service(campaign)
+            flash(message.format(n=result if not isinstance(result, bool) else ""), "info")
+    except (CampaignStateError, FieldError) as error:
+        flash(str(error), "error")
+    return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+
+
+@campaigns.get("/<int:campaign_id>/invalid-rows.csv")
+def invalid_rows(campaign_id: int):
+    csv_import = import_of(_campaign(campaign_id).id) or abort(404, "This campaign has no file.")
+    filename = f"invalid-rows-campaign-{campaign_id}.csv"
+    return Response(
+        stream_with_context(stream_problems_csv(csv_import.id)()),
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,149 @@
+"""Reading the CSV files people export from Excel or Google Sheets: UTF-8 with or without a BOM
+or UTF-16 with one; comma, semicolon or tab separated; a header row with an `email` column.
+
+The layout (encoding, delimiter, columns) is found from the file's first bytes, so a bad file is
+refused while the person is still on the page; the rows are then read as a stream.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TextIO
+
+SNIFF_BYTES = 64 * 1024
+DELIMITERS = (",", ";", "\t")
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+_EMAIL_HEADERS = {"email", "emailaddress", "e-mail", "e-mailaddress", "mail"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NOT_IDENTIFIER = re.compile(r"\W+")
+
+
+class CsvFormatError(ValueError):
+    """The file as a whole cannot be read as a CSV of recipients; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    encoding: str  # a Python codec name: utf-8-sig or utf-16
+    delimiter: str
+    columns: tuple[str, ...]  # each column's template variable, in file order
+    email_index: int
+    name_index: int | None
+
+    @property
+    def delimiter_name(self) -> str:
+        return _DELIMITER_NAMES[self.delimiter]
+
+
+def _encoding_of(sample: bytes) -> str:
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\0" in sample:
+        raise CsvFormatError(
+            "This is not a CSV text file (it contains binary data). Export the sheet as CSV: "
+            "in Excel, File → Save As → 'CSV UTF-8'; in Google Sheets, File → Download → CSV."
+        )
+    return "utf-8-sig"
+
+
+def _decode_sample(sample: bytes, encoding: str, complete: bool) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        return decoder.decode(sample, final=complete)
+    except UnicodeDecodeError as error:
+        raise CsvFormatError(
+            f"The file is not UTF-8 or UTF-16 text (byte {sample[error.start]:#04x} at position "
+            f"{error.start} cannot be read). In Excel choose 'CSV UTF-8' when saving; Google "
+            "Sheets' CSV download is already UTF-8."
+        ) from None
+
+
+def header_key(cell: str) -> str:
+    """A header cell with case and spacing ignored."""
+    return re.sub(r"\s+", "", cell).lower()
+
+
+def variable_name(cell: str, position: int) -> str:
+    """A header cell as a template variable: `Company Name` → `company_name`, `ngày` → `ngày`."""
+    if header_key(cell).replace("_", "") in _EMAIL_HEADERS:
+        return "email"
+    name = _NOT_IDENTIFIER.sub("_", cell.strip().lower()).strip("_")
+    if not name:
+        return f"column_{position}"
+    return name if name.isidentifier() else f"column_{name}"
+
+
+def sniff_layout(sample: bytes, *, complete: bool) -> CsvLayout:
+    """Find encoding, delimiter and columns from the first bytes of a file (`complete` when the
+    sample is the whole file); CsvFormatError says what is wrong and how to fix it."""
+    encoding = _encoding_of(sample)
+    text = _decode_sample(sample, encoding, complete)
+    if not text.strip():
+        raise CsvFormatError("The file is empty: it needs a header row with an 'email' column.")
+    if _CONTROL.search(text[:4096]):
+        raise CsvFormatError(
+            "This does not look like a CSV text file (it contains control characters). "
+            "Export the sheet as CSV and upload that."
+        )
+    lines = text.splitlines(keepends=True)
+    if not complete and len(lines) > 1:
+        lines = lines[:-1]  # the sample may end in the middle of a line
+    best: tuple[int, str, list[str]] | None = None
+    widest: list[str] = []
+    for delimiter in DELIMITERS:
+        header = next((row for row in csv.reader(lines, delimiter=delimiter) if any(row)), [])
+        widest = max(widest, header, key=len)
+        keys = [header_key(cell).replace("_", "") for cell in header]
+        if any(key in _EMAIL_HEADERS for key in keys) and (best is None or len(header) > best[0]):
+            best = (len(header), delimiter, header)
+    if best is None:
+        shown = ", ".join(repr(cell.strip()) for cell in widest[:10]) or "nothing"
+        raise CsvFormatError(
+            "The first row must be a header with an 'email' column; this file's first row has "
+            f"{shown}. Add a header row whose email column is called 'email'."
+        )
+    _, delimiter, header = best
+    columns = [variable_name(cell, position) for position, cell in enumerate(header, start=1)]
+    seen: dict[str, int] = {}
+    for position, name in enumerate(columns, start=1):
+        if name in seen:
+            raise CsvFormatError(
+                f"Columns {seen[name]} and {position} are both called '{name}' (case and spacing "
+                "ignored); rename one of them."
+            )
+        seen[name] = position
+    return CsvLayout(
+        encoding=encoding,
+        delimiter=delimiter,
+        columns=tuple(columns),
+        email_index=columns.index("email"),
+        name_index=seen["name"] - 1 if "name" in seen else None,
+    )
+
+
+def read_records(stream: TextIO, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number where the record starts, cells) for every record after the header.
+
+    Blank lines (empty, or only delimiters) are skipped. A record may span lines (quoted
+    newlines). CsvFormatError names the line where the file stops being readable.
+    """
+    reader = csv.reader(stream, delimiter=layout.delimiter)
+    previous_end = 0
+    header_seen = False
+    try:
+        for cells in reader:
+            start, previous_end = previous_end + 1, reader.line_num
+            if not any(cells):  # an empty line, or only delimiters
+                continue
+            if not header_seen:
+                header_seen = True
+                continue
+            yield start, cells
+    except csv.Error as error:
+        raise CsvFormatError(
+            f"Line {previous_end + 1} cannot be read ({error}); nothing was imported."
+        ) from None

@@ -1,0 +1,64 @@
+"""What an import found, for the page and the API: the counts, and the invalid rows with their
+line numbers and reasons (also as a CSV download)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from .extensions import db
+from .mailing_models import CsvImport, CsvProblem
+
+
+def import_of(campaign_id: int) -> CsvImport | None:
+    return db.session.scalar(select(CsvImport).where(CsvImport.campaign_id == campaign_id))
+
+
+def problems_of(import_id: int, limit: int | None = None) -> list[CsvProblem]:
+    query = select(CsvProblem).where(CsvProblem.import_id == import_id).order_by(CsvProblem.line)
+    return list(db.session.scalars(query.limit(limit) if limit else query))
+
+
+def stream_problems_csv(import_id: int) -> Callable[[], Any]:
+    """A generator factory yielding the invalid rows as CSV text, a thousand at a time."""
+
+    def generate():
+        yield "\ufeffline,email,reason\r\n"  # BOM: Excel then opens it as UTF-8
+        last = 0
+        while True:
+            batch = db.session.execute(
+                select(CsvProblem.id, CsvProblem.line, CsvProblem.email, CsvProblem.reason)
+                .where(CsvProblem.import_id == import_id, CsvProblem.id > last)
+                .order_by(CsvProblem.id)
+                .limit(1000)
+            ).all()
+            if not batch:
+                return
+            out = io.StringIO()
+            writer = csv.writer(out)
+            for row in batch:
+                writer.writerow([row.line, _safe_cell(row.email), row.reason])
+            last = batch[-1].id
+            yield out.getvalue()
+
+    return generate
+
+
+def _safe_cell(value: str) -> str:
+    # A cell starting with = + - @ would run as a formula when the file is opened in a sheet.
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+def import_counts(csv_import: CsvImport) -> dict[str, int]:
+    """The preview's counts, as the page and the API show them."""
+    return {
+        "rows_read": csv_import.rows_read,
+        "valid": csv_import.rows_valid,
+        "invalid": csv_import.rows_invalid,
+        "duplicates": csv_import.duplicates,
+        "suppressed": csv_import.suppressed,
+    }

@@ -1,0 +1,55 @@
+"""The suppression list: addresses that must never be mailed (unsubscribed, bounced, added by
+hand or by CSV). Every send checks it; CSV imports drop its addresses up front."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, func, select
+
+from .extensions import db
+from .mailing_models import Suppression, SuppressionReason
+
+# Rows per IN (...) query: well under every database's limit on bound parameters.
+LOOKUP_CHUNK = 900
+
+
+def suppressed_among(addresses: Iterable[str]) -> set[str]:
+    """The lower-cased addresses among `addresses` that are on the list."""
+    wanted = sorted({address.lower() for address in addresses})
+    found: set[str] = set()
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        found.update(
+            db.session.scalars(
+                select(Suppression.address).where(
+                    Suppression.address.in_(wanted[start : start + LOOKUP_CHUNK])
+                )
+            )
+        )
+    return found
+
+
+def suppress(addresses: Iterable[str], reason: SuppressionReason, note: str = "") -> int:
+    """Add addresses (already validated) to the list and commit; returns how many were new."""
+    wanted = {address.lower() for address in addresses}
+    new = sorted(wanted - suppressed_among(wanted))
+    db.session.add_all(
+        Suppression(address=address, reason=reason, note=note[:500]) for address in new
+    )
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return len(new)
+
+
+def unsuppress(address: str) -> bool:
+    """Take an address off the list; returns whether it was there."""
+    result = db.session.execute(delete(Suppression).where(Suppression.address == address.lower()))
+    db.session.commit()
+    return bool(result.rowcount)
+
+
+def suppression_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Suppression)) or 0

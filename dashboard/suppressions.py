@@ -1,0 +1,89 @@
+"""The suppression list page: see it, add addresses by hand or from a CSV, take one off."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from sqlalchemy import select
+
+from .campaign_forms import ActionForm, SuppressionForm
+from .csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
+from .extensions import db
+from .mail.addresses import AddressError, split_address_list
+from .mail.recipient_check import check_address
+from .mailing_models import Suppression, SuppressionReason
+from .suppression import suppress, suppression_count, unsuppress
+
+suppressions = Blueprint("suppressions", __name__, url_prefix="/suppressions")
+ROWS_SHOWN = 200
+
+
+def addresses_from_csv(data: bytes) -> list[str]:
+    """The addresses of an uploaded list: its `email` column, else its first column."""
+    try:
+        layout = sniff_layout(data[:SNIFF_BYTES], complete=len(data) <= SNIFF_BYTES)
+        encoding, delimiter, index = layout.encoding, layout.delimiter, layout.email_index
+        skip_header = True
+    except CsvFormatError:
+        if data.startswith(codecs.BOM_UTF16_LE) or b"\0" in data:
+            raise
+        encoding, delimiter, index, skip_header = "utf-8-sig", ",", 0, False
+    rows = csv.reader(io.StringIO(data.decode(encoding, "replace")), delimiter=delimiter)
+    cells = [row[index] for row in rows if len(row) > index and row[index].strip()]
+    return cells[1:] if skip_header else cells
+
+
+@suppressions.route("/", methods=["GET", "POST"])
+def index():
+    form = SuppressionForm()
+    status = 200
+    if form.validate_on_submit():
+        items = split_address_list(form.addresses.data or "")
+        upload = form.file.data
+        try:
+            if upload and upload.filename:
+                items += addresses_from_csv(upload.read())
+        except CsvFormatError as error:
+            form.file.errors = [str(error)]
+        addresses, bad = [], []
+        for position, item in enumerate(items, start=1):
+            try:
+                addresses.append(check_address(item))
+            except AddressError as error:
+                bad.append(f"entry {position}: {error}")
+        if bad:
+            form.addresses.errors = [*form.addresses.errors, *bad[:20]]
+        elif not addresses and not form.file.errors:
+            form.addresses.errors = ["give at least one address, or a CSV file"]
+        if form.errors:
+            status = 422
+        else:
+            added = suppress(addresses, SuppressionReason(form.reason.data))
+            flash(f"{added} address(es) added; {len(addresses) - added} were on the list already.")
+            return redirect(url_for("suppressions.index"))
+    elif form.errors:
+        status = 400
+    rows = db.session.scalars(
+        select(Suppression).order_by(Suppression.id.desc()).limit(ROWS_SHOWN)
+    ).all()
+    return render_template(
+        "suppressions.html",
+        form=form,
+        rows=rows,
+        total=suppression_count(),
+        action_form=ActionForm(),
+        rows_shown=ROWS_SHOWN,
+    ), status
+
+
+@suppressions.post("/<int:suppression_id>/remove")
+def remove(suppression_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400, "This form has expired; reload the page and try again.")
+    row = db.session.get(Suppression, suppression_id) or abort(404, "Not on the list.")
+    unsuppress(row.address)
+    flash(f"{row.address} can be mailed again.")
+    return redirect(url_for("suppressions.index"))
