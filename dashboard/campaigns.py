@@ -26,7 +26,7 @@ from .campaign_schemas import campaign_content
 from .campaign_upload import CampaignInputError, create_csv_campaign, restart_import
 from .extensions import csrf, db
 from .import_report import import_of, stream_problems_csv
-from .mailing_models import MessageTemplate
+from .mailing_models import MessageTemplate, find_template
 from .models import Campaign
 from .scheduling import display_zone, parse_local, to_display
 from .schemas import FieldError
@@ -52,14 +52,10 @@ def too_large_upload() -> str:
 
 
 def saved_template(template_id: object) -> MessageTemplate | None:
-    """The saved template picked in a form or an API call, or None; 404 for an unknown one."""
+    """The saved template picked in a form, or None when none was picked; 404 for an unknown one."""
     if template_id in (None, ""):
         return None
-    try:
-        key = int(str(template_id))
-    except ValueError:
-        abort(404, "There is no such saved template.")
-    return db.session.get(MessageTemplate, key) or abort(404, "There is no such saved template.")
+    return find_template(template_id) or abort(404, "There is no such saved template.")
 
 
 def _template_choices() -> list[tuple[str, str]]:

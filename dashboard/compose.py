@@ -6,11 +6,10 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
-from .extensions import db
 from .forms import ComposeForm
 from .mail.merge import TemplateProblem, check_merge, compile_merge, uses_merge_syntax
 from .mail.mime import AttachmentFile, guess_content_type, safe_filename
-from .mailing_models import MessageTemplate
+from .mailing_models import find_template
 from .scheduling import check_send_at, display_zone, parse_local
 from .schemas import EmailContent, FieldError, check_attachments, field_errors, limits_context
 from .submission import default_sender, submit_email
@@ -96,7 +95,7 @@ def check_compose_template(content: EmailContent) -> dict[str, str]:
 
 def prefill_from_template(form: ComposeForm, template_id: str) -> None:
     """Fill subject and bodies from a saved template (`/?template=<id>`)."""
-    template = db.session.get(MessageTemplate, int(template_id)) if template_id.isdigit() else None
+    template = find_template(template_id)
     if template is None:
         abort(404, "There is no such saved template.")
     form.subject.data, form.text.data = template.subject, template.text_body

@@ -10,6 +10,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .auth.hardening import MAX_DATABASE_ID
 from .extensions import db
 from .models import Campaign, utcnow
 
@@ -129,3 +130,15 @@ class Suppression(db.Model):
     reason: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def find_template(template_id: object) -> MessageTemplate | None:
+    """The saved template with this id (as typed in a form or sent to the API), or None for
+    anything that is not the id of one: text, a negative number, one too long for the column."""
+    try:
+        key = int(str(template_id).strip())
+    except ValueError:
+        return None
+    if not 0 < key <= MAX_DATABASE_ID:
+        return None
+    return db.session.get(MessageTemplate, key)

@@ -82,7 +82,10 @@ def totals(found: StatsRange, series: list[SeriesPoint]) -> Totals:
         MessageStatus.SENT.value: sum(point.sent for point in series),
         MessageStatus.FAILED.value: sum(point.failed for point in series),
     }
-    waiting = [s.value for s in MessageStatus if s.value not in counts]
+    # Drafts (a CSV campaign imported but not confirmed) were never meant to be sent yet.
+    waiting = [
+        s.value for s in MessageStatus if s.value not in counts and s is not MessageStatus.DRAFT
+    ]
     # One indexed count per status: (status, updated_at) or (status, id).
     per_status = db.session.execute(
         select(

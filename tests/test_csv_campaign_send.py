@@ -4,6 +4,7 @@ cancellable, and with a one-click unsubscribe that works."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import Flask
@@ -214,5 +215,36 @@ def test_a_server_that_drops_the_connection_mid_batch_still_gets_each_message_on
     messages = wait_for_final(app, campaign_id, timeout=60)
     assert [m.status for m in messages] == ["sent"] * len(rows)
     for address, name, _ in rows:
+        [received] = smtp_server.received_by(address)
+        assert received.message["Subject"] == f"Chào {name}: thư mời riêng"
+
+
+def test_a_campaign_scheduled_on_confirm_waits_then_each_row_is_sent_once(
+    app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
+) -> None:
+    rows = people(6, unique)
+    body = imported(client, campaign_file(rows), subject=SUBJECT, text=TEXT, html=HTML)
+    campaign_id = body["id"]
+    past = client.post(
+        f"/api/v1/campaigns/{campaign_id}/confirm", json={"send_at": "2020-01-01T09:00:00+07:00"}
+    )
+    assert past.status_code == 422 and "send_at" in past.json["error"]["fields"]
+    assert {m.status for m in messages_of(app, campaign_id)} == {"draft"}  # nothing moved
+
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    confirmed = client.post(
+        f"/api/v1/campaigns/{campaign_id}/confirm", json={"send_at": due.isoformat()}
+    )
+    assert confirmed.status_code == 200, confirmed.json
+    assert confirmed.json["affected"] == len(rows)
+    assert confirmed.json["status"] == "scheduled"
+    assert {m.status for m in messages_of(app, campaign_id)} == {"scheduled"}
+    assert [r for r in smtp_server.received if unique in r.rcpt_tos[0]] == []
+
+    messages = wait_for_final(app, campaign_id)
+    assert [m.status for m in messages] == ["sent"] * len(rows)
+    stored_due = due.replace(tzinfo=None, microsecond=0)
+    for message, (address, name, _city) in zip(messages, rows, strict=True):
+        assert message.sent_at >= stored_due
         [received] = smtp_server.received_by(address)
         assert received.message["Subject"] == f"Chào {name}: thư mời riêng"

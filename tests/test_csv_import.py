@@ -208,7 +208,7 @@ def test_the_openapi_document_has_every_campaign_endpoint(client: FlaskClient) -
     schema = create["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert schema["required"] == ["file"]
     assert {"file", "subject", "text", "html", "from", "template_id"} <= set(schema["properties"])
-    assert set(create["responses"]) == {"202", "400", "413", "415", "422"}
+    assert set(create["responses"]) == {"202", "400", "401", "413", "415", "422"}
     assert "200" in paths["/campaigns/{id}"]["get"]["responses"]
     for action in ("confirm", "pause", "resume", "cancel", "retry-failed"):
         responses = paths[f"/campaigns/{{id}}/{action}"]["post"]["responses"]

@@ -12,7 +12,16 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     assert response.status_code == 200
     document = response.json
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {"/emails", "/emails/{id}", "/tasks/{task_id}", "/stats"}
+    campaign_actions = ("confirm", "pause", "resume", "cancel", "retry-failed")
+    assert set(document["paths"]) == {
+        "/emails",
+        "/emails/{id}",
+        "/tasks/{task_id}",
+        "/stats",
+        "/campaigns",
+        "/campaigns/{id}",
+        *(f"/campaigns/{{id}}/{action}" for action in campaign_actions),
+    }
     create = document["paths"]["/emails"]["post"]
     assert set(create["responses"]) == {"202", "400", "401", "413", "415", "422"}
     schemas = document["components"]["schemas"]

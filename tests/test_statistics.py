@@ -119,7 +119,7 @@ def test_the_numbers_equal_the_database_counts(
     assert (totals["retried"], totals["duplicates"]) == (2, 1)
     assert totals["success_rate"] == 17 / 21
     assert "cancelled" not in totals["counts"]
-    # What waits now, whenever it was created (the draft's status is unknown here: ignored).
+    # What waits now, whenever it was created; a draft (not confirmed) is not counted.
     with app.app_context():
         for status in ("queued", "scheduled"):
             waiting = select(func.count()).where(Message.status == status)
@@ -165,7 +165,7 @@ def test_the_numbers_equal_the_database_counts(
     campaigns = {c["id"]: c for c in stats["campaigns"]}
     assert set(campaigns) == {first, second}
     assert {k: campaigns[first][k] for k in ("recipients", "sent", "failed")} == {
-        "recipients": 11,  # the draft's status is unknown here, so it is not counted
+        "recipients": 12,  # a draft is a recipient too, not yet confirmed
         "sent": 5,
         "failed": 4,
     }

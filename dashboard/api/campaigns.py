@@ -15,7 +15,7 @@ from ..campaign_upload import CampaignInputError, create_csv_campaign
 from ..campaigns import too_large_upload, upload_limit
 from ..errors import api_error
 from ..extensions import db
-from ..mailing_models import MessageTemplate
+from ..mailing_models import find_template
 from ..models import Campaign
 from ..schemas import CampaignConfirm, FieldError, field_errors
 from . import api
@@ -61,10 +61,7 @@ def create_campaign():
     data = {key: request.form.get(key) for key in request.form}
     template = None
     if data.get("template_id"):
-        try:
-            template = db.session.get(MessageTemplate, int(data["template_id"]))
-        except ValueError:
-            template = None
+        template = find_template(data["template_id"])
         if template is None:
             return _invalid({"template_id": "there is no saved template with this id"})
     try:

@@ -77,9 +77,16 @@ def stats_out(statistics: Statistics) -> StatsResponse:
     )
 
 
+STATS_PARAMETERS = ("range", "since", "until", "unit")
+
+
 @api.get("/stats")
 def get_stats():
     found, errors = parse_range(request.args)
+    for name in request.args.keys() - set(STATS_PARAMETERS):
+        # A misspelt parameter would otherwise be silently ignored, giving the default range.
+        known = ", ".join(STATS_PARAMETERS)
+        errors[name[:60] or "(empty name)"] = f"unknown parameter; use {known}"
     if errors:
         return api_error(
             422,
