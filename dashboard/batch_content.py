@@ -12,11 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-
-from .delivery import envelopes_for
-from .extensions import db
+from .delivery import envelope_of, load_for_sending
 from .mail.addresses import Mailbox
 from .mail.merge import MergeTemplate, TemplateProblem, compile_merge
 from .mail.mime import AttachmentFile
@@ -41,18 +37,12 @@ def _refusal(message_id: int, reply: str) -> DeliveryResult:
 
 def prepare_batch(message_ids: Sequence[int], config: Mapping[str, Any]) -> PreparedBatch:
     """Load the claimed messages and turn each into an envelope or a refusal."""
-    messages = db.session.scalars(
-        select(Message)
-        .where(Message.id.in_(message_ids))
-        .options(selectinload(Message.campaign).selectinload(Campaign.attachments))
-        .order_by(Message.id)
-    ).all()
+    messages = load_for_sending(message_ids)
     prepared = PreparedBatch(
         campaign_ids={m.campaign_id for m in messages},
         campaign_of={m.id: m.campaign_id for m in messages},
     )
     suppressed = suppressed_among(m.to_address for m in messages)
-    plain_ids: list[int] = []
     merged: dict[int, list[Message]] = {}
     for message in messages:
         if message.to_address.lower() in suppressed:
@@ -62,9 +52,10 @@ def prepare_batch(message_ids: Sequence[int], config: Mapping[str, Any]) -> Prep
         elif message.campaign.merge:
             merged.setdefault(message.campaign_id, []).append(message)
         else:
-            plain_ids.append(message.id)
-    if plain_ids:
-        prepared.envelopes.extend(envelopes_for(plain_ids))
+            try:
+                prepared.envelopes.append(envelope_of(message))
+            except ValueError as error:  # one bad message must not fail its neighbours
+                prepared.refused.append(_refusal(message.id, f"Not sent: {error}"))
     for group in merged.values():
         renderer = CampaignRenderer(group[0].campaign, config)
         for message in group:

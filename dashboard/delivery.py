@@ -49,32 +49,38 @@ def claim_messages(message_ids: Sequence[int], *, task_id: str | None) -> list[i
     return sorted(claimed)
 
 
+def load_for_sending(message_ids: Sequence[int]) -> list[Message]:
+    """The messages with their campaigns and attachments, in id order, in three queries."""
+    return list(
+        db.session.scalars(
+            select(Message)
+            .where(Message.id.in_(message_ids))
+            .options(selectinload(Message.campaign).selectinload(Campaign.attachments))
+            .order_by(Message.id)
+        ).all()
+    )
+
+
+def envelope_of(message: Message) -> Envelope:
+    """A message's bytes, built from its row and its campaign's content."""
+    campaign = message.campaign
+    email = OutgoingEmail(
+        sender=Mailbox(campaign.from_address, campaign.from_name),
+        recipient=Mailbox(message.to_address, message.to_name),
+        subject=campaign.subject,
+        text=campaign.text_body,
+        html=campaign.html_body,
+        message_id=message.message_id_header,
+        attachments=tuple(
+            AttachmentFile(a.filename, a.content_type, a.data) for a in campaign.attachments
+        ),
+    )
+    return Envelope(message.id, campaign.from_address, message.to_address, build_message(email))
+
+
 def envelopes_for(message_ids: Sequence[int]) -> list[Envelope]:
-    """Build each claimed message's bytes from its row and its campaign's content."""
-    messages = db.session.scalars(
-        select(Message)
-        .where(Message.id.in_(message_ids))
-        .options(selectinload(Message.campaign).selectinload(Campaign.attachments))
-        .order_by(Message.id)
-    ).all()
-    envelopes = []
-    for message in messages:
-        campaign = message.campaign
-        email = OutgoingEmail(
-            sender=Mailbox(campaign.from_address, campaign.from_name),
-            recipient=Mailbox(message.to_address, message.to_name),
-            subject=campaign.subject,
-            text=campaign.text_body,
-            html=campaign.html_body,
-            message_id=message.message_id_header,
-            attachments=tuple(
-                AttachmentFile(a.filename, a.content_type, a.data) for a in campaign.attachments
-            ),
-        )
-        envelopes.append(
-            Envelope(message.id, campaign.from_address, message.to_address, build_message(email))
-        )
-    return envelopes
+    """Build each message's bytes from its row and its campaign's content."""
+    return [envelope_of(message) for message in load_for_sending(message_ids)]
 
 
 def smtp_settings(config: Mapping[str, Any]) -> SmtpSettings:
