@@ -117,6 +117,12 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01" + bytes(range(256))
         (
             b"email,name\r\na@example.vn,An\r\n",
             {"text": "{{ ''.__class__.__mro__[1].__subclasses__() }}"},
+            "text",
+            "mail merge has no calls",
+        ),
+        (
+            b"email,name\r\na@example.vn,An\r\n",
+            {"text": "{{ ''.__class__.__mro__[1] }}"},
             "template",
             "refused by the sandbox",
         ),

@@ -7,18 +7,87 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 # Variables every merge offers besides the file's columns.
 BUILTIN_VARIABLES = frozenset({"email", "unsubscribe_url"})
 
+# A merge template is values, filters and conditions: its cost is linear in its own length.
+# Loops, calls, arithmetic and sized filters could make one template cost hours or gigabytes
+# for every recipient (`{% for %}` in `{% for %}`, `'x' * 10**9`, `|center(10**9)`).
+_ALLOWED_NODES = (
+    nodes.Template,
+    nodes.Output,
+    nodes.TemplateData,
+    nodes.Name,
+    nodes.Const,
+    nodes.Getattr,
+    nodes.Getitem,
+    nodes.Slice,
+    nodes.Filter,
+    nodes.Test,
+    nodes.If,
+    nodes.CondExpr,
+    nodes.Compare,
+    nodes.Operand,
+    nodes.Not,
+    nodes.And,
+    nodes.Or,
+    nodes.Concat,
+    nodes.Keyword,
+)
+_PLAIN_FILTERS = frozenset({"upper", "lower", "title", "capitalize", "trim", "striptags", "e"})
+_FILTERS_WITH_ARGUMENTS = frozenset({"default", "d", "escape"})
+_NODE_WORDS = {
+    nodes.For: "{% for %} loops",
+    nodes.Call: "calls like range() or .format()",
+    nodes.Mul: "the * operator",
+    nodes.Pow: "the ** operator",
+    nodes.Mod: "the % operator",
+    nodes.Include: "{% include %}",
+    nodes.Import: "{% import %}",
+    nodes.FromImport: "{% from ... import %}",
+    nodes.Extends: "{% extends %}",
+    nodes.Macro: "{% macro %}",
+    nodes.Assign: "{% set %}",
+}
+
 
 def _environment(*, html: bool) -> SandboxedEnvironment:
     # HTML bodies escape the values put into them: a name cannot inject markup.
-    return SandboxedEnvironment(
+    environment = SandboxedEnvironment(
         undefined=StrictUndefined, autoescape=html, keep_trailing_newline=True
     )
+    environment.globals.clear()  # no range, lipsum, cycler, joiner, namespace, dict
+    return environment
+
+
+def _refuse_costly_parts(tree: nodes.Template, field: str) -> None:
+    """TemplateProblem for anything beyond values, filters and conditions, naming the line."""
+    for node in tree.find_all(nodes.Node):
+        if isinstance(node, nodes.Filter) and node.name not in _PLAIN_FILTERS:
+            if node.name not in _FILTERS_WITH_ARGUMENTS:
+                allowed = ", ".join(sorted(_PLAIN_FILTERS | _FILTERS_WITH_ARGUMENTS))
+                raise TemplateProblem(
+                    field,
+                    f"line {node.lineno}: the filter |{node.name} is not available in mail "
+                    f"merge (these are: {allowed})",
+                )
+        elif isinstance(node, nodes.Filter) and (node.args or node.kwargs):
+            raise TemplateProblem(
+                field, f"line {node.lineno}: the filter |{node.name} takes no arguments here"
+            )
+        if not isinstance(node, _ALLOWED_NODES):
+            words = next(
+                (text for kind, text in _NODE_WORDS.items() if isinstance(node, kind)),
+                f"{{% {type(node).__name__.lower()} %}}",
+            )
+            raise TemplateProblem(
+                field,
+                f"line {node.lineno}: mail merge has no {words}; use {{{{ column }}}}, "
+                "filters like {{ name|title }} and {% if column %}...{% endif %}",
+            )
 
 
 _TEXT = _environment(html=False)
@@ -97,6 +166,7 @@ def compile_merge(subject: str, text: str, html: str | None) -> MergeTemplate:
             continue
         try:
             tree = env.parse(source)
+            _refuse_costly_parts(tree, field)
             variables |= meta.find_undeclared_variables(tree)
             compiled.append(env.from_string(source))
         except TemplateSyntaxError as error:
