@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import zipfile
 
 import pytest
 from flask import Flask
@@ -100,12 +101,21 @@ def test_utf8_without_bom_comma_separated(client: FlaskClient, unique: str) -> N
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01" + bytes(range(256))
 
 
+def zip_bomb() -> bytes:
+    """A 20 MB CSV of zeros, deflated to about 20 KB: never unpacked, it is just binary."""
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("clients.csv", b"email\r\n" + b"0" * 20_000_000)
+    return packed.getvalue()
+
+
 @pytest.mark.parametrize(
     ("data", "fields", "field", "words"),
     [
         (b"", {}, "file", "empty"),
         (b"\r\n\r\n", {}, "file", "empty"),
         (PNG, {}, "file", "not a CSV text file"),
+        (zip_bomb(), {}, "file", "not a CSV text file"),
         ("tên;địa chỉ\r\nAn;a@example.vn\r\n".encode(), {}, "file", "'email' column"),
         (b"email,Email\r\na@example.vn,b@example.vn\r\n", {}, "file", "both called"),
         (
