@@ -95,6 +95,8 @@ class HistoryFilter:
             raw = (args.get(name) or "").strip()
             if len(raw) > SEARCH_MAX_CHARS:
                 errors[name] = f"at most {SEARCH_MAX_CHARS} characters"
+            elif "\0" in raw:  # no stored text holds one, and PostgreSQL refuses it in a query
+                errors[name] = "may not contain a NUL character"
             elif raw:
                 values[name] = raw.lstrip("@") if name == "domain" else raw
         found = cls(**values)

@@ -23,8 +23,10 @@ def progress_by_campaign(campaigns: list[Campaign]) -> dict[int, CampaignProgres
         .where(Message.campaign_id.in_(campaign_ids))
         .group_by(Message.campaign_id, Message.status)
     )
+    known = {status.value for status in MessageStatus}
     for campaign_id, status, count in rows:
-        counts[campaign_id][MessageStatus(status)] = count
+        if status in known:  # a status this version does not know is not counted, as in the stats
+            counts[campaign_id][MessageStatus(status)] = count
     return {cid: CampaignProgress(c, paused=cid in paused) for cid, c in counts.items()}
 
 

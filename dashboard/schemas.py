@@ -137,6 +137,15 @@ class EmailContent(BaseModel):
                 raise ValueError(f"the body is {_size(size)}; the limit is {_size(limit)}")
         return value
 
+    @field_validator("text", "html")
+    @classmethod
+    def _body_has_no_nul(cls, value: str | None) -> str | None:
+        # A message's text may not hold a NUL (RFC 5322 2.3) and PostgreSQL refuses one in text:
+        # refuse it here, naming the field, rather than fail at the INSERT on one engine only.
+        if value is not None and "\0" in value:
+            raise ValueError("the body contains a NUL character, which an email may not carry")
+        return value
+
     @model_validator(mode="after")
     def _parse_people(self, info: ValidationInfo) -> EmailContent:
         try:

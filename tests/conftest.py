@@ -8,6 +8,7 @@ Nothing here skips: a missing service fails the run, in CI and out of it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -44,6 +45,8 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 WORKER_READY_SECONDS = 60
 
 T = TypeVar("T")
+# What the `make_app` fixture gives: `create_app`, with the pool closed after the test.
+AppFactory = Callable[[dict[str, Any]], Flask]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -102,6 +105,22 @@ def database_url(stack_dir: Path) -> Iterator[str]:
             yield url
     else:
         yield f"sqlite:///{stack_dir / 'dispatcher.db'}"
+
+
+_fresh_databases = itertools.count(1)
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path: Path) -> Iterator[str]:
+    """A second, empty database on the session's engine (not migrated), for a test of a first
+    run; dropped after the test. Close the pools of apps on it first (`make_app` does, when it
+    is requested after this fixture)."""
+    if engines.TEST_DATABASE == "postgresql":
+        name = f"{engines.session_name('dispatcher_test')}_{next(_fresh_databases)}"
+        with engines.postgres_database(name) as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
 
 
 @pytest.fixture(scope="session")
@@ -288,7 +307,9 @@ def admin_identity(stack_settings: dict[str, str], migrated_database: str) -> Ad
     app = create_app(app_config(stack_settings))
     with app.app_context():
         user = find_user(email) or create_user(email, password, is_admin=True)
-        return AdminIdentity(user.id, user.email, password, create_token(user, "tests").secret)
+        identity = AdminIdentity(user.id, user.email, password, create_token(user, "tests").secret)
+        close_pool(app)
+    return identity
 
 
 class AuthenticatedClient(FlaskClient):
@@ -311,6 +332,29 @@ def authenticated_client_class(identity: AdminIdentity) -> type[AuthenticatedCli
     return type("AuthenticatedClient", (AuthenticatedClient,), {"identity": identity})
 
 
+def close_pool(app: Flask) -> None:
+    """Close the connections `app`'s engine holds. Left to the garbage collector, a psycopg
+    connection warns (ResourceWarning) in whichever later test the collection happens to run,
+    and warnings are errors here; SQLite connections do not warn, so only PostgreSQL shows it."""
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def make_app() -> Iterator[AppFactory]:
+    """`create_app` for a test that needs an app of its own; each one's pool is closed after."""
+    apps: list[Flask] = []
+
+    def make(config: dict[str, Any]) -> Flask:
+        app = create_app(config)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        close_pool(app)
+
+
 @pytest.fixture
 def app(
     stack_settings: dict[str, str],
@@ -322,8 +366,7 @@ def app(
     app = create_app(app_config(stack_settings))
     app.test_client_class = authenticated_client_class(admin_identity)
     yield app
-    with app.app_context():
-        db.engine.dispose()  # each test's app has its own pool; close it, not the GC
+    close_pool(app)  # each test's app has its own pool; close it, not the GC
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from dashboard import create_app
 from dashboard.auth.hardening import CONTENT_SECURITY_POLICY, InsecureConfiguration
 from dashboard.config import DEFAULT_SECRET_KEY
 from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
-from tests.conftest import ROOT, AdminIdentity, _process_env, app_config
+from tests.conftest import ROOT, AdminIdentity, AppFactory, _process_env, app_config
 from tests.test_access import every_route
 
 GOOD_KEY = "k" * 48
@@ -65,11 +65,13 @@ def test_production_refuses_a_default_or_weak_secret_key(
 
 
 def test_production_with_its_own_key_starts_with_secure_cookies(
-    stack_settings: dict[str, str], migrated_database: str
+    stack_settings: dict[str, str],
+    migrated_database: str,
+    make_app: AppFactory,
 ) -> None:
     config = {**app_config(stack_settings), "APP_ENV": "production", "SECRET_KEY": GOOD_KEY}
     config.pop("TESTING")
-    app = create_app({**config, "SESSION_COOKIE_SECURE": True})
+    app = make_app({**config, "SESSION_COOKIE_SECURE": True})
     response = FlaskClient(app, app.response_class).get("/login")
     assert "Secure" in response.headers["Set-Cookie"]
 
@@ -106,9 +108,10 @@ def test_secrets_appear_in_no_page_no_api_answer_and_no_log_line(
     admin_identity: AdminIdentity,
     caplog: pytest.LogCaptureFixture,
     unique: str,
+    make_app: AppFactory,
 ) -> None:
     smtp_password, secret_key = f"smtp-pw-{unique}-Ư", f"secret-key-{unique}-" + "x" * 32
-    app = create_app(
+    app = make_app(
         {**app_config(stack_settings), "MAIL_PASSWORD": smtp_password, "SECRET_KEY": secret_key}
     )
     app.test_client_class = FlaskClient
@@ -139,12 +142,10 @@ def test_secrets_appear_in_no_page_no_api_answer_and_no_log_line(
     for endpoint, method, url in every_route(app):
         if method == "GET" and endpoint != "static" and "{" not in url:
             url = url.replace("/1", f"/{job['id']}") if url.count("/1") == 1 else url
-            # Read each answer at once: a streamed one (the history export) holds its request
-            # context until it is consumed, as a real server would do straight away.
-            for headers in ({}, api):
-                answer = browser.get(url, headers=headers)
-                answer.get_data()
-                answers.append(answer)
+            # Buffered: a streamed answer (the CSV export) read later would pop its request
+            # context after the requests made since, which Flask refuses.
+            answers.append(browser.get(url, buffered=True))
+            answers.append(browser.get(url, headers=api, buffered=True))
     answers += [
         browser.get(job["status_url"], headers=api),
         browser.get("/api/v1/boom", headers=api),

@@ -276,10 +276,13 @@ def test_malformed_api_requests_get_a_clear_4xx(
     "path",
     [
         "/api/v1/emails/99999999999999999999",
+        "/api/v1/emails/2147483648",  # one past PostgreSQL's INTEGER: an error there, not a row
         "/api/v1/emails/-1",
         "/api/v1/tasks/" + "x" * 5000,
         "/api/v1/tasks/%00",
         "/jobs/99999999999999999999",
+        "/jobs/2147483648",
+        "/history/2147483648",
         "/outbox/99999999999999999999",
         "/outbox/99999999999999999999/raw",
         "/jobs/%ff%fe",
@@ -291,6 +294,35 @@ def test_odd_paths_and_ids_are_404s_not_500s(client: FlaskClient, path: str) -> 
     assert response.status_code in {200, 404}, path
     if path.startswith("/api/"):
         assert response.is_json
+
+
+@pytest.mark.parametrize("field", ["text", "html"])
+def test_a_nul_in_the_body_is_refused_naming_the_field(
+    app: Flask, client: FlaskClient, field: str
+) -> None:
+    """No message may carry a NUL (and PostgreSQL would refuse to store it): a 422, not a 500."""
+    before = rows(app)
+    body = {"to": "to@example.com", "subject": "s", "text": "t", field: "a\0b"}
+    answer = client.post("/api/v1/emails", json=body)
+    assert answer.status_code == 422, answer.json
+    assert "NUL" in answer.json["error"]["fields"][field]
+    form = {"csrf_token": csrf_token(client), "to": "to@example.com", "subject": "s", "text": "t"}
+    page = client.post("/", data={**form, field: "a\0b"})
+    assert page.status_code == 422
+    assert "NUL character" in page.get_data(as_text=True)
+    assert rows(app) == before
+
+
+@pytest.mark.parametrize("name", ["recipient", "subject", "domain"])
+def test_a_nul_in_a_history_search_is_refused_naming_the_field(
+    client: FlaskClient, name: str
+) -> None:
+    page = client.get("/history/", query_string={name: "a\0b"})
+    assert page.status_code == 400
+    assert "may not contain a NUL character" in page.get_data(as_text=True)
+    export = client.get("/history/export.csv", query_string={name: "\0"})
+    assert export.status_code == 400
+    assert f"{name}: may not contain a NUL character" in export.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

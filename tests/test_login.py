@@ -14,14 +14,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from dashboard import create_app
 from dashboard.auth.accounts import find_user
 from dashboard.auth.models import ApiToken, User
 from dashboard.auth.setup_link import setup_token
 from dashboard.auth.tokens import hash_token
 from dashboard.extensions import db
 from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
-from tests.conftest import ROOT, _process_env, app_config
+from tests.conftest import ROOT, AppFactory, _process_env, app_config
 
 
 def test_sign_in_with_the_right_password_opens_the_dashboard(
@@ -71,7 +70,11 @@ def test_signing_out_ends_the_session(app: Flask, anonymous_client: FlaskClient,
 
 
 def test_failed_sign_ins_are_limited_per_address_across_processes(
-    app: Flask, anonymous_client: FlaskClient, unique: str, stack_settings: dict[str, str]
+    app: Flask,
+    anonymous_client: FlaskClient,
+    unique: str,
+    stack_settings: dict[str, str],
+    make_app: AppFactory,
 ) -> None:
     person = make_user(app, f"target-{unique}@example.com")
     limit = app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"]
@@ -79,7 +82,7 @@ def test_failed_sign_ins_are_limited_per_address_across_processes(
         response = sign_in(anonymous_client, person.email, "guess", ip=f"192.0.2.{attempt + 1}")
         assert response.status_code == 401
     # Another web process (its own app, its own client) sees the same count in Redis.
-    other_app = create_app(app_config(stack_settings))
+    other_app = make_app(app_config(stack_settings))
     other = FlaskClient(other_app, other_app.response_class)
     blocked = sign_in(other, person.email, PASSWORD, ip="192.0.2.200")
     assert blocked.status_code == 429
@@ -103,9 +106,12 @@ def test_failed_sign_ins_are_limited_per_ip(
 
 
 def test_sign_in_is_refused_when_the_limiter_cannot_count(
-    stack_settings: dict[str, str], worker: Path, unique: str
+    stack_settings: dict[str, str],
+    worker: Path,
+    unique: str,
+    make_app: AppFactory,
 ) -> None:
-    app = create_app({**app_config(stack_settings), "REDIS_URL": "redis://127.0.0.1:1/0"})
+    app = make_app({**app_config(stack_settings), "REDIS_URL": "redis://127.0.0.1:1/0"})
     person = make_user(app, f"noredis-{unique}@example.com")
     response = sign_in(FlaskClient(app, app.response_class), person.email, PASSWORD)
     assert response.status_code == 503
@@ -181,25 +187,29 @@ def test_a_token_is_shown_once_and_only_its_hash_is_kept(
     assert used.status_code == 404
 
 
-def fresh_app(tmp_path: Path, stack_settings: dict[str, str]) -> Flask:
-    """An app on a new, empty database migrated as `make run` does: the state of a first run."""
-    database_url = f"sqlite:///{tmp_path}/first.db"
+@pytest.fixture
+def fresh_app(
+    fresh_database_url: str,
+    make_app: AppFactory,
+    stack_settings: dict[str, str],
+    worker: Path,
+) -> Flask:
+    """An app on a new, empty database of the session's engine, migrated as `make run` does:
+    the state of a first run."""
     result = subprocess.run(
         [sys.executable, "-m", "flask", "db", "upgrade"],
         cwd=ROOT,
-        env=_process_env({**stack_settings, "DATABASE_URL": database_url}),
+        env=_process_env({**stack_settings, "DATABASE_URL": fresh_database_url}),
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    return create_app({**app_config(stack_settings), "SQLALCHEMY_DATABASE_URI": database_url})
+    return make_app(app_config({**stack_settings, "DATABASE_URL": fresh_database_url}))
 
 
-def test_setup_page_creates_the_first_admin_once(
-    tmp_path: Path, stack_settings: dict[str, str], worker: Path
-) -> None:
-    app = fresh_app(tmp_path, stack_settings)
+def test_setup_page_creates_the_first_admin_once(fresh_app: Flask) -> None:
+    app = fresh_app
     client = FlaskClient(app, app.response_class)
     assert "No account exists yet" in client.get("/login").get_data(as_text=True)
     assert client.get("/setup").status_code == 403
@@ -225,10 +235,8 @@ def test_setup_page_creates_the_first_admin_once(
         assert admin.email == "chi@example.vn" and admin.is_admin
 
 
-def test_cli_creates_an_admin_and_manages_tokens(
-    tmp_path: Path, stack_settings: dict[str, str], worker: Path
-) -> None:
-    app = fresh_app(tmp_path, stack_settings)
+def test_cli_creates_an_admin_and_manages_tokens(fresh_app: Flask) -> None:
+    app = fresh_app
     runner = app.test_cli_runner()
     weak = runner.invoke(
         args=["create-admin", "--email", "ops@example.com"], input="short\nshort\n"
@@ -259,10 +267,10 @@ def test_cli_creates_an_admin_and_manages_tokens(
 
 
 def test_make_run_tells_the_console_how_to_create_the_first_admin(
-    tmp_path: Path, stack_settings: dict[str, str], worker: Path
+    fresh_app: Flask, stack_settings: dict[str, str]
 ) -> None:
     """`run.py` (what `make run` runs), without a terminal on stdin as in CI: a hint, no prompt."""
-    app = fresh_app(tmp_path, stack_settings)
+    app = fresh_app
     env = _process_env({**stack_settings, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]})
     script = "import os, run; print(run.first_admin_hint(dict(os.environ), '5077'))"
     hint = subprocess.run(
@@ -278,7 +286,10 @@ def test_make_run_tells_the_console_how_to_create_the_first_admin(
     assert f"http://localhost:5077/setup?token={setup_token(app)}" in hint.stdout
     assert "create-admin --email" in hint.stdout
     runner = app.test_cli_runner()
-    runner.invoke(args=["create-admin", "--email", "a@example.com"], input=f"{PASSWORD}\n" * 2)
+    made = runner.invoke(
+        args=["create-admin", "--email", "a@example.com"], input=f"{PASSWORD}\n" * 2
+    )
+    assert made.exit_code == 0, made.output
     after = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,

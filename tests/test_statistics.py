@@ -14,12 +14,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from dashboard import create_app
 from dashboard.auth.accounts import create_user
 from dashboard.extensions import db
 from dashboard.history_export import COLUMNS
 from dashboard.models import Message
-from tests.conftest import ROOT, AdminIdentity, app_config, authenticated_client_class
+from tests.conftest import ROOT, AdminIdentity, AppFactory, app_config, authenticated_client_class
 from tests.history_rows import seed_campaign, shown_ids
 from tests.smtp_server import free_port
 
@@ -209,10 +208,12 @@ def test_the_live_panel_names_the_running_worker(client: FlaskClient) -> None:
 
 
 def test_the_panel_says_so_when_the_broker_does_not_answer(
-    stack_settings: dict[str, str], admin_identity: AdminIdentity
+    stack_settings: dict[str, str],
+    admin_identity: AdminIdentity,
+    make_app: AppFactory,
 ) -> None:
     closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    app = create_app(app_config({**stack_settings, "CELERY_BROKER_URL": closed}))
+    app = make_app(app_config({**stack_settings, "CELERY_BROKER_URL": closed}))
     app.test_client_class = authenticated_client_class(admin_identity)
     panel = app.test_client().get("/stats/system").get_data(as_text=True)
     assert 'id="broker-problem"' in panel and "workers and queues are unknown" in panel
@@ -230,10 +231,13 @@ def test_bad_ranges_are_refused_with_a_reason(client: FlaskClient) -> None:
     too_fine = client.get("/api/v1/stats?since=2020-01-01&until=2020-12-31&unit=hour")
     assert too_fine.status_code == 422
     assert "use day" in too_fine.json["error"]["fields"]["unit"]
+    misspelt = client.get("/api/v1/stats?rnage=30d")
+    assert misspelt.status_code == 422
+    assert "use range, since, until or unit" in misspelt.json["error"]["fields"]["rnage"]
 
 
 def test_history_and_statistics_render_for_an_empty_database(
-    stack_settings: dict[str, str], tmp_path: Path
+    stack_settings: dict[str, str], tmp_path: Path, make_app: AppFactory
 ) -> None:
     settings = {**stack_settings, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
     env = {**os.environ, **settings, "FLASK_APP": "wsgi"}
@@ -246,7 +250,7 @@ def test_history_and_statistics_render_for_an_empty_database(
         timeout=120,
     )
     assert upgrade.returncode == 0, upgrade.stderr
-    app = create_app(app_config(settings))
+    app = make_app(app_config(settings))
     with app.app_context():  # someone has to sign in; a user is no message
         user_id = create_user("first@example.com", "correct horse battery staple", is_admin=True).id
     client = app.test_client()

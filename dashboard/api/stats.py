@@ -77,16 +77,16 @@ def stats_out(statistics: Statistics) -> StatsResponse:
     )
 
 
+# The query parameters the document lists; any other is refused, so that a misspelt one
+# (`rnage=30d`) is reported instead of silently answered with the default range.
 STATS_PARAMETERS = ("range", "since", "until", "unit")
 
 
 @api.get("/stats")
 def get_stats():
     found, errors = parse_range(request.args)
-    for name in request.args.keys() - set(STATS_PARAMETERS):
-        # A misspelt parameter would otherwise be silently ignored, giving the default range.
-        known = ", ".join(STATS_PARAMETERS)
-        errors[name[:60] or "(empty name)"] = f"unknown parameter; use {known}"
+    for name in sorted(set(request.args) - set(STATS_PARAMETERS)):
+        errors[name[:40]] = "is not a parameter here; use range, since, until or unit"
     if errors:
         return api_error(
             422,

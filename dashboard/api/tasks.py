@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 @api.get("/tasks/<task_id>")
 def get_task(task_id: str):
+    if "\0" in task_id:  # no task id holds a NUL, and PostgreSQL refuses one as a parameter
+        return api_error(404, f"There is no task with id {task_id!r}.")
     messages = db.session.scalars(
         select(Message).where(Message.task_id == task_id).order_by(Message.id)
     ).all()

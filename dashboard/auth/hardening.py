@@ -37,7 +37,9 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 MIN_SECRET_KEY_CHARS = 32
-MAX_DATABASE_ID = 2**63 - 1
+# The id columns are INTEGER: PostgreSQL's stops at 2**31 - 1 and refuses a larger parameter
+# (an error, not "no row"); SQLite's is wider, but no id there gets that far either.
+MAX_DATABASE_ID = 2**31 - 1
 
 
 class DatabaseIdConverter(IntegerConverter):
