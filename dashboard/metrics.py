@@ -5,7 +5,7 @@ go (`--scale worker=4`, autoscaling), and a worker's counters die with it and wo
 scrape target per worker. The rows and the broker already hold the truth for the whole
 deployment, so any web process can answer for all of them. Each scrape costs a few bounded
 queries: a GROUP BY on the indexed `message.status`, and aggregates over the attempts of the
-last `WINDOW_SECONDS` found through the index on `delivery_attempt.finished_at`. Attempt
+last `METRICS_WINDOW_SECONDS` found through the index on `delivery_attempt.finished_at`. Attempt
 figures are therefore gauges over that window (a gauge histogram for latency), not counters.
 """
 
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 metrics = Blueprint("metrics", __name__)
 
-WINDOW_SECONDS = 300
 # Upper bounds, in seconds, of the send-latency buckets (one SMTP transaction per message).
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -74,7 +73,8 @@ class DispatcherCollector(Collector):
         for state in MessageStatus:
             messages.add_metric([state.value], by_state.get(state.value, 0))
 
-        since = utcnow() - timedelta(seconds=WINDOW_SECONDS)
+        seconds = int(self.app.config["METRICS_WINDOW_SECONDS"])
+        since = utcnow() - timedelta(seconds=seconds)
         recent = DeliveryAttempt.finished_at >= since
         bucket_columns = [
             func.coalesce(func.sum(case((DeliveryAttempt.duration_ms <= bound * 1000, 1))), 0)
@@ -89,7 +89,7 @@ class DispatcherCollector(Collector):
         ).one()
         latency = GaugeHistogramMetricFamily(
             "dispatcher_send_duration_seconds",
-            f"SMTP time per attempt, over the attempts of the last {WINDOW_SECONDS} s",
+            f"SMTP time per attempt, over the attempts of the last {seconds} s",
             buckets=[
                 *(
                     (str(bound), int(count))
@@ -102,7 +102,7 @@ class DispatcherCollector(Collector):
 
         replies = GaugeMetricFamily(
             "dispatcher_smtp_replies",
-            f"Attempts of the last {WINDOW_SECONDS} s by SMTP reply code "
+            f"Attempts of the last {seconds} s by SMTP reply code "
             "(code 'none': no reply, the connection failed) and outcome",
             labels=["code", "outcome"],
         )
@@ -120,11 +120,11 @@ class DispatcherCollector(Collector):
         window = GaugeMetricFamily(
             "dispatcher_metrics_window_seconds",
             "The window the attempt figures cover",
-            value=WINDOW_SECONDS,
+            value=seconds,
         )
         retried = GaugeMetricFamily(
             "dispatcher_retries",
-            f"Transient failures (4xx replies, connection errors) of the last {WINDOW_SECONDS} s;"
+            f"Transient failures (4xx replies, connection errors) of the last {seconds} s;"
             " each sends its message back to be retried, or to failed once its retries are used",
             value=retries,
         )

@@ -136,6 +136,8 @@ def test_readyz_reports_an_unreachable_database_without_its_password(
 def test_metrics_count_states_replies_retries_and_latency(
     app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
 ) -> None:
+    # A window longer than the session: no earlier attempt drops out between the two scrapes.
+    app.config["METRICS_WINDOW_SECONDS"] = 24 * 3600
     before = metric_samples(client)
     addresses = [f"m{i}-{unique}@example.vn" for i in range(4)]
     smtp_server.script.rcpt_replies[addresses[0]] = "550 5.1.1 No such user"

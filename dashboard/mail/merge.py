@@ -36,8 +36,29 @@ _ALLOWED_NODES = (
     nodes.Or,
     nodes.Concat,
     nodes.Keyword,
+    # Arithmetic that cannot grow a string: + and - join or subtract, / and // divide.
+    nodes.Add,
+    nodes.Sub,
+    nodes.Div,
+    nodes.FloorDiv,
+    nodes.Neg,
+    nodes.Pos,
 )
-_PLAIN_FILTERS = frozenset({"upper", "lower", "title", "capitalize", "trim", "striptags", "e"})
+_PLAIN_FILTERS = frozenset(
+    {
+        "upper",
+        "lower",
+        "title",
+        "capitalize",
+        "trim",
+        "striptags",
+        "e",
+        "int",
+        "float",
+        "abs",
+        "length",
+    }
+)
 _FILTERS_WITH_ARGUMENTS = frozenset({"default", "d", "escape"})
 _NODE_WORDS = {
     nodes.For: "{% for %} loops",
@@ -81,7 +102,7 @@ def _refuse_costly_parts(tree: nodes.Template, field: str) -> None:
         if not isinstance(node, _ALLOWED_NODES):
             words = next(
                 (text for kind, text in _NODE_WORDS.items() if isinstance(node, kind)),
-                f"{{% {type(node).__name__.lower()} %}}",
+                f"'{type(node).__name__}' expressions",
             )
             raise TemplateProblem(
                 field,
