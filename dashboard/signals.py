@@ -19,6 +19,7 @@ from .extensions import db
 from .failure_guard import is_failure, pause_failing_campaigns
 from .mail.smtp import DeliveryResult, Outcome
 from .models import DeliveryAttempt, Message, MessageStatus, utcnow
+from .sent_hours import move_sends
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ def record_delivery_results(
     ]
     with _flask_app(sender).app_context():
         try:
+            # Before the update: the hourly counts need each message's previous sent_at.
+            move_sends([r.key for r in results if r.outcome is Outcome.SENT], now)
             db.session.execute(update(Message), rows)
             db.session.execute(insert(DeliveryAttempt), attempts)
             recipients = {

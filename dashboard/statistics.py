@@ -1,13 +1,15 @@
 """The numbers behind the statistics page and `GET /api/v1/stats`, read from the rows.
 
-Each query walks one index of the models (no table scan at a million rows); see
-bench/history_bench.py for what they cost. A range holds what happened in it: messages sent
+Each query walks one index of the models (no table scan at a million rows), and the chart's
+sent counts of finished hours come from the hourly counts kept beside the rows (`sent_hours`);
+see bench/history_bench.py for what they cost. A range holds what happened in it: messages sent
 (by sent_at) and failed or cancelled (by their last update) then; the totals of sent and failed
 are the sums of the chart. Queued, scheduled, sending and retrying are what waits now.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,8 +18,9 @@ from sqlalchemy import ColumnElement, func, literal_column, select
 
 from .campaign_stats import CampaignRow, Throughput, campaign_rows, throughput
 from .extensions import db
-from .models import DeliveryAttempt, Message, MessageStatus
-from .stats_range import LABEL_FORMATS, UNITS, StatsRange
+from .models import DeliveryAttempt, Message, MessageStatus, utcnow
+from .sent_hours import sent_in_hours
+from .stats_range import LABEL_FORMATS, StatsRange, floor_to
 from .stats_sql import recipient_domain, time_bucket, without_jit
 
 FAILURE_GROUPS_SHOWN = 20
@@ -131,25 +134,40 @@ def totals(found: StatsRange, series: list[SeriesPoint]) -> Totals:
 
 
 def sent_series(found: StatsRange) -> list[int]:
-    """Messages sent in each bucket of the range (by sent_at), in the order of its buckets."""
+    """Messages sent in each bucket of the range (by sent_at), in the order of its buckets.
+
+    The whole hours before the current one are read from the hourly counts the outcome handler
+    keeps (`sent_hours`); the rest (the current hour, a range ending inside an hour) is counted
+    from the rows: one indexed range count per bucket.
+    """
     buckets = found.buckets()
-    # One indexed range count per bucket: far cheaper than grouping a million rows by an
-    # expression, which needs a sort.
-    sent: list[int] = []
-    for first in range(0, len(buckets), SUBQUERIES_PER_STATEMENT):
-        chunk = buckets[first : first + SUBQUERIES_PER_STATEMENT]
-        ends = [*chunk[1:], min(chunk[-1] + UNITS[found.unit], found.end)]
-        sent += db.session.execute(
+    ends = [*buckets[1:], found.end]
+    kept_until = min(floor_to(found.end, "hour"), floor_to(utcnow(), "hour"))
+    if found.start != floor_to(found.start, "hour") or kept_until < found.start:
+        kept_until = found.start  # parse_range starts ranges on the hour; if not, count all
+    sent = [0] * len(buckets)
+    for hour, n in sent_in_hours(found.start, kept_until).items():
+        sent[bisect_right(buckets, hour) - 1] += n
+    live = [
+        (index, max(start, kept_until), end)
+        for index, (start, end) in enumerate(zip(buckets, ends, strict=True))
+        if end > kept_until
+    ]
+    for first in range(0, len(live), SUBQUERIES_PER_STATEMENT):
+        chunk = live[first : first + SUBQUERIES_PER_STATEMENT]
+        counts = db.session.execute(
             select(
                 *(
                     select(func.count())
                     .select_from(Message)
                     .where(Message.sent_at >= start, Message.sent_at < end)
                     .scalar_subquery()
-                    for start, end in zip(chunk, ends, strict=True)
+                    for _, start, end in chunk
                 )
             )
         ).one()
+        for (index, _, _), n in zip(chunk, counts, strict=True):
+            sent[index] += n
     return sent
 
 
