@@ -40,7 +40,7 @@ from dashboard import create_app  # noqa: E402
 from dashboard.auth.accounts import create_user  # noqa: E402
 from dashboard.config import engine_options  # noqa: E402
 from dashboard.extensions import db  # noqa: E402
-from dashboard.sent_hours import recount_hours  # noqa: E402
+from dashboard.sent_hours import recount_from_rows  # noqa: E402
 
 DOMAINS = ["example.vn", "gmail.com", "yahoo.com", "outlook.com", "fpt.vn", "vnpt.vn"]
 FAILURES = [(550, "5.1.1 Recipient address rejected"), (554, "5.7.1 Message rejected as spam")]
@@ -227,7 +227,7 @@ def load(app: Flask, messages: int, campaigns: int, days: int) -> None:
     # The rows went in around the outcome handler, so count their hours as the migration does
     # for rows that exist before it.
     with app.app_context():
-        recount_hours()
+        recount_from_rows()
         db.session.commit()
 
 

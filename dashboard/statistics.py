@@ -14,14 +14,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, literal_column, select
+from sqlalchemy import ColumnElement, exists, func, literal_column, select
 
 from .campaign_stats import CampaignRow, Throughput, campaign_rows, throughput
 from .extensions import db
-from .models import DeliveryAttempt, Message, MessageStatus, utcnow
-from .sent_hours import sent_in_hours
-from .stats_range import LABEL_FORMATS, StatsRange, floor_to
-from .stats_sql import recipient_domain, time_bucket, without_jit
+from .models import Message, MessageStatus, utcnow
+from .sent_hours import DuplicateSend, sent_in_hours
+from .stats_range import StatsRange, floor_to
+from .stats_sql import as_moment, bucket_start, recipient_domain, without_jit
 
 FAILURE_GROUPS_SHOWN = 20
 SUBQUERIES_PER_STATEMENT = 100
@@ -107,18 +107,12 @@ def totals(found: StatsRange, series: list[SeriesPoint]) -> Totals:
         .select_from(select(Message.id).where(Message.attempts > RETRIED, *in_range).subquery())
         .scalar_subquery()
     )
-    # Two sent attempts need two claims, and every claim adds one to `attempts`, so duplicates
-    # are found among the retried messages alone.
-    sent_attempts = (
-        select(func.count())
-        .select_from(DeliveryAttempt)
-        .where(DeliveryAttempt.message_id == Message.id, DeliveryAttempt.outcome == "sent")
-        .scalar_subquery()
-    )
+    # The handler lists each message sent more than once (`sent_hours.DuplicateSend`).
+    # Driven from that short list (a join lets SQLite walk the range's messages instead).
     duplicates = (
         select(func.count())
-        .select_from(Message)
-        .where(Message.attempts > RETRIED, *in_range, sent_attempts > 1)
+        .select_from(DuplicateSend)
+        .where(exists().where(Message.id == DuplicateSend.message_id, *in_range))
         .scalar_subquery()
     )
     # Every count in one statement: one round trip.
@@ -171,37 +165,38 @@ def sent_series(found: StatsRange) -> list[int]:
     return sent
 
 
-def failures(found: StatsRange) -> list[tuple[str, int | None, str, int]]:
+def failures(found: StatsRange) -> list[tuple[datetime, int | None, str, int]]:
     """Messages that failed in the range, counted by bucket, SMTP code and recipient domain.
 
     One pass over the failed rows (a partial index holds them with these columns) serves both
     the chart's failed bars and the failure groups.
     """
-    bucket = time_bucket(Message.updated_at, found.unit)
+    bucket = bucket_start(Message.updated_at, found.unit)
     domain = recipient_domain(Message.to_address)
     rows = db.session.execute(
         select(bucket, Message.last_code, domain, func.count())
         .where(Message.status == FAILED, *_active_in(found))
         .group_by(bucket, Message.last_code, domain)
     ).all()
-    return [(label, code, domain or "", n) for label, code, domain, n in rows]
+    return [
+        (as_moment(start, found.unit), code, domain or "", n) for start, code, domain, n in rows
+    ]
 
 
 def outcome_series(
-    found: StatsRange, failed: list[tuple[str, int | None, str, int]]
+    found: StatsRange, failed: list[tuple[datetime, int | None, str, int]]
 ) -> list[SeriesPoint]:
     """Messages sent and failed in each bucket of the range (empty buckets included)."""
-    failed_per_bucket: Counter[str] = Counter()
-    for label, _, _, n in failed:
-        failed_per_bucket[label] += n
-    fmt = LABEL_FORMATS[found.unit]
+    failed_per_bucket: Counter[datetime] = Counter()
+    for start, _, _, n in failed:
+        failed_per_bucket[start] += n
     return [
-        SeriesPoint(start, n_sent, failed_per_bucket[start.strftime(fmt)])
+        SeriesPoint(start, n_sent, failed_per_bucket[start])
         for start, n_sent in zip(found.buckets(), sent_series(found), strict=True)
     ]
 
 
-def failure_groups(failed: list[tuple[str, int | None, str, int]]) -> list[FailureGroup]:
+def failure_groups(failed: list[tuple[datetime, int | None, str, int]]) -> list[FailureGroup]:
     """The largest groups of failures by SMTP code and recipient domain (most first; ties by
     code, messages without a code last, then by domain)."""
     groups: Counter[tuple[int | None, str]] = Counter()

@@ -1,6 +1,7 @@
 """Rows written straight into the database for the history and statistics tests: whole
 histories with chosen times and outcomes, which no SMTP run could produce on cue. Each sent_at
-is counted in its hour (`sent_hours`) as the outcome handler would count it."""
+is counted in its hour, and a message sent twice listed, as the outcome handler would do
+(`sent_hours`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from flask.testing import FlaskClient
 
 from dashboard.extensions import db
 from dashboard.models import Campaign, DeliveryAttempt, Message, utcnow
-from dashboard.sent_hours import add_to_hours
+from dashboard.sent_hours import add_duplicates, add_to_hours
 from dashboard.stats_range import floor_to
 
 
@@ -63,9 +64,14 @@ def seed_campaign(
             ]
             messages.append(message)
         db.session.add_all(messages)
-        # What the outcome handler does when it writes a sent_at: count it in its hour.
+        db.session.flush()
+        # What the outcome handler does when it writes a sent_at: count it in its hour, and
+        # list a message sent more than once.
         add_to_hours(
             Counter(floor_to(m.sent_at, "hour") for m in messages if m.sent_at is not None)
+        )
+        add_duplicates(
+            [m.id for m in messages if sum(a.outcome == "sent" for a in m.attempts_log) > 1]
         )
         db.session.commit()
         return campaign.id, [message.id for message in messages]

@@ -1,6 +1,6 @@
-"""The hourly sent counts the statistics chart reads stay equal to the rows: the outcome handler
-moves a message sent again (a duplicate) out of its old hour, counts a message listed twice in
-one batch once, and leaves retries and failures out."""
+"""What the statistics read beside the rows stays equal to the rows: the outcome handler moves a
+message sent again (a duplicate) out of its old hour, counts a message listed twice in one batch
+once, leaves retries and failures out, and lists exactly the messages with two sent attempts."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dashboard.extensions import db
 from dashboard.mail.smtp import DeliveryResult, Outcome
-from dashboard.models import Message, MessageStatus, utcnow
-from dashboard.sent_hours import SentHour, recount_hours
+from dashboard.models import DeliveryAttempt, Message, MessageStatus, utcnow
+from dashboard.sent_hours import DuplicateSend, SentHour, recount_from_rows
 from dashboard.signals import record_delivery_results
 from dashboard.stats_range import floor_to
 from tests.history_rows import seed_campaign
@@ -34,6 +34,24 @@ def counted_hours(app: Flask) -> dict[datetime, int]:
     with app.app_context():
         sent_at = db.session.scalars(select(Message.sent_at).where(Message.sent_at.is_not(None)))
         return dict(Counter(floor_to(moment, "hour") for moment in sent_at))
+
+
+def listed_duplicates(app: Flask) -> set[int]:
+    with app.app_context():
+        return set(db.session.scalars(select(DuplicateSend.message_id)))
+
+
+def sent_twice(app: Flask) -> set[int]:
+    """The messages with more than one sent attempt, straight from the attempts."""
+    with app.app_context():
+        return set(
+            db.session.scalars(
+                select(DeliveryAttempt.message_id)
+                .where(DeliveryAttempt.outcome == "sent")
+                .group_by(DeliveryAttempt.message_id)
+                .having(func.count() > 1)
+            )
+        )
 
 
 def record(app: Flask, results: list[DeliveryResult], retry_at: dict[int, datetime]) -> None:
@@ -109,9 +127,19 @@ def test_duplicates_and_retries_keep_each_message_in_one_hour(
     assert ten not in kept_hours(app)
     after = client.get("/api/v1/stats", query_string=august).json
     assert after["series"][10]["sent"] == 0 and after["totals"]["sent"] == 0
+    # Sent before and sent again, or twice in one chunk: duplicates; a retry that went through
+    # once is not.
+    assert {earlier, batch_twice} <= listed_duplicates(app)
+    assert not {retrying, gives_up} & listed_duplicates(app)
+    assert listed_duplicates(app) == sent_twice(app)
+    with app.app_context():
+        hour = floor_to(db.session.get(Message, batch_twice).updated_at, "hour")
+    now_range = {"since": f"{hour:%Y-%m-%dT%H:%M}", "unit": "hour"}
+    assert client.get("/api/v1/stats", query_string=now_range).json["totals"]["duplicates"] >= 2
 
     # Counting every hour again from the rows (what the migration does) finds the same.
     with app.app_context():
-        recount_hours()
+        recount_from_rows()
         db.session.commit()
     assert kept_hours(app) == counted_hours(app)
+    assert listed_duplicates(app) == sent_twice(app)

@@ -1,4 +1,4 @@
-"""messages sent per hour, kept beside the rows for the statistics chart
+"""messages sent per hour and messages sent more than once, kept beside the rows for the statistics
 
 Revision ID: 513ad341a632
 Revises: 5ed6094f9e49
@@ -29,13 +29,23 @@ def upgrade():
     sa.Column('sent', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('hour', name=op.f('pk_sent_hour'))
     )
-    # The messages already sent, counted once; from here on the outcome handler keeps it.
+    op.create_table('duplicate_send',
+    sa.Column('message_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['message_id'], ['message.id'], name=op.f('fk_duplicate_send_message_id_message'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('message_id', name=op.f('pk_duplicate_send'))
+    )
+    # The messages already sent, counted once; from here on the outcome handler keeps both.
     hour = HOUR[op.get_bind().dialect.name]
     op.execute(
         f"INSERT INTO sent_hour (hour, sent) SELECT {hour}, count(*) FROM message "
         f"WHERE sent_at IS NOT NULL GROUP BY {hour}"
     )
+    op.execute(
+        "INSERT INTO duplicate_send (message_id) SELECT message_id FROM delivery_attempt "
+        "WHERE outcome = 'sent' GROUP BY message_id HAVING count(*) > 1"
+    )
 
 
 def downgrade():
+    op.drop_table('duplicate_send')
     op.drop_table('sent_hour')
