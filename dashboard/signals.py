@@ -19,6 +19,7 @@ from .extensions import db
 from .failure_guard import is_failure, pause_failing_campaigns
 from .mail.smtp import DeliveryResult, Outcome
 from .models import DeliveryAttempt, Message, MessageStatus, utcnow
+from .sent_hours import move_sends
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,12 @@ def record_delivery_results(
     ]
     with _flask_app(sender).app_context():
         try:
-            db.session.execute(update(Message), rows)
             db.session.execute(insert(DeliveryAttempt), attempts)
+            # The hourly sent counts need each message's previous sent_at: read after a first
+            # write (SQLite takes its write lock there; PostgreSQL locks the rows read) and before
+            # the update, so no other writer can change it in between.
+            move_sends([r.key for r in results if r.outcome is Outcome.SENT], now)
+            db.session.execute(update(Message), rows)
             recipients = {
                 message_id: (campaign_id, address)
                 for message_id, campaign_id, address in db.session.execute(

@@ -1,23 +1,27 @@
 """The numbers behind the statistics page and `GET /api/v1/stats`, read from the rows.
 
-Each query walks one index of the models (no table scan at a million rows); see
-bench/history_bench.py for what they cost. A range holds what happened in it: messages sent
+Each query walks one index of the models (no table scan at a million rows), and the chart's
+sent counts of finished hours come from the hourly counts kept beside the rows (`sent_hours`);
+see bench/history_bench.py for what they cost. A range holds what happened in it: messages sent
 (by sent_at) and failed or cancelled (by their last update) then; the totals of sent and failed
 are the sums of the chart. Queued, scheduled, sending and retrying are what waits now.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, literal_column, select
+from sqlalchemy import ColumnElement, exists, func, literal_column, select
 
 from .campaign_stats import CampaignRow, Throughput, campaign_rows, throughput
 from .extensions import db
-from .models import DeliveryAttempt, Message, MessageStatus
-from .stats_range import LABEL_FORMATS, UNITS, StatsRange
-from .stats_sql import recipient_domain, time_bucket
+from .models import Message, MessageStatus, utcnow
+from .sent_hours import DuplicateSend, sent_in_hours
+from .stats_range import StatsRange, floor_to
+from .stats_sql import as_moment, bucket_start, recipient_domain, without_jit
 
 FAILURE_GROUPS_SHOWN = 20
 SUBQUERIES_PER_STATEMENT = 100
@@ -87,102 +91,135 @@ def totals(found: StatsRange, series: list[SeriesPoint]) -> Totals:
         s.value for s in MessageStatus if s.value not in counts and s is not MessageStatus.DRAFT
     ]
     # One indexed count per status: (status, updated_at) or (status, id).
-    per_status = db.session.execute(
-        select(
-            *(
-                select(func.count())
-                .select_from(Message)
-                .where(
-                    Message.status == status,
-                    *(in_range if status == MessageStatus.CANCELLED else ()),
-                )
-                .scalar_subquery()
-                for status in waiting
-            )
-        )
-    ).one()
-    counts.update(zip(waiting, per_status, strict=True))
-    # Literals, not parameters, so the planner can prove the partial indexes apply.
-    retried_ids = select(Message.id).where(Message.attempts > RETRIED, *in_range)
-    retried = db.session.scalar(select(func.count()).select_from(retried_ids.subquery()))
-    # Two sent attempts need two claims, and every claim adds one to `attempts`, so duplicates
-    # are found among the retried messages alone.
-    sent_attempts = (
-        select(func.count())
-        .select_from(DeliveryAttempt)
-        .where(DeliveryAttempt.message_id == Message.id, DeliveryAttempt.outcome == "sent")
-        .scalar_subquery()
-    )
-    duplicates = db.session.scalar(
+    per_status = [
         select(func.count())
         .select_from(Message)
-        .where(Message.attempts > RETRIED, *in_range, sent_attempts > 1)
+        .where(
+            Message.status == status,
+            *(in_range if status == MessageStatus.CANCELLED else ()),
+        )
+        .scalar_subquery()
+        for status in waiting
+    ]
+    # Literals, not parameters, so the planner can prove the partial indexes apply.
+    retried = (
+        select(func.count())
+        .select_from(select(Message.id).where(Message.attempts > RETRIED, *in_range).subquery())
+        .scalar_subquery()
     )
+    # The handler lists each message sent more than once (`sent_hours.DuplicateSend`).
+    # Driven from that short list (a join lets SQLite walk the range's messages instead).
+    duplicates = (
+        select(func.count())
+        .select_from(DuplicateSend)
+        .where(exists().where(Message.id == DuplicateSend.message_id, *in_range))
+        .scalar_subquery()
+    )
+    # Every count in one statement: one round trip.
+    *found_counts, n_retried, n_duplicates = db.session.execute(
+        select(*per_status, retried, duplicates)
+    ).one()
+    counts.update(zip(waiting, found_counts, strict=True))
     return Totals(
         counts={status: n for status, n in counts.items() if n},
-        retried=retried or 0,
-        duplicates=duplicates or 0,
+        retried=n_retried or 0,
+        duplicates=n_duplicates or 0,
     )
 
 
-def outcome_series(found: StatsRange) -> list[SeriesPoint]:
-    """Messages sent and failed in each bucket of the range (empty buckets included)."""
+def sent_series(found: StatsRange) -> list[int]:
+    """Messages sent in each bucket of the range (by sent_at), in the order of its buckets.
+
+    The whole hours before the current one are read from the hourly counts the outcome handler
+    keeps (`sent_hours`); the rest (the current hour, a range ending inside an hour) is counted
+    from the rows: one indexed range count per bucket.
+    """
     buckets = found.buckets()
-    # One indexed range count per bucket: far cheaper than grouping a million rows by an
-    # expression, which needs a sort.
-    sent: list[int] = []
-    for first in range(0, len(buckets), SUBQUERIES_PER_STATEMENT):
-        chunk = buckets[first : first + SUBQUERIES_PER_STATEMENT]
-        ends = [*chunk[1:], min(chunk[-1] + UNITS[found.unit], found.end)]
-        sent += db.session.execute(
+    ends = [*buckets[1:], found.end]
+    kept_until = min(floor_to(found.end, "hour"), floor_to(utcnow(), "hour"))
+    if found.start != floor_to(found.start, "hour") or kept_until < found.start:
+        kept_until = found.start  # parse_range starts ranges on the hour; if not, count all
+    sent = [0] * len(buckets)
+    for hour, n in sent_in_hours(found.start, kept_until).items():
+        sent[bisect_right(buckets, hour) - 1] += n
+    live = [
+        (index, max(start, kept_until), end)
+        for index, (start, end) in enumerate(zip(buckets, ends, strict=True))
+        if end > kept_until
+    ]
+    for first in range(0, len(live), SUBQUERIES_PER_STATEMENT):
+        chunk = live[first : first + SUBQUERIES_PER_STATEMENT]
+        counts = db.session.execute(
             select(
                 *(
                     select(func.count())
                     .select_from(Message)
                     .where(Message.sent_at >= start, Message.sent_at < end)
                     .scalar_subquery()
-                    for start, end in zip(chunk, ends, strict=True)
+                    for _, start, end in chunk
                 )
             )
         ).one()
-    failed_bucket = time_bucket(Message.updated_at, found.unit)
-    failed = dict(
-        db.session.execute(
-            select(failed_bucket, func.count())
-            .where(Message.status == FAILED, *_active_in(found))
-            .group_by(failed_bucket)
-        ).all()
-    )
-    fmt = LABEL_FORMATS[found.unit]
+        for (index, _, _), n in zip(chunk, counts, strict=True):
+            sent[index] += n
+    return sent
+
+
+def failures(found: StatsRange) -> list[tuple[datetime, int | None, str, int]]:
+    """Messages that failed in the range, counted by bucket, SMTP code and recipient domain.
+
+    One pass over the failed rows (a partial index holds them with these columns) serves both
+    the chart's failed bars and the failure groups.
+    """
+    bucket = bucket_start(Message.updated_at, found.unit)
+    domain = recipient_domain(Message.to_address)
+    rows = db.session.execute(
+        select(bucket, Message.last_code, domain, func.count())
+        .where(Message.status == FAILED, *_active_in(found))
+        .group_by(bucket, Message.last_code, domain)
+    ).all()
     return [
-        SeriesPoint(start, n_sent, failed.get(start.strftime(fmt), 0))
-        for start, n_sent in zip(buckets, sent, strict=True)
+        (as_moment(start, found.unit), code, domain or "", n) for start, code, domain, n in rows
     ]
 
 
-def failure_groups(found: StatsRange) -> list[FailureGroup]:
-    """Messages that failed in the range, grouped by SMTP code and recipient domain."""
-    domain = recipient_domain(Message.to_address)
-    count = func.count().label("n")
-    rows = db.session.execute(
-        select(Message.last_code, domain, count)
-        .where(Message.status == FAILED, *_active_in(found))
-        .group_by(Message.last_code, domain)
-        .order_by(count.desc(), Message.last_code, domain)
-        .limit(FAILURE_GROUPS_SHOWN)
-    ).all()
-    return [FailureGroup(code, domain or "", n) for code, domain, n in rows]
+def outcome_series(
+    found: StatsRange, failed: list[tuple[datetime, int | None, str, int]]
+) -> list[SeriesPoint]:
+    """Messages sent and failed in each bucket of the range (empty buckets included)."""
+    failed_per_bucket: Counter[datetime] = Counter()
+    for start, _, _, n in failed:
+        failed_per_bucket[start] += n
+    return [
+        SeriesPoint(start, n_sent, failed_per_bucket[start])
+        for start, n_sent in zip(found.buckets(), sent_series(found), strict=True)
+    ]
+
+
+def failure_groups(failed: list[tuple[datetime, int | None, str, int]]) -> list[FailureGroup]:
+    """The largest groups of failures by SMTP code and recipient domain (most first; ties by
+    code, messages without a code last, then by domain)."""
+    groups: Counter[tuple[int | None, str]] = Counter()
+    for _, code, domain, n in failed:
+        groups[code, domain] += n
+    ranked = sorted(
+        groups.items(),
+        key=lambda item: (-item[1], item[0][0] is None, item[0][0] or 0, item[0][1]),
+    )
+    return [FailureGroup(code, domain, n) for (code, domain), n in ranked[:FAILURE_GROUPS_SHOWN]]
 
 
 def compute_statistics(found: StatsRange) -> Statistics:
     """Everything the statistics page and the API show, for one range."""
+    without_jit()
     campaigns = campaign_rows(found)
-    series = outcome_series(found)
+    failed = failures(found)
+    series = outcome_series(found, failed)
     return Statistics(
         range=found,
         totals=totals(found, series),
         series=series,
-        failures=failure_groups(found),
+        failures=failure_groups(failed),
         campaigns=campaigns,
         throughput=throughput(campaigns),
     )

@@ -1,9 +1,12 @@
 """Rows written straight into the database for the history and statistics tests: whole
-histories with chosen times and outcomes, which no SMTP run could produce on cue."""
+histories with chosen times and outcomes, which no SMTP run could produce on cue. Each sent_at
+is counted in its hour, and a message sent twice listed, as the outcome handler would do
+(`sent_hours`)."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -13,6 +16,8 @@ from flask.testing import FlaskClient
 
 from dashboard.extensions import db
 from dashboard.models import Campaign, DeliveryAttempt, Message, utcnow
+from dashboard.sent_hours import add_duplicates, add_to_hours
+from dashboard.stats_range import floor_to
 
 
 def seed_campaign(
@@ -59,6 +64,15 @@ def seed_campaign(
             ]
             messages.append(message)
         db.session.add_all(messages)
+        db.session.flush()
+        # What the outcome handler does when it writes a sent_at: count it in its hour, and
+        # list a message sent more than once.
+        add_to_hours(
+            Counter(floor_to(m.sent_at, "hour") for m in messages if m.sent_at is not None)
+        )
+        add_duplicates(
+            [m.id for m in messages if sum(a.outcome == "sent" for a in m.attempts_log) > 1]
+        )
         db.session.commit()
         return campaign.id, [message.id for message in messages]
 

@@ -1,0 +1,128 @@
+"""What the outcome handler keeps beside the rows for the statistics: messages sent per hour,
+so the chart reads 720 small rows for 30 days instead of counting a million `sent_at` index
+entries, and the messages sent more than once (duplicates), so the page need not probe the
+attempts of every retried message.
+
+A `sent_hour` row holds how many messages have their `sent_at` in that hour. Only the handler
+that records outcomes (`signals.record_delivery_results`) writes `sent_at` and sent attempts, and
+it calls `move_sends` in the same transaction: a message sent again leaves its old hour for the
+new one (so a message is counted once, in the hour of its `sent_at`, whatever the retries) and is
+listed in `duplicate_send`. The statistics read the finished hours from here and count the
+current hour live.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .extensions import db
+from .models import DeliveryAttempt, Message
+from .stats_range import LABEL_FORMATS, floor_to
+from .stats_sql import time_bucket
+
+
+class SentHour(db.Model):
+    """How many messages have their sent_at in the hour that starts at `hour` (naive UTC)."""
+
+    __tablename__ = "sent_hour"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    sent: Mapped[int] = mapped_column(default=0)
+
+
+class DuplicateSend(db.Model):
+    """A message with more than one sent attempt."""
+
+    __tablename__ = "duplicate_send"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+def add_duplicates(message_ids: Collection[int]) -> None:
+    """List these messages as sent more than once (again is harmless)."""
+    upsert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    for message_id in sorted(set(message_ids)):
+        db.session.execute(
+            upsert(DuplicateSend).values(message_id=message_id).on_conflict_do_nothing()
+        )
+
+
+def add_to_hours(changes: Mapping[datetime, int]) -> None:
+    """Add each change to its hour's count (in the caller's transaction), hours in order so
+    that two concurrent writers lock the same rows in the same order."""
+    upsert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    for hour in sorted(changes):
+        if not changes[hour]:
+            continue
+        statement = upsert(SentHour).values(hour=floor_to(hour, "hour"), sent=changes[hour])
+        db.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[SentHour.hour],
+                set_={"sent": SentHour.sent + statement.excluded.sent},
+            )
+        )
+
+
+def move_sends(message_ids: Sequence[int], now: datetime) -> None:
+    """Count these messages (one per sent result) in `now`'s hour, and out of the hour of their
+    previous sent_at if they had one; those sent before, or twice in this chunk, are duplicates.
+    Call it in the transaction that sets their sent_at to `now`, before the update."""
+    if not message_ids:
+        return
+    results_of = Counter(message_ids)
+    # Locked (PostgreSQL) so that two workers recording the same message count it once: the
+    # second one waits and then reads the first one's sent_at.
+    previous = db.session.execute(
+        select(Message.id, Message.sent_at)
+        .where(Message.id.in_(sorted(set(message_ids))))
+        .order_by(Message.id)
+        .with_for_update()
+    ).all()
+    changes: Counter[datetime] = Counter()
+    duplicates = []
+    for message_id, sent_at in previous:
+        changes[floor_to(now, "hour")] += 1
+        if sent_at is not None:
+            changes[floor_to(sent_at, "hour")] -= 1
+        if sent_at is not None or results_of[message_id] > 1:
+            duplicates.append(message_id)
+    add_to_hours(changes)
+    add_duplicates(duplicates)
+
+
+def sent_in_hours(start: datetime, end: datetime) -> dict[datetime, int]:
+    """The kept counts of the hours that start in [start, end)."""
+    rows = db.session.execute(
+        select(SentHour.hour, SentHour.sent).where(SentHour.hour >= start, SentHour.hour < end)
+    )
+    return {hour: sent for hour, sent in rows if sent}
+
+
+def recount_from_rows() -> None:
+    """Count every hour and find the duplicates again from the rows (what the migration does
+    for existing rows), for rows written by other means than the handler: a bulk load, a
+    restore."""
+    db.session.execute(SentHour.__table__.delete())
+    db.session.execute(DuplicateSend.__table__.delete())
+    add_duplicates(
+        db.session.scalars(
+            select(DeliveryAttempt.message_id)
+            .where(DeliveryAttempt.outcome == "sent")
+            .group_by(DeliveryAttempt.message_id)
+            .having(func.count() > 1)
+        ).all()
+    )
+    hour = time_bucket(Message.sent_at, "hour")
+    rows = db.session.execute(
+        select(hour, func.count()).where(Message.sent_at.is_not(None)).group_by(hour)
+    )
+    add_to_hours({datetime.strptime(label, LABEL_FORMATS["hour"]): n for label, n in rows})
