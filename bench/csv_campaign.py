@@ -181,10 +181,8 @@ class Stack:
         self.flask("db", "upgrade")
         password = uuid.uuid4().hex
         self.flask("create-admin", "--email", "bench@example.com", "--password", password)
-        self.token = self.flask(
-            "tokens", "create", "--user", "bench@example.com", "--name", "bench"
-        )
-        self.token = self.token.strip().splitlines()[-1]
+        created = self.flask("tokens", "create", "--user", "bench@example.com", "--name", "bench")
+        self.token = created.strip().splitlines()[-1]  # the secret, printed once, last
         logs = []
         for number in range(1, self.worker_count + 1):
             log = f"worker{number}.log"
