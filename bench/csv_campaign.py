@@ -23,12 +23,12 @@ import json
 import os
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -90,13 +90,28 @@ def process_tree(pid: int) -> list[int]:
 class Stack:
     """Redis, smtp-sink, the project's worker and web app, each on its own loopback port."""
 
-    def __init__(self, tmp: Path, concurrency: int = 2) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        concurrency: int = 2,
+        *,
+        workers: int = 1,
+        database_url: str | None = None,
+        broker_url: str | None = None,
+    ) -> None:
+        """`workers` worker processes of `concurrency` pool processes each; by default the
+        database is a SQLite file in `tmp` and the broker the stack's own redis-server."""
         self.tmp = tmp
         self.concurrency = concurrency
+        self.worker_count = workers
         self.children: list[subprocess.Popen] = []
+        self.workers: list[subprocess.Popen] = []
         self.redis_port = free_port()
         self.sink_port = free_port()
         self.web_port = free_port()
+        self.database_url = database_url or f"sqlite:///{tmp / 'bench.db'}"
+        self.broker_url = broker_url or f"redis://127.0.0.1:{self.redis_port}/1"
+        self.token = ""
 
     def spawn(self, args: list[str], log: str, env: dict[str, str] | None = None):
         with (self.tmp / log).open("wb") as out:
@@ -107,7 +122,7 @@ class Stack:
         return process
 
     def start_base(self) -> None:
-        self.spawn(
+        self.redis = self.spawn(
             [
                 shutil.which("redis-server") or "redis-server",
                 "--bind",
@@ -123,7 +138,7 @@ class Stack:
             ],
             "redis.log",
         )
-        self.spawn(
+        self.sink = self.spawn(
             ["/usr/sbin/smtp-sink", "-u", "nobody", f"127.0.0.1:{self.sink_port}", "256"],
             "sink.log",
         )
@@ -134,9 +149,11 @@ class Stack:
         return {
             **os.environ,
             "INSTANCE_DIR": str(self.tmp),
-            "DATABASE_URL": f"sqlite:///{self.tmp / 'bench.db'}",
-            "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/1",
+            "DATABASE_URL": self.database_url,
+            "CELERY_BROKER_URL": self.broker_url,
             "CELERY_RESULT_BACKEND": f"redis://127.0.0.1:{self.redis_port}/1",
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/1",
+            "RATE_LIMIT_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/1",
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": str(self.sink_port),
             "MAIL_DEFAULT_SENDER": "Hệ thống Gửi thư <dispatcher@example.com>",
@@ -145,40 +162,58 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
         }
 
-    def start_project(self) -> None:
-        env = self.project_env()
-        subprocess.run(
-            [PY, "-m", "flask", "db", "upgrade"],
+    def flask(self, *args: str) -> str:
+        result = subprocess.run(
+            [PY, "-m", "flask", *args],
             cwd=ROOT,
-            env=env,
+            env=self.project_env(),
             check=True,
             capture_output=True,
+            text=True,
             timeout=120,
         )
-        self.worker = self.spawn(
-            [
-                PY,
-                "-m",
-                "celery",
-                "-A",
-                "celery_worker",
-                "worker",
-                "--concurrency",
-                "2",
-                "--pool",
-                "prefork",
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel",
-                "info",
-                "--queues",
-                "transactional,bulk",
-                "--hostname",
-                f"bench-{uuid.uuid4().hex[:6]}@%h",
-            ],
-            "worker.log",
-            env,
-        )
+        return result.stdout
+
+    def start_project(self) -> None:
+        """Migrate, make an admin and an API token (the API needs one), start the workers and
+        gunicorn, and wait until every worker is ready."""
+        env = self.project_env()
+        self.flask("db", "upgrade")
+        password = uuid.uuid4().hex
+        self.flask("create-admin", "--email", "bench@example.com", "--password", password)
+        created = self.flask("tokens", "create", "--user", "bench@example.com", "--name", "bench")
+        self.token = created.strip().splitlines()[-1]  # the secret, printed once, last
+        logs = []
+        for number in range(1, self.worker_count + 1):
+            log = f"worker{number}.log"
+            logs.append(self.tmp / log)
+            self.workers.append(
+                self.spawn(
+                    [
+                        PY,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "celery_worker",
+                        "worker",
+                        "--concurrency",
+                        str(self.concurrency),
+                        "--pool",
+                        "prefork",
+                        "--without-mingle",
+                        "--without-gossip",
+                        "--loglevel",
+                        "info",  # as in production: a log line per attempt
+                        "--queues",
+                        "transactional,bulk",
+                        "--hostname",
+                        f"bench{number}-{uuid.uuid4().hex[:6]}@%h",
+                    ],
+                    log,
+                    env,
+                )
+            )
+        self.worker = self.workers[0]
         self.web = self.spawn(
             [
                 str(BIN / "gunicorn"),
@@ -194,11 +229,12 @@ class Stack:
             env,
         )
         wait_port(self.web_port)
-        deadline = time.monotonic() + 60
-        while b" ready." not in (self.tmp / "worker.log").read_bytes():
-            if time.monotonic() > deadline:
-                raise SystemExit("the project's worker did not start")
-            time.sleep(0.2)
+        deadline = time.monotonic() + 120
+        for log in logs:
+            while b" ready." not in log.read_bytes():
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"a worker did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.2)
 
     def stop(self) -> None:
         for process in reversed(self.children):
@@ -210,14 +246,15 @@ class Stack:
                 process.kill()
 
     def rss(self) -> dict[str, float]:
-        worker = [peak_rss_mb(pid) for pid in process_tree(self.worker.pid)]
+        worker = [peak_rss_mb(pid) for process in self.workers for pid in process_tree(process.pid)]
         web = [peak_rss_mb(pid) for pid in process_tree(self.web.pid)]
         return {"worker_max_process_mb": max(worker), "web_max_process_mb": max(web)}
 
     # -- HTTP --------------------------------------------------------------------------------
     def request(self, method: str, path: str, body=None, headers=None) -> dict:
         connection = http.client.HTTPConnection("127.0.0.1", self.web_port, timeout=300)
-        connection.request(method, path, body=body, headers=headers or {})
+        headers = {"Authorization": f"Bearer {self.token}", **(headers or {})}
+        connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
         data = json.loads(response.read() or b"{}")
         connection.close()
@@ -275,11 +312,21 @@ class Stack:
         raise SystemExit("the campaign did not finish in time")
 
     def last_sent_at(self, campaign_id: int) -> datetime:
-        with sqlite3.connect(self.tmp / "bench.db") as connection:
-            value = connection.execute(
-                "SELECT max(sent_at) FROM message WHERE campaign_id = ?", (campaign_id,)
-            ).fetchone()[0]
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        """When the campaign's last message was recorded as sent (the workers' clock, UTC)."""
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                value = connection.execute(
+                    text("SELECT max(sent_at) FROM message WHERE campaign_id = :id"),
+                    {"id": campaign_id},
+                ).scalar_one()
+        finally:
+            engine.dispose()
+        if isinstance(value, str):  # SQLite hands back text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC)
 
 
 def bench_raw(stack: Stack, count: int) -> float:
@@ -354,7 +401,11 @@ def bench_tutorial(stack: Stack, count: int) -> float:
     return rate
 
 
-def bench_project(stack: Stack, count: int) -> dict[str, float]:
+def bench_project(
+    stack: Stack, count: int, on_confirm: Callable[[], object] | None = None
+) -> dict[str, float]:
+    """Upload, import, confirm and send `count` personalised messages; `on_confirm` is called
+    just before the confirm (bench/scale.py starts its CPU counters there)."""
     csv_path = stack.tmp / "campaign.csv"
     write_csv(csv_path, count)
     started = datetime.now(UTC)
@@ -362,6 +413,8 @@ def bench_project(stack: Stack, count: int) -> dict[str, float]:
     campaign_id = stack.upload(csv_path)
     status = stack.wait_import(campaign_id)
     assert status["import"]["valid"] == count, status["import"]
+    if on_confirm is not None:
+        on_confirm()
     confirmed_at = time.perf_counter()
     stack.request("POST", f"/api/v1/campaigns/{campaign_id}/confirm")
     stack.wait_sent(campaign_id, count)

@@ -1,15 +1,19 @@
-"""How throughput grows with worker processes: one campaign, sent by 1, 2 and 4 Celery worker
-processes, with Redis and with RabbitMQ as the broker, with SQLite and with PostgreSQL as the
-database, to a fast local SMTP sink. Prints msgs/s for each, side by side.
+"""How throughput grows with worker processes: the 100,000-recipient CSV campaign, sent by 1, 2
+and 4 Celery worker processes, with Redis and with RabbitMQ as the broker, with SQLite and with
+PostgreSQL as the database, to Postfix's `smtp-sink`. Prints msgs/s for each, side by side, and
+where the CPU went while it sent.
 
-    .venv/bin/python bench/scale.py                    # 100,000 messages per run (the issue's)
-    .venv/bin/python bench/scale.py --messages 10000   # what the README's figures used
+    .venv/bin/python bench/scale.py                                   # all 12 runs, 100,000 each
+    .venv/bin/python bench/scale.py --pairs sqlite+redis,postgresql+rabbitmq --workers 1,2
 
-Everything it starts is its own and on loopback: a redis-server on a free port in a temporary
-folder, a RabbitMQ vhost and a PostgreSQL database named after its pid (both dropped after),
-and Postfix's `smtp-sink` (or an aiosmtpd sink when smtp-sink is missing). It needs the
-machine's PostgreSQL and RabbitMQ for those columns (`--databases sqlite --brokers redis`
-runs without them). The campaign goes in through `submit_email`, exactly as the API's does.
+Each run goes the way a real campaign goes, with `bench/csv_campaign.py`'s code: the CSV uploaded
+to the web app (gunicorn) over the API, imported by a worker, confirmed, and sent on the bulk
+queue (`BULK_BATCH_SIZE` recipients per task, one SMTP connection each). "From confirm" is timed
+from the confirm request to the last message's `sent_at`; "end to end" from the upload's first
+byte. Everything each run starts is its own and on loopback: a redis-server (results, rate
+limit and, for the Redis runs, the broker) and smtp-sink on free ports in a temporary folder, a
+RabbitMQ vhost and a PostgreSQL database named after the bench's pid (both dropped after). It
+needs the machine's PostgreSQL and RabbitMQ only for those runs.
 """
 
 from __future__ import annotations
@@ -17,103 +21,36 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.csv_campaign import Stack, bench_project, process_tree  # noqa: E402
+
 POSTGRES_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 RABBITMQ_URL = os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
-SMTP_SINK = "/usr/sbin/smtp-sink"
+TICKS = os.sysconf("SC_CLK_TCK")
+PAIRS = ("sqlite+redis", "sqlite+rabbitmq", "postgresql+redis", "postgresql+rabbitmq")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
-
-
-@contextmanager
-def process(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
-    with log.open("ab") as out:
-        child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(timeout=10)
-
-
-@contextmanager
-def smtp_sink(workdir: Path) -> Iterator[tuple[int, str]]:
-    """A sink that answers 250 to everything and keeps nothing."""
-    port = free_port()
-    if Path(SMTP_SINK).exists():
-        argv = [SMTP_SINK, "-u", "nobody", f"127.0.0.1:{port}", "256"]
-        name = "Postfix smtp-sink"
-    else:
-        code = (
-            "import sys, threading; from aiosmtpd.controller import Controller\n"
-            "class Sink:\n"
-            "    async def handle_DATA(self, server, session, envelope):\n"
-            "        return '250 2.0.0 Ok'\n"
-            "c = Controller(Sink(), hostname='127.0.0.1', port=int(sys.argv[1])); c.start()\n"
-            "threading.Event().wait()\n"
-        )
-        argv = [sys.executable, "-c", code, str(port)]
-        name = "aiosmtpd sink"
-    with process(argv, workdir / "smtp-sink.log"):
-        wait_for_port(port, name)
-        yield port, name
-
-
-@contextmanager
-def own_redis(workdir: Path) -> Iterator[str]:
-    """A private redis-server, so the bench never touches anyone else's Redis db."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is needed (apt-get install redis-server)")
-    port = free_port()
-    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
-    argv += ["--appendonly", "no", "--dir", str(workdir)]
-    with process(argv, workdir / "redis.log"):
-        wait_for_port(port, "redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
-
-
+# --- engines ---------------------------------------------------------------------------------
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "--quiet", *args], check=True, capture_output=True, timeout=60)
 
 
 @contextmanager
-def rabbitmq_vhost() -> Iterator[str]:
-    name = f"dispatcher-bench-{os.getpid()}"
+def rabbitmq_vhost(name: str) -> Iterator[str]:
     parts = urlsplit(RABBITMQ_URL)
     rabbitmqctl("add_vhost", name)
     try:
@@ -124,19 +61,12 @@ def rabbitmq_vhost() -> Iterator[str]:
 
 
 @contextmanager
-def fresh_database(kind: str, workdir: Path, run: str) -> Iterator[str]:
-    if kind == "sqlite":
-        path = workdir / f"{run}.db"
-        yield f"sqlite:///{path}"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
+def postgres_database(name: str) -> Iterator[str]:
     import psycopg
     from psycopg import sql
     from sqlalchemy.engine import make_url
 
     admin_url = make_url(POSTGRES_URL).set(drivername="postgresql")
-    name = f"dispatcher_bench_{os.getpid()}"
 
     def admin(statement: sql.Composable) -> None:
         with psycopg.connect(
@@ -153,149 +83,147 @@ def fresh_database(kind: str, workdir: Path, run: str) -> Iterator[str]:
         admin(drop)
 
 
+# --- where the CPU goes ----------------------------------------------------------------------
+def cpu_ticks(pid: int) -> int:
+    """User + system clock ticks a process has used (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def tree(pid: int) -> list[int]:
+    try:
+        return process_tree(pid)
+    except FileNotFoundError:
+        return [pid]
+
+
+def pids_whose_cmdline_has(words: tuple[str, ...]) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if all(word in cmdline for word in words):
+            pids.append(int(entry.name))
+    return pids
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) ticks of all CPUs since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+@dataclass
+class CpuMeter:
+    """Cores used by each part of the run between start() and stop()."""
+
+    groups: dict[str, Callable[[], list[int]]]  # name -> a function listing its pids now
+    started: dict[str, dict[int, int]] = field(default_factory=dict)
+    machine_start: tuple[int, int] = (0, 0)
+    wall_start: float = 0.0
+    cores: dict[str, float] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.started = {
+            name: {p: cpu_ticks(p) for p in pids()} for name, pids in self.groups.items()
+        }
+        self.machine_start = machine_ticks()
+        self.wall_start = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        wall = time.monotonic() - self.wall_start
+        for name, pids in self.groups.items():
+            before = self.started[name]
+            used = sum(max(0, cpu_ticks(p) - before.get(p, 0)) for p in pids())
+            self.cores[name] = used / TICKS / wall
+        busy, total = machine_ticks()
+        busy0, total0 = self.machine_start
+        cpus = os.cpu_count() or 1
+        self.cores["machine"] = (busy - busy0) / max(1, total - total0) * cpus
+        self.cores["load"] = os.getloadavg()[0]
+        return self.cores
+
+
+# --- one run ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Outcome:
     database: str
     broker: str
     workers: int
     messages: int
-    submit_seconds: float
-    total_seconds: float
-    sent: int
-
-    @property
-    def rate(self) -> float:
-        return self.messages / self.total_seconds
+    send_rate: float
+    end_to_end_rate: float
+    cores: dict[str, float]
 
 
 def run_once(
-    database: str,
-    broker: str,
-    broker_url: str,
-    results_url: str,
-    workers: int,
-    args: argparse.Namespace,
-    sink_port: int,
-    workdir: Path,
+    database: str, broker: str, workers: int, args: argparse.Namespace, workdir: Path
 ) -> Outcome:
     run = f"{database}-{broker}-{workers}"
-    with ExitStack() as stack:
-        database_url = stack.enter_context(fresh_database(database, workdir, run))
-        settings = {
-            "INSTANCE_DIR": str(workdir),
-            "DATABASE_URL": database_url,
-            "CELERY_BROKER_URL": broker_url,
-            "CELERY_RESULT_BACKEND": results_url,
-            "REDIS_URL": results_url,
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": str(sink_port),
-            "MAIL_USERNAME": "",
-            "MAIL_PASSWORD": "",
-            "MAIL_USE_TLS": "false",
-            "MAIL_USE_SSL": "false",
-            "MAIL_BATCH_SIZE": str(args.batch_size),
-            "MAX_RECIPIENTS_PER_REQUEST": str(args.messages),
-            "SECRET_KEY": "bench",
-        }
-        env = {**os.environ, **settings, "FLASK_APP": "wsgi", "PYTHONUNBUFFERED": "1"}
-        subprocess.run(
-            [sys.executable, "-m", "flask", "db", "upgrade"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=120,
+    tmp = workdir / run
+    tmp.mkdir()
+    name = f"dispatcher_bench_{os.getpid()}"
+    with ExitStack() as engines:
+        database_url = broker_url = None
+        if database == "postgresql":
+            database_url = engines.enter_context(postgres_database(name))
+        if broker == "rabbitmq":
+            broker_url = engines.enter_context(rabbitmq_vhost(name.replace("_", "-")))
+        engines.callback(shutil.rmtree, tmp, ignore_errors=True)
+        stack = Stack(
+            tmp,
+            args.concurrency,
+            workers=workers,
+            database_url=database_url,
+            broker_url=broker_url,
         )
-        logs = []
-        for number in range(1, workers + 1):
-            log = workdir / f"{run}-worker{number}.log"
-            logs.append(log)
-            stack.enter_context(
-                process(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "celery_worker",
-                        "worker",
-                        "--loglevel",
-                        "info",  # as in production: a log line per attempt
-                        "--concurrency",
-                        str(args.concurrency),
-                        "--pool",
-                        "prefork",
-                        "--without-mingle",
-                        "--without-gossip",
-                        "--hostname",
-                        f"bench{number}@%h",
-                        "--queues",
-                        "transactional,bulk",
-                    ],
-                    log,
-                    env,
-                )
-            )
-        deadline = time.monotonic() + 120
-        for log in logs:
-            while b" ready." not in log.read_bytes():
-                if time.monotonic() > deadline:
-                    sys.exit(f"a worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
-                time.sleep(0.2)
-
-        os.environ.update(settings)  # the submitting app reads the same settings
-        from sqlalchemy import func, select
-
-        from dashboard import create_app
-        from dashboard.extensions import db
-        from dashboard.models import FINAL_STATUSES, Message, MessageStatus
-        from dashboard.schemas import EmailContent, limits_context
-        from dashboard.submission import submit_email
-
-        app = create_app()
-        addresses = [f"r{i}@bench{i % 50}.example.com" for i in range(args.messages)]
-        with app.app_context():
-            started = time.monotonic()
-            content = EmailContent.model_validate(
-                {"to": addresses, "subject": "Bench", "text": "Xin chào, đây là thư thử."},
-                context=limits_context(app.config),
-            )
-            campaign = submit_email(content, source="api", queue="bulk")
-            submitted = time.monotonic()
-            timeout = max(300.0, args.messages / 20)
-            while True:
-                db.session.rollback()
-                unfinished = db.session.scalar(
-                    select(func.count())
-                    .select_from(Message)
-                    .where(
-                        Message.campaign_id == campaign.id,
-                        Message.status.not_in([s.value for s in FINAL_STATUSES]),
-                    )
-                )
-                if not unfinished:
-                    break
-                if time.monotonic() - started > timeout:
-                    sys.exit(f"{run}: {unfinished} messages unfinished after {timeout:.0f}s")
-                time.sleep(0.25)
-            finished = time.monotonic()
-            sent = db.session.scalar(
-                select(func.count())
-                .select_from(Message)
-                .where(Message.campaign_id == campaign.id, Message.status == MessageStatus.SENT)
-            )
-            db.session.remove()
-            db.engine.dispose()
+        try:
+            stack.start_base()
+            stack.start_project()
+            groups = {
+                "web": lambda: tree(stack.web.pid),
+                "workers": lambda: [p for w in stack.workers for p in tree(w.pid)],
+                "smtp-sink": lambda: tree(stack.sink.pid),
+                "redis": lambda: [stack.redis.pid],
+            }
+            if database == "postgresql":
+                groups["postgresql"] = lambda: pids_whose_cmdline_has(("postgres:", f" {name} "))
+            if broker == "rabbitmq":  # the machine's one server, shared with everyone's tests
+                groups["rabbitmq"] = lambda: pids_whose_cmdline_has(("beam.smp", "rabbit"))
+            meter = CpuMeter(groups)
+            result = bench_project(stack, args.messages, on_confirm=meter.start)
+            cores = meter.stop()
+        except BaseException:
+            for log in sorted(tmp.glob("*.log")):
+                print(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}", file=sys.stderr)
+            raise
+        finally:
+            stack.stop()
     return Outcome(
-        database, broker, workers, args.messages, submitted - started, finished - started, sent
+        database,
+        broker,
+        workers,
+        args.messages,
+        result["send_only"],
+        result["end_to_end"],
+        cores,
     )
 
 
-def print_table(outcomes: list[Outcome], worker_counts: list[int]) -> None:
+# --- output ----------------------------------------------------------------------------------
+def print_table(outcomes: list[Outcome], worker_counts: list[int], which: str) -> None:
     pairs = list(dict.fromkeys((o.database, o.broker) for o in outcomes))
     by_key = {(o.database, o.broker, o.workers): o for o in outcomes}
-    header = f"{'database + broker':<22}" + "".join(
-        f"{f'{n} worker' + ('s' if n > 1 else ''):>14}" for n in worker_counts
+    header = f"{'msgs/s ' + which:<26}" + "".join(
+        f"{f'{n} worker' + ('s' if n > 1 else ''):>12}" for n in worker_counts
     )
     print(header)
     print("-" * len(header))
@@ -303,63 +231,66 @@ def print_table(outcomes: list[Outcome], worker_counts: list[int]) -> None:
         cells = []
         for n in worker_counts:
             outcome = by_key.get((database, broker, n))
-            cells.append(f"{outcome.rate:>10.0f} m/s" if outcome else f"{'-':>14}")
-        print(f"{database + ' + ' + broker:<22}" + "".join(cells))
+            rate = None
+            if outcome:
+                rate = outcome.send_rate if which == "from confirm" else outcome.end_to_end_rate
+            cells.append(f"{rate:>12,.0f}" if rate else f"{'-':>12}")
+        print(f"{database + ' + ' + broker:<26}" + "".join(cells))
+
+
+def cpu_line(outcome: Outcome) -> str:
+    parts = [
+        f"{name} {value:.2f}"
+        for name, value in outcome.cores.items()
+        if name not in ("machine", "load")
+    ]
+    return (
+        f"{outcome.database}+{outcome.broker} x{outcome.workers}: cores used while sending: "
+        + ", ".join(parts)
+        + f"; whole machine {outcome.cores['machine']:.2f} of {os.cpu_count()}"
+        + f"; load average {outcome.cores['load']:.1f}"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=100_000, help="recipients per campaign")
     parser.add_argument("--workers", default="1,2,4", help="worker process counts to try")
-    parser.add_argument("--databases", default="sqlite,postgresql")
-    parser.add_argument("--brokers", default="redis,rabbitmq")
-    parser.add_argument("--batch-size", type=int, default=50, help="MAIL_BATCH_SIZE")
-    parser.add_argument("--concurrency", type=int, default=1, help="processes per worker")
+    parser.add_argument("--pairs", default=",".join(PAIRS), help="database+broker pairs to try")
+    parser.add_argument("--concurrency", type=int, default=1, help="pool processes per worker")
     args = parser.parse_args()
     worker_counts = [int(n) for n in args.workers.split(",")]
-    databases = args.databases.split(",")
-    brokers = args.brokers.split(",")
+    pairs = [pair.split("+") for pair in args.pairs.split(",")]
+    for database, broker in pairs:
+        if f"{database}+{broker}" not in PAIRS:
+            parser.error(f"unknown pair {database}+{broker}; choose from {', '.join(PAIRS)}")
 
+    print(
+        f"{args.messages:,} personalised messages per run (CSV upload, import, confirm, bulk "
+        f"queue), worker processes of {args.concurrency} pool process(es), to smtp-sink; "
+        f"{os.cpu_count()} CPUs; load average at start {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     outcomes: list[Outcome] = []
-    with ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-scale-")))
-        sink_port, sink_name = stack.enter_context(smtp_sink(workdir))
-        redis_url = stack.enter_context(own_redis(workdir))
-        broker_urls = {"redis": redis_url}
-        if "rabbitmq" in brokers:
-            broker_urls["rabbitmq"] = stack.enter_context(rabbitmq_vhost())
-        print(
-            f"{args.messages:,} messages per run, batches of {args.batch_size}, each worker "
-            f"{args.concurrency} process(es), to {sink_name}; {os.cpu_count()} CPUs",
-            flush=True,
-        )
-        import redis
-
-        results = redis.Redis.from_url(redis_url)
-        for database in databases:
-            for broker in brokers:
-                for workers in worker_counts:
-                    results.flushdb()
-                    outcome = run_once(
-                        database,
-                        broker,
-                        broker_urls[broker],
-                        redis_url,
-                        workers,
-                        args,
-                        sink_port,
-                        workdir,
-                    )
-                    outcomes.append(outcome)
-                    print(
-                        f"  {database:<10} {broker:<8} {workers} worker(s): "
-                        f"{outcome.rate:7.0f} msgs/s  ({outcome.total_seconds:.1f} s, "
-                        f"submit {outcome.submit_seconds:.1f} s, sent {outcome.sent:,})",
-                        flush=True,
-                    )
-        results.close()
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as workdir:
+        for database, broker in pairs:
+            for workers in worker_counts:
+                outcome = run_once(database, broker, workers, args, Path(workdir))
+                outcomes.append(outcome)
+                print(
+                    f"  {database:<10} {broker:<8} {workers} worker(s): "
+                    f"{outcome.send_rate:7,.0f} msgs/s from confirm, "
+                    f"{outcome.end_to_end_rate:7,.0f} end to end",
+                    flush=True,
+                )
+                print(f"    {cpu_line(outcome)}", flush=True)
     print()
-    print_table(outcomes, worker_counts)
+    print_table(outcomes, worker_counts, "from confirm")
+    print()
+    print_table(outcomes, worker_counts, "end to end")
+    print()
+    for outcome in outcomes:
+        print(cpu_line(outcome))
     return 0
 
 

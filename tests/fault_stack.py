@@ -1,6 +1,9 @@
 """A whole dispatcher a fault test may break: its own redis-server on a free port (so it can be
 stopped and wiped), its own SQLite database, Celery workers and beat as real processes, and a
-scripted aiosmtpd server. Every process is ours and is stopped at the end, by its own id."""
+scripted aiosmtpd server. Every process is ours and is stopped at the end, by its own id.
+
+The broker is that redis-server, or a RabbitMQ vhost of the test's own when `broker_url` is
+given (`TEST_BROKER=rabbitmq`); results and the shared rate limit stay on the test's Redis."""
 
 from __future__ import annotations
 
@@ -49,6 +52,7 @@ class FaultStack:
     root: Path
     smtp: ScriptedSMTPServer
     overrides: dict[str, str] = field(default_factory=dict)
+    broker_url: str | None = None  # None: the test's own redis-server is the broker too
     redis_port: int = field(default_factory=free_port)
     redis_process: subprocess.Popen | None = None
     processes: list[subprocess.Popen] = field(default_factory=list)
@@ -60,12 +64,17 @@ class FaultStack:
         return f"redis://127.0.0.1:{self.redis_port}/0"
 
     @property
+    def broker(self) -> str:
+        """Which broker carries the tasks: "redis" or "rabbitmq"."""
+        return "redis" if self.broker_url is None else "rabbitmq"
+
+    @property
     def settings(self) -> dict[str, str]:
         return {
             "INSTANCE_DIR": str(self.root),
             "DATABASE_URL": f"sqlite:///{self.root / 'fault.db'}",
             "REDIS_URL": self.redis_url,
-            "CELERY_BROKER_URL": self.redis_url,
+            "CELERY_BROKER_URL": self.broker_url or self.redis_url,
             "CELERY_RESULT_BACKEND": self.redis_url,
             "RATE_LIMIT_REDIS_URL": self.redis_url,
             "MAIL_SERVER": "127.0.0.1",
@@ -149,7 +158,7 @@ class FaultStack:
         config: dict[str, Any] = {
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
-            "CELERY": celery_settings(self.redis_url, self.redis_url),
+            "CELERY": celery_settings(settings["CELERY_BROKER_URL"], self.redis_url),
         }
         for name, value in settings.items():
             if name.startswith(("MAIL_", "RATE_", "STALE_", "FAILURE_", "DISPATCH_", "SWEEP_")):
@@ -290,6 +299,7 @@ class FaultReport:
     """One run's tally, printed for the README table: every message final, none lost."""
 
     name: str
+    broker: str
     messages: int
     lost: int
     duplicates: int
@@ -299,7 +309,7 @@ class FaultReport:
 
     def line(self) -> str:
         return (
-            f"FAULT | {self.name} | messages={self.messages} | lost={self.lost} | "
+            f"FAULT | {self.broker} | {self.name} | messages={self.messages} | lost={self.lost} | "
             f"duplicates={self.duplicates} | in_flight={self.in_flight} | "
             f"time={self.seconds:.1f}s | {self.detail}"
         )
@@ -317,7 +327,14 @@ def tally(
     lost = sum(1 for address, status in rows if status != "sent" or received[address] == 0)
     duplicates = sum(max(0, received[address] - 1) for address, _ in rows)
     report = FaultReport(
-        name, len(rows), lost, duplicates, in_flight, time.monotonic() - stack.started_at, detail
+        name,
+        stack.broker,
+        len(rows),
+        lost,
+        duplicates,
+        in_flight,
+        time.monotonic() - stack.started_at,
+        detail,
     )
     print(report.line(), flush=True)
     return report
