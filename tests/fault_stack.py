@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from dashboard import create_app
 from dashboard.celery_app import QUEUES
-from dashboard.config import celery_settings
+from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
 from dashboard.models import FINAL_STATUSES, Message
 from tests.smtp_server import ScriptedSMTPServer, free_port
@@ -53,10 +53,12 @@ class FaultStack:
     smtp: ScriptedSMTPServer
     overrides: dict[str, str] = field(default_factory=dict)
     broker_url: str | None = None  # None: the test's own redis-server is the broker too
+    database_url: str | None = None  # None: a SQLite file of the test's own
     redis_port: int = field(default_factory=free_port)
     redis_process: subprocess.Popen | None = None
     processes: list[subprocess.Popen] = field(default_factory=list)
     logs: dict[int, Path] = field(default_factory=dict)
+    apps: list[Flask] = field(default_factory=list)
     started_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -69,10 +71,15 @@ class FaultStack:
         return "redis" if self.broker_url is None else "rabbitmq"
 
     @property
+    def database(self) -> str:
+        """Which database holds the rows: "sqlite" or "postgresql"."""
+        return "sqlite" if self.database_url is None else "postgresql"
+
+    @property
     def settings(self) -> dict[str, str]:
         return {
             "INSTANCE_DIR": str(self.root),
-            "DATABASE_URL": f"sqlite:///{self.root / 'fault.db'}",
+            "DATABASE_URL": self.database_url or f"sqlite:///{self.root / 'fault.db'}",
             "REDIS_URL": self.redis_url,
             "CELERY_BROKER_URL": self.broker_url or self.redis_url,
             "CELERY_RESULT_BACKEND": self.redis_url,
@@ -158,6 +165,7 @@ class FaultStack:
         config: dict[str, Any] = {
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings["DATABASE_URL"]),
             "CELERY": celery_settings(settings["CELERY_BROKER_URL"], self.redis_url),
         }
         for name, value in settings.items():
@@ -174,7 +182,9 @@ class FaultStack:
         ):
             config[name] = float(settings[name])
         config["MAIL_USE_TLS"] = config["MAIL_USE_SSL"] = False
-        return create_app(config)
+        app = create_app(config)
+        self.apps.append(app)
+        return app
 
     # --- Celery processes ---------------------------------------------------------------------
     def _spawn(
@@ -256,6 +266,9 @@ class FaultStack:
             _stop(process, wait=15)
         if self.redis_process is not None:
             self.stop_redis()
+        for app in self.apps:  # close the pools now, not when the collector finds them
+            with app.app_context():
+                db.engine.dispose()
 
     def log_tail(self, chars: int = 3000) -> str:
         return "\n".join(
@@ -299,6 +312,7 @@ class FaultReport:
     """One run's tally, printed for the README table: every message final, none lost."""
 
     name: str
+    database: str
     broker: str
     messages: int
     lost: int
@@ -309,7 +323,8 @@ class FaultReport:
 
     def line(self) -> str:
         return (
-            f"FAULT | {self.broker} | {self.name} | messages={self.messages} | lost={self.lost} | "
+            f"FAULT | {self.database}+{self.broker} | {self.name} | messages={self.messages} | "
+            f"lost={self.lost} | "
             f"duplicates={self.duplicates} | in_flight={self.in_flight} | "
             f"time={self.seconds:.1f}s | {self.detail}"
         )
@@ -328,6 +343,7 @@ def tally(
     duplicates = sum(max(0, received[address] - 1) for address, _ in rows)
     report = FaultReport(
         name,
+        stack.database,
         stack.broker,
         len(rows),
         lost,

@@ -34,7 +34,8 @@ pytestmark = pytest.mark.fault
 
 @pytest.fixture
 def fault_stack(tmp_path: Path) -> Iterator[Callable[..., FaultStack]]:
-    """Make a stack; `redis_broker=True` keeps the broker on Redis whatever TEST_BROKER says."""
+    """Make a stack on the session's engines (TEST_DATABASE, TEST_BROKER: a database and a vhost
+    of its own); `redis_broker=True` keeps the broker on Redis whatever TEST_BROKER says."""
     stacks: list[FaultStack] = []
     with contextlib.ExitStack() as vhosts:
 
@@ -43,9 +44,13 @@ def fault_stack(tmp_path: Path) -> Iterator[Callable[..., FaultStack]]:
             if engines.TEST_BROKER == "rabbitmq" and not redis_broker:
                 name = f"{engines.session_name('dispatcher-fault')}-{len(stacks)}"
                 broker_url = vhosts.enter_context(engines.rabbitmq_vhost(name))
+            database_url = None
+            if engines.TEST_DATABASE == "postgresql":
+                name = f"{engines.session_name('dispatcher_fault')}_{len(stacks)}"
+                database_url = vhosts.enter_context(engines.postgres_database(name))
             smtp = ScriptedSMTPServer()
             smtp.start()
-            stack = FaultStack(tmp_path, smtp, overrides, broker_url)
+            stack = FaultStack(tmp_path, smtp, overrides, broker_url, database_url)
             stacks.append(stack)
             stack.start_redis()
             stack.migrate()
