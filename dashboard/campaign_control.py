@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from uuid import uuid4
 
-from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
 from .campaign_confirm import publish_campaign
-from .dispatch import Batch, plan_batches, publish_batches
 from .extensions import db
-from .models import CLAIMABLE_STATUSES, Campaign, Message, MessageStatus, utcnow
+from .models import CLAIMABLE_STATUSES, Campaign, Message, MessageStatus, held_campaigns, utcnow
+from .requeue import publish_messages
 
 # Messages that have not been handed to a worker yet, and so can still be cancelled.
 CANCELLABLE_STATUSES = (
@@ -88,19 +86,16 @@ def _requeue(campaign: Campaign, statuses: tuple[MessageStatus, ...]) -> int:
         # Ids only, in BULK_BATCH_SIZE chunks: a bulk campaign may have a million rows waiting.
         db.session.commit()
         return publish_campaign(campaign, statuses)
-    messages = db.session.scalars(
-        select(Message)
-        .where(Message.campaign_id == campaign.id, Message.status.in_(statuses))
-        .order_by(Message.id)
-    ).all()
-    try:
-        batches = plan_batches(messages, current_app.config["MAIL_BATCH_SIZE"])
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
-    publish_batches(batches, queue=campaign.queue)
-    return len(messages)
+    message_ids = list(
+        db.session.scalars(
+            select(Message.id)
+            .where(Message.campaign_id == campaign.id, Message.status.in_(statuses))
+            .order_by(Message.id)
+        )
+    )
+    db.session.commit()
+    publish_messages(message_ids)
+    return len(message_ids)
 
 
 class HoldWatch:
@@ -118,12 +113,7 @@ class HoldWatch:
         if now - self.checked >= self.interval:
             self.checked = now
             self.held = set(
-                db.session.scalars(
-                    select(Campaign.id).where(
-                        Campaign.id.in_(self.campaign_ids),
-                        or_(Campaign.paused_at.is_not(None), Campaign.cancelled_at.is_not(None)),
-                    )
-                )
+                db.session.scalars(held_campaigns().where(Campaign.id.in_(self.campaign_ids)))
             )
             db.session.rollback()  # end the read transaction: the next check sees new flags
         return campaign_id in self.held
@@ -158,14 +148,9 @@ def release_unsent(message_ids: Sequence[int]) -> int:
         .execution_options(synchronize_session=False)
     ).all()
     db.session.commit()
-    by_campaign: dict[int, list[int]] = {}
-    for message_id, campaign_id in requeued:
-        by_campaign.setdefault(campaign_id, []).append(message_id)
-    for campaign_id, campaign_message_ids in by_campaign.items():
-        campaign = db.session.get(Campaign, campaign_id)
-        if campaign is not None and campaign.paused_at is None and campaign.cancelled_at is None:
-            # Resumed while this batch was stopping: its resume did not see these messages.
-            publish_batches(
-                [Batch(str(uuid4()), sorted(campaign_message_ids))], queue=campaign.queue
-            )
+    held = set(db.session.scalars(held_campaigns()))
+    # Resumed while this batch was stopping: its resume did not see these messages.
+    publish_messages(
+        [message_id for message_id, campaign_id in requeued if campaign_id not in held]
+    )
     return len(ids)

@@ -6,14 +6,14 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from .extensions import db
 from .mail.addresses import Mailbox
 from .mail.mime import AttachmentFile, OutgoingEmail, build_message
 from .mail.smtp import Envelope, SmtpSettings
-from .models import CLAIMABLE_STATUSES, Campaign, Message, MessageStatus, utcnow
+from .models import CLAIMABLE_STATUSES, Campaign, Message, MessageStatus, held_campaigns, utcnow
 
 
 def claim_messages(message_ids: Sequence[int], *, task_id: str | None) -> list[int]:
@@ -24,15 +24,12 @@ def claim_messages(message_ids: Sequence[int], *, task_id: str | None) -> list[i
     """
     if not message_ids:
         return []
-    held_campaigns = select(Campaign.id).where(
-        or_(Campaign.paused_at.is_not(None), Campaign.cancelled_at.is_not(None))
-    )
     statement = (
         update(Message)
         .where(
             Message.id.in_(message_ids),
             Message.status.in_(CLAIMABLE_STATUSES),
-            Message.campaign_id.not_in(held_campaigns),
+            Message.campaign_id.not_in(held_campaigns()),
         )
         .values(
             status=MessageStatus.SENDING,

@@ -7,13 +7,12 @@ moment wins or loses cleanly: a message is never both cancelled and sent.
 
 from __future__ import annotations
 
-from flask import current_app
 from sqlalchemy import update
 
 from .campaign_control import CANCELLABLE_STATUSES
-from .dispatch import plan_batches, publish_batches
 from .extensions import db
 from .models import Campaign, Message, MessageStatus, utcnow
+from .requeue import publish_messages
 
 
 class MessageActionRefused(Exception):
@@ -36,15 +35,10 @@ def retry_message(message: Message) -> None:
         raise MessageActionRefused(
             f"Only a failed message can be retried; this one is {message.status}."
         )
-    try:
-        db.session.refresh(message)
-        batches = plan_batches([message], current_app.config["MAIL_BATCH_SIZE"])
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
+    db.session.commit()
+    db.session.refresh(message)
     if campaign is None or campaign.paused_at is None:  # a paused job sends it on resume
-        publish_batches(batches, queue=campaign.queue if campaign else "transactional")
+        publish_messages([message.id])
 
 
 def cancel_message(message: Message) -> None:

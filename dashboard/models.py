@@ -6,7 +6,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, false, func, select
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    LargeBinary,
+    Select,
+    String,
+    Text,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -79,6 +90,14 @@ class Campaign(db.Model):
     @property
     def is_paused(self) -> bool:
         return self.paused_at is not None
+
+
+def held_campaigns() -> Select[tuple[int]]:
+    """The ids of campaigns a person (or the failure guard) paused or cancelled: their messages
+    are neither claimed nor dispatched nor published again."""
+    return select(Campaign.id).where(
+        or_(Campaign.paused_at.is_not(None), Campaign.cancelled_at.is_not(None))
+    )
 
 
 @dataclass(frozen=True)

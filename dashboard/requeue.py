@@ -13,23 +13,24 @@ from datetime import datetime, timedelta
 from uuid import uuid4
 
 from flask import current_app
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, select, update
 
 from .dispatch import Batch, batch_size_for, publish_batches
 from .extensions import db
-from .models import Campaign, DeliveryAttempt, Message, MessageStatus, utcnow
+from .models import (
+    Campaign,
+    DeliveryAttempt,
+    Message,
+    MessageStatus,
+    held_campaigns,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
 # Rows one beat run moves at most; the next run takes the rest a second or two later.
 MAX_ROWS_PER_RUN = 10_000
 STALE_OUTCOME = "stale"
-
-
-def _held_campaigns():
-    return select(Campaign.id).where(
-        or_(Campaign.paused_at.is_not(None), Campaign.cancelled_at.is_not(None))
-    )
 
 
 def publish_messages(message_ids: Sequence[int]) -> int:
@@ -80,7 +81,7 @@ def dispatch_due(now: datetime | None = None) -> int:
     due = (
         Message.status.in_((MessageStatus.SCHEDULED, MessageStatus.RETRYING)),
         Message.next_attempt_at <= now,
-        Message.campaign_id.not_in(_held_campaigns()),
+        Message.campaign_id.not_in(held_campaigns()),
     )
     candidates = list(
         db.session.scalars(
@@ -215,7 +216,7 @@ def sweep_stale(now: datetime | None = None) -> dict[str, int]:
     config = current_app.config
     queued_cutoff = now - timedelta(seconds=float(config["STALE_QUEUED_SECONDS"]))
     sending_cutoff = now - timedelta(seconds=stale_sending_seconds())
-    held = _held_campaigns()
+    held = held_campaigns()
     try:
         requeued = list(
             db.session.scalars(
