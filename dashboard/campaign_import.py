@@ -85,10 +85,15 @@ class _RowSink:
         self.campaign_id = csv_import.campaign_id
         self.prefix = f"<{self.campaign_id}."
         self.suffix = f".{secrets.token_hex(6)}@{domain}>"
-        self.rows: list[list[Any]] = []
+        self.rows: list[tuple[Any, ...]] = []
         self.problems: list[dict[str, Any]] = []
         self.serial = 0
         self.rows_read = self.invalid = self.duplicates = 0
+        # Every draft of the import carries the time the import started, already in the form
+        # the driver takes, so that a row is one tuple built once.
+        created_at = Message.__table__.c.created_at.type
+        to_db = created_at._cached_bind_processor(db.session.connection().dialect)
+        self.created_at = to_db(utcnow()) if to_db else utcnow()
 
     def add_problem(self, line: int, email: str, reason: str) -> None:
         self.problems.append(
@@ -100,7 +105,7 @@ class _RowSink:
         self.serial += 1
         # The Message-ID is unique without a random call per row: campaign, row, import token.
         self.rows.append(
-            [
+            (
                 self.campaign_id,
                 address,
                 name,
@@ -108,9 +113,9 @@ class _RowSink:
                 0,
                 f"{self.prefix}{self.serial}{self.suffix}",
                 data,
-                None,
-                None,
-            ]
+                self.created_at,
+                self.created_at,
+            )
         )
 
     def flush(self, bytes_read: int) -> None:
@@ -134,19 +139,14 @@ class _RowSink:
         self.rows, self.problems = [], []
 
 
-def _insert_messages(rows: list[list[Any]]) -> None:
+def _insert_messages(rows: list[tuple[Any, ...]]) -> None:
     connection = db.session.connection()
-    dialect = connection.dialect
-    to_db = Message.__table__.c.created_at.type._cached_bind_processor(dialect)
-    now = to_db(utcnow()) if to_db else utcnow()
-    for row in rows:
-        row[7] = row[8] = now
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     statement = (
         f"INSERT INTO {Message.__table__.name} ({', '.join(_MESSAGE_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(_MESSAGE_COLUMNS))})"
     )
-    connection.exec_driver_sql(statement, [tuple(row) for row in rows])
+    connection.exec_driver_sql(statement, rows)
 
 
 def run_import(import_id: int) -> str:
