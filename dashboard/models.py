@@ -161,7 +161,8 @@ class Message(db.Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
     to_address: Mapped[str] = mapped_column(String(320))
     to_name: Mapped[str] = mapped_column(String(200), default="")
-    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.QUEUED, index=True)
+    # Indexed through ix_message_status_id (status first), below.
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
     last_code: Mapped[int | None]
     last_reply: Mapped[str | None] = mapped_column(Text)
