@@ -28,19 +28,25 @@ def batch_size_for(queue: str) -> int:
     return max(int(current_app.config[key]), 1)
 
 
-def plan_batches(messages: Sequence[Message], size: int) -> list[Batch]:
+def cut_batches(message_ids: Sequence[int], queue: str) -> list[Batch]:
+    """Cut ids into the queue's batches, each with a fresh task id (see `batch_size_for`)."""
+    size = batch_size_for(queue)
+    return [
+        Batch(task_id=str(uuid4()), message_ids=list(message_ids[start : start + size]))
+        for start in range(0, len(message_ids), size)
+    ]
+
+
+def plan_batches(messages: Sequence[Message], queue: str) -> list[Batch]:
     """Cut flushed messages into batches, stamping each row with its batch's task id.
 
     Call it after a flush (so ids are known) and before the commit that stores the stamps.
     """
-    size = max(size, 1)
-    batches = []
-    for start in range(0, len(messages), size):
-        chunk = messages[start : start + size]
-        batch = Batch(task_id=str(uuid4()), message_ids=[message.id for message in chunk])
-        for message in chunk:
-            message.task_id = batch.task_id
-        batches.append(batch)
+    by_id = {message.id: message for message in messages}
+    batches = cut_batches([message.id for message in messages], queue)
+    for batch in batches:
+        for message_id in batch.message_ids:
+            by_id[message_id].task_id = batch.task_id
     return batches
 
 

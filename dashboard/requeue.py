@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from uuid import uuid4
 
 from flask import current_app
 from sqlalchemy import insert, select, update
 
-from .dispatch import Batch, batch_size_for, publish_batches
+from .dispatch import Batch, cut_batches, publish_batches
 from .extensions import db
 from .models import (
     Campaign,
@@ -52,9 +51,7 @@ def publish_messages(message_ids: Sequence[int]) -> int:
     planned: list[tuple[str, Batch]] = []
     try:
         for (_, queue), ids in by_campaign.items():
-            size = batch_size_for(queue)
-            for start in range(0, len(ids), size):
-                batch = Batch(task_id=str(uuid4()), message_ids=ids[start : start + size])
+            for batch in cut_batches(ids, queue):
                 db.session.execute(
                     update(Message)
                     .where(Message.id.in_(batch.message_ids))

@@ -73,7 +73,7 @@ def submit_email(
     db.session.add_all(messages)
     try:
         db.session.flush()
-        batches = [] if send_at else plan_batches(messages, current_app.config["MAIL_BATCH_SIZE"])
+        batches = [] if send_at else plan_batches(messages, campaign.queue)
         db.session.commit()
     except BaseException:
         db.session.rollback()
