@@ -32,7 +32,8 @@ def test_filters_combine_to_exactly_the_matching_messages(
             row("binh", "failed", 0, 550),
             row("chi", "failed", 1, 550),
             row("dung", "failed", 2, 421),
-            row("an.nguyen", "queued", 2),
+            # Scheduled with no time: neither the dispatcher nor the sweeper will ever send it.
+            row("an.nguyen", "scheduled", 2),
         ],
         subject=f"Bản tin {unique}",
     )
@@ -122,7 +123,7 @@ def add_messages(
             Message(
                 campaign_id=campaign_id,
                 to_address=f"new{round_}-{i}-{unique}@example.vn",
-                status="queued",
+                status="sent",  # a final state: the session's sweeper must not send it for real
                 message_id_header=f"<new{round_}-{i}-{unique}@example.com>",
             )
             for i in range(count)
