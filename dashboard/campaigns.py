@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from sqlalchemy import select
@@ -25,7 +23,7 @@ from .campaign_overview import overview
 from .campaign_schemas import campaign_content
 from .campaign_upload import CampaignInputError, create_csv_campaign, restart_import
 from .extensions import csrf, db
-from .import_report import import_of, stream_problems_csv
+from .import_report import import_of, invalid_rows_download
 from .mailing_models import MessageTemplate, find_template
 from .models import Campaign
 from .scheduling import display_zone, parse_local, to_display
@@ -184,9 +182,4 @@ def act(campaign_id: int, action: str):
 @campaigns.get("/<int:campaign_id>/invalid-rows.csv")
 def invalid_rows(campaign_id: int):
     csv_import = import_of(_campaign(campaign_id).id) or abort(404, "This campaign has no file.")
-    filename = f"invalid-rows-campaign-{campaign_id}.csv"
-    return Response(
-        stream_with_context(stream_problems_csv(csv_import.id)()),
-        mimetype="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return invalid_rows_download(csv_import)

@@ -8,6 +8,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
+from flask import Response, stream_with_context
 from sqlalchemy import select
 
 from .extensions import db
@@ -62,3 +63,13 @@ def import_counts(csv_import: CsvImport) -> dict[str, int]:
         "duplicates": csv_import.duplicates,
         "suppressed": csv_import.suppressed,
     }
+
+
+def invalid_rows_download(csv_import: CsvImport) -> Response:
+    """The import's invalid rows as a streamed CSV attachment (for the page and the API)."""
+    filename = f"invalid-rows-campaign-{csv_import.campaign_id}.csv"
+    return Response(
+        stream_with_context(stream_problems_csv(csv_import.id)()),
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

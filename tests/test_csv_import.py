@@ -15,12 +15,16 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.mailing_models import CsvImport
 from dashboard.models import Campaign, Message
-from tests.conftest import count_rows, messages_of
+from tests.conftest import AdminIdentity, count_rows, messages_of
 from tests.csv_campaign_helpers import csv_bytes, imported, upload, wait_for_import
 
 
 def test_excel_file_with_bom_semicolons_quotes_blank_lines_duplicates_and_bad_rows(
-    app: Flask, client: FlaskClient, unique: str
+    app: Flask,
+    client: FlaskClient,
+    anonymous_client: FlaskClient,
+    admin_identity: AdminIdentity,
+    unique: str,
 ) -> None:
     text = (
         " E-mail ;Name;Công ty;Ngày\r\n"
@@ -60,6 +64,13 @@ def test_excel_file_with_bom_semicolons_quotes_blank_lines_duplicates_and_bad_ro
     rows = list(csv.reader(io.StringIO(download.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0] == ["line", "email", "reason"]
     assert [row[0] for row in rows[1:]] == ["6", "8", "9"]
+    # The link is the API's: a script holding only a token can fetch it; nobody else can.
+    assert f"/api/v1/campaigns/{body['id']}/invalid-rows.csv" in report["invalid_rows_url"]
+    bearer = {"Authorization": f"Bearer {admin_identity.token}"}
+    by_token = anonymous_client.get(report["invalid_rows_url"], headers=bearer)
+    assert by_token.status_code == 200
+    assert by_token.get_data() == download.get_data()
+    assert anonymous_client.get(report["invalid_rows_url"]).status_code == 401
 
     messages = messages_of(app, body["id"])
     assert [(m.to_address, m.to_name, m.status) for m in messages] == [
@@ -226,6 +237,8 @@ def test_the_openapi_document_has_every_campaign_endpoint(client: FlaskClient) -
     assert {"file", "subject", "text", "html", "from", "template_id"} <= set(schema["properties"])
     assert set(create["responses"]) == {"202", "400", "401", "413", "415", "422"}
     assert "200" in paths["/campaigns/{id}"]["get"]["responses"]
+    invalid_rows = paths["/campaigns/{id}/invalid-rows.csv"]["get"]["responses"]
+    assert "text/csv" in invalid_rows["200"]["content"] and "404" in invalid_rows
     for action in ("confirm", "pause", "resume", "cancel", "retry-failed"):
         responses = paths[f"/campaigns/{{id}}/{action}"]["post"]["responses"]
         assert {"200", "404", "409"} <= set(responses)

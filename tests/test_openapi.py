@@ -20,6 +20,7 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
         "/stats",
         "/campaigns",
         "/campaigns/{id}",
+        "/campaigns/{id}/invalid-rows.csv",
         *(f"/campaigns/{{id}}/{action}" for action in campaign_actions),
     }
     create = document["paths"]["/emails"]["post"]

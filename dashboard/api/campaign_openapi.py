@@ -62,6 +62,23 @@ def campaign_paths(ref, json_response, errors) -> dict[str, Any]:
                 "responses": {"200": json_response("CampaignOut", "The campaign"), **errors(404)},
             }
         },
+        "/campaigns/{id}/invalid-rows.csv": {
+            "get": {
+                "operationId": "getCampaignInvalidRows",
+                "summary": "Every invalid row of the campaign's file, as CSV",
+                "description": "Columns line, email, reason (UTF-8 with a BOM, for Excel); "
+                "a cell that a spreadsheet would run as a formula is prefixed with an "
+                "apostrophe. Streamed: the whole list, not only the first rows in the JSON.",
+                "parameters": [id_param],
+                "responses": {
+                    "200": {
+                        "description": "The invalid rows",
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    },
+                    **errors(404),
+                },
+            }
+        },
     }
     summaries = {
         "confirm": "Send: queue the imported recipients and publish them to the bulk queue",

@@ -15,6 +15,7 @@ from ..campaign_upload import CampaignInputError, create_csv_campaign
 from ..campaigns import too_large_upload, upload_limit
 from ..errors import api_error
 from ..extensions import db
+from ..import_report import import_of, invalid_rows_download
 from ..mailing_models import find_template
 from ..models import Campaign
 from ..schemas import CampaignConfirm, FieldError, field_errors
@@ -41,7 +42,9 @@ def _invalid(fields: dict[str, str]):
 def _urls(campaign_id: int) -> dict[str, str]:
     return {
         "status": url_for("api.get_campaign", campaign_id=campaign_id, _external=True),
-        "invalid_rows": url_for("campaigns.invalid_rows", campaign_id=campaign_id, _external=True),
+        "invalid_rows": url_for(
+            "api.campaign_invalid_rows", campaign_id=campaign_id, _external=True
+        ),
     }
 
 
@@ -87,6 +90,17 @@ def get_campaign(campaign_id: int):
     if campaign is None:
         return api_error(404, f"There is no campaign with id {campaign_id}.")
     return jsonify(overview_json(overview(campaign), _urls(campaign_id)))
+
+
+@api.get("/campaigns/<int:campaign_id>/invalid-rows.csv")
+def campaign_invalid_rows(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    if campaign is None:
+        return api_error(404, f"There is no campaign with id {campaign_id}.")
+    csv_import = import_of(campaign_id)
+    if csv_import is None:
+        return api_error(404, f"Campaign {campaign_id} was not made from a file.")
+    return invalid_rows_download(csv_import)
 
 
 @api.post(
