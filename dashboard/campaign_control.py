@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from .campaign_confirm import publish_campaign
 from .extensions import db
-from .models import CLAIMABLE_STATUSES, Campaign, Message, MessageStatus, held_campaigns, utcnow
+from .models import Campaign, Message, MessageStatus, held_campaigns, utcnow
 from .requeue import publish_messages
 
 # Messages that have not been handed to a worker yet, and so can still be cancelled.
@@ -41,13 +41,17 @@ def pause_campaign(campaign: Campaign, reason: str = "Paused by a person.") -> b
 
 
 def resume_campaign(campaign: Campaign) -> int:
-    """Clear the pause and publish every waiting message again; returns how many."""
+    """Clear the pause and publish the campaign's queued messages again; returns how many.
+
+    `retrying` messages are left to the beat dispatcher, which queues each when its backoff is
+    over (a resume must not turn a server's "try later" into "now").
+    """
     if campaign.paused_at is None or campaign.cancelled_at is not None:
         return 0
     campaign.paused_at = None
     campaign.pause_reason = None
     campaign.resumed_at = utcnow()  # the failure guard starts counting afresh
-    return _requeue(campaign, CLAIMABLE_STATUSES)
+    return _requeue(campaign, (MessageStatus.QUEUED,))
 
 
 def cancel_campaign(campaign: Campaign) -> int:

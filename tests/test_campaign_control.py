@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from flask import Flask
+from sqlalchemy import update
 
 from dashboard.campaign_control import cancel_campaign, pause_campaign, resume_campaign
 from dashboard.extensions import db
-from dashboard.models import Campaign
+from dashboard.models import Campaign, Message, utcnow
 from dashboard.schemas import EmailContent
 from dashboard.submission import submit_email
 from tests.conftest import messages_of, wait_for_final, wait_until
@@ -53,6 +55,42 @@ def test_pause_then_resume_sends_each_remaining_message_once(
     assert [m.status for m in messages] == ["sent"] * RECIPIENTS
     for message in messages:
         assert len(smtp_server.received_by(message.to_address)) == 1, message.to_address
+
+
+def test_resume_leaves_a_retrying_message_to_its_backoff(
+    app: Flask, smtp_server: ScriptedSMTPServer, unique: str
+) -> None:
+    later = utcnow() + timedelta(hours=1)
+    addresses = [f"{name}-{unique}@example.vn" for name in ("an", "binh", "chi")]
+    with app.app_context():
+        content = EmailContent.model_validate({"to": addresses, "subject": "Thử lại", "text": "x"})
+        campaign = submit_email(content, source="api", send_at=later)
+        campaign_id = campaign.id
+        assert pause_campaign(campaign)
+        # Two messages wait in the queue; the server told the third to try again later.
+        db.session.execute(
+            update(Message)
+            .where(Message.campaign_id == campaign_id)
+            .values(status="queued", next_attempt_at=None)
+        )
+        db.session.execute(
+            update(Message)
+            .where(Message.campaign_id == campaign_id, Message.to_address == addresses[2])
+            .values(status="retrying", attempts=1, next_attempt_at=later)
+        )
+        db.session.commit()
+        assert resume_campaign(db.session.get(Campaign, campaign_id)) == 2
+
+    def two_sent() -> list[Message] | None:
+        messages = messages_of(app, campaign_id)
+        return messages if sum(m.status == "sent" for m in messages) == 2 else None
+
+    wait_until(two_sent, what="the two queued messages to be sent")
+    time.sleep(1.0)  # a wrongly published third message would be claimed within this
+    assert [m.status for m in messages_of(app, campaign_id)] == ["sent", "sent", "retrying"]
+    assert smtp_server.received_by(addresses[2]) == []
+    with app.app_context():
+        cancel_campaign(db.session.get(Campaign, campaign_id))  # not sent by a later test's beat
 
 
 def test_cancel_leaves_no_message_sent_after_it(
