@@ -121,3 +121,26 @@ def test_hostile_data_stays_inert_in_a_real_browser(
     # Neither did anything try: an attempt would show as a CSP violation or a page error.
     refused = [e for e in console_errors if "Content Security Policy" in e or "alert" in e]
     assert refused == []
+
+
+@pytest.mark.browser
+def test_every_header_link_is_visible_and_none_overlaps(page: Page, live_url: str) -> None:
+    """The page's links and the account's share the header bar at desktop and laptop widths."""
+    for width in (1280, 900):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.goto(live_url + "/history/")
+        boxes = [
+            (link.inner_text(), link.bounding_box())
+            for link in page.locator("header.top a, nav.account a, nav.account button").all()
+        ]
+        assert len(boxes) >= 13 and all(box for _, box in boxes)
+        for index, (name, box) in enumerate(boxes):
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, (width, name)
+            for other, other_box in boxes[index + 1 :]:
+                apart = (
+                    box["x"] + box["width"] <= other_box["x"]
+                    or other_box["x"] + other_box["width"] <= box["x"]
+                    or box["y"] + box["height"] <= other_box["y"]
+                    or other_box["y"] + other_box["height"] <= box["y"]
+                )
+                assert apart, f"at {width}px '{name}' overlaps '{other}'"
