@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from .batch_content import CampaignRenderer
+from .campaign_stats import overall_rate
 from .extensions import db
 from .import_report import import_counts, import_of, problems_of
 from .mail.merge import TemplateProblem
@@ -146,8 +147,8 @@ def _speed(campaign_id: int, progress: CampaignProgress) -> tuple[float | None, 
     if not count or first is None:
         return None, None
     if progress.is_final:
-        span = (last - first).total_seconds()
-        return (round(count / span, 1) if span > 0 else None), 0.0
+        rate = overall_rate(count, first, last)
+        return (None if rate is None else round(rate, 1)), 0.0
     now = utcnow()
     window_start = max(first, now - timedelta(seconds=RATE_WINDOW_SECONDS))
     recent = db.session.scalar(

@@ -18,6 +18,17 @@ THROUGHPUT_CAMPAIGNS = 3
 THROUGHPUT_MAX_MINUTES = 180
 
 
+def overall_rate(
+    sent: int, first_sent: datetime | None, last_sent: datetime | None
+) -> float | None:
+    """Messages delivered per second from the first delivery to the last, as the campaign page
+    and the statistics page both show it; None until two deliveries are apart in time."""
+    if not sent or first_sent is None or last_sent is None:
+        return None
+    span = (last_sent - first_sent).total_seconds()
+    return sent / span if span > 0 else None
+
+
 @dataclass(frozen=True)
 class CampaignRow:
     id: int
@@ -53,8 +64,7 @@ class CampaignRow:
 
     @property
     def per_second(self) -> float | None:
-        duration = self.duration_seconds
-        return self.sent / duration if duration and duration >= 1 else None
+        return overall_rate(self.sent, self.first_sent, self.last_sent)
 
 
 @dataclass(frozen=True)

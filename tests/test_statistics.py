@@ -197,6 +197,30 @@ def test_the_page_draws_the_same_numbers(app: Flask, client: FlaskClient, unique
     assert "/history/?status=failed&amp;code=550&amp;domain=example.vn" in page
 
 
+def test_a_campaign_sent_within_a_second_shows_its_speed_on_both_pages(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    day = datetime(2020, 6, 2, 10, 0)
+    campaign, _ = seed_campaign(
+        app,
+        [
+            {
+                "to_address": f"r{i}-{unique}@example.vn",
+                "status": "sent",
+                "sent_at": day + timedelta(seconds=0.2 * i),
+                "sent_attempts": 1,
+            }
+            for i in range(3)
+        ],
+        created_at=day,
+    )
+    [row] = client.get("/api/v1/stats", query_string=days_of(day)).json["campaigns"]
+    assert row["id"] == campaign and row["messages_per_second"] == 3 / 0.4
+    page = client.get("/stats/", query_string=days_of(day)).get_data(as_text=True)
+    assert re.search(r"<td class=\"num\">0\.4 s</td>\s*<td class=\"num\">7\.5</td>", page)
+    assert client.get(f"/api/v1/campaigns/{campaign}").json["messages_per_second"] == 7.5
+
+
 def test_the_live_panel_names_the_running_worker(client: FlaskClient) -> None:
     panel = client.get("/stats/system").get_data(as_text=True)
     assert re.search(r"<strong>tests-\d+@[^<]+</strong>: (idle|send_batch)", panel)
