@@ -19,6 +19,8 @@ from dashboard.models import Campaign, DeliveryAttempt, Message, utcnow
 from dashboard.sent_hours import add_duplicates, add_to_hours
 from dashboard.stats_range import floor_to
 
+WAITING_STATUSES = {"draft", "scheduled", "queued", "sending", "retrying"}
+
 
 def seed_campaign(
     app: Flask,
@@ -31,8 +33,13 @@ def seed_campaign(
     """One campaign with a message per row (keys: Message fields, plus `sent_attempts` and
     `failed_attempts`); returns the campaign id and the message ids in row order."""
     created_at = created_at or utcnow()
+    # Seeded rows that wait (queued, scheduled, ...) would be sent for real by the session's
+    # sweeper and dispatcher, into other tests' mailboxes: their campaign is held, so never.
+    waiting = any(row.get("status") in WAITING_STATUSES for row in rows)
     with app.app_context():
         campaign = Campaign(
+            paused_at=created_at if waiting else None,
+            pause_reason="Seeded by a test: never sent." if waiting else None,
             source="api",
             from_address="dispatcher@example.com",
             from_name="Hệ thống Gửi thư",
