@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import and_, delete, insert, or_, select, update
 
 from .campaign_upload import CHUNK_BYTES
-from .csv_reading import CsvFormatError, CsvLayout, read_records
+from .csv_reading import CsvFormatError, CsvLayout, name_column, read_records
 from .extensions import db
 from .mail.addresses import AddressError
 from .mail.recipient_check import check_address
@@ -184,7 +184,7 @@ def run_import(import_id: int) -> str:
         delimiter=csv_import.delimiter,
         columns=tuple(csv_import.columns),
         email_index=csv_import.columns.index("email"),
-        name_index=csv_import.columns.index("name") if "name" in csv_import.columns else None,
+        name_index=name_column(csv_import.columns),
     )
     domain = (
         current_app.config["MAIL_MESSAGE_ID_DOMAIN"] or campaign.from_address.rpartition("@")[2]

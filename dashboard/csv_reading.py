@@ -10,7 +10,8 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -18,6 +19,9 @@ SNIFF_BYTES = 64 * 1024
 DELIMITERS = (",", ";", "\t")
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 _EMAIL_HEADERS = {"email", "emailaddress", "e-mail", "e-mailaddress", "mail"}
+# Columns whose value becomes the recipient's display name (`To: Name <address>`), by their
+# template variable, the first one present winning; the variable itself keeps its own name.
+NAME_VARIABLES = ("name", "full_name", "fullname", "họ_và_tên", "họ_tên", "tên")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NOT_IDENTIFIER = re.compile(r"\W+")
 
@@ -71,10 +75,17 @@ def variable_name(cell: str, position: int) -> str:
     """A header cell as a template variable: `Company Name` → `company_name`, `ngày` → `ngày`."""
     if header_key(cell).replace("_", "") in _EMAIL_HEADERS:
         return "email"
-    name = _NOT_IDENTIFIER.sub("_", cell.strip().lower()).strip("_")
+    # NFC: a sheet saved on a Mac may spell `tên` with a combining accent; the template says it
+    # with the composed letter, as a keyboard types it.
+    name = _NOT_IDENTIFIER.sub("_", unicodedata.normalize("NFC", cell).strip().lower()).strip("_")
     if not name:
         return f"column_{position}"
     return name if name.isidentifier() else f"column_{name}"
+
+
+def name_column(columns: Sequence[str]) -> int | None:
+    """The position of the column that names the recipient, if the file has one."""
+    return next((columns.index(v) for v in NAME_VARIABLES if v in columns), None)
 
 
 def sniff_layout(sample: bytes, *, complete: bool) -> CsvLayout:
@@ -121,7 +132,7 @@ def sniff_layout(sample: bytes, *, complete: bool) -> CsvLayout:
         delimiter=delimiter,
         columns=tuple(columns),
         email_index=columns.index("email"),
-        name_index=seen["name"] - 1 if "name" in seen else None,
+        name_index=name_column(columns),
     )
 
 

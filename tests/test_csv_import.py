@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import unicodedata
 import zipfile
 
 import pytest
@@ -107,6 +108,21 @@ def test_utf8_without_bom_comma_separated(client: FlaskClient, unique: str) -> N
     body = imported(client, data)
     assert (body["import"]["encoding"], body["import"]["delimiter"]) == ("utf-8-sig", ",")
     assert body["preview"][0]["to"] == f"Vũ Minh <minh-{unique}@example.vn>"
+
+
+def test_a_vietnamese_name_column_names_the_recipient_whatever_its_accents(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    # A sheet saved on a Mac spells the header with combining accents (NFD).
+    header = unicodedata.normalize("NFD", "Họ và tên")
+    data = csv_bytes([["Email", header], [f"lan-{unique}@example.vn", "Phạm Thị Lan"]])
+    template = "Chào {{ họ_và_tên }}"  # typed composed (NFC)
+    body = imported(client, data, subject=template, text=template)
+    assert body["import"]["columns"] == ["email", "họ_và_tên"]
+    assert body["preview"][0]["to"] == f"Phạm Thị Lan <lan-{unique}@example.vn>"
+    assert body["preview"][0]["subject"] == "Chào Phạm Thị Lan"
+    [message] = messages_of(app, body["id"])
+    assert message.to_name == "Phạm Thị Lan"
 
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01" + bytes(range(256))
