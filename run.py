@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from dashboard.celery_app import QUEUES
 from dashboard.config import INSTANCE_DIR, PROJECT_ROOT, load_settings
+from dashboard.local_stack import beat_command, process_env, worker_command
 
 BIN = Path(sys.executable).parent
 LOOPBACK = {"127.0.0.1", "localhost", "::1", ""}
@@ -163,7 +163,7 @@ def _interrupt(*_: object) -> None:
 
 def main() -> int:
     settings = load_settings()
-    env = dict(os.environ, FLASK_APP="wsgi", PYTHONUNBUFFERED="1")
+    env = process_env({})
     children: list[subprocess.Popen] = []
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -187,31 +187,8 @@ def main() -> int:
         subprocess.run([str(BIN / "flask"), "db", "upgrade"], cwd=PROJECT_ROOT, env=env, check=True)
         host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
         setup_hint = first_admin_hint(env, port)
-        children.append(
-            spawn(
-                "worker",
-                [
-                    str(BIN / "celery"),
-                    "-A",
-                    "celery_worker",
-                    "worker",
-                    "--loglevel",
-                    "info",
-                    "--concurrency",
-                    "2",
-                    "--queues",
-                    ",".join(QUEUES),
-                ],
-                env,
-            )
-        )
-        children.append(
-            spawn(
-                "beat",
-                [str(BIN / "celery"), "-A", "celery_worker", "beat", "--loglevel", "info"],
-                env,
-            )
-        )
+        children.append(spawn("worker", worker_command(), env))
+        children.append(spawn("beat", beat_command(), env))
         children.append(
             spawn(
                 "web",

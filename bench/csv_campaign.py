@@ -39,6 +39,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from dashboard.local_stack import loopback_settings, process_env, worker_command  # noqa: E402
+
 PY = sys.executable
 BIN = Path(PY).parent
 SUBJECT = "Chào {{ name }}"
@@ -151,21 +154,17 @@ class Stack:
         wait_port(self.sink_port)
 
     def project_env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "INSTANCE_DIR": str(self.tmp),
-            "DATABASE_URL": self.database_url,
-            "CELERY_BROKER_URL": self.broker_url,
-            "CELERY_RESULT_BACKEND": f"redis://127.0.0.1:{self.redis_port}/1",
-            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/1",
-            "RATE_LIMIT_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/1",
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": str(self.sink_port),
-            "MAIL_DEFAULT_SENDER": "Hệ thống Gửi thư <dispatcher@example.com>",
-            "SECRET_KEY": "bench-secret",
-            "FLASK_APP": "wsgi",
-            "PYTHONUNBUFFERED": "1",
-        }
+        """The stack's wiring and nothing more: every other setting keeps the default a
+        deployment gets, since that is what is measured."""
+        settings = loopback_settings(
+            instance_dir=self.tmp,
+            database_url=self.database_url,
+            broker_url=self.broker_url,
+            redis_url=f"redis://127.0.0.1:{self.redis_port}/1",
+            mail_port=self.sink_port,
+            secret_key="bench-secret",
+        )
+        return process_env(settings)
 
     def flask(self, *args: str) -> str:
         result = subprocess.run(
@@ -194,26 +193,12 @@ class Stack:
             logs.append(self.tmp / log)
             self.workers.append(
                 self.spawn(
-                    [
-                        PY,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "celery_worker",
-                        "worker",
-                        "--concurrency",
-                        str(self.concurrency),
-                        "--pool",
-                        "prefork",
-                        "--without-mingle",
-                        "--without-gossip",
-                        "--loglevel",
-                        "info",  # as in production: a log line per attempt
-                        "--queues",
-                        "transactional,bulk",
-                        "--hostname",
-                        f"bench{number}-{uuid.uuid4().hex[:6]}@%h",
-                    ],
+                    worker_command(
+                        concurrency=self.concurrency,
+                        hostname=f"bench{number}-{uuid.uuid4().hex[:6]}@%h",
+                        loglevel="info",  # as in production: a log line per attempt
+                        mingle_and_gossip=False,
+                    ),
                     log,
                     env,
                 )
@@ -435,24 +420,13 @@ def bench_tutorial(stack: Stack, count: int) -> float:
     broker = f"redis://127.0.0.1:{stack.redis_port}/2"
     env = {**os.environ, "BENCH_TUTORIAL_BROKER": broker, "PYTHONPATH": str(ROOT)}
     worker = stack.spawn(
-        [
-            PY,
-            "-m",
-            "celery",
-            "-A",
-            "bench.tutorial_app",
-            "worker",
-            "--concurrency",
-            "2",
-            "--pool",
-            "prefork",
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "warning",
-            "--hostname",
-            f"tutorial-{uuid.uuid4().hex[:6]}@%h",
-        ],
+        worker_command(
+            app="bench.tutorial_app",
+            queues=["tutorial"],  # the tutorial app's only queue
+            hostname=f"tutorial-{uuid.uuid4().hex[:6]}@%h",
+            loglevel="warning",
+            mingle_and_gossip=False,
+        ),
         "tutorial.log",
         env,
     )

@@ -32,6 +32,7 @@ from dashboard.auth.tokens import create_token
 from dashboard.celery_app import QUEUES
 from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
+from dashboard.local_stack import loopback_settings, process_env, worker_command
 from dashboard.models import FINAL_STATUSES, Message
 from tests import engines
 from tests.smtp_server import ScriptedSMTPServer
@@ -143,19 +144,15 @@ def stack_settings(
 ) -> dict[str, str]:
     """The environment shared by the worker process and the test's app: one source for both."""
     return {
-        "INSTANCE_DIR": str(stack_dir),
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": broker_url,
-        "CELERY_RESULT_BACKEND": REDIS_URL,
-        "REDIS_URL": REDIS_URL,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": str(smtp_server.port),
-        "MAIL_USERNAME": "",
-        "MAIL_PASSWORD": "",
-        "MAIL_USE_TLS": "false",
-        "MAIL_USE_SSL": "false",
+        **loopback_settings(
+            instance_dir=stack_dir,
+            database_url=database_url,
+            broker_url=broker_url,
+            redis_url=REDIS_URL,
+            mail_port=smtp_server.port,
+            secret_key="test-secret-key",
+        ),
         "MAIL_TIMEOUT": "10",
-        "MAIL_DEFAULT_SENDER": "Hệ thống Gửi thư <dispatcher@example.com>",
         "MAIL_BATCH_SIZE": "50",
         "MAIL_MAX_RETRIES": "3",
         "MAIL_RETRY_BASE_SECONDS": "0.5",
@@ -164,14 +161,8 @@ def stack_settings(
         "DISPATCH_INTERVAL_SECONDS": "0.5",
         # A daily quota no test reaches by sending; a test fills the counter to see it used up.
         "RATE_LIMIT_PER_DAY": "1000000",
-        "RATE_LIMIT_REDIS_URL": REDIS_URL,
-        "SECRET_KEY": "test-secret-key",
         "CSV_MAX_ROWS": "20000",
     }
-
-
-def _process_env(settings: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, **settings, "FLASK_APP": "wsgi", "PYTHONUNBUFFERED": "1"}
 
 
 @pytest.fixture(scope="session")
@@ -180,7 +171,7 @@ def migrated_database(stack_settings: dict[str, str]) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "flask", "db", "upgrade"],
         cwd=ROOT,
-        env=_process_env(stack_settings),
+        env=process_env(stack_settings),
         capture_output=True,
         text=True,
         timeout=120,
@@ -208,29 +199,15 @@ def running_workers(
             log_path = log_dir / f"{name}.log"
             with log_path.open("wb") as log:
                 process = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "celery_worker",
-                        "worker",
-                        "--loglevel",
-                        "info",
-                        "--concurrency",
-                        str(concurrency),
-                        "--pool",
-                        "prefork",
-                        "--without-mingle",
-                        "--without-gossip",
-                        "--hostname",
-                        f"{name}@%h",
-                        "--queues",
-                        ",".join(queues),
-                        *(["--beat"] if beat and not processes else []),
-                    ],
+                    worker_command(
+                        concurrency=concurrency,
+                        queues=queues,
+                        hostname=f"{name}@%h",
+                        beat=beat and not processes,
+                        mingle_and_gossip=False,
+                    ),
                     cwd=ROOT,
-                    env=_process_env(settings),
+                    env=process_env(settings),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )

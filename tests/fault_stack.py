@@ -25,9 +25,9 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from dashboard import create_app
-from dashboard.celery_app import QUEUES
 from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
+from dashboard.local_stack import beat_command, loopback_settings, process_env, worker_command
 from dashboard.models import FINAL_STATUSES, Message
 from tests.smtp_server import ScriptedSMTPServer, free_port
 
@@ -78,18 +78,17 @@ class FaultStack:
     @property
     def settings(self) -> dict[str, str]:
         return {
-            "INSTANCE_DIR": str(self.root),
-            "DATABASE_URL": self.database_url or f"sqlite:///{self.root / 'fault.db'}",
-            "REDIS_URL": self.redis_url,
-            "CELERY_BROKER_URL": self.broker_url or self.redis_url,
-            "CELERY_RESULT_BACKEND": self.redis_url,
-            "RATE_LIMIT_REDIS_URL": self.redis_url,
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": str(self.smtp.port),
-            "MAIL_USERNAME": "",
-            "MAIL_PASSWORD": "",
+            **loopback_settings(
+                instance_dir=self.root,
+                database_url=self.database_url or f"sqlite:///{self.root / 'fault.db'}",
+                broker_url=self.broker_url or self.redis_url,
+                redis_url=self.redis_url,
+                mail_port=self.smtp.port,
+                secret_key="fault-test-key",
+            ),
+            # Faults are struck mid-send: short timeouts, many retries, a quick sweeper, and no
+            # rate limit or failure pause to slow the recovery down.
             "MAIL_TIMEOUT": "5",
-            "MAIL_DEFAULT_SENDER": "Hệ thống <dispatcher@example.com>",
             "MAIL_BATCH_SIZE": "50",
             "MAIL_MAX_RETRIES": "10",
             "MAIL_RETRY_BASE_SECONDS": "0.2",
@@ -102,12 +101,11 @@ class FaultStack:
             "RATE_LIMIT_PER_SECOND": "0",
             "RATE_LIMIT_PER_DAY": "0",
             "FAILURE_PAUSE_PERCENT": "0",
-            "SECRET_KEY": "fault-test-key",
             **self.overrides,
         }
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, **self.settings, "FLASK_APP": "wsgi", "PYTHONUNBUFFERED": "1"}
+        return process_env(self.settings)
 
     # --- Redis ---------------------------------------------------------------------------------
     def start_redis(self) -> None:
@@ -193,7 +191,7 @@ class FaultStack:
         log_path = self.root / f"{name}-{len(self.processes)}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "celery_worker", *argv],
+                argv,
                 cwd=ROOT,
                 env=self.env(),
                 stdout=log,
@@ -220,21 +218,11 @@ class FaultStack:
     ) -> subprocess.Popen:
         return self._spawn(
             name,
-            [
-                "worker",
-                "--loglevel",
-                "info",
-                "--concurrency",
-                str(concurrency),
-                "--pool",
-                "prefork",
-                "--without-mingle",
-                "--without-gossip",
-                "--hostname",
-                f"{name}-{len(self.processes)}-{os.getpid()}@%h",
-                "--queues",
-                ",".join(QUEUES),
-            ],
+            worker_command(
+                concurrency=concurrency,
+                hostname=f"{name}-{len(self.processes)}-{os.getpid()}@%h",
+                mingle_and_gossip=False,
+            ),
             b" ready.",
             wait=wait,
         )
@@ -242,7 +230,7 @@ class FaultStack:
     def start_beat(self, *, wait: bool = True) -> subprocess.Popen:
         return self._spawn(
             "beat",
-            ["beat", "--loglevel", "info", "--schedule", str(self.root / "beat-schedule")],
+            beat_command(schedule=self.root / "beat-schedule"),
             b"beat: Starting",
             wait=wait,
         )

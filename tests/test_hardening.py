@@ -14,8 +14,9 @@ from flask.testing import FlaskClient
 from dashboard import create_app
 from dashboard.auth.hardening import CONTENT_SECURITY_POLICY, InsecureConfiguration
 from dashboard.config import DEFAULT_SECRET_KEY
+from dashboard.local_stack import process_env
 from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
-from tests.conftest import ROOT, AdminIdentity, AppFactory, _process_env, app_config
+from tests.conftest import ROOT, AdminIdentity, AppFactory, app_config
 from tests.test_access import every_route
 
 GOOD_KEY = "k" * 48
@@ -79,7 +80,7 @@ def test_production_with_its_own_key_starts_with_secure_cookies(
 def test_the_command_line_refuses_to_start_production_with_the_default_key(
     stack_settings: dict[str, str], migrated_database: str
 ) -> None:
-    env = _process_env({**stack_settings, "APP_ENV": "production"})
+    env = process_env({**stack_settings, "APP_ENV": "production"})
     env.pop("SECRET_KEY")
     result = subprocess.run(
         [sys.executable, "-m", "flask", "routes"],

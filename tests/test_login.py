@@ -19,8 +19,9 @@ from dashboard.auth.models import ApiToken, User
 from dashboard.auth.setup_link import setup_token
 from dashboard.auth.tokens import hash_token
 from dashboard.extensions import db
+from dashboard.local_stack import process_env
 from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
-from tests.conftest import ROOT, AppFactory, _process_env, app_config
+from tests.conftest import ROOT, AppFactory, app_config
 
 
 def test_sign_in_with_the_right_password_opens_the_dashboard(
@@ -199,7 +200,7 @@ def fresh_app(
     result = subprocess.run(
         [sys.executable, "-m", "flask", "db", "upgrade"],
         cwd=ROOT,
-        env=_process_env({**stack_settings, "DATABASE_URL": fresh_database_url}),
+        env=process_env({**stack_settings, "DATABASE_URL": fresh_database_url}),
         capture_output=True,
         text=True,
         timeout=120,
@@ -271,7 +272,7 @@ def test_make_run_tells_the_console_how_to_create_the_first_admin(
 ) -> None:
     """`run.py` (what `make run` runs), without a terminal on stdin as in CI: a hint, no prompt."""
     app = fresh_app
-    env = _process_env({**stack_settings, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]})
+    env = process_env({**stack_settings, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]})
     script = "import os, run; print(run.first_admin_hint(dict(os.environ), '5077'))"
     hint = subprocess.run(
         [sys.executable, "-c", script],

@@ -16,8 +16,9 @@ from sqlalchemy import Column, create_engine, text
 from sqlalchemy.exc import SAWarning
 
 from dashboard.extensions import db
+from dashboard.local_stack import process_env
 from tests import engines
-from tests.conftest import ROOT, _process_env
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def flask_db(database_url: str, tmp_path: Path, *args: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "flask", "db", *args],
         cwd=ROOT,
-        env=_process_env(settings),
+        env=process_env(settings),
         capture_output=True,
         text=True,
         timeout=120,

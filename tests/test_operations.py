@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from dashboard import create_app
 from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
+from dashboard.local_stack import celery_command, process_env
 from dashboard.probes import broker_connection, queue_depths
 from dashboard.tasks import send_batch
-from tests.conftest import ROOT, _process_env, app_config, wait_for_final, wait_until
+from tests.conftest import ROOT, app_config, wait_for_final, wait_until
 from tests.smtp_server import ScriptedSMTPServer, free_port
 
 BODY = "Nội dung thư bí mật: không được ghi vào nhật ký."
@@ -214,18 +214,9 @@ def flower_url(stack_settings: dict[str, str], worker: Path, tmp_path: Path) -> 
     log_path = tmp_path / "flower.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "celery_worker",
-                "flower",
-                "--address=127.0.0.1",
-                f"--port={port}",
-            ],
+            celery_command("flower", "--address=127.0.0.1", f"--port={port}"),
             cwd=ROOT,
-            env=_process_env(stack_settings),
+            env=process_env(stack_settings),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
