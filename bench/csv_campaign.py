@@ -422,6 +422,7 @@ def bench_tutorial(stack: Stack, count: int) -> float:
     worker = stack.spawn(
         worker_command(
             app="bench.tutorial_app",
+            concurrency=stack.concurrency,
             queues=["tutorial"],  # the tutorial app's only queue
             hostname=f"tutorial-{uuid.uuid4().hex[:6]}@%h",
             loglevel="warning",
