@@ -28,7 +28,8 @@ class PreparedBatch:
     envelopes: list[Envelope] = field(default_factory=list)
     refused: list[DeliveryResult] = field(default_factory=list)  # failed before any SMTP
     campaign_ids: set[int] = field(default_factory=set)
-    campaign_of: dict[int, int] = field(default_factory=dict)  # message id -> campaign id
+    # message id -> (campaign id, recipient's domain): for the pause checks and the log lines
+    recipients: dict[int, tuple[int, str]] = field(default_factory=dict)
 
 
 def _refusal(message_id: int, reply: str) -> DeliveryResult:
@@ -40,7 +41,9 @@ def prepare_batch(message_ids: Sequence[int], config: Mapping[str, Any]) -> Prep
     messages = load_for_sending(message_ids)
     prepared = PreparedBatch(
         campaign_ids={m.campaign_id for m in messages},
-        campaign_of={m.id: m.campaign_id for m in messages},
+        recipients={
+            m.id: (m.campaign_id, m.to_address.rpartition("@")[2].lower()) for m in messages
+        },
     )
     suppressed = suppressed_among(m.to_address for m in messages)
     merged: dict[int, list[Message]] = {}

@@ -35,9 +35,17 @@ LIMITER_DOWN_RETRY_SECONDS = 10
 class _Report:
     """Collects per-recipient results and hands them to the signal handlers in bulk."""
 
-    def __init__(self, task, *, attempts: Mapping[int, int], config: Mapping) -> None:
+    def __init__(
+        self,
+        task,
+        *,
+        attempts: Mapping[int, int],
+        recipients: Mapping[int, tuple[int, str]],
+        config: Mapping,
+    ) -> None:
         self.task = task
         self.attempts = attempts  # per message, counting the one being made now
+        self.recipients = recipients  # per message, its campaign and recipient's domain
         self.config = config
         self.pending: list[DeliveryResult] = []
         self.counts = {outcome.value: 0 for outcome in Outcome}
@@ -83,6 +91,7 @@ class _Report:
                 },
                 worker=self.task.request.hostname or "",
                 task_id=self.task.request.id,
+                recipients=self.recipients,
             )
         self.pending = []
         self.last_flush = time.monotonic()
@@ -109,13 +118,13 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
         )
     }
     db.session.rollback()  # end the read transaction: SQLite writers must not wait on it
-    report = _Report(self, attempts=attempts, config=config)
     batch = prepare_batch(claimed, config)
+    report = _Report(self, attempts=attempts, recipients=batch.recipients, config=config)
     for refusal in batch.refused:  # suppressed addresses, rows their template cannot render
         report.add(refusal)
     watch = HoldWatch(batch.campaign_ids)
     # A campaign paused or cancelled meanwhile stops here, before it takes rate-limit tokens.
-    unheld = (e for e in batch.envelopes if not watch.holds(batch.campaign_of[e.key]))
+    unheld = (e for e in batch.envelopes if not watch.holds(batch.recipients[e.key][0]))
     limiter = limiter_for(config)
     held_until, reason = None, ""
     try:
