@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 import redis
 from celery import shared_task
 from flask import current_app
-from sqlalchemy import select
 
 from .batch_content import prepare_batch
 from .campaign_control import HoldWatch, release_unsent
@@ -19,7 +18,7 @@ from .delivery import claim_messages, retry_delay, smtp_settings
 from .extensions import db
 from .mail.rate_limit import QuotaExhausted, next_window
 from .mail.smtp import DeliveryResult, Outcome, deliver_batch
-from .models import Message, utcnow
+from .models import utcnow
 from .requeue import dispatch_due, hand_back, sweep_stale, take_over_orphans
 from .sending_limits import limiter_for
 from .signals import delivery_results
@@ -111,15 +110,9 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
         claimed = sorted({*claimed, *orphans})
     if not claimed:
         return {"claimed": 0}
-    attempts = {
-        message_id: count
-        for message_id, count in db.session.execute(
-            select(Message.id, Message.attempts).where(Message.id.in_(claimed))
-        )
-    }
-    db.session.rollback()  # end the read transaction: SQLite writers must not wait on it
     batch = prepare_batch(claimed, config)
-    report = _Report(self, attempts=attempts, recipients=batch.recipients, config=config)
+    db.session.rollback()  # end the read transaction: SQLite writers must not wait on it
+    report = _Report(self, attempts=batch.attempts, recipients=batch.recipients, config=config)
     for refusal in batch.refused:  # suppressed addresses, rows their template cannot render
         report.add(refusal)
     watch = HoldWatch(batch.campaign_ids)
