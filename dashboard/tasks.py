@@ -16,6 +16,7 @@ from .campaign_control import HoldWatch, release_unsent
 from .campaign_import import run_import
 from .delivery import claim_messages, retry_delay, smtp_settings
 from .extensions import db
+from .failure_guard import is_failure
 from .mail.rate_limit import QuotaExhausted, next_window
 from .mail.smtp import DeliveryResult, Outcome, deliver_batch
 from .models import utcnow
@@ -25,7 +26,11 @@ from .signals import delivery_results
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY_RESULTS = 50
+# Each flush is a transaction of four statements or more: flushing every 50 results instead of
+# 250 cost a bulk worker 8% more CPU. Results the failure guard counts still go at the old pace,
+# so a failing campaign is paused as soon as before.
+FLUSH_EVERY_RESULTS = 250
+FLUSH_EVERY_FAILING_RESULTS = 50
 FLUSH_EVERY_SECONDS = 1.0
 # A rate limiter that cannot be reached holds its messages back this long, then they go again.
 LIMITER_DOWN_RETRY_SECONDS = 10
@@ -50,6 +55,7 @@ class _Report:
         self.counts = {outcome.value: 0 for outcome in Outcome}
         self.done: set[int] = set()
         self.unreached = 0  # transient failures that never reached the server
+        self.failing = False  # whether a pending result is one the failure guard counts
         self.last_flush = time.monotonic()
 
     def add(self, result: DeliveryResult) -> None:
@@ -58,8 +64,10 @@ class _Report:
         self.counts[result.outcome.value] += 1
         if result.outcome is Outcome.TRANSIENT and result.code is None:
             self.unreached += 1
+        self.failing = self.failing or is_failure(result.outcome.value, result.code)
         if (
             len(self.pending) >= FLUSH_EVERY_RESULTS
+            or (self.failing and len(self.pending) >= FLUSH_EVERY_FAILING_RESULTS)
             or time.monotonic() - self.last_flush >= FLUSH_EVERY_SECONDS
         ):
             self.flush()
@@ -93,6 +101,7 @@ class _Report:
                 recipients=self.recipients,
             )
         self.pending = []
+        self.failing = False
         self.last_flush = time.monotonic()
 
 
