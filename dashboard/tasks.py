@@ -130,7 +130,7 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     limiter = limiter_for(config)
     held_until, reason = None, ""
     try:
-        paced = limiter.paced(unheld) if limiter else unheld
+        paced = limiter.paced(unheld, expected=len(batch.envelopes)) if limiter else unheld
         for result in deliver_batch(paced, smtp_settings(config)):
             report.add(result)
     except QuotaExhausted as exhausted:
