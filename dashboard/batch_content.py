@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+
+from sqlalchemy import Row
 
 from .delivery import envelope_of, load_for_sending
 from .mail.addresses import Mailbox
@@ -18,7 +21,7 @@ from .mail.merge import MergeTemplate, TemplateProblem, compile_merge
 from .mail.mime import AttachmentFile
 from .mail.skeleton import MimeSkeleton, Personalised
 from .mail.smtp import DeliveryResult, Envelope, Outcome
-from .models import Campaign, Message
+from .models import Campaign
 from .suppression import suppressed_among
 from .unsubscribe import unsubscribe_serializer, unsubscribe_url
 
@@ -28,7 +31,9 @@ class PreparedBatch:
     envelopes: list[Envelope] = field(default_factory=list)
     refused: list[DeliveryResult] = field(default_factory=list)  # failed before any SMTP
     campaign_ids: set[int] = field(default_factory=set)
-    campaign_of: dict[int, int] = field(default_factory=dict)  # message id -> campaign id
+    # message id -> (campaign id, recipient's domain): for the pause checks and the log lines
+    recipients: dict[int, tuple[int, str]] = field(default_factory=dict)
+    attempts: dict[int, int] = field(default_factory=dict)  # counting the one being made now
 
 
 def _refusal(message_id: int, reply: str) -> DeliveryResult:
@@ -37,27 +42,30 @@ def _refusal(message_id: int, reply: str) -> DeliveryResult:
 
 def prepare_batch(message_ids: Sequence[int], config: Mapping[str, Any]) -> PreparedBatch:
     """Load the claimed messages and turn each into an envelope or a refusal."""
-    messages = load_for_sending(message_ids)
+    messages, campaigns = load_for_sending(message_ids)
     prepared = PreparedBatch(
         campaign_ids={m.campaign_id for m in messages},
-        campaign_of={m.id: m.campaign_id for m in messages},
+        recipients={
+            m.id: (m.campaign_id, m.to_address.rpartition("@")[2].lower()) for m in messages
+        },
+        attempts={m.id: m.attempts for m in messages},
     )
     suppressed = suppressed_among(m.to_address for m in messages)
-    merged: dict[int, list[Message]] = {}
+    merged: dict[int, list[Row[Any]]] = {}
     for message in messages:
         if message.to_address.lower() in suppressed:
             prepared.refused.append(
                 _refusal(message.id, "Not sent: the address is on the suppression list.")
             )
-        elif message.campaign.merge:
+        elif campaigns[message.campaign_id].merge:
             merged.setdefault(message.campaign_id, []).append(message)
         else:
             try:
-                prepared.envelopes.append(envelope_of(message))
+                prepared.envelopes.append(envelope_of(message, campaigns[message.campaign_id]))
             except ValueError as error:  # one bad message must not fail its neighbours
                 prepared.refused.append(_refusal(message.id, f"Not sent: {error}"))
-    for group in merged.values():
-        renderer = CampaignRenderer(group[0].campaign, config)
+    for campaign_id, group in merged.items():
+        renderer = CampaignRenderer(campaigns[campaign_id], config)
         for message in group:
             try:
                 prepared.envelopes.append(renderer.envelope(message))
@@ -71,12 +79,18 @@ def prepare_batch(message_ids: Sequence[int], config: Mapping[str, Any]) -> Prep
     return prepared
 
 
+# A worker compiles the templates of the campaign it sends for every batch: the same strings, a
+# few milliseconds of Jinja parsing and code generation each time.
+# Compiled templates are immutable; a few campaigns' worth are kept per process.
+_compiled_merge = lru_cache(maxsize=8)(compile_merge)
+
+
 class CampaignRenderer:
     """One campaign's compiled templates and MIME skeleton, rendering each recipient's bytes."""
 
     def __init__(self, campaign: Campaign, config: Mapping[str, Any]) -> None:
         self.campaign = campaign
-        self.template: MergeTemplate = compile_merge(
+        self.template: MergeTemplate = _compiled_merge(
             campaign.subject, campaign.text_body, campaign.html_body
         )
         self.bulk = campaign.queue == "bulk"
@@ -91,7 +105,7 @@ class CampaignRenderer:
         self.base_url = config["PUBLIC_BASE_URL"]
         self.serializer = unsubscribe_serializer(config["SECRET_KEY"])
 
-    def envelope(self, message: Message) -> Envelope:
+    def envelope(self, message: Row[Any]) -> Envelope:
         """The message's bytes; TemplateProblem when its row does not fit the templates."""
         values: dict[str, str] = json.loads(message.merge_data) if message.merge_data else {}
         values.setdefault("email", message.to_address)

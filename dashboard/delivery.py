@@ -6,7 +6,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import selectinload
 
 from .extensions import db
@@ -46,21 +46,39 @@ def claim_messages(message_ids: Sequence[int], *, task_id: str | None) -> list[i
     return sorted(claimed)
 
 
-def load_for_sending(message_ids: Sequence[int]) -> list[Message]:
-    """The messages with their campaigns and attachments, in id order, in three queries."""
-    return list(
-        db.session.scalars(
-            select(Message)
-            .where(Message.id.in_(message_ids))
-            .options(selectinload(Message.campaign).selectinload(Campaign.attachments))
-            .order_by(Message.id)
-        ).all()
+#: The columns a batch reads of each message: what its envelope and its retry need.
+SENDING_COLUMNS = (
+    Message.id,
+    Message.campaign_id,
+    Message.to_address,
+    Message.to_name,
+    Message.message_id_header,
+    Message.merge_data,
+    Message.attempts,
+)
+
+
+def load_for_sending(message_ids: Sequence[int]) -> tuple[list[Row[Any]], dict[int, Campaign]]:
+    """The messages' sending columns in id order, and their campaigns with attachments by id.
+
+    Plain rows, not ORM objects: building 500 instrumented objects a batch cost more than the
+    queries did.
+    """
+    messages = list(
+        db.session.execute(
+            select(*SENDING_COLUMNS).where(Message.id.in_(message_ids)).order_by(Message.id)
+        )
     )
+    campaigns = db.session.scalars(
+        select(Campaign)
+        .where(Campaign.id.in_({message.campaign_id for message in messages}))
+        .options(selectinload(Campaign.attachments))
+    )
+    return messages, {campaign.id: campaign for campaign in campaigns}
 
 
-def envelope_of(message: Message) -> Envelope:
-    """A message's bytes, built from its row and its campaign's content."""
-    campaign = message.campaign
+def envelope_of(message: Row[Any], campaign: Campaign) -> Envelope:
+    """A message's bytes, built from its sending columns and its campaign's content."""
     email = OutgoingEmail(
         sender=Mailbox(campaign.from_address, campaign.from_name),
         recipient=Mailbox(message.to_address, message.to_name),
@@ -77,7 +95,8 @@ def envelope_of(message: Message) -> Envelope:
 
 def envelopes_for(message_ids: Sequence[int]) -> list[Envelope]:
     """Build each message's bytes from its row and its campaign's content."""
-    return [envelope_of(message) for message in load_for_sending(message_ids)]
+    messages, campaigns = load_for_sending(message_ids)
+    return [envelope_of(message, campaigns[message.campaign_id]) for message in messages]
 
 
 def smtp_settings(config: Mapping[str, Any]) -> SmtpSettings:

@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import ForeignKey, func, select
+from sqlalchemy import ForeignKey, Insert, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
@@ -47,29 +48,44 @@ class DuplicateSend(db.Model):
     )
 
 
+@cache
+def _upserts(dialect: str) -> tuple[Insert, Insert]:
+    """The statements adding to an hour's count and listing a duplicate, built once per dialect:
+    the outcome handler runs them on every flush of every batch."""
+    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    hours = SentHour.__table__
+    add = upsert(hours).values(hour=bindparam("hour"), sent=bindparam("sent"))
+    add = add.on_conflict_do_update(
+        index_elements=[hours.c.hour], set_={"sent": hours.c.sent + add.excluded.sent}
+    )
+    duplicate = upsert(DuplicateSend.__table__).values(message_id=bindparam("message_id"))
+    return add, duplicate.on_conflict_do_nothing()
+
+
+# Locked (PostgreSQL) so that two workers recording the same message count it once: the second
+# one waits and then reads the first one's sent_at.
+_PREVIOUS_SENT_AT = (
+    select(Message.id, Message.sent_at)
+    .where(Message.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Message.id)
+    .with_for_update()
+)
+
+
 def add_duplicates(message_ids: Collection[int]) -> None:
     """List these messages as sent more than once (again is harmless)."""
-    upsert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    _, duplicate = _upserts(db.engine.dialect.name)
     for message_id in sorted(set(message_ids)):
-        db.session.execute(
-            upsert(DuplicateSend).values(message_id=message_id).on_conflict_do_nothing()
-        )
+        db.session.execute(duplicate, {"message_id": message_id})
 
 
 def add_to_hours(changes: Mapping[datetime, int]) -> None:
     """Add each change to its hour's count (in the caller's transaction), hours in order so
     that two concurrent writers lock the same rows in the same order."""
-    upsert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    add, _ = _upserts(db.engine.dialect.name)
     for hour in sorted(changes):
-        if not changes[hour]:
-            continue
-        statement = upsert(SentHour).values(hour=floor_to(hour, "hour"), sent=changes[hour])
-        db.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[SentHour.hour],
-                set_={"sent": SentHour.sent + statement.excluded.sent},
-            )
-        )
+        if changes[hour]:
+            db.session.execute(add, {"hour": floor_to(hour, "hour"), "sent": changes[hour]})
 
 
 def move_sends(message_ids: Sequence[int], now: datetime) -> None:
@@ -79,14 +95,7 @@ def move_sends(message_ids: Sequence[int], now: datetime) -> None:
     if not message_ids:
         return
     results_of = Counter(message_ids)
-    # Locked (PostgreSQL) so that two workers recording the same message count it once: the
-    # second one waits and then reads the first one's sent_at.
-    previous = db.session.execute(
-        select(Message.id, Message.sent_at)
-        .where(Message.id.in_(sorted(set(message_ids))))
-        .order_by(Message.id)
-        .with_for_update()
-    ).all()
+    previous = db.session.execute(_PREVIOUS_SENT_AT, {"ids": sorted(set(message_ids))}).all()
     changes: Counter[datetime] = Counter()
     duplicates = []
     for message_id, sent_at in previous:

@@ -10,23 +10,27 @@ from datetime import datetime, timedelta
 import redis
 from celery import shared_task
 from flask import current_app
-from sqlalchemy import select
 
 from .batch_content import prepare_batch
 from .campaign_control import HoldWatch, release_unsent
 from .campaign_import import run_import
 from .delivery import claim_messages, retry_delay, smtp_settings
 from .extensions import db
+from .failure_guard import is_failure
 from .mail.rate_limit import QuotaExhausted, next_window
 from .mail.smtp import DeliveryResult, Outcome, deliver_batch
-from .models import Message, utcnow
+from .models import utcnow
 from .requeue import dispatch_due, hand_back, sweep_stale, take_over_orphans
 from .sending_limits import limiter_for
 from .signals import delivery_results
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY_RESULTS = 50
+# Each flush is a transaction of four statements or more: flushing every 50 results instead of
+# 250 cost a bulk worker 8% more CPU. Results the failure guard counts still go at the old pace,
+# so a failing campaign is paused as soon as before.
+FLUSH_EVERY_RESULTS = 250
+FLUSH_EVERY_FAILING_RESULTS = 50
 FLUSH_EVERY_SECONDS = 1.0
 # A rate limiter that cannot be reached holds its messages back this long, then they go again.
 LIMITER_DOWN_RETRY_SECONDS = 10
@@ -35,14 +39,23 @@ LIMITER_DOWN_RETRY_SECONDS = 10
 class _Report:
     """Collects per-recipient results and hands them to the signal handlers in bulk."""
 
-    def __init__(self, task, *, attempts: Mapping[int, int], config: Mapping) -> None:
+    def __init__(
+        self,
+        task,
+        *,
+        attempts: Mapping[int, int],
+        recipients: Mapping[int, tuple[int, str]],
+        config: Mapping,
+    ) -> None:
         self.task = task
         self.attempts = attempts  # per message, counting the one being made now
+        self.recipients = recipients  # per message, its campaign and recipient's domain
         self.config = config
         self.pending: list[DeliveryResult] = []
         self.counts = {outcome.value: 0 for outcome in Outcome}
         self.done: set[int] = set()
         self.unreached = 0  # transient failures that never reached the server
+        self.failing = False  # whether a pending result is one the failure guard counts
         self.last_flush = time.monotonic()
 
     def add(self, result: DeliveryResult) -> None:
@@ -51,8 +64,10 @@ class _Report:
         self.counts[result.outcome.value] += 1
         if result.outcome is Outcome.TRANSIENT and result.code is None:
             self.unreached += 1
+        self.failing = self.failing or is_failure(result.outcome.value, result.code)
         if (
             len(self.pending) >= FLUSH_EVERY_RESULTS
+            or (self.failing and len(self.pending) >= FLUSH_EVERY_FAILING_RESULTS)
             or time.monotonic() - self.last_flush >= FLUSH_EVERY_SECONDS
         ):
             self.flush()
@@ -83,8 +98,10 @@ class _Report:
                 },
                 worker=self.task.request.hostname or "",
                 task_id=self.task.request.id,
+                recipients=self.recipients,
             )
         self.pending = []
+        self.failing = False
         self.last_flush = time.monotonic()
 
 
@@ -102,24 +119,18 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
         claimed = sorted({*claimed, *orphans})
     if not claimed:
         return {"claimed": 0}
-    attempts = {
-        message_id: count
-        for message_id, count in db.session.execute(
-            select(Message.id, Message.attempts).where(Message.id.in_(claimed))
-        )
-    }
-    db.session.rollback()  # end the read transaction: SQLite writers must not wait on it
-    report = _Report(self, attempts=attempts, config=config)
     batch = prepare_batch(claimed, config)
+    db.session.rollback()  # end the read transaction: SQLite writers must not wait on it
+    report = _Report(self, attempts=batch.attempts, recipients=batch.recipients, config=config)
     for refusal in batch.refused:  # suppressed addresses, rows their template cannot render
         report.add(refusal)
     watch = HoldWatch(batch.campaign_ids)
     # A campaign paused or cancelled meanwhile stops here, before it takes rate-limit tokens.
-    unheld = (e for e in batch.envelopes if not watch.holds(batch.campaign_of[e.key]))
+    unheld = (e for e in batch.envelopes if not watch.holds(batch.recipients[e.key][0]))
     limiter = limiter_for(config)
     held_until, reason = None, ""
     try:
-        paced = limiter.paced(unheld) if limiter else unheld
+        paced = limiter.paced(unheld, expected=len(batch.envelopes)) if limiter else unheld
         for result in deliver_batch(paced, smtp_settings(config)):
             report.add(result)
     except QuotaExhausted as exhausted:

@@ -38,6 +38,26 @@ def test_daily_quota_is_counted_across_limiters_and_refunded(
     redis_client.delete(first.day_key())
 
 
+def test_a_batch_takes_tokens_in_blocks_and_gives_back_what_it_did_not_use(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    key = f"ratelimit:test-{unique}"
+    batch = RateLimiter(redis_client, key, per_second=0, per_day=120)
+    other = RateLimiter(redis_client, key, per_second=0, per_day=120)  # another worker
+    paced = batch.paced(iter(range(50)), expected=50)
+    assert [next(paced) for _ in range(10)] == list(range(10))
+    assert batch.used_today() == 50  # the batch's 50 are taken in one call
+    paced.close()  # paused after ten: forty go back
+    assert batch.used_today() == 10
+    # Near the day's end nobody takes more than is left, so no sender waits for nothing.
+    assert list(other.paced(iter(range(100)), expected=100)) == list(range(100))
+    sent = []
+    with pytest.raises(QuotaExhausted):
+        sent.extend(batch.paced(iter(range(20)), expected=20))
+    assert sent == list(range(10)) and batch.used_today() == 120
+    redis_client.delete(batch.day_key())
+
+
 def test_the_bucket_makes_the_next_sender_wait(redis_client: redis.Redis, unique: str) -> None:
     limiter = RateLimiter(redis_client, f"ratelimit:test-{unique}", per_second=1, per_day=0)
     keys = [f"{limiter.key}:bucket", limiter.day_key()]

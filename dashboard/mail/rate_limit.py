@@ -7,6 +7,7 @@ user name, never of its password.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Iterable, Iterator
@@ -18,31 +19,40 @@ import redis
 T = TypeVar("T")
 
 # KEYS[1]: the bucket (a hash of tokens and the time they were counted), KEYS[2]: today's count.
-# ARGV: tokens per second (0 = none), bucket size, messages per day (0 = none), counter TTL.
-# Answers 0 (take the token: go), a positive number of milliseconds to wait, or -1 (the day's
-# quota is used up). Redis's own clock is used, so workers' clocks need not agree.
+# ARGV: tokens per second (0 = none), bucket size, messages per day (0 = none), counter TTL, and
+# how many tokens to take (1 unless given; never more than the bucket size).
+# Answers 0 (take them: go), a positive number of milliseconds to wait, -1 (the day's quota is
+# used up) or -2 (it has fewer left than asked for). Redis's own clock is used, so workers'
+# clocks need not agree.
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local per_day = tonumber(ARGV[3])
-if per_day > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') >= per_day then
-  return -1
+local wanted = tonumber(ARGV[5] or '1')
+if per_day > 0 then
+  local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if used >= per_day then
+    return -1
+  end
+  if used + wanted > per_day then
+    return -2
+  end
 end
 if rate > 0 then
   local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
   local tokens = tonumber(state[1]) or capacity
   local at = tonumber(state[2]) or now
   tokens = math.min(capacity, tokens + math.max(0, now - at) * rate / 1000)
-  if tokens < 1 then
-    return math.max(1, math.ceil((1 - tokens) * 1000 / rate))
+  if tokens < wanted then
+    return math.max(1, math.ceil((wanted - tokens) * 1000 / rate))
   end
-  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'at', tostring(now))
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - wanted), 'at', tostring(now))
   redis.call('PEXPIRE', KEYS[1], math.ceil(capacity * 1000 / rate) + 1000)
 end
 if per_day > 0 then
-  redis.call('INCR', KEYS[2])
+  redis.call('INCRBY', KEYS[2], wanted)
   redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
 end
 return 0
@@ -55,7 +65,25 @@ if left < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL') end
 return 0
 """
 
+# Tokens taken back: today's count goes down (floored at zero) and the bucket up (capped at its
+# size). KEYS as ACQUIRE's; ARGV: how many, the bucket size (0 = no bucket), messages per day.
+GIVE_BACK = """
+local count = tonumber(ARGV[1])
+if tonumber(ARGV[3]) > 0 then
+  local left = redis.call('DECRBY', KEYS[2], count)
+  if left < 0 then redis.call('SET', KEYS[2], 0, 'KEEPTTL') end
+end
+local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens') or 'nil')
+if tonumber(ARGV[2]) > 0 and tokens then
+  redis.call('HSET', KEYS[1], 'tokens', tostring(math.min(tonumber(ARGV[2]), tokens + count)))
+end
+return 0
+"""
+
 DAY_KEY_TTL_SECONDS = 2 * 24 * 3600
+# Tokens a batch takes in one call when only a daily quota applies: one call a message to Redis
+# cost a bulk worker more CPU than rendering and recording the message together.
+TOKENS_PER_CALL = 100
 
 
 def account_key(host: str, port: int, username: str) -> str:
@@ -85,34 +113,68 @@ class RateLimiter:
         self.capacity = max(1.0, self.per_second / 10)
         self._acquire = client.register_script(ACQUIRE)
         self._refund = client.register_script(REFUND)
+        self._give_back = client.register_script(GIVE_BACK)
 
     def day_key(self, now: datetime | None = None) -> str:
         day = (now or datetime.now(UTC)).strftime("%Y%m%d")
         return f"{self.key}:day:{day}"
 
-    def acquire(self, *, max_wait: float = 3600.0) -> None:
-        """Wait for a token; raise QuotaExhausted when today's quota is used up."""
+    def acquire(self, *, max_wait: float = 3600.0, count: int = 1) -> int:
+        """Wait for `count` tokens (at most the bucket size), or for one when today's quota has
+        fewer left; returns how many were taken. QuotaExhausted when today's quota is used up."""
         deadline = time.monotonic() + max_wait
         while True:
             answer = int(
                 self._acquire(
                     keys=[f"{self.key}:bucket", self.day_key()],
-                    args=[self.per_second, self.capacity, self.per_day, DAY_KEY_TTL_SECONDS],
+                    args=[
+                        self.per_second,
+                        self.capacity,
+                        self.per_day,
+                        DAY_KEY_TTL_SECONDS,
+                        count,
+                    ],
                 )
             )
             if answer == 0:
-                return
-            if answer < 0:
+                return count
+            if answer == -1:
                 raise QuotaExhausted(f"the daily quota of {self.per_day} messages is used up")
+            if answer == -2:  # the day's last few: one at a time, so none is taken for nothing
+                count = 1
+                continue
             if time.monotonic() > deadline:
                 raise TimeoutError("no sending token within the wait limit")
             time.sleep(answer / 1000)
 
-    def paced(self, items: Iterable[T]) -> Iterator[T]:
-        """Yield each item once a token is taken for it; stop when the quota is used up."""
-        for item in items:
-            self.acquire()
-            yield item
+    def paced(self, items: Iterable[T], expected: int = 1) -> Iterator[T]:
+        """Yield each item once a token is taken for it; stop when the quota is used up.
+
+        Given `expected`, the most items that will come, tokens are taken several per call to
+        Redis: up to TOKENS_PER_CALL, never more than expected, nor (with a per-second rate)
+        than the bucket holds, a burst the bucket allows anyway. Tokens left when the items
+        stop early (a pause, a cancel) are given back.
+        """
+        block = TOKENS_PER_CALL if not self.per_second else int(self.capacity)
+        left, taken = max(1, expected), 0
+        try:
+            for item in items:
+                if not taken:
+                    taken = self.acquire(count=max(1, min(block, left)))
+                taken -= 1
+                left -= 1
+                yield item
+        finally:
+            if taken:  # unreachable Redis: today's count stays a little high, never too low
+                with contextlib.suppress(redis.RedisError):
+                    self.give_back(taken)
+
+    def give_back(self, count: int) -> None:
+        """Return tokens taken but not used, to today's quota and to the bucket."""
+        self._give_back(
+            keys=[f"{self.key}:bucket", self.day_key()],
+            args=[count, self.capacity if self.per_second else 0, self.per_day],
+        )
 
     def refund(self, count: int) -> None:
         """Give back today's quota for messages that never reached the server."""
