@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import insert, select, update
 
+from .delivery import claim_messages
 from .dispatch import Batch, cut_batches, publish_batches
 from .extensions import db
 from .models import (
@@ -131,6 +132,17 @@ def hand_back(message_ids: Sequence[int], *, until: datetime, reason: str) -> in
         db.session.rollback()
         raise
     return result.rowcount or 0
+
+
+def claim_batch(message_ids: Sequence[int], *, task_id: str, redelivered: bool) -> list[int]:
+    """The ids a delivery of a batch task may send: its `queued` or `retrying` rows, claimed;
+    and, when the broker delivers the task again, first the rows an earlier delivery of it left
+    in `sending` (taken over, resent once). In that order: taken over after the claim, the rows
+    just claimed would count as orphans, and an unsent message be logged as a possible duplicate.
+    """
+    orphans = take_over_orphans(message_ids, task_id=task_id) if redelivered else []
+    claimed = claim_messages(message_ids, task_id=task_id)
+    return sorted({*claimed, *orphans})
 
 
 def take_over_orphans(message_ids: Sequence[int], *, task_id: str | None) -> list[int]:

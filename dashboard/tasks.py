@@ -14,13 +14,13 @@ from flask import current_app
 from .batch_content import prepare_batch
 from .campaign_control import HoldWatch, release_unsent
 from .campaign_import import run_import
-from .delivery import claim_messages, retry_delay, smtp_settings
+from .delivery import retry_delay, smtp_settings
 from .extensions import db
 from .failure_guard import is_failure
 from .mail.rate_limit import QuotaExhausted, next_window
 from .mail.smtp import DeliveryResult, Outcome, deliver_batch
 from .models import utcnow
-from .requeue import dispatch_due, hand_back, sweep_stale, take_over_orphans
+from .requeue import claim_batch, dispatch_due, hand_back, sweep_stale
 from .sending_limits import limiter_for
 from .signals import delivery_results
 
@@ -113,10 +113,8 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     (no retry lives only in the broker). Messages the rate limit holds back are handed back.
     """
     config = current_app.config
-    claimed = claim_messages(message_ids, task_id=self.request.id)
-    if (self.request.delivery_info or {}).get("redelivered"):
-        orphans = take_over_orphans(message_ids, task_id=self.request.id)
-        claimed = sorted({*claimed, *orphans})
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    claimed = claim_batch(message_ids, task_id=self.request.id, redelivered=redelivered)
     if not claimed:
         return {"claimed": 0}
     batch = prepare_batch(claimed, config)

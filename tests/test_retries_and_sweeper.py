@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from dashboard.extensions import db
 from dashboard.models import DeliveryAttempt, Message, utcnow
-from dashboard.requeue import sweep_stale
+from dashboard.requeue import claim_batch, sweep_stale
 from dashboard.schemas import EmailContent
 from dashboard.submission import submit_email
 from tests.conftest import messages_of, wait_for_final
@@ -105,4 +105,46 @@ def test_sweeper_leaves_fresh_rows_alone(app: Flask, unique: str) -> None:
         assert sweep_stale() == {"requeued": 0, "resent": 0, "failed": 0}
         assert db.session.get(Message, fresh).status == "sending"
         db.session.execute(update(Message).where(Message.id == fresh).values(status="cancelled"))
+        db.session.commit()
+
+
+def test_a_redelivered_batch_takes_over_only_what_its_first_delivery_left_sending(
+    app: Flask, unique: str
+) -> None:
+    """A worker died holding a batch: two rows it had claimed, two it had not reached. The
+    broker's second delivery resends the two once, and sends the other two as first tries."""
+    addresses = [f"r{i}-{unique}@example.vn" for i in range(4)]
+    with app.app_context():
+        content = EmailContent.model_validate({"to": addresses, "subject": "Lại", "text": "x"})
+        campaign = submit_email(content, source="api", send_at=utcnow() + timedelta(hours=1))
+        ids = list(
+            db.session.scalars(
+                select(Message.id).where(Message.campaign_id == campaign.id).order_by(Message.id)
+            )
+        )
+        for status, group in (("sending", ids[:2]), ("queued", ids[2:])):
+            db.session.execute(
+                update(Message)
+                .where(Message.id.in_(group))
+                .values(status=status, task_id="dead-delivery", next_attempt_at=None, attempts=1)
+            )
+        db.session.commit()
+
+        assert claim_batch(ids, task_id="dead-delivery", redelivered=True) == ids
+        rows = db.session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id))
+        assert [(m.status, m.stale_resends) for m in rows] == [
+            ("sending", 1),
+            ("sending", 1),
+            ("sending", 0),
+            ("sending", 0),
+        ]
+        taken_over = db.session.scalars(
+            select(DeliveryAttempt.message_id).where(
+                DeliveryAttempt.message_id.in_(ids),
+                DeliveryAttempt.worker == "redelivered dead-delivery",
+            )
+        )
+        assert sorted(taken_over) == ids[:2]
+        # Nothing sends these rows: no worker holds them, and the sweeper must not either.
+        db.session.execute(update(Message).where(Message.id.in_(ids)).values(status="cancelled"))
         db.session.commit()
