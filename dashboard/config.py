@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Loaded on import so that INSTANCE_DIR below sees it; the environment wins over the file.
 load_dotenv(PROJECT_ROOT / ".env", override=False)
 INSTANCE_DIR = PROJECT_ROOT / os.environ.get("INSTANCE_DIR", "instance")
+# The key this project's .env.example once shipped: refused in production wherever it is set.
 DEFAULT_SECRET_KEY = "dev-insecure-change-me"
 MB = 1024 * 1024
 
@@ -36,13 +38,34 @@ def _float(name: str, default: float) -> float:
     return float(value) if value else default
 
 
+def instance_secret_key() -> str:
+    """The key used when SECRET_KEY is not set: random, made on the first start and kept in the
+    instance folder (owner-only), so that a quick start is not signed with a key anyone can read
+    in this repository. Every process sharing the folder (web, workers, beat) reads the same one.
+    """
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        draft = INSTANCE_DIR / f".secret_key.{os.getpid()}"
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)  # whole or not at all; a process that got there first wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
 def load_settings() -> dict[str, Any]:
     """Read every setting from the environment (and `.env`), with defaults."""
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     broker_url = os.environ.get("CELERY_BROKER_URL", redis_url)
     database_url = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'dashboard.db'}")
     return {
-        "SECRET_KEY": os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY),
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or instance_secret_key(),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         # Outgoing mail. The defaults point at the embedded catcher (`flask mail-catcher`).

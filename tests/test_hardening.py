@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +167,33 @@ def test_secrets_appear_in_no_page_no_api_answer_and_no_log_line(
     )
     for secret in (*secrets, typed_in_the_wrong_field):
         assert secret not in log_text
+
+
+def test_without_a_secret_key_each_installation_makes_its_own_and_keeps_it(
+    tmp_path: Path,
+) -> None:
+    """The quick start must not sign sessions and the setup link with a key printed in the
+    repository; web, workers and beat sharing an instance folder must agree on theirs."""
+
+    def key_seen_by_a_new_process(instance: Path) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from dashboard.config import load_settings as s; print(s()['SECRET_KEY'])",
+            ],
+            cwd=ROOT,
+            env={**env, "INSTANCE_DIR": str(instance)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return result.stdout.strip()
+
+    first = key_seen_by_a_new_process(tmp_path / "one")
+    assert len(first) >= 64 and first != DEFAULT_SECRET_KEY
+    assert key_seen_by_a_new_process(tmp_path / "one") == first  # kept across restarts
+    assert key_seen_by_a_new_process(tmp_path / "two") != first  # another installation
+    assert stat.S_IMODE((tmp_path / "one" / "secret_key").stat().st_mode) == 0o600
