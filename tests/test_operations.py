@@ -177,7 +177,12 @@ def test_queue_depth_is_read_from_the_broker(app: Flask) -> None:
         for _ in range(3):
             send_batch.apply_async(args=[[]], queue=queue)
         try:
-            assert queue_depths(app.config, [queue]) == {queue: 3}
+            # RabbitMQ counts a queue's messages a moment after it confirms their publish.
+            wait_until(
+                lambda: queue_depths(app.config, [queue]) == {queue: 3},
+                timeout=10,
+                what="the broker to count the three published batches",
+            )
         finally:
             with broker_connection(app.config) as connection:
                 connection.default_channel.queue_delete(queue)
