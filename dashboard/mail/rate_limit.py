@@ -58,15 +58,9 @@ end
 return 0
 """
 
-# Gives back quota for messages that never reached the server (floored at zero).
-REFUND = """
-local left = redis.call('DECRBY', KEYS[1], tonumber(ARGV[1]))
-if left < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL') end
-return 0
-"""
-
-# Tokens taken back: today's count goes down (floored at zero) and the bucket up (capped at its
-# size). KEYS as ACQUIRE's; ARGV: how many, the bucket size (0 = no bucket), messages per day.
+# Tokens taken back (unused by a batch, or spent on messages that never reached the server):
+# today's count goes down (floored at zero) and the bucket up (capped at its size). KEYS as
+# ACQUIRE's; ARGV: how many, the bucket size (0 = leave the bucket), messages per day.
 GIVE_BACK = """
 local count = tonumber(ARGV[1])
 if tonumber(ARGV[3]) > 0 then
@@ -112,7 +106,6 @@ class RateLimiter:
         # A small bucket: bursts of a tenth of a second's worth keep the measured rate honest.
         self.capacity = max(1.0, self.per_second / 10)
         self._acquire = client.register_script(ACQUIRE)
-        self._refund = client.register_script(REFUND)
         self._give_back = client.register_script(GIVE_BACK)
 
     def day_key(self, now: datetime | None = None) -> str:
@@ -178,8 +171,10 @@ class RateLimiter:
 
     def refund(self, count: int) -> None:
         """Give back today's quota for messages that never reached the server."""
-        if count > 0 and self.per_day:
-            self._refund(keys=[self.day_key()], args=[count])
+        if count > 0 and self.per_day:  # the bucket's time is spent: only the day is refunded
+            self._give_back(
+                keys=[f"{self.key}:bucket", self.day_key()], args=[count, 0, self.per_day]
+            )
 
     def used_today(self) -> int:
         return int(self.client.get(self.day_key()) or 0)
