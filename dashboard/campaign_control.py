@@ -152,7 +152,8 @@ def release_unsent(message_ids: Sequence[int]) -> int:
         .execution_options(synchronize_session=False)
     ).all()
     db.session.commit()
-    held = set(db.session.scalars(held_campaigns()))
+    campaign_ids = {campaign_id for _, campaign_id in requeued}
+    held = set(db.session.scalars(held_campaigns().where(Campaign.id.in_(campaign_ids))))
     # Resumed while this batch was stopping: its resume did not see these messages.
     publish_messages(
         [message_id for message_id, campaign_id in requeued if campaign_id not in held]
