@@ -74,9 +74,10 @@ _PREVIOUS_SENT_AT = (
 
 def add_duplicates(message_ids: Collection[int]) -> None:
     """List these messages as sent more than once (again is harmless)."""
+    if not message_ids:
+        return
     _, duplicate = _upserts(db.engine.dialect.name)
-    for message_id in sorted(set(message_ids)):
-        db.session.execute(duplicate, {"message_id": message_id})
+    db.session.execute(duplicate, [{"message_id": i} for i in sorted(set(message_ids))])
 
 
 def add_to_hours(changes: Mapping[datetime, int]) -> None:
