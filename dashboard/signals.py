@@ -90,7 +90,8 @@ def record_delivery_results(
             # write (SQLite takes its write lock there; PostgreSQL locks the rows read) and before
             # the update, so no other writer can change it in between.
             move_sends([r.key for r in results if r.outcome is Outcome.SENT], now)
-            # Rows of one shape (sent, retrying, failed) go in one executemany, in their order.
+            # Consecutive rows of one shape (sent, retrying, failed) go in one executemany, in
+            # their order (id order: concurrent writers lock rows alike).
             for _, shaped in groupby(rows, key=lambda row: tuple(row)):
                 db.session.execute(_UPDATE_MESSAGE, list(shaped))
             db.session.commit()
