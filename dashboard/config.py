@@ -108,9 +108,9 @@ def load_settings() -> dict[str, Any]:
         "MAX_BODY_BYTES": _int("MAX_BODY_MB", 2) * MB,
         "MAX_ATTACHMENTS_BYTES": _int("MAX_ATTACHMENTS_MB", 20) * MB,
         "MAX_RECIPIENTS_PER_REQUEST": _int("MAX_RECIPIENTS_PER_REQUEST", 1000),
-        # CSV campaigns: upload and row limits, ids per bulk task, the base of unsubscribe links.
         # The attempts /metrics describes: those finished in the last this many seconds.
         "METRICS_WINDOW_SECONDS": _int("METRICS_WINDOW_SECONDS", 300),
+        # CSV campaigns: upload and row limits, ids per bulk task, the base of unsubscribe links.
         "CSV_MAX_UPLOAD_MB": _int("CSV_MAX_UPLOAD_MB", 100),
         "CSV_MAX_ROWS": _int("CSV_MAX_ROWS", 1_000_000),
         "BULK_BATCH_SIZE": _int("BULK_BATCH_SIZE", 500),
