@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from .config import INSTANCE_DIR, PROJECT_ROOT, load_settings
+from dashboard.config import INSTANCE_DIR, PROJECT_ROOT, load_settings
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -29,9 +29,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from .celery_app import celery_init_app
-    from .database import init_database
-    from .extensions import csrf, db, migrate
+    from dashboard.celery_app import celery_init_app
+    from dashboard.database import init_database
+    from dashboard.extensions import csrf, db, migrate
 
     db.init_app(app)
     init_database(app)
@@ -42,25 +42,25 @@ def register_extensions(app: Flask) -> None:
 
 def register_security(app: Flask) -> None:
     """Sign-in, API tokens, the access gate in front of every request, security headers."""
-    from .auth import init_auth
+    from dashboard.auth import init_auth
 
     init_auth(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from .api import api
-    from .campaigns import campaigns
-    from .compose import compose
-    from .health import health
-    from .history import history
-    from .jobs import jobs
-    from .metrics import init_metrics, metrics
-    from .outbox import outbox
-    from .saved_templates import saved_templates
-    from .scheduled import scheduled
-    from .stats_page import stats
-    from .suppressions import suppressions
-    from .unsubscribe import unsubscribe
+    from dashboard.api import api
+    from dashboard.campaigns import campaigns
+    from dashboard.compose import compose
+    from dashboard.health import health
+    from dashboard.history import history
+    from dashboard.jobs import jobs
+    from dashboard.metrics import init_metrics, metrics
+    from dashboard.outbox import outbox
+    from dashboard.saved_templates import saved_templates
+    from dashboard.scheduled import scheduled
+    from dashboard.stats_page import stats
+    from dashboard.suppressions import suppressions
+    from dashboard.unsubscribe import unsubscribe
 
     app.register_blueprint(compose)
     app.register_blueprint(jobs)
@@ -79,12 +79,12 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from .errors import init_error_pages
+    from dashboard.errors import init_error_pages
 
     init_error_pages(app)
 
 
 def register_commands(app: Flask) -> None:
-    from .cli import init_commands
+    from dashboard.cli import init_commands
 
     init_commands(app)

@@ -8,12 +8,12 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from .dispatch import cut_batches, publish_batches
-from .extensions import db
-from .import_report import import_of
-from .mailing_models import ImportStatus
-from .models import Campaign, Message, MessageStatus, utcnow
-from .scheduling import check_send_at
+from dashboard.dispatch import cut_batches, publish_batches
+from dashboard.extensions import db
+from dashboard.import_report import import_of
+from dashboard.mailing_models import ImportStatus
+from dashboard.models import Campaign, Message, MessageStatus, utcnow
+from dashboard.scheduling import check_send_at
 
 
 class CampaignStateError(ValueError):

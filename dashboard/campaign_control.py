@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from sqlalchemy import select, update
 
-from .campaign_confirm import publish_campaign
-from .extensions import db
-from .models import Campaign, Message, MessageStatus, held_campaigns, utcnow
-from .requeue import publish_messages
+from dashboard.campaign_confirm import publish_campaign
+from dashboard.extensions import db
+from dashboard.models import Campaign, Message, MessageStatus, held_campaigns, utcnow
+from dashboard.requeue import publish_messages
 
 # Messages that have not been handed to a worker yet, and so can still be cancelled.
 CANCELLABLE_STATUSES = (

@@ -14,14 +14,14 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import and_, delete, insert, or_, select, update
 
-from .campaign_upload import CHUNK_BYTES
-from .csv_reading import CsvFormatError, CsvLayout, name_column, read_records
-from .extensions import db
-from .mail.addresses import AddressError
-from .mail.recipient_check import check_address
-from .mailing_models import CsvChunk, CsvImport, CsvProblem, ImportStatus
-from .models import Message, MessageStatus, utcnow
-from .suppression import suppressed_among
+from dashboard.campaign_upload import CHUNK_BYTES
+from dashboard.csv_reading import CsvFormatError, CsvLayout, name_column, read_records
+from dashboard.extensions import db
+from dashboard.mail.addresses import AddressError
+from dashboard.mail.recipient_check import check_address
+from dashboard.mailing_models import CsvChunk, CsvImport, CsvProblem, ImportStatus
+from dashboard.models import Message, MessageStatus, utcnow
+from dashboard.suppression import suppressed_among
 
 log = logging.getLogger(__name__)
 

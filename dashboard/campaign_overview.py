@@ -12,13 +12,13 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
-from .batch_content import CampaignRenderer
-from .campaign_stats import overall_rate
-from .extensions import db
-from .import_report import import_counts, import_of, problems_of
-from .mail.merge import TemplateProblem
-from .mailing_models import CsvImport, CsvProblem, ImportStatus
-from .models import Campaign, CampaignProgress, Message, MessageStatus, utcnow
+from dashboard.batch_content import CampaignRenderer
+from dashboard.campaign_stats import overall_rate
+from dashboard.extensions import db
+from dashboard.import_report import import_counts, import_of, problems_of
+from dashboard.mail.merge import TemplateProblem
+from dashboard.mailing_models import CsvImport, CsvProblem, ImportStatus
+from dashboard.models import Campaign, CampaignProgress, Message, MessageStatus, utcnow
 
 PREVIEW_MESSAGES = 3
 PROBLEMS_SHOWN = 20

@@ -7,12 +7,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .campaign_upload import CampaignContent, CampaignInputError
-from .mail.addresses import AddressError, parse_mailbox
-from .mail.headers import HeaderInjectionError, check_header_value
-from .mailing_models import MessageTemplate
-from .schemas import field_errors, text_from_html
-from .submission import default_sender
+from dashboard.campaign_upload import CampaignContent, CampaignInputError
+from dashboard.mail.addresses import AddressError, parse_mailbox
+from dashboard.mail.headers import HeaderInjectionError, check_header_value
+from dashboard.mailing_models import MessageTemplate
+from dashboard.schemas import field_errors, text_from_html
+from dashboard.submission import default_sender
 
 
 class CampaignFields(BaseModel):

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, select
 
-from .extensions import db
-from .models import Campaign, Message, MessageStatus
-from .stats_range import LABEL_FORMATS, StatsRange, floor_to
-from .stats_sql import time_bucket
+from dashboard.extensions import db
+from dashboard.models import Campaign, Message, MessageStatus
+from dashboard.stats_range import LABEL_FORMATS, StatsRange, floor_to
+from dashboard.stats_sql import time_bucket
 
 CAMPAIGNS_SHOWN = 25
 THROUGHPUT_CAMPAIGNS = 3

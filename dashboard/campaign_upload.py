@@ -14,12 +14,12 @@ from typing import IO
 from flask import current_app
 from sqlalchemy import insert
 
-from .csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
-from .extensions import db
-from .mail.addresses import Mailbox
-from .mail.merge import TemplateProblem, check_merge, compile_merge
-from .mailing_models import CsvChunk, CsvImport
-from .models import Campaign
+from dashboard.csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
+from dashboard.extensions import db
+from dashboard.mail.addresses import Mailbox
+from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
+from dashboard.mailing_models import CsvChunk, CsvImport
+from dashboard.models import Campaign
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def restart_import(csv_import: CsvImport) -> bool:
 
 
 def _start_import(import_id: int) -> None:
-    from .tasks import import_csv
+    from dashboard.tasks import import_csv
 
     try:
         import_csv.apply_async(args=[import_id], queue="bulk")

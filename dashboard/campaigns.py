@@ -16,19 +16,24 @@ from flask import (
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .campaign_confirm import CampaignStateError, confirm_campaign
-from .campaign_control import cancel_campaign, pause_campaign, resume_campaign, retry_failed
-from .campaign_forms import ActionForm, CsvCampaignForm
-from .campaign_overview import overview
-from .campaign_schemas import campaign_content
-from .campaign_upload import CampaignInputError, create_csv_campaign, restart_import
-from .extensions import csrf, db
-from .import_report import import_of, invalid_rows_download
-from .mailing_models import MessageTemplate, find_template
-from .models import Campaign
-from .scheduling import display_zone, parse_local, to_display
-from .schemas import FieldError
-from .submission import default_sender
+from dashboard.campaign_confirm import CampaignStateError, confirm_campaign
+from dashboard.campaign_control import (
+    cancel_campaign,
+    pause_campaign,
+    resume_campaign,
+    retry_failed,
+)
+from dashboard.campaign_forms import ActionForm, CsvCampaignForm
+from dashboard.campaign_overview import overview
+from dashboard.campaign_schemas import campaign_content
+from dashboard.campaign_upload import CampaignInputError, create_csv_campaign, restart_import
+from dashboard.extensions import csrf, db
+from dashboard.import_report import import_of, invalid_rows_download
+from dashboard.mailing_models import MessageTemplate, find_template
+from dashboard.models import Campaign
+from dashboard.scheduling import display_zone, parse_local, to_display
+from dashboard.schemas import FieldError
+from dashboard.submission import default_sender
 
 campaigns = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 

@@ -12,8 +12,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 from flask import Flask
 
-from .extensions import db
-from .models import CaughtMail
+from dashboard.extensions import db
+from dashboard.models import CaughtMail
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024

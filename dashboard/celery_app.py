@@ -9,7 +9,7 @@ from celery import Celery, Task
 from flask import Flask
 from kombu import Exchange, Queue
 
-from .signals import connect_signal_handlers
+from dashboard.signals import connect_signal_handlers
 
 QUEUES = ("transactional", "bulk")
 
@@ -30,7 +30,7 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.flask_app = app  # signal handlers push this app's context
     app.extensions["celery"] = celery_app
     connect_signal_handlers()
-    from . import tasks  # noqa: F401  (registers the shared tasks)
+    from dashboard import tasks  # noqa: F401  (registers the shared tasks)
 
     return celery_app
 

@@ -12,10 +12,10 @@ import click
 from flask import Flask, current_app
 from pydantic import ValidationError
 
-from .extensions import db
-from .models import Campaign
-from .schemas import EmailContent, field_errors, limits_context
-from .submission import submit_email
+from dashboard.extensions import db
+from dashboard.models import Campaign
+from dashboard.schemas import EmailContent, field_errors, limits_context
+from dashboard.submission import submit_email
 
 
 @click.command("send-test")
@@ -76,7 +76,7 @@ def send_test(
 @click.option("--port", default=None, type=int, help="Defaults to CATCHER_PORT.")
 def mail_catcher(host: str | None, port: int | None) -> None:
     """Run the embedded SMTP catcher; what it catches shows on the Caught mail page."""
-    from .catcher import run_catcher
+    from dashboard.catcher import run_catcher
 
     app = current_app._get_current_object()
     host = host or app.config["CATCHER_HOST"]

@@ -6,13 +6,19 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
-from .forms import ComposeForm
-from .mail.merge import TemplateProblem, check_merge, compile_merge, uses_merge_syntax
-from .mail.mime import AttachmentFile, guess_content_type, safe_filename
-from .mailing_models import find_template
-from .scheduling import check_send_at, display_zone, parse_local
-from .schemas import EmailContent, FieldError, check_attachments, field_errors, limits_context
-from .submission import default_sender, submit_email
+from dashboard.forms import ComposeForm
+from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge, uses_merge_syntax
+from dashboard.mail.mime import AttachmentFile, guess_content_type, safe_filename
+from dashboard.mailing_models import find_template
+from dashboard.scheduling import check_send_at, display_zone, parse_local
+from dashboard.schemas import (
+    EmailContent,
+    FieldError,
+    check_attachments,
+    field_errors,
+    limits_context,
+)
+from dashboard.submission import default_sender, submit_email
 
 compose = Blueprint("compose", __name__)
 

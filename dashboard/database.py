@@ -7,7 +7,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from .extensions import db
+from dashboard.extensions import db
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -9,11 +9,18 @@ from typing import Any
 from sqlalchemy import Row, select, update
 from sqlalchemy.orm import selectinload
 
-from .extensions import db
-from .mail.addresses import Mailbox
-from .mail.mime import AttachmentFile, OutgoingEmail, build_message
-from .mail.smtp import Envelope, SmtpSettings
-from .models import CLAIMABLE_STATUSES, Campaign, Message, MessageStatus, held_campaigns, utcnow
+from dashboard.extensions import db
+from dashboard.mail.addresses import Mailbox
+from dashboard.mail.mime import AttachmentFile, OutgoingEmail, build_message
+from dashboard.mail.smtp import Envelope, SmtpSettings
+from dashboard.models import (
+    CLAIMABLE_STATUSES,
+    Campaign,
+    Message,
+    MessageStatus,
+    held_campaigns,
+    utcnow,
+)
 
 
 def claim_messages(message_ids: Sequence[int], *, task_id: str | None) -> list[int]:

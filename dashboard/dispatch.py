@@ -10,7 +10,7 @@ from uuid import uuid4
 from flask import current_app
 from kombu.exceptions import OperationalError
 
-from .models import Message
+from dashboard.models import Message
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def publish_batches(batches: Sequence[Batch], *, queue: str) -> int:
     A broker that cannot be reached loses nothing: the rows stay `queued` in the database
     and the sweeper re-enqueues them.
     """
-    from .tasks import send_batch
+    from dashboard.tasks import send_batch
 
     published = 0
     for batch in batches:

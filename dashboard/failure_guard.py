@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from flask import current_app
 from sqlalchemy import select
 
-from .campaign_control import pause_campaign
-from .extensions import db
-from .mail.smtp import Outcome
-from .models import Campaign, DeliveryAttempt, Message
+from dashboard.campaign_control import pause_campaign
+from dashboard.extensions import db
+from dashboard.mail.smtp import Outcome
+from dashboard.models import Campaign, DeliveryAttempt, Message
 
 
 def is_failure(outcome: str, smtp_code: int | None) -> bool:

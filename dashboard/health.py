@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from .auth import public
-from .celery_app import QUEUES
-from .probes import ProbeResult, probe_broker, probe_database, probe_smtp
+from dashboard.auth import public
+from dashboard.celery_app import QUEUES
+from dashboard.probes import ProbeResult, probe_broker, probe_database, probe_smtp
 
 health = Blueprint("health", __name__)
 

@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from .models import Message
+from dashboard.models import Message
 
 COLUMNS = (
     "id",

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import contains_eager
 
-from .extensions import db
-from .models import Campaign, Message, MessageStatus
+from dashboard.extensions import db
+from dashboard.models import Campaign, Message, MessageStatus
 
 PAGE_SIZE = 50
 SEARCH_MAX_CHARS = 320

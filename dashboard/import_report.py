@@ -11,8 +11,8 @@ from typing import Any
 from flask import Response, stream_with_context
 from sqlalchemy import select
 
-from .extensions import db
-from .mailing_models import CsvImport, CsvProblem
+from dashboard.extensions import db
+from dashboard.mailing_models import CsvImport, CsvProblem
 
 
 def import_of(campaign_id: int) -> CsvImport | None:

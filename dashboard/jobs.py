@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request
 from sqlalchemy import func, select
 
-from .extensions import db
-from .models import Campaign, CampaignProgress, Message, MessageStatus
+from dashboard.extensions import db
+from dashboard.models import Campaign, CampaignProgress, Message, MessageStatus
 
 jobs = Blueprint("jobs", __name__, url_prefix="/jobs")
 

@@ -10,9 +10,9 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .auth.hardening import MAX_DATABASE_ID
-from .extensions import db
-from .models import Campaign, utcnow
+from dashboard.auth.hardening import MAX_DATABASE_ID
+from dashboard.extensions import db
+from dashboard.models import Campaign, utcnow
 
 
 class ImportStatus(StrEnum):

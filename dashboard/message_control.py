@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from .campaign_control import CANCELLABLE_STATUSES
-from .extensions import db
-from .models import Campaign, Message, MessageStatus, utcnow
-from .requeue import publish_messages
+from dashboard.campaign_control import CANCELLABLE_STATUSES
+from dashboard.extensions import db
+from dashboard.models import Campaign, Message, MessageStatus, utcnow
+from dashboard.requeue import publish_messages
 
 
 class MessageActionRefused(Exception):

@@ -7,9 +7,9 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from .delivery import envelopes_for
-from .mail.headers import HeaderInjectionError
-from .models import Message
+from dashboard.delivery import envelopes_for
+from dashboard.mail.headers import HeaderInjectionError
+from dashboard.models import Message
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 
-from .auth import public
-from .celery_app import QUEUES
-from .extensions import db
-from .models import DeliveryAttempt, Message, MessageStatus, utcnow
-from .probes import queue_depths
+from dashboard.auth import public
+from dashboard.celery_app import QUEUES
+from dashboard.extensions import db
+from dashboard.models import DeliveryAttempt, Message, MessageStatus, utcnow
+from dashboard.probes import queue_depths
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import db
+from dashboard.extensions import db
 
 
 def utcnow() -> datetime:
@@ -270,4 +270,4 @@ Index(
 Index("ix_delivery_attempt_message_outcome", DeliveryAttempt.message_id, DeliveryAttempt.outcome)
 Index("ix_campaign_created_at", Campaign.created_at)  # campaigns of a range
 
-from . import mailing_models  # noqa: E402,F401  (CSV imports, templates, suppressions)
+from dashboard import mailing_models  # noqa: E402,F401  (CSV imports, templates, suppressions)

@@ -11,8 +11,8 @@ from email.parser import BytesParser
 from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy import select
 
-from .extensions import db
-from .models import CaughtMail
+from dashboard.extensions import db
+from dashboard.models import CaughtMail
 
 outbox = Blueprint("outbox", __name__, url_prefix="/outbox")
 

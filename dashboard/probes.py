@@ -21,7 +21,7 @@ from kombu import Connection
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from .extensions import db
+from dashboard.extensions import db
 
 PROBE_TIMEOUT_SECONDS = 2.0
 MASK = "***"

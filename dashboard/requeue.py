@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import insert, select, update
 
-from .delivery import claim_messages
-from .dispatch import Batch, cut_batches, publish_batches
-from .extensions import db
-from .models import (
+from dashboard.delivery import claim_messages
+from dashboard.dispatch import Batch, cut_batches, publish_batches
+from dashboard.extensions import db
+from dashboard.models import (
     Campaign,
     DeliveryAttempt,
     Message,

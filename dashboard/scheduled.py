@@ -10,11 +10,17 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import StringField
 
-from .campaign_control import cancel_campaign
-from .extensions import db
-from .models import Campaign, Message, MessageStatus
-from .scheduling import display_zone, move_schedule, parse_local, to_display, upcoming_campaigns
-from .schemas import FieldError
+from dashboard.campaign_control import cancel_campaign
+from dashboard.extensions import db
+from dashboard.models import Campaign, Message, MessageStatus
+from dashboard.scheduling import (
+    display_zone,
+    move_schedule,
+    parse_local,
+    to_display,
+    upcoming_campaigns,
+)
+from dashboard.schemas import FieldError
 
 scheduled = Blueprint("scheduled", __name__, url_prefix="/scheduled")
 

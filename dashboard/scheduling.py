@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import current_app
 from sqlalchemy import exists, select, update
 
-from .extensions import db
-from .models import Campaign, Message, MessageStatus, utcnow
-from .schemas import FieldError
+from dashboard.extensions import db
+from dashboard.models import Campaign, Message, MessageStatus, utcnow
+from dashboard.schemas import FieldError
 
 # Messages not yet handed to a worker: these can be (re)scheduled.
 SCHEDULABLE_STATUSES = (MessageStatus.QUEUED, MessageStatus.SCHEDULED)

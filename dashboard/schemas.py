@@ -24,15 +24,15 @@ from pydantic import (
     model_validator,
 )
 
-from .mail.addresses import (
+from dashboard.mail.addresses import (
     AddressError,
     Mailbox,
     parse_address_list,
     parse_mailbox,
     parse_mailboxes,
 )
-from .mail.headers import HeaderInjectionError, check_header_value
-from .mail.mime import AttachmentFile, guess_content_type, safe_filename
+from dashboard.mail.headers import HeaderInjectionError, check_header_value
+from dashboard.mail.mime import AttachmentFile, guess_content_type, safe_filename
 
 MB = 1024 * 1024
 
@@ -215,7 +215,7 @@ class ScheduledSend(BaseModel):
     @field_validator("send_at", mode="before")
     @classmethod
     def _send_at_in_the_future(cls, value: object) -> datetime | None:
-        from .scheduling import check_send_at, require_offset
+        from dashboard.scheduling import check_send_at, require_offset
 
         if value is None:
             return None

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from .mail.rate_limit import RateLimiter, account_key
+from dashboard.mail.rate_limit import RateLimiter, account_key
 
 log = logging.getLogger(__name__)
 

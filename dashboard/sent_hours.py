@@ -23,10 +23,10 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .extensions import db
-from .models import DeliveryAttempt, Message
-from .stats_range import LABEL_FORMATS, floor_to
-from .stats_sql import time_bucket
+from dashboard.extensions import db
+from dashboard.models import DeliveryAttempt, Message
+from dashboard.stats_range import LABEL_FORMATS, floor_to
+from dashboard.stats_sql import time_bucket
 
 
 class SentHour(db.Model):

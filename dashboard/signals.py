@@ -16,11 +16,11 @@ from celery.signals import task_failure, worker_process_init
 from celery.utils.dispatch import Signal
 from sqlalchemy import bindparam, insert, update
 
-from .extensions import db
-from .failure_guard import is_failure, pause_failing_campaigns
-from .mail.smtp import DeliveryResult, Outcome
-from .models import DeliveryAttempt, Message, MessageStatus, utcnow
-from .sent_hours import move_sends
+from dashboard.extensions import db
+from dashboard.failure_guard import is_failure, pause_failing_campaigns
+from dashboard.mail.smtp import DeliveryResult, Outcome
+from dashboard.models import DeliveryAttempt, Message, MessageStatus, utcnow
+from dashboard.sent_hours import move_sends
 
 log = logging.getLogger(__name__)
 

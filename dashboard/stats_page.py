@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
-from .campaign_stats import Throughput
-from .history_filter import status_choices
-from .models import MessageStatus
-from .statistics import Statistics, compute_statistics
-from .stats_chart import BarChart, grouped_bars
-from .stats_range import LABEL_FORMATS, PRESETS, parse_range
-from .system_status import system_status
+from dashboard.campaign_stats import Throughput
+from dashboard.history_filter import status_choices
+from dashboard.models import MessageStatus
+from dashboard.statistics import Statistics, compute_statistics
+from dashboard.stats_chart import BarChart, grouped_bars
+from dashboard.stats_range import LABEL_FORMATS, PRESETS, parse_range
+from dashboard.system_status import system_status
 
 stats = Blueprint("stats", __name__, url_prefix="/stats")
 

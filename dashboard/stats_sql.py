@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, text
 
-from .extensions import db
-from .stats_range import LABEL_FORMATS
+from dashboard.extensions import db
+from dashboard.stats_range import LABEL_FORMATS
 
 
 def without_jit() -> None:

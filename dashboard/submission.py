@@ -10,13 +10,13 @@ from datetime import datetime
 
 from flask import current_app
 
-from .dispatch import plan_batches, publish_batches
-from .extensions import db
-from .mail.addresses import Mailbox, parse_mailbox
-from .mail.mime import AttachmentFile, new_message_id
-from .models import Attachment, Campaign, Message, MessageStatus
-from .scheduling import check_send_at
-from .schemas import EmailContent
+from dashboard.dispatch import plan_batches, publish_batches
+from dashboard.extensions import db
+from dashboard.mail.addresses import Mailbox, parse_mailbox
+from dashboard.mail.mime import AttachmentFile, new_message_id
+from dashboard.models import Attachment, Campaign, Message, MessageStatus
+from dashboard.scheduling import check_send_at
+from dashboard.schemas import EmailContent
 
 
 def default_sender() -> Mailbox:

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from celery import Celery
 from flask import current_app
 
-from .celery_app import QUEUES
-from .probes import queue_depths
-from .sending_limits import RateBudget, rate_budget
+from dashboard.celery_app import QUEUES
+from dashboard.probes import queue_depths
+from dashboard.sending_limits import RateBudget, rate_budget
 
 log = logging.getLogger(__name__)
 

@@ -11,18 +11,18 @@ import redis
 from celery import shared_task
 from flask import current_app
 
-from .batch_content import prepare_batch
-from .campaign_control import HoldWatch, release_unsent
-from .campaign_import import run_import
-from .delivery import retry_delay, smtp_settings
-from .extensions import db
-from .failure_guard import is_failure
-from .mail.rate_limit import QuotaExhausted, next_window
-from .mail.smtp import DeliveryResult, Outcome, deliver_batch
-from .models import utcnow
-from .requeue import claim_batch, dispatch_due, hand_back, sweep_stale
-from .sending_limits import limiter_for
-from .signals import delivery_results
+from dashboard.batch_content import prepare_batch
+from dashboard.campaign_control import HoldWatch, release_unsent
+from dashboard.campaign_import import run_import
+from dashboard.delivery import retry_delay, smtp_settings
+from dashboard.extensions import db
+from dashboard.failure_guard import is_failure
+from dashboard.mail.rate_limit import QuotaExhausted, next_window
+from dashboard.mail.smtp import DeliveryResult, Outcome, deliver_batch
+from dashboard.models import utcnow
+from dashboard.requeue import claim_batch, dispatch_due, hand_back, sweep_stale
+from dashboard.sending_limits import limiter_for
+from dashboard.signals import delivery_results
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ import base64
 from flask import Blueprint, abort, current_app, render_template, request
 from itsdangerous import BadSignature, Signer
 
-from .auth import public
-from .extensions import csrf
-from .mail.recipient_check import check_address
-from .mailing_models import SuppressionReason
-from .suppression import suppress, suppressed_among
+from dashboard.auth import public
+from dashboard.extensions import csrf
+from dashboard.mail.recipient_check import check_address
+from dashboard.mailing_models import SuppressionReason
+from dashboard.suppression import suppress, suppressed_among
 
 unsubscribe = Blueprint("unsubscribe", __name__, url_prefix="/unsubscribe")
 _SALT = "list-unsubscribe"

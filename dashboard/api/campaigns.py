@@ -7,20 +7,25 @@ from flask import current_app, jsonify, request, url_for
 from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..campaign_confirm import CampaignStateError, confirm_campaign
-from ..campaign_control import cancel_campaign, pause_campaign, resume_campaign, retry_failed
-from ..campaign_overview import overview, overview_json
-from ..campaign_schemas import campaign_content
-from ..campaign_upload import CampaignInputError, create_csv_campaign
-from ..campaigns import too_large_upload, upload_limit
-from ..errors import api_error
-from ..extensions import db
-from ..import_report import import_of, invalid_rows_download
-from ..mailing_models import find_template
-from ..models import Campaign
-from ..schemas import CampaignConfirm, FieldError, field_errors
-from . import api
-from .emails import json_body
+from dashboard.api import api
+from dashboard.api.emails import json_body
+from dashboard.campaign_confirm import CampaignStateError, confirm_campaign
+from dashboard.campaign_control import (
+    cancel_campaign,
+    pause_campaign,
+    resume_campaign,
+    retry_failed,
+)
+from dashboard.campaign_overview import overview, overview_json
+from dashboard.campaign_schemas import campaign_content
+from dashboard.campaign_upload import CampaignInputError, create_csv_campaign
+from dashboard.campaigns import too_large_upload, upload_limit
+from dashboard.errors import api_error
+from dashboard.extensions import db
+from dashboard.import_report import import_of, invalid_rows_download
+from dashboard.mailing_models import find_template
+from dashboard.models import Campaign
+from dashboard.schemas import CampaignConfirm, FieldError, field_errors
 
 _ACTIONS = {
     "pause": pause_campaign,

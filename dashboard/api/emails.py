@@ -6,13 +6,13 @@ from flask import current_app, jsonify, request, url_for
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from ..errors import api_error
-from ..extensions import db
-from ..models import Campaign, Message
-from ..schemas import EmailRequest, FieldError, field_errors, limits_context
-from ..submission import submit_email
-from . import api
-from .serialize import iso, message_out
+from dashboard.api import api
+from dashboard.api.serialize import iso, message_out
+from dashboard.errors import api_error
+from dashboard.extensions import db
+from dashboard.models import Campaign, Message
+from dashboard.schemas import EmailRequest, FieldError, field_errors, limits_context
+from dashboard.submission import submit_email
 
 
 def json_body() -> tuple[object | None, tuple | None]:

@@ -7,11 +7,11 @@ from typing import Any
 from flask import jsonify
 from pydantic.json_schema import models_json_schema
 
-from ..auth.api_docs import add_bearer_auth
-from ..schemas import EmailAccepted, EmailRequest, EmailStatus, ErrorResponse, TaskStatus
-from ..stats_schemas import StatsResponse
-from . import api
-from .campaign_openapi import CAMPAIGN_MODELS, campaign_paths
+from dashboard.api import api
+from dashboard.api.campaign_openapi import CAMPAIGN_MODELS, campaign_paths
+from dashboard.auth.api_docs import add_bearer_auth
+from dashboard.schemas import EmailAccepted, EmailRequest, EmailStatus, ErrorResponse, TaskStatus
+from dashboard.stats_schemas import StatsResponse
 
 _REF = "#/components/schemas/{model}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..models import Message
+from dashboard.models import Message
 
 
 def iso(moment: datetime | None) -> str | None:

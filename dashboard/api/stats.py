@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import jsonify, request, url_for
 
-from ..errors import api_error
-from ..models import MessageStatus
-from ..statistics import Statistics, compute_statistics
-from ..stats_range import parse_range
-from ..stats_schemas import StatsResponse
-from . import api
-from .serialize import iso
+from dashboard.api import api
+from dashboard.api.serialize import iso
+from dashboard.errors import api_error
+from dashboard.models import MessageStatus
+from dashboard.statistics import Statistics, compute_statistics
+from dashboard.stats_range import parse_range
+from dashboard.stats_schemas import StatsResponse
 
 
 def stats_out(statistics: Statistics) -> StatsResponse:

@@ -8,11 +8,11 @@ from celery.result import AsyncResult
 from flask import current_app, jsonify
 from sqlalchemy import select
 
-from ..errors import api_error
-from ..extensions import db
-from ..models import Message
-from . import api
-from .serialize import message_out
+from dashboard.api import api
+from dashboard.api.serialize import message_out
+from dashboard.errors import api_error
+from dashboard.extensions import db
+from dashboard.models import Message
 
 log = logging.getLogger(__name__)
 

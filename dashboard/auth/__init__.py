@@ -8,21 +8,21 @@ from __future__ import annotations
 
 from flask import Flask
 
-from .access import PUBLIC_ENDPOINTS, accepts_api_token, admin_required, public
+from dashboard.auth.access import PUBLIC_ENDPOINTS, accepts_api_token, admin_required, public
 
 __all__ = ["PUBLIC_ENDPOINTS", "accepts_api_token", "admin_required", "init_auth", "public"]
 
 
 def init_auth(app: Flask) -> None:
     """Wire sign-in, the access gate, the auth pages, the CLI and the security headers."""
-    from ..extensions import db, login
-    from .access import init_access
-    from .admin import people
-    from .commands import init_commands
-    from .hardening import init_hardening
-    from .models import User
-    from .throttle import throttle_from_config
-    from .views import auth
+    from dashboard.auth.access import init_access
+    from dashboard.auth.admin import people
+    from dashboard.auth.commands import init_commands
+    from dashboard.auth.hardening import init_hardening
+    from dashboard.auth.models import User
+    from dashboard.auth.throttle import throttle_from_config
+    from dashboard.auth.views import auth
+    from dashboard.extensions import db, login
 
     init_hardening(app)
     login.init_app(app)

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask_login import current_user
 
-from ..errors import api_error
-from ..extensions import csrf
-from .tokens import user_for_token
+from dashboard.auth.tokens import user_for_token
+from dashboard.errors import api_error
+from dashboard.extensions import csrf
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -11,9 +11,9 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import exists, func, insert, literal, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..extensions import db
-from ..models import utcnow
-from .models import User
+from dashboard.auth.models import User
+from dashboard.extensions import db
+from dashboard.models import utcnow
 
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user
 
-from ..extensions import db
-from .access import admin_required
-from .accounts import AccountError, create_user, list_users, set_disabled
-from .forms import ActionForm, NewTokenForm, NewUserForm
-from .models import ApiToken, User
-from .tokens import create_token, revoke_token, tokens_of
+from dashboard.auth.access import admin_required
+from dashboard.auth.accounts import AccountError, create_user, list_users, set_disabled
+from dashboard.auth.forms import ActionForm, NewTokenForm, NewUserForm
+from dashboard.auth.models import ApiToken, User
+from dashboard.auth.tokens import create_token, revoke_token, tokens_of
+from dashboard.extensions import db
 
 people = Blueprint("people", __name__)
 

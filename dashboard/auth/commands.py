@@ -7,10 +7,10 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from ..extensions import db
-from .accounts import AccountError, create_user, find_user, list_users, set_disabled
-from .models import ApiToken
-from .tokens import create_token, revoke_token, tokens_of
+from dashboard.auth.accounts import AccountError, create_user, find_user, list_users, set_disabled
+from dashboard.auth.models import ApiToken
+from dashboard.auth.tokens import create_token, revoke_token, tokens_of
+from dashboard.extensions import db
 
 
 def _fail(error: AccountError) -> None:

@@ -9,7 +9,7 @@ from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from ..config import DEFAULT_SECRET_KEY
+from dashboard.config import DEFAULT_SECRET_KEY
 
 # Scripts and styles only from our own static files: htmx is vendored there and told (by a
 # meta tag in base.html) not to inject its inline indicator style.

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
-from ..models import utcnow
+from dashboard.extensions import db
+from dashboard.models import utcnow
 
 
 class User(db.Model):

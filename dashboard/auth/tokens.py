@@ -13,11 +13,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from ..extensions import db
-from ..mail.headers import HeaderInjectionError, check_header_value
-from ..models import utcnow
-from .accounts import AccountError
-from .models import ApiToken, User
+from dashboard.auth.accounts import AccountError
+from dashboard.auth.models import ApiToken, User
+from dashboard.extensions import db
+from dashboard.mail.headers import HeaderInjectionError, check_header_value
+from dashboard.models import utcnow
 
 TOKEN_PREFIX = "edt_"
 MAX_NAME_CHARS = 100

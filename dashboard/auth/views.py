@@ -17,11 +17,11 @@ from flask import (
 )
 from flask_login import current_user, login_user, logout_user
 
-from .access import safe_next
-from .accounts import AccountError, any_user_exists, authenticate, create_first_admin
-from .forms import LoginForm, SetupForm
-from .setup_link import setup_token_matches
-from .throttle import ThrottleUnavailable
+from dashboard.auth.access import safe_next
+from dashboard.auth.accounts import AccountError, any_user_exists, authenticate, create_first_admin
+from dashboard.auth.forms import LoginForm, SetupForm
+from dashboard.auth.setup_link import setup_token_matches
+from dashboard.auth.throttle import ThrottleUnavailable
 
 log = logging.getLogger(__name__)
 auth = Blueprint("auth", __name__)

@@ -11,7 +11,7 @@ from email.utils import parseaddr
 
 from email_validator import EmailNotValidError, validate_email
 
-from .headers import HeaderInjectionError, check_header_value
+from dashboard.mail.headers import HeaderInjectionError, check_header_value
 
 _SEPARATORS = re.compile(r"[,;\n\r]")
 

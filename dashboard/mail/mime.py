@@ -10,8 +10,8 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from .addresses import Mailbox
-from .headers import check_header_value
+from dashboard.mail.addresses import Mailbox
+from dashboard.mail.headers import check_header_value
 
 _UNSAFE_FILENAME_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
 # 7-bit transfer encodings (quoted-printable or base64) pass any SMTP server, 8BITMIME or not.

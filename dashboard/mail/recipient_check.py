@@ -11,7 +11,7 @@ import re
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from .addresses import AddressError
+from dashboard.mail.addresses import AddressError
 
 # A subset of what email_validator accepts: a dot-atom local part without leading, trailing or
 # doubled dots; domain labels of letters, digits and inner hyphens; an alphabetic top-level domain.

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from email.message import MIMEPart
 from email.utils import format_datetime
 
-from .addresses import Mailbox
-from .headers import check_header_value
-from .mime import _POLICY, AttachmentFile, guess_content_type, safe_filename
+from dashboard.mail.addresses import Mailbox
+from dashboard.mail.headers import check_header_value
+from dashboard.mail.mime import _POLICY, AttachmentFile, guess_content_type, safe_filename
 
 CRLF = b"\r\n"
 _ENCODED_WORD_BYTES = 45  # 60 base64 characters: each encoded-word stays within 75 (RFC 2047)
