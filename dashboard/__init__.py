@@ -49,18 +49,18 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from dashboard.api import api
-    from dashboard.campaigns import campaigns
-    from dashboard.compose import compose
     from dashboard.health import health
-    from dashboard.history import history
-    from dashboard.jobs import jobs
     from dashboard.metrics import init_metrics, metrics
-    from dashboard.outbox import outbox
-    from dashboard.saved_templates import saved_templates
-    from dashboard.scheduled import scheduled
-    from dashboard.stats_page import stats
-    from dashboard.suppressions import suppressions
-    from dashboard.unsubscribe import unsubscribe
+    from dashboard.web.campaigns import campaigns
+    from dashboard.web.caught_mail import outbox
+    from dashboard.web.compose import compose
+    from dashboard.web.history import history
+    from dashboard.web.jobs import jobs
+    from dashboard.web.saved_templates import saved_templates
+    from dashboard.web.scheduled import scheduled
+    from dashboard.web.statistics import stats
+    from dashboard.web.suppressions import suppressions
+    from dashboard.web.unsubscribe import unsubscribe
 
     app.register_blueprint(compose)
     app.register_blueprint(jobs)

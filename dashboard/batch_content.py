@@ -23,7 +23,7 @@ from dashboard.mail.skeleton import MimeSkeleton, Personalised
 from dashboard.mail.smtp import DeliveryResult, Envelope, Outcome
 from dashboard.models import Campaign
 from dashboard.suppression import suppressed_among
-from dashboard.unsubscribe import unsubscribe_serializer, unsubscribe_url
+from dashboard.web.unsubscribe import unsubscribe_serializer, unsubscribe_url
 
 
 @dataclass

@@ -19,13 +19,13 @@ from dashboard.campaign_control import (
 from dashboard.campaign_overview import overview, overview_json
 from dashboard.campaign_schemas import campaign_content
 from dashboard.campaign_upload import CampaignInputError, create_csv_campaign
-from dashboard.campaigns import too_large_upload, upload_limit
 from dashboard.errors import api_error
 from dashboard.extensions import db
 from dashboard.import_report import import_of, invalid_rows_download
 from dashboard.mailing_models import find_template
 from dashboard.models import Campaign
 from dashboard.schemas import CampaignConfirm, FieldError, field_errors
+from dashboard.web.campaigns import too_large_upload, upload_limit
 
 _ACTIONS = {
     "pause": pause_campaign,

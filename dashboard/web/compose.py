@@ -6,7 +6,6 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
-from dashboard.forms import ComposeForm
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge, uses_merge_syntax
 from dashboard.mail.mime import AttachmentFile, guess_content_type, safe_filename
 from dashboard.mailing_models import find_template
@@ -19,6 +18,7 @@ from dashboard.schemas import (
     limits_context,
 )
 from dashboard.submission import default_sender, submit_email
+from dashboard.web.forms import ComposeForm
 
 compose = Blueprint("compose", __name__)
 

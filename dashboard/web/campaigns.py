@@ -23,7 +23,6 @@ from dashboard.campaign_control import (
     resume_campaign,
     retry_failed,
 )
-from dashboard.campaign_forms import ActionForm, CsvCampaignForm
 from dashboard.campaign_overview import overview
 from dashboard.campaign_schemas import campaign_content
 from dashboard.campaign_upload import CampaignInputError, create_csv_campaign, restart_import
@@ -34,6 +33,7 @@ from dashboard.models import Campaign
 from dashboard.scheduling import display_zone, parse_local, to_display
 from dashboard.schemas import FieldError
 from dashboard.submission import default_sender
+from dashboard.web.campaign_forms import ActionForm, CsvCampaignForm
 
 campaigns = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 

@@ -9,13 +9,13 @@ import io
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
-from dashboard.campaign_forms import ActionForm, SuppressionForm
 from dashboard.csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError, split_address_list
 from dashboard.mail.recipient_check import check_address
 from dashboard.mailing_models import Suppression, SuppressionReason
 from dashboard.suppression import suppress, suppression_count, unsuppress
+from dashboard.web.campaign_forms import ActionForm, SuppressionForm
 
 suppressions = Blueprint("suppressions", __name__, url_prefix="/suppressions")
 ROWS_SHOWN = 200

@@ -6,11 +6,11 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from dashboard.campaign_forms import TemplateForm
 from dashboard.extensions import db
 from dashboard.mail.merge import BUILTIN_VARIABLES, TemplateProblem, check_merge, compile_merge
 from dashboard.mailing_models import MessageTemplate
 from dashboard.schemas import text_from_html
+from dashboard.web.campaign_forms import TemplateForm
 
 saved_templates = Blueprint("saved_templates", __name__, url_prefix="/templates")
 
