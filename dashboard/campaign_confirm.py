@@ -11,8 +11,7 @@ from sqlalchemy import select, update
 from dashboard.dispatch import cut_batches, publish_batches
 from dashboard.extensions import db
 from dashboard.import_report import import_of
-from dashboard.mailing_models import ImportStatus
-from dashboard.models import Campaign, Message, MessageStatus, utcnow
+from dashboard.models import Campaign, ImportStatus, Message, MessageStatus, utcnow
 from dashboard.scheduling import check_send_at
 
 

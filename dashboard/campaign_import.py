@@ -19,8 +19,15 @@ from dashboard.csv_reading import CsvFormatError, CsvLayout, name_column, read_r
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError
 from dashboard.mail.recipient_check import check_address
-from dashboard.mailing_models import CsvChunk, CsvImport, CsvProblem, ImportStatus
-from dashboard.models import Message, MessageStatus, utcnow
+from dashboard.models import (
+    CsvChunk,
+    CsvImport,
+    CsvProblem,
+    ImportStatus,
+    Message,
+    MessageStatus,
+    utcnow,
+)
 from dashboard.suppression import suppressed_among
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,16 @@ from dashboard.campaign_stats import overall_rate
 from dashboard.extensions import db
 from dashboard.import_report import import_counts, import_of, problems_of
 from dashboard.mail.merge import TemplateProblem
-from dashboard.mailing_models import CsvImport, CsvProblem, ImportStatus
-from dashboard.models import Campaign, CampaignProgress, Message, MessageStatus, utcnow
+from dashboard.models import (
+    Campaign,
+    CampaignProgress,
+    CsvImport,
+    CsvProblem,
+    ImportStatus,
+    Message,
+    MessageStatus,
+    utcnow,
+)
 
 PREVIEW_MESSAGES = 3
 PROBLEMS_SHOWN = 20

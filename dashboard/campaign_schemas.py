@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from dashboard.campaign_upload import CampaignContent, CampaignInputError
 from dashboard.mail.addresses import AddressError, parse_mailbox
 from dashboard.mail.headers import HeaderInjectionError, check_header_value
-from dashboard.mailing_models import MessageTemplate
+from dashboard.models import MessageTemplate
 from dashboard.schemas import field_errors, text_from_html
 from dashboard.submission import default_sender
 

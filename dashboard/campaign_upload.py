@@ -18,8 +18,7 @@ from dashboard.csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
 from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
-from dashboard.mailing_models import CsvChunk, CsvImport
-from dashboard.models import Campaign
+from dashboard.models import Campaign, CsvChunk, CsvImport
 
 log = logging.getLogger(__name__)
 

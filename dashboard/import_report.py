@@ -12,7 +12,7 @@ from flask import Response, stream_with_context
 from sqlalchemy import select
 
 from dashboard.extensions import db
-from dashboard.mailing_models import CsvImport, CsvProblem
+from dashboard.models import CsvImport, CsvProblem
 
 
 def import_of(campaign_id: int) -> CsvImport | None:

@@ -18,34 +18,14 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import ForeignKey, Insert, bindparam, func, select
+from sqlalchemy import Insert, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Mapped, mapped_column
 
 from dashboard.extensions import db
-from dashboard.models import DeliveryAttempt, Message
+from dashboard.models import DeliveryAttempt, DuplicateSend, Message, SentHour
 from dashboard.stats_range import LABEL_FORMATS, floor_to
 from dashboard.stats_sql import time_bucket
-
-
-class SentHour(db.Model):
-    """How many messages have their sent_at in the hour that starts at `hour` (naive UTC)."""
-
-    __tablename__ = "sent_hour"
-
-    hour: Mapped[datetime] = mapped_column(primary_key=True)
-    sent: Mapped[int] = mapped_column(default=0)
-
-
-class DuplicateSend(db.Model):
-    """A message with more than one sent attempt."""
-
-    __tablename__ = "duplicate_send"
-
-    message_id: Mapped[int] = mapped_column(
-        ForeignKey("message.id", ondelete="CASCADE"), primary_key=True
-    )
 
 
 @cache

@@ -18,8 +18,8 @@ from sqlalchemy import ColumnElement, exists, func, literal_column, select
 
 from dashboard.campaign_stats import CampaignRow, Throughput, campaign_rows, throughput
 from dashboard.extensions import db
-from dashboard.models import Message, MessageStatus, utcnow
-from dashboard.sent_hours import DuplicateSend, sent_in_hours
+from dashboard.models import DuplicateSend, Message, MessageStatus, utcnow
+from dashboard.sent_hours import sent_in_hours
 from dashboard.stats_range import StatsRange, floor_to
 from dashboard.stats_sql import as_moment, bucket_start, recipient_domain, without_jit
 
@@ -107,7 +107,7 @@ def totals(found: StatsRange, series: list[SeriesPoint]) -> Totals:
         .select_from(select(Message.id).where(Message.attempts > RETRIED, *in_range).subquery())
         .scalar_subquery()
     )
-    # The handler lists each message sent more than once (`sent_hours.DuplicateSend`).
+    # The handler lists each message sent more than once (`DuplicateSend`).
     # Driven from that short list (a join lets SQLite walk the range's messages instead).
     duplicates = (
         select(func.count())

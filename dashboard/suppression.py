@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import bindparam, delete, func, select
 
 from dashboard.extensions import db
-from dashboard.mailing_models import Suppression, SuppressionReason
+from dashboard.models import Suppression, SuppressionReason
 
 # Rows per IN (...) query: well under every database's limit on bound parameters.
 LOOKUP_CHUNK = 900

@@ -187,7 +187,7 @@ def test_revoked_tokens_and_disabled_users_tokens_stop_working(
     assert alice.token not in tokens_page  # listed by its prefix only
     assert alice.token[:10] in tokens_page
     with app.app_context():
-        from dashboard.auth.models import ApiToken
+        from dashboard.models import ApiToken
 
         token_id = db.session.scalars(
             db.select(ApiToken.id).where(ApiToken.user_id == alice.id)

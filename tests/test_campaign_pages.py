@@ -16,8 +16,7 @@ from dashboard.campaign_upload import CampaignContent
 from dashboard.extensions import db
 from dashboard.import_report import import_of
 from dashboard.mail.addresses import Mailbox
-from dashboard.mailing_models import CsvImport, ImportStatus
-from dashboard.models import Campaign
+from dashboard.models import Campaign, CsvImport, ImportStatus
 from tests.conftest import count_rows, wait_for_final, wait_until
 from tests.csv_campaign_helpers import csv_bytes, post_multipart
 from tests.smtp_server import ScriptedSMTPServer

@@ -14,8 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from dashboard.extensions import db
-from dashboard.mailing_models import CsvImport
-from dashboard.models import Campaign, Message
+from dashboard.models import Campaign, CsvImport, Message
 from tests.conftest import AdminIdentity, count_rows, messages_of
 from tests.csv_campaign_helpers import csv_bytes, imported, upload, wait_for_import
 

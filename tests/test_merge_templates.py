@@ -9,8 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
-from dashboard.mailing_models import CsvImport
-from dashboard.models import Campaign
+from dashboard.models import Campaign, CsvImport
 from tests.conftest import count_rows
 from tests.csv_campaign_helpers import upload
 

@@ -13,8 +13,15 @@ from sqlalchemy import func, select
 
 from dashboard.extensions import db
 from dashboard.mail.smtp import DeliveryResult, Outcome
-from dashboard.models import DeliveryAttempt, Message, MessageStatus, utcnow
-from dashboard.sent_hours import DuplicateSend, SentHour, recount_from_rows
+from dashboard.models import (
+    DeliveryAttempt,
+    DuplicateSend,
+    Message,
+    MessageStatus,
+    SentHour,
+    utcnow,
+)
+from dashboard.sent_hours import recount_from_rows
 from dashboard.signals import record_delivery_results
 from dashboard.stats_range import floor_to
 from tests.history_rows import seed_campaign

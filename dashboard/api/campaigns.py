@@ -22,8 +22,7 @@ from dashboard.campaign_upload import CampaignInputError, create_csv_campaign
 from dashboard.errors import api_error
 from dashboard.extensions import db
 from dashboard.import_report import import_of, invalid_rows_download
-from dashboard.mailing_models import find_template
-from dashboard.models import Campaign
+from dashboard.models import Campaign, find_template
 from dashboard.schemas import CampaignConfirm, FieldError, field_errors
 from dashboard.web.campaigns import too_large_upload, upload_limit
 

@@ -19,10 +19,10 @@ def init_auth(app: Flask) -> None:
     from dashboard.auth.admin import people
     from dashboard.auth.commands import init_commands
     from dashboard.auth.hardening import init_hardening
-    from dashboard.auth.models import User
     from dashboard.auth.throttle import throttle_from_config
     from dashboard.auth.views import auth
     from dashboard.extensions import db, login
+    from dashboard.models import User
 
     init_hardening(app)
     login.init_app(app)

@@ -11,9 +11,8 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import exists, func, insert, literal, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from dashboard.auth.models import User
 from dashboard.extensions import db
-from dashboard.models import utcnow
+from dashboard.models import User, utcnow
 
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256

@@ -8,9 +8,9 @@ from flask_login import current_user
 from dashboard.auth.access import admin_required
 from dashboard.auth.accounts import AccountError, create_user, list_users, set_disabled
 from dashboard.auth.forms import ActionForm, NewTokenForm, NewUserForm
-from dashboard.auth.models import ApiToken, User
 from dashboard.auth.tokens import create_token, revoke_token, tokens_of
 from dashboard.extensions import db
+from dashboard.models import ApiToken, User
 
 people = Blueprint("people", __name__)
 

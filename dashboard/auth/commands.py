@@ -8,9 +8,9 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 from dashboard.auth.accounts import AccountError, create_user, find_user, list_users, set_disabled
-from dashboard.auth.models import ApiToken
 from dashboard.auth.tokens import create_token, revoke_token, tokens_of
 from dashboard.extensions import db
+from dashboard.models import ApiToken
 
 
 def _fail(error: AccountError) -> None:

@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from dashboard.config import DEFAULT_SECRET_KEY
+from dashboard.models import MAX_DATABASE_ID
 
 # Scripts and styles only from our own static files: htmx is vendored there and told (by a
 # meta tag in base.html) not to inject its inline indicator style.
@@ -37,9 +38,6 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 MIN_SECRET_KEY_CHARS = 32
-# The id columns are INTEGER: PostgreSQL's stops at 2**31 - 1 and refuses a larger parameter
-# (an error, not "no row"); SQLite's is wider, but no id there gets that far either.
-MAX_DATABASE_ID = 2**31 - 1
 
 
 class DatabaseIdConverter(IntegerConverter):

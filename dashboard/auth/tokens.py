@@ -14,10 +14,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from dashboard.auth.accounts import AccountError
-from dashboard.auth.models import ApiToken, User
 from dashboard.extensions import db
 from dashboard.mail.headers import HeaderInjectionError, check_header_value
-from dashboard.models import utcnow
+from dashboard.models import ApiToken, User, utcnow
 
 TOKEN_PREFIX = "edt_"
 MAX_NAME_CHARS = 100

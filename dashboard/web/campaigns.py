@@ -28,8 +28,7 @@ from dashboard.campaign_schemas import campaign_content
 from dashboard.campaign_upload import CampaignInputError, create_csv_campaign, restart_import
 from dashboard.extensions import csrf, db
 from dashboard.import_report import import_of, invalid_rows_download
-from dashboard.mailing_models import MessageTemplate, find_template
-from dashboard.models import Campaign
+from dashboard.models import Campaign, MessageTemplate, find_template
 from dashboard.scheduling import display_zone, parse_local, to_display
 from dashboard.schemas import FieldError
 from dashboard.submission import default_sender

@@ -8,7 +8,7 @@ from werkzeug.datastructures import FileStorage
 
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge, uses_merge_syntax
 from dashboard.mail.mime import AttachmentFile, guess_content_type, safe_filename
-from dashboard.mailing_models import find_template
+from dashboard.models import find_template
 from dashboard.scheduling import check_send_at, display_zone, parse_local
 from dashboard.schemas import (
     EmailContent,

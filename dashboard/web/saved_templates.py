@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard.extensions import db
 from dashboard.mail.merge import BUILTIN_VARIABLES, TemplateProblem, check_merge, compile_merge
-from dashboard.mailing_models import MessageTemplate
+from dashboard.models import MessageTemplate
 from dashboard.schemas import text_from_html
 from dashboard.web.campaign_forms import TemplateForm
 

@@ -13,7 +13,7 @@ from dashboard.csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError, split_address_list
 from dashboard.mail.recipient_check import check_address
-from dashboard.mailing_models import Suppression, SuppressionReason
+from dashboard.models import Suppression, SuppressionReason
 from dashboard.suppression import suppress, suppression_count, unsuppress
 from dashboard.web.campaign_forms import ActionForm, SuppressionForm
 

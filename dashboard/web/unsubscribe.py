@@ -12,7 +12,7 @@ from itsdangerous import BadSignature, Signer
 from dashboard.auth import public
 from dashboard.extensions import csrf
 from dashboard.mail.recipient_check import check_address
-from dashboard.mailing_models import SuppressionReason
+from dashboard.models import SuppressionReason
 from dashboard.suppression import suppress, suppressed_among
 
 unsubscribe = Blueprint("unsubscribe", __name__, url_prefix="/unsubscribe")

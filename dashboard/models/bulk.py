@@ -10,9 +10,9 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dashboard.auth.hardening import MAX_DATABASE_ID
 from dashboard.extensions import db
-from dashboard.models import Campaign, utcnow
+from dashboard.models.base import MAX_DATABASE_ID, utcnow
+from dashboard.models.messages import Campaign
 
 
 class ImportStatus(StrEnum):

@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
-from dashboard.models import utcnow
+from dashboard.models.base import utcnow
 
 
 class User(db.Model):

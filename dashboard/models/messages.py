@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -21,11 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
-
-
-def utcnow() -> datetime:
-    """Naive UTC, the one way times are stored (SQLite keeps no zone)."""
-    return datetime.now(UTC).replace(tzinfo=None)
+from dashboard.models.base import utcnow
 
 
 class MessageStatus(StrEnum):
@@ -228,18 +224,6 @@ class Attachment(db.Model):
         return len(self.data)
 
 
-class CaughtMail(db.Model):
-    """A message received by the embedded SMTP catcher: what would have been sent."""
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    peer: Mapped[str] = mapped_column(String(100), default="")
-    mail_from: Mapped[str] = mapped_column(String(320))
-    rcpt_tos: Mapped[str] = mapped_column(Text)
-    subject: Mapped[str] = mapped_column(Text, default="")
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
-
-
 # Indexes the history and statistics pages read through (migration 7c3e5a91d2f4); each one
 # keeps a view fast at a million messages without a table scan. See bench/history_bench.py.
 Index("ix_message_status_id", Message.status, Message.id)  # status filter, newest first
@@ -269,5 +253,3 @@ Index(
 )
 Index("ix_delivery_attempt_message_outcome", DeliveryAttempt.message_id, DeliveryAttempt.outcome)
 Index("ix_campaign_created_at", Campaign.created_at)  # campaigns of a range
-
-from dashboard import mailing_models  # noqa: E402,F401  (CSV imports, templates, suppressions)

@@ -1,0 +1,59 @@
+"""Every table, in one place: the database is the source of truth for every email and its state.
+
+Import the names from here (`from dashboard.models import Campaign`); importing this package
+registers every table with SQLAlchemy's metadata, which the migrations compare against.
+May import: `dashboard.extensions` only. Everything else in the app may import the models.
+"""
+
+from dashboard.models.accounts import ApiToken, User
+from dashboard.models.base import MAX_DATABASE_ID, utcnow
+from dashboard.models.bulk import (
+    CsvChunk,
+    CsvImport,
+    CsvProblem,
+    ImportStatus,
+    MessageTemplate,
+    Suppression,
+    SuppressionReason,
+    find_template,
+)
+from dashboard.models.caught import CaughtMail
+from dashboard.models.counters import DuplicateSend, SentHour
+from dashboard.models.messages import (
+    CLAIMABLE_STATUSES,
+    FINAL_STATUSES,
+    Attachment,
+    Campaign,
+    CampaignProgress,
+    DeliveryAttempt,
+    Message,
+    MessageStatus,
+    held_campaigns,
+)
+
+__all__ = [
+    "CLAIMABLE_STATUSES",
+    "FINAL_STATUSES",
+    "MAX_DATABASE_ID",
+    "ApiToken",
+    "Attachment",
+    "Campaign",
+    "CampaignProgress",
+    "CaughtMail",
+    "CsvChunk",
+    "CsvImport",
+    "CsvProblem",
+    "DeliveryAttempt",
+    "DuplicateSend",
+    "ImportStatus",
+    "Message",
+    "MessageStatus",
+    "MessageTemplate",
+    "SentHour",
+    "Suppression",
+    "SuppressionReason",
+    "User",
+    "find_template",
+    "held_campaigns",
+    "utcnow",
+]

@@ -1,0 +1,23 @@
+"""What the embedded SMTP catcher received."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dashboard.extensions import db
+from dashboard.models.base import utcnow
+
+
+class CaughtMail(db.Model):
+    """A message received by the embedded SMTP catcher: what would have been sent."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    peer: Mapped[str] = mapped_column(String(100), default="")
+    mail_from: Mapped[str] = mapped_column(String(320))
+    rcpt_tos: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
