@@ -3,16 +3,15 @@ published to the bulk queue in chunks of BULK_BATCH_SIZE (after the commit)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from dashboard.dispatch import cut_batches, publish_batches
 from dashboard.extensions import db
 from dashboard.import_report import import_of
 from dashboard.models import Campaign, ImportStatus, Message, MessageStatus, utcnow
-from dashboard.scheduling import check_send_at
+from dashboard.sending.publishing import publish_campaign
+from dashboard.sending.schedule import check_send_at
 
 
 class CampaignStateError(ValueError):
@@ -59,20 +58,3 @@ def confirm_campaign(campaign: Campaign, send_at: datetime | None = None) -> int
     ):  # a paused campaign's messages wait for the resume
         publish_campaign(campaign)
     return queued
-
-
-def publish_campaign(
-    campaign: Campaign, statuses: Sequence[MessageStatus] = (MessageStatus.QUEUED,)
-) -> int:
-    """Publish the ids of the campaign's messages in `statuses`, in chunks; returns how many."""
-    ids = list(
-        db.session.scalars(
-            select(Message.id)
-            .where(Message.campaign_id == campaign.id, Message.status.in_(statuses))
-            .order_by(Message.id)
-        )
-    )
-    # The rows are not stamped with their batch's task id (the claim stamps them): for a
-    # million-row campaign that would be an UPDATE per batch inside the confirm request.
-    publish_batches(cut_batches(ids, campaign.queue), queue=campaign.queue)
-    return len(ids)

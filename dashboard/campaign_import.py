@@ -28,7 +28,7 @@ from dashboard.models import (
     MessageStatus,
     utcnow,
 )
-from dashboard.suppression import suppressed_among
+from dashboard.sending.suppression import suppressed_among
 
 log = logging.getLogger(__name__)
 

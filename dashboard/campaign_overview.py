@@ -12,7 +12,6 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
-from dashboard.batch_content import CampaignRenderer
 from dashboard.campaign_stats import overall_rate
 from dashboard.extensions import db
 from dashboard.import_report import import_counts, import_of, problems_of
@@ -27,6 +26,7 @@ from dashboard.models import (
     MessageStatus,
     utcnow,
 )
+from dashboard.sending.batch_content import CampaignRenderer
 
 PREVIEW_MESSAGES = 3
 PROBLEMS_SHOWN = 20

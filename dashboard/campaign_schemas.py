@@ -11,8 +11,9 @@ from dashboard.campaign_upload import CampaignContent, CampaignInputError
 from dashboard.mail.addresses import AddressError, parse_mailbox
 from dashboard.mail.headers import HeaderInjectionError, check_header_value
 from dashboard.models import MessageTemplate
-from dashboard.schemas import field_errors, text_from_html
-from dashboard.submission import default_sender
+from dashboard.sending.field_errors import field_errors
+from dashboard.sending.requests import text_from_html
+from dashboard.sending.submission import default_sender
 
 
 class CampaignFields(BaseModel):

@@ -19,6 +19,8 @@ from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
 from dashboard.models import Campaign, CsvChunk, CsvImport
+from dashboard.sending.publishing import send_task
+from dashboard.sending.queues import IMPORT_CSV
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +121,7 @@ def restart_import(csv_import: CsvImport) -> bool:
 
 
 def _start_import(import_id: int) -> None:
-    from dashboard.tasks import import_csv
-
     try:
-        import_csv.apply_async(args=[import_id], queue="bulk")
+        send_task(IMPORT_CSV, [import_id], queue="bulk")
     except Exception as error:  # the stored upload waits in the database for a new publish
         log.warning("could not publish the import of upload %s: %s", import_id, error)

@@ -9,9 +9,9 @@ from celery import Celery, Task
 from flask import Flask
 from kombu import Exchange, Queue
 
+from dashboard import tasks  # noqa: F401  (registers the shared tasks)
+from dashboard.sending.queues import DISPATCH_DUE, QUEUES, SWEEP_STALE
 from dashboard.signals import connect_signal_handlers
-
-QUEUES = ("transactional", "bulk")
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -30,8 +30,6 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.flask_app = app  # signal handlers push this app's context
     app.extensions["celery"] = celery_app
     connect_signal_handlers()
-    from dashboard import tasks  # noqa: F401  (registers the shared tasks)
-
     return celery_app
 
 
@@ -45,12 +43,12 @@ def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     sweep = float(config["SWEEP_INTERVAL_SECONDS"])
     return {
         "dispatch-due": {
-            "task": "dashboard.dispatch_due",
+            "task": DISPATCH_DUE,
             "schedule": dispatch,
             "options": {"queue": "transactional", "expires": max(dispatch * 3, 5.0)},
         },
         "sweep-stale": {
-            "task": "dashboard.sweep_stale",
+            "task": SWEEP_STALE,
             "schedule": sweep,
             "options": {"queue": "transactional", "expires": max(sweep, 5.0)},
         },

@@ -14,8 +14,9 @@ from pydantic import ValidationError
 
 from dashboard.extensions import db
 from dashboard.models import Campaign
-from dashboard.schemas import EmailContent, field_errors, limits_context
-from dashboard.submission import submit_email
+from dashboard.sending.field_errors import field_errors
+from dashboard.sending.requests import EmailContent, limits_context
+from dashboard.sending.submission import submit_email
 
 
 @click.command("send-test")

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Blueprint, Response, current_app, jsonify
 
 from dashboard.auth import public
-from dashboard.celery_app import QUEUES
 from dashboard.probes import ProbeResult, probe_broker, probe_database, probe_smtp
+from dashboard.sending.queues import QUEUES
 
 health = Blueprint("health", __name__)
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from dashboard.celery_app import QUEUES
+from dashboard.sending.queues import QUEUES
 
 CELERY_APP = "celery_worker"  # the entry module: `celery -A celery_worker ...`
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from dashboard.campaign_control import CANCELLABLE_STATUSES
 from dashboard.extensions import db
-from dashboard.models import Campaign, Message, MessageStatus, utcnow
-from dashboard.requeue import publish_messages
+from dashboard.models import CANCELLABLE_STATUSES, Campaign, Message, MessageStatus, utcnow
+from dashboard.sending.publishing import publish_messages
 
 
 class MessageActionRefused(Exception):

@@ -7,9 +7,9 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from dashboard.delivery import envelopes_for
 from dashboard.mail.headers import HeaderInjectionError
 from dashboard.models import Message
+from dashboard.sending.envelopes import envelopes_for
 
 
 @dataclass(frozen=True)

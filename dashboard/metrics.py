@@ -23,10 +23,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 
 from dashboard.auth import public
-from dashboard.celery_app import QUEUES
 from dashboard.extensions import db
 from dashboard.models import DeliveryAttempt, Message, MessageStatus, utcnow
 from dashboard.probes import queue_depths
+from dashboard.sending.queues import QUEUES
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,10 @@ from celery.utils.dispatch import Signal
 from sqlalchemy import bindparam, insert, update
 
 from dashboard.extensions import db
-from dashboard.failure_guard import is_failure, pause_failing_campaigns
 from dashboard.mail.smtp import DeliveryResult, Outcome
 from dashboard.models import DeliveryAttempt, Message, MessageStatus, utcnow
+from dashboard.sending.failure_guard import is_failure, pause_failing_campaigns
+from dashboard.sending.queues import SEND_BATCH
 from dashboard.sent_hours import move_sends
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def fail_unfinished_batch(
     **_: Any,
 ) -> None:
     """A batch task that crashed leaves no row in `sending`: they fail, with the error kept."""
-    if sender is None or getattr(sender, "name", "") != "dashboard.send_batch" or not args:
+    if sender is None or getattr(sender, "name", "") != SEND_BATCH or not args:
         return
     reply = f"worker error: {type(exception).__name__}: {exception}"[:2000]
     with _flask_app(sender).app_context():

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from celery import Celery
 from flask import current_app
 
-from dashboard.celery_app import QUEUES
 from dashboard.probes import queue_depths
-from dashboard.sending_limits import RateBudget, rate_budget
+from dashboard.sending.account import RateBudget, rate_budget
+from dashboard.sending.queues import QUEUES
 
 log = logging.getLogger(__name__)
 

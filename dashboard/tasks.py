@@ -11,17 +11,20 @@ import redis
 from celery import shared_task
 from flask import current_app
 
-from dashboard.batch_content import prepare_batch
-from dashboard.campaign_control import HoldWatch, release_unsent
 from dashboard.campaign_import import run_import
-from dashboard.delivery import retry_delay, smtp_settings
 from dashboard.extensions import db
-from dashboard.failure_guard import is_failure
 from dashboard.mail.rate_limit import QuotaExhausted, next_window
 from dashboard.mail.smtp import DeliveryResult, Outcome, deliver_batch
 from dashboard.models import utcnow
-from dashboard.requeue import claim_batch, dispatch_due, hand_back, sweep_stale
-from dashboard.sending_limits import limiter_for
+from dashboard.sending.account import limiter_for, smtp_settings
+from dashboard.sending.batch_content import prepare_batch
+from dashboard.sending.claims import claim_batch
+from dashboard.sending.dispatcher import dispatch_due
+from dashboard.sending.failure_guard import is_failure
+from dashboard.sending.holds import HoldWatch, release_unsent
+from dashboard.sending.queues import DISPATCH_DUE, IMPORT_CSV, SEND_BATCH, SWEEP_STALE
+from dashboard.sending.retries import hand_back, retry_delay
+from dashboard.sending.sweeper import sweep_stale
 from dashboard.signals import delivery_results
 
 log = logging.getLogger(__name__)
@@ -105,7 +108,7 @@ class _Report:
         self.last_flush = time.monotonic()
 
 
-@shared_task(bind=True, name="dashboard.send_batch")
+@shared_task(bind=True, name=SEND_BATCH)
 def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     """Send a batch of messages over one SMTP connection, paced by the shared rate limit.
 
@@ -152,19 +155,19 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     return {"claimed": len(claimed), "held": len(unsent), **report.counts}
 
 
-@shared_task(name="dashboard.dispatch_due", ignore_result=True)
+@shared_task(name=DISPATCH_DUE, ignore_result=True)
 def dispatch_due_messages() -> int:
     """Beat, every DISPATCH_INTERVAL_SECONDS: queue what is due (scheduled sends, retries)."""
     return dispatch_due()
 
 
-@shared_task(name="dashboard.sweep_stale", ignore_result=True)
+@shared_task(name=SWEEP_STALE, ignore_result=True)
 def sweep_stale_rows() -> dict[str, int]:
     """Beat, every SWEEP_INTERVAL_SECONDS: re-enqueue rows stuck in `queued` or `sending`."""
     return sweep_stale()
 
 
-@shared_task(name="dashboard.import_csv")
+@shared_task(name=IMPORT_CSV)
 def import_csv(import_id: int) -> str:
     """Import an uploaded CSV's rows as draft messages, reporting progress on its row."""
     return run_import(import_id)

@@ -8,11 +8,12 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import update
 
-from dashboard.campaign_control import cancel_campaign, pause_campaign, resume_campaign
+from dashboard.campaign_control import cancel_campaign, resume_campaign
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, utcnow
-from dashboard.schemas import EmailContent
-from dashboard.submission import submit_email
+from dashboard.sending.holds import pause_campaign
+from dashboard.sending.requests import EmailContent
+from dashboard.sending.submission import submit_email
 from tests.conftest import messages_of, wait_for_final, wait_until
 from tests.smtp_server import ScriptedSMTPServer
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dashboard.celery_app import QUEUES
+from dashboard.sending.queues import QUEUES
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 from dashboard.campaign_control import resume_campaign
 from dashboard.extensions import db
 from dashboard.models import Campaign
-from dashboard.schemas import EmailContent
-from dashboard.submission import submit_email
+from dashboard.sending.requests import EmailContent
+from dashboard.sending.submission import submit_email
 from tests.conftest import messages_of, wait_for_final, wait_until
 from tests.smtp_server import ScriptedSMTPServer
 

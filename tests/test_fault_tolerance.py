@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 
 from dashboard.extensions import db
 from dashboard.models import DeliveryAttempt, Message
-from dashboard.schemas import EmailContent
-from dashboard.submission import submit_email
+from dashboard.sending.requests import EmailContent
+from dashboard.sending.submission import submit_email
 from tests import engines
 from tests.fault_stack import FaultStack, status_counts, tally, wait_all_final, wait_for
 from tests.smtp_server import ScriptedSMTPServer

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from dashboard.extensions import db
 from dashboard.models import DeliveryAttempt, Message
-from dashboard.schemas import EmailContent
-from dashboard.submission import submit_email
+from dashboard.sending.requests import EmailContent
+from dashboard.sending.submission import submit_email
 from tests.conftest import running_workers, wait_for_final
 from tests.smtp_server import ScriptedSMTPServer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
-from dashboard.schemas import EmailRequest
+from dashboard.sending.requests import EmailRequest
 
 
 def test_openapi_document_describes_the_api(client: FlaskClient) -> None:

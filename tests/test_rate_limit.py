@@ -14,7 +14,7 @@ from sqlalchemy import update
 from dashboard.extensions import db
 from dashboard.mail.rate_limit import QuotaExhausted, RateLimiter, account_key, next_window
 from dashboard.models import Message, utcnow
-from dashboard.sending_limits import RateBudget, limiter_for, rate_budget
+from dashboard.sending.account import RateBudget, limiter_for, rate_budget
 from tests.conftest import messages_of, wait_for_final, wait_until
 from tests.smtp_server import ScriptedSMTPServer
 from tests.test_send_end_to_end import attempts_of

@@ -12,9 +12,10 @@ from sqlalchemy import select, update
 
 from dashboard.extensions import db
 from dashboard.models import DeliveryAttempt, Message, utcnow
-from dashboard.requeue import claim_batch, sweep_stale
-from dashboard.schemas import EmailContent
-from dashboard.submission import submit_email
+from dashboard.sending.claims import claim_batch
+from dashboard.sending.requests import EmailContent
+from dashboard.sending.submission import submit_email
+from dashboard.sending.sweeper import sweep_stale
 from tests.conftest import messages_of, wait_for_final
 from tests.smtp_server import ScriptedSMTPServer
 from tests.test_send_end_to_end import attempts_of

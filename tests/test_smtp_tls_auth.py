@@ -18,10 +18,10 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from dashboard.delivery import smtp_settings
 from dashboard.mail.addresses import Mailbox
 from dashboard.mail.mime import OutgoingEmail, build_message
 from dashboard.mail.smtp import Envelope, Outcome, SmtpSettings, deliver_batch
+from dashboard.sending.account import smtp_settings
 from tests.smtp_server import free_port
 
 USERNAME = "sender@example.com"

@@ -11,8 +11,9 @@ from dashboard.api.serialize import iso, message_out
 from dashboard.errors import api_error
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message
-from dashboard.schemas import EmailRequest, FieldError, field_errors, limits_context
-from dashboard.submission import submit_email
+from dashboard.sending.field_errors import FieldError, field_errors
+from dashboard.sending.requests import EmailRequest, limits_context
+from dashboard.sending.submission import submit_email
 
 
 def json_body() -> tuple[object | None, tuple | None]:

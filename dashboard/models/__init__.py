@@ -20,6 +20,7 @@ from dashboard.models.bulk import (
 from dashboard.models.caught import CaughtMail
 from dashboard.models.counters import DuplicateSend, SentHour
 from dashboard.models.messages import (
+    CANCELLABLE_STATUSES,
     CLAIMABLE_STATUSES,
     FINAL_STATUSES,
     Attachment,
@@ -32,6 +33,7 @@ from dashboard.models.messages import (
 )
 
 __all__ = [
+    "CANCELLABLE_STATUSES",
     "CLAIMABLE_STATUSES",
     "FINAL_STATUSES",
     "MAX_DATABASE_ID",

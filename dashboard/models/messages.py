@@ -40,6 +40,14 @@ FINAL_STATUSES = frozenset({MessageStatus.SENT, MessageStatus.FAILED, MessageSta
 # States a worker may claim a message from.
 CLAIMABLE_STATUSES = (MessageStatus.QUEUED, MessageStatus.RETRYING)
 
+# Messages that have not been handed to a worker yet, and so can still be cancelled.
+CANCELLABLE_STATUSES = (
+    MessageStatus.DRAFT,
+    MessageStatus.SCHEDULED,
+    MessageStatus.QUEUED,
+    MessageStatus.RETRYING,
+)
+
 
 class Campaign(db.Model):
     """One submission (a form, an API call, a CLI call, a CSV): the content its messages share."""

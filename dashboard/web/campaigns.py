@@ -17,21 +17,17 @@ from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard.campaign_confirm import CampaignStateError, confirm_campaign
-from dashboard.campaign_control import (
-    cancel_campaign,
-    pause_campaign,
-    resume_campaign,
-    retry_failed,
-)
+from dashboard.campaign_control import cancel_campaign, resume_campaign, retry_failed
 from dashboard.campaign_overview import overview
 from dashboard.campaign_schemas import campaign_content
 from dashboard.campaign_upload import CampaignInputError, create_csv_campaign, restart_import
 from dashboard.extensions import csrf, db
 from dashboard.import_report import import_of, invalid_rows_download
 from dashboard.models import Campaign, MessageTemplate, find_template
-from dashboard.scheduling import display_zone, parse_local, to_display
-from dashboard.schemas import FieldError
-from dashboard.submission import default_sender
+from dashboard.sending.field_errors import FieldError
+from dashboard.sending.holds import pause_campaign
+from dashboard.sending.schedule import display_zone, parse_local, to_display
+from dashboard.sending.submission import default_sender
 from dashboard.web.campaign_forms import ActionForm, CsvCampaignForm
 
 campaigns = Blueprint("campaigns", __name__, url_prefix="/campaigns")

@@ -9,15 +9,10 @@ from werkzeug.datastructures import FileStorage
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge, uses_merge_syntax
 from dashboard.mail.mime import AttachmentFile, guess_content_type, safe_filename
 from dashboard.models import find_template
-from dashboard.scheduling import check_send_at, display_zone, parse_local
-from dashboard.schemas import (
-    EmailContent,
-    FieldError,
-    check_attachments,
-    field_errors,
-    limits_context,
-)
-from dashboard.submission import default_sender, submit_email
+from dashboard.sending.field_errors import FieldError, field_errors
+from dashboard.sending.requests import EmailContent, check_attachments, limits_context
+from dashboard.sending.schedule import check_send_at, display_zone, parse_local
+from dashboard.sending.submission import default_sender, submit_email
 from dashboard.web.forms import ComposeForm
 
 compose = Blueprint("compose", __name__)

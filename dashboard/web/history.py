@@ -17,13 +17,19 @@ from flask import (
 from sqlalchemy import select
 from sqlalchemy.orm import load_only, selectinload
 
-from dashboard.campaign_control import CANCELLABLE_STATUSES
 from dashboard.extensions import db
 from dashboard.history_export import csv_lines
 from dashboard.history_filter import HistoryFilter, history_page, iter_history, status_choices
 from dashboard.message_control import MessageActionRefused, cancel_message, retry_message
 from dashboard.message_view import render_message
-from dashboard.models import Campaign, DeliveryAttempt, Message, MessageStatus, utcnow
+from dashboard.models import (
+    CANCELLABLE_STATUSES,
+    Campaign,
+    DeliveryAttempt,
+    Message,
+    MessageStatus,
+    utcnow,
+)
 
 history = Blueprint("history", __name__, url_prefix="/history")
 

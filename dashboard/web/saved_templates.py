@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from dashboard.extensions import db
 from dashboard.mail.merge import BUILTIN_VARIABLES, TemplateProblem, check_merge, compile_merge
 from dashboard.models import MessageTemplate
-from dashboard.schemas import text_from_html
+from dashboard.sending.requests import text_from_html
 from dashboard.web.campaign_forms import TemplateForm
 
 saved_templates = Blueprint("saved_templates", __name__, url_prefix="/templates")

@@ -13,14 +13,14 @@ from wtforms import StringField
 from dashboard.campaign_control import cancel_campaign
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus
-from dashboard.scheduling import (
+from dashboard.sending.field_errors import FieldError
+from dashboard.sending.schedule import (
     display_zone,
     move_schedule,
     parse_local,
     to_display,
     upcoming_campaigns,
 )
-from dashboard.schemas import FieldError
 
 scheduled = Blueprint("scheduled", __name__, url_prefix="/scheduled")
 

@@ -14,7 +14,7 @@ from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError, split_address_list
 from dashboard.mail.recipient_check import check_address
 from dashboard.models import Suppression, SuppressionReason
-from dashboard.suppression import suppress, suppression_count, unsuppress
+from dashboard.sending.suppression import suppress, suppression_count, unsuppress
 from dashboard.web.campaign_forms import ActionForm, SuppressionForm
 
 suppressions = Blueprint("suppressions", __name__, url_prefix="/suppressions")

@@ -15,15 +15,15 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from dashboard.delivery import envelope_of, load_for_sending
 from dashboard.mail.addresses import Mailbox
 from dashboard.mail.merge import MergeTemplate, TemplateProblem, compile_merge
 from dashboard.mail.mime import AttachmentFile
 from dashboard.mail.skeleton import MimeSkeleton, Personalised
 from dashboard.mail.smtp import DeliveryResult, Envelope, Outcome
 from dashboard.models import Campaign
-from dashboard.suppression import suppressed_among
-from dashboard.web.unsubscribe import unsubscribe_serializer, unsubscribe_url
+from dashboard.sending.envelopes import envelope_of, load_for_sending
+from dashboard.sending.suppression import suppressed_among
+from dashboard.sending.unsubscribe_links import unsubscribe_serializer, unsubscribe_url
 
 
 @dataclass

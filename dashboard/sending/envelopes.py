@@ -1,57 +1,22 @@
-"""The database side of sending: claiming rows, turning them into envelopes, SMTP settings."""
+"""A claimed message as the SMTP session sends it: its row's sending columns and its campaign's
+content, built into bytes by the mail builder."""
 
 from __future__ import annotations
 
-import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, select
 from sqlalchemy.orm import selectinload
 
 from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox
 from dashboard.mail.mime import AttachmentFile, OutgoingEmail, build_message
-from dashboard.mail.smtp import Envelope, SmtpSettings
+from dashboard.mail.smtp import Envelope
 from dashboard.models import (
-    CLAIMABLE_STATUSES,
     Campaign,
     Message,
-    MessageStatus,
-    held_campaigns,
-    utcnow,
 )
-
-
-def claim_messages(message_ids: Sequence[int], *, task_id: str | None) -> list[int]:
-    """Move claimable rows to `sending` in one conditional UPDATE; return the ids this caller won.
-
-    Two workers given the same ids never both win a row, so no row is sent twice by them.
-    Messages of a paused or cancelled campaign are not claimed: they wait for a resume.
-    """
-    if not message_ids:
-        return []
-    statement = (
-        update(Message)
-        .where(
-            Message.id.in_(message_ids),
-            Message.status.in_(CLAIMABLE_STATUSES),
-            Message.campaign_id.not_in(held_campaigns()),
-        )
-        .values(
-            status=MessageStatus.SENDING,
-            claimed_at=utcnow(),
-            attempts=Message.attempts + 1,
-            task_id=task_id,
-            next_attempt_at=None,
-        )
-        .returning(Message.id)
-        .execution_options(synchronize_session=False)
-    )
-    claimed = list(db.session.scalars(statement))
-    db.session.commit()
-    return sorted(claimed)
-
 
 #: The columns a batch reads of each message: what its envelope and its retry need.
 SENDING_COLUMNS = (
@@ -104,21 +69,3 @@ def envelopes_for(message_ids: Sequence[int]) -> list[Envelope]:
     """Build each message's bytes from its row and its campaign's content."""
     messages, campaigns = load_for_sending(message_ids)
     return [envelope_of(message, campaigns[message.campaign_id]) for message in messages]
-
-
-def smtp_settings(config: Mapping[str, Any]) -> SmtpSettings:
-    return SmtpSettings(
-        host=config["MAIL_SERVER"],
-        port=int(config["MAIL_PORT"]),
-        username=config["MAIL_USERNAME"],
-        password=config["MAIL_PASSWORD"],
-        use_tls=bool(config["MAIL_USE_TLS"]),
-        use_ssl=bool(config["MAIL_USE_SSL"]),
-        timeout=float(config["MAIL_TIMEOUT"]),
-    )
-
-
-def retry_delay(retries_done: int, *, base: float, cap: float) -> float:
-    """Exponential backoff with jitter: about base·2ⁿ seconds, never above cap."""
-    ceiling = min(cap, base * (2**retries_done))
-    return random.uniform(ceiling / 2, ceiling)

@@ -10,13 +10,13 @@ from datetime import datetime
 
 from flask import current_app
 
-from dashboard.dispatch import plan_batches, publish_batches
 from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox, parse_mailbox
 from dashboard.mail.mime import AttachmentFile, new_message_id
 from dashboard.models import Attachment, Campaign, Message, MessageStatus
-from dashboard.scheduling import check_send_at
-from dashboard.schemas import EmailContent
+from dashboard.sending.publishing import plan_batches, publish_batches
+from dashboard.sending.requests import EmailContent
+from dashboard.sending.schedule import check_send_at
 
 
 def default_sender() -> Mailbox:

@@ -1,5 +1,5 @@
 """Sending later: the schedule is a column (`Campaign.send_at`, and each scheduled message's
-`next_attempt_at`); the beat dispatcher (`requeue.dispatch_due`) queues what is due.
+`next_attempt_at`); the beat dispatcher (`dispatcher.dispatch_due`) queues what is due.
 
 Times are stored naive UTC; the dashboard shows and reads them in DISPLAY_TIMEZONE.
 """
@@ -14,7 +14,7 @@ from sqlalchemy import exists, select, update
 
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus, utcnow
-from dashboard.schemas import FieldError
+from dashboard.sending.field_errors import FieldError
 
 # Messages not yet handed to a worker: these can be (re)scheduled.
 SCHEDULABLE_STATUSES = (MessageStatus.QUEUED, MessageStatus.SCHEDULED)

@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from dashboard.mail.rate_limit import RateLimiter, account_key
+from dashboard.mail.smtp import SmtpSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,4 +60,17 @@ def rate_budget(config: Mapping[str, Any]) -> RateBudget | None:
         per_day=per_day,
         used_today=used,
         left_today=max(0, per_day - used) if per_day is not None and used is not None else None,
+    )
+
+
+def smtp_settings(config: Mapping[str, Any]) -> SmtpSettings:
+    """The SMTP account the workers send through, from the MAIL_* settings."""
+    return SmtpSettings(
+        host=config["MAIL_SERVER"],
+        port=int(config["MAIL_PORT"]),
+        username=config["MAIL_USERNAME"],
+        password=config["MAIL_PASSWORD"],
+        use_tls=bool(config["MAIL_USE_TLS"]),
+        use_ssl=bool(config["MAIL_USE_SSL"]),
+        timeout=float(config["MAIL_TIMEOUT"]),
     )

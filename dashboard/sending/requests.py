@@ -11,14 +11,13 @@ import binascii
 import re
 from datetime import datetime
 from html.parser import HTMLParser
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -33,6 +32,8 @@ from dashboard.mail.addresses import (
 )
 from dashboard.mail.headers import HeaderInjectionError, check_header_value
 from dashboard.mail.mime import AttachmentFile, guess_content_type, safe_filename
+from dashboard.sending.field_errors import field_error
+from dashboard.sending.schedule import check_send_at, require_offset
 
 MB = 1024 * 1024
 
@@ -215,8 +216,6 @@ class ScheduledSend(BaseModel):
     @field_validator("send_at", mode="before")
     @classmethod
     def _send_at_in_the_future(cls, value: object) -> datetime | None:
-        from dashboard.scheduling import check_send_at, require_offset
-
         if value is None:
             return None
         if not isinstance(value, str):
@@ -265,76 +264,6 @@ def check_attachments(files: list[AttachmentFile], limit: int | None) -> None:
         )
 
 
-class MessageOut(BaseModel):
-    id: int
-    to: str
-    status: Literal[
-        "draft", "scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled"
-    ]
-    attempts: int
-    last_code: int | None
-    last_reply: str | None
-    task_id: str | None
-    sent_at: str | None
-
-
-class EmailAccepted(BaseModel):
-    """The answer to `POST /api/v1/emails` (202)."""
-
-    id: int
-    status: str
-    recipients: int
-    status_url: str
-    send_at: str | None = Field(default=None, description="When it is scheduled (UTC).")
-
-
-class EmailStatus(BaseModel):
-    """The answer to `GET /api/v1/emails/{id}`."""
-
-    id: int
-    status: str
-    subject: str
-    created_at: str
-    send_at: str | None = None
-    pause_reason: str | None = None
-    total: int
-    counts: dict[str, int]
-    messages: list[MessageOut]
-
-
-class TaskStatus(BaseModel):
-    """The answer to `GET /api/v1/tasks/{task_id}`."""
-
-    task_id: str
-    state: str
-    result: dict[str, Any] | None = None
-    messages: list[MessageOut]
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    fields: dict[str, str] = Field(default_factory=dict)
-
-
-class ErrorResponse(BaseModel):
-    """Every API error has this shape."""
-
-    error: ErrorBody
-
-
-class FieldError(ValueError):
-    """A problem with one named field, raised inside validators and by `check_attachments`."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def field_error(field: str, message: str) -> FieldError:
-    return FieldError(field, message)
-
-
 def _encodes_as_utf8(value: Any) -> bool:
     if isinstance(value, str):
         try:
@@ -361,19 +290,3 @@ def _unique(mailboxes: list[Mailbox]) -> list[Mailbox]:
             seen.add(mailbox.address.lower())
             unique.append(mailbox)
     return unique
-
-
-def field_errors(error: ValidationError) -> dict[str, str]:
-    """Pydantic's errors as `{field: message a person can act on}`."""
-    fields: dict[str, str] = {}
-    for item in error.errors():
-        cause = (item.get("ctx") or {}).get("error")
-        if isinstance(cause, FieldError):
-            name, message = cause.field, str(cause)
-        else:
-            name = ".".join(str(part) for part in item["loc"]) or "body"
-            message = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "missing":
-                message = "this field is required"
-        fields.setdefault(name, message)
-    return fields

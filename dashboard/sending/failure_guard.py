@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from flask import current_app
 from sqlalchemy import select
 
-from dashboard.campaign_control import pause_campaign
 from dashboard.extensions import db
 from dashboard.mail.smtp import Outcome
 from dashboard.models import Campaign, DeliveryAttempt, Message
+from dashboard.sending.holds import pause_campaign
 
 
 def is_failure(outcome: str, smtp_code: int | None) -> bool:

@@ -1,0 +1,66 @@
+"""The API's answers about emails, tasks and errors: they shape the JSON and generate the
+OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class MessageOut(BaseModel):
+    id: int
+    to: str
+    status: Literal[
+        "draft", "scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled"
+    ]
+    attempts: int
+    last_code: int | None
+    last_reply: str | None
+    task_id: str | None
+    sent_at: str | None
+
+
+class EmailAccepted(BaseModel):
+    """The answer to `POST /api/v1/emails` (202)."""
+
+    id: int
+    status: str
+    recipients: int
+    status_url: str
+    send_at: str | None = Field(default=None, description="When it is scheduled (UTC).")
+
+
+class EmailStatus(BaseModel):
+    """The answer to `GET /api/v1/emails/{id}`."""
+
+    id: int
+    status: str
+    subject: str
+    created_at: str
+    send_at: str | None = None
+    pause_reason: str | None = None
+    total: int
+    counts: dict[str, int]
+    messages: list[MessageOut]
+
+
+class TaskStatus(BaseModel):
+    """The answer to `GET /api/v1/tasks/{task_id}`."""
+
+    task_id: str
+    state: str
+    result: dict[str, Any] | None = None
+    messages: list[MessageOut]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
+class ErrorResponse(BaseModel):
+    """Every API error has this shape."""
+
+    error: ErrorBody

@@ -1,0 +1,11 @@
+"""The send path, from a submitted email to its outcome: the rules a submitted email must meet
+(`requests`, `field_errors`), submitting (`submission`), sending later (`schedule`), publishing
+ids to the broker after the commit (`publishing`, `queues`), claiming a batch (`claims`), what
+a batch sends (`envelopes`, `batch_content`, `unsubscribe_links`), the SMTP account and its
+shared rate limit (`account`), holds (`holds`), retries (`retries`), the failure guard, the
+suppression list, and the beat jobs (`dispatcher`, `sweeper`).
+
+May import: `dashboard.mail`, `dashboard.models` and the low wiring (`extensions`, `database`,
+`config`). Never a page, the API, campaigns or reporting, nor `dashboard.tasks`: tasks are
+published by name (`queues.py`).
+"""

@@ -1,0 +1,126 @@
+"""Claiming messages before sending them: one conditional UPDATE moves `queued` or `retrying`
+rows to `sending` for one batch task, so two workers given the same ids never both send a row;
+and taking over the rows a dead delivery of the same batch left in `sending`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, update
+
+from dashboard.extensions import db
+from dashboard.models import (
+    CLAIMABLE_STATUSES,
+    DeliveryAttempt,
+    Message,
+    MessageStatus,
+    held_campaigns,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+
+def claim_messages(message_ids: Sequence[int], *, task_id: str | None) -> list[int]:
+    """Move claimable rows to `sending` in one conditional UPDATE; return the ids this caller won.
+
+    Two workers given the same ids never both win a row, so no row is sent twice by them.
+    Messages of a paused or cancelled campaign are not claimed: they wait for a resume.
+    """
+    if not message_ids:
+        return []
+    statement = (
+        update(Message)
+        .where(
+            Message.id.in_(message_ids),
+            Message.status.in_(CLAIMABLE_STATUSES),
+            Message.campaign_id.not_in(held_campaigns()),
+        )
+        .values(
+            status=MessageStatus.SENDING,
+            claimed_at=utcnow(),
+            attempts=Message.attempts + 1,
+            task_id=task_id,
+            next_attempt_at=None,
+        )
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = list(db.session.scalars(statement))
+    db.session.commit()
+    return sorted(claimed)
+
+
+STALE_OUTCOME = "stale"
+
+
+def claim_batch(message_ids: Sequence[int], *, task_id: str, redelivered: bool) -> list[int]:
+    """The ids a delivery of a batch task may send: its `queued` or `retrying` rows, claimed;
+    and, when the broker delivers the task again, first the rows an earlier delivery of it left
+    in `sending` (taken over, resent once). In that order: taken over after the claim, the rows
+    just claimed would count as orphans, and an unsent message be logged as a possible duplicate.
+    """
+    orphans = take_over_orphans(message_ids, task_id=task_id) if redelivered else []
+    claimed = claim_messages(message_ids, task_id=task_id)
+    return sorted({*claimed, *orphans})
+
+
+def take_over_orphans(message_ids: Sequence[int], *, task_id: str | None) -> list[int]:
+    """For a batch the broker delivered again (its worker died mid-batch: a killed pool process
+    is requeued at once): take over its rows still `sending` under this same task id, once.
+
+    Like the sweeper's stale resend, only sooner: each may already have reached the server, so
+    it is resent at most once, logged as a `stale` attempt and counted in `stale_resends`.
+    """
+    if not message_ids or not task_id:
+        return []
+    now = utcnow()
+    try:
+        taken = list(
+            db.session.scalars(
+                update(Message)
+                .where(
+                    Message.id.in_(message_ids),
+                    Message.status == MessageStatus.SENDING,
+                    Message.task_id == task_id,
+                    Message.stale_resends == 0,
+                )
+                .values(
+                    stale_resends=Message.stale_resends + 1,
+                    attempts=Message.attempts + 1,
+                    claimed_at=now,
+                    updated_at=now,
+                )
+                .returning(Message.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        reply = "its worker died mid-batch; resent once (it may arrive twice)"
+        log_stale_attempts(taken, now, reply, by=f"redelivered {task_id}")
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    if taken:
+        log.warning("task %s took over %d orphaned messages", task_id, len(taken))
+    return sorted(taken)
+
+
+def log_stale_attempts(message_ids: Sequence[int], now: datetime, reply: str, *, by: str) -> None:
+    """Log a `stale` attempt for each message resent after its worker stopped mid-batch."""
+    if message_ids:
+        db.session.execute(
+            insert(DeliveryAttempt),
+            [
+                {
+                    "message_id": message_id,
+                    "outcome": STALE_OUTCOME,
+                    "smtp_reply": reply,
+                    "worker": by[:200],
+                    "finished_at": now,
+                }
+                for message_id in message_ids
+            ],
+        )

@@ -1,0 +1,136 @@
+"""Handing message ids to the workers: chunked into batches, one Celery task per batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import uuid4
+
+from flask import current_app
+from kombu.exceptions import OperationalError
+from sqlalchemy import select, update
+
+from dashboard.extensions import db
+from dashboard.models import Campaign, Message, MessageStatus
+from dashboard.sending.queues import SEND_BATCH
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Batch:
+    task_id: str
+    message_ids: list[int]
+
+
+def batch_size_for(queue: str) -> int:
+    """Ids per task: big chunks for bulk campaigns (one SMTP connection each), small ones for
+    transactional mail so a single email is never stuck behind a long batch."""
+    key = "BULK_BATCH_SIZE" if queue == "bulk" else "MAIL_BATCH_SIZE"
+    return max(int(current_app.config[key]), 1)
+
+
+def cut_batches(message_ids: Sequence[int], queue: str) -> list[Batch]:
+    """Cut ids into the queue's batches, each with a fresh task id (see `batch_size_for`)."""
+    size = batch_size_for(queue)
+    return [
+        Batch(task_id=str(uuid4()), message_ids=list(message_ids[start : start + size]))
+        for start in range(0, len(message_ids), size)
+    ]
+
+
+def plan_batches(messages: Sequence[Message], queue: str) -> list[Batch]:
+    """Cut flushed messages into batches, stamping each row with its batch's task id.
+
+    Call it after a flush (so ids are known) and before the commit that stores the stamps.
+    """
+    by_id = {message.id: message for message in messages}
+    batches = cut_batches([message.id for message in messages], queue)
+    for batch in batches:
+        for message_id in batch.message_ids:
+            by_id[message_id].task_id = batch.task_id
+    return batches
+
+
+def send_task(name: str, args: list[Any], *, queue: str, task_id: str | None = None) -> None:
+    """Publish the task called `name` with `args` on `queue` (see `queues.py` for why by name)."""
+    current_app.extensions["celery"].send_task(name, args=args, queue=queue, task_id=task_id)
+
+
+def publish_batches(batches: Sequence[Batch], *, queue: str) -> int:
+    """Publish each batch's ids (after their rows are committed); return how many were published.
+
+    A broker that cannot be reached loses nothing: the rows stay `queued` in the database
+    and the sweeper re-enqueues them.
+    """
+    published = 0
+    for batch in batches:
+        try:
+            send_task(SEND_BATCH, [batch.message_ids], queue=queue, task_id=batch.task_id)
+        except OperationalError as error:
+            log.warning(
+                "broker unreachable, %d batches left queued in the database: %s",
+                len(batches) - published,
+                error,
+            )
+            break
+        published += 1
+    return published
+
+
+def publish_messages(message_ids: Sequence[int]) -> int:
+    """Stamp the (committed, `queued`) messages with fresh batch task ids and publish them.
+
+    Batches never mix campaigns, so each goes on its campaign's queue.
+    """
+    if not message_ids:
+        return 0
+    rows = db.session.execute(
+        select(Message.id, Message.campaign_id, Campaign.queue)
+        .join(Campaign, Campaign.id == Message.campaign_id)
+        .where(Message.id.in_(message_ids))
+        .order_by(Message.campaign_id, Message.id)
+    ).all()
+    by_campaign: dict[tuple[int, str], list[int]] = {}
+    for message_id, campaign_id, queue in rows:
+        by_campaign.setdefault((campaign_id, queue), []).append(message_id)
+    planned: list[tuple[str, Batch]] = []
+    try:
+        for (_, queue), ids in by_campaign.items():
+            for batch in cut_batches(ids, queue):
+                db.session.execute(
+                    update(Message)
+                    .where(Message.id.in_(batch.message_ids))
+                    .values(task_id=batch.task_id)
+                    .execution_options(synchronize_session=False)
+                )
+                planned.append((queue, batch))
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    published = 0
+    for queue, batch in planned:
+        if not publish_batches([batch], queue=queue):
+            break  # the broker is down: the rows stay `queued` and the sweeper tries again
+        published += len(batch.message_ids)
+    return published
+
+
+def publish_campaign(
+    campaign: Campaign, statuses: Sequence[MessageStatus] = (MessageStatus.QUEUED,)
+) -> int:
+    """Publish the ids of the campaign's messages in `statuses`, in chunks; returns how many."""
+    ids = list(
+        db.session.scalars(
+            select(Message.id)
+            .where(Message.campaign_id == campaign.id, Message.status.in_(statuses))
+            .order_by(Message.id)
+        )
+    )
+    # The rows are not stamped with their batch's task id (the claim stamps them): for a
+    # million-row campaign that would be an UPDATE per batch inside the confirm request.
+    publish_batches(cut_batches(ids, campaign.queue), queue=campaign.queue)
+    return len(ids)

@@ -1,0 +1,15 @@
+"""The broker's queues and the names of the tasks that are published to them.
+
+Code that publishes a task names it by these constants (Celery's `send_task`), so it never
+imports `dashboard.tasks`, which imports it: the worker's entry points stay above the layers.
+"""
+
+from __future__ import annotations
+
+#: Single emails and the beat jobs go on `transactional`; CSV campaigns and imports on `bulk`.
+QUEUES = ("transactional", "bulk")
+
+SEND_BATCH = "dashboard.send_batch"
+IMPORT_CSV = "dashboard.import_csv"
+DISPATCH_DUE = "dashboard.dispatch_due"
+SWEEP_STALE = "dashboard.sweep_stale"

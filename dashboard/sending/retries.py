@@ -1,0 +1,48 @@
+"""When a message tries again: the backoff after a transient failure, and handing claimed
+messages back unsent (a used-up quota, a limiter out of reach) without counting an attempt."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import update
+
+from dashboard.extensions import db
+from dashboard.models import (
+    Message,
+    MessageStatus,
+    utcnow,
+)
+
+
+def retry_delay(retries_done: int, *, base: float, cap: float) -> float:
+    """Exponential backoff with jitter: about base·2ⁿ seconds, never above cap."""
+    ceiling = min(cap, base * (2**retries_done))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def hand_back(message_ids: Sequence[int], *, until: datetime, reason: str) -> int:
+    """Return claimed messages that were not tried (a used-up quota, a limiter that could not be
+    reached) to `retrying` until `until`, their claim's attempt undone; they do not fail."""
+    if not message_ids:
+        return 0
+    try:
+        result = db.session.execute(
+            update(Message)
+            .where(Message.id.in_(message_ids), Message.status == MessageStatus.SENDING)
+            .values(
+                status=MessageStatus.RETRYING,
+                next_attempt_at=until,
+                attempts=Message.attempts - 1,  # the claim counted an attempt never made
+                last_reply=reason[:2000],
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return result.rowcount or 0
