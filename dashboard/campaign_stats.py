@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, select
 
 from dashboard.extensions import db
-from dashboard.models import Campaign, Message, MessageStatus
+from dashboard.models import Campaign, Message, MessageStatus, counts_by_state
 from dashboard.stats_range import LABEL_FORMATS, StatsRange, floor_to
 from dashboard.stats_sql import time_bucket
 
@@ -96,19 +96,15 @@ def campaign_rows(found: StatsRange) -> list[CampaignRow]:
         .order_by(Campaign.id.desc())
         .limit(CAMPAIGNS_SHOWN)
     ).all()
-    counts: dict[int, dict[str, int]] = {row.id: {} for row in campaigns}
-    known = {status.value for status in MessageStatus}
-    for campaign_id, status, n in db.session.execute(
-        select(Message.campaign_id, Message.status, func.count())
-        .where(Message.campaign_id.in_(list(counts)))
-        .group_by(Message.campaign_id, Message.status)
-    ):
-        if status in known:
-            counts[campaign_id][status] = n
+    counts = counts_by_state([row.id for row in campaigns])
     return [
-        CampaignRow(cid, subject, created, counts[cid], first, last)
+        CampaignRow(cid, subject, created, _by_name(counts[cid]), first, last)
         for cid, subject, created, first, last in campaigns
     ]
+
+
+def _by_name(counts: dict[MessageStatus, int]) -> dict[str, int]:
+    return {status.value: n for status, n in counts.items()}
 
 
 def throughput(campaigns: list[CampaignRow]) -> list[Throughput]:

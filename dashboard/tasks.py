@@ -11,7 +11,7 @@ import redis
 from celery import shared_task
 from flask import current_app
 
-from dashboard.campaign_import import run_import
+from dashboard.campaigns.importer import run_import
 from dashboard.extensions import db
 from dashboard.mail.rate_limit import QuotaExhausted, next_window
 from dashboard.mail.smtp import DeliveryResult, Outcome, deliver_batch

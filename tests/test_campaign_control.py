@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import update
 
-from dashboard.campaign_control import cancel_campaign, resume_campaign
+from dashboard.campaigns.control import cancel_campaign, resume_campaign
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, utcnow
 from dashboard.sending.holds import pause_campaign

@@ -11,10 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import FileStorage
 
-from dashboard import campaign_upload
-from dashboard.campaign_upload import CampaignContent
+from dashboard.campaigns import upload as campaign_upload
+from dashboard.campaigns.import_report import import_of
+from dashboard.campaigns.upload import CampaignContent
 from dashboard.extensions import db
-from dashboard.import_report import import_of
 from dashboard.mail.addresses import Mailbox
 from dashboard.models import Campaign, CsvImport, ImportStatus
 from tests.conftest import count_rows, wait_for_final, wait_until

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from dashboard.campaign_control import resume_campaign
+from dashboard.campaigns.control import resume_campaign
 from dashboard.extensions import db
 from dashboard.models import Campaign
 from dashboard.sending.requests import EmailContent

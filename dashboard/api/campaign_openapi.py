@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dashboard.campaign_schemas import CampaignActionOut, CampaignFields, CampaignOut
+from dashboard.campaigns.schemas import CampaignActionOut, CampaignFields, CampaignOut
 
 CAMPAIGN_MODELS: list[tuple[type[BaseModel], str]] = [
     (CampaignFields, "validation"),

@@ -9,19 +9,23 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard.api import api
 from dashboard.api.emails import json_body
-from dashboard.campaign_confirm import CampaignStateError, confirm_campaign
-from dashboard.campaign_control import cancel_campaign, resume_campaign, retry_failed
-from dashboard.campaign_overview import overview, overview_json
-from dashboard.campaign_schemas import campaign_content
-from dashboard.campaign_upload import CampaignInputError, create_csv_campaign
+from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
+from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
+from dashboard.campaigns.import_report import import_of, invalid_rows_download
+from dashboard.campaigns.overview import overview, overview_json
+from dashboard.campaigns.schemas import campaign_content
+from dashboard.campaigns.upload import (
+    CampaignInputError,
+    create_csv_campaign,
+    too_large_upload,
+    upload_limit,
+)
 from dashboard.errors import api_error
 from dashboard.extensions import db
-from dashboard.import_report import import_of, invalid_rows_download
 from dashboard.models import Campaign, find_template
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.holds import pause_campaign
 from dashboard.sending.requests import CampaignConfirm
-from dashboard.web.campaigns import too_large_upload, upload_limit
 
 _ACTIONS = {
     "pause": pause_campaign,

@@ -8,6 +8,7 @@ May import: `dashboard.extensions` only. Everything else in the app may import t
 from dashboard.models.accounts import ApiToken, User
 from dashboard.models.base import MAX_DATABASE_ID, utcnow
 from dashboard.models.bulk import (
+    CHUNK_BYTES,
     CsvChunk,
     CsvImport,
     CsvProblem,
@@ -29,11 +30,14 @@ from dashboard.models.messages import (
     DeliveryAttempt,
     Message,
     MessageStatus,
+    counts_by_state,
     held_campaigns,
+    progress_of,
 )
 
 __all__ = [
     "CANCELLABLE_STATUSES",
+    "CHUNK_BYTES",
     "CLAIMABLE_STATUSES",
     "FINAL_STATUSES",
     "MAX_DATABASE_ID",
@@ -55,7 +59,9 @@ __all__ = [
     "Suppression",
     "SuppressionReason",
     "User",
+    "counts_by_state",
     "find_template",
     "held_campaigns",
+    "progress_of",
     "utcnow",
 ]

@@ -79,6 +79,10 @@ class CsvImport(db.Model):
         return self.rows_read / seconds if seconds > 0 else None
 
 
+#: The size of each stored piece of an upload: the import streams them back in order.
+CHUNK_BYTES = 1024 * 1024
+
+
 class CsvChunk(db.Model):
     """A slice of an uploaded file, so that a worker on any host can read it back in order."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -81,15 +82,7 @@ class Campaign(db.Model):
 
     def progress(self) -> CampaignProgress:
         """Counts by state, read from the messages (never kept by hand)."""
-        rows = db.session.execute(
-            select(Message.status, func.count())
-            .where(Message.campaign_id == self.id)
-            .group_by(Message.status)
-        ).all()
-        return CampaignProgress(
-            {MessageStatus(status): count for status, count in rows},
-            paused=self.paused_at is not None,
-        )
+        return progress_of([self])[self.id]
 
     @property
     def is_paused(self) -> bool:
@@ -102,6 +95,31 @@ def held_campaigns() -> Select[tuple[int]]:
     return select(Campaign.id).where(
         or_(Campaign.paused_at.is_not(None), Campaign.cancelled_at.is_not(None))
     )
+
+
+def counts_by_state(campaign_ids: Collection[int]) -> dict[int, dict[MessageStatus, int]]:
+    """How many messages each campaign has in each state, in one query: the one place a
+    campaign's counts are computed (its page, the lists, the statistics and the API read them).
+    A status this version does not know is not counted."""
+    counts: dict[int, dict[MessageStatus, int]] = {cid: {} for cid in campaign_ids}
+    if not counts:
+        return counts
+    rows = db.session.execute(
+        select(Message.campaign_id, Message.status, func.count())
+        .where(Message.campaign_id.in_(list(counts)))
+        .group_by(Message.campaign_id, Message.status)
+    )
+    known = {status.value for status in MessageStatus}
+    for campaign_id, status, count in rows:
+        if status in known:
+            counts[campaign_id][MessageStatus(status)] = count
+    return counts
+
+
+def progress_of(campaigns: Sequence[Campaign]) -> dict[int, CampaignProgress]:
+    """Each campaign's progress (counts by state and its pause), by id."""
+    counts = counts_by_state([campaign.id for campaign in campaigns])
+    return {c.id: CampaignProgress(counts[c.id], paused=c.is_paused) for c in campaigns}
 
 
 @dataclass(frozen=True)

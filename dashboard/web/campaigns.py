@@ -16,13 +16,19 @@ from flask import (
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from dashboard.campaign_confirm import CampaignStateError, confirm_campaign
-from dashboard.campaign_control import cancel_campaign, resume_campaign, retry_failed
-from dashboard.campaign_overview import overview
-from dashboard.campaign_schemas import campaign_content
-from dashboard.campaign_upload import CampaignInputError, create_csv_campaign, restart_import
+from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
+from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
+from dashboard.campaigns.import_report import import_of, invalid_rows_download
+from dashboard.campaigns.overview import overview
+from dashboard.campaigns.schemas import campaign_content
+from dashboard.campaigns.upload import (
+    CampaignInputError,
+    create_csv_campaign,
+    restart_import,
+    too_large_upload,
+    upload_limit,
+)
 from dashboard.extensions import csrf, db
-from dashboard.import_report import import_of, invalid_rows_download
 from dashboard.models import Campaign, MessageTemplate, find_template
 from dashboard.sending.field_errors import FieldError
 from dashboard.sending.holds import pause_campaign
@@ -34,19 +40,6 @@ campaigns = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
 MB = 1024 * 1024
 _FORM_FIELDS = {"from": "sender", "template_id": "template_id"}
-
-
-def upload_limit() -> int:
-    """The request limit of a CSV upload: the file's limit plus room for the templates."""
-    config = current_app.config
-    return config["CSV_MAX_UPLOAD_MB"] * MB + 2 * config["MAX_BODY_BYTES"] + MB
-
-
-def too_large_upload() -> str:
-    return (
-        f"The file is larger than {current_app.config['CSV_MAX_UPLOAD_MB']} MB "
-        "(CSV_MAX_UPLOAD_MB); split it into smaller files."
-    )
 
 
 def saved_template(template_id: object) -> MessageTemplate | None:

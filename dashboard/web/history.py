@@ -17,10 +17,10 @@ from flask import (
 from sqlalchemy import select
 from sqlalchemy.orm import load_only, selectinload
 
+from dashboard.campaigns.message_control import MessageActionRefused, cancel_message, retry_message
 from dashboard.extensions import db
 from dashboard.history_export import csv_lines
 from dashboard.history_filter import HistoryFilter, history_page, iter_history, status_choices
-from dashboard.message_control import MessageActionRefused, cancel_message, retry_message
 from dashboard.message_view import render_message
 from dashboard.models import (
     CANCELLABLE_STATUSES,

@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from dashboard.extensions import db
-from dashboard.models import Campaign, CampaignProgress, Message, MessageStatus
+from dashboard.models import Campaign, Message, progress_of
 
 jobs = Blueprint("jobs", __name__, url_prefix="/jobs")
 
 ROWS_SHOWN = 500
 
 
-def progress_by_campaign(campaigns: list[Campaign]) -> dict[int, CampaignProgress]:
-    """Counts by state for many campaigns in one query."""
-    campaign_ids = [c.id for c in campaigns]
-    paused = {c.id for c in campaigns if c.is_paused}
-    counts: dict[int, dict[MessageStatus, int]] = {cid: {} for cid in campaign_ids}
-    rows = db.session.execute(
-        select(Message.campaign_id, Message.status, func.count())
-        .where(Message.campaign_id.in_(campaign_ids))
-        .group_by(Message.campaign_id, Message.status)
-    )
-    known = {status.value for status in MessageStatus}
-    for campaign_id, status, count in rows:
-        if status in known:  # a status this version does not know is not counted, as in the stats
-            counts[campaign_id][MessageStatus(status)] = count
-    return {cid: CampaignProgress(c, paused=cid in paused) for cid, c in counts.items()}
-
-
 @jobs.get("/")
 def index():
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(50)).all()
-    progress = progress_by_campaign(campaigns)
+    progress = progress_of(campaigns)
     return render_template("jobs.html", campaigns=campaigns, progress=progress)
 
 

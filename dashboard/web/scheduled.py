@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import StringField
 
-from dashboard.campaign_control import cancel_campaign
+from dashboard.campaigns.control import cancel_campaign
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus
 from dashboard.sending.field_errors import FieldError

@@ -9,7 +9,7 @@ import io
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
-from dashboard.csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
+from dashboard.campaigns.csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError, split_address_list
 from dashboard.mail.recipient_check import check_address

@@ -13,8 +13,8 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from dashboard.campaign_stats import overall_rate
+from dashboard.campaigns.import_report import import_counts, import_of, problems_of
 from dashboard.extensions import db
-from dashboard.import_report import import_counts, import_of, problems_of
 from dashboard.mail.merge import TemplateProblem
 from dashboard.models import (
     Campaign,

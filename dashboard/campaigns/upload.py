@@ -14,17 +14,16 @@ from typing import IO
 from flask import current_app
 from sqlalchemy import insert
 
-from dashboard.csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
+from dashboard.campaigns.csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
 from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
-from dashboard.models import Campaign, CsvChunk, CsvImport
+from dashboard.models import CHUNK_BYTES, Campaign, CsvChunk, CsvImport
 from dashboard.sending.publishing import send_task
 from dashboard.sending.queues import IMPORT_CSV
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 1024 * 1024
 MB = 1024 * 1024
 
 
@@ -125,3 +124,17 @@ def _start_import(import_id: int) -> None:
         send_task(IMPORT_CSV, [import_id], queue="bulk")
     except Exception as error:  # the stored upload waits in the database for a new publish
         log.warning("could not publish the import of upload %s: %s", import_id, error)
+
+
+def upload_limit() -> int:
+    """The request limit of a CSV upload: the file's limit plus room for the templates."""
+    config = current_app.config
+    return config["CSV_MAX_UPLOAD_MB"] * MB + 2 * config["MAX_BODY_BYTES"] + MB
+
+
+def too_large_upload() -> str:
+    """What a person is told when an upload is over the limit."""
+    return (
+        f"The file is larger than {current_app.config['CSV_MAX_UPLOAD_MB']} MB "
+        "(CSV_MAX_UPLOAD_MB); split it into smaller files."
+    )

@@ -14,12 +14,12 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import and_, delete, insert, or_, select, update
 
-from dashboard.campaign_upload import CHUNK_BYTES
-from dashboard.csv_reading import CsvFormatError, CsvLayout, name_column, read_records
+from dashboard.campaigns.csv_reading import CsvFormatError, CsvLayout, name_column, read_records
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError
 from dashboard.mail.recipient_check import check_address
 from dashboard.models import (
+    CHUNK_BYTES,
     CsvChunk,
     CsvImport,
     CsvProblem,

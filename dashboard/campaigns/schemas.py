@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dashboard.campaign_upload import CampaignContent, CampaignInputError
+from dashboard.campaigns.upload import CampaignContent, CampaignInputError
 from dashboard.mail.addresses import AddressError, parse_mailbox
 from dashboard.mail.headers import HeaderInjectionError, check_header_value
 from dashboard.models import MessageTemplate

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import update
 
+from dashboard.campaigns.import_report import import_of
 from dashboard.extensions import db
-from dashboard.import_report import import_of
 from dashboard.models import Campaign, ImportStatus, Message, MessageStatus, utcnow
 from dashboard.sending.publishing import publish_campaign
 from dashboard.sending.schedule import check_send_at

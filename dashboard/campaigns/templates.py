@@ -1,0 +1,68 @@
+"""Saved templates: a subject and bodies with {{ variables }}, checked in the merge sandbox before
+they are stored, and previewed with each variable shown as [name]."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+
+from dashboard.extensions import db
+from dashboard.mail.merge import BUILTIN_VARIABLES, TemplateProblem, check_merge, compile_merge
+from dashboard.models import MessageTemplate
+from dashboard.sending.requests import text_from_html
+
+
+class TemplateInputError(ValueError):
+    """What is wrong with a template, every field at once."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(fields.values()))
+        self.fields = fields
+
+
+def save_template(
+    template: MessageTemplate | None, *, name: str, subject: str, text: str, html: str | None
+) -> MessageTemplate:
+    """Create or update a saved template after checking that it compiles in the sandbox."""
+    problems: dict[str, str] = {}
+    name, subject = name.strip(), subject.strip()
+    if not name:
+        problems["name"] = "a name is required"
+    if not subject:
+        problems["subject"] = "a subject is required"
+    elif "\n" in subject or "\r" in subject:
+        problems["subject"] = "the subject must be a single line"
+    html = html if html and html.strip() else None
+    if not text.strip() and not html:
+        problems["text"] = "a text or an HTML body is required"
+    if not problems:
+        try:
+            merge = compile_merge(subject, text or text_from_html(html or ""), html)
+        except TemplateProblem as problem:
+            problems[problem.field] = str(problem)
+        else:  # every variable counts as a column here: only what the sandbox refuses is left
+            for problem in check_merge(merge, merge.variables):
+                problems.setdefault("text", str(problem))
+    if problems:
+        raise TemplateInputError(problems)
+    template = template or MessageTemplate()
+    template.name, template.subject = name[:200], subject
+    template.text_body, template.html_body = text or text_from_html(html or ""), html
+    db.session.add(template)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise TemplateInputError({"name": f"a template called '{name}' exists already"}) from None
+    return template
+
+
+def preview_template(template: MessageTemplate) -> tuple[dict[str, str | None], list[str]]:
+    """The template rendered with each variable shown as [name], and the variables it uses."""
+    merge = compile_merge(template.subject, template.text_body, template.html_body)
+    variables = sorted(merge.variables | {"email"})
+    values = {name: f"[{name}]" for name in set(variables) | BUILTIN_VARIABLES}
+    try:
+        rendered = merge.render(values)
+    except TemplateProblem as problem:
+        return {"error": f"{problem.field}: {problem}"}, variables
+    return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html}, variables
