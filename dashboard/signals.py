@@ -19,9 +19,9 @@ from sqlalchemy import bindparam, insert, update
 from dashboard.extensions import db
 from dashboard.mail.smtp import DeliveryResult, Outcome
 from dashboard.models import DeliveryAttempt, Message, MessageStatus, utcnow
+from dashboard.reporting.sent_hours import move_sends
 from dashboard.sending.failure_guard import is_failure, pause_failing_campaigns
 from dashboard.sending.queues import SEND_BATCH
-from dashboard.sent_hours import move_sends
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 
 from dashboard.extensions import db
 from dashboard.models import Campaign, DeliveryAttempt, Message, utcnow
-from dashboard.sent_hours import add_duplicates, add_to_hours
-from dashboard.stats_range import floor_to
+from dashboard.reporting.ranges import floor_to
+from dashboard.reporting.sent_hours import add_duplicates, add_to_hours
 
 WAITING_STATUSES = {"draft", "scheduled", "queued", "sending", "retrying"}
 

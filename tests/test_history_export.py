@@ -8,7 +8,7 @@ import io
 from flask import Flask
 from flask.testing import FlaskClient
 
-from dashboard.history_export import COLUMNS
+from dashboard.reporting.history_export import COLUMNS
 from tests.history_rows import seed_campaign
 
 

@@ -21,9 +21,9 @@ from dashboard.models import (
     SentHour,
     utcnow,
 )
-from dashboard.sent_hours import recount_from_rows
+from dashboard.reporting.ranges import floor_to
+from dashboard.reporting.sent_hours import recount_from_rows
 from dashboard.signals import record_delivery_results
-from dashboard.stats_range import floor_to
 from tests.history_rows import seed_campaign
 
 # A quiet stretch of the past that no other test writes to.

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from dashboard.auth.accounts import create_user
 from dashboard.extensions import db
-from dashboard.history_export import COLUMNS
 from dashboard.models import Message
+from dashboard.reporting.history_export import COLUMNS
 from tests.conftest import ROOT, AdminIdentity, AppFactory, app_config, authenticated_client_class
 from tests.history_rows import seed_campaign, shown_ids
 from tests.smtp_server import free_port

@@ -10,9 +10,9 @@ from pydantic.json_schema import models_json_schema
 from dashboard.api import api
 from dashboard.api.campaign_openapi import CAMPAIGN_MODELS, campaign_paths
 from dashboard.api.schemas import EmailAccepted, EmailStatus, ErrorResponse, TaskStatus
+from dashboard.api.stats_schemas import StatsResponse
 from dashboard.auth.api_docs import add_bearer_auth
 from dashboard.sending.requests import EmailRequest
-from dashboard.stats_schemas import StatsResponse
 
 _REF = "#/components/schemas/{model}"
 

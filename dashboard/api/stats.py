@@ -6,11 +6,11 @@ from flask import jsonify, request, url_for
 
 from dashboard.api import api
 from dashboard.api.serialize import iso
+from dashboard.api.stats_schemas import StatsResponse
 from dashboard.errors import api_error
 from dashboard.models import MessageStatus
-from dashboard.statistics import Statistics, compute_statistics
-from dashboard.stats_range import parse_range
-from dashboard.stats_schemas import StatsResponse
+from dashboard.reporting.ranges import parse_range
+from dashboard.reporting.statistics import Statistics, compute_statistics
 
 
 def stats_out(statistics: Statistics) -> StatsResponse:

@@ -12,7 +12,6 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
-from dashboard.campaign_stats import overall_rate
 from dashboard.campaigns.import_report import import_counts, import_of, problems_of
 from dashboard.extensions import db
 from dashboard.mail.merge import TemplateProblem
@@ -26,6 +25,7 @@ from dashboard.models import (
     MessageStatus,
     utcnow,
 )
+from dashboard.reporting.campaign_stats import overall_rate
 from dashboard.sending.batch_content import CampaignRenderer
 
 PREVIEW_MESSAGES = 3

@@ -19,9 +19,6 @@ from sqlalchemy.orm import load_only, selectinload
 
 from dashboard.campaigns.message_control import MessageActionRefused, cancel_message, retry_message
 from dashboard.extensions import db
-from dashboard.history_export import csv_lines
-from dashboard.history_filter import HistoryFilter, history_page, iter_history, status_choices
-from dashboard.message_view import render_message
 from dashboard.models import (
     CANCELLABLE_STATUSES,
     Campaign,
@@ -30,6 +27,9 @@ from dashboard.models import (
     MessageStatus,
     utcnow,
 )
+from dashboard.reporting.history import HistoryFilter, history_page, iter_history, status_choices
+from dashboard.reporting.history_export import csv_lines
+from dashboard.reporting.message_view import render_message
 
 history = Blueprint("history", __name__, url_prefix="/history")
 

@@ -24,8 +24,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dashboard.extensions import db
 from dashboard.models import DeliveryAttempt, DuplicateSend, Message, SentHour
-from dashboard.stats_range import LABEL_FORMATS, floor_to
-from dashboard.stats_sql import time_bucket
+from dashboard.reporting.ranges import LABEL_FORMATS, floor_to
+from dashboard.reporting.sql import time_bucket
 
 
 @cache

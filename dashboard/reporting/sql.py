@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, text
 
 from dashboard.extensions import db
-from dashboard.stats_range import LABEL_FORMATS
+from dashboard.reporting.ranges import LABEL_FORMATS
 
 
 def without_jit() -> None:

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dashboard.history_filter import parse_moment
 from dashboard.models import utcnow
+from dashboard.reporting.history import parse_moment
 
 PRESETS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 PRESETS["90d"] = timedelta(days=90)

@@ -16,12 +16,12 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, exists, func, literal_column, select
 
-from dashboard.campaign_stats import CampaignRow, Throughput, campaign_rows, throughput
 from dashboard.extensions import db
 from dashboard.models import DuplicateSend, Message, MessageStatus, utcnow
-from dashboard.sent_hours import sent_in_hours
-from dashboard.stats_range import StatsRange, floor_to
-from dashboard.stats_sql import as_moment, bucket_start, recipient_domain, without_jit
+from dashboard.reporting.campaign_stats import CampaignRow, Throughput, campaign_rows, throughput
+from dashboard.reporting.ranges import StatsRange, floor_to
+from dashboard.reporting.sent_hours import sent_in_hours
+from dashboard.reporting.sql import as_moment, bucket_start, recipient_domain, without_jit
 
 FAILURE_GROUPS_SHOWN = 20
 SUBQUERIES_PER_STATEMENT = 100

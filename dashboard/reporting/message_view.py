@@ -1,0 +1,24 @@
+"""One message as it would be sent, rebuilt from its row by the same code the workers use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dashboard.mail.headers import HeaderInjectionError
+from dashboard.mail.reading import MessageParts, read_message
+from dashboard.models import Message
+from dashboard.sending.envelopes import envelopes_for
+
+
+@dataclass(frozen=True)
+class RenderedMessage(MessageParts):
+    problem: str | None = None  # why the message could not be built, if it could not
+
+
+def render_message(message: Message) -> RenderedMessage:
+    """Build the MIME message the workers would send for `message`, and take it apart."""
+    try:
+        [envelope] = envelopes_for([message.id])
+    except (HeaderInjectionError, ValueError) as error:
+        return RenderedMessage([], None, None, [], 0, problem=str(error))
+    return RenderedMessage(**vars(read_message(envelope.data)))
