@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dashboard.config import INSTANCE_DIR, PROJECT_ROOT, load_settings
-from dashboard.local_stack import beat_command, process_env, worker_command
+from dashboard.ops.local_stack import beat_command, process_env, worker_command
 
 BIN = Path(sys.executable).parent
 LOOPBACK = {"127.0.0.1", "localhost", "::1", ""}

@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dashboard.local_stack import loopback_settings, process_env, worker_command  # noqa: E402
+from dashboard.ops.local_stack import loopback_settings, process_env, worker_command  # noqa: E402
 
 PY = sys.executable
 BIN = Path(PY).parent

@@ -49,8 +49,8 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from dashboard.api import api
-    from dashboard.health import health
-    from dashboard.metrics import init_metrics, metrics
+    from dashboard.ops.health import health
+    from dashboard.ops.metrics import init_metrics, metrics
     from dashboard.web.campaigns import campaigns
     from dashboard.web.caught_mail import outbox
     from dashboard.web.compose import compose

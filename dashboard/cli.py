@@ -77,7 +77,7 @@ def send_test(
 @click.option("--port", default=None, type=int, help="Defaults to CATCHER_PORT.")
 def mail_catcher(host: str | None, port: int | None) -> None:
     """Run the embedded SMTP catcher; what it catches shows on the Caught mail page."""
-    from dashboard.catcher import run_catcher
+    from dashboard.ops.catcher import run_catcher
 
     app = current_app._get_current_object()
     host = host or app.config["CATCHER_HOST"]

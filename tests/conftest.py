@@ -31,8 +31,8 @@ from dashboard.auth.accounts import create_user, find_user
 from dashboard.auth.tokens import create_token
 from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
-from dashboard.local_stack import loopback_settings, process_env, worker_command
 from dashboard.models import FINAL_STATUSES, Message
+from dashboard.ops.local_stack import loopback_settings, process_env, worker_command
 from dashboard.sending.queues import QUEUES
 from tests import engines
 from tests.smtp_server import ScriptedSMTPServer

@@ -27,8 +27,8 @@ from sqlalchemy import func, select
 from dashboard import create_app
 from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
-from dashboard.local_stack import beat_command, loopback_settings, process_env, worker_command
 from dashboard.models import FINAL_STATUSES, Message
+from dashboard.ops.local_stack import beat_command, loopback_settings, process_env, worker_command
 from tests.smtp_server import ScriptedSMTPServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

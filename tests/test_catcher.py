@@ -11,9 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from dashboard.catcher import run_catcher
 from dashboard.mail.addresses import Mailbox
 from dashboard.mail.mime import AttachmentFile, OutgoingEmail, build_message, new_message_id
+from dashboard.ops.catcher import run_catcher
 from tests.conftest import wait_until
 from tests.smtp_server import free_port
 

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from dashboard import create_app
 from dashboard.auth.hardening import CONTENT_SECURITY_POLICY, InsecureConfiguration
 from dashboard.config import DEFAULT_SECRET_KEY
-from dashboard.local_stack import process_env
+from dashboard.ops.local_stack import process_env
 from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
 from tests.conftest import ROOT, AdminIdentity, AppFactory, app_config
 from tests.test_access import every_route

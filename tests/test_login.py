@@ -18,8 +18,8 @@ from dashboard.auth.accounts import find_user
 from dashboard.auth.setup_link import setup_token
 from dashboard.auth.tokens import hash_token
 from dashboard.extensions import db
-from dashboard.local_stack import process_env
 from dashboard.models import ApiToken, User
+from dashboard.ops.local_stack import process_env
 from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
 from tests.conftest import ROOT, AppFactory, app_config
 

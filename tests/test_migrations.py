@@ -16,7 +16,7 @@ from sqlalchemy import Column, create_engine, text
 from sqlalchemy.exc import SAWarning
 
 from dashboard.extensions import db
-from dashboard.local_stack import process_env
+from dashboard.ops.local_stack import process_env
 from tests import engines
 from tests.conftest import ROOT
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 
 from dashboard.models import MessageStatus
+from dashboard.ops.system_status import system_status
 from dashboard.reporting.campaign_stats import Throughput
 from dashboard.reporting.charts import BarChart, grouped_bars
 from dashboard.reporting.history import status_choices
 from dashboard.reporting.ranges import LABEL_FORMATS, PRESETS, parse_range
 from dashboard.reporting.statistics import Statistics, compute_statistics
-from dashboard.system_status import system_status
 
 stats = Blueprint("stats", __name__, url_prefix="/stats")
 

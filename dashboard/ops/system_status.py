@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from celery import Celery
 from flask import current_app
 
-from dashboard.probes import queue_depths
+from dashboard.ops.probes import queue_depths
 from dashboard.sending.account import RateBudget, rate_budget
 from dashboard.sending.queues import QUEUES
 

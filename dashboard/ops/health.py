@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Blueprint, Response, current_app, jsonify
 
 from dashboard.auth import public
-from dashboard.probes import ProbeResult, probe_broker, probe_database, probe_smtp
+from dashboard.ops.probes import ProbeResult, probe_broker, probe_database, probe_smtp
 from dashboard.sending.queues import QUEUES
 
 health = Blueprint("health", __name__)
