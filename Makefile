@@ -26,8 +26,11 @@ test: install
 test-quick: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Style, and the layer contract of dashboard/ (docs/architecture.md).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) bench/csv_campaign.py $(BENCH_ARGS)

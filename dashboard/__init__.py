@@ -9,7 +9,26 @@ from typing import Any
 
 from flask import Flask
 
+from dashboard.api import api
+from dashboard.auth import init_auth
+from dashboard.celery_app import celery_init_app
+from dashboard.cli import init_commands
 from dashboard.config import INSTANCE_DIR, PROJECT_ROOT, load_settings
+from dashboard.database import init_database
+from dashboard.errors import init_error_pages
+from dashboard.extensions import csrf, db, migrate
+from dashboard.ops.health import health
+from dashboard.ops.metrics import init_metrics, metrics
+from dashboard.web.campaigns import campaigns
+from dashboard.web.caught_mail import outbox
+from dashboard.web.compose import compose
+from dashboard.web.history import history
+from dashboard.web.jobs import jobs
+from dashboard.web.saved_templates import saved_templates
+from dashboard.web.scheduled import scheduled
+from dashboard.web.statistics import stats
+from dashboard.web.suppressions import suppressions
+from dashboard.web.unsubscribe import unsubscribe
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -29,10 +48,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from dashboard.celery_app import celery_init_app
-    from dashboard.database import init_database
-    from dashboard.extensions import csrf, db, migrate
-
     db.init_app(app)
     init_database(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
@@ -42,26 +57,10 @@ def register_extensions(app: Flask) -> None:
 
 def register_security(app: Flask) -> None:
     """Sign-in, API tokens, the access gate in front of every request, security headers."""
-    from dashboard.auth import init_auth
-
     init_auth(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from dashboard.api import api
-    from dashboard.ops.health import health
-    from dashboard.ops.metrics import init_metrics, metrics
-    from dashboard.web.campaigns import campaigns
-    from dashboard.web.caught_mail import outbox
-    from dashboard.web.compose import compose
-    from dashboard.web.history import history
-    from dashboard.web.jobs import jobs
-    from dashboard.web.saved_templates import saved_templates
-    from dashboard.web.scheduled import scheduled
-    from dashboard.web.statistics import stats
-    from dashboard.web.suppressions import suppressions
-    from dashboard.web.unsubscribe import unsubscribe
-
     app.register_blueprint(compose)
     app.register_blueprint(jobs)
     app.register_blueprint(outbox)
@@ -79,12 +78,8 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from dashboard.errors import init_error_pages
-
     init_error_pages(app)
 
 
 def register_commands(app: Flask) -> None:
-    from dashboard.cli import init_commands
-
     init_commands(app)

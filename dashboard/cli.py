@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from dashboard.extensions import db
 from dashboard.models import Campaign
+from dashboard.ops.catcher import run_catcher
 from dashboard.sending.field_errors import field_errors
 from dashboard.sending.requests import EmailContent, limits_context
 from dashboard.sending.submission import submit_email
@@ -77,8 +78,6 @@ def send_test(
 @click.option("--port", default=None, type=int, help="Defaults to CATCHER_PORT.")
 def mail_catcher(host: str | None, port: int | None) -> None:
     """Run the embedded SMTP catcher; what it catches shows on the Caught mail page."""
-    from dashboard.ops.catcher import run_catcher
-
     app = current_app._get_current_object()
     host = host or app.config["CATCHER_HOST"]
     port = port or app.config["CATCHER_PORT"]

@@ -1,9 +1,13 @@
-"""The JSON API, versioned under /api/v1. Errors are JSON from `errors.api_error`."""
+"""The JSON API under /api/v1 and its OpenAPI document: emails, campaigns, tasks, statistics.
+Errors are JSON from `errors.api_error`; request rules come from the areas below (a submitted
+email's from `sending.requests`, a campaign's from `campaigns.schemas`), answers are pydantic
+models here (`schemas`, `stats_schemas`) that also generate the OpenAPI document.
 
-from flask import Blueprint
+May import: `dashboard.campaigns`, `dashboard.reporting`, `dashboard.sending`, `dashboard.auth`,
+`dashboard.ops`, `dashboard.mail`, `dashboard.models` and the low wiring. Never a page.
+"""
 
-api = Blueprint("api", __name__, url_prefix="/api/v1")
-# Not CSRF-exempt as a whole: the access gate (dashboard/auth/access.py) skips CSRF only for
-# requests that carry a bearer token; a browser session calling the API must send X-CSRFToken.
+from dashboard.api import campaigns, emails, openapi, stats, tasks  # noqa: F401  (routes register on import)
+from dashboard.api.blueprint import api
 
-from dashboard.api import campaigns, emails, openapi, stats, tasks  # noqa: E402,F401  (routes register on import)
+__all__ = ["api"]

@@ -7,7 +7,7 @@ from flask import current_app, jsonify, request, url_for
 from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from dashboard.api import api
+from dashboard.api.blueprint import api
 from dashboard.api.emails import json_body
 from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
 from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed

@@ -6,7 +6,7 @@ from flask import current_app, jsonify, request, url_for
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from dashboard.api import api
+from dashboard.api.blueprint import api
 from dashboard.api.serialize import iso, message_out
 from dashboard.errors import api_error
 from dashboard.extensions import db

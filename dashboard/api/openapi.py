@@ -7,7 +7,7 @@ from typing import Any
 from flask import jsonify
 from pydantic.json_schema import models_json_schema
 
-from dashboard.api import api
+from dashboard.api.blueprint import api
 from dashboard.api.campaign_openapi import CAMPAIGN_MODELS, campaign_paths
 from dashboard.api.schemas import EmailAccepted, EmailStatus, ErrorResponse, TaskStatus
 from dashboard.api.stats_schemas import StatsResponse

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import jsonify, request, url_for
 
-from dashboard.api import api
+from dashboard.api.blueprint import api
 from dashboard.api.serialize import iso
 from dashboard.api.stats_schemas import StatsResponse
 from dashboard.errors import api_error

@@ -8,7 +8,7 @@ from celery.result import AsyncResult
 from flask import current_app, jsonify
 from sqlalchemy import select
 
-from dashboard.api import api
+from dashboard.api.blueprint import api
 from dashboard.api.serialize import message_out
 from dashboard.errors import api_error
 from dashboard.extensions import db

@@ -2,28 +2,36 @@
 
 Other modules need only `public` (a view anyone may reach), `accepts_api_token` (a view outside
 /api/ that programs call with a bearer token) and `admin_required`.
+
+May import: `dashboard.mail` (header checks), `dashboard.models` and the low wiring (`config`,
+`extensions`, `errors`). Never a page outside this package, the API, ops, campaigns,
+reporting or sending.
 """
 
 from __future__ import annotations
 
 from flask import Flask
 
-from dashboard.auth.access import PUBLIC_ENDPOINTS, accepts_api_token, admin_required, public
+from dashboard.auth.access import (
+    PUBLIC_ENDPOINTS,
+    accepts_api_token,
+    admin_required,
+    init_access,
+    public,
+)
+from dashboard.auth.admin import people
+from dashboard.auth.commands import init_commands
+from dashboard.auth.hardening import init_hardening
+from dashboard.auth.throttle import throttle_from_config
+from dashboard.auth.views import auth
+from dashboard.extensions import db, login
+from dashboard.models import User
 
 __all__ = ["PUBLIC_ENDPOINTS", "accepts_api_token", "admin_required", "init_auth", "public"]
 
 
 def init_auth(app: Flask) -> None:
     """Wire sign-in, the access gate, the auth pages, the CLI and the security headers."""
-    from dashboard.auth.access import init_access
-    from dashboard.auth.admin import people
-    from dashboard.auth.commands import init_commands
-    from dashboard.auth.hardening import init_hardening
-    from dashboard.auth.throttle import throttle_from_config
-    from dashboard.auth.views import auth
-    from dashboard.extensions import db, login
-    from dashboard.models import User
-
     init_hardening(app)
     login.init_app(app)
     login.login_view = "auth.login"
