@@ -1,7 +1,10 @@
-"""Database connection tuning: SQLite in WAL mode so the web, the workers and the catcher
-share it."""
+"""The database: connection tuning (SQLite in WAL mode, so the web, the workers and the catcher
+share it) and the one transaction helper every writer uses."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Flask
 from sqlalchemy import event
@@ -25,3 +28,15 @@ def init_database(app: Flask) -> None:
             engine, "connect", _sqlite_pragmas
         ):
             event.listen(engine, "connect", _sqlite_pragmas)
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """Commit what the block wrote to `db.session`, or roll all of it back if the block raises
+    (anything, even a worker's shutdown), so nothing half-written stays behind."""
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise

@@ -16,6 +16,7 @@ from celery.signals import task_failure, worker_process_init
 from celery.utils.dispatch import Signal
 from sqlalchemy import bindparam, insert, update
 
+from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.mail.smtp import DeliveryResult, Outcome
 from dashboard.models import DeliveryAttempt, Message, MessageStatus, utcnow
@@ -130,17 +131,12 @@ def fail_unfinished_batch(
     if sender is None or getattr(sender, "name", "") != SEND_BATCH or not args:
         return
     reply = f"worker error: {type(exception).__name__}: {exception}"[:2000]
-    with _flask_app(sender).app_context():
-        try:
-            db.session.execute(
-                update(Message)
-                .where(Message.id.in_(args[0]), Message.status == MessageStatus.SENDING)
-                .values(status=MessageStatus.FAILED, last_reply=reply, updated_at=utcnow())
-            )
-            db.session.commit()
-        except BaseException:
-            db.session.rollback()
-            raise
+    with _flask_app(sender).app_context(), transaction():
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(args[0]), Message.status == MessageStatus.SENDING)
+            .values(status=MessageStatus.FAILED, last_reply=reply, updated_at=utcnow())
+        )
     log.error("batch %s failed: %s", task_id, reply)
 
 

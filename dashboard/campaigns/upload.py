@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import insert
 
 from dashboard.campaigns.csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
+from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
@@ -81,13 +82,9 @@ def create_csv_campaign(
         columns_json=json.dumps(list(layout.columns), ensure_ascii=False),
     )
     db.session.add_all([campaign, csv_import])
-    try:
+    with transaction():
         db.session.flush()
         csv_import.size_bytes = _store_chunks(csv_import.id, sample, upload)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     _start_import(csv_import.id)
     return campaign
 

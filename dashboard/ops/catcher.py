@@ -12,6 +12,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 from flask import Flask
 
+from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import CaughtMail
 
@@ -32,18 +33,17 @@ class CatchingHandler:
         headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
         with self.app.app_context():
             try:
-                db.session.add(
-                    CaughtMail(
-                        peer=str(session.peer[0]) if session.peer else "",
-                        mail_from=envelope.mail_from or "",
-                        rcpt_tos=json.dumps(envelope.rcpt_tos, ensure_ascii=False),
-                        subject=str(headers.get("Subject", "")),
-                        raw=raw,
+                with transaction():
+                    db.session.add(
+                        CaughtMail(
+                            peer=str(session.peer[0]) if session.peer else "",
+                            mail_from=envelope.mail_from or "",
+                            rcpt_tos=json.dumps(envelope.rcpt_tos, ensure_ascii=False),
+                            subject=str(headers.get("Subject", "")),
+                            raw=raw,
+                        )
                     )
-                )
-                db.session.commit()
             except Exception:
-                db.session.rollback()
                 log.exception("could not store a caught message")
                 return "451 4.3.0 Could not store the message, try again later"
         return "250 2.0.0 Message caught"

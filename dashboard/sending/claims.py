@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import insert, update
 
+from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import (
     CLAIMABLE_STATUSES,
@@ -77,7 +78,7 @@ def take_over_orphans(message_ids: Sequence[int], *, task_id: str | None) -> lis
     if not message_ids or not task_id:
         return []
     now = utcnow()
-    try:
+    with transaction():
         taken = list(
             db.session.scalars(
                 update(Message)
@@ -99,10 +100,6 @@ def take_over_orphans(message_ids: Sequence[int], *, task_id: str | None) -> lis
         )
         reply = "its worker died mid-batch; resent once (it may arrive twice)"
         log_stale_attempts(taken, now, reply, by=f"redelivered {task_id}")
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     if taken:
         log.warning("task %s took over %d orphaned messages", task_id, len(taken))
     return sorted(taken)

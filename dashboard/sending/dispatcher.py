@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import (
     Message,
@@ -41,7 +42,7 @@ def dispatch_due(now: datetime | None = None) -> int:
     if not candidates:
         db.session.rollback()
         return 0
-    try:
+    with transaction():
         moved = list(
             db.session.scalars(
                 update(Message)
@@ -51,10 +52,6 @@ def dispatch_due(now: datetime | None = None) -> int:
                 .execution_options(synchronize_session=False)
             )
         )
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     publish_messages(sorted(moved))
     if moved:
         log.info("dispatched %d due messages", len(moved))

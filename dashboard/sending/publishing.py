@@ -12,6 +12,7 @@ from flask import current_app
 from kombu.exceptions import OperationalError
 from sqlalchemy import select, update
 
+from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus
 from dashboard.sending.queues import SEND_BATCH
@@ -97,7 +98,7 @@ def publish_messages(message_ids: Sequence[int]) -> int:
     for message_id, campaign_id, queue in rows:
         by_campaign.setdefault((campaign_id, queue), []).append(message_id)
     planned: list[tuple[str, Batch]] = []
-    try:
+    with transaction():
         for (_, queue), ids in by_campaign.items():
             for batch in cut_batches(ids, queue):
                 db.session.execute(
@@ -107,10 +108,6 @@ def publish_messages(message_ids: Sequence[int]) -> int:
                     .execution_options(synchronize_session=False)
                 )
                 planned.append((queue, batch))
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     published = 0
     for queue, batch in planned:
         if not publish_batches([batch], queue=queue):

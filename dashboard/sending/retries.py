@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 
+from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import (
     Message,
@@ -28,7 +29,7 @@ def hand_back(message_ids: Sequence[int], *, until: datetime, reason: str) -> in
     reached) to `retrying` until `until`, their claim's attempt undone; they do not fail."""
     if not message_ids:
         return 0
-    try:
+    with transaction():
         result = db.session.execute(
             update(Message)
             .where(Message.id.in_(message_ids), Message.status == MessageStatus.SENDING)
@@ -41,8 +42,4 @@ def hand_back(message_ids: Sequence[int], *, until: datetime, reason: str) -> in
             )
             .execution_options(synchronize_session=False)
         )
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     return result.rowcount or 0

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import current_app
 from sqlalchemy import exists, select, update
 
+from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus, utcnow
 from dashboard.sending.field_errors import FieldError
@@ -81,17 +82,13 @@ def schedule_messages(campaign: Campaign, send_at: datetime) -> int:
     worker does not claim a `scheduled` message."""
     send_at = check_send_at(send_at)
     campaign.send_at = send_at
-    try:
+    with transaction():
         result = db.session.execute(
             update(Message)
             .where(Message.campaign_id == campaign.id, Message.status.in_(SCHEDULABLE_STATUSES))
             .values(status=MessageStatus.SCHEDULED, next_attempt_at=send_at, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     return result.rowcount or 0
 
 
@@ -102,7 +99,7 @@ def move_schedule(campaign: Campaign, send_at: datetime) -> int:
     now = utcnow()
     if campaign.cancelled_at is not None or campaign.send_at is None or campaign.send_at <= now:
         return 0
-    try:
+    with transaction():
         result = db.session.execute(
             update(Message)
             .where(
@@ -116,10 +113,6 @@ def move_schedule(campaign: Campaign, send_at: datetime) -> int:
         moved = result.rowcount or 0
         if moved:
             campaign.send_at = new_time
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     return moved
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from flask import current_app
 
+from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox, parse_mailbox
 from dashboard.mail.mime import AttachmentFile, new_message_id
@@ -71,12 +72,8 @@ def submit_email(
     ]
     db.session.add(campaign)
     db.session.add_all(messages)
-    try:
+    with transaction():
         db.session.flush()
         batches = [] if send_at else plan_batches(messages, campaign.queue)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     publish_batches(batches, queue=campaign.queue)
     return campaign

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import bindparam, delete, func, select
 
+from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import Suppression, SuppressionReason
 
@@ -33,14 +34,10 @@ def suppress(addresses: Iterable[str], reason: SuppressionReason, note: str = ""
     """Add addresses (already validated) to the list and commit; returns how many were new."""
     wanted = {address.lower() for address in addresses}
     new = sorted(wanted - suppressed_among(wanted))
-    db.session.add_all(
-        Suppression(address=address, reason=reason, note=note[:500]) for address in new
-    )
-    try:
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
+    with transaction():
+        db.session.add_all(
+            Suppression(address=address, reason=reason, note=note[:500]) for address in new
+        )
     return len(new)
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import update
 
+from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import (
     Message,
@@ -45,7 +46,7 @@ def sweep_stale(now: datetime | None = None) -> dict[str, int]:
     queued_cutoff = now - timedelta(seconds=float(config["STALE_QUEUED_SECONDS"]))
     sending_cutoff = now - timedelta(seconds=stale_sending_seconds())
     held = held_campaigns()
-    try:
+    with transaction():
         requeued = list(
             db.session.scalars(
                 update(Message)
@@ -85,10 +86,6 @@ def sweep_stale(now: datetime | None = None) -> dict[str, int]:
             )
             .execution_options(synchronize_session=False)
         ).rowcount
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     publish_messages(sorted(requeued + resent))
     report = {"requeued": len(requeued), "resent": len(resent), "failed": failed or 0}
     if any(report.values()):
