@@ -19,11 +19,10 @@ from dashboard.errors import init_error_pages
 from dashboard.extensions import csrf, db, migrate
 from dashboard.ops.health import health
 from dashboard.ops.metrics import init_metrics, metrics
-from dashboard.web.campaigns import campaigns
+from dashboard.web.campaigns import campaigns, old_job_pages
 from dashboard.web.caught_mail import outbox
 from dashboard.web.compose import compose
 from dashboard.web.history import history
-from dashboard.web.jobs import jobs
 from dashboard.web.saved_templates import saved_templates
 from dashboard.web.scheduled import scheduled
 from dashboard.web.statistics import stats
@@ -62,7 +61,7 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(compose)
-    app.register_blueprint(jobs)
+    app.register_blueprint(old_job_pages)
     app.register_blueprint(outbox)
     app.register_blueprint(scheduled)
     app.register_blueprint(history)

@@ -53,7 +53,7 @@ def send_test(
             click.echo(f"error: {field}: {message}", err=True)
         raise SystemExit(2) from None
     campaign = submit_email(content, source="cli")
-    click.echo(f"queued job {campaign.id} for {len(content.recipients)} recipient(s)")
+    click.echo(f"queued campaign {campaign.id} for {len(content.recipients)} recipient(s)")
     if not wait:
         return
     deadline = time.monotonic() + timeout
@@ -62,13 +62,14 @@ def send_test(
         progress = db.session.get(Campaign, campaign.id).progress()
         if progress.is_final:
             click.echo(
-                f"job {campaign.id}: {progress.status} "
+                f"campaign {campaign.id}: {progress.status} "
                 + ", ".join(f"{k}={v}" for k, v in progress.as_dict().items() if v)
             )
             raise SystemExit(0 if progress.status == "sent" else 1)
         time.sleep(0.5)
     click.echo(
-        f"job {campaign.id} is not finished after {timeout:.0f}s; is a worker running?", err=True
+        f"campaign {campaign.id} is not finished after {timeout:.0f}s; is a worker running?",
+        err=True,
     )
     raise SystemExit(1)
 

@@ -85,15 +85,15 @@ def test_a_stranger_reaches_nothing_but_the_login_page(
 def test_the_login_page_brings_the_person_back_where_they_were(
     anonymous_client: FlaskClient,
 ) -> None:
-    response = anonymous_client.get("/jobs/?page=2")
+    response = anonymous_client.get("/campaigns/?page=2")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/login?next=/jobs/?page%3D2"
+    assert response.headers["Location"] == "/login?next=/campaigns/?page%3D2"
 
 
 def test_htmx_polling_after_the_session_ended_sends_the_window_to_login(
     anonymous_client: FlaskClient,
 ) -> None:
-    response = anonymous_client.get("/jobs/1", headers={"HX-Request": "true"})
+    response = anonymous_client.get("/campaigns/1", headers={"HX-Request": "true"})
     assert response.status_code == 401
     assert response.headers["HX-Redirect"].startswith("/login")
 
@@ -234,7 +234,7 @@ def test_pages_ignore_bearer_tokens(
     """A token opens the API only; a page needs a signed-in session (and its CSRF)."""
     headers = {"Authorization": f"Bearer {admin_identity.token}"}
     for response in (
-        anonymous_client.get("/jobs/", headers=headers),
+        anonymous_client.get("/campaigns/", headers=headers),
         anonymous_client.post("/", data=EMAIL, headers=headers),
     ):
         assert response.status_code == 302

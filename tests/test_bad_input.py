@@ -200,7 +200,7 @@ def test_url_encoded_20_mb_body_is_named_beside_its_field(app: Flask, client: Fl
     assert row_counts(app) == before
 
 
-def test_unknown_job_page_is_a_404_page(client: FlaskClient) -> None:
-    response = client.get("/jobs/999999")
+def test_unknown_campaign_page_is_a_404_page(client: FlaskClient) -> None:
+    response = client.get("/campaigns/999999")
     assert response.status_code == 404
-    assert "There is no such job." in response.get_data(as_text=True)
+    assert "There is no such campaign." in response.get_data(as_text=True)

@@ -83,17 +83,17 @@ def test_compose_send_and_watch_it_turn_sent(
     page.fill("#text", "Chúc bạn một năm mới an khang thịnh vượng!")
     page.click("button[type=submit]")
 
-    page.wait_for_url("**/jobs/*")
+    page.wait_for_url("**/campaigns/*")
     row = page.locator("#messages tbody tr").first
     expect(row).to_contain_text(address)
     expect(row.locator(".status")).to_have_text("sending")  # or queued before; never sent yet
     page.evaluate("window.__notReloaded = true")
 
     expect(row.locator(".status")).to_have_text("sent", timeout=20_000)
-    expect(page.locator("#job-state")).to_have_text("sent")
+    expect(page.locator("#campaign-state")).to_have_text("sent")
     expect(row).to_contain_text("250")
     assert page.evaluate("window.__notReloaded") is True  # updated in place by HTMX
-    expect(page.locator("#job-status")).not_to_have_attribute("hx-trigger", "every 2s")
+    expect(page.locator("#campaign-live")).not_to_have_attribute("hx-trigger", "every 2s")
     [received] = smtp_server.received_by(address)
     assert received.message["Subject"] == "Chúc mừng năm mới 🎉"
     # The dashboard and htmx work under the Content-Security-Policy: nothing was refused.
@@ -113,7 +113,12 @@ def test_hostile_data_stays_inert_in_a_real_browser(
     hostile = plant_hostile_data(app, client, smtp_server, unique)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    for path in (f"/jobs/{hostile.job_id}", f"/outbox/{hostile.caught_id}", "/tokens", "/jobs/"):
+    for path in (
+        f"/campaigns/{hostile.job_id}",
+        f"/outbox/{hostile.caught_id}",
+        "/tokens",
+        "/campaigns/",
+    ):
         page.goto(live_url + path)
         page.wait_for_load_state("load")
     expect(page.locator("table.grid").first).to_contain_text('<script>alert("subject")</script>')

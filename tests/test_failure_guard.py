@@ -46,9 +46,9 @@ def test_refusals_past_the_threshold_pause_the_campaign_and_resume_continues(
     failed_before = [m for m in before if m.status == "failed"]
     assert 10 < len(failed_before) <= REFUSED
     assert sum(m.status == "queued" for m in before) > 0  # the rest of the list was spared
-    page = client.get(f"/jobs/{campaign_id}").get_data(as_text=True)
+    page = client.get(f"/campaigns/{campaign_id}").get_data(as_text=True)
     assert 'id="pause-reason"' in page and "Paused by the failure guard" in page
-    assert 'id="job-state">paused<' in page
+    assert 'id="campaign-state">paused<' in page
     api = client.get(f"/api/v1/emails/{campaign_id}").json
     assert api["status"] == "paused" and "failure guard" in api["pause_reason"]
 
@@ -62,4 +62,4 @@ def test_refusals_past_the_threshold_pause_the_campaign_and_resume_continues(
     for message in messages:
         expected = 0 if message.id in failed_ids else 1
         assert len(smtp_server.received_by(message.to_address)) == expected
-    assert 'id="pause-reason"' not in client.get(f"/jobs/{campaign_id}").get_data(as_text=True)
+    assert 'id="pause-reason"' not in client.get(f"/campaigns/{campaign_id}").get_data(as_text=True)

@@ -26,7 +26,7 @@ GOOD_KEY = "k" * 48
 
 @pytest.mark.parametrize(
     ("path", "status"),
-    [("/", 200), ("/jobs/999", 404), ("/api/v1/emails/999", 404), ("/static/style.css", 200)],
+    [("/", 200), ("/campaigns/999", 404), ("/api/v1/emails/999", 404), ("/static/style.css", 200)],
 )
 def test_every_answer_carries_the_security_headers(
     client: FlaskClient, path: str, status: int
@@ -152,7 +152,7 @@ def test_secrets_appear_in_no_page_no_api_answer_and_no_log_line(
     answers += [
         browser.get(job["status_url"], headers=api),
         browser.get("/api/v1/boom", headers=api),
-        browser.get("/jobs/boom"),
+        browser.get("/campaigns/boom"),
         browser.post("/api/v1/emails", data="{", content_type="application/json", headers=api),
     ]
     assert answers[-3].status_code == 500

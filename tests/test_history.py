@@ -169,7 +169,7 @@ def test_bad_filters_are_refused_with_a_reason_by_field(client: FlaskClient) -> 
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert "&#39;exploded&#39; is not a status; use one of draft, scheduled, queued" in html
-    assert "&#39;abc&#39; is not a job number" in html
+    assert "&#39;abc&#39; is not a campaign number" in html
     assert "is not a date like 2026-11-25" in html
     assert "is not an SMTP code like 550" in html
     assert "is not a page position" in html

@@ -62,7 +62,11 @@ def test_export_disarms_formulas_and_keeps_vietnamese_text_intact(
     assert second["last_reply"] == "'-1+2 rejected"
     assert third["to_name"] == "'@SUM(A1:A9)"
     assert fourth["to_name"] == "'\tTab"
-    assert (first["status"], first["last_code"], first["job"]) == ("sent", "250", str(campaign))
+    assert (first["status"], first["last_code"], first["campaign"]) == (
+        "sent",
+        "250",
+        str(campaign),
+    )
     assert third["last_code"] == "" and third["sent_at"] == ""
 
     failed_only = read_csv(client, f"/history/export.csv?campaign={campaign}&status=failed")

@@ -199,7 +199,7 @@ def test_template_syntax_is_sent_and_shown_as_typed(
     assert body.replace("\r\n", "\n").strip() == text
     assert app.config["SECRET_KEY"] not in received.raw.decode()
     assert "49" not in body
-    page = client.get(f"/jobs/{response.json['id']}").get_data(as_text=True)
+    page = client.get(f"/campaigns/{response.json['id']}").get_data(as_text=True)
     assert "{{ config.SECRET_KEY }}" in page and app.config["SECRET_KEY"] not in page
 
 
@@ -280,12 +280,12 @@ def test_malformed_api_requests_get_a_clear_4xx(
         "/api/v1/emails/-1",
         "/api/v1/tasks/" + "x" * 5000,
         "/api/v1/tasks/%00",
-        "/jobs/99999999999999999999",
-        "/jobs/2147483648",
+        "/campaigns/99999999999999999999",
+        "/campaigns/2147483648",
         "/history/2147483648",
         "/outbox/99999999999999999999",
         "/outbox/99999999999999999999/raw",
-        "/jobs/%ff%fe",
+        "/campaigns/%ff%fe",
         "/?%ff=%fe",
     ],
 )

@@ -73,3 +73,17 @@ def test_no_module_imports_the_app_inside_a_function() -> None:
                     ):
                         found.append(f"{path.relative_to(ROOT)}:{inner.lineno}")
     assert not found, f"imports of the app inside a function: {found}"
+
+
+def test_views_hold_no_sql() -> None:
+    """Pages and the API parse, call a service or a query of their area, and render."""
+    found = []
+    for path in sorted(
+        [*PACKAGE.joinpath("web").rglob("*.py"), *PACKAGE.joinpath("api").rglob("*.py")]
+    ):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+            if isinstance(node, ast.Attribute) and node.attr in ("execute", "scalars", "scalar"):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, f"SQL in a view: {found}"

@@ -28,12 +28,12 @@ def test_sign_in_with_the_right_password_opens_the_dashboard(
     app: Flask, anonymous_client: FlaskClient, unique: str
 ) -> None:
     person = make_user(app, f"Lan-{unique}@Example.com")
-    response = sign_in(anonymous_client, person.email.upper(), PASSWORD, next="/jobs/")
+    response = sign_in(anonymous_client, person.email.upper(), PASSWORD, next="/campaigns/")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/jobs/"
+    assert response.headers["Location"] == "/campaigns/"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    page = anonymous_client.get("/jobs/").get_data(as_text=True)
+    page = anonymous_client.get("/campaigns/").get_data(as_text=True)
     assert "Sign out" in page and person.email in page
     with app.app_context():
         assert find_user(person.email).last_login_at is not None

@@ -95,9 +95,9 @@ def test_form_time_is_read_and_shown_in_the_display_zone_then_moved_and_cancelle
     campaign = campaign_of(app, campaign_id)
     assert campaign.send_at == local.astimezone(UTC).replace(tzinfo=None)  # stored as UTC
 
-    job = client.get(f"/jobs/{campaign_id}").get_data(as_text=True)
+    job = client.get(f"/campaigns/{campaign_id}").get_data(as_text=True)
     assert f"Scheduled for {local:%Y-%m-%d %H:%M:%S} (Asia/Ho_Chi_Minh)" in job
-    assert 'id="job-state">scheduled<' in job
+    assert 'id="campaign-state">scheduled<' in job
 
     listing = client.get("/scheduled/").get_data(as_text=True)
     assert f'id="scheduled-{campaign_id}"' in listing
@@ -151,8 +151,8 @@ def test_form_refuses_a_past_time_beside_the_field_and_stores_nothing(
     assert count_rows(app, Campaign) == before
 
 
-def test_moving_or_cancelling_an_unknown_job_is_a_404_page(client: FlaskClient) -> None:
+def test_moving_or_cancelling_an_unknown_campaign_is_a_404_page(client: FlaskClient) -> None:
     token = csrf_token(client)
     response = client.post("/scheduled/999999/cancel", data={"csrf_token": token})
     assert response.status_code == 404
-    assert "no such job" in response.get_data(as_text=True)
+    assert "no such campaign" in response.get_data(as_text=True)

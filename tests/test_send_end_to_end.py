@@ -132,7 +132,7 @@ def test_cli_send_test_reports_the_outcome(
     address = f"cli-{unique}@example.com"
     result = app.test_cli_runner().invoke(args=["send-test", "--to", address, "--timeout", "30"])
     assert result.exit_code == 0, result.output
-    assert re.search(r"job \d+: sent sent=1", result.output)
+    assert re.search(r"campaign \d+: sent sent=1", result.output)
     [received] = smtp_server.received_by(address)
     assert received.message["Subject"] == "Test email from the dispatcher"
 
@@ -183,7 +183,7 @@ def test_550_fails_only_that_recipient_of_five(
     assert status["counts"]["sent"] == 4 and status["counts"]["failed"] == 1
 
 
-def test_job_page_polls_while_sending_and_stops_when_final(
+def test_campaign_page_polls_while_sending_and_stops_when_final(
     app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
 ) -> None:
     smtp_server.script.data_delay = 1.5
@@ -191,12 +191,14 @@ def test_job_page_polls_while_sending_and_stops_when_final(
         "/api/v1/emails", json={"to": f"slow-{unique}@example.com", "subject": "Chậm", "text": "x"}
     )
     campaign_id = response.json["id"]
-    live = client.get(f"/jobs/{campaign_id}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    live = client.get(f"/campaigns/{campaign_id}", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
     assert 'hx-trigger="every 2s"' in live
     assert "<html" not in live  # HTMX gets only the partial
 
     wait_for_final(app, campaign_id)
-    final = client.get(f"/jobs/{campaign_id}", headers={"HX-Request": "true"}).get_data(
+    final = client.get(f"/campaigns/{campaign_id}", headers={"HX-Request": "true"}).get_data(
         as_text=True
     )
     assert "hx-trigger" not in final
@@ -224,3 +226,37 @@ def test_a_batch_delivered_three_times_sends_each_message_once(
     messages = wait_for_final(app, response.json["id"])
     assert [(m.status, m.attempts) for m in messages] == [("sent", 1)] * len(ids)
     assert [len(smtp_server.received_by(a)) for a in addresses] == [1, 1, 1]
+
+
+def test_a_composed_email_is_a_campaign_with_one_page_and_one_api_name(
+    app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
+) -> None:
+    """One noun: the id an email gets is its campaign's, on the pages and in the API."""
+    address = f"mot-trang-{unique}@example.com"
+    response = client.post(
+        "/api/v1/emails",
+        json={"to": f"Trần Thị Bình <{address}>", "subject": "Một trang", "text": "x"},
+    )
+    assert response.status_code == 202
+    campaign_id = response.json["id"]
+    assert response.json["campaign_url"].endswith(f"/api/v1/campaigns/{campaign_id}")
+    [message] = wait_for_final(app, campaign_id)
+
+    page = client.get(f"/campaigns/{campaign_id}").get_data(as_text=True)
+    assert f"Campaign #{campaign_id}: Một trang" in page
+    assert f'id="message-{message.id}"' in page
+    assert f"Trần Thị Bình &lt;{address}&gt;" in page
+    assert 'id="campaign-state">sent<' in page
+
+    listed = client.get("/campaigns/").get_data(as_text=True)
+    assert f'href="/campaigns/{campaign_id}"' in listed
+
+    old = client.get(f"/jobs/{campaign_id}")
+    assert (old.status_code, old.headers["Location"]) == (301, f"/campaigns/{campaign_id}")
+
+    api_view = client.get(f"/api/v1/campaigns/{campaign_id}").json
+    assert (api_view["id"], api_view["status"], api_view["counts"]["sent"]) == (
+        campaign_id,
+        "sent",
+        1,
+    )

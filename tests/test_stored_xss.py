@@ -73,8 +73,8 @@ def hostile(app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, un
 
 def test_hostile_text_is_escaped_on_every_page(client: FlaskClient, hostile: HostileData) -> None:
     pages = {
-        "/jobs/": [SUBJECT],
-        f"/jobs/{hostile.job_id}": [SUBJECT, NAME, SMTP_REPLY.removeprefix("550 ")],
+        "/campaigns/": [SUBJECT],
+        f"/campaigns/{hostile.job_id}": [SUBJECT, NAME, SMTP_REPLY.removeprefix("550 ")],
         "/outbox/": [SUBJECT],
         f"/outbox/{hostile.caught_id}": [SUBJECT],
         "/tokens": [TOKEN_NAME],
@@ -88,7 +88,7 @@ def test_hostile_text_is_escaped_on_every_page(client: FlaskClient, hostile: Hos
             escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             escaped = escaped.replace('"', "&#34;").replace("'", "&#39;")
             assert escaped in page, f"{text!r} not shown as text on {path}"
-    partial = client.get(f"/jobs/{hostile.job_id}", headers={"HX-Request": "true"})
+    partial = client.get(f"/campaigns/{hostile.job_id}", headers={"HX-Request": "true"})
     assert "<script>alert" not in partial.get_data(as_text=True)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import current_app, jsonify, request, url_for
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from dashboard.api.blueprint import api
 from dashboard.api.serialize import iso, message_out
+from dashboard.campaigns.overview import campaign_messages
 from dashboard.errors import api_error
 from dashboard.extensions import db
-from dashboard.models import Campaign, Message
+from dashboard.models import Campaign
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.requests import EmailRequest, limits_context
 from dashboard.sending.submission import submit_email
@@ -57,6 +57,7 @@ def create_email():
             "status": "scheduled" if campaign.send_at else "queued",
             "recipients": len(email.recipients),
             "status_url": status_url,
+            "campaign_url": url_for("api.get_campaign", campaign_id=campaign.id, _external=True),
             "send_at": iso(campaign.send_at),
         }
     )
@@ -67,11 +68,9 @@ def create_email():
 def get_email(campaign_id: int):
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None:
-        return api_error(404, f"There is no email job with id {campaign_id}.")
+        return api_error(404, f"There is no campaign with id {campaign_id}.")
     progress = campaign.progress()
-    messages = db.session.scalars(
-        select(Message).where(Message.campaign_id == campaign_id).order_by(Message.id)
-    ).all()
+    messages = campaign_messages(campaign_id)
     return jsonify(
         {
             "id": campaign.id,

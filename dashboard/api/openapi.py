@@ -83,9 +83,9 @@ def build_openapi() -> dict[str, Any]:
             "/emails/{id}": {
                 "get": {
                     "operationId": "getEmail",
-                    "summary": "A job's status, counts by state and each message's state",
+                    "summary": "A campaign's status, counts by state and each message's state",
                     "parameters": [id_param],
-                    "responses": {"200": _json("EmailStatus", "The job"), **_errors(404)},
+                    "responses": {"200": _json("EmailStatus", "The campaign"), **_errors(404)},
                 }
             },
             "/tasks/{task_id}": {
@@ -106,7 +106,7 @@ def build_openapi() -> dict[str, Any]:
             "/stats": {
                 "get": {
                     "operationId": "getStats",
-                    "summary": "Totals, rates, the sent/failed series, failures by reason, jobs",
+                    "summary": "Totals, rates, sent/failed series, failures by reason, campaigns",
                     "parameters": [
                         {
                             "name": name,

@@ -22,17 +22,21 @@ class MessageOut(BaseModel):
 
 
 class EmailAccepted(BaseModel):
-    """The answer to `POST /api/v1/emails` (202)."""
+    """The answer to `POST /api/v1/emails` (202): the campaign the email became."""
 
-    id: int
+    id: int = Field(description="The campaign's id: the same id on every page and endpoint.")
     status: str
     recipients: int
-    status_url: str
+    status_url: str = Field(description="The campaign's status with each message's state.")
+    campaign_url: str = Field(
+        description="The campaign, as `GET /api/v1/campaigns/{id}` shows any campaign "
+        "(pause, resume, cancel and retry-failed are under it)."
+    )
     send_at: str | None = Field(default=None, description="When it is scheduled (UTC).")
 
 
 class EmailStatus(BaseModel):
-    """The answer to `GET /api/v1/emails/{id}`."""
+    """The answer to `GET /api/v1/emails/{id}`: a campaign with each message's state."""
 
     id: int
     status: str

@@ -6,13 +6,11 @@ import logging
 
 from celery.result import AsyncResult
 from flask import current_app, jsonify
-from sqlalchemy import select
 
 from dashboard.api.blueprint import api
 from dashboard.api.serialize import message_out
 from dashboard.errors import api_error
-from dashboard.extensions import db
-from dashboard.models import Message
+from dashboard.reporting.history import messages_of_task
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +19,7 @@ log = logging.getLogger(__name__)
 def get_task(task_id: str):
     if "\0" in task_id:  # no task id holds a NUL, and PostgreSQL refuses one as a parameter
         return api_error(404, f"There is no task with id {task_id!r}.")
-    messages = db.session.scalars(
-        select(Message).where(Message.task_id == task_id).order_by(Message.id)
-    ).all()
+    messages = messages_of_task(task_id)
     if not messages:
         return api_error(404, f"There is no task with id {task_id!r}.")
     state, result = "UNKNOWN", None

@@ -22,7 +22,9 @@ def retry_message(message: Message) -> None:
     """Queue a failed message for another try and publish it (after the commit)."""
     campaign = db.session.get(Campaign, message.campaign_id)
     if campaign is not None and campaign.cancelled_at is not None:
-        raise MessageActionRefused("Its job was cancelled, so its messages are not sent again.")
+        raise MessageActionRefused(
+            "Its campaign was cancelled, so its messages are not sent again."
+        )
     changed = db.session.execute(
         update(Message)
         .where(Message.id == message.id, Message.status == MessageStatus.FAILED)

@@ -209,3 +209,20 @@ def overview_json(view: CampaignOverview, urls: dict[str, str]) -> dict[str, Any
         ],
         "status_url": urls["status"],
     }
+
+
+def recent_campaigns(limit: int = 50) -> list[Campaign]:
+    """The newest campaigns, newest first."""
+    return list(db.session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(limit)))
+
+
+def campaign_messages(campaign_id: int, limit: int | None = None) -> list[Message]:
+    """A campaign's messages in id order (the first `limit` of them)."""
+    return list(
+        db.session.scalars(
+            select(Message)
+            .where(Message.campaign_id == campaign_id)
+            .order_by(Message.id)
+            .limit(limit)
+        )
+    )

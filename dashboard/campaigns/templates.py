@@ -3,6 +3,7 @@ they are stored, and previewed with each variable shown as [name]."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.extensions import db
@@ -66,3 +67,14 @@ def preview_template(template: MessageTemplate) -> tuple[dict[str, str | None], 
     except TemplateProblem as problem:
         return {"error": f"{problem.field}: {problem}"}, variables
     return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html}, variables
+
+
+def all_templates() -> list[MessageTemplate]:
+    """Every saved template, by name."""
+    return list(db.session.scalars(select(MessageTemplate).order_by(MessageTemplate.name)))
+
+
+def template_names() -> list[tuple[int, str]]:
+    """Each saved template's id and name, by name (for a form's choice list)."""
+    rows = db.session.execute(select(MessageTemplate.id, MessageTemplate.name).order_by("name"))
+    return [(template_id, name) for template_id, name in rows]

@@ -1,5 +1,5 @@
-"""The per-job numbers of the statistics page: each recent job's counts, duration and speed,
-and messages delivered per minute during the latest ones."""
+"""The per-campaign numbers of the statistics page: each recent campaign's counts, duration and
+speed, and messages delivered per minute during the latest ones."""
 
 from __future__ import annotations
 

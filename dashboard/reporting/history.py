@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import contains_eager, load_only, selectinload
 
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus
@@ -73,7 +73,7 @@ class HistoryFilter:
             )
         elif status:
             values["status"] = status
-        for name, label in (("campaign", "a job number"), ("code", "an SMTP code like 550")):
+        for name, label in (("campaign", "a campaign number"), ("code", "an SMTP code like 550")):
             raw = (args.get(name) or "").strip().lstrip("#")
             if not raw:
                 continue
@@ -214,3 +214,31 @@ def iter_history(found: HistoryFilter, *, chunk: int = 1000) -> Iterator[Message
             return
         before = rows[-1].id
         db.session.expunge_all()  # a million rows must not pile up in the session
+
+
+def campaign_choices(limit: int = 100) -> list[Campaign]:
+    """The newest campaigns, id and subject only, for the history's campaign filter."""
+    return list(
+        db.session.scalars(
+            select(Campaign)
+            .options(load_only(Campaign.id, Campaign.subject))
+            .order_by(Campaign.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def message_with_attempts(message_id: int) -> Message | None:
+    """One message with its campaign and its attempt log loaded, or None."""
+    return db.session.scalars(
+        select(Message)
+        .where(Message.id == message_id)
+        .options(selectinload(Message.campaign), selectinload(Message.attempts_log))
+    ).one_or_none()
+
+
+def messages_of_task(task_id: str) -> list[Message]:
+    """The messages one batch task was given, in id order."""
+    return list(
+        db.session.scalars(select(Message).where(Message.task_id == task_id).order_by(Message.id))
+    )

@@ -12,7 +12,7 @@ from dashboard.models import Message
 COLUMNS = (
     "id",
     "created_at",
-    "job",
+    "campaign",
     "subject",
     "to_name",
     "to_address",

@@ -50,3 +50,10 @@ def unsuppress(address: str) -> bool:
 
 def suppression_count() -> int:
     return db.session.scalar(select(func.count()).select_from(Suppression)) or 0
+
+
+def recent_suppressions(limit: int) -> list[Suppression]:
+    """The newest entries of the list, newest first."""
+    return list(
+        db.session.scalars(select(Suppression).order_by(Suppression.id.desc()).limit(limit))
+    )

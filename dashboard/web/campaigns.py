@@ -1,5 +1,7 @@
-"""CSV campaign pages: upload with templates, the campaign page (import progress, preview, Send,
-then live progress with pause/resume/cancel/retry), and the invalid rows as a CSV."""
+"""Campaign pages: the list of campaigns, one page per campaign whichever way it came in (a
+composed email, an API call, a CSV: import progress, preview and Send, live progress with
+pause/resume/cancel/retry, every recipient's state), the CSV upload, the invalid rows as a CSV.
+The old /jobs/ addresses redirect here."""
 
 from __future__ import annotations
 
@@ -13,14 +15,14 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
 from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
 from dashboard.campaigns.import_report import import_of, invalid_rows_download
-from dashboard.campaigns.overview import overview
+from dashboard.campaigns.overview import campaign_messages, overview, recent_campaigns
 from dashboard.campaigns.schemas import campaign_content
+from dashboard.campaigns.templates import template_names
 from dashboard.campaigns.upload import (
     CampaignInputError,
     create_csv_campaign,
@@ -29,7 +31,7 @@ from dashboard.campaigns.upload import (
     upload_limit,
 )
 from dashboard.extensions import csrf, db
-from dashboard.models import Campaign, MessageTemplate, find_template
+from dashboard.models import Campaign, MessageTemplate, find_template, progress_of
 from dashboard.sending.field_errors import FieldError
 from dashboard.sending.holds import pause_campaign
 from dashboard.sending.schedule import display_zone, parse_local, to_display
@@ -37,6 +39,10 @@ from dashboard.sending.submission import default_sender
 from dashboard.web.campaign_forms import ActionForm, CsvCampaignForm
 
 campaigns = Blueprint("campaigns", __name__, url_prefix="/campaigns")
+# Until this page was the one for every campaign, composed emails had theirs under /jobs/.
+old_job_pages = Blueprint("jobs", __name__, url_prefix="/jobs")
+
+ROWS_SHOWN = 500
 
 MB = 1024 * 1024
 _FORM_FIELDS = {"from": "sender", "template_id": "template_id"}
@@ -50,8 +56,7 @@ def saved_template(template_id: object) -> MessageTemplate | None:
 
 
 def _template_choices() -> list[tuple[str, str]]:
-    names = db.session.execute(select(MessageTemplate.id, MessageTemplate.name).order_by("name"))
-    return [("", "— none —"), *((str(i), name) for i, name in names)]
+    return [("", "— none —"), *((str(i), name) for i, name in template_names())]
 
 
 @campaigns.route("/new", methods=["GET", "POST"])
@@ -116,6 +121,12 @@ def _campaign(campaign_id: int) -> Campaign:
     return db.session.get(Campaign, campaign_id) or abort(404, "There is no such campaign.")
 
 
+@campaigns.get("/")
+def index():
+    recent = recent_campaigns()
+    return render_template("campaigns.html", campaigns=recent, progress=progress_of(recent))
+
+
 @campaigns.get("/<int:campaign_id>")
 def detail(campaign_id: int):
     """The whole page, or only its live partial when HTMX polls it."""
@@ -123,6 +134,9 @@ def detail(campaign_id: int):
     context = {
         "view": view,
         "campaign": view.campaign,
+        "progress": view.progress,
+        "messages": campaign_messages(campaign_id, ROWS_SHOWN),
+        "rows_shown": ROWS_SHOWN,
         "action_form": ActionForm(),
         "zone": display_zone().key,
     }
@@ -176,3 +190,13 @@ def act(campaign_id: int, action: str):
 def invalid_rows(campaign_id: int):
     csv_import = import_of(_campaign(campaign_id).id) or abort(404, "This campaign has no file.")
     return invalid_rows_download(csv_import)
+
+
+@old_job_pages.get("/")
+def old_list():
+    return redirect(url_for("campaigns.index"), 301)
+
+
+@old_job_pages.get("/<int:campaign_id>")
+def old_detail(campaign_id: int):
+    return redirect(url_for("campaigns.detail", campaign_id=campaign_id), 301)

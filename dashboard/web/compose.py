@@ -72,7 +72,7 @@ def compose_page():
                 campaign = submit_email(
                     content, source="form", attachments=files, send_at=send_at_utc, merge=merge
                 )
-                return redirect(url_for("jobs.detail", campaign_id=campaign.id))
+                return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
             _attach_errors(form, problems)
         status = 422
     elif form.errors:

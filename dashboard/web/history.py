@@ -14,20 +14,24 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from sqlalchemy import select
-from sqlalchemy.orm import load_only, selectinload
 
 from dashboard.campaigns.message_control import MessageActionRefused, cancel_message, retry_message
 from dashboard.extensions import db
 from dashboard.models import (
     CANCELLABLE_STATUSES,
-    Campaign,
     DeliveryAttempt,
     Message,
     MessageStatus,
     utcnow,
 )
-from dashboard.reporting.history import HistoryFilter, history_page, iter_history, status_choices
+from dashboard.reporting.history import (
+    HistoryFilter,
+    campaign_choices,
+    history_page,
+    iter_history,
+    message_with_attempts,
+    status_choices,
+)
 from dashboard.reporting.history_export import csv_lines
 from dashboard.reporting.message_view import render_message
 
@@ -57,12 +61,7 @@ def index():
     if partial:
         html = render_template("partials/history_table.html", **context)
     else:
-        campaigns = db.session.scalars(
-            select(Campaign)
-            .options(load_only(Campaign.id, Campaign.subject))
-            .order_by(Campaign.id.desc())
-            .limit(100)
-        ).all()
+        campaigns = campaign_choices()
         html = render_template(
             "history.html", statuses=status_choices(), campaigns=campaigns, **context
         )
@@ -88,11 +87,7 @@ def export():
 
 @history.get("/<int:message_id>")
 def detail(message_id: int):
-    message = db.session.scalars(
-        select(Message)
-        .where(Message.id == message_id)
-        .options(selectinload(Message.campaign), selectinload(Message.attempts_log))
-    ).one_or_none() or abort(404, "There is no such message.")
+    message = message_with_attempts(message_id) or abort(404, "There is no such message.")
     attempts: list[DeliveryAttempt] = message.attempts_log
     return render_template(
         "message_detail.html",

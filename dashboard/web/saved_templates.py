@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
-from sqlalchemy import select
 
-from dashboard.campaigns.templates import TemplateInputError, preview_template, save_template
+from dashboard.campaigns.templates import (
+    TemplateInputError,
+    all_templates,
+    preview_template,
+    save_template,
+)
 from dashboard.extensions import db
 from dashboard.models import MessageTemplate
 from dashboard.web.campaign_forms import TemplateForm
@@ -15,7 +19,7 @@ saved_templates = Blueprint("saved_templates", __name__, url_prefix="/templates"
 
 @saved_templates.get("/")
 def index():
-    templates = db.session.scalars(select(MessageTemplate).order_by(MessageTemplate.name)).all()
+    templates = all_templates()
     return render_template("saved_templates.html", templates=templates)
 
 

@@ -7,12 +7,11 @@ from datetime import datetime
 
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 from wtforms import StringField
 
 from dashboard.campaigns.control import cancel_campaign
 from dashboard.extensions import db
-from dashboard.models import Campaign, Message, MessageStatus
+from dashboard.models import Campaign, MessageStatus, counts_by_state
 from dashboard.sending.field_errors import FieldError
 from dashboard.sending.schedule import (
     display_zone,
@@ -40,15 +39,8 @@ def local_time(stored: datetime | None, pattern: str = "%Y-%m-%d %H:%M:%S") -> s
 
 
 def _waiting_counts(campaigns: list[Campaign]) -> dict[int, int]:
-    rows = db.session.execute(
-        select(Message.campaign_id, func.count())
-        .where(
-            Message.campaign_id.in_([c.id for c in campaigns]),
-            Message.status == MessageStatus.SCHEDULED,
-        )
-        .group_by(Message.campaign_id)
-    )
-    return {campaign_id: count for campaign_id, count in rows}
+    counts = counts_by_state([campaign.id for campaign in campaigns])
+    return {cid: by_state.get(MessageStatus.SCHEDULED, 0) for cid, by_state in counts.items()}
 
 
 def _page(errors: dict[int, str] | None = None, status: int = 200):
@@ -71,7 +63,7 @@ def index():
 
 @scheduled.post("/<int:campaign_id>/move")
 def move(campaign_id: int):
-    campaign = db.session.get(Campaign, campaign_id) or abort(404, "There is no such job.")
+    campaign = db.session.get(Campaign, campaign_id) or abort(404, "There is no such campaign.")
     form = MoveForm()
     if not form.validate_on_submit():
         return _page({campaign_id: "The form expired; reload the page and try again."}, 400)
@@ -89,7 +81,7 @@ def move(campaign_id: int):
 
 @scheduled.post("/<int:campaign_id>/cancel")
 def cancel(campaign_id: int):
-    campaign = db.session.get(Campaign, campaign_id) or abort(404, "There is no such job.")
+    campaign = db.session.get(Campaign, campaign_id) or abort(404, "There is no such campaign.")
     if not CancelForm().validate_on_submit():
         return _page({campaign_id: "The form expired; reload the page and try again."}, 400)
     cancel_campaign(campaign)

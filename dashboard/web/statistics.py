@@ -34,7 +34,7 @@ def throughput_charts(statistics: Statistics) -> list[tuple[Throughput, BarChart
             grouped_bars(
                 [moment.strftime("%H:%M") for moment, _ in run.per_minute],
                 [("throughput", [count for _, count in run.per_minute])],
-                title=f"Messages per minute, job #{run.campaign_id}",
+                title=f"Messages per minute, campaign #{run.campaign_id}",
                 height=140,
             ),
         )

@@ -7,14 +7,18 @@ import csv
 import io
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from sqlalchemy import select
 
 from dashboard.campaigns.csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError, split_address_list
 from dashboard.mail.recipient_check import check_address
 from dashboard.models import Suppression, SuppressionReason
-from dashboard.sending.suppression import suppress, suppression_count, unsuppress
+from dashboard.sending.suppression import (
+    recent_suppressions,
+    suppress,
+    suppression_count,
+    unsuppress,
+)
 from dashboard.web.campaign_forms import ActionForm, SuppressionForm
 
 suppressions = Blueprint("suppressions", __name__, url_prefix="/suppressions")
@@ -66,9 +70,7 @@ def index():
             return redirect(url_for("suppressions.index"))
     elif form.errors:
         status = 400
-    rows = db.session.scalars(
-        select(Suppression).order_by(Suppression.id.desc()).limit(ROWS_SHOWN)
-    ).all()
+    rows = recent_suppressions(ROWS_SHOWN)
     return render_template(
         "suppressions.html",
         form=form,
