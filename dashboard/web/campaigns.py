@@ -36,7 +36,7 @@ from dashboard.sending.field_errors import FieldError
 from dashboard.sending.holds import pause_campaign
 from dashboard.sending.schedule import display_zone, parse_local, to_display
 from dashboard.sending.submission import default_sender
-from dashboard.web.campaign_forms import ActionForm, CsvCampaignForm
+from dashboard.web.forms import ActionForm, CsvCampaignForm
 
 campaigns = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 # Until this page was the one for every campaign, composed emails had theirs under /jobs/.

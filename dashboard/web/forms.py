@@ -1,9 +1,20 @@
-"""Web forms: they carry CSRF and render fields; the rules live in `schemas.py`."""
+"""Every form of the dashboard's pages, in one place: they carry CSRF and render fields; the
+rules live in the services (a submitted email's in `sending/requests.py`, a campaign's in
+`campaigns/schemas.py`, a template's in `campaigns/templates.py`). The sign-in and account
+forms live with the access code in `auth/forms.py`."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import MultipleFileField, StringField, TextAreaField
+from flask_wtf.file import FileField
+from wtforms import (
+    HiddenField,
+    MultipleFileField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 
 
 class ComposeForm(FlaskForm):
@@ -22,3 +33,50 @@ class ComposeForm(FlaskForm):
         description="Leave empty to send now. A later time holds the email until then.",
         render_kw={"type": "datetime-local"},
     )
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something (confirm, pause, ...): only the CSRF token."""
+
+
+class CsvCampaignForm(FlaskForm):
+    file = FileField(
+        "CSV file",
+        description="From Excel ('CSV UTF-8') or Google Sheets: a header row with an 'email' "
+        "column; other columns (name, company, ngày, ...) become {{ variables }}.",
+    )
+    template_id = HiddenField("Saved template")
+    sender = StringField("From", description="Leave empty to use the default sender.")
+    subject = StringField("Subject", description="For example: Chào {{ name }}")
+    text = TextAreaField(
+        "Text body", description="Use the file's columns: {{ name }}, {{ email }}."
+    )
+    html = TextAreaField("HTML body (optional)")
+
+
+class TemplateForm(FlaskForm):
+    name = StringField("Name")
+    subject = StringField("Subject")
+    text = TextAreaField("Text body")
+    html = TextAreaField("HTML body (optional)")
+
+
+class SuppressionForm(FlaskForm):
+    addresses = TextAreaField(
+        "Addresses", description="One or more, separated by commas or new lines."
+    )
+    file = FileField("…or a CSV file", description="Its 'email' column (or its first column).")
+    reason = SelectField(
+        "Reason",
+        choices=[
+            SelectChoice("manual", "added by hand"),
+            SelectChoice("bounced", "bounced"),
+            SelectChoice("unsubscribed", "unsubscribed"),
+        ],
+    )
+
+
+class MoveForm(FlaskForm):
+    """A scheduled campaign's new time."""
+
+    send_at = StringField("New time", render_kw={"type": "datetime-local", "required": True})

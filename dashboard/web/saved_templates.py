@@ -12,7 +12,7 @@ from dashboard.campaigns.templates import (
 )
 from dashboard.extensions import db
 from dashboard.models import MessageTemplate
-from dashboard.web.campaign_forms import TemplateForm
+from dashboard.web.forms import TemplateForm
 
 saved_templates = Blueprint("saved_templates", __name__, url_prefix="/templates")
 

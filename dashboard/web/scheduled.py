@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, abort, redirect, render_template, url_for
-from flask_wtf import FlaskForm
-from wtforms import StringField
 
 from dashboard.campaigns.control import cancel_campaign
 from dashboard.extensions import db
@@ -20,16 +18,9 @@ from dashboard.sending.schedule import (
     to_display,
     upcoming_campaigns,
 )
+from dashboard.web.forms import ActionForm, MoveForm
 
 scheduled = Blueprint("scheduled", __name__, url_prefix="/scheduled")
-
-
-class MoveForm(FlaskForm):
-    send_at = StringField("New time", render_kw={"type": "datetime-local", "required": True})
-
-
-class CancelForm(FlaskForm):
-    """Only its CSRF token."""
 
 
 @scheduled.app_template_filter("local_time")
@@ -52,7 +43,7 @@ def _page(errors: dict[int, str] | None = None, status: int = 200):
         errors=errors or {},
         zone=display_zone().key,
         move_form=MoveForm(formdata=None),
-        cancel_form=CancelForm(formdata=None),
+        cancel_form=ActionForm(formdata=None),
     ), status
 
 
@@ -82,7 +73,7 @@ def move(campaign_id: int):
 @scheduled.post("/<int:campaign_id>/cancel")
 def cancel(campaign_id: int):
     campaign = db.session.get(Campaign, campaign_id) or abort(404, "There is no such campaign.")
-    if not CancelForm().validate_on_submit():
+    if not ActionForm().validate_on_submit():
         return _page({campaign_id: "The form expired; reload the page and try again."}, 400)
     cancel_campaign(campaign)
     return redirect(url_for("scheduled.index"), 303)

@@ -19,7 +19,7 @@ from dashboard.sending.suppression import (
     suppression_count,
     unsuppress,
 )
-from dashboard.web.campaign_forms import ActionForm, SuppressionForm
+from dashboard.web.forms import ActionForm, SuppressionForm
 
 suppressions = Blueprint("suppressions", __name__, url_prefix="/suppressions")
 ROWS_SHOWN = 200
