@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email import policy
-from email.parser import BytesParser
 from typing import Any
 
 from flask import current_app
@@ -15,6 +13,7 @@ from sqlalchemy import func, select
 from dashboard.campaigns.import_report import import_counts, import_of, problems_of
 from dashboard.extensions import db
 from dashboard.mail.merge import TemplateProblem
+from dashboard.mail.reading import read_message
 from dashboard.models import (
     Campaign,
     CampaignProgress,
@@ -130,14 +129,13 @@ def render_preview(campaign: Campaign, count: int = PREVIEW_MESSAGES) -> list[Re
         except TemplateProblem as problem:
             previews.append(RenderedPreview(to=shown, error=f"{problem.field}: {problem}"))
             continue
-        email = BytesParser(policy=policy.default).parsebytes(raw)
-        html = email.get_body(("html",))
+        parts = read_message(raw)
         previews.append(
             RenderedPreview(
                 to=shown,
-                subject=str(email["Subject"]),
-                text=email.get_body(("plain",)).get_content().replace("\r\n", "\n"),
-                html=html.get_content() if html is not None else None,
+                subject=dict(parts.headers).get("Subject", ""),
+                text=(parts.text or "").replace("\r\n", "\n"),
+                html=parts.html,
                 raw=raw.decode("ascii", "replace"),
             )
         )
