@@ -20,9 +20,9 @@ from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.mail.smtp import DeliveryResult, Outcome
 from dashboard.models import DeliveryAttempt, Message, MessageStatus, utcnow
-from dashboard.reporting.sent_hours import move_sends
 from dashboard.sending.failure_guard import is_failure, pause_failing_campaigns
 from dashboard.sending.queues import SEND_BATCH
+from dashboard.sending.sent_counts import move_sends
 
 log = logging.getLogger(__name__)
 
