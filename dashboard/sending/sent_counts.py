@@ -4,7 +4,7 @@ entries, and the messages sent more than once (duplicates), so the page need not
 attempts of every retried message.
 
 A `sent_hour` row holds how many messages have their `sent_at` in that hour. Only the handler
-that records outcomes (`signals.record_delivery_results`) writes `sent_at` and sent attempts, and
+that records outcomes (`outcomes.record_outcomes`) writes `sent_at` and sent attempts, and
 it calls `move_sends` in the same transaction: a message sent again leaves its old hour for the
 new one (so a message is counted once, in the hour of its `sent_at`, whatever the retries) and is
 listed in `duplicate_send`. The statistics (`dashboard.reporting.sent_hours`) read the finished
