@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from celery import current_app as current_celery_app
 from celery.signals import task_failure, worker_process_init
 from celery.utils.dispatch import Signal
 from sqlalchemy import update
@@ -74,9 +75,7 @@ def fail_unfinished_batch(
 
 def _fresh_connections_after_fork(**_: Any) -> None:
     # Pooled connections inherited from the parent process must not be shared across forks.
-    from celery import current_app as celery
-
-    app = getattr(celery, "flask_app", None)
+    app = getattr(current_celery_app, "flask_app", None)
     if app is not None:
         with app.app_context():
             db.engine.dispose(close=False)
