@@ -40,7 +40,7 @@ from dashboard import create_app  # noqa: E402
 from dashboard.auth.accounts import create_user  # noqa: E402
 from dashboard.config import engine_options  # noqa: E402
 from dashboard.extensions import db  # noqa: E402
-from dashboard.reporting.sent_hours import recount_from_rows  # noqa: E402
+from dashboard.sending.sent_counts import recount_from_rows  # noqa: E402
 
 DOMAINS = ["example.vn", "gmail.com", "yahoo.com", "outlook.com", "fpt.vn", "vnpt.vn"]
 FAILURES = [(550, "5.1.1 Recipient address rejected"), (554, "5.7.1 Message rejected as spam")]

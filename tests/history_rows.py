@@ -1,7 +1,7 @@
 """Rows written straight into the database for the history and statistics tests: whole
 histories with chosen times and outcomes, which no SMTP run could produce on cue. Each sent_at
 is counted in its hour, and a message sent twice listed, as the outcome handler would do
-(`sent_hours`)."""
+(`sending.sent_counts`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 
 from dashboard.extensions import db
 from dashboard.models import Campaign, DeliveryAttempt, Message, utcnow
-from dashboard.reporting.ranges import floor_to
-from dashboard.reporting.sent_hours import add_duplicates, add_to_hours
+from dashboard.sending.sent_counts import add_duplicates, add_to_hours
+from dashboard.sending.time_buckets import floor_to
 
 WAITING_STATUSES = {"draft", "scheduled", "queued", "sending", "retrying"}
 

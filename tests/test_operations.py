@@ -196,12 +196,12 @@ def test_one_log_line_per_attempt_without_body_or_address(
         "/api/v1/emails", json={"to": addresses, "subject": "Nhật ký", "text": BODY}
     )
     assert response.status_code == 202
-    job = response.json["id"]
-    messages = wait_for_final(app, job)
+    campaign_id = response.json["id"]
+    messages = wait_for_final(app, campaign_id)
 
     def lines() -> list[str]:
         text = worker.read_text(errors="replace")
-        return [line for line in text.splitlines() if f"delivery job={job} " in line]
+        return [line for line in text.splitlines() if f"delivery campaign={campaign_id} " in line]
 
     found = wait_until(lambda: len(lines()) == 2 and lines(), what="the delivery log lines")
     for message, line in zip(messages, found, strict=True):

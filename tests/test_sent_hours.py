@@ -21,8 +21,8 @@ from dashboard.models import (
     SentHour,
     utcnow,
 )
-from dashboard.reporting.ranges import floor_to
-from dashboard.reporting.sent_hours import recount_from_rows
+from dashboard.sending.sent_counts import recount_from_rows
+from dashboard.sending.time_buckets import floor_to
 from dashboard.signals import record_delivery_results
 from tests.history_rows import seed_campaign
 

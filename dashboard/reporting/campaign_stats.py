@@ -10,8 +10,8 @@ from sqlalchemy import and_, func, select
 
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus, counts_by_state
-from dashboard.reporting.ranges import LABEL_FORMATS, StatsRange, floor_to
-from dashboard.reporting.sql import time_bucket
+from dashboard.reporting.ranges import StatsRange
+from dashboard.sending.time_buckets import LABEL_FORMATS, floor_to, time_bucket
 
 CAMPAIGNS_SHOWN = 25
 THROUGHPUT_CAMPAIGNS = 3

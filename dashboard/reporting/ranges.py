@@ -8,21 +8,13 @@ from datetime import datetime, timedelta
 
 from dashboard.models import utcnow
 from dashboard.reporting.history import parse_moment
+from dashboard.sending.time_buckets import floor_to
 
 PRESETS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 PRESETS["90d"] = timedelta(days=90)
 DEFAULT_PRESET = "7d"
 UNITS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 MAX_BUCKETS = 400
-LABEL_FORMATS = {"day": "%Y-%m-%d", "hour": "%Y-%m-%d %H", "minute": "%Y-%m-%d %H:%M"}
-
-
-def floor_to(moment: datetime, unit: str) -> datetime:
-    if unit == "day":
-        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    if unit == "hour":
-        return moment.replace(minute=0, second=0, microsecond=0)
-    return moment.replace(second=0, microsecond=0)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""SQL for the statistics that differs between SQLite and PostgreSQL, kept in one place."""
+"""SQL for the statistics that differs between SQLite and PostgreSQL, kept in one place (but for
+`time_bucket`, which the sent counts on the send path use too: `dashboard.sending.time_buckets`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, text
 
 from dashboard.extensions import db
-from dashboard.reporting.ranges import LABEL_FORMATS
+from dashboard.sending.time_buckets import LABEL_FORMATS, time_bucket
 
 
 def without_jit() -> None:
@@ -18,15 +19,6 @@ def without_jit() -> None:
     """
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text("SET LOCAL jit = off"))
-
-
-def time_bucket(column: ColumnElement, unit: str) -> ColumnElement[str]:
-    """The start of the minute, hour or day `column` falls in, as text (`LABEL_FORMATS`)."""
-    if db.engine.dialect.name == "postgresql":
-        pattern = {"day": "YYYY-MM-DD", "hour": "YYYY-MM-DD HH24", "minute": "YYYY-MM-DD HH24:MI"}
-        return func.to_char(column, pattern[unit])
-    # SQLite keeps datetimes as ISO text, so the bucket is a prefix of it.
-    return func.substr(column, 1, {"day": 10, "hour": 13, "minute": 16}[unit])
 
 
 def bucket_start(column: ColumnElement, unit: str) -> ColumnElement:

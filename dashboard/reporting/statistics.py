@@ -19,9 +19,10 @@ from sqlalchemy import ColumnElement, exists, func, literal_column, select
 from dashboard.extensions import db
 from dashboard.models import DuplicateSend, Message, MessageStatus, utcnow
 from dashboard.reporting.campaign_stats import CampaignRow, Throughput, campaign_rows, throughput
-from dashboard.reporting.ranges import StatsRange, floor_to
+from dashboard.reporting.ranges import StatsRange
 from dashboard.reporting.sent_hours import sent_in_hours
 from dashboard.reporting.sql import as_moment, bucket_start, recipient_domain, without_jit
+from dashboard.sending.time_buckets import floor_to
 
 FAILURE_GROUPS_SHOWN = 20
 SUBQUERIES_PER_STATEMENT = 100

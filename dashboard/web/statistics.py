@@ -9,8 +9,9 @@ from dashboard.ops.system_status import system_status
 from dashboard.reporting.campaign_stats import Throughput
 from dashboard.reporting.charts import BarChart, grouped_bars
 from dashboard.reporting.history import status_choices
-from dashboard.reporting.ranges import LABEL_FORMATS, PRESETS, parse_range
+from dashboard.reporting.ranges import PRESETS, parse_range
 from dashboard.reporting.statistics import Statistics, compute_statistics
+from dashboard.sending.time_buckets import LABEL_FORMATS
 
 stats = Blueprint("stats", __name__, url_prefix="/stats")
 
