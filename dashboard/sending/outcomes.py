@@ -43,7 +43,7 @@ def record_outcomes(
     task_id: str | None,
     recipients: Mapping[int, tuple[int, str]] | None = None,
 ) -> None:
-    """Write each result to its message row and log it as an attempt, in two bulk statements.
+    """Write each result to its message row and log it as an attempt, in one transaction.
 
     `retry_at` gives, per message, when a transient failure is tried again (the beat dispatcher
     queues it then); None means its retries are used up, so a transient failure is final.
