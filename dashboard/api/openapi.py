@@ -40,7 +40,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 def build_openapi() -> dict[str, Any]:
-    """Assemble the document; the schemas come straight from `schemas.py`."""
+    """Assemble the document; the schemas come straight from the pydantic models that validate
+    requests and shape answers (`sending/requests.py`, `api/schemas.py`)."""
     _, definitions = models_json_schema(
         [
             (EmailRequest, "validation"),

@@ -1,4 +1,4 @@
-"""Rows as the API's JSON shapes (the models in `schemas.py` document them)."""
+"""Rows as the API's JSON shapes (the models in `api/schemas.py` document them)."""
 
 from __future__ import annotations
 

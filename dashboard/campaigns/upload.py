@@ -1,7 +1,7 @@
 """Starting a CSV campaign: the upload is checked (layout, encoding, templates against its
 columns) and stored in the database in chunks, so any worker can read it; then the import task
 is published. The web request never reads the whole file into memory and never waits for the
-import (see `campaign_import.py`).
+import (see `importer.py`).
 """
 
 from __future__ import annotations

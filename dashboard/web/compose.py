@@ -17,7 +17,7 @@ from dashboard.web.forms import ComposeForm
 
 compose = Blueprint("compose", __name__)
 
-# Form field names as the rules in schemas.py call them.
+# Form field names as the rules in sending/requests.py call them.
 _FORM_FIELDS = {
     "to": "to",
     "from": "sender",
