@@ -10,8 +10,8 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 
 from dashboard.mail.addresses import AddressError, Mailbox
+from dashboard.mail.attachments import AttachmentFile
 from dashboard.mail.headers import HeaderInjectionError
-from dashboard.mail.mime import AttachmentFile
 from dashboard.mail.recipient_check import check_address
 from dashboard.mail.skeleton import MimeSkeleton, Personalised
 

@@ -31,6 +31,17 @@ class Mailbox:
         return f"{self.name} <{self.address}>" if self.name else self.address
 
 
+def plain_display_name(name: str) -> str:
+    """A display name as mail carries it: words separated by single spaces, none at the ends.
+
+    In a `To:` or `From:` header a name is a phrase, whose whitespace readers collapse (the
+    standard library's parser turns a run of spaces or a tab into one space, even inside an
+    encoded-word), so a name is stored and sent in that form: what History shows is what the
+    recipient's client shows. (The CSV import keeps names the same way.)
+    """
+    return " ".join(name.split())
+
+
 class AddressError(ValueError):
     """An address a person typed that cannot be used, with the reason in words."""
 
@@ -76,7 +87,7 @@ def parse_mailbox(text: str) -> Mailbox:
         valid = validate_email(addr, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
         raise AddressError(f"'{addr}' is not a valid address: {error}") from None
-    return Mailbox(address=valid.ascii_email or valid.normalized, name=name.strip())
+    return Mailbox(address=valid.ascii_email or valid.normalized, name=plain_display_name(name))
 
 
 def parse_address_list(text: str) -> list[Mailbox]:
