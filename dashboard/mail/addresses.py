@@ -14,6 +14,7 @@ from email_validator import EmailNotValidError, validate_email
 from dashboard.mail.headers import HeaderInjectionError, check_header_value
 
 _SEPARATORS = re.compile(r"[,;\n\r]")
+_QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,13 @@ def split_address_list(text: str) -> list[str]:
     """Split on commas, semicolons and newlines that are not inside quotes or angle brackets."""
     items: list[str] = []
     current: list[str] = []
-    in_quotes = in_angle = False
+    in_quotes = in_angle = escaped = False
     for char in text:
-        if char == '"' and not in_angle:
+        if escaped:  # `\"` inside quotes is a quote in the name, not its end
+            escaped = False
+        elif char == "\\" and in_quotes:
+            escaped = True
+        elif char == '"' and not in_angle:
             in_quotes = not in_quotes
         elif char == "<" and not in_quotes:
             in_angle = True
@@ -76,10 +81,18 @@ def parse_mailbox(text: str) -> Mailbox:
         raise AddressError(str(error)) from None
     if "<" in text or '"' in text:
         name, addr = parseaddr(text)
-        bracketed = text[text.find("<") + 1 : -1].strip()
+        head, _, bracketed = text[:-1].rpartition("<")
         # parseaddr reads `Bcc: x@a.example <y@b.example>` as x@a: the address must be the
-        # one between the brackets, or what is sent is not what the person sees.
-        if not addr or text.count("<") != 1 or not text.endswith(">") or addr != bracketed:
+        # one between the brackets, or what is sent is not what the person sees. A `<` may
+        # appear only inside the quoted name.
+        unquoted = _QUOTED_STRING.sub("", head)
+        if (
+            not addr
+            or not text.endswith(">")
+            or "<" in unquoted
+            or ">" in unquoted
+            or addr != bracketed.strip()
+        ):
             raise AddressError(f"'{text}' is not of the form Name <address@example.com>")
     else:
         name, addr = "", text
