@@ -11,10 +11,16 @@ subject is a value, not a template, and keeps even its end spaces.
 
 from __future__ import annotations
 
+import re
+from email import policy
+from email.parser import BytesParser
+
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 
 from dashboard.mail.addresses import plain_display_name
+from dashboard.sending.envelopes import envelope_for
 from tests.conftest import wait_for_final
 from tests.csv_campaign_helpers import csv_bytes, imported
 from tests.smtp_server import Received, ScriptedSMTPServer
@@ -45,6 +51,21 @@ def check_lines(received: Received) -> None:
                 assert len(physical) <= 78 or b"?==?" in physical, line
 
 
+def without_date(data: bytes) -> bytes:
+    return re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\n", data, count=1)
+
+
+def assert_pages_show_what_was_sent(app: Flask, client: FlaskClient, message, raw: bytes) -> None:
+    """The History detail rebuilds the message with the workers' code: the same bytes, but for
+    the Date (when it was built), and it shows the subject as it arrived."""
+    with app.app_context():
+        rebuilt = envelope_for(message.id, app.config).data
+    assert without_date(rebuilt) == without_date(raw)
+    page = client.get(f"/history/{message.id}").get_data(as_text=True)
+    subject = BytesParser(policy=policy.default).parsebytes(raw)["Subject"]
+    assert f"<th>Subject</th><td>{escape(subject)}</td>" in page
+
+
 def arrived(smtp_server: ScriptedSMTPServer, address: str) -> Received:
     [received] = smtp_server.received_by(address)
     check_lines(received)
@@ -66,12 +87,16 @@ def test_the_api_sends_every_subject_and_name_exactly(
         assert response.status_code == 202, (subject, response.json)
         sent.append((response.json["id"], subject, group))
     for campaign_id, subject, group in sent:
-        assert {m.status for m in wait_for_final(app, campaign_id, timeout=120)} == {"sent"}
+        messages = wait_for_final(app, campaign_id, timeout=120)
+        assert {m.status for m in messages} == {"sent"}
         for name, address in group:
             email = arrived(smtp_server, address).message
             assert email["Subject"] == subject
             assert email["To"].addresses[0].display_name == name
             assert email["To"].addresses[0].addr_spec == address
+        if campaign_id % 10 == 0:
+            raw = arrived(smtp_server, messages[0].to_address).raw
+            assert_pages_show_what_was_sent(app, client, messages[0], raw)
 
 
 def test_the_compose_form_sends_every_subject_and_name_exactly(
@@ -126,8 +151,11 @@ def test_a_csv_campaign_merges_every_value_exactly_or_refuses_it_by_name(
     assert refused.status == "failed" and "subject" in refused.last_reply
     assert not smtp_server.received_by(too_long[0])
     assert {m.status for m in messages.values()} == {"sent"}
-    for address, name, value in rows:
-        email = arrived(smtp_server, address).message
+    for n, (address, name, value) in enumerate(rows):
+        received = arrived(smtp_server, address)
+        email = received.message
+        if n % 10 == 0:
+            assert_pages_show_what_was_sent(app, client, messages[address], received.raw)
         assert email["Subject"] == value
         assert email["To"].addresses[0].display_name == name
         assert email.get_body(("plain",)).get_content().rstrip("\r\n") == f"Kính gửi {name}"

@@ -43,8 +43,11 @@ class Personalised:
 
 
 def quoted_printable(text: str) -> bytes:
-    """UTF-8 text as quoted-printable with CRLF line ends (soft breaks keep lines under 77)."""
+    """UTF-8 text as quoted-printable with CRLF line ends (soft breaks keep lines under 77),
+    ending in a line break like every text part."""
     normal = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    if not normal.endswith(b"\n"):
+        normal += b"\n"
     return binascii.b2a_qp(normal, quotetabs=False, istext=True, header=False).replace(b"\n", CRLF)
 
 
@@ -134,7 +137,7 @@ class MimeSkeleton:
         """Headers and content of the body part: text alone, or text and HTML alternatives."""
         text = _text_part_headers("plain") + CRLF + quoted_printable(message.text)
         if self._alternative is None or message.html is None:
-            return text + CRLF
+            return text
         boundary = self._alternative.encode("ascii")
         return b"".join(
             [
