@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.headerregistry import Address
 from email.utils import parseaddr
 
 from email_validator import EmailNotValidError, validate_email
@@ -23,10 +22,6 @@ class Mailbox:
 
     address: str
     name: str = ""
-
-    def formatted(self) -> str:
-        """The mailbox as an RFC 5322 header value (non-ASCII names are encoded when serialised)."""
-        return str(Address(display_name=self.name, addr_spec=self.address))
 
     def __str__(self) -> str:
         return f"{self.name} <{self.address}>" if self.name else self.address
