@@ -12,7 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dashboard.mail.addresses import Mailbox
-from dashboard.mail.mime import AttachmentFile, OutgoingEmail, build_message, new_message_id
+from dashboard.mail.attachments import AttachmentFile
+from dashboard.mail.headers import new_message_id
+from dashboard.mail.skeleton import MimeSkeleton, Personalised
 from dashboard.ops.catcher import run_catcher
 from tests.conftest import wait_until
 from tests.smtp_server import free_port
@@ -43,15 +45,18 @@ def test_caught_mail_page_shows_parts_safely(
     app: Flask, client: FlaskClient, catcher_port: int, unique: str
 ) -> None:
     subject = f"Đơn hàng <b>#{unique}</b> đã được giao"
-    raw = build_message(
-        OutgoingEmail(
-            sender=Mailbox("shop@example.com", "Cửa hàng"),
+    skeleton = MimeSkeleton(
+        Mailbox("shop@example.com", "Cửa hàng"),
+        has_html=True,
+        attachments=[AttachmentFile("hoá đơn.txt", "text/plain", "Tổng: 100.000đ".encode())],
+    )
+    raw = skeleton.render(
+        Personalised(
             recipient=Mailbox(f"khach-{unique}@example.vn", "Khách hàng"),
             subject=subject,
             text="Cảm ơn bạn đã mua hàng.",
             html=HOSTILE_HTML,
             message_id=new_message_id("example.com"),
-            attachments=(AttachmentFile("hoá đơn.txt", "text/plain", "Tổng: 100.000đ".encode()),),
         )
     )
     with smtplib.SMTP("127.0.0.1", catcher_port, timeout=10) as smtp:

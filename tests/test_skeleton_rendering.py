@@ -10,8 +10,8 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 
 from dashboard.mail.addresses import AddressError, Mailbox
+from dashboard.mail.attachments import AttachmentFile
 from dashboard.mail.headers import HeaderInjectionError
-from dashboard.mail.mime import AttachmentFile
 from dashboard.mail.recipient_check import check_address
 from dashboard.mail.skeleton import MimeSkeleton, Personalised
 
@@ -127,3 +127,20 @@ def test_fast_address_check_agrees_with_email_validator(address: str) -> None:
     except AddressError:
         got = None
     assert got == expected
+
+
+@pytest.mark.parametrize("has_html", [False, True])
+@pytest.mark.parametrize("attached", [False, True])
+@pytest.mark.parametrize("text", ["Một dòng\n", "Không xuống dòng", "Hai dòng trống\n\n\n", "\n"])
+def test_the_text_part_is_exactly_the_text_in_every_structure(
+    has_html: bool, attached: bool, text: str
+) -> None:
+    attachments = [AttachmentFile("a.txt", "text/plain", b"x")] if attached else []
+    skeleton = MimeSkeleton(SENDER, has_html=has_html, attachments=attachments)
+    data = skeleton.render(
+        Personalised(
+            Mailbox("an@example.vn"), "s", text, "<p>x</p>" if has_html else None, "<1@e.com>"
+        )
+    )
+    body = parsed(data).get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert body == (text if text.endswith("\n") else text + "\n")  # a text part ends a line

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from dashboard.mail.addresses import Mailbox
+from dashboard.mail.attachments import safe_filename
 from dashboard.mail.headers import HeaderInjectionError
-from dashboard.mail.mime import OutgoingEmail, build_message, safe_filename
+from dashboard.mail.skeleton import MimeSkeleton, Personalised
 from dashboard.mail.smtp import Envelope, Outcome, SmtpSettings, deliver_batch
 from tests.smtp_server import ScriptedSMTPServer, free_port
 
@@ -23,14 +24,15 @@ def server(smtp_server: ScriptedSMTPServer) -> Iterator[ScriptedSMTPServer]:
 
 def envelopes(count: int, tag: str) -> list[Envelope]:
     result = []
+    skeleton = MimeSkeleton(Mailbox("from@example.com"), has_html=False)
     for key in range(count):
         address = f"m{key}-{tag}@example.com"
-        data = build_message(
-            OutgoingEmail(
-                sender=Mailbox("from@example.com"),
+        data = skeleton.render(
+            Personalised(
                 recipient=Mailbox(address),
                 subject=f"Tin nhắn {key}",
                 text="Nội dung",
+                html=None,
                 message_id=f"<{key}.{tag}@example.com>",
             )
         )
@@ -70,12 +72,12 @@ def test_4xx_and_5xx_replies_are_told_apart(server: ScriptedSMTPServer) -> None:
 @pytest.mark.parametrize("subject", ["a\rb", "a\nBcc: x@example.com", "a\0b", "x" * 999])
 def test_header_values_that_could_inject_are_refused(subject: str) -> None:
     with pytest.raises(HeaderInjectionError):
-        build_message(
-            OutgoingEmail(
-                sender=Mailbox("from@example.com"),
+        MimeSkeleton(Mailbox("from@example.com"), has_html=False).render(
+            Personalised(
                 recipient=Mailbox("to@example.com"),
                 subject=subject,
                 text="t",
+                html=None,
                 message_id="<1@example.com>",
             )
         )

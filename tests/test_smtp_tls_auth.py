@@ -19,7 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from dashboard.mail.addresses import Mailbox
-from dashboard.mail.mime import OutgoingEmail, build_message
+from dashboard.mail.skeleton import MimeSkeleton, Personalised
 from dashboard.mail.smtp import Envelope, Outcome, SmtpSettings, deliver_batch
 from dashboard.sending.account import smtp_settings
 from tests.smtp_server import free_port
@@ -105,12 +105,12 @@ def implicit_tls_server(certificate_authority: trustme.CA) -> Iterator[tuple[Sec
 
 
 def envelope_to(address: str) -> Envelope:
-    data = build_message(
-        OutgoingEmail(
-            sender=Mailbox(USERNAME, "Người gửi"),
+    data = MimeSkeleton(Mailbox(USERNAME, "Người gửi"), has_html=False).render(
+        Personalised(
             recipient=Mailbox(address, "Nguyễn Văn A"),
             subject="Qua TLS và AUTH",
             text="Xin chào qua kết nối mã hoá.",
+            html=None,
             message_id="<tls-test@example.com>",
         )
     )

@@ -25,7 +25,7 @@ from dashboard.models import (
     utcnow,
 )
 from dashboard.reporting.campaign_stats import overall_rate
-from dashboard.sending.batch_content import CampaignRenderer
+from dashboard.sending.envelopes import CampaignRenderer
 
 PREVIEW_MESSAGES = 3
 PROBLEMS_SHOWN = 20
@@ -118,16 +118,25 @@ def render_preview(campaign: Campaign, count: int = PREVIEW_MESSAGES) -> list[Re
     ).all()
     if not messages:
         return []
-    renderer = CampaignRenderer(campaign, current_app.config)
     previews = []
+    try:
+        renderer = CampaignRenderer(campaign, current_app.config)
+    except ValueError as error:  # the sender cannot be written: no message can be built
+        renderer, sender_problem = None, str(error)
     for message in messages:
         shown = (
             f"{message.to_name} <{message.to_address}>" if message.to_name else message.to_address
         )
+        if renderer is None:
+            previews.append(RenderedPreview(to=shown, error=sender_problem))
+            continue
         try:
             raw = renderer.envelope(message).data
         except TemplateProblem as problem:
             previews.append(RenderedPreview(to=shown, error=f"{problem.field}: {problem}"))
+            continue
+        except ValueError as error:  # a merged value no header can carry: refused, named
+            previews.append(RenderedPreview(to=shown, error=str(error)))
             continue
         parts = read_message(raw)
         previews.append(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.headerregistry import Address
 from email.utils import parseaddr
 
 from email_validator import EmailNotValidError, validate_email
@@ -14,6 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from dashboard.mail.headers import HeaderInjectionError, check_header_value
 
 _SEPARATORS = re.compile(r"[,;\n\r]")
+_QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 @dataclass(frozen=True)
@@ -23,12 +23,19 @@ class Mailbox:
     address: str
     name: str = ""
 
-    def formatted(self) -> str:
-        """The mailbox as an RFC 5322 header value (non-ASCII names are encoded when serialised)."""
-        return str(Address(display_name=self.name, addr_spec=self.address))
-
     def __str__(self) -> str:
         return f"{self.name} <{self.address}>" if self.name else self.address
+
+
+def plain_display_name(name: str) -> str:
+    """A display name as mail carries it: words separated by single spaces, none at the ends.
+
+    In a `To:` or `From:` header a name is a phrase, whose whitespace readers collapse (the
+    standard library's parser turns a run of spaces or a tab into one space, even inside an
+    encoded-word), so a name is stored and sent in that form: what History shows is what the
+    recipient's client shows. (The CSV import keeps names the same way.)
+    """
+    return " ".join(name.split())
 
 
 class AddressError(ValueError):
@@ -39,9 +46,13 @@ def split_address_list(text: str) -> list[str]:
     """Split on commas, semicolons and newlines that are not inside quotes or angle brackets."""
     items: list[str] = []
     current: list[str] = []
-    in_quotes = in_angle = False
+    in_quotes = in_angle = escaped = False
     for char in text:
-        if char == '"' and not in_angle:
+        if escaped:  # `\"` inside quotes is a quote in the name, not its end
+            escaped = False
+        elif char == "\\" and in_quotes:
+            escaped = True
+        elif char == '"' and not in_angle:
             in_quotes = not in_quotes
         elif char == "<" and not in_quotes:
             in_angle = True
@@ -65,10 +76,18 @@ def parse_mailbox(text: str) -> Mailbox:
         raise AddressError(str(error)) from None
     if "<" in text or '"' in text:
         name, addr = parseaddr(text)
-        bracketed = text[text.find("<") + 1 : -1].strip()
+        head, _, bracketed = text[:-1].rpartition("<")
         # parseaddr reads `Bcc: x@a.example <y@b.example>` as x@a: the address must be the
-        # one between the brackets, or what is sent is not what the person sees.
-        if not addr or text.count("<") != 1 or not text.endswith(">") or addr != bracketed:
+        # one between the brackets, or what is sent is not what the person sees. A `<` may
+        # appear only inside the quoted name.
+        unquoted = _QUOTED_STRING.sub("", head)
+        if (
+            not addr
+            or not text.endswith(">")
+            or "<" in unquoted
+            or ">" in unquoted
+            or addr != bracketed.strip()
+        ):
             raise AddressError(f"'{text}' is not of the form Name <address@example.com>")
     else:
         name, addr = "", text
@@ -76,7 +95,7 @@ def parse_mailbox(text: str) -> Mailbox:
         valid = validate_email(addr, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
         raise AddressError(f"'{addr}' is not a valid address: {error}") from None
-    return Mailbox(address=valid.ascii_email or valid.normalized, name=name.strip())
+    return Mailbox(address=valid.ascii_email or valid.normalized, name=plain_display_name(name))
 
 
 def parse_address_list(text: str) -> list[Mailbox]:

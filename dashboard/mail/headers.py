@@ -1,8 +1,9 @@
-"""Header values that cannot smuggle in extra headers."""
+"""Header values that cannot smuggle in extra headers, and fresh Message-IDs."""
 
 from __future__ import annotations
 
 import re
+from email.utils import make_msgid
 
 MAX_HEADER_CHARS = 998  # RFC 5322 line limit; longer values are refused, not truncated.
 
@@ -37,3 +38,8 @@ def check_header_value(value: str, *, field: str = "header") -> str:
             f"{field} is {len(value)} characters long; the limit is {MAX_HEADER_CHARS}"
         )
     return value
+
+
+def new_message_id(domain: str) -> str:
+    """A fresh `<...@domain>` Message-ID."""
+    return make_msgid(domain=domain or "localhost")

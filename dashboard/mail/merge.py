@@ -4,11 +4,15 @@ cannot reach Python's internals."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+# What ends a line for someone (CR LF, the other ASCII breaks, NEL, the Unicode separators).
+_SUBJECT_LINE_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
 
 # Variables every merge offers besides the file's columns.
 BUILTIN_VARIABLES = frozenset({"email", "unsubscribe_url"})
@@ -159,8 +163,9 @@ class MergeTemplate:
             except Exception as error:  # a template is code a person wrote: any error is theirs
                 raise TemplateProblem(field, f"{type(error).__name__}: {error}") from None
         subject, text, html = parts
-        # A value with a line break must not start a new header.
-        subject = " ".join(subject.replace("\r", " ").replace("\n", " ").split())
+        # A value with a line break must not start a new header: each break is a space; the
+        # rest (runs of spaces, tabs, spaces at the ends) is sent as the file holds it.
+        subject = _SUBJECT_LINE_BREAKS.sub(" ", subject)
         return RenderedContent(subject=subject, text=text, html=html)
 
 

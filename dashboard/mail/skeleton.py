@@ -1,32 +1,33 @@
-"""Personalised messages from a MIME skeleton built once per batch.
+"""The one builder of outgoing mail: every message, a single email as well as a campaign's, is
+rendered here from a MIME skeleton built once per batch.
 
 Building an `EmailMessage` costs about 2.8 ms; a campaign's messages differ only in To, Subject,
 Message-ID, the unsubscribe link and the two bodies. So the constant bytes (From, Date, MIME
 structure, boundaries, attachments already in base64) are made once, and each recipient costs
-only the encoding of what varies: RFC 2047 for a non-ASCII Subject or name, quoted-printable for
-the bodies (UTF-8, 7-bit on the wire like `mime.build_message`).
+only the encoding of what varies: the headers by `header_encoding` (RFC 2047 where plain ASCII
+would not read back exactly), quoted-printable for the bodies. UTF-8 throughout, 7-bit on the
+wire, a text part always, HTML as an alternative.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
+import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import policy
 from email.message import MIMEPart
 from email.utils import format_datetime
 
 from dashboard.mail.addresses import Mailbox
+from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_filename
+from dashboard.mail.header_encoding import CRLF, header_line, mailbox_header, subject_header
 from dashboard.mail.headers import check_header_value
-from dashboard.mail.mime import _POLICY, AttachmentFile, guess_content_type, safe_filename
 
-CRLF = b"\r\n"
-_ENCODED_WORD_BYTES = 45  # 60 base64 characters: each encoded-word stays within 75 (RFC 2047)
-_ATEXT = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~ "
-)
+# 7-bit transfer encodings (quoted-printable or base64) pass any SMTP server, 8BITMIME or not.
+_ATTACHMENT_POLICY = policy.SMTP.clone(cte_type="7bit")
 
 
 @dataclass(frozen=True)
@@ -41,75 +42,22 @@ class Personalised:
     unsubscribe_url: str | None = None
 
 
-def encoded_words(text: str) -> list[str]:
-    """`text` as RFC 2047 base64 encoded-words, split between characters, never inside one."""
-    data = text.encode("utf-8")
-    if len(data) <= _ENCODED_WORD_BYTES:  # the usual name or subject: one word
-        return ["=?utf-8?b?" + base64.b64encode(data).decode("ascii") + "?="]
-    words, chunk, size = [], [], 0
-    for char in text:
-        width = len(char.encode("utf-8"))
-        if size + width > _ENCODED_WORD_BYTES and chunk:
-            words.append("".join(chunk))
-            chunk, size = [], 0
-        chunk.append(char)
-        size += width
-    if chunk:
-        words.append("".join(chunk))
-    return [
-        "=?utf-8?b?" + base64.b64encode(word.encode("utf-8")).decode("ascii") + "?="
-        for word in words
-    ]
-
-
-def _plain_ascii(text: str) -> bool:
-    return text.isascii() and text.isprintable() and "=?" not in text
-
-
-def _fold(words: list[str], first_line_used: int) -> str:
-    """Join words with spaces, starting a continuation line where a line would pass 78."""
-    lines, current, used = [], [], first_line_used
-    for word in words:
-        if current and used + 1 + len(word) > 78:
-            lines.append(" ".join(current))
-            current, used = [], 1
-        current.append(word)
-        used += len(word) + (1 if len(current) > 1 else 0)
-    lines.append(" ".join(current))
-    return "\r\n ".join(lines)
-
-
-def subject_header(subject: str) -> bytes:
-    """`Subject: ...` with CRLF: plain when printable ASCII, else encoded-words; folded."""
-    check_header_value(subject, field="subject")
-    words = subject.split(" ") if _plain_ascii(subject) else encoded_words(subject)
-    return ("Subject: " + _fold([w for w in words if w] or [""], 9)).encode("ascii") + CRLF
-
-
-def mailbox_header(name: str, mailbox: Mailbox) -> bytes:
-    """`To: Name <addr>` with CRLF; a name with specials is quoted, a non-ASCII one encoded."""
-    display = mailbox.name.replace("\r", " ").replace("\n", " ").strip()
-    address = check_header_value(mailbox.address, field="address")
-    if not display:
-        return f"{name}: {address}".encode("ascii") + CRLF
-    if _plain_ascii(display):
-        if set(display) <= _ATEXT:
-            words = display.split()
-        else:
-            words = ['"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"']
-    else:
-        words = encoded_words(display)
-    return (f"{name}: " + _fold([*words, f"<{address}>"], len(name) + 2)).encode("ascii") + CRLF
-
-
 def quoted_printable(text: str) -> bytes:
-    """UTF-8 text as quoted-printable with CRLF line ends (soft breaks keep lines under 77)."""
+    """UTF-8 text as quoted-printable with CRLF line ends (soft breaks keep lines under 77),
+    ending in a line break like every text part."""
     normal = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    if not normal.endswith(b"\n"):
+        normal += b"\n"
     return binascii.b2a_qp(normal, quotetabs=False, istext=True, header=False).replace(b"\n", CRLF)
 
 
-def _boundary() -> str:
-    return "==" + secrets.token_hex(16) + "=="
+def _boundary(seed: str | None, kind: str) -> str:
+    """A boundary no line of a part can start with: quoted-printable writes `=` as `=3D` (so
+    never `==`), base64 has no `-`, and header lines start with a name. Given a seed, the same
+    one each time, so a page that rebuilds a message shows the bytes the worker sends."""
+    if seed is None:
+        return "==" + secrets.token_hex(16) + "=="
+    return "==" + hashlib.sha256(f"{seed}:{kind}".encode()).hexdigest()[:32] + "=="
 
 
 def _text_part_headers(subtype: str) -> bytes:
@@ -123,7 +71,7 @@ def _attachment_part(attachment: AttachmentFile) -> bytes:
     maintype, _, subtype = guess_content_type(
         attachment.filename, attachment.content_type
     ).partition("/")
-    part = MIMEPart(policy=_POLICY)
+    part = MIMEPart(policy=_ATTACHMENT_POLICY)
     part.set_content(
         attachment.data,
         maintype=maintype,
@@ -144,13 +92,14 @@ class MimeSkeleton:
         attachments: Sequence[AttachmentFile] = (),
         list_unsubscribe: bool = False,
         date: datetime | None = None,
+        boundary_seed: str | None = None,
     ) -> None:
         self.has_html = has_html
         self.list_unsubscribe = list_unsubscribe
         self._from = mailbox_header("From", sender)
         self._date = f"Date: {format_datetime(date or datetime.now(UTC))}\r\n".encode("ascii")
-        self._mixed = _boundary() if attachments else None
-        self._alternative = _boundary() if has_html else None
+        self._mixed = _boundary(boundary_seed, "mixed") if attachments else None
+        self._alternative = _boundary(boundary_seed, "alternative") if has_html else None
         self._attachments = b"".join(
             f"--{self._mixed}\r\n".encode("ascii") + _attachment_part(a) + CRLF for a in attachments
         )
@@ -162,13 +111,11 @@ class MimeSkeleton:
             mailbox_header("To", message.recipient),
             subject_header(message.subject),
             self._date,
-            b"Message-ID: "
-            + check_header_value(message.message_id, field="Message-ID").encode("ascii")
-            + CRLF,
+            header_line("Message-ID", check_header_value(message.message_id, field="Message-ID")),
         ]
         if self.list_unsubscribe and message.unsubscribe_url:
             url = check_header_value(message.unsubscribe_url, field="unsubscribe URL")
-            head.append(f"List-Unsubscribe: <{url}>\r\n".encode("ascii"))
+            head.append(header_line("List-Unsubscribe", f"<{url}>", field="unsubscribe URL"))
             head.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
         head.append(b"MIME-Version: 1.0\r\n")
         body = self._body(message)
@@ -190,7 +137,7 @@ class MimeSkeleton:
         """Headers and content of the body part: text alone, or text and HTML alternatives."""
         text = _text_part_headers("plain") + CRLF + quoted_printable(message.text)
         if self._alternative is None or message.html is None:
-            return text + CRLF
+            return text
         boundary = self._alternative.encode("ascii")
         return b"".join(
             [

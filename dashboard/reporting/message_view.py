@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dashboard.mail.headers import HeaderInjectionError
+from flask import current_app
+
+from dashboard.mail.merge import TemplateProblem
 from dashboard.mail.reading import MessageParts, read_message
 from dashboard.models import Message
-from dashboard.sending.envelopes import envelopes_for
+from dashboard.sending.envelopes import envelope_for
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,11 @@ class RenderedMessage(MessageParts):
 def render_message(message: Message) -> RenderedMessage:
     """Build the MIME message the workers would send for `message`, and take it apart."""
     try:
-        [envelope] = envelopes_for([message.id])
-    except (HeaderInjectionError, ValueError) as error:
+        envelope = envelope_for(message.id, current_app.config)
+    except TemplateProblem as problem:
+        return RenderedMessage(
+            [], None, None, [], 0, problem=f"the {problem.field} template: {problem}"
+        )
+    except ValueError as error:
         return RenderedMessage([], None, None, [], 0, problem=str(error))
     return RenderedMessage(**vars(read_message(envelope.data)))

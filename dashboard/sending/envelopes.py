@@ -1,9 +1,17 @@
-"""A claimed message as the SMTP session sends it: its row's sending columns and its campaign's
-content, built into bytes by the mail builder."""
+"""Claimed messages as the SMTP session sends them: each row's sending columns and its
+campaign's content, rendered by the one mail builder (`mail/skeleton.py`).
+
+Every message goes this way: a single email is a campaign with no variables, its subject and
+bodies sent exactly as typed (plain email is never a template); a merge campaign's are rendered
+per recipient in the sandbox first. The History detail and the campaign preview rebuild a
+message with the same renderer, so they show what the workers send.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -11,12 +19,12 @@ from sqlalchemy.orm import selectinload
 
 from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox
-from dashboard.mail.mime import AttachmentFile, OutgoingEmail, build_message
+from dashboard.mail.attachments import AttachmentFile
+from dashboard.mail.merge import MergeTemplate, compile_merge
+from dashboard.mail.skeleton import MimeSkeleton, Personalised
 from dashboard.mail.smtp import Envelope
-from dashboard.models import (
-    Campaign,
-    Message,
-)
+from dashboard.models import Campaign, Message
+from dashboard.sending.unsubscribe_links import unsubscribe_serializer, unsubscribe_url
 
 #: The columns a batch reads of each message: what its envelope and its retry need.
 SENDING_COLUMNS = (
@@ -28,6 +36,11 @@ SENDING_COLUMNS = (
     Message.merge_data,
     Message.attempts,
 )
+
+# A worker compiles the templates of the campaign it sends for every batch: the same strings, a
+# few milliseconds of Jinja parsing and code generation each time.
+# Compiled templates are immutable; a few campaigns' worth are kept per process.
+_compiled_merge = lru_cache(maxsize=8)(compile_merge)
 
 
 def load_for_sending(message_ids: Sequence[int]) -> tuple[list[Row[Any]], dict[int, Campaign]]:
@@ -49,23 +62,61 @@ def load_for_sending(message_ids: Sequence[int]) -> tuple[list[Row[Any]], dict[i
     return messages, {campaign.id: campaign for campaign in campaigns}
 
 
-def envelope_of(message: Row[Any], campaign: Campaign) -> Envelope:
-    """A message's bytes, built from its sending columns and its campaign's content."""
-    email = OutgoingEmail(
-        sender=Mailbox(campaign.from_address, campaign.from_name),
-        recipient=Mailbox(message.to_address, message.to_name),
-        subject=campaign.subject,
-        text=campaign.text_body,
-        html=campaign.html_body,
-        message_id=message.message_id_header,
-        attachments=tuple(
-            AttachmentFile(a.filename, a.content_type, a.data) for a in campaign.attachments
-        ),
-    )
-    return Envelope(message.id, campaign.from_address, message.to_address, build_message(email))
+class CampaignRenderer:
+    """One campaign's MIME skeleton (and compiled templates, for a merge), rendering each
+    recipient's bytes."""
+
+    def __init__(self, campaign: Campaign, config: Mapping[str, Any]) -> None:
+        self.campaign = campaign
+        self.template: MergeTemplate | None = (
+            _compiled_merge(campaign.subject, campaign.text_body, campaign.html_body)
+            if campaign.merge
+            else None
+        )
+        self.bulk = campaign.queue == "bulk"
+        self.skeleton = MimeSkeleton(
+            Mailbox(campaign.from_address, campaign.from_name),
+            has_html=campaign.html_body is not None,
+            attachments=[
+                AttachmentFile(a.filename, a.content_type, a.data) for a in campaign.attachments
+            ],
+            list_unsubscribe=self.bulk,
+            boundary_seed=f"campaign-{campaign.id}",
+        )
+        self.base_url = config["PUBLIC_BASE_URL"]
+        self.serializer = unsubscribe_serializer(config["SECRET_KEY"])
+
+    def envelope(self, message: Row[Any] | Message) -> Envelope:
+        """The message's bytes. A merge raises TemplateProblem when the row does not fit the
+        templates; a value no header can carry raises ValueError naming the field."""
+        campaign = self.campaign
+        link = None
+        if self.bulk:
+            link = unsubscribe_url(self.base_url, self.serializer, message.to_address, campaign.id)
+        if self.template is None:
+            subject, text, html = campaign.subject, campaign.text_body, campaign.html_body
+        else:
+            values: dict[str, str] = json.loads(message.merge_data) if message.merge_data else {}
+            values.setdefault("email", message.to_address)
+            values.setdefault("name", message.to_name)
+            if link is not None:
+                values["unsubscribe_url"] = link
+            content = self.template.render(values)
+            subject, text, html = content.subject, content.text, content.html
+        data = self.skeleton.render(
+            Personalised(
+                recipient=Mailbox(message.to_address, message.to_name),
+                subject=subject,
+                text=text,
+                html=html,
+                message_id=message.message_id_header,
+                unsubscribe_url=link,
+            )
+        )
+        return Envelope(message.id, campaign.from_address, message.to_address, data)
 
 
-def envelopes_for(message_ids: Sequence[int]) -> list[Envelope]:
-    """Build each message's bytes from its row and its campaign's content."""
-    messages, campaigns = load_for_sending(message_ids)
-    return [envelope_of(message, campaigns[message.campaign_id]) for message in messages]
+def envelope_for(message_id: int, config: Mapping[str, Any]) -> Envelope:
+    """One message's bytes, as a worker would build them now (for the History detail)."""
+    [message], campaigns = load_for_sending([message_id])
+    return CampaignRenderer(campaigns[message.campaign_id], config).envelope(message)

@@ -30,8 +30,9 @@ from dashboard.mail.addresses import (
     parse_mailbox,
     parse_mailboxes,
 )
+from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_filename
+from dashboard.mail.header_encoding import mailbox_header
 from dashboard.mail.headers import HeaderInjectionError, check_header_value
-from dashboard.mail.mime import AttachmentFile, guess_content_type, safe_filename
 from dashboard.sending.field_errors import field_error
 from dashboard.sending.schedule import check_send_at, require_offset
 
@@ -162,11 +163,16 @@ class EmailContent(BaseModel):
                 f"{len(self._recipients)} recipients; one request takes at most {limit} "
                 "(upload a CSV for more)",
             )
+        unwritable = _unwritable_names(self._recipients)
+        if unwritable:
+            raise field_error("to", "; ".join(unwritable))
         if self.from_ and self.from_.strip():
             try:
                 self._sender = parse_mailbox(self.from_)
             except AddressError as error:
                 raise field_error("from", str(error)) from None
+            if _unwritable_names([self._sender]):
+                raise field_error("from", "the display name is too long for an email header")
         if not self.text.strip():
             if not (self.html and self.html.strip()):
                 raise field_error("text", "a text or an HTML body is required")
@@ -280,6 +286,17 @@ def _encodes_as_utf8(value: Any) -> bool:
 def _parse_recipients(to: str | list[str]) -> list[Mailbox]:
     """A string is a list as people type it; each array item is exactly one address."""
     return parse_address_list(to) if isinstance(to, str) else parse_mailboxes(to)
+
+
+def _unwritable_names(mailboxes: list[Mailbox]) -> list[str]:
+    """Each mailbox that no header line could carry, by position: refused now, not in the worker."""
+    problems = []
+    for position, mailbox in enumerate(mailboxes, start=1):
+        try:
+            mailbox_header("To", mailbox)
+        except HeaderInjectionError as error:
+            problems.append(f"recipient {position}: the name {str(error).removeprefix('to name ')}")
+    return problems
 
 
 def _unique(mailboxes: list[Mailbox]) -> list[Mailbox]:

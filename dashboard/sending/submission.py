@@ -13,7 +13,8 @@ from flask import current_app
 from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox, parse_mailbox
-from dashboard.mail.mime import AttachmentFile, new_message_id
+from dashboard.mail.attachments import AttachmentFile
+from dashboard.mail.headers import new_message_id
 from dashboard.models import Attachment, Campaign, Message, MessageStatus
 from dashboard.sending.publishing import plan_batches, publish_batches
 from dashboard.sending.requests import EmailContent

@@ -6,8 +6,8 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
+from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_filename
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge, uses_merge_syntax
-from dashboard.mail.mime import AttachmentFile, guess_content_type, safe_filename
 from dashboard.models import find_template
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.requests import EmailContent, check_attachments, limits_context
