@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
 from dashboard.models import FINAL_STATUSES, Message
 from dashboard.ops.local_stack import beat_command, loopback_settings, process_env, worker_command
+from dashboard.sending.queues import QUEUES
 from tests.smtp_server import ScriptedSMTPServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +103,7 @@ class FaultStack:
             "RATE_LIMIT_PER_SECOND": "0",
             "RATE_LIMIT_PER_DAY": "0",
             "FAILURE_PAUSE_PERCENT": "0",
+            "ACCOUNT_PROBE_SECONDS": "1",
             **self.overrides,
         }
 
@@ -167,7 +170,9 @@ class FaultStack:
             "CELERY": celery_settings(settings["CELERY_BROKER_URL"], self.redis_url),
         }
         for name, value in settings.items():
-            if name.startswith(("MAIL_", "RATE_", "STALE_", "FAILURE_", "DISPATCH_", "SWEEP_")):
+            if name.startswith(
+                ("MAIL_", "RATE_", "STALE_", "FAILURE_", "DISPATCH_", "SWEEP_", "ACCOUNT_", "BULK_")
+            ):
                 config[name] = value
         for name in ("MAIL_PORT", "MAIL_BATCH_SIZE", "MAIL_MAX_RETRIES", "RATE_LIMIT_PER_DAY"):
             config[name] = int(settings[name])
@@ -177,6 +182,7 @@ class FaultStack:
             "STALE_QUEUED_SECONDS",
             "STALE_SENDING_SECONDS",
             "MAIL_TIMEOUT",
+            "ACCOUNT_PROBE_SECONDS",
         ):
             config[name] = float(settings[name])
         config["MAIL_USE_TLS"] = config["MAIL_USE_SSL"] = False
@@ -214,12 +220,18 @@ class FaultStack:
             time.sleep(0.05)
 
     def start_worker(
-        self, name: str = "worker", concurrency: int = 2, *, wait: bool = True
+        self,
+        name: str = "worker",
+        concurrency: int = 2,
+        *,
+        wait: bool = True,
+        queues: Sequence[str] = QUEUES,
     ) -> subprocess.Popen:
         return self._spawn(
             name,
             worker_command(
                 concurrency=concurrency,
+                queues=queues,
                 hostname=f"{name}-{len(self.processes)}-{os.getpid()}@%h",
                 mingle_and_gossip=False,
             ),
