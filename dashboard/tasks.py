@@ -31,6 +31,7 @@ from dashboard.sending.queues import (
     SWEEP_STALE,
 )
 from dashboard.sending.retries import hand_back, retry_delay
+from dashboard.sending.slices import put_back, slice_seconds, split_for_rate, until_slice_ends
 from dashboard.sending.sweeper import sweep_stale
 from dashboard.signals import delivery_results
 
@@ -125,7 +126,13 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     login): their attempts are not counted, and they go once a probe finds the account working.
     """
     config = current_app.config
-    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    delivery = self.request.delivery_info or {}
+    redelivered = bool(delivery.get("redelivered"))
+    # A campaign's batch: sliced by time, and behind transactional mail at the rate limit.
+    bulk = delivery.get("routing_key") == "bulk"
+    if bulk:
+        message_ids, rest = split_for_rate(message_ids, config)
+        put_back(rest, "bulk")
     claimed = claim_batch(message_ids, task_id=self.request.id, redelivered=redelivered)
     if not claimed:
         return {"claimed": 0}
@@ -141,7 +148,9 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     watch = HoldWatch(batch.campaign_ids)
     # A campaign paused or cancelled meanwhile stops here, before it takes rate-limit tokens.
     unheld = (e for e in batch.envelopes if not watch.holds(batch.recipients[e.key][0]))
-    limiter = limiter_for(config)
+    if bulk:  # what is left when the slice is over goes back to the queue, unsent
+        unheld = until_slice_ends(unheld, slice_seconds(config))
+    limiter = limiter_for(config, urgent=not bulk)
     held_until, reason = None, ""
     try:
         paced = limiter.paced(unheld, expected=len(batch.envelopes)) if limiter else unheld
@@ -167,7 +176,7 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     unsent = [message_id for message_id in claimed if message_id not in report.done]
     if held_until is not None:
         hand_back(unsent, until=held_until, reason=reason)
-    else:  # held back by a pause or a cancel
+    else:  # held back by a pause or a cancel, or the batch's time slice is over
         release_unsent(unsent)
     return {"claimed": len(claimed), "held": len(unsent), **report.counts}
 
