@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,14 +23,18 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from dashboard import create_app
+from dashboard.auth.accounts import create_user
+from dashboard.auth.tokens import create_token
 from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
 from dashboard.models import FINAL_STATUSES, Message
 from dashboard.ops.local_stack import beat_command, loopback_settings, process_env, worker_command
 from dashboard.sending.queues import QUEUES
+from tests import engines
 from tests.smtp_server import ScriptedSMTPServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -354,3 +358,46 @@ def tally(
     )
     print(report.line(), flush=True)
     return report
+
+
+@contextlib.contextmanager
+def own_stacks(tmp_path: Path, tag: str) -> Iterator[Callable[..., FaultStack]]:
+    """Make whole dispatchers of a test's own on the session's engines (a database and a vhost
+    each), sending to the given SMTP server (started by the test); all stopped at the end."""
+    stacks: list[FaultStack] = []
+    with contextlib.ExitStack() as resources:
+
+        def make(smtp: ScriptedSMTPServer, **overrides: str) -> FaultStack:
+            broker_url = database_url = None
+            if engines.TEST_BROKER == "rabbitmq":
+                name = f"{engines.session_name(f'dispatcher-{tag}')}-{len(stacks)}"
+                broker_url = resources.enter_context(engines.rabbitmq_vhost(name))
+            if engines.TEST_DATABASE == "postgresql":
+                name = f"{engines.session_name(f'dispatcher_{tag}')}_{len(stacks)}"
+                database_url = resources.enter_context(engines.postgres_database(name))
+            stack = FaultStack(tmp_path, smtp, overrides, broker_url, database_url)
+            stacks.append(stack)
+            stack.start_redis()
+            stack.migrate()
+            return stack
+
+        try:
+            yield make
+        finally:
+            for stack in stacks:  # processes first: no worker stays on a vhost being deleted
+                stack.close()
+                with contextlib.suppress(Exception):
+                    stack.smtp.stop()
+
+
+def signed_in(app: Flask) -> FlaskClient:
+    """A test client signed in as a new admin (session, and an API token as Bearer)."""
+    with app.app_context():
+        user = create_user("stack-admin@example.com", "correct horse battery", is_admin=True)
+        user_id, token = user.id, create_token(user, "tests").secret
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user_id)
+        session["_fresh"] = True
+    return client

@@ -4,7 +4,6 @@ mail goes by itself once beat's probe logs in again. Real workers, beat, Redis a
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,12 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from dashboard.auth.accounts import create_user
-from dashboard.auth.tokens import create_token
 from dashboard.extensions import db
 from dashboard.models import DeliveryAttempt, Message
-from tests import engines
-from tests.fault_stack import FaultStack, wait_for
+from tests.fault_stack import FaultStack, own_stacks, signed_in, wait_for
 from tests.smtp_server import ScriptedSMTPServer
 
 USERNAME = "sender@example.com"
@@ -28,41 +24,8 @@ TOTAL = 30
 
 @pytest.fixture
 def stack_with(tmp_path: Path) -> Iterator[Callable[..., FaultStack]]:
-    """A whole dispatcher of the test's own (the session's engines), sending to `smtp`."""
-    stacks: list[FaultStack] = []
-    with contextlib.ExitStack() as resources:
-
-        def make(smtp: ScriptedSMTPServer, **overrides: str) -> FaultStack:
-            broker_url = database_url = None
-            if engines.TEST_BROKER == "rabbitmq":
-                name = f"{engines.session_name('dispatcher-hold')}-{len(stacks)}"
-                broker_url = resources.enter_context(engines.rabbitmq_vhost(name))
-            if engines.TEST_DATABASE == "postgresql":
-                name = f"{engines.session_name('dispatcher_hold')}_{len(stacks)}"
-                database_url = resources.enter_context(engines.postgres_database(name))
-            stack = FaultStack(tmp_path, smtp, overrides, broker_url, database_url)
-            stacks.append(stack)
-            stack.start_redis()
-            stack.migrate()
-            return stack
-
+    with own_stacks(tmp_path, "hold") as make:
         yield make
-        for stack in stacks:
-            stack.close()
-            with contextlib.suppress(Exception):
-                stack.smtp.stop()
-
-
-def signed_in(app: Flask) -> FlaskClient:
-    with app.app_context():
-        user = create_user("hold-admin@example.com", "correct horse battery", is_admin=True)
-        user_id, token = user.id, create_token(user, "tests").secret
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
-        session["_fresh"] = True
-    return client
 
 
 def submit(client: FlaskClient, tag: str) -> int:
