@@ -3,7 +3,7 @@ When the day's quota is used up, messages wait for the next window; they do not 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import redis
@@ -11,11 +11,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
+from dashboard.campaigns.finish import estimate_finish
 from dashboard.extensions import db
 from dashboard.mail.rate_limit import QuotaExhausted, RateLimiter, account_key, next_window
 from dashboard.models import Message, utcnow
 from dashboard.sending.account import RateBudget, limiter_for, rate_budget
-from tests.conftest import messages_of, wait_for_final, wait_until
+from tests.conftest import REDIS_URL, messages_of, wait_for_final, wait_until
 from tests.smtp_server import ScriptedSMTPServer
 from tests.test_send_end_to_end import attempts_of
 
@@ -165,3 +166,31 @@ def test_while_a_single_email_waits_for_the_bucket_campaigns_take_nothing(
     refill()
     assert ask(campaign) == 0  # nobody urgent waits any more: the campaign goes on
     redis_client.delete(*keys)
+
+
+def test_a_campaign_past_the_days_quota_is_told_in_days(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    config = {
+        "MAIL_SERVER": f"smtp-{unique}.example.com",
+        "MAIL_PORT": 587,
+        "MAIL_USERNAME": "you@example.com",
+        "RATE_LIMIT_PER_SECOND": 20.0,
+        "RATE_LIMIT_PER_DAY": 2000,
+        "RATE_LIMIT_TRANSACTIONAL_RESERVE_PERCENT": 10.0,
+        "RATE_LIMIT_REDIS_URL": REDIS_URL,
+    }
+    campaign = limiter_for(config)
+    assert campaign is not None
+    redis_client.set(campaign.day_key(), 1500)  # 300 of the campaigns' 1,800 left today
+    now = datetime(2026, 3, 2, 9, 0)
+    finish = estimate_finish(4000, config, bulk=True, measured_per_second=None, now=now)
+    assert finish is not None
+    assert (finish.per_day, finish.quota, finish.left_today) == (1800, 2000, 300)
+    # 300 today, 1,800 on the 3rd and on the 4th, the last 100 on the 5th at 20 a second.
+    assert finish.days == 3
+    assert finish.finishes_at == datetime(2026, 3, 5, 0, 0, 5)
+    small = estimate_finish(200, config, bulk=True, measured_per_second=None, now=now)
+    assert small is not None and small.days == 0
+    assert small.finishes_at == now + timedelta(seconds=10)
+    redis_client.delete(campaign.day_key())

@@ -147,3 +147,11 @@ def test_the_daily_reserve_is_the_single_emails_and_the_campaign_waits(
         db.session.rollback()
     assert len(waiting) == 60
     assert all("10 are kept for single emails" in reply for reply in waiting)
+
+    # The campaign's page tells the truth: at this quota it finishes tomorrow.
+    page = client.get(f"/campaigns/{campaign_id}").get_data(as_text=True)
+    estimate = page.split('id="finish-estimate">', 1)[1].split("</p>", 1)[0]
+    estimate = " ".join(estimate.split())
+    assert "90 a day (10 of the daily 100 are kept for single emails)" in estimate
+    assert "60 left, 0 more can go today" in estimate
+    assert "1 day from today: the rest waits for the next days' quota" in estimate
