@@ -192,7 +192,7 @@ def main() -> int:
             argv = worker_command(
                 concurrency=lane.concurrency, queues=lane.queues, hostname=f"{lane.name}@%h"
             )
-            children.append(spawn(lane.name[:7], argv, env))
+            children.append(spawn(lane.name, argv, env))
         children.append(spawn("beat", beat_command(), env))
         children.append(
             spawn(
