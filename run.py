@@ -1,5 +1,6 @@
 """Run the whole system on one machine: Redis (if none is reachable), the SMTP catcher,
-database migrations, a Celery worker, Celery beat and the web app under gunicorn.
+database migrations, two Celery workers (one for the `transactional` queue, one for `bulk`),
+Celery beat and the web app under gunicorn.
 
 `make run` calls this after installing. Ctrl-C stops everything; if one part dies, all stop.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dashboard.config import INSTANCE_DIR, PROJECT_ROOT, load_settings
-from dashboard.ops.local_stack import beat_command, process_env, worker_command
+from dashboard.ops.local_stack import DEFAULT_LANES, beat_command, process_env, worker_command
 
 BIN = Path(sys.executable).parent
 LOOPBACK = {"127.0.0.1", "localhost", "::1", ""}
@@ -187,7 +188,11 @@ def main() -> int:
         subprocess.run([str(BIN / "flask"), "db", "upgrade"], cwd=PROJECT_ROOT, env=env, check=True)
         host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
         setup_hint = first_admin_hint(env, port)
-        children.append(spawn("worker", worker_command(), env))
+        for lane in DEFAULT_LANES:  # the API's mail has workers of its own (local_stack.py)
+            argv = worker_command(
+                concurrency=lane.concurrency, queues=lane.queues, hostname=f"{lane.name}@%h"
+            )
+            children.append(spawn(lane.name, argv, env))
         children.append(spawn("beat", beat_command(), env))
         children.append(
             spawn(

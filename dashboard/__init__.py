@@ -17,6 +17,7 @@ from dashboard.config import INSTANCE_DIR, PROJECT_ROOT, load_settings
 from dashboard.database import init_database
 from dashboard.errors import init_error_pages
 from dashboard.extensions import csrf, db, migrate
+from dashboard.ops.account_status import init_account_banner
 from dashboard.ops.health import health
 from dashboard.ops.metrics import init_metrics, metrics
 from dashboard.web.campaigns import campaigns, old_job_pages
@@ -74,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health)
     app.register_blueprint(metrics)
     init_metrics(app)
+    init_account_banner(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -10,7 +10,7 @@ from flask import Flask
 from kombu import Exchange, Queue
 
 from dashboard import tasks  # noqa: F401  (registers the shared tasks)
-from dashboard.sending.queues import DISPATCH_DUE, QUEUES, SWEEP_STALE
+from dashboard.sending.queues import DISPATCH_DUE, PROBE_ACCOUNT, QUEUES, SWEEP_STALE
 from dashboard.signals import connect_signal_handlers
 
 
@@ -41,6 +41,7 @@ def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """
     dispatch = float(config["DISPATCH_INTERVAL_SECONDS"])
     sweep = float(config["SWEEP_INTERVAL_SECONDS"])
+    probe = float(config["ACCOUNT_PROBE_SECONDS"])
     return {
         "dispatch-due": {
             "task": DISPATCH_DUE,
@@ -51,5 +52,10 @@ def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "task": SWEEP_STALE,
             "schedule": sweep,
             "options": {"queue": "transactional", "expires": max(sweep, 5.0)},
+        },
+        "probe-account": {
+            "task": PROBE_ACCOUNT,
+            "schedule": probe,
+            "options": {"queue": "transactional", "expires": max(probe, 5.0)},
         },
     }

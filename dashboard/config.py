@@ -92,9 +92,15 @@ def load_settings() -> dict[str, Any]:
         "SWEEP_INTERVAL_SECONDS": _float("SWEEP_INTERVAL_SECONDS", 30.0),
         "STALE_QUEUED_SECONDS": _float("STALE_QUEUED_SECONDS", 600.0),
         "STALE_SENDING_SECONDS": _float("STALE_SENDING_SECONDS", 600.0),
+        # While the SMTP account is held (unreachable, login refused), how often beat tries it.
+        "ACCOUNT_PROBE_SECONDS": _float("ACCOUNT_PROBE_SECONDS", 15.0),
         # Shared rate limit per SMTP account, across every worker (0 = no limit).
         "RATE_LIMIT_PER_SECOND": _float("RATE_LIMIT_PER_SECOND", 0.0),
         "RATE_LIMIT_PER_DAY": _int("RATE_LIMIT_PER_DAY", 0),
+        # The share of the daily quota campaigns cannot spend: kept for single emails.
+        "RATE_LIMIT_TRANSACTIONAL_RESERVE_PERCENT": _float(
+            "RATE_LIMIT_TRANSACTIONAL_RESERVE_PERCENT", 10.0
+        ),
         "RATE_LIMIT_REDIS_URL": os.environ.get("RATE_LIMIT_REDIS_URL", redis_url),
         # Failure guard: pause a campaign past this share of failures in its last attempts.
         "FAILURE_PAUSE_PERCENT": _float("FAILURE_PAUSE_PERCENT", 5.0),
@@ -114,6 +120,8 @@ def load_settings() -> dict[str, Any]:
         "CSV_MAX_UPLOAD_MB": _int("CSV_MAX_UPLOAD_MB", 100),
         "CSV_MAX_ROWS": _int("CSV_MAX_ROWS", 1_000_000),
         "BULK_BATCH_SIZE": _int("BULK_BATCH_SIZE", 500),
+        # A bulk batch sends for at most about this long, then gives its rest back to the queue.
+        "BULK_SLICE_SECONDS": _float("BULK_SLICE_SECONDS", 2.0),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         "CELERY": celery_settings(
             broker_url, os.environ.get("CELERY_RESULT_BACKEND", default_result_backend(broker_url))

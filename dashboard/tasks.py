@@ -14,16 +14,24 @@ from flask import current_app
 from dashboard.campaigns.importer import run_import
 from dashboard.extensions import db
 from dashboard.mail.rate_limit import QuotaExhausted, next_window
-from dashboard.mail.smtp import DeliveryResult, Outcome, deliver_batch
+from dashboard.mail.smtp import AccountUnavailable, DeliveryResult, Outcome, deliver_batch
 from dashboard.models import utcnow
 from dashboard.sending.account import limiter_for, smtp_settings
+from dashboard.sending.account_hold import account_hold, hold_account, probe_held_account
 from dashboard.sending.batch_content import prepare_batch
 from dashboard.sending.claims import claim_batch
 from dashboard.sending.dispatcher import dispatch_due
 from dashboard.sending.failure_guard import is_failure
 from dashboard.sending.holds import HoldWatch, release_unsent
-from dashboard.sending.queues import DISPATCH_DUE, IMPORT_CSV, SEND_BATCH, SWEEP_STALE
+from dashboard.sending.queues import (
+    DISPATCH_DUE,
+    IMPORT_CSV,
+    PROBE_ACCOUNT,
+    SEND_BATCH,
+    SWEEP_STALE,
+)
 from dashboard.sending.retries import hand_back, retry_delay
+from dashboard.sending.slices import put_back, slice_seconds, split_for_rate, until_slice_ends
 from dashboard.sending.sweeper import sweep_stale
 from dashboard.signals import delivery_results
 
@@ -113,13 +121,25 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     """Send a batch of messages over one SMTP connection, paced by the shared rate limit.
 
     Transient failures go to `retrying` with a time; the beat dispatcher queues them again then
-    (no retry lives only in the broker). Messages the rate limit holds back are handed back.
+    (no retry lives only in the broker). Messages the rate limit holds back are handed back,
+    and so is the whole batch while the SMTP account is held (unreachable, or refusing the
+    login): their attempts are not counted, and they go once a probe finds the account working.
     """
     config = current_app.config
-    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    delivery = self.request.delivery_info or {}
+    redelivered = bool(delivery.get("redelivered"))
+    # A campaign's batch: sliced by time, and behind transactional mail at the rate limit.
+    bulk = delivery.get("routing_key") == "bulk"
+    if bulk:
+        message_ids, rest = split_for_rate(message_ids, config)
+        put_back(rest, "bulk")
     claimed = claim_batch(message_ids, task_id=self.request.id, redelivered=redelivered)
     if not claimed:
         return {"claimed": 0}
+    hold = account_hold(config)
+    if hold is not None:
+        hand_back(claimed, until=utcnow(), reason=f"waiting: {hold.describe()}")
+        return {"claimed": len(claimed), "held": len(claimed)}
     batch = prepare_batch(claimed, config)
     db.session.rollback()  # end the read transaction: SQLite writers must not wait on it
     report = _Report(self, attempts=batch.attempts, recipients=batch.recipients, config=config)
@@ -128,12 +148,18 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     watch = HoldWatch(batch.campaign_ids)
     # A campaign paused or cancelled meanwhile stops here, before it takes rate-limit tokens.
     unheld = (e for e in batch.envelopes if not watch.holds(batch.recipients[e.key][0]))
-    limiter = limiter_for(config)
+    if bulk:  # what is left when the slice is over goes back to the queue, unsent
+        unheld = until_slice_ends(unheld, slice_seconds(config))
+    limiter = limiter_for(config, urgent=not bulk)
     held_until, reason = None, ""
     try:
         paced = limiter.paced(unheld, expected=len(batch.envelopes)) if limiter else unheld
         for result in deliver_batch(paced, smtp_settings(config)):
             report.add(result)
+    except AccountUnavailable as problem:
+        # Back to `retrying`, due at once: the dispatcher sends them when the hold is lifted.
+        held_until = utcnow()
+        reason = f"waiting: {hold_account(config, problem).describe()}"
     except QuotaExhausted as exhausted:
         held_until = next_window(utcnow())
         reason = f"waiting for the next sending window: {exhausted}"
@@ -150,7 +176,7 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     unsent = [message_id for message_id in claimed if message_id not in report.done]
     if held_until is not None:
         hand_back(unsent, until=held_until, reason=reason)
-    else:  # held back by a pause or a cancel
+    else:  # held back by a pause or a cancel, or the batch's time slice is over
         release_unsent(unsent)
     return {"claimed": len(claimed), "held": len(unsent), **report.counts}
 
@@ -165,6 +191,13 @@ def dispatch_due_messages() -> int:
 def sweep_stale_rows() -> dict[str, int]:
     """Beat, every SWEEP_INTERVAL_SECONDS: re-enqueue rows stuck in `queued` or `sending`."""
     return sweep_stale()
+
+
+@shared_task(name=PROBE_ACCOUNT, ignore_result=True)
+def probe_account() -> bool | None:
+    """Beat, every ACCOUNT_PROBE_SECONDS: while the SMTP account is held, try to log in, and
+    lift the hold when that works (None: nothing was held)."""
+    return probe_held_account(current_app.config)
 
 
 @shared_task(name=IMPORT_CSV)

@@ -159,6 +159,7 @@ def stack_settings(
         "MAIL_RETRY_MAX_SECONDS": "2",
         # Retries and scheduled sends go out through the beat dispatcher: keep it quick.
         "DISPATCH_INTERVAL_SECONDS": "0.5",
+        "ACCOUNT_PROBE_SECONDS": "1",
         # A daily quota no test reaches by sending; a test fills the counter to see it used up.
         "RATE_LIMIT_PER_DAY": "1000000",
         "CSV_MAX_ROWS": "20000",

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,18 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from dashboard import create_app
+from dashboard.auth.accounts import create_user
+from dashboard.auth.tokens import create_token
 from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
 from dashboard.models import FINAL_STATUSES, Message
 from dashboard.ops.local_stack import beat_command, loopback_settings, process_env, worker_command
+from dashboard.sending.queues import QUEUES
+from tests import engines
 from tests.smtp_server import ScriptedSMTPServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +107,7 @@ class FaultStack:
             "RATE_LIMIT_PER_SECOND": "0",
             "RATE_LIMIT_PER_DAY": "0",
             "FAILURE_PAUSE_PERCENT": "0",
+            "ACCOUNT_PROBE_SECONDS": "1",
             **self.overrides,
         }
 
@@ -167,7 +174,9 @@ class FaultStack:
             "CELERY": celery_settings(settings["CELERY_BROKER_URL"], self.redis_url),
         }
         for name, value in settings.items():
-            if name.startswith(("MAIL_", "RATE_", "STALE_", "FAILURE_", "DISPATCH_", "SWEEP_")):
+            if name.startswith(
+                ("MAIL_", "RATE_", "STALE_", "FAILURE_", "DISPATCH_", "SWEEP_", "ACCOUNT_", "BULK_")
+            ):
                 config[name] = value
         for name in ("MAIL_PORT", "MAIL_BATCH_SIZE", "MAIL_MAX_RETRIES", "RATE_LIMIT_PER_DAY"):
             config[name] = int(settings[name])
@@ -177,6 +186,7 @@ class FaultStack:
             "STALE_QUEUED_SECONDS",
             "STALE_SENDING_SECONDS",
             "MAIL_TIMEOUT",
+            "ACCOUNT_PROBE_SECONDS",
         ):
             config[name] = float(settings[name])
         config["MAIL_USE_TLS"] = config["MAIL_USE_SSL"] = False
@@ -214,12 +224,18 @@ class FaultStack:
             time.sleep(0.05)
 
     def start_worker(
-        self, name: str = "worker", concurrency: int = 2, *, wait: bool = True
+        self,
+        name: str = "worker",
+        concurrency: int = 2,
+        *,
+        wait: bool = True,
+        queues: Sequence[str] = QUEUES,
     ) -> subprocess.Popen:
         return self._spawn(
             name,
             worker_command(
                 concurrency=concurrency,
+                queues=queues,
                 hostname=f"{name}-{len(self.processes)}-{os.getpid()}@%h",
                 mingle_and_gossip=False,
             ),
@@ -342,3 +358,46 @@ def tally(
     )
     print(report.line(), flush=True)
     return report
+
+
+@contextlib.contextmanager
+def own_stacks(tmp_path: Path, tag: str) -> Iterator[Callable[..., FaultStack]]:
+    """Make whole dispatchers of a test's own on the session's engines (a database and a vhost
+    each), sending to the given SMTP server (started by the test); all stopped at the end."""
+    stacks: list[FaultStack] = []
+    with contextlib.ExitStack() as resources:
+
+        def make(smtp: ScriptedSMTPServer, **overrides: str) -> FaultStack:
+            broker_url = database_url = None
+            if engines.TEST_BROKER == "rabbitmq":
+                name = f"{engines.session_name(f'dispatcher-{tag}')}-{len(stacks)}"
+                broker_url = resources.enter_context(engines.rabbitmq_vhost(name))
+            if engines.TEST_DATABASE == "postgresql":
+                name = f"{engines.session_name(f'dispatcher_{tag}')}_{len(stacks)}"
+                database_url = resources.enter_context(engines.postgres_database(name))
+            stack = FaultStack(tmp_path, smtp, overrides, broker_url, database_url)
+            stacks.append(stack)
+            stack.start_redis()
+            stack.migrate()
+            return stack
+
+        try:
+            yield make
+        finally:
+            for stack in stacks:  # processes first: no worker stays on a vhost being deleted
+                stack.close()
+                with contextlib.suppress(Exception):
+                    stack.smtp.stop()
+
+
+def signed_in(app: Flask) -> FlaskClient:
+    """A test client signed in as a new admin (session, and an API token as Bearer)."""
+    with app.app_context():
+        user = create_user("stack-admin@example.com", "correct horse battery", is_admin=True)
+        user_id, token = user.id, create_token(user, "tests").secret
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user_id)
+        session["_fresh"] = True
+    return client

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -84,11 +85,38 @@ class ScriptedHandler:
 
 
 class ScriptedSMTPServer:
-    def __init__(self) -> None:
+    """With `login`, the server offers AUTH (over plain text: loopback only) and accepts only
+    that user name and password; a test may change `login` to refuse or accept again."""
+
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.handler = ScriptedHandler()
         self.port = free_port()
-        self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port, data_size_limit=64 * 1024 * 1024
+        self.login = login
+        self.logins_refused = 0
+        self.controller = self._controller()
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        good = (
+            self.login is not None
+            and isinstance(auth_data, LoginPassword)
+            and (auth_data.login.decode(), auth_data.password.decode()) == self.login
+        )
+        if not good:
+            self.logins_refused += 1
+        return AuthResult(success=good, handled=False, auth_data=auth_data)
+
+    def _controller(self) -> Controller:
+        auth: dict = {}
+        if self.login is not None:
+            # Offered without TLS; not required (aiosmtpd warns at that): the dispatcher logs
+            # in whenever MAIL_USERNAME is set.
+            auth = {"authenticator": self._authenticate, "auth_require_tls": False}
+        return Controller(
+            self.handler,
+            hostname="127.0.0.1",
+            port=self.port,
+            data_size_limit=64 * 1024 * 1024,
+            **auth,
         )
 
     def start(self) -> None:
@@ -99,9 +127,7 @@ class ScriptedSMTPServer:
 
     def restart(self) -> None:
         """Listen again on the same port (after `stop`), keeping what was received."""
-        self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port, data_size_limit=64 * 1024 * 1024
-        )
+        self.controller = self._controller()
         self.controller.start()
 
     def reset(self) -> None:

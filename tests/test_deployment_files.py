@@ -18,11 +18,20 @@ from typing import Any
 import pytest
 import yaml
 
+from dashboard.ops.local_stack import DEFAULT_LANES
 from dashboard.sending.queues import QUEUES
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-APP_SERVICES = {"migrate", "web", "worker", "beat", "mailcatcher", "flower"}
+APP_SERVICES = {
+    "migrate",
+    "web",
+    "worker",
+    "transactional-worker",
+    "beat",
+    "mailcatcher",
+    "flower",
+}
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +95,7 @@ def test_compose_runs_every_part_of_the_system(compose: dict[str, Any]) -> None:
 
 def test_every_server_has_a_healthcheck(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("postgres", "redis", "rabbitmq", "web", "worker"):
+    for name in ("postgres", "redis", "rabbitmq", "web", "worker", "transactional-worker"):
         healthcheck = services[name]["healthcheck"]
         assert healthcheck["test"][0] in {"CMD", "CMD-SHELL"}, name
         assert healthcheck["retries"] >= 3, name
@@ -197,12 +206,12 @@ def test_web_service_is_gunicorn_loading_the_wsgi_app(
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("service", ["worker", "beat"])
+@pytest.mark.parametrize("service", ["worker", "transactional-worker", "beat"])
 def test_celery_services_find_the_projects_celery_app(
     compose: dict[str, Any], dockerfile_env: dict[str, str], tmp_path: Path, service: str
 ) -> None:
     argv = command_of(compose["services"][service])
-    assert argv[:4] == ["celery", "-A", "celery_worker", service]
+    assert argv[:4] == ["celery", "-A", "celery_worker", service.rsplit("-", 1)[-1]]
     # `celery report` loads the app exactly as `-A` does, then prints its configuration.
     result = run_in_container_env([*argv[:3], "report"], dockerfile_env, tmp_path)
     assert result.returncode == 0, result.stderr
@@ -212,10 +221,15 @@ def test_celery_services_find_the_projects_celery_app(
         assert f"Queue {queue} ->" in result.stdout
 
 
-def test_worker_consumes_every_queue_the_app_publishes_to(compose: dict[str, Any]) -> None:
-    argv = command_of(compose["services"]["worker"])
-    queues = argv[argv.index("--queues") + 1].split(",")
-    assert sorted(queues) == sorted(QUEUES)
+def test_the_workers_are_the_lanes_make_run_starts(compose: dict[str, Any]) -> None:
+    """Every queue the app publishes to has a worker, and the API's mail has one of its own."""
+    lanes = {}
+    for service in ("transactional-worker", "worker"):
+        argv = command_of(compose["services"][service])
+        lanes[service] = tuple(argv[argv.index("--queues") + 1].split(","))
+    assert lanes == {"transactional-worker": ("transactional",), "worker": ("bulk",)}
+    assert sorted(q for lane in DEFAULT_LANES for q in lane.queues) == sorted(QUEUES)
+    assert {lane.queues for lane in DEFAULT_LANES} == set(lanes.values())
 
 
 def test_celery_worker_module_exposes_celery_not_a_flask_app() -> None:

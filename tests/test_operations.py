@@ -68,7 +68,7 @@ def test_readyz_names_each_part_and_is_ready_when_all_answer(
     assert response.status_code == 200, response.json
     body = response.json
     assert body["status"] == "ready"
-    assert set(body["checks"]) == {"database", "broker", "smtp"}
+    assert set(body["checks"]) == {"database", "broker", "smtp", "smtp_account"}
     assert all(check["ok"] for check in body["checks"].values())
     assert body["checks"]["smtp"]["target"] == f"127.0.0.1:{smtp_server.port}"
     assert body["checks"]["database"]["target"].split("://")[0] in {"sqlite", "postgresql+psycopg"}

@@ -3,7 +3,7 @@ When the day's quota is used up, messages wait for the next window; they do not 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import redis
@@ -11,11 +11,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
+from dashboard.campaigns.finish import estimate_finish
 from dashboard.extensions import db
 from dashboard.mail.rate_limit import QuotaExhausted, RateLimiter, account_key, next_window
 from dashboard.models import Message, utcnow
 from dashboard.sending.account import RateBudget, limiter_for, rate_budget
-from tests.conftest import messages_of, wait_for_final, wait_until
+from tests.conftest import REDIS_URL, messages_of, wait_for_final, wait_until
 from tests.smtp_server import ScriptedSMTPServer
 from tests.test_send_end_to_end import attempts_of
 
@@ -60,7 +61,7 @@ def test_a_batch_takes_tokens_in_blocks_and_gives_back_what_it_did_not_use(
 
 def test_the_bucket_makes_the_next_sender_wait(redis_client: redis.Redis, unique: str) -> None:
     limiter = RateLimiter(redis_client, f"ratelimit:test-{unique}", per_second=1, per_day=0)
-    keys = [f"{limiter.key}:bucket", limiter.day_key()]
+    keys = [f"{limiter.key}:bucket", limiter.day_key(), f"{limiter.key}:urgent"]
     assert limiter._acquire(keys=keys, args=[1, 1, 0, 60]) == 0
     wait_ms = int(limiter._acquire(keys=keys, args=[1, 1, 0, 60]))
     assert 0 < wait_ms <= 1000
@@ -121,3 +122,75 @@ def test_used_up_quota_holds_messages_until_the_next_window_then_they_are_sent(
 
 def test_no_limit_means_no_budget(app: Flask) -> None:
     assert rate_budget({**app.config, "RATE_LIMIT_PER_DAY": 0, "RATE_LIMIT_PER_SECOND": 0}) is None
+
+
+def test_campaigns_cannot_spend_the_reserve_kept_for_single_emails(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    key = f"ratelimit:test-{unique}"
+    campaign = RateLimiter(redis_client, key, per_second=0, per_day=20, reserve_percent=10)
+    single = RateLimiter(
+        redis_client, key, per_second=0, per_day=20, urgent=True, reserve_percent=10
+    )
+    sent = []
+    with pytest.raises(QuotaExhausted, match="2 are kept for single emails"):
+        sent.extend(campaign.paced(iter(range(30)), expected=30))
+    assert len(sent) == 18 and campaign.used_today() == 18
+    single.acquire()
+    single.acquire()  # the reserve is the single emails'
+    with pytest.raises(QuotaExhausted, match="daily quota of 20 messages is used up"):
+        single.acquire()
+    redis_client.delete(campaign.day_key())
+
+
+def test_while_a_single_email_waits_for_the_bucket_campaigns_take_nothing(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    key = f"ratelimit:test-{unique}"
+    campaign = RateLimiter(redis_client, key, per_second=10, per_day=0)
+    single = RateLimiter(redis_client, key, per_second=10, per_day=0, urgent=True)
+    keys = [f"{key}:bucket", campaign.day_key(), f"{key}:urgent"]
+
+    def ask(limiter: RateLimiter) -> int:
+        urgent = 1 if limiter.urgent else 0
+        return int(limiter._acquire(keys=keys, args=[10, 1, 0, 60, 1, urgent, 0, limiter.waiter]))
+
+    def refill() -> None:  # the bucket's next token, without waiting for it
+        redis_client.hset(keys[0], mapping={"tokens": "1", "at": str(10**15)})
+
+    assert ask(campaign) == 0  # the campaign took the bucket's token
+    assert ask(single) > 0  # the single email waits for the next one, and says so
+    refill()
+    assert ask(campaign) > 0  # the campaign steps aside although a token is there
+    assert ask(single) == 0  # the single email takes it
+    refill()
+    assert ask(campaign) == 0  # nobody urgent waits any more: the campaign goes on
+    redis_client.delete(*keys)
+
+
+def test_a_campaign_past_the_days_quota_is_told_in_days(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    config = {
+        "MAIL_SERVER": f"smtp-{unique}.example.com",
+        "MAIL_PORT": 587,
+        "MAIL_USERNAME": "you@example.com",
+        "RATE_LIMIT_PER_SECOND": 20.0,
+        "RATE_LIMIT_PER_DAY": 2000,
+        "RATE_LIMIT_TRANSACTIONAL_RESERVE_PERCENT": 10.0,
+        "RATE_LIMIT_REDIS_URL": REDIS_URL,
+    }
+    campaign = limiter_for(config)
+    assert campaign is not None
+    redis_client.set(campaign.day_key(), 1500)  # 300 of the campaigns' 1,800 left today
+    now = datetime(2026, 3, 2, 9, 0)
+    finish = estimate_finish(4000, config, bulk=True, measured_per_second=None, now=now)
+    assert finish is not None
+    assert (finish.per_day, finish.quota, finish.left_today) == (1800, 2000, 300)
+    # 300 today, 1,800 on the 3rd and on the 4th, the last 100 on the 5th at 20 a second.
+    assert finish.days == 3
+    assert finish.finishes_at == datetime(2026, 3, 5, 0, 0, 5)
+    small = estimate_finish(200, config, bulk=True, measured_per_second=None, now=now)
+    assert small is not None and small.days == 0
+    assert small.finishes_at == now + timedelta(seconds=10)
+    redis_client.delete(campaign.day_key())

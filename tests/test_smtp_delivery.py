@@ -11,7 +11,15 @@ from dashboard.mail.addresses import Mailbox
 from dashboard.mail.attachments import safe_filename
 from dashboard.mail.headers import HeaderInjectionError
 from dashboard.mail.skeleton import MimeSkeleton, Personalised
-from dashboard.mail.smtp import Envelope, Outcome, SmtpSettings, deliver_batch
+from dashboard.mail.smtp import (
+    AccountUnavailable,
+    DeliveryResult,
+    Envelope,
+    Outcome,
+    SmtpSettings,
+    deliver_batch,
+    try_account,
+)
 from tests.smtp_server import ScriptedSMTPServer, free_port
 
 
@@ -49,11 +57,31 @@ def test_dropped_connection_is_reopened_and_nothing_is_lost(server: ScriptedSMTP
     assert sorted(r.rcpt_tos[0] for r in server.received) == sorted(e.recipient for e in batch)
 
 
-def test_refused_connection_makes_every_message_transient() -> None:
+def test_a_refused_connection_is_the_accounts_problem_and_no_message_gets_an_outcome() -> None:
     settings = SmtpSettings("127.0.0.1", free_port(), timeout=2)
-    results = list(deliver_batch(envelopes(3, "refused"), settings))
-    assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 3
-    assert all("ConnectionRefusedError" in r.reply for r in results)
+    results: list[DeliveryResult] = []
+    with pytest.raises(AccountUnavailable, match="cannot be reached: ConnectionRefusedError"):
+        results.extend(deliver_batch(envelopes(3, "refused"), settings))
+    assert results == []
+
+
+def test_a_refused_login_is_the_accounts_problem_and_names_no_password() -> None:
+    server = ScriptedSMTPServer(login=("sender@example.com", "the right one"))
+    server.start()
+    try:
+        settings = SmtpSettings(
+            "127.0.0.1", server.port, "sender@example.com", "a wrong one", timeout=5
+        )
+        with pytest.raises(AccountUnavailable) as refused:
+            list(deliver_batch(envelopes(2, "login"), settings))
+        assert refused.value.login_refused and refused.value.code == 535
+        assert "a wrong one" not in str(refused.value)
+        with pytest.raises(AccountUnavailable):
+            try_account(settings)
+        try_account(SmtpSettings("127.0.0.1", server.port, "sender@example.com", "the right one"))
+        assert server.received == []
+    finally:
+        server.stop()
 
 
 def test_4xx_and_5xx_replies_are_told_apart(server: ScriptedSMTPServer) -> None:

@@ -1,7 +1,8 @@
 """Campaigns, from an upload to a sent list: reading the CSV files people export (`csv_reading`),
 storing an upload and starting its import (`upload`), the import task's work (`importer`), what
 the import found (`import_report`), confirming (`confirm`), pausing, resuming, cancelling and
-retrying (`control`, `message_control`), what a campaign's page shows (`overview`), the rules of
+retrying (`control`, `message_control`), what a campaign's page shows (`overview`, and when a
+limited campaign finishes: `finish`), the rules of
 a submission (`schemas`) and saved templates (`templates`).
 
 May import: `dashboard.reporting`, `dashboard.sending`, `dashboard.mail`, `dashboard.models` and

@@ -10,6 +10,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
+from dashboard.campaigns.finish import FinishEstimate, estimate_finish
 from dashboard.campaigns.import_report import import_counts, import_of, problems_of
 from dashboard.extensions import db
 from dashboard.mail.merge import TemplateProblem
@@ -51,6 +52,7 @@ class CampaignOverview:
     preview: list[RenderedPreview] = field(default_factory=list)
     messages_per_second: float | None = None
     seconds_left: float | None = None
+    finish: FinishEstimate | None = None  # under the account's rate limit or daily quota
 
     @property
     def status(self) -> str:
@@ -108,6 +110,19 @@ def overview(campaign: Campaign, *, with_preview: bool = True) -> CampaignOvervi
     if with_preview and result.status == "draft":
         result.preview = render_preview(campaign)
     result.messages_per_second, result.seconds_left = _speed(campaign.id, result.progress)
+    if result.is_live and result.status != "importing":
+        remaining = (
+            result.progress.total
+            - result.progress.done
+            - result.progress.counts.get(MessageStatus.DRAFT, 0)
+        )
+        result.finish = estimate_finish(
+            remaining,
+            current_app.config,
+            bulk=campaign.queue == "bulk",
+            measured_per_second=result.messages_per_second or None,
+            now=utcnow(),
+        )
     return result
 
 

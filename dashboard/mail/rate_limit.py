@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -18,12 +20,17 @@ import redis
 
 T = TypeVar("T")
 
-# KEYS[1]: the bucket (a hash of tokens and the time they were counted), KEYS[2]: today's count.
-# ARGV: tokens per second (0 = none), bucket size, messages per day (0 = none), counter TTL, and
-# how many tokens to take (1 unless given; never more than the bucket size).
+# KEYS[1]: the bucket (a hash of tokens and the time they were counted), KEYS[2]: today's count,
+# KEYS[3]: the urgent senders waiting for the bucket (a sorted set: waiter -> until when).
+# ARGV: tokens per second (0 = none), bucket size, messages per day (0 = none), counter TTL, how
+# many tokens to take (never more than the bucket size), 1 for an urgent sender (transactional
+# mail) or 0 (a campaign), the part of the day's quota only urgent senders may take, and the
+# waiter's name.
+# Urgent senders go first: while one waits for the bucket, campaigns take nothing, so the next
+# token is the urgent sender's; and campaigns stop short of the day's quota by the reserve.
 # Answers 0 (take them: go), a positive number of milliseconds to wait, -1 (the day's quota is
-# used up) or -2 (it has fewer left than asked for). Redis's own clock is used, so workers'
-# clocks need not agree.
+# used up for this sender) or -2 (it has fewer left than asked for). Redis's own clock is used,
+# so workers' clocks need not agree.
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -31,25 +38,44 @@ local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local per_day = tonumber(ARGV[3])
 local wanted = tonumber(ARGV[5] or '1')
+local urgent = ARGV[6] == '1'
+local reserve = tonumber(ARGV[7] or '0')
+local waiter = ARGV[8] or ''
 if per_day > 0 then
+  local limit = per_day
+  if not urgent then limit = per_day - reserve end
   local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if used >= per_day then
+  if used >= limit then
     return -1
   end
-  if used + wanted > per_day then
+  if used + wanted > limit then
     return -2
   end
 end
 if rate > 0 then
+  if not urgent then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+    if redis.call('ZCARD', KEYS[3]) > 0 then
+      return math.max(1, math.ceil(1000 / rate))
+    end
+  end
   local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
   local tokens = tonumber(state[1]) or capacity
   local at = tonumber(state[2]) or now
   tokens = math.min(capacity, tokens + math.max(0, now - at) * rate / 1000)
   if tokens < wanted then
-    return math.max(1, math.ceil((wanted - tokens) * 1000 / rate))
+    local wait = math.max(1, math.ceil((wanted - tokens) * 1000 / rate))
+    if urgent then
+      redis.call('ZADD', KEYS[3], now + wait + 1000, waiter)
+      redis.call('PEXPIRE', KEYS[3], wait + 2000)
+    end
+    return wait
   end
   redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - wanted), 'at', tostring(now))
   redis.call('PEXPIRE', KEYS[1], math.ceil(capacity * 1000 / rate) + 1000)
+  if urgent then
+    redis.call('ZREM', KEYS[3], waiter)
+  end
 end
 if per_day > 0 then
   redis.call('INCRBY', KEYS[2], wanted)
@@ -95,18 +121,46 @@ class QuotaExhausted(Exception):
     """The day's quota is used up; the rest waits for the next window."""
 
 
-class RateLimiter:
-    """Tokens for one SMTP account: `acquire()` blocks until sending one message is allowed."""
+def reserved_for_urgent(per_day: int, reserve_percent: float) -> int:
+    """How many of the day's messages only urgent (transactional) mail may take."""
+    if per_day <= 0 or reserve_percent <= 0:
+        return 0
+    return min(per_day, math.ceil(per_day * reserve_percent / 100))
 
-    def __init__(self, client: redis.Redis, key: str, *, per_second: float, per_day: int) -> None:
+
+class RateLimiter:
+    """Tokens for one SMTP account: `acquire()` blocks until sending one message is allowed.
+
+    An `urgent` limiter (transactional mail) goes before the others: campaigns wait while it
+    waits for the bucket, and cannot spend the last `reserve_percent` of the day's quota.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        key: str,
+        *,
+        per_second: float,
+        per_day: int,
+        urgent: bool = False,
+        reserve_percent: float = 0.0,
+    ) -> None:
         self.client = client
         self.key = key
         self.per_second = max(0.0, per_second)
         self.per_day = max(0, per_day)
+        self.urgent = urgent
+        self.reserve = reserved_for_urgent(self.per_day, reserve_percent)
         # A small bucket: bursts of a tenth of a second's worth keep the measured rate honest.
         self.capacity = max(1.0, self.per_second / 10)
+        self.waiter = uuid.uuid4().hex
         self._acquire = client.register_script(ACQUIRE)
         self._give_back = client.register_script(GIVE_BACK)
+
+    @property
+    def day_limit(self) -> int:
+        """The day's quota this limiter may spend (0 = none)."""
+        return self.per_day if self.urgent else max(0, self.per_day - self.reserve)
 
     def day_key(self, now: datetime | None = None) -> str:
         day = (now or datetime.now(UTC)).strftime("%Y%m%d")
@@ -119,20 +173,28 @@ class RateLimiter:
         while True:
             answer = int(
                 self._acquire(
-                    keys=[f"{self.key}:bucket", self.day_key()],
+                    keys=[f"{self.key}:bucket", self.day_key(), f"{self.key}:urgent"],
                     args=[
                         self.per_second,
                         self.capacity,
                         self.per_day,
                         DAY_KEY_TTL_SECONDS,
                         count,
+                        1 if self.urgent else 0,
+                        self.reserve,
+                        self.waiter,
                     ],
                 )
             )
             if answer == 0:
                 return count
             if answer == -1:
-                raise QuotaExhausted(f"the daily quota of {self.per_day} messages is used up")
+                if self.urgent or not self.reserve:
+                    raise QuotaExhausted(f"the daily quota of {self.per_day} messages is used up")
+                raise QuotaExhausted(
+                    f"campaigns' share of the daily quota ({self.day_limit} of {self.per_day} "
+                    f"messages; {self.reserve} are kept for single emails) is used up"
+                )
             if answer == -2:  # the day's last few: one at a time, so none is taken for nothing
                 count = 1
                 continue

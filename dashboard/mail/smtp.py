@@ -1,7 +1,9 @@
 """Sending a batch of messages over one SMTP connection, with an outcome per recipient.
 
-Connection errors and 4xx replies are transient (worth retrying later); 5xx replies are
-permanent for that recipient only. A dropped connection is reopened once per message.
+4xx replies are transient (worth retrying later); 5xx replies are permanent for that recipient
+only. A dropped connection is reopened once per message. A connection that cannot be opened at
+all (the server unreachable, the login refused) is the account's problem, not a message's:
+`deliver_batch` stops with `AccountUnavailable` and no message gets an outcome from it.
 """
 
 from __future__ import annotations
@@ -53,6 +55,21 @@ class DeliveryResult:
     duration_ms: int
 
 
+class AccountUnavailable(Exception):
+    """The SMTP account cannot be used now: its server cannot be reached, or it refuses the
+    login (535) or the connection. Nothing is wrong with the messages; they should wait."""
+
+    def __init__(self, code: int | None, reply: str, *, login_refused: bool) -> None:
+        super().__init__(code, reply)
+        self.code, self.reply, self.login_refused = code, reply, login_refused
+
+    def __str__(self) -> str:
+        what = "refuses the login" if self.login_refused else "cannot be reached"
+        return f"the SMTP server {what}: " + (
+            f"{self.code} {self.reply}" if self.code is not None else self.reply
+        )
+
+
 class _Refused(Exception):
     def __init__(self, code: int, reply: str) -> None:
         super().__init__(code, reply)
@@ -89,6 +106,24 @@ def open_connection(settings: SmtpSettings) -> smtplib.SMTP:
         _close(conn)
         raise
     return conn
+
+
+def _unavailable(error: BaseException, password: str) -> AccountUnavailable:
+    code, reply = _describe(error)
+    if password:  # a server may echo what it was sent; the password never goes further
+        reply = reply.replace(password, "***")
+    return AccountUnavailable(
+        code, reply, login_refused=isinstance(error, smtplib.SMTPAuthenticationError)
+    )
+
+
+def try_account(settings: SmtpSettings) -> None:
+    """Connect, log in and say QUIT, sending nothing; AccountUnavailable when that fails."""
+    try:
+        conn = open_connection(settings)
+    except (OSError, smtplib.SMTPException) as error:
+        raise _unavailable(error, settings.password) from None
+    _close(conn)
 
 
 def _login(conn: smtplib.SMTP, username: str, password: str) -> None:
@@ -172,7 +207,9 @@ def deliver_batch(
     """Send each envelope in turn over one connection, yielding one result per envelope.
 
     Envelopes are taken one at a time, just before each is sent, so a caller may pace them
-    (a rate limit) or stop handing them out (a used-up quota) while the batch runs.
+    (a rate limit) or stop handing them out (a used-up quota) while the batch runs. Raises
+    AccountUnavailable when no connection can be opened (at the start, or to reconnect): the
+    envelope being sent and those after it have no result then.
     """
     remaining = iter(envelopes)
     conn: smtplib.SMTP | None = None
@@ -196,11 +233,7 @@ def deliver_batch(
                     try:
                         conn = open_connection(settings)
                     except (OSError, smtplib.SMTPException) as error:
-                        code, reply = _describe(error)
-                        yield result(Outcome.TRANSIENT, code, reply)
-                        for rest in remaining:
-                            yield result(Outcome.TRANSIENT, code, reply, rest)
-                        return
+                        raise _unavailable(error, settings.password) from None
                 try:
                     code, reply = _send_one(conn, envelope)
                 except _Refused as refused:

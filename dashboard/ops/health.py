@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Blueprint, Response, current_app, jsonify
 
 from dashboard.auth import public
+from dashboard.ops.account_status import probe_account_hold
 from dashboard.ops.probes import ProbeResult, probe_broker, probe_database, probe_smtp
 from dashboard.sending.queues import QUEUES
 
@@ -25,14 +26,17 @@ def healthz() -> Response:
 @health.get("/readyz")
 @public
 def readyz() -> tuple[Response, int]:
-    """200 when every part answers within its short timeout, else 503; each check by name."""
+    """200 when every part answers within its short timeout, else 503; each check by name.
+    `smtp_account` fails while the account's mail is held (its server unreachable, or its
+    login refused), with the reason: the server may answer its greeting and still refuse."""
     app = current_app._get_current_object()
     # In parallel, so a dead part costs one timeout, not the sum of them.
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         futures = [
             pool.submit(probe_database, app),
             pool.submit(probe_broker, app, QUEUES),
             pool.submit(probe_smtp, app),
+            pool.submit(probe_account_hold, app),
         ]
         results: list[ProbeResult] = [future.result() for future in futures]
     ready = all(result.ok for result in results)

@@ -10,11 +10,31 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from dashboard.sending.queues import QUEUES
 
 CELERY_APP = "celery_worker"  # the entry module: `celery -A celery_worker ...`
+
+
+@dataclass(frozen=True)
+class WorkerLane:
+    """One Celery worker of the default set-up: its node name, the queues it serves, and how
+    many processes it runs."""
+
+    name: str
+    queues: tuple[str, ...]
+    concurrency: int
+
+
+#: The workers `make run` starts (docker-compose.yml has the same two services): the API's own
+#: mail has processes that a campaign cannot occupy, however long its batches wait for the rate
+#: limit; the beat jobs (dispatching, sweeping, probing the account) run there too.
+DEFAULT_LANES = (
+    WorkerLane("transactional", ("transactional",), 2),
+    WorkerLane("bulk", ("bulk",), 2),
+)
 
 
 def process_env(settings: Mapping[str, str]) -> dict[str, str]:

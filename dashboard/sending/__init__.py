@@ -2,9 +2,10 @@
 (`requests`, `field_errors`), submitting (`submission`), sending later (`schedule`), publishing
 ids to the broker after the commit (`publishing`, `queues`), claiming a batch (`claims`), what
 a batch sends (`envelopes`, `batch_content`, `unsubscribe_links`), the SMTP account and its
-shared rate limit (`account`), holds (`holds`), retries (`retries`), the failure guard, the
-suppression list, recording outcomes (`outcomes`) and the hourly sent counts written beside
-the rows (`sent_counts`, cut by `time_buckets`), and the beat jobs (`dispatcher`, `sweeper`).
+shared rate limit (`account`), holding the account while it cannot be used (`account_hold`),
+holds (`holds`), bulk batches cut by time (`slices`), retries (`retries`), the failure guard, the
+suppression list, recording outcomes (`outcomes`) and the hourly sent counts written beside the
+rows (`sent_counts`, cut by `time_buckets`), and the beat jobs (`dispatcher`, `sweeper`).
 
 May import: `dashboard.mail`, `dashboard.models` and the low wiring (`extensions`, `database`,
 `config`). Never a page, the API, campaigns or reporting, nor `dashboard.tasks`: tasks are

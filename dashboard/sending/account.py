@@ -22,15 +22,21 @@ def _redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
-def limiter_for(config: Mapping[str, Any]) -> RateLimiter | None:
-    """The shared limiter of the configured SMTP account, or None when no limit is set."""
+def limiter_for(config: Mapping[str, Any], *, urgent: bool = False) -> RateLimiter | None:
+    """The shared limiter of the configured SMTP account, or None when no limit is set.
+    `urgent` (transactional mail) goes before campaigns and may spend the day's reserve."""
     per_second = float(config["RATE_LIMIT_PER_SECOND"])
     per_day = int(config["RATE_LIMIT_PER_DAY"])
     if per_second <= 0 and per_day <= 0:
         return None
     key = account_key(config["MAIL_SERVER"], int(config["MAIL_PORT"]), config["MAIL_USERNAME"])
     return RateLimiter(
-        _redis(config["RATE_LIMIT_REDIS_URL"]), key, per_second=per_second, per_day=per_day
+        _redis(config["RATE_LIMIT_REDIS_URL"]),
+        key,
+        per_second=per_second,
+        per_day=per_day,
+        urgent=urgent,
+        reserve_percent=float(config.get("RATE_LIMIT_TRANSACTIONAL_RESERVE_PERCENT", 10.0)),
     )
 
 

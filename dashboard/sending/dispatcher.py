@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import select, update
 
 from dashboard.database import transaction
@@ -16,6 +17,7 @@ from dashboard.models import (
     held_campaigns,
     utcnow,
 )
+from dashboard.sending.account_hold import account_hold
 from dashboard.sending.publishing import publish_messages
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,12 @@ MAX_ROWS_PER_RUN = 10_000
 
 def dispatch_due(now: datetime | None = None) -> int:
     """Queue every `scheduled` or `retrying` message whose time has come (campaigns that are not
-    paused or cancelled) with one conditional UPDATE, then publish them; returns how many."""
+    paused or cancelled) with one conditional UPDATE, then publish them; returns how many.
+
+    While the SMTP account is held nothing is queued: the rows wait in the database, and go
+    at the first run after a probe lifts the hold."""
+    if account_hold(current_app.config) is not None:
+        return 0
     now = now or utcnow()
     due = (
         Message.status.in_((MessageStatus.SCHEDULED, MessageStatus.RETRYING)),

@@ -50,8 +50,8 @@ class HoldWatch:
 
 def release_unsent(message_ids: Sequence[int]) -> int:
     """Give back messages a worker claimed but did not send: cancelled with a cancelled
-    campaign, otherwise queued again (and published again if their campaign was resumed
-    meanwhile). Returns how many were given back."""
+    campaign, otherwise queued again (and published again unless their campaign is paused: it
+    was resumed meanwhile, or the batch's time slice was over). Returns how many."""
     if not message_ids:
         return 0
     ids = list(message_ids)

@@ -1,0 +1,131 @@
+"""Holding the SMTP account: when its server cannot be reached or refuses the login, the account
+is held (a Redis key every worker, beat and the web app read), so its mail waits instead of
+spending each message's retries. A beat task tries to log in every ACCOUNT_PROBE_SECONDS and
+lifts the hold when that works; the dispatcher then sends what waited.
+
+The state lives next to the shared rate limit (RATE_LIMIT_REDIS_URL), under the account's key,
+which names its server and user but never its password.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import redis
+
+from dashboard.mail.rate_limit import account_key
+from dashboard.mail.smtp import AccountUnavailable, try_account
+from dashboard.sending.account import smtp_settings
+
+log = logging.getLogger(__name__)
+
+# The pages ask on every render: a store that does not answer must not slow them down.
+READ_TIMEOUT_SECONDS = 0.5
+# A hold outlives its probes by far; it only expires if nothing probes it any more.
+HOLD_TTL_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class AccountHold:
+    """Why the account's mail waits, since when, and when it was last tried."""
+
+    target: str  # host:port, never a credential
+    login_refused: bool
+    code: int | None
+    reply: str
+    since: str  # ISO 8601, UTC
+    checked_at: str
+
+    @property
+    def problem(self) -> str:
+        return "refuses the login" if self.login_refused else "cannot be reached"
+
+    def describe(self) -> str:
+        reply = f"{self.code} {self.reply}" if self.code is not None else self.reply
+        return f"the SMTP account at {self.target} {self.problem} ({reply})"
+
+
+@lru_cache(maxsize=8)
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, socket_timeout=READ_TIMEOUT_SECONDS, socket_connect_timeout=READ_TIMEOUT_SECONDS
+    )
+
+
+def _key(config: Mapping[str, Any]) -> str:
+    base = account_key(config["MAIL_SERVER"], int(config["MAIL_PORT"]), config["MAIL_USERNAME"])
+    return f"{base}:hold"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def account_hold(config: Mapping[str, Any]) -> AccountHold | None:
+    """The account's hold, or None when its mail may go (or the store cannot say)."""
+    try:
+        raw = _client(config["RATE_LIMIT_REDIS_URL"]).get(_key(config))
+    except redis.RedisError as error:
+        log.warning("cannot read the account's hold: %s", error)
+        return None
+    if not raw:
+        return None
+    try:
+        return AccountHold(**json.loads(raw))
+    except (TypeError, ValueError):
+        return None
+
+
+def hold_account(config: Mapping[str, Any], problem: AccountUnavailable) -> AccountHold:
+    """Hold the account's mail because of `problem` (keeping when the hold began)."""
+    earlier = account_hold(config)
+    now = _now()
+    hold = AccountHold(
+        target=f"{config['MAIL_SERVER']}:{config['MAIL_PORT']}",
+        login_refused=problem.login_refused,
+        code=problem.code,
+        reply=problem.reply[:300],
+        since=earlier.since if earlier else now,
+        checked_at=now,
+    )
+    try:
+        _client(config["RATE_LIMIT_REDIS_URL"]).set(
+            _key(config), json.dumps(asdict(hold)), ex=HOLD_TTL_SECONDS
+        )
+    except redis.RedisError as error:  # then every batch finds out for itself
+        log.warning("cannot store the account's hold: %s", error)
+    if earlier is None:
+        log.error("holding the account's mail: %s", hold.describe())
+    return hold
+
+
+def release_account(config: Mapping[str, Any]) -> bool:
+    """Lift the hold; True when there was one."""
+    try:
+        lifted = bool(_client(config["RATE_LIMIT_REDIS_URL"]).delete(_key(config)))
+    except redis.RedisError as error:
+        log.warning("cannot lift the account's hold: %s", error)
+        return False
+    if lifted:
+        log.warning("the SMTP account answers again: its mail goes out")
+    return lifted
+
+
+def probe_held_account(config: Mapping[str, Any]) -> bool | None:
+    """When the account is held, try to log in: lift the hold if that works. Returns None when
+    nothing was held, else whether the account works now."""
+    if account_hold(config) is None:
+        return None
+    try:
+        try_account(smtp_settings(config))
+    except AccountUnavailable as problem:
+        hold_account(config, problem)
+        return False
+    release_account(config)
+    return True
