@@ -14,12 +14,16 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from unittest import mock
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
+from dashboard import config
 from dashboard.ops.local_stack import DEFAULT_LANES
 from dashboard.sending.queues import QUEUES
+from tests import compose_render
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -301,3 +305,190 @@ def test_env_example_documents_every_variable_the_code_reads() -> None:
         re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE)
     )
     assert read - documented == set(), "variables missing from .env.example"
+
+
+# --- The compose configuration as `docker compose config` renders it ----------------------------
+# (tests/compose_render.py: YAML, `${...}` from the shell and `.env`, env_file < environment,
+# profiles), then what dashboard/config.py makes of each container's environment.
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", ""}
+COMPOSE_DB = "postgresql+psycopg://dispatcher:{password}@postgres:5432/dispatcher"
+
+
+def project_with_env(tmp_path: Path, *extra_lines: str) -> Path:
+    """A project directory whose `.env` is a copy of `.env.example`, plus `extra_lines`."""
+    project = tmp_path / "project"
+    project.mkdir()
+    text = (ROOT / ".env.example").read_text()
+    (project / ".env").write_text(text + "\n".join(extra_lines) + "\n")
+    return project
+
+
+def rendered(
+    project: Path, dockerfile_env: dict[str, str], **shell: str
+) -> dict[str, dict[str, Any]]:
+    return compose_render.render(ROOT / "docker-compose.yml", project, shell, dockerfile_env)
+
+
+def app_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in services.items() if s.get("build") == "."}
+
+
+def settings_in_container(service: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """The app's settings from this container's environment alone: `.env` is not in the image
+    (.dockerignore), so python-dotenv finds no file there and the environment is all it reads."""
+    assert service["container_env"]["INSTANCE_DIR"] == "/data"
+    with (
+        mock.patch.dict(os.environ, service["container_env"], clear=True),
+        mock.patch.object(config, "INSTANCE_DIR", tmp_path),  # the /data volume
+    ):
+        return config.load_settings()
+
+
+def server_hosts(settings: dict[str, Any]) -> dict[str, str]:
+    """Every server address a process of the app connects to, by setting name."""
+    urls = {
+        "database": settings["SQLALCHEMY_DATABASE_URI"],
+        "broker": settings["CELERY"]["broker_url"],
+        "results": settings["CELERY"]["result_backend"],
+        "redis": settings["REDIS_URL"],
+        "rate limit": settings["RATE_LIMIT_REDIS_URL"],
+    }
+    hosts = {name: urlsplit(url).hostname or "" for name, url in urls.items()}
+    return {**hosts, "smtp": settings["MAIL_SERVER"]}
+
+
+def catcher_port(services: dict[str, dict[str, Any]]) -> int:
+    argv = command_of(services["mailcatcher"])
+    assert argv[argv.index("--host") + 1] == "0.0.0.0"  # reachable from the other containers
+    return int(argv[argv.index("--port") + 1])
+
+
+def test_the_image_holds_no_dotenv() -> None:
+    # Otherwise `COPY . .` would bake a developer's .env (MAIL_PASSWORD...) into the image, and
+    # load_dotenv would fill whatever compose leaves unset from it.
+    assert ".env" in (ROOT / ".dockerignore").read_text().split()
+
+
+@pytest.mark.parametrize("with_dotenv", [True, False], ids=["env-example-copied", "no-dotenv"])
+def test_compose_wires_every_container_to_the_compose_services(
+    dockerfile_env: dict[str, str], tmp_path: Path, with_dotenv: bool
+) -> None:
+    project = project_with_env(tmp_path)
+    if not with_dotenv:
+        (project / ".env").unlink()
+    services = rendered(project, dockerfile_env)
+    assert {"postgres", "redis", "migrate", "web", "worker", "beat", "mailcatcher"} <= set(services)
+    assert not {"rabbitmq", "flower"} & set(services)  # profiles not asked for
+    port = catcher_port(services)
+    password = services["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    for name, service in app_services(services).items():
+        settings = settings_in_container(service, tmp_path)
+        assert server_hosts(settings) == {
+            "database": "postgres",
+            "broker": "redis",
+            "results": "redis",
+            "redis": "redis",
+            "rate limit": "redis",
+            "smtp": "mailcatcher",
+        }, name
+        assert settings["SQLALCHEMY_DATABASE_URI"] == COMPOSE_DB.format(password=password)
+        assert settings["CELERY"]["broker_url"] == "redis://redis:6379/0"
+        assert settings["CELERY"]["result_backend"] == "redis://redis:6379/1"
+        assert (settings["MAIL_PORT"], settings["MAIL_USERNAME"]) == (port, ""), name
+        assert not settings["MAIL_USE_TLS"] and not settings["MAIL_USE_SSL"]
+
+
+def test_compose_sends_through_the_users_smtp_and_ignores_loopback_addresses(
+    dockerfile_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A `.env` with a real SMTP account and passwords, and (as an older .env.example had them)
+    the loopback addresses of `make run`: the mail goes to the account, the rest stays on the
+    compose services."""
+    project = project_with_env(
+        tmp_path,
+        "MAIL_SERVER=smtp.gmail.com",
+        "MAIL_PORT=587",
+        "MAIL_USE_TLS=true",
+        "MAIL_USERNAME=you@gmail.com",
+        "MAIL_PASSWORD=app-password-1234",
+        "POSTGRES_PASSWORD=pg-secret-5678",
+        "SECRET_KEY=" + "k" * 48,
+        "APP_ENV=production",
+        "PORT=8080",
+        "DATABASE_URL=sqlite:///instance/dashboard.db",
+        "REDIS_URL=redis://127.0.0.1:6379/0",
+        "CELERY_BROKER_URL=redis://127.0.0.1:6379/0",
+        "CELERY_RESULT_BACKEND=redis://127.0.0.1:6379/0",
+        "RATE_LIMIT_REDIS_URL=redis://127.0.0.1:6379/0",
+    )
+    services = rendered(project, dockerfile_env)
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "pg-secret-5678"
+    assert services["web"]["ports"] == ["127.0.0.1:8080:5000"]
+    assert "0.0.0.0:5000" in command_of(services["web"])  # the container's side of that port
+    for name, service in app_services(services).items():
+        settings = settings_in_container(service, tmp_path)
+        hosts = server_hosts(settings)
+        assert hosts.pop("smtp") == "smtp.gmail.com", name
+        assert set(hosts.values()) <= {"postgres", "redis"}, (name, hosts)
+        assert settings["SQLALCHEMY_DATABASE_URI"] == COMPOSE_DB.format(password="pg-secret-5678")
+        assert settings["MAIL_PORT"] == 587 and settings["MAIL_USE_TLS"]
+        assert (settings["MAIL_USERNAME"], settings["MAIL_PASSWORD"]) == (
+            "you@gmail.com",
+            "app-password-1234",
+        )
+        assert settings["SECRET_KEY"] == "k" * 48 and settings["APP_ENV"] == "production"
+
+
+def test_compose_profiles_add_rabbitmq_as_the_broker_and_flower(
+    dockerfile_env: dict[str, str], tmp_path: Path
+) -> None:
+    header = (ROOT / "docker-compose.yml").read_text().split("x-app:")[0]
+    broker = re.search(r"COMPOSE_BROKER_URL=(\S+)", header).group(1)
+    services = rendered(
+        project_with_env(tmp_path),
+        dockerfile_env,
+        COMPOSE_PROFILES="rabbitmq,monitoring",
+        COMPOSE_BROKER_URL=broker,
+    )
+    rabbitmq = services["rabbitmq"]["environment"]
+    assert urlsplit(broker).hostname == "rabbitmq"
+    assert (urlsplit(broker).username, urlsplit(broker).password) == (
+        rabbitmq["RABBITMQ_DEFAULT_USER"],
+        rabbitmq["RABBITMQ_DEFAULT_PASS"],
+    )
+    assert "flower" in services
+    for name, service in app_services(services).items():
+        settings = settings_in_container(service, tmp_path)
+        assert settings["CELERY"]["broker_url"] == broker, name
+        assert settings["CELERY"]["result_backend"] == "redis://redis:6379/1"  # not RabbitMQ
+        if name != "migrate":
+            assert service["depends_on"]["rabbitmq"]["condition"] == "service_healthy", name
+
+
+def test_compose_roles_web_workers_one_beat_and_the_migration_first(
+    dockerfile_env: dict[str, str], tmp_path: Path
+) -> None:
+    services = rendered(project_with_env(tmp_path), dockerfile_env)
+    apps = app_services(services)
+    web = command_of(services["web"])
+    assert web[0] == "gunicorn" and web[web.index("--bind") + 1] == "0.0.0.0:5000"
+    assert services["web"]["ports"] == ["127.0.0.1:5000:5000"]  # PORT=5000 in .env.example
+    celery = {name: command_of(s) for name, s in apps.items() if command_of(s)[0] == "celery"}
+    workers = {name: argv for name, argv in celery.items() if argv[3] == "worker"}
+    consumed = [q for argv in workers.values() for q in argv[argv.index("--queues") + 1].split(",")]
+    assert set(consumed) == set(QUEUES) and set(consumed) <= set(QUEUES)
+    # Exactly one beat: its own service, never scaled, and no worker embedding one.
+    assert [name for name, argv in celery.items() if argv[3] == "beat"] == ["beat"]
+    assert services["beat"].get("deploy", {}).get("replicas", 1) == 1
+    assert "scale" not in services["beat"]
+    for argv in workers.values():
+        assert "--beat" not in argv and "-B" not in argv
+    # The migration runs once, to completion, before any other part of the app starts.
+    assert command_of(services["migrate"]) == ["flask", "db", "upgrade"]
+    assert services["migrate"]["restart"] == "no"
+    assert set(services["migrate"]["depends_on"]) == {"postgres"}
+    for name in set(apps) - {"migrate"}:
+        assert services[name]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
+        }, name
