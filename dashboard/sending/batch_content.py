@@ -103,6 +103,7 @@ class CampaignRenderer:
             list_unsubscribe=self.bulk,
         )
         self.base_url = config["PUBLIC_BASE_URL"]
+        self.max_rendered_bytes: int = config["MERGE_MAX_RENDERED_BYTES"]
         self.serializer = unsubscribe_serializer(config["SECRET_KEY"])
 
     def envelope(self, message: Row[Any]) -> Envelope:
@@ -116,7 +117,7 @@ class CampaignRenderer:
                 self.base_url, self.serializer, message.to_address, self.campaign.id
             )
             values["unsubscribe_url"] = link
-        content = self.template.render(values)
+        content = self.template.render(values, max_bytes=self.max_rendered_bytes)
         data = self.skeleton.render(
             Personalised(
                 recipient=Mailbox(message.to_address, message.to_name),
