@@ -199,7 +199,13 @@ def run_import(import_id: int) -> str:
     reader = _ChunkReader(import_id)
     sink = _RowSink(csv_import, domain)
     try:
-        _import_rows(reader, layout, sink, current_app.config["CSV_MAX_ROWS"])
+        _import_rows(
+            reader,
+            layout,
+            sink,
+            max_rows=current_app.config["CSV_MAX_ROWS"],
+            max_row_bytes=current_app.config["CSV_MAX_ROW_KB"] * 1024,
+        )
     except CsvFormatError as error:
         db.session.rollback()
         return _fail(import_id, str(error))
@@ -216,7 +222,9 @@ def run_import(import_id: int) -> str:
     return ImportStatus.READY
 
 
-def _import_rows(reader: _ChunkReader, layout: CsvLayout, sink: _RowSink, max_rows: int) -> None:
+def _import_rows(
+    reader: _ChunkReader, layout: CsvLayout, sink: _RowSink, *, max_rows: int, max_row_bytes: int
+) -> None:
     text = io.TextIOWrapper(
         io.BufferedReader(reader, CHUNK_BYTES),
         encoding=layout.encoding,
@@ -231,7 +239,7 @@ def _import_rows(reader: _ChunkReader, layout: CsvLayout, sink: _RowSink, max_ro
     quote = encode_basestring
     keys = [quote(column) + ": " for column in columns]
     plain_address = check_address
-    for line, cells in read_records(text, layout):
+    for line, cells in read_records(text, layout, max_row_bytes=max_row_bytes):
         sink.rows_read += 1
         if sink.rows_read > max_rows:
             raise CsvFormatError(
