@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 from dashboard.campaigns.csv_reading import CsvFormatError, CsvLayout, name_column, read_records
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError
+from dashboard.mail.headers import BIDI_NAME_REASON, has_bidi_control
 from dashboard.mail.recipient_check import check_address
 from dashboard.models import (
     CHUNK_BYTES,
@@ -273,6 +274,9 @@ def _import_rows(
         cells[email_index] = address
         data = "{" + ", ".join([k + quote(c) for k, c in zip(keys, cells, strict=True)]) + "}"
         name = " ".join(cells[name_index].split())[:200] if name_index is not None else ""
+        if has_bidi_control(name):
+            sink.add_problem(line, raw, f"the name {BIDI_NAME_REASON}")
+            continue
         sink.add_row(address, name, data)
         if len(sink.rows) + len(sink.problems) >= ROWS_PER_COMMIT:
             sink.flush(reader.bytes_read)
