@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text, update
 from werkzeug.datastructures import FileStorage
 
+from dashboard.config import engine_options
 from dashboard.extensions import db
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
 from dashboard.models import Campaign, Message, MessageTemplate
@@ -282,7 +283,8 @@ def test_the_sqlite_database_and_its_wal_files_are_owner_only(
     try:
         path = tmp_path / "fresh.db"
         url = f"sqlite:///{path}"
-        app = make_app({**app_config(stack_settings), "SQLALCHEMY_DATABASE_URI": url})
+        config = {"SQLALCHEMY_DATABASE_URI": url, "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url)}
+        app = make_app({**app_config(stack_settings), **config})
         with app.app_context():
             db.session.execute(text("CREATE TABLE t (x integer)"))
             db.session.execute(text("INSERT INTO t VALUES (1)"))
