@@ -119,6 +119,12 @@ def load_settings() -> dict[str, Any]:
         # CSV campaigns: upload and row limits, ids per bulk task, the base of unsubscribe links.
         "CSV_MAX_UPLOAD_MB": _int("CSV_MAX_UPLOAD_MB", 100),
         "CSV_MAX_ROWS": _int("CSV_MAX_ROWS", 1_000_000),
+        # Fields and bytes of one CSV row: a wider or longer row is refused, naming its line.
+        "CSV_MAX_FIELDS": _int("CSV_MAX_FIELDS", 1000),
+        "CSV_MAX_ROW_KB": _int("CSV_MAX_ROW_KB", 1024),
+        # What one merged message may render to (subject and bodies), in bytes: rendering stops
+        # there and that recipient is refused, at preview and at send time.
+        "MERGE_MAX_RENDERED_BYTES": _int("MERGE_MAX_RENDERED_BYTES", MB),
         "BULK_BATCH_SIZE": _int("BULK_BATCH_SIZE", 500),
         # A bulk batch sends for at most about this long, then gives its rest back to the queue.
         "BULK_SLICE_SECONDS": _float("BULK_SLICE_SECONDS", 2.0),

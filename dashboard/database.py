@@ -3,12 +3,15 @@ share it) and the one transaction helper every writer uses."""
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from dashboard.extensions import db
 
@@ -21,7 +24,33 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+log = logging.getLogger(__name__)
+OWNER_ONLY = 0o600
+
+
+def owner_only_sqlite_files(database_url: str) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite does (it would use the umask,
+    often 0644, and give its -wal and -shm files the same mode), and tighten the mode of files
+    an earlier version created readable by everyone: the database holds every message, the
+    password hashes and the API token digests."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    path = Path(url.database)
+    if url.database.startswith("file:"):  # a URI filename: SQLite opens it itself
+        return
+    try:
+        if path.parent.is_dir():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, OWNER_ONLY))
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if name.exists() and name.stat().st_mode & 0o077:
+                name.chmod(OWNER_ONLY)
+    except OSError as error:  # another user's file, a read-only mount: say so, start anyway
+        log.warning("could not make the database file owner-only: %s", error)
+
+
 def init_database(app: Flask) -> None:
+    owner_only_sqlite_files(app.config["SQLALCHEMY_DATABASE_URI"])
     with app.app_context():
         engine: Engine = db.engine
         if engine.dialect.name == "sqlite" and not event.contains(

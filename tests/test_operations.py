@@ -71,7 +71,8 @@ def test_readyz_names_each_part_and_is_ready_when_all_answer(
     assert set(body["checks"]) == {"database", "broker", "smtp", "smtp_account"}
     assert all(check["ok"] for check in body["checks"].values())
     assert body["checks"]["smtp"]["target"] == f"127.0.0.1:{smtp_server.port}"
-    assert body["checks"]["database"]["target"].split("://")[0] in {"sqlite", "postgresql+psycopg"}
+    assert body["checks"]["database"]["target"].split("://")[0] in {"sqlite", "postgresql"}
+    assert "/tmp" not in response.get_data(as_text=True)  # no path of this machine, no user
     broker_scheme = stack_settings["CELERY_BROKER_URL"].split("://")[0]
     assert body["checks"]["broker"]["target"].startswith(broker_scheme)
 
@@ -123,9 +124,7 @@ def test_readyz_reports_an_unreachable_database_without_its_password(
     assert response.status_code == 503
     checks = response.json["checks"]
     assert checks["database"]["ok"] is False
-    assert checks["database"]["target"] == (
-        f"postgresql+psycopg://dispatcher:***@127.0.0.1:{closed}/dispatcher"
-    )
+    assert checks["database"]["target"] == f"postgresql://127.0.0.1:{closed}/dispatcher"
     assert "Connection refused" in checks["database"]["error"]
     assert checks["broker"]["ok"] is True and checks["smtp"]["ok"] is True
     assert "s3cret" not in response.get_data(as_text=True)

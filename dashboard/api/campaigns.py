@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard.api.blueprint import api
-from dashboard.api.emails import json_body
+from dashboard.api.json_input import json_body
 from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
 from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
 from dashboard.campaigns.import_report import import_of, invalid_rows_download

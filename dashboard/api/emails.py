@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request, url_for
+from flask import current_app, jsonify, url_for
 from pydantic import ValidationError
 
 from dashboard.api.blueprint import api
+from dashboard.api.json_input import json_body
 from dashboard.api.serialize import iso, message_out
 from dashboard.campaigns.overview import campaign_messages
 from dashboard.errors import api_error
@@ -14,21 +15,6 @@ from dashboard.models import Campaign
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.requests import EmailRequest, limits_context
 from dashboard.sending.submission import submit_email
-
-
-def json_body() -> tuple[object | None, tuple | None]:
-    """The request's JSON, or the API error to answer instead."""
-    if not request.is_json:
-        return None, api_error(415, "Send the body as JSON with Content-Type: application/json.")
-    try:
-        data = request.get_json(silent=True)
-    except RecursionError:
-        return None, api_error(400, "The JSON body is nested too deeply.")
-    if data is None:
-        return None, api_error(400, "The body is not valid JSON.")
-    if not isinstance(data, dict):
-        return None, api_error(422, "The body must be a JSON object.")
-    return data, None
 
 
 @api.post("/emails")

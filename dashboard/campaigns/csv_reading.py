@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from typing import TextIO
 
 SNIFF_BYTES = 64 * 1024
+# Per-row bounds when the caller gives none (the app passes CSV_MAX_FIELDS and CSV_MAX_ROW_KB).
+MAX_FIELDS = 1000
+MAX_ROW_BYTES = 1024 * 1024
 DELIMITERS = (",", ";", "\t")
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 _EMAIL_HEADERS = {"email", "emailaddress", "e-mail", "e-mailaddress", "mail"}
@@ -88,7 +91,7 @@ def name_column(columns: Sequence[str]) -> int | None:
     return next((columns.index(v) for v in NAME_VARIABLES if v in columns), None)
 
 
-def sniff_layout(sample: bytes, *, complete: bool) -> CsvLayout:
+def sniff_layout(sample: bytes, *, complete: bool, max_fields: int = MAX_FIELDS) -> CsvLayout:
     """Find encoding, delimiter and columns from the first bytes of a file (`complete` when the
     sample is the whole file); CsvFormatError says what is wrong and how to fix it."""
     encoding = _encoding_of(sample)
@@ -118,6 +121,11 @@ def sniff_layout(sample: bytes, *, complete: bool) -> CsvLayout:
             f"{shown}. Add a header row whose email column is called 'email'."
         )
     _, delimiter, header = best
+    if len(header) > max_fields:
+        raise CsvFormatError(
+            f"The header row has {len(header):,} columns; at most {max_fields:,} are read "
+            "(CSV_MAX_FIELDS). Remove the columns the emails do not use."
+        )
     columns = [variable_name(cell, position) for position, cell in enumerate(header, start=1)]
     seen: dict[str, int] = {}
     for position, name in enumerate(columns, start=1):
@@ -136,17 +144,62 @@ def sniff_layout(sample: bytes, *, complete: bool) -> CsvLayout:
     )
 
 
-def read_records(stream: TextIO, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number where the record starts, cells) for every record after the header.
+class _BoundedLines:
+    """The stream's lines for csv.reader, never more than `max_bytes` (UTF-8) for one record:
+    each line is read with a size limit, so a 50 MB line of commas is refused after its first
+    megabyte instead of being read whole and split into 50 million fields."""
+
+    def __init__(self, stream: TextIO, max_bytes: int) -> None:
+        self.stream = stream
+        self.max_bytes = max_bytes
+        self.record_bytes = 0
+        self.lines = 0
+
+    def __iter__(self) -> _BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        # A character is at least one byte: asking for one more than the bytes left is enough
+        # to see that a record is too long.
+        line = self.stream.readline(self.max_bytes - self.record_bytes + 1)
+        if not line:
+            raise StopIteration
+        self.lines += 1
+        self.record_bytes += len(line) if line.isascii() else len(line.encode("utf-8", "replace"))
+        if self.record_bytes > self.max_bytes:
+            raise CsvFormatError(
+                f"The record ending on line {self.lines} (or after it) is longer than "
+                f"{self.max_bytes // 1024:,} KB (CSV_MAX_ROW_KB); nothing was imported. "
+                "Is a quote left open, or a row far wider than the header?"
+            )
+        return line
+
+    def record_done(self) -> None:
+        self.record_bytes = 0
+
+
+def read_records(
+    stream: TextIO,
+    layout: CsvLayout,
+    *,
+    max_row_bytes: int = MAX_ROW_BYTES,
+    has_header: bool = True,
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number where the record starts, cells) for every record after the header
+    (every record when the file `has_header` not).
 
     Blank lines (empty, or only delimiters) are skipped. A record may span lines (quoted
-    newlines). CsvFormatError names the line where the file stops being readable.
+    newlines). CsvFormatError names the line where the file stops being readable, or the
+    record longer than `max_row_bytes`: so a record's fields (at most one per byte) cost no
+    more memory than that bound, however wide the row.
     """
-    reader = csv.reader(stream, delimiter=layout.delimiter)
+    lines = _BoundedLines(stream, max_row_bytes)
+    reader = csv.reader(lines, delimiter=layout.delimiter)
     previous_end = 0
-    header_seen = False
+    header_seen = not has_header
     try:
         for cells in reader:
+            lines.record_done()
             start, previous_end = previous_end + 1, reader.line_num
             if not any(cells):  # an empty line, or only delimiters
                 continue

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from dashboard.extensions import db
 from dashboard.models import CsvImport, CsvProblem
+from dashboard.reporting.csv_cells import spreadsheet_safe
 
 
 def import_of(campaign_id: int) -> CsvImport | None:
@@ -42,16 +43,13 @@ def stream_problems_csv(import_id: int) -> Callable[[], Any]:
             out = io.StringIO()
             writer = csv.writer(out)
             for row in batch:
-                writer.writerow([row.line, _safe_cell(row.email), row.reason])
+                writer.writerow(
+                    [row.line, spreadsheet_safe(row.email), spreadsheet_safe(row.reason)]
+                )
             last = batch[-1].id
             yield out.getvalue()
 
     return generate
-
-
-def _safe_cell(value: str) -> str:
-    # A cell starting with = + - @ would run as a formula when the file is opened in a sheet.
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 def import_counts(csv_import: CsvImport) -> dict[str, int]:

@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 from dashboard.campaigns.csv_reading import CsvFormatError, CsvLayout, name_column, read_records
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError
+from dashboard.mail.headers import BIDI_NAME_REASON, has_bidi_control
 from dashboard.mail.recipient_check import check_address
 from dashboard.models import (
     CHUNK_BYTES,
@@ -199,7 +200,13 @@ def run_import(import_id: int) -> str:
     reader = _ChunkReader(import_id)
     sink = _RowSink(csv_import, domain)
     try:
-        _import_rows(reader, layout, sink, current_app.config["CSV_MAX_ROWS"])
+        _import_rows(
+            reader,
+            layout,
+            sink,
+            max_rows=current_app.config["CSV_MAX_ROWS"],
+            max_row_bytes=current_app.config["CSV_MAX_ROW_KB"] * 1024,
+        )
     except CsvFormatError as error:
         db.session.rollback()
         return _fail(import_id, str(error))
@@ -216,7 +223,9 @@ def run_import(import_id: int) -> str:
     return ImportStatus.READY
 
 
-def _import_rows(reader: _ChunkReader, layout: CsvLayout, sink: _RowSink, max_rows: int) -> None:
+def _import_rows(
+    reader: _ChunkReader, layout: CsvLayout, sink: _RowSink, *, max_rows: int, max_row_bytes: int
+) -> None:
     text = io.TextIOWrapper(
         io.BufferedReader(reader, CHUNK_BYTES),
         encoding=layout.encoding,
@@ -231,7 +240,7 @@ def _import_rows(reader: _ChunkReader, layout: CsvLayout, sink: _RowSink, max_ro
     quote = encode_basestring
     keys = [quote(column) + ": " for column in columns]
     plain_address = check_address
-    for line, cells in read_records(text, layout):
+    for line, cells in read_records(text, layout, max_row_bytes=max_row_bytes):
         sink.rows_read += 1
         if sink.rows_read > max_rows:
             raise CsvFormatError(
@@ -265,6 +274,9 @@ def _import_rows(reader: _ChunkReader, layout: CsvLayout, sink: _RowSink, max_ro
         cells[email_index] = address
         data = "{" + ", ".join([k + quote(c) for k, c in zip(keys, cells, strict=True)]) + "}"
         name = " ".join(cells[name_index].split())[:200] if name_index is not None else ""
+        if has_bidi_control(name):
+            sink.add_problem(line, raw, f"the name {BIDI_NAME_REASON}")
+            continue
         sink.add_row(address, name, data)
         if len(sink.rows) + len(sink.problems) >= ROWS_PER_COMMIT:
             sink.flush(reader.bytes_read)

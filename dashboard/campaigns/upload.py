@@ -53,7 +53,11 @@ def create_csv_campaign(
     and start the import task. CampaignInputError (nothing stored) when something is wrong."""
     sample = upload.read(SNIFF_BYTES)
     try:
-        layout = sniff_layout(sample, complete=len(sample) < SNIFF_BYTES)
+        layout = sniff_layout(
+            sample,
+            complete=len(sample) < SNIFF_BYTES,
+            max_fields=current_app.config["CSV_MAX_FIELDS"],
+        )
     except CsvFormatError as error:
         raise CampaignInputError({"file": str(error)}) from None
     try:

@@ -10,7 +10,12 @@ from email.utils import parseaddr
 
 from email_validator import EmailNotValidError, validate_email
 
-from dashboard.mail.headers import HeaderInjectionError, check_header_value
+from dashboard.mail.headers import (
+    BidiControlError,
+    HeaderInjectionError,
+    check_header_value,
+    check_no_bidi_controls,
+)
 
 _SEPARATORS = re.compile(r"[,;\n\r]")
 _QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -91,6 +96,10 @@ def parse_mailbox(text: str) -> Mailbox:
             raise AddressError(f"'{text}' is not of the form Name <address@example.com>")
     else:
         name, addr = "", text
+    try:
+        check_no_bidi_controls(name, field="the name")
+    except BidiControlError as error:
+        raise AddressError(f"'{addr}': {error}") from None
     try:
         valid = validate_email(addr, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:

@@ -17,6 +17,38 @@ class HeaderInjectionError(ValueError):
 _LINE_BREAKERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 
 
+# Unicode's bidirectional controls reorder the text around them: in a file name or a person's
+# name, U+202E makes `invoice<U+202E>fdp.exe` show as `invoiceexe.pdf`. Refused in names and
+# file names; subjects and bodies keep them, as right-to-left languages need the marks there.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+class BidiControlError(ValueError):
+    """A name or file name held a character that reorders how the text around it is shown."""
+
+
+BIDI_NAME_REASON = (
+    "contains a bidirectional control character (U+202E and the like), which changes the "
+    "order in which the text is shown: a name or file name could pass for another"
+)
+
+
+def has_bidi_control(value: str) -> bool:
+    return _BIDI_CONTROLS.search(value) is not None
+
+
+def check_no_bidi_controls(value: str, *, field: str) -> str:
+    """Return `value` unchanged, or raise BidiControlError naming the character."""
+    found = _BIDI_CONTROLS.search(value)
+    if found:
+        raise BidiControlError(
+            f"{field} contains the bidirectional control character U+{ord(found.group()):04X}, "
+            "which changes the order in which the text is shown (a name or file name could "
+            "pass for another); remove it"
+        )
+    return value
+
+
 def check_header_value(value: str, *, field: str = "header") -> str:
     """Return `value` unchanged, or raise if it contains CR, LF, NUL or any other control or
     line-separator character, or is overlong."""

@@ -5,10 +5,19 @@ cannot reach Python's internals."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta, nodes
+from jinja2 import (
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+    Undefined,
+    meta,
+    nodes,
+)
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 # What ends a line for someone (CR LF, the other ASCII breaks, NEL, the Unicode separators).
@@ -79,13 +88,102 @@ _NODE_WORDS = {
 }
 
 
+# What one message may render to (subject and bodies together) unless the caller says otherwise;
+# the app passes MERGE_MAX_RENDERED_BYTES. Rendering stops as soon as the output passes it.
+DEFAULT_MAX_RENDERED_BYTES = 1024 * 1024
+
+# A template's shape is bounded before Jinja parses it: Jinja's parser and code generator recurse
+# once per nesting level (500 nested parentheses, 200 nested {% if %} or a 20,000-term `+` chain
+# exhaust Python's stack or its 100 levels of indentation), and a 5,000-digit number passes
+# Python's limit on converting digits to an int. Past these a template is refused by name.
+MAX_NUMBER_DIGITS = 20
+MAX_NESTING = 16  # {% if %} inside {% if %}, or ( [ { inside one another, within a tag
+MAX_TAG_TOKENS = 100  # names, operators and values inside one {{ }} or {% %}
+MAX_REFERENCES = 2000  # names (variables, filters, tests) in one field
+_BLOCK_OPENERS = frozenset(
+    {"if", "for", "macro", "call", "filter", "block", "with", "autoescape", "trans"}
+)
+_BRACKETS = {"(": ")", "[": "]", "{": "}"}
+
+
+class _MergeSandbox(SandboxedEnvironment):
+    """The sandbox, and no methods: `{{ email.format }}` or `{{ name['upper'] }}` is a refusal,
+    not a function's repr with its memory address. A merge needs values, never their methods."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        return self._value_only(obj, attribute, super().getattr(obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        return self._value_only(obj, str(argument), super().getitem(obj, argument))
+
+    def _value_only(self, obj: Any, name: str, value: Any) -> Any:
+        if callable(value) and not isinstance(value, Undefined):
+            return self.unsafe_undefined(obj, name)
+        return value
+
+
 def _environment(*, html: bool) -> SandboxedEnvironment:
     # HTML bodies escape the values put into them: a name cannot inject markup.
-    environment = SandboxedEnvironment(
+    environment = _MergeSandbox(
         undefined=StrictUndefined, autoescape=html, keep_trailing_newline=True
     )
     environment.globals.clear()  # no range, lipsum, cycler, joiner, namespace, dict
     return environment
+
+
+def _refuse_complex_shape(environment: SandboxedEnvironment, source: str, field: str) -> None:
+    """TemplateProblem, naming the line, for a template too deep, too long or too big for Jinja's
+    recursive parser; one pass over the lexer's tokens, which uses no recursion."""
+    blocks = 0
+    brackets: list[str] = []
+    tag_tokens = references = 0
+    tag_start: str | None = None
+    for lineno, kind, value in environment.lexer.tokeniter(source, None):
+        if kind in ("variable_begin", "block_begin"):
+            tag_tokens, tag_start, brackets = 0, None, []
+            continue
+        if kind in ("variable_end", "block_end", "whitespace", "data"):
+            continue
+        tag_tokens += 1
+        if tag_tokens > MAX_TAG_TOKENS:
+            raise TemplateProblem(
+                field,
+                f"line {lineno}: an expression of more than {MAX_TAG_TOKENS} names, operators "
+                "and values is too long for mail merge",
+            )
+        if kind in ("integer", "float") and len(value) > MAX_NUMBER_DIGITS:
+            raise TemplateProblem(
+                field,
+                f"line {lineno}: a number of more than {MAX_NUMBER_DIGITS} digits is too long "
+                "for mail merge",
+            )
+        if kind == "operator" and value in _BRACKETS:
+            brackets.append(value)
+        elif kind == "operator" and brackets and value == _BRACKETS[brackets[-1]]:
+            brackets.pop()
+        elif kind == "name":
+            references += 1
+            if tag_start is None:  # the tag's first word: if, endif, for...
+                tag_start = value
+                if value in _BLOCK_OPENERS or value == "set":
+                    blocks += 1
+                elif value.startswith("end"):
+                    blocks -= 1
+        if kind == "operator" and value == "=" and tag_start == "set":
+            blocks -= 1  # `{% set x = 1 %}` opens no block, `{% set x %}...{% endset %}` does
+            tag_start = "set="
+        if blocks > MAX_NESTING or len(brackets) > MAX_NESTING:
+            raise TemplateProblem(
+                field,
+                f"line {lineno}: more than {MAX_NESTING} levels of nesting is too deep for "
+                "mail merge",
+            )
+        if references > MAX_REFERENCES:
+            raise TemplateProblem(
+                field,
+                f"line {lineno}: more than {MAX_REFERENCES:,} variables and filters in one "
+                "template is too many for mail merge",
+            )
 
 
 def _refuse_costly_parts(tree: nodes.Template, field: str) -> None:
@@ -143,9 +241,14 @@ class MergeTemplate:
     html: Template | None
     variables: frozenset[str]
 
-    def render(self, values: Mapping[str, str]) -> RenderedContent:
-        """Render for one recipient; TemplateProblem names the field and what went wrong."""
+    def render(
+        self, values: Mapping[str, str], *, max_bytes: int = DEFAULT_MAX_RENDERED_BYTES
+    ) -> RenderedContent:
+        """Render for one recipient; TemplateProblem names the field and what went wrong,
+        including a message that would pass `max_bytes` (UTF-8, subject and bodies together):
+        rendering stops there, so a 100 KB value used 500 times never costs 50 MB."""
         parts = []
+        budget = [max_bytes]
         for field, template in (
             ("subject", self.subject),
             ("text", self.text),
@@ -155,7 +258,9 @@ class MergeTemplate:
                 parts.append(None)
                 continue
             try:
-                parts.append(template.render(values))
+                parts.append(_bounded_render(template, values, budget, field, max_bytes))
+            except TemplateProblem:
+                raise
             except SecurityError as error:
                 raise TemplateProblem(field, f"refused by the sandbox: {error}") from None
             except TemplateError as error:
@@ -167,6 +272,29 @@ class MergeTemplate:
         # rest (runs of spaces, tabs, spaces at the ends) is sent as the file holds it.
         subject = _SUBJECT_LINE_BREAKS.sub(" ", subject)
         return RenderedContent(subject=subject, text=text, html=html)
+
+
+def _bounded_render(
+    template: Template, values: Mapping[str, str], budget: list[int], field: str, limit: int
+) -> str:
+    """The rendered text, read piece by piece from Jinja's generator and abandoned as soon as
+    the message's remaining byte budget is spent."""
+    pieces: list[str] = []
+    stream: Iterator[str] = template.generate(values)
+    try:
+        for piece in stream:
+            budget[0] -= len(piece) if piece.isascii() else len(piece.encode("utf-8"))
+            if budget[0] < 0:
+                raise TemplateProblem(
+                    field,
+                    f"the message would be larger than {limit:,} bytes for this recipient "
+                    "(the limit is MERGE_MAX_RENDERED_BYTES); shorten the template or the "
+                    "values it repeats",
+                )
+            pieces.append(piece)
+    finally:
+        stream.close()  # type: ignore[attr-defined]
+    return "".join(pieces)
 
 
 def _describe(error: TemplateError) -> str:
@@ -191,12 +319,21 @@ def compile_merge(subject: str, text: str, html: str | None) -> MergeTemplate:
             compiled.append(None)
             continue
         try:
+            _refuse_complex_shape(env, source, field)
             tree = env.parse(source)
             _refuse_costly_parts(tree, field)
             variables |= meta.find_undeclared_variables(tree)
             compiled.append(env.from_string(source))
         except TemplateSyntaxError as error:
             raise TemplateProblem(field, f"line {error.lineno}: {error.message}") from None
+        except TemplateProblem:
+            raise
+        except (RecursionError, SyntaxError, ValueError) as error:
+            # The shape check above should catch these first; a shape it missed is still the
+            # template's problem, never a 500.
+            raise TemplateProblem(
+                field, f"the template is too complex for mail merge ({type(error).__name__})"
+            ) from None
     return MergeTemplate(*compiled, variables=frozenset(variables))
 
 

@@ -76,7 +76,14 @@ def _run(name: str, target: str, check: Callable[[], None], secrets: list[str]) 
 
 
 def database_target(config: Mapping[str, Any]) -> str:
-    return make_url(config["SQLALCHEMY_DATABASE_URI"]).render_as_string(hide_password=True)
+    """The database as /readyz names it (it is public): its engine, and for a server its host,
+    port and database name; never a user name, a password or a path on this machine."""
+    url = make_url(config["SQLALCHEMY_DATABASE_URI"])
+    backend = url.get_backend_name()
+    if backend == "sqlite" or not url.host:
+        return backend
+    port = f":{url.port}" if url.port else ""
+    return f"{backend}://{url.host}{port}/{url.database or ''}"
 
 
 def broker_target(config: Mapping[str, Any]) -> str:
@@ -94,7 +101,11 @@ def probe_database(app: Flask) -> ProbeResult:
             connection.execute(text("SELECT 1")).scalar_one()
             connection.rollback()  # the SET must not outlive this probe in the pool
 
-    return _run("database", database_target(app.config), check, secrets_of(app.config))
+    hidden = secrets_of(app.config)
+    path = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).database
+    if path and database_target(app.config) == "sqlite":
+        hidden.append(path)  # an SQLite error may name its file
+    return _run("database", database_target(app.config), check, hidden)
 
 
 def broker_connection(config: Mapping[str, Any]) -> Connection:

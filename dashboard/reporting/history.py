@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
@@ -17,6 +17,7 @@ from sqlalchemy.orm import contains_eager, load_only, selectinload
 
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus
+from dashboard.sending import moments
 
 PAGE_SIZE = 50
 SEARCH_MAX_CHARS = 320
@@ -35,17 +36,20 @@ def like_literal(text: str) -> str:
     return text
 
 
-def parse_moment(value: str, *, end: bool) -> datetime:
+DATE_EXAMPLE = "a date like 2026-11-25 or 2026-11-25T10:30"
+
+
+def parse_moment(value: str, *, end: bool, field: str = "since") -> datetime:
     """A date (`2026-11-25`) or a minute (`2026-11-25T10:30`) in UTC; as an `end` the whole day
-    or minute is included, so the moment returned is just after it."""
-    if len(value) == 10:
-        day = date.fromisoformat(value)
-        return datetime.combine(day + timedelta(days=1) if end else day, time())
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is not None:
-        raise ValueError("give the time in UTC without a zone")
-    moment = moment.replace(second=0, microsecond=0)
-    return moment + timedelta(minutes=1) if end else moment
+    or minute is included, so the moment returned is just after it. FieldError (a ValueError)
+    for anything else, or a time outside the range the app can show (`sending.moments`)."""
+    value = value.strip()
+    moment = moments.parse_moment(
+        value, field=field, zone=UTC, offsets=False, example=DATE_EXAMPLE
+    ).replace(second=0, microsecond=0)
+    if not end:
+        return moment
+    return moment + (timedelta(days=1) if len(value) == 10 else timedelta(minutes=1))
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,9 @@ class HistoryFilter:
             if not raw:
                 continue
             try:
-                parse_moment(raw, end=name == "until")
-            except ValueError:
-                errors[name] = f"'{raw[:40]}' is not a date like 2026-11-25 or 2026-11-25T10:30"
+                parse_moment(raw, end=name == "until", field=name)
+            except ValueError as error:
+                errors[name] = str(error)
             else:
                 values[name] = raw
         for name in ("recipient", "subject", "domain"):

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from dashboard.models import Message
+from dashboard.reporting.csv_cells import spreadsheet_safe
 
 COLUMNS = (
     "id",
@@ -23,8 +24,6 @@ COLUMNS = (
     "sent_at",
     "last_event_at",
 )
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(value: object) -> str:
@@ -33,10 +32,7 @@ def neutralise(value: object) -> str:
         return ""
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="seconds")
-    text = str(value)
-    if isinstance(value, str) and text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
+    return spreadsheet_safe(value) if isinstance(value, str) else str(value)
 
 
 def csv_row(message: Message) -> list[str]:

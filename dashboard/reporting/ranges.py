@@ -61,13 +61,13 @@ def parse_range(
     if since or until:
         try:
             start = parse_moment(since, end=False) if since else now - PRESETS[DEFAULT_PRESET]
-        except ValueError:
-            errors["since"] = f"'{since[:40]}' is not a date like 2026-11-25 or 2026-11-25T10:30"
+        except ValueError as error:
+            errors["since"] = str(error)
             start = now - PRESETS[DEFAULT_PRESET]
         try:
-            end = parse_moment(until, end=True) if until else now
-        except ValueError:
-            errors["until"] = f"'{until[:40]}' is not a date like 2026-11-25 or 2026-11-25T10:30"
+            end = parse_moment(until, end=True, field="until") if until else now
+        except ValueError as error:
+            errors["until"] = str(error)
             end = now
         if end <= start:
             errors["until"] = "the end of the range comes before its start"
@@ -85,8 +85,15 @@ def parse_range(
         end = now
         # Whole buckets, the last one being the current hour or day.
         start = floor_to(now, unit) - span + UNITS[unit]
-    found = StatsRange(start=start, end=end, unit=unit, preset=preset)
-    if len(found.buckets()) > MAX_BUCKETS:
+    if unit == "hour" and _bucket_count(start, end, unit) > MAX_BUCKETS:
         errors["unit"] = f"hourly buckets are for ranges up to {MAX_BUCKETS // 24} days; use day"
-        found = StatsRange(start=floor_to(start, "day"), end=end, unit="day", preset=preset)
-    return found, errors
+        start, unit = floor_to(start, "day"), "day"
+    if _bucket_count(start, end, unit) > MAX_BUCKETS:
+        # Counted, not listed: 1900 to 9998 would be three million buckets to build.
+        errors["since"] = f"a range covers at most {MAX_BUCKETS} days; give a later start"
+        start = floor_to(end - UNITS["day"] * MAX_BUCKETS, "day") + UNITS["day"]
+    return StatsRange(start=start, end=end, unit=unit, preset=preset), errors
+
+
+def _bucket_count(start: datetime, end: datetime, unit: str) -> int:
+    return -((start - end) // UNITS[unit])  # whole or partial buckets in [start, end)

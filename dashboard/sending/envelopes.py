@@ -84,6 +84,7 @@ class CampaignRenderer:
             boundary_seed=f"campaign-{campaign.id}",
         )
         self.base_url = config["PUBLIC_BASE_URL"]
+        self.max_rendered_bytes: int = config["MERGE_MAX_RENDERED_BYTES"]
         self.serializer = unsubscribe_serializer(config["SECRET_KEY"])
 
     def envelope(self, message: Row[Any] | Message) -> Envelope:
@@ -101,7 +102,7 @@ class CampaignRenderer:
             values.setdefault("name", message.to_name)
             if link is not None:
                 values["unsubscribe_url"] = link
-            content = self.template.render(values)
+            content = self.template.render(values, max_bytes=self.max_rendered_bytes)
             subject, text, html = content.subject, content.text, content.html
         data = self.skeleton.render(
             Personalised(

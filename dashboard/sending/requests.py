@@ -32,9 +32,14 @@ from dashboard.mail.addresses import (
 )
 from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_filename
 from dashboard.mail.header_encoding import mailbox_header
-from dashboard.mail.headers import HeaderInjectionError, check_header_value
+from dashboard.mail.headers import (
+    BidiControlError,
+    HeaderInjectionError,
+    check_header_value,
+    check_no_bidi_controls,
+)
 from dashboard.sending.field_errors import field_error
-from dashboard.sending.schedule import check_send_at, require_offset
+from dashboard.sending.schedule import check_send_at, parse_with_offset
 
 MB = 1024 * 1024
 
@@ -197,6 +202,14 @@ class AttachmentIn(BaseModel):
     content_type: str | None = Field(default=None, description="Guessed from the name if absent.")
     content_base64: str
 
+    @field_validator("filename")
+    @classmethod
+    def _filename_shows_as_it_is(cls, value: str) -> str:
+        try:
+            return check_no_bidi_controls(value, field=f"the file name '{value[:60]}'")
+        except BidiControlError as error:
+            raise ValueError(str(error)) from None
+
     def to_file(self) -> AttachmentFile:
         try:
             data = base64.b64decode(self.content_base64, validate=True)
@@ -226,13 +239,7 @@ class ScheduledSend(BaseModel):
             return None
         if not isinstance(value, str):
             raise field_error("send_at", "give an ISO 8601 string like 2026-12-01T09:30:00+07:00")
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise field_error(
-                "send_at", f"'{value[:60]}' is not an ISO 8601 time like 2026-12-01T09:30:00+07:00"
-            ) from None
-        return check_send_at(require_offset(moment))
+        return check_send_at(parse_with_offset(value))
 
 
 class CampaignConfirm(ScheduledSend):

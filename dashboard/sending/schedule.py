@@ -6,7 +6,7 @@ Times are stored naive UTC; the dashboard shows and reads them in DISPLAY_TIMEZO
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
@@ -16,10 +16,12 @@ from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus, utcnow
 from dashboard.sending.field_errors import FieldError
+from dashboard.sending.moments import parse_moment, within_range
 
 # Messages not yet handed to a worker: these can be (re)scheduled.
 SCHEDULABLE_STATUSES = (MessageStatus.QUEUED, MessageStatus.SCHEDULED)
-LOCAL_INPUT_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
+# A send further ahead than this is a typo (a year 9999), not a plan.
+MAX_SCHEDULE_AHEAD = timedelta(days=3653)
 
 
 def display_zone() -> ZoneInfo:
@@ -39,40 +41,43 @@ def as_stored(moment: datetime) -> datetime:
 
 
 def to_display(stored: datetime) -> datetime:
-    """A stored (naive UTC) time in the display zone."""
-    return stored.replace(tzinfo=UTC).astimezone(display_zone())
+    """A stored (naive UTC) time in the display zone; in UTC when the zone cannot show it (a
+    row stored before times were range-checked, at the very end of year 9999)."""
+    moment = stored.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(display_zone())
+    except OverflowError:
+        return moment
 
 
 def parse_local(text: str, *, field: str = "send_at") -> datetime:
     """A time typed in the display zone (`2026-12-01T09:30`, as a datetime-local input sends it),
-    as an aware time."""
-    text = text.strip()
-    for pattern in LOCAL_INPUT_FORMATS:
-        try:
-            return datetime.strptime(text, pattern).replace(tzinfo=display_zone())
-        except ValueError:
-            continue
-    raise FieldError(field, f"'{text}' is not a date and time like 2026-12-01T09:30")
+    as stored (naive UTC)."""
+    return parse_moment(text, field=field, zone=display_zone())
 
 
-def require_offset(moment: datetime, *, field: str = "send_at") -> datetime:
-    """Refuse a time without a UTC offset: it could mean any zone."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise FieldError(
-            field, "give the time with its UTC offset, e.g. 2026-12-01T09:30:00+07:00 or ...Z"
-        )
-    return moment
+def parse_with_offset(text: str, *, field: str = "send_at") -> datetime:
+    """A time given with its UTC offset (the API: a time without one could mean any zone), as
+    stored (naive UTC)."""
+    return parse_moment(
+        text, field=field, zone=None, example="an ISO 8601 time like 2026-12-01T09:30:00+07:00"
+    )
 
 
 def check_send_at(moment: datetime, *, field: str = "send_at") -> datetime:
-    """A future time as stored (naive UTC); a naive `moment` is taken as UTC (as stored). A past
-    time is an error, never a silent immediate send."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    stored = as_stored(moment)
-    if stored <= utcnow():
+    """A future time, at most MAX_SCHEDULE_AHEAD away, as stored (naive UTC); a naive `moment`
+    is taken as UTC (as stored). A past time is an error, never a silent immediate send."""
+    stored = within_range(moment, field=field)
+    now = utcnow()
+    if stored <= now:
         shown = to_display(stored).strftime("%Y-%m-%d %H:%M:%S %Z")
         raise FieldError(field, f"{shown} is in the past; give a future time, or none to send now")
+    if stored > now + MAX_SCHEDULE_AHEAD:
+        raise FieldError(
+            field,
+            f"{stored:%Y-%m-%d} is more than {MAX_SCHEDULE_AHEAD.days // 365} years ahead; "
+            "give a nearer time",
+        )
     return stored
 
 

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
 from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_filename
+from dashboard.mail.headers import BidiControlError, check_no_bidi_controls
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge, uses_merge_syntax
 from dashboard.models import find_template
 from dashboard.sending.field_errors import FieldError, field_errors
@@ -34,6 +35,10 @@ def files_from_uploads(uploads: list[FileStorage]) -> list[AttachmentFile]:
     files = []
     for upload in uploads:
         if upload and upload.filename:
+            try:
+                check_no_bidi_controls(upload.filename, field=f"the file name '{upload.filename}'")
+            except BidiControlError as error:
+                raise FieldError("attachments", str(error)) from None
             name = safe_filename(upload.filename)
             files.append(
                 AttachmentFile(name, guess_content_type(name, upload.mimetype), upload.read())

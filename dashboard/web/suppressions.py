@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
-
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
-from dashboard.campaigns.csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
+from dashboard.campaigns.csv_reading import CsvFormatError
+from dashboard.campaigns.suppression_csv import addresses_from_csv
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError, split_address_list
 from dashboard.mail.recipient_check import check_address
@@ -23,21 +20,6 @@ from dashboard.web.forms import ActionForm, SuppressionForm
 
 suppressions = Blueprint("suppressions", __name__, url_prefix="/suppressions")
 ROWS_SHOWN = 200
-
-
-def addresses_from_csv(data: bytes) -> list[str]:
-    """The addresses of an uploaded list: its `email` column, else its first column."""
-    try:
-        layout = sniff_layout(data[:SNIFF_BYTES], complete=len(data) <= SNIFF_BYTES)
-        encoding, delimiter, index = layout.encoding, layout.delimiter, layout.email_index
-        skip_header = True
-    except CsvFormatError:
-        if data.startswith(codecs.BOM_UTF16_LE) or b"\0" in data:
-            raise
-        encoding, delimiter, index, skip_header = "utf-8-sig", ",", 0, False
-    rows = csv.reader(io.StringIO(data.decode(encoding, "replace")), delimiter=delimiter)
-    cells = [row[index] for row in rows if len(row) > index and row[index].strip()]
-    return cells[1:] if skip_header else cells
 
 
 @suppressions.route("/", methods=["GET", "POST"])
