@@ -115,7 +115,9 @@ def upload_request_hash(
 ) -> str:
     """The hash of a multipart upload: the file's name and bytes and the form fields (in any
     order). The file is read to its end and rewound."""
-    head = json.dumps([filename, sorted(fields)], ensure_ascii=False)
+    # Sorted by their text: a field may come without a value (None), which does not compare.
+    ordered = sorted(fields, key=lambda field: json.dumps(field, ensure_ascii=False))
+    head = json.dumps([filename, ordered], ensure_ascii=False)
 
     def parts() -> Iterable[bytes]:
         yield head.encode("utf-8", "surrogatepass")
