@@ -114,6 +114,9 @@ def load_settings() -> dict[str, Any]:
         "MAX_BODY_BYTES": _int("MAX_BODY_MB", 2) * MB,
         "MAX_ATTACHMENTS_BYTES": _int("MAX_ATTACHMENTS_MB", 20) * MB,
         "MAX_RECIPIENTS_PER_REQUEST": _int("MAX_RECIPIENTS_PER_REQUEST", 1000),
+        # How long a request with an Idempotency-Key waits for an earlier one with the same key
+        # that is still being stored (PostgreSQL; SQLite waits its lock timeout, 30 s), then 409.
+        "IDEMPOTENCY_WAIT_SECONDS": _float("IDEMPOTENCY_WAIT_SECONDS", 30.0),
         # The attempts /metrics describes: those finished in the last this many seconds.
         "METRICS_WINDOW_SECONDS": _int("METRICS_WINDOW_SECONDS", 300),
         # CSV campaigns: upload and row limits, ids per bulk task, the base of unsubscribe links.

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from dashboard.api.idempotency import key_parameter, replayed_header
 from dashboard.campaigns.schemas import CampaignActionOut, CampaignFields, CampaignOut
 
 CAMPAIGN_MODELS: list[tuple[type[BaseModel], str]] = [
@@ -41,6 +42,7 @@ def campaign_paths(ref, json_response, errors) -> dict[str, Any]:
                 "at once (422 naming the field), then imports the rows as drafts. Poll "
                 "status_url until `import.status` is `ready` for the counts, the invalid rows "
                 "and the first rendered messages, then confirm.",
+                "parameters": [key_parameter()],
                 "requestBody": {
                     "required": True,
                     "content": {"multipart/form-data": {"schema": upload_schema}},
@@ -48,9 +50,17 @@ def campaign_paths(ref, json_response, errors) -> dict[str, Any]:
                 "responses": {
                     "202": {
                         **json_response("CampaignOut", "Accepted; the import has started"),
-                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "headers": {
+                            "Location": {"schema": {"type": "string"}},
+                            **replayed_header(),
+                        },
                     },
                     **errors(400, 413, 415, 422),
+                    "409": json_response(
+                        "ErrorResponse",
+                        "The first request with this Idempotency-Key is still in progress; "
+                        "retry with the same key",
+                    ),
                 },
             }
         },

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard.api.blueprint import api
+from dashboard.api.idempotency import bad_key, idempotent_request, key_refused, replay_headers
 from dashboard.api.json_input import json_body
 from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
 from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
@@ -22,9 +23,16 @@ from dashboard.campaigns.upload import (
 )
 from dashboard.errors import api_error
 from dashboard.extensions import db
-from dashboard.models import Campaign, find_template
+from dashboard.models import Campaign, IdempotencyKey, find_template
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.holds import pause_campaign
+from dashboard.sending.idempotency import (
+    IdempotencyKeyBusy,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    create_once,
+    upload_request_hash,
+)
 from dashboard.sending.requests import CampaignConfirm
 
 _ACTIONS = {
@@ -67,22 +75,45 @@ def create_campaign():
     if upload is None or not upload.filename:
         return _invalid({"file": "the CSV file is required, as the multipart part 'file'"})
     data = {key: request.form.get(key) for key in request.form}
-    template = None
-    if data.get("template_id"):
-        template = find_template(data["template_id"])
-        if template is None:
-            return _invalid({"template_id": "there is no saved template with this id"})
     try:
+        request_key = idempotent_request(
+            lambda: upload_request_hash(
+                "campaigns", upload.stream, upload.filename, request.form.items(multi=True)
+            )
+        )
+    except IdempotencyKeyInvalid as invalid:
+        return bad_key(invalid)
+
+    def create(idempotency_key: IdempotencyKey | None) -> Campaign:
+        template = None
+        if data.get("template_id"):
+            template = find_template(data["template_id"])
+            if template is None:
+                raise CampaignInputError({"template_id": "there is no saved template with this id"})
         content = campaign_content(
             data, template=template, max_body_bytes=current_app.config["MAX_BODY_BYTES"]
         )
-        campaign = create_csv_campaign(
-            upload.stream, filename=upload.filename, content=content, source="api"
+        return create_csv_campaign(
+            upload.stream,
+            filename=upload.filename,
+            content=content,
+            source="api",
+            idempotency_key=idempotency_key,
         )
+
+    try:
+        created = create_once(request_key, create)
     except CampaignInputError as error:
         return _invalid(error.fields)
-    urls = _urls(campaign.id)
-    return jsonify(overview_json(overview(campaign), urls)), 202, {"Location": urls["status"]}
+    except (IdempotencyKeyReused, IdempotencyKeyBusy) as refused:
+        return key_refused(refused)
+    # A repeated request gets the same campaign, shown as it is now (its import may have moved).
+    urls = _urls(created.campaign.id)
+    return (
+        jsonify(overview_json(overview(created.campaign), urls)),
+        202,
+        {"Location": urls["status"], **replay_headers(created)},
+    )
 
 
 def _campaign_or_404(campaign_id: int) -> Campaign | None:

@@ -6,13 +6,22 @@ from flask import current_app, jsonify, url_for
 from pydantic import ValidationError
 
 from dashboard.api.blueprint import api
+from dashboard.api.idempotency import bad_key, idempotent_request, key_refused, replay_headers
 from dashboard.api.json_input import json_body
 from dashboard.api.serialize import iso, message_out
 from dashboard.campaigns.overview import campaign_messages
 from dashboard.errors import api_error
 from dashboard.extensions import db
-from dashboard.models import Campaign
+from dashboard.models import Campaign, IdempotencyKey
 from dashboard.sending.field_errors import FieldError, field_errors
+from dashboard.sending.idempotency import (
+    Created,
+    IdempotencyKeyBusy,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    create_once,
+    json_request_hash,
+)
 from dashboard.sending.requests import EmailRequest, limits_context
 from dashboard.sending.submission import submit_email
 
@@ -23,7 +32,25 @@ def create_email():
     if error:
         return error
     try:
+        request_key = idempotent_request(lambda: json_request_hash("emails", data))
+    except IdempotencyKeyInvalid as invalid:
+        return bad_key(invalid)
+
+    recipients: list[int] = []  # how many the request named, once it is validated
+
+    def submit(idempotency_key: IdempotencyKey | None) -> Campaign:
         email = EmailRequest.model_validate(data, context=limits_context(current_app.config))
+        recipients.append(len(email.recipients))
+        return submit_email(
+            email,
+            source="api",
+            attachments=email.files,
+            send_at=email.send_at,
+            idempotency_key=idempotency_key,
+        )
+
+    try:
+        created = create_once(request_key, submit)
     except ValidationError as invalid:
         fields = field_errors(invalid)
         return api_error(
@@ -32,22 +59,29 @@ def create_email():
             + "; ".join(f"{name}: {message}" for name, message in fields.items()),
             fields=fields,
         )
-    try:
-        campaign = submit_email(email, source="api", attachments=email.files, send_at=email.send_at)
     except FieldError as invalid:  # send_at passed while the request was being read
         return api_error(422, f"{invalid.field}: {invalid}", fields={invalid.field: str(invalid)})
+    except (IdempotencyKeyReused, IdempotencyKeyBusy) as refused:
+        return key_refused(refused)
+    return _accepted(created, None if created.replayed else recipients[0])
+
+
+def _accepted(created: Created, recipients: int | None):
+    """The 202 of a submitted email. A repeated request gets the same body: it depends only on
+    what the campaign was submitted as (its recipients counted again when not given)."""
+    campaign = created.campaign
     status_url = url_for("api.get_email", campaign_id=campaign.id, _external=True)
     response = jsonify(
         {
             "id": campaign.id,
             "status": "scheduled" if campaign.send_at else "queued",
-            "recipients": len(email.recipients),
+            "recipients": campaign.progress().total if recipients is None else recipients,
             "status_url": status_url,
             "campaign_url": url_for("api.get_campaign", campaign_id=campaign.id, _external=True),
             "send_at": iso(campaign.send_at),
         }
     )
-    return response, 202, {"Location": status_url}
+    return response, 202, {"Location": status_url, **replay_headers(created)}
 
 
 @api.get("/emails/<int:campaign_id>")

@@ -9,6 +9,7 @@ from pydantic.json_schema import models_json_schema
 
 from dashboard.api.blueprint import api
 from dashboard.api.campaign_openapi import CAMPAIGN_MODELS, campaign_paths
+from dashboard.api.idempotency import key_parameter, replayed_header
 from dashboard.api.schemas import EmailAccepted, EmailStatus, ErrorResponse, TaskStatus
 from dashboard.api.stats_schemas import StatsResponse
 from dashboard.auth.api_docs import add_bearer_auth
@@ -32,6 +33,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     texts = {
         400: "Malformed request",
         404: "Not found",
+        409: "Conflict (see error.message)",
         413: "Request too large",
         415: "Not JSON",
         422: "Invalid fields (see error.fields)",
@@ -68,6 +70,7 @@ def build_openapi() -> dict[str, Any]:
                 "post": {
                     "operationId": "createEmail",
                     "summary": "Queue an email to one or more recipients",
+                    "parameters": [key_parameter()],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": _ref("EmailRequest")}},
@@ -75,9 +78,17 @@ def build_openapi() -> dict[str, Any]:
                     "responses": {
                         "202": {
                             **_json("EmailAccepted", "Accepted; follow status_url"),
-                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "headers": {
+                                "Location": {"schema": {"type": "string"}},
+                                **replayed_header(),
+                            },
                         },
                         **_errors(400, 413, 415, 422),
+                        "409": _json(
+                            "ErrorResponse",
+                            "The first request with this Idempotency-Key is still in progress; "
+                            "retry with the same key",
+                        ),
                     },
                 }
             },

@@ -19,7 +19,7 @@ from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
-from dashboard.models import CHUNK_BYTES, Campaign, CsvChunk, CsvImport
+from dashboard.models import CHUNK_BYTES, Campaign, CsvChunk, CsvImport, IdempotencyKey
 from dashboard.sending.publishing import send_task
 from dashboard.sending.queues import IMPORT_CSV
 
@@ -47,10 +47,16 @@ class CampaignContent:
 
 
 def create_csv_campaign(
-    upload: IO[bytes], *, filename: str, content: CampaignContent, source: str
+    upload: IO[bytes],
+    *,
+    filename: str,
+    content: CampaignContent,
+    source: str,
+    idempotency_key: IdempotencyKey | None = None,
 ) -> Campaign:
     """Check the file's layout and the templates against its columns, store the file in chunks,
-    and start the import task. CampaignInputError (nothing stored) when something is wrong."""
+    and start the import task. CampaignInputError (nothing stored) when something is wrong. An
+    `idempotency_key` row is stored with the campaign, in its transaction."""
     sample = upload.read(SNIFF_BYTES)
     try:
         layout = sniff_layout(
@@ -86,6 +92,9 @@ def create_csv_campaign(
         columns_json=json.dumps(list(layout.columns), ensure_ascii=False),
     )
     db.session.add_all([campaign, csv_import])
+    if idempotency_key is not None:
+        idempotency_key.campaign = campaign
+        db.session.add(idempotency_key)
     with transaction():
         db.session.flush()
         csv_import.size_bytes = _store_chunks(csv_import.id, sample, upload)

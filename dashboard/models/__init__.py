@@ -20,6 +20,7 @@ from dashboard.models.bulk import (
 )
 from dashboard.models.caught import CaughtMail
 from dashboard.models.counters import DuplicateSend, SentHour
+from dashboard.models.idempotency import IdempotencyKey
 from dashboard.models.messages import (
     CANCELLABLE_STATUSES,
     CLAIMABLE_STATUSES,
@@ -51,6 +52,7 @@ __all__ = [
     "CsvProblem",
     "DeliveryAttempt",
     "DuplicateSend",
+    "IdempotencyKey",
     "ImportStatus",
     "Message",
     "MessageStatus",

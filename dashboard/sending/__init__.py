@@ -1,5 +1,6 @@
 """The send path, from a submitted email to its outcome: the rules a submitted email must meet
-(`requests`, `field_errors`), submitting (`submission`), sending later (`schedule`), publishing
+(`requests`, `field_errors`), submitting (`submission`) at most once per `Idempotency-Key`
+(`idempotency`), sending later (`schedule`), publishing
 ids to the broker after the commit (`publishing`, `queues`), claiming a batch (`claims`), what
 a batch sends (`envelopes`, `batch_content`, `unsubscribe_links`), the SMTP account and its
 shared rate limit (`account`), holding the account while it cannot be used (`account_hold`),

@@ -15,7 +15,7 @@ from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox, parse_mailbox
 from dashboard.mail.attachments import AttachmentFile
 from dashboard.mail.headers import new_message_id
-from dashboard.models import Attachment, Campaign, Message, MessageStatus
+from dashboard.models import Attachment, Campaign, IdempotencyKey, Message, MessageStatus
 from dashboard.sending.publishing import plan_batches, publish_batches
 from dashboard.sending.requests import EmailContent
 from dashboard.sending.schedule import check_send_at
@@ -33,6 +33,7 @@ def submit_email(
     send_at: datetime | None = None,
     queue: str = "transactional",
     merge: bool = False,
+    idempotency_key: IdempotencyKey | None = None,
 ) -> Campaign:
     """Store one campaign with a queued message per recipient, then enqueue its ids on `queue`
     (the Celery queue its batches go to, and come back to on resume or retry).
@@ -40,6 +41,8 @@ def submit_email(
     With `send_at` (aware, or naive UTC) the messages are `scheduled` instead and the beat
     dispatcher queues them when the time comes; a time in the past raises FieldError. With
     `merge`, subject and bodies are templates rendered per recipient ({{ name }}, {{ email }}).
+    An `idempotency_key` row is stored with the campaign, in its transaction (see
+    `sending.idempotency`).
     """
     if send_at is not None:
         send_at = check_send_at(send_at)
@@ -73,6 +76,9 @@ def submit_email(
     ]
     db.session.add(campaign)
     db.session.add_all(messages)
+    if idempotency_key is not None:
+        idempotency_key.campaign = campaign
+        db.session.add(idempotency_key)
     with transaction():
         db.session.flush()
         batches = [] if send_at else plan_batches(messages, campaign.queue)
