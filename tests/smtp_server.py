@@ -7,6 +7,7 @@ import random
 import socket
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from email import policy
@@ -84,6 +85,35 @@ class ScriptedHandler:
         return "250 2.0.0 Ok: queued"
 
 
+class _ClosingController(Controller):
+    """A Controller whose stop() first closes the connections still open (a test stops the server
+    while workers talk to it): stopping the loop under them left their transports unclosed, and
+    their ResourceWarning at garbage collection failed whichever test came next."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sessions: weakref.WeakSet = weakref.WeakSet()
+
+    def factory(self):
+        session = super().factory()
+        self.sessions.add(session)
+        return session
+
+    async def _close_sessions(self) -> None:
+        if self.server is not None:
+            self.server.close()  # accept no new connection while the open ones are closed
+        for session in list(self.sessions):
+            if session.transport is not None:
+                session.transport.close()
+        for _ in range(3):  # let each transport's connection_lost run and close its socket
+            await asyncio.sleep(0)
+
+    def stop(self, no_assert: bool = False) -> None:
+        if self._thread is not None and self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._close_sessions(), self.loop).result(timeout=10)
+        super().stop(no_assert)
+
+
 class ScriptedSMTPServer:
     """With `login`, the server offers AUTH (over plain text: loopback only) and accepts only
     that user name and password; a test may change `login` to refuse or accept again."""
@@ -111,7 +141,7 @@ class ScriptedSMTPServer:
             # Offered without TLS; not required (aiosmtpd warns at that): the dispatcher logs
             # in whenever MAIL_USERNAME is set.
             auth = {"authenticator": self._authenticate, "auth_require_tls": False}
-        return Controller(
+        return _ClosingController(
             self.handler,
             hostname="127.0.0.1",
             port=self.port,

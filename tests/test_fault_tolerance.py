@@ -239,7 +239,11 @@ def test_smtp_refusing_connections_for_30_seconds(
     time.sleep(30)
     waiting = status_counts(app)
     # The account is held: its mail waits untried, no retry spent (see test_account_hold.py).
-    held = messages_with(app, Message.last_reply.contains("ConnectionRefusedError"))
+    # Held messages say why they wait (the hold names the account's problem: a refused
+    # connection, or the server closing the conversation it was in when it stopped).
+    held = messages_with(
+        app, Message.status == "retrying", Message.last_reply.startswith("waiting: ")
+    )
     stack.smtp.restart()
 
     counts = wait_all_final(stack, app, total, timeout=120)
@@ -252,7 +256,9 @@ def test_smtp_refusing_connections_for_30_seconds(
     )
     assert waiting["failed"] == 0 and waiting["retrying"] > 0  # waiting, not failing
     assert counts["sent"] == total and counts["failed"] == 0
-    assert held == waiting["retrying"]
+    # Every waiting message was held untried, but for the batch in flight when the server
+    # stopped: those were in their SMTP conversation and count a transient failure instead.
+    assert waiting["retrying"] - in_flight <= held <= waiting["retrying"]
     assert report.lost == 0
     assert report.duplicates <= in_flight
 
