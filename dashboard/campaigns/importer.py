@@ -94,6 +94,8 @@ class _RowSink:
         self.prefix = f"<{self.campaign_id}."
         self.suffix = f".{secrets.token_hex(6)}@{domain}>"
         self.rows: list[tuple[Any, ...]] = []
+        self.empties: list[tuple[int, ...]] = []  # each row's empty columns, beside `rows`
+        self.empty_counts = [0] * len(csv_import.columns)
         self.problems: list[dict[str, Any]] = []
         self.serial = 0
         self.rows_read = self.invalid = self.duplicates = 0
@@ -109,8 +111,9 @@ class _RowSink:
         )
         self.invalid += 1
 
-    def add_row(self, address: str, name: str, data: str) -> None:
+    def add_row(self, address: str, name: str, data: str, empties: tuple[int, ...]) -> None:
         self.serial += 1
+        self.empties.append(empties)
         # The Message-ID is unique without a random call per row: campaign, row, import token.
         self.rows.append(
             (
@@ -131,12 +134,21 @@ class _RowSink:
         if self.rows:
             suppressed = suppressed_among(row[1] for row in self.rows)
             if suppressed:
-                kept = [row for row in self.rows if row[1].lower() not in suppressed]
+                kept = [
+                    (row, empties)
+                    for row, empties in zip(self.rows, self.empties, strict=True)
+                    if row[1].lower() not in suppressed
+                ]
                 csv_import.suppressed += len(self.rows) - len(kept)
-                self.rows = kept
+                self.rows = [row for row, _ in kept]
+                self.empties = [empties for _, empties in kept]
         if self.rows:
             _insert_messages(self.rows)
             csv_import.rows_valid += len(self.rows)
+            for empties in self.empties:
+                for index in empties:
+                    self.empty_counts[index] += 1
+            csv_import.empty_counts = dict(zip(csv_import.columns, self.empty_counts, strict=True))
         if self.problems:
             db.session.execute(insert(CsvProblem), self.problems)
         csv_import.bytes_read = bytes_read
@@ -144,7 +156,7 @@ class _RowSink:
         csv_import.rows_invalid = self.invalid
         csv_import.duplicates = self.duplicates
         db.session.commit()
-        self.rows, self.problems = [], []
+        self.rows, self.empties, self.problems = [], [], []
 
 
 def _insert_messages(rows: list[tuple[Any, ...]]) -> None:
@@ -248,15 +260,12 @@ def _import_rows(
                 "smaller files. Nothing was imported."
             )
         if len(cells) != width:
-            if len(cells) > width:
-                sink.add_problem(
-                    line,
-                    cells[email_index] if email_index < len(cells) else "",
-                    f"{len(cells)} fields but the header has {width} (a value with a "
-                    f"'{layout.delimiter}' in it needs quotes)",
-                )
-                continue
-            cells = cells + [""] * (width - len(cells))
+            sink.add_problem(
+                line,
+                cells[email_index] if email_index < len(cells) else "",
+                _width_problem(len(cells), width, layout.delimiter),
+            )
+            continue
         raw = cells[email_index]
         try:
             address = plain_address(raw)
@@ -277,10 +286,27 @@ def _import_rows(
         if has_bidi_control(name):
             sink.add_problem(line, raw, f"the name {BIDI_NAME_REASON}")
             continue
-        sink.add_row(address, name, data)
+        sink.add_row(address, name, data, empty_columns(cells) if "" in cells else ())
         if len(sink.rows) + len(sink.problems) >= ROWS_PER_COMMIT:
             sink.flush(reader.bytes_read)
     sink.flush(reader.bytes_read)
+
+
+def _width_problem(fields: int, width: int, delimiter: str) -> str:
+    if fields > width:
+        return (
+            f"{fields} fields but the header has {width} (a value with a '{delimiter}' in it "
+            "needs quotes)"
+        )
+    return (
+        f"{fields} field{'s' if fields != 1 else ''} but the header has {width} (a field is "
+        f"missing: an empty value still needs its '{delimiter}')"
+    )
+
+
+def empty_columns(cells: list[str]) -> tuple[int, ...]:
+    """The positions of a row's empty values (a merge field there merges nothing)."""
+    return tuple(index for index, cell in enumerate(cells) if not cell.strip())
 
 
 def _discard_rows(csv_import: CsvImport) -> None:
@@ -291,6 +317,7 @@ def _discard_rows(csv_import: CsvImport) -> None:
         )
     )
     db.session.execute(delete(CsvProblem).where(CsvProblem.import_id == csv_import.id))
+    csv_import.empty_counts = {}
     for counter in (
         "bytes_read",
         "rows_read",
