@@ -24,3 +24,24 @@ def excel_cp1258(text: str) -> bytes:
 
 def excel_cp1258_csv(rows: list[list[str]]) -> bytes:
     return excel_cp1258(csv_bytes(rows).decode("utf-8"))
+
+
+def excel_workbook(rows: list[list[object]], *, phone_format: str | None = None) -> bytes:
+    """An .xlsx written by openpyxl (write mode), laid out as Excel saves one: shared strings,
+    numbers and dates as typed values with their display formats."""
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Khách hàng"
+    for row in rows:
+        sheet.append(row)
+    if phone_format:
+        for (cell,) in sheet.iter_rows(min_row=2, min_col=3, max_col=3):
+            cell.number_format = phone_format
+    book.create_sheet("Ghi chú").append(["email"])  # only the first sheet is read
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

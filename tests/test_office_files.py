@@ -3,6 +3,7 @@ page and the API, imported by the real worker and (for one) sent to the real SMT
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import unicodedata
 
@@ -11,8 +12,8 @@ from flask.testing import FlaskClient
 from werkzeug.datastructures import FileStorage
 
 from tests.conftest import messages_of, wait_for_final, wait_until
-from tests.csv_campaign_helpers import csv_bytes, imported, post_multipart
-from tests.office_files import excel_cp1258_csv
+from tests.csv_campaign_helpers import csv_bytes, imported, post_multipart, upload
+from tests.office_files import excel_cp1258_csv, excel_workbook
 from tests.smtp_server import ScriptedSMTPServer
 from tests.test_campaign_pages import live_part, token_on
 
@@ -111,3 +112,61 @@ def test_short_rows_are_invalid_and_empty_merge_fields_are_counted_before_send(
     assert "<code>{{ công_ty }}</code> is empty in 4 rows" in page
     assert "ghi_chú }}</code> is empty" not in page
     assert not any(m.to_address.startswith("short-") for m in messages_of(app, campaign_id))
+
+
+def test_an_xlsx_workbook_through_the_page_and_the_api(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    born = dt.datetime(1990, 3, 7)
+    rows: list[list[object]] = [
+        ["Email", "Họ và tên", "Điện thoại", "Ngày sinh", "Công ty"],
+        [f"ha-{unique}@example.vn", "Nguyễn Thị Hà", 84912345678, born, "Sao Mai"],
+        [f"dung-{unique}@example.vn", "Đặng Quốc Dũng", 912345678, dt.date(2001, 12, 31), None],
+        [None, None, None, None, None],  # an empty row in the middle: skipped, still counted
+        ["không-phải-địa-chỉ", "Lỗi", 1, born, "X"],
+        [
+            f"le-{unique}@example.vn",
+            "Trương Mỹ Lệ",
+            0.5,
+            dt.datetime(2026, 1, 2, 14, 30),
+            "Y",
+            "thừa",
+        ],
+    ]
+    data = excel_workbook(rows, phone_format="0000000000")
+    template = "Chào {{ họ_và_tên }} ({{ điện_thoại }}, {{ ngày_sinh }}) ở {{ công_ty }}"
+    # The page
+    campaign_id = upload_page(client, data, "Khách hàng.xlsx", subject=template, text=template)
+    page = client.get(f"/campaigns/{campaign_id}").get_data(as_text=True)
+    assert "Excel workbook (.xlsx), first sheet · variables" in page
+    assert "<code>{{ công_ty }}</code> is empty in 1 row:" in page
+    # The API, same file
+    body = imported(client, data, filename="khach.xlsx", subject=template, text=template)
+    report = body["import"]
+    assert (report["encoding"], report["delimiter"]) == ("xlsx", "")
+    assert report["columns"] == ["email", "họ_và_tên", "điện_thoại", "ngày_sinh", "công_ty"]
+    assert (report["valid"], report["invalid"]) == (2, 2)
+    assert report["empty_fields"] == [{"variable": "công_ty", "rows": 1}]
+    # Row numbers are the spreadsheet's.
+    problems = [(p["line"], p["email"]) for p in body["invalid_rows"]]
+    assert problems == [(5, "không-phải-địa-chỉ"), (6, f"le-{unique}@example.vn")]
+    assert "6 fields but the header has 5" in body["invalid_rows"][1]["reason"]
+    subjects = [p["subject"] for p in body["preview"]]
+    assert subjects == [
+        "Chào Nguyễn Thị Hà (84912345678, 1990-03-07) ở Sao Mai",
+        "Chào Đặng Quốc Dũng (0912345678, 2001-12-31) ở ",  # the leading-zero format kept
+    ]
+    names = [m.to_name for m in messages_of(app, body["id"])]
+    assert names == ["Nguyễn Thị Hà", "Đặng Quốc Dũng"]
+
+
+def test_an_xlsx_without_email_column_or_that_is_not_a_workbook_is_refused(
+    client: FlaskClient,
+) -> None:
+    no_email = excel_workbook([["Tên", "Điện thoại"], ["An", 912345678]])
+    response = upload(client, no_email, filename="a.xlsx")
+    assert response.status_code == 422
+    assert "'email' column" in response.json["error"]["fields"]["file"]
+    response = upload(client, b"email\r\na@example.vn\r\n", filename="a.xlsx")
+    assert response.status_code == 422
+    assert "not an Excel workbook" in response.json["error"]["fields"]["file"]

@@ -50,7 +50,7 @@ class CsvLayout:
 
     @property
     def delimiter_name(self) -> str:
-        return _DELIMITER_NAMES[self.delimiter]
+        return _DELIMITER_NAMES.get(self.delimiter, "")
 
 
 # Every letter of the Vietnamese alphabet beyond ASCII, composed, both cases: the vowels with
@@ -65,6 +65,7 @@ ENCODING_LABELS = {
     "utf-8-sig": "UTF-8",
     "utf-16": "UTF-16",
     "cp1258": 'Windows-1258 (Vietnamese Excel\'s "CSV")',
+    "xlsx": "Excel workbook (.xlsx), first sheet",
 }
 _NOT_READABLE = (
     "In Excel choose 'CSV UTF-8' when saving; Google Sheets' CSV download is already UTF-8."
@@ -191,6 +192,23 @@ def sniff_layout(sample: bytes, *, complete: bool, max_fields: int = MAX_FIELDS)
             f"{shown}. Add a header row whose email column is called 'email'."
         )
     _, delimiter, header = best
+    return layout_of(header, encoding=encoding, delimiter=delimiter, max_fields=max_fields)
+
+
+def has_email_column(header: Sequence[str]) -> bool:
+    return any(header_key(cell).replace("_", "") in _EMAIL_HEADERS for cell in header)
+
+
+def layout_of(
+    header: Sequence[str], *, encoding: str, delimiter: str, max_fields: int = MAX_FIELDS
+) -> CsvLayout:
+    """The layout of a file whose header row is `header` (CsvFormatError if it cannot be)."""
+    if not has_email_column(header):
+        shown = ", ".join(repr(cell.strip()) for cell in header[:10]) or "nothing"
+        raise CsvFormatError(
+            "The first row must be a header with an 'email' column; this file's first row has "
+            f"{shown}. Add a header row whose email column is called 'email'."
+        )
     if len(header) > max_fields:
         raise CsvFormatError(
             f"The header row has {len(header):,} columns; at most {max_fields:,} are read "

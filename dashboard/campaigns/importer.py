@@ -5,8 +5,13 @@ progress and counts written to the import's row as it goes."""
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from json.encoder import encode_basestring
 from typing import Any
@@ -15,6 +20,7 @@ from flask import current_app
 from sqlalchemy import and_, delete, insert, or_, select, update
 
 from dashboard.campaigns.csv_reading import CsvFormatError, CsvLayout, name_column, read_records
+from dashboard.campaigns.xlsx_reading import XLSX_ENCODING, read_workbook_rows
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError
 from dashboard.mail.headers import BIDI_NAME_REASON, has_bidi_control
@@ -238,12 +244,49 @@ def run_import(import_id: int) -> str:
 def _import_rows(
     reader: _ChunkReader, layout: CsvLayout, sink: _RowSink, *, max_rows: int, max_row_bytes: int
 ) -> None:
-    text = io.TextIOWrapper(
-        io.BufferedReader(reader, CHUNK_BYTES),
-        encoding=layout.encoding,
-        newline="",
-        errors="replace",
-    )
+    with _records(reader, layout, max_row_bytes) as records:
+        _check_rows(records, reader, layout, sink, max_rows=max_rows)
+    sink.flush(reader.bytes_read)
+
+
+@contextmanager
+def _records(
+    reader: _ChunkReader, layout: CsvLayout, max_row_bytes: int
+) -> Iterator[Iterator[tuple[int, list[str]]]]:
+    """The upload's data rows as (line or spreadsheet row, cells)."""
+    if layout.encoding != XLSX_ENCODING:
+        text = io.TextIOWrapper(
+            io.BufferedReader(reader, CHUNK_BYTES),
+            encoding=layout.encoding,
+            newline="",
+            errors="replace",
+        )
+        yield read_records(text, layout, max_row_bytes=max_row_bytes)
+        return
+    # A workbook is a zip archive, read from its end: it is copied to a temporary file first
+    # (on disk past a few MB, so memory stays bounded).
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as copy:
+        shutil.copyfileobj(reader, copy, CHUNK_BYTES)
+        copy.seek(0)
+        rows = read_workbook_rows(
+            copy, max_fields=current_app.config["CSV_MAX_FIELDS"], max_row_bytes=max_row_bytes
+        )
+        width = len(layout.columns)
+        yield (
+            # An empty cell is a value, not a missing field: short rows are padded.
+            (number, cells + [""] * (width - len(cells)) if len(cells) < width else cells)
+            for number, cells in itertools.islice(rows, 1, None)
+        )
+
+
+def _check_rows(
+    records: Iterator[tuple[int, list[str]]],
+    reader: _ChunkReader,
+    layout: CsvLayout,
+    sink: _RowSink,
+    *,
+    max_rows: int,
+) -> None:
     columns, width = layout.columns, len(layout.columns)
     email_index, name_index = layout.email_index, layout.name_index
     seen: set[str] = set()
@@ -252,7 +295,7 @@ def _import_rows(
     quote = encode_basestring
     keys = [quote(column) + ": " for column in columns]
     plain_address = check_address
-    for line, cells in read_records(text, layout, max_row_bytes=max_row_bytes):
+    for line, cells in records:
         sink.rows_read += 1
         if sink.rows_read > max_rows:
             raise CsvFormatError(
@@ -289,7 +332,6 @@ def _import_rows(
         sink.add_row(address, name, data, empty_columns(cells) if "" in cells else ())
         if len(sink.rows) + len(sink.problems) >= ROWS_PER_COMMIT:
             sink.flush(reader.bytes_read)
-    sink.flush(reader.bytes_read)
 
 
 def _width_problem(fields: int, width: int, delimiter: str) -> str:
