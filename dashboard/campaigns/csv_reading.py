@@ -1,5 +1,12 @@
-"""Reading the CSV files people export from Excel or Google Sheets: UTF-8 with or without a BOM
-or UTF-16 with one; comma, semicolon or tab separated; a header row with an `email` column.
+"""Reading the CSV files people export from Excel or Google Sheets: UTF-8 with or without a BOM,
+UTF-16 with one, or Windows-1258 (what Vietnamese Excel writes for plain "CSV"); comma, semicolon
+or tab separated; a header row with an `email` column.
+
+The encoding is decided in a fixed order, from the file's first 64 KB: a BOM (UTF-8 or UTF-16);
+else UTF-8 if those bytes are valid UTF-8; else Windows-1258 if every byte is defined in it and
+every non-ASCII letter it gives, once composed (NFC), is a letter of the Vietnamese alphabet;
+else the file is refused with what to do. The last test keeps a Western or Cyrillic single-byte
+file (`Müller`, `Ñandú`, `Иван`) from being read as mojibake: no Vietnamese word has those letters.
 
 The layout (encoding, delimiter, columns) is found from the file's first bytes, so a bad file is
 refused while the person is still on the page; the rows are then read as a stream.
@@ -35,7 +42,7 @@ class CsvFormatError(ValueError):
 
 @dataclass(frozen=True)
 class CsvLayout:
-    encoding: str  # a Python codec name: utf-8-sig or utf-16
+    encoding: str  # a Python codec name: utf-8-sig, utf-16 or cp1258
     delimiter: str
     columns: tuple[str, ...]  # each column's template variable, in file order
     email_index: int
@@ -43,10 +50,56 @@ class CsvLayout:
 
     @property
     def delimiter_name(self) -> str:
-        return _DELIMITER_NAMES[self.delimiter]
+        return _DELIMITER_NAMES.get(self.delimiter, "")
 
 
-def _encoding_of(sample: bytes) -> str:
+# Every letter of the Vietnamese alphabet beyond ASCII, composed, both cases: the vowels with
+# their five tone marks (and none), đ.
+_VIETNAMESE_VOWELS = "aăâeêioôơuưy"
+_VIETNAMESE_LETTERS = frozenset(
+    unicodedata.normalize("NFC", base + tone)
+    for base in _VIETNAMESE_VOWELS + _VIETNAMESE_VOWELS.upper()
+    for tone in ("", "\u0300", "\u0301", "\u0303", "\u0309", "\u0323")
+) | {"đ", "Đ"}
+ENCODING_LABELS = {
+    "utf-8-sig": "UTF-8",
+    "utf-16": "UTF-16",
+    "cp1258": 'Windows-1258 (Vietnamese Excel\'s "CSV")',
+    "xlsx": "Excel workbook (.xlsx), first sheet",
+}
+_NOT_READABLE = (
+    "In Excel choose 'CSV UTF-8' when saving; Google Sheets' CSV download is already UTF-8."
+)
+
+
+def encoding_label(encoding: str) -> str:
+    """How the page names a detected encoding."""
+    return ENCODING_LABELS.get(encoding, encoding)
+
+
+def _is_utf8(sample: bytes, complete: bool) -> bool:
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _vietnamese_problem(text: str) -> str | None:
+    """Why `text` (decoded as Windows-1258) is not Vietnamese, or None: a letter outside the
+    Vietnamese alphabet, or a tone mark that composes with nothing."""
+    for character in unicodedata.normalize("NFC", text):
+        if character.isascii() or character in _VIETNAMESE_LETTERS:
+            continue
+        category = unicodedata.category(character)
+        if category.startswith("L") or category.startswith("M"):
+            return character
+    return None
+
+
+def _encoding_of(sample: bytes, complete: bool) -> str:
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     if b"\0" in sample:
@@ -54,19 +107,37 @@ def _encoding_of(sample: bytes) -> str:
             "This is not a CSV text file (it contains binary data). Export the sheet as CSV: "
             "in Excel, File → Save As → 'CSV UTF-8'; in Google Sheets, File → Download → CSV."
         )
-    return "utf-8-sig"
+    if _is_utf8(sample, complete):
+        return "utf-8-sig"
+    try:
+        text = sample.decode("cp1258")
+    except UnicodeDecodeError as error:
+        raise CsvFormatError(
+            f"The file is not UTF-8, UTF-16 or Windows-1258 text (byte {sample[error.start]:#04x} "
+            f"at position {error.start} cannot be read). {_NOT_READABLE}"
+        ) from None
+    if not complete:
+        text = text[:-1]  # a tone mark may be cut from its letter at the sample's end
+    odd = _vietnamese_problem(text)
+    if odd is not None:
+        raise CsvFormatError(
+            "The file is not UTF-8 or UTF-16, and read as Windows-1258 (Vietnamese) it has "
+            f"'{odd}', which is not a Vietnamese letter: it was saved in another encoding. "
+            + _NOT_READABLE
+        )
+    return "cp1258"
 
 
 def _decode_sample(sample: bytes, encoding: str, complete: bool) -> str:
     decoder = codecs.getincrementaldecoder(encoding)()
     try:
-        return decoder.decode(sample, final=complete)
+        text = decoder.decode(sample, final=complete)
     except UnicodeDecodeError as error:
         raise CsvFormatError(
             f"The file is not UTF-8 or UTF-16 text (byte {sample[error.start]:#04x} at position "
-            f"{error.start} cannot be read). In Excel choose 'CSV UTF-8' when saving; Google "
-            "Sheets' CSV download is already UTF-8."
+            f"{error.start} cannot be read). {_NOT_READABLE}"
         ) from None
+    return unicodedata.normalize("NFC", text) if encoding == "cp1258" else text
 
 
 def header_key(cell: str) -> str:
@@ -94,7 +165,7 @@ def name_column(columns: Sequence[str]) -> int | None:
 def sniff_layout(sample: bytes, *, complete: bool, max_fields: int = MAX_FIELDS) -> CsvLayout:
     """Find encoding, delimiter and columns from the first bytes of a file (`complete` when the
     sample is the whole file); CsvFormatError says what is wrong and how to fix it."""
-    encoding = _encoding_of(sample)
+    encoding = _encoding_of(sample, complete)
     text = _decode_sample(sample, encoding, complete)
     if not text.strip():
         raise CsvFormatError("The file is empty: it needs a header row with an 'email' column.")
@@ -121,6 +192,23 @@ def sniff_layout(sample: bytes, *, complete: bool, max_fields: int = MAX_FIELDS)
             f"{shown}. Add a header row whose email column is called 'email'."
         )
     _, delimiter, header = best
+    return layout_of(header, encoding=encoding, delimiter=delimiter, max_fields=max_fields)
+
+
+def has_email_column(header: Sequence[str]) -> bool:
+    return any(header_key(cell).replace("_", "") in _EMAIL_HEADERS for cell in header)
+
+
+def layout_of(
+    header: Sequence[str], *, encoding: str, delimiter: str, max_fields: int = MAX_FIELDS
+) -> CsvLayout:
+    """The layout of a file whose header row is `header` (CsvFormatError if it cannot be)."""
+    if not has_email_column(header):
+        shown = ", ".join(repr(cell.strip()) for cell in header[:10]) or "nothing"
+        raise CsvFormatError(
+            "The first row must be a header with an 'email' column; this file's first row has "
+            f"{shown}. Add a header row whose email column is called 'email'."
+        )
     if len(header) > max_fields:
         raise CsvFormatError(
             f"The header row has {len(header):,} columns; at most {max_fields:,} are read "
@@ -149,9 +237,10 @@ class _BoundedLines:
     each line is read with a size limit, so a 50 MB line of commas is refused after its first
     megabyte instead of being read whole and split into 50 million fields."""
 
-    def __init__(self, stream: TextIO, max_bytes: int) -> None:
+    def __init__(self, stream: TextIO, max_bytes: int, compose: bool = False) -> None:
         self.stream = stream
         self.max_bytes = max_bytes
+        self.compose = compose
         self.record_bytes = 0
         self.lines = 0
 
@@ -165,6 +254,9 @@ class _BoundedLines:
         if not line:
             raise StopIteration
         self.lines += 1
+        if self.compose and not line.isascii():
+            # Windows-1258 writes tone marks as combining characters: one letter, as typed.
+            line = unicodedata.normalize("NFC", line)
         self.record_bytes += len(line) if line.isascii() else len(line.encode("utf-8", "replace"))
         if self.record_bytes > self.max_bytes:
             raise CsvFormatError(
@@ -193,7 +285,7 @@ def read_records(
     record longer than `max_row_bytes`: so a record's fields (at most one per byte) cost no
     more memory than that bound, however wide the row.
     """
-    lines = _BoundedLines(stream, max_row_bytes)
+    lines = _BoundedLines(stream, max_row_bytes, compose=layout.encoding == "cp1258")
     reader = csv.reader(lines, delimiter=layout.delimiter)
     previous_end = 0
     header_seen = not has_header

@@ -5,8 +5,13 @@ progress and counts written to the import's row as it goes."""
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from json.encoder import encode_basestring
 from typing import Any
@@ -15,6 +20,7 @@ from flask import current_app
 from sqlalchemy import and_, delete, insert, or_, select, update
 
 from dashboard.campaigns.csv_reading import CsvFormatError, CsvLayout, name_column, read_records
+from dashboard.campaigns.xlsx_reading import XLSX_ENCODING, read_workbook_rows
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError
 from dashboard.mail.headers import BIDI_NAME_REASON, has_bidi_control
@@ -94,6 +100,8 @@ class _RowSink:
         self.prefix = f"<{self.campaign_id}."
         self.suffix = f".{secrets.token_hex(6)}@{domain}>"
         self.rows: list[tuple[Any, ...]] = []
+        self.empties: list[tuple[int, ...]] = []  # each row's empty columns, beside `rows`
+        self.empty_counts = [0] * len(csv_import.columns)
         self.problems: list[dict[str, Any]] = []
         self.serial = 0
         self.rows_read = self.invalid = self.duplicates = 0
@@ -109,8 +117,9 @@ class _RowSink:
         )
         self.invalid += 1
 
-    def add_row(self, address: str, name: str, data: str) -> None:
+    def add_row(self, address: str, name: str, data: str, empties: tuple[int, ...]) -> None:
         self.serial += 1
+        self.empties.append(empties)
         # The Message-ID is unique without a random call per row: campaign, row, import token.
         self.rows.append(
             (
@@ -131,12 +140,21 @@ class _RowSink:
         if self.rows:
             suppressed = suppressed_among(row[1] for row in self.rows)
             if suppressed:
-                kept = [row for row in self.rows if row[1].lower() not in suppressed]
+                kept = [
+                    (row, empties)
+                    for row, empties in zip(self.rows, self.empties, strict=True)
+                    if row[1].lower() not in suppressed
+                ]
                 csv_import.suppressed += len(self.rows) - len(kept)
-                self.rows = kept
+                self.rows = [row for row, _ in kept]
+                self.empties = [empties for _, empties in kept]
         if self.rows:
             _insert_messages(self.rows)
             csv_import.rows_valid += len(self.rows)
+            for empties in self.empties:
+                for index in empties:
+                    self.empty_counts[index] += 1
+            csv_import.empty_counts = dict(zip(csv_import.columns, self.empty_counts, strict=True))
         if self.problems:
             db.session.execute(insert(CsvProblem), self.problems)
         csv_import.bytes_read = bytes_read
@@ -144,7 +162,7 @@ class _RowSink:
         csv_import.rows_invalid = self.invalid
         csv_import.duplicates = self.duplicates
         db.session.commit()
-        self.rows, self.problems = [], []
+        self.rows, self.empties, self.problems = [], [], []
 
 
 def _insert_messages(rows: list[tuple[Any, ...]]) -> None:
@@ -226,12 +244,49 @@ def run_import(import_id: int) -> str:
 def _import_rows(
     reader: _ChunkReader, layout: CsvLayout, sink: _RowSink, *, max_rows: int, max_row_bytes: int
 ) -> None:
-    text = io.TextIOWrapper(
-        io.BufferedReader(reader, CHUNK_BYTES),
-        encoding=layout.encoding,
-        newline="",
-        errors="replace",
-    )
+    with _records(reader, layout, max_row_bytes) as records:
+        _check_rows(records, reader, layout, sink, max_rows=max_rows)
+    sink.flush(reader.bytes_read)
+
+
+@contextmanager
+def _records(
+    reader: _ChunkReader, layout: CsvLayout, max_row_bytes: int
+) -> Iterator[Iterator[tuple[int, list[str]]]]:
+    """The upload's data rows as (line or spreadsheet row, cells)."""
+    if layout.encoding != XLSX_ENCODING:
+        text = io.TextIOWrapper(
+            io.BufferedReader(reader, CHUNK_BYTES),
+            encoding=layout.encoding,
+            newline="",
+            errors="replace",
+        )
+        yield read_records(text, layout, max_row_bytes=max_row_bytes)
+        return
+    # A workbook is a zip archive, read from its end: it is copied to a temporary file first
+    # (on disk past a few MB, so memory stays bounded).
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as copy:
+        shutil.copyfileobj(reader, copy, CHUNK_BYTES)
+        copy.seek(0)
+        rows = read_workbook_rows(
+            copy, max_fields=current_app.config["CSV_MAX_FIELDS"], max_row_bytes=max_row_bytes
+        )
+        width = len(layout.columns)
+        yield (
+            # An empty cell is a value, not a missing field: short rows are padded.
+            (number, cells + [""] * (width - len(cells)) if len(cells) < width else cells)
+            for number, cells in itertools.islice(rows, 1, None)
+        )
+
+
+def _check_rows(
+    records: Iterator[tuple[int, list[str]]],
+    reader: _ChunkReader,
+    layout: CsvLayout,
+    sink: _RowSink,
+    *,
+    max_rows: int,
+) -> None:
     columns, width = layout.columns, len(layout.columns)
     email_index, name_index = layout.email_index, layout.name_index
     seen: set[str] = set()
@@ -240,7 +295,7 @@ def _import_rows(
     quote = encode_basestring
     keys = [quote(column) + ": " for column in columns]
     plain_address = check_address
-    for line, cells in read_records(text, layout, max_row_bytes=max_row_bytes):
+    for line, cells in records:
         sink.rows_read += 1
         if sink.rows_read > max_rows:
             raise CsvFormatError(
@@ -248,15 +303,12 @@ def _import_rows(
                 "smaller files. Nothing was imported."
             )
         if len(cells) != width:
-            if len(cells) > width:
-                sink.add_problem(
-                    line,
-                    cells[email_index] if email_index < len(cells) else "",
-                    f"{len(cells)} fields but the header has {width} (a value with a "
-                    f"'{layout.delimiter}' in it needs quotes)",
-                )
-                continue
-            cells = cells + [""] * (width - len(cells))
+            sink.add_problem(
+                line,
+                cells[email_index] if email_index < len(cells) else "",
+                _width_problem(len(cells), width, layout.delimiter),
+            )
+            continue
         raw = cells[email_index]
         try:
             address = plain_address(raw)
@@ -277,10 +329,26 @@ def _import_rows(
         if has_bidi_control(name):
             sink.add_problem(line, raw, f"the name {BIDI_NAME_REASON}")
             continue
-        sink.add_row(address, name, data)
+        sink.add_row(address, name, data, empty_columns(cells) if "" in cells else ())
         if len(sink.rows) + len(sink.problems) >= ROWS_PER_COMMIT:
             sink.flush(reader.bytes_read)
-    sink.flush(reader.bytes_read)
+
+
+def _width_problem(fields: int, width: int, delimiter: str) -> str:
+    if fields > width:
+        return (
+            f"{fields} fields but the header has {width} (a value with a '{delimiter}' in it "
+            "needs quotes)"
+        )
+    return (
+        f"{fields} field{'s' if fields != 1 else ''} but the header has {width} (a field is "
+        f"missing: an empty value still needs its '{delimiter}')"
+    )
+
+
+def empty_columns(cells: list[str]) -> tuple[int, ...]:
+    """The positions of a row's empty values (a merge field there merges nothing)."""
+    return tuple(index for index, cell in enumerate(cells) if not cell.strip())
 
 
 def _discard_rows(csv_import: CsvImport) -> None:
@@ -291,6 +359,7 @@ def _discard_rows(csv_import: CsvImport) -> None:
         )
     )
     db.session.execute(delete(CsvProblem).where(CsvProblem.import_id == csv_import.id))
+    csv_import.empty_counts = {}
     for counter in (
         "bytes_read",
         "rows_read",

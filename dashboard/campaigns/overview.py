@@ -10,10 +10,11 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
+from dashboard.campaigns.csv_reading import encoding_label
 from dashboard.campaigns.finish import FinishEstimate, estimate_finish
 from dashboard.campaigns.import_report import import_counts, import_of, problems_of
 from dashboard.extensions import db
-from dashboard.mail.merge import TemplateProblem
+from dashboard.mail.merge import TemplateProblem, compile_merge
 from dashboard.mail.reading import read_message
 from dashboard.models import (
     Campaign,
@@ -53,6 +54,8 @@ class CampaignOverview:
     messages_per_second: float | None = None
     seconds_left: float | None = None
     finish: FinishEstimate | None = None  # under the account's rate limit or daily quota
+    # Merge fields the templates use that are empty in some imported rows: (variable, rows).
+    empty_fields: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -61,6 +64,11 @@ class CampaignOverview:
         if self.csv_import is not None and self.csv_import.status == ImportStatus.FAILED:
             return "import failed"
         return self.progress.status
+
+    @property
+    def encoding_label(self) -> str:
+        """The detected encoding as a person names it ("Windows-1258 (Vietnamese Excel's ...")."""
+        return encoding_label(self.csv_import.encoding) if self.csv_import else ""
 
     @property
     def is_live(self) -> bool:
@@ -107,6 +115,7 @@ def overview(campaign: Campaign, *, with_preview: bool = True) -> CampaignOvervi
     result = CampaignOverview(campaign, campaign.progress(), csv_import)
     if csv_import is not None:
         result.problems = problems_of(csv_import.id, PROBLEMS_SHOWN)
+        result.empty_fields = empty_merge_fields(campaign, csv_import)
     if with_preview and result.status == "draft":
         result.preview = render_preview(campaign)
     result.messages_per_second, result.seconds_left = _speed(campaign.id, result.progress)
@@ -124,6 +133,19 @@ def overview(campaign: Campaign, *, with_preview: bool = True) -> CampaignOvervi
             now=utcnow(),
         )
     return result
+
+
+def empty_merge_fields(campaign: Campaign, csv_import: CsvImport) -> list[tuple[str, int]]:
+    """The merge fields the templates use that are empty in some rows, with how many, in the
+    file's column order (the counts were taken while importing)."""
+    counts = csv_import.empty_counts
+    if not counts:
+        return []
+    try:
+        used = compile_merge(campaign.subject, campaign.text_body, campaign.html_body).variables
+    except TemplateProblem:
+        return []
+    return [(name, count) for name, count in counts.items() if count and name in used]
 
 
 def render_preview(campaign: Campaign, count: int = PREVIEW_MESSAGES) -> list[RenderedPreview]:
@@ -220,6 +242,7 @@ def overview_json(view: CampaignOverview, urls: dict[str, str]) -> dict[str, Any
             "percent": csv_import.percent,
             **view.counts(),
             "rows_per_second": csv_import.rows_per_second,
+            "empty_fields": [{"variable": name, "rows": rows} for name, rows in view.empty_fields],
             "invalid_rows_url": urls["invalid_rows"],
         },
         "invalid_rows": [

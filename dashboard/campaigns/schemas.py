@@ -85,12 +85,17 @@ def campaign_content(
     return CampaignContent(subject=subject, text=text, html=html, sender=sender)
 
 
+class EmptyFieldOut(BaseModel):
+    variable: str = Field(description="A merge field the templates use")
+    rows: int = Field(description="How many imported rows have it empty")
+
+
 class ImportOut(BaseModel):
     status: str = Field(description="uploaded, importing, ready or failed")
     error: str | None
     filename: str
-    encoding: str
-    delimiter: str
+    encoding: str = Field(description="utf-8-sig, utf-16, cp1258 (Windows-1258) or xlsx")
+    delimiter: str = Field(description="',', ';' or a tab; empty for an .xlsx workbook")
     columns: list[str] = Field(description="The file's columns as template variables")
     percent: int
     rows_read: int
@@ -99,6 +104,9 @@ class ImportOut(BaseModel):
     duplicates: int
     suppressed: int
     rows_per_second: float | None
+    empty_fields: list[EmptyFieldOut] = Field(
+        description="Merge fields the templates use that are empty in some rows"
+    )
     invalid_rows_url: str
 
 

@@ -1,5 +1,5 @@
-"""Starting a CSV campaign: the upload is checked (layout, encoding, templates against its
-columns) and stored in the database in chunks, so any worker can read it; then the import task
+"""Starting a CSV or .xlsx campaign: the upload is checked (layout, encoding, templates against
+its columns) and stored in the database in chunks, so any worker can read it; then the import task
 is published. The web request never reads the whole file into memory and never waits for the
 import (see `importer.py`).
 """
@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import insert
 
 from dashboard.campaigns.csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
+from dashboard.campaigns.xlsx_reading import is_workbook, sniff_workbook
 from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox
@@ -57,13 +58,14 @@ def create_csv_campaign(
     """Check the file's layout and the templates against its columns, store the file in chunks,
     and start the import task. CampaignInputError (nothing stored) when something is wrong. An
     `idempotency_key` row is stored with the campaign, in its transaction."""
-    sample = upload.read(SNIFF_BYTES)
+    max_fields = current_app.config["CSV_MAX_FIELDS"]
     try:
-        layout = sniff_layout(
-            sample,
-            complete=len(sample) < SNIFF_BYTES,
-            max_fields=current_app.config["CSV_MAX_FIELDS"],
-        )
+        if is_workbook(filename):
+            layout = sniff_workbook(upload, max_fields=max_fields)
+            sample = b""
+        else:
+            sample = upload.read(SNIFF_BYTES)
+            layout = sniff_layout(sample, complete=len(sample) < SNIFF_BYTES, max_fields=max_fields)
     except CsvFormatError as error:
         raise CampaignInputError({"file": str(error)}) from None
     try:

@@ -35,6 +35,9 @@ class CsvImport(db.Model):
     delimiter: Mapped[str] = mapped_column(String(1))
     # The header's column names as template variables, JSON list, in file order.
     columns_json: Mapped[str] = mapped_column(Text, default="[]")
+    # How many imported rows have each column empty, JSON {column: count}, counted while
+    # importing (the preview warns of a merge field that merges nothing for some rows).
+    empty_counts_json: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     status: Mapped[str] = mapped_column(String(16), default=ImportStatus.UPLOADED)
     error: Mapped[str | None] = mapped_column(Text)
     bytes_read: Mapped[int] = mapped_column(default=0)
@@ -52,6 +55,14 @@ class CsvImport(db.Model):
     @property
     def columns(self) -> list[str]:
         return json.loads(self.columns_json)
+
+    @property
+    def empty_counts(self) -> dict[str, int]:
+        return json.loads(self.empty_counts_json or "{}")
+
+    @empty_counts.setter
+    def empty_counts(self, counts: dict[str, int]) -> None:
+        self.empty_counts_json = json.dumps(counts, ensure_ascii=False)
 
     @property
     def is_done(self) -> bool:

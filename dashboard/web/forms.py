@@ -41,9 +41,9 @@ class ActionForm(FlaskForm):
 
 class CsvCampaignForm(FlaskForm):
     file = FileField(
-        "CSV file",
-        description="From Excel ('CSV UTF-8') or Google Sheets: a header row with an 'email' "
-        "column; other columns (name, company, ngày, ...) become {{ variables }}.",
+        "CSV or .xlsx file",
+        description="From Excel (any CSV, or the workbook itself) or Google Sheets: a header row "
+        "with an 'email' column; other columns (name, company, ngày, ...) become {{ variables }}.",
     )
     template_id = HiddenField("Saved template")
     sender = StringField("From", description="Leave empty to use the default sender.")

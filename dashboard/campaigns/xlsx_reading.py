@@ -1,0 +1,135 @@
+"""Reading the first sheet of an Excel workbook (`.xlsx`) as rows of text, streamed with
+openpyxl's read-only mode (measured against python-calamine in `bench/xlsx_readers.py`: calamine
+is much faster but holds the whole sheet in memory; read-only mode parses one row at a time).
+
+Each cell becomes the text a person sees in Excel, within reason: whole numbers as their digits
+(a phone number `84912345678`, never `8.49e+10`; with a leading-zero format like `0000000000`,
+the zeros too), other numbers in their shortest exact form, dates as ISO `2026-12-01` (with
+` 14:30` when the cell has a time), TRUE/FALSE, an empty cell as nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zipfile
+from collections.abc import Iterator
+from typing import IO, Any
+
+from openpyxl import load_workbook
+from openpyxl.cell.read_only import EmptyCell
+
+from dashboard.campaigns.csv_reading import CsvFormatError, CsvLayout, layout_of
+
+XLSX_ENCODING = "xlsx"  # what the import records in place of a text encoding
+ZIP_MAGIC = b"PK\x03\x04"
+_ZEROS_FORMAT = re.compile(r"^0+$")
+# A workbook's parts are unpacked while reading; a hostile one could unpack to gigabytes.
+MAX_UNPACKED_RATIO = 100
+
+
+def is_workbook(filename: str) -> bool:
+    return filename.lower().endswith((".xlsx", ".xlsm"))
+
+
+def cell_text(value: Any, number_format: str = "General") -> str:
+    """A cell's value as the text a person reads in the sheet."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        if isinstance(value, int) or (value.is_integer() and abs(value) < 1e16):
+            digits = str(int(value))
+            if _ZEROS_FORMAT.match(number_format):
+                digits = digits.zfill(len(number_format))
+            return digits
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time():
+            return value.date().isoformat()
+        return value.isoformat(sep=" ", timespec="minutes" if not value.second else "seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat(timespec="minutes" if not value.second else "seconds")
+    return str(value)
+
+
+def _check_archive(file: IO[bytes]) -> None:
+    try:
+        with zipfile.ZipFile(file) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile:
+        raise CsvFormatError(
+            "This .xlsx file is not an Excel workbook (it cannot be opened as one). Save it "
+            "again from Excel, or export the sheet as 'CSV UTF-8'."
+        ) from None
+    packed = sum(member.compress_size for member in members) or 1
+    unpacked = sum(member.file_size for member in members)
+    if unpacked > MAX_UNPACKED_RATIO * packed + 10 * 1024 * 1024:
+        raise CsvFormatError(
+            "This workbook unpacks to far more than its size; it is refused. Export the sheet "
+            "as 'CSV UTF-8' and upload that."
+        )
+    file.seek(0)
+
+
+def read_workbook_rows(
+    file: IO[bytes], *, max_fields: int, max_row_bytes: int
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield (spreadsheet row number, cells as text) for each non-empty row of the first sheet,
+    the header included, trailing empty cells dropped. `file` must be seekable.
+
+    CsvFormatError when the file is not a workbook, or a row is wider than `max_fields`
+    non-empty cells or longer than `max_row_bytes`."""
+    _check_archive(file)
+    try:
+        book = load_workbook(file, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many kinds on a damaged workbook
+        raise CsvFormatError(
+            f"This workbook cannot be read ({type(error).__name__}). Save it again from Excel, "
+            "or export the sheet as 'CSV UTF-8'."
+        ) from None
+    try:
+        sheet = book.worksheets[0]
+        for number, row in enumerate(sheet.iter_rows(), start=1):
+            cells = [
+                "" if type(cell) is EmptyCell else cell_text(cell.value, cell.number_format)
+                for cell in row
+            ]
+            while cells and not cells[-1].strip():
+                cells.pop()
+            if not cells:
+                continue
+            if len(cells) > max_fields:
+                raise CsvFormatError(
+                    f"Row {number} has {len(cells):,} cells; at most {max_fields:,} are read "
+                    "(CSV_MAX_FIELDS). Remove the columns the emails do not use."
+                )
+            if sum(len(cell.encode()) for cell in cells) > max_row_bytes:
+                raise CsvFormatError(
+                    f"Row {number} is longer than {max_row_bytes // 1024:,} KB (CSV_MAX_ROW_KB); "
+                    "nothing was imported."
+                )
+            yield number, cells
+    finally:
+        book.close()
+
+
+def sniff_workbook(file: IO[bytes], *, max_fields: int) -> CsvLayout:
+    """The layout of a workbook's first sheet from its first non-empty row (the header);
+    the file is left at its start."""
+    rows = read_workbook_rows(file, max_fields=max_fields, max_row_bytes=1024 * 1024)
+    try:
+        header = next((cells for _, cells in rows), None)
+    finally:
+        rows.close()
+    file.seek(0)
+    if header is None:
+        raise CsvFormatError(
+            "The workbook's first sheet is empty: it needs a header row with an 'email' column."
+        )
+    return layout_of(header, encoding=XLSX_ENCODING, delimiter="", max_fields=max_fields)
