@@ -5,6 +5,7 @@ The setup page, the users page and the CLI all call these functions.
 
 from __future__ import annotations
 
+import unicodedata
 from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
@@ -28,8 +29,10 @@ class AccountError(ValueError):
 
 
 def normalise_email(email: str) -> str:
-    """The address as accounts are keyed: validated (syntax only) and lower-cased."""
-    email = (email or "").strip()
+    """The address as accounts are keyed: NFKC-folded (fullwidth letters and dots become
+    plain ones), validated (syntax only, the domain through IDNA, so `。` is a dot) and
+    lower-cased."""
+    email = unicodedata.normalize("NFKC", email or "").strip()
     if not email:
         raise AccountError("email", "an email address is required")
     if len(email) > 320 or any(c in email for c in "\r\n\0"):
@@ -39,6 +42,16 @@ def normalise_email(email: str) -> str:
     except EmailNotValidError as error:
         raise AccountError("email", f"that is not a valid email address: {error}") from None
     return valid.normalized.lower()
+
+
+def sign_in_key(email: str) -> str:
+    """What sign-in attempts on `email` are counted under: the account's own key when the text
+    is an address, so every spelling of one account shares one budget (an invalid text can
+    open no account; it still gets a key of its own, folded the same way)."""
+    try:
+        return normalise_email(email)
+    except AccountError:
+        return unicodedata.normalize("NFKC", email or "").strip().casefold()
 
 
 def check_password_rules(password: str) -> str:

@@ -18,7 +18,13 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 
 from dashboard.auth.access import safe_next
-from dashboard.auth.accounts import AccountError, any_user_exists, authenticate, create_first_admin
+from dashboard.auth.accounts import (
+    AccountError,
+    any_user_exists,
+    authenticate,
+    create_first_admin,
+    sign_in_key,
+)
 from dashboard.auth.forms import LoginForm, SetupForm
 from dashboard.auth.setup_link import setup_token_matches
 from dashboard.auth.throttle import ThrottleUnavailable
@@ -54,8 +60,9 @@ def login():
     email, password = form.email.data or "", form.password.data or ""
     ip = request.remote_addr or "unknown"
     throttle = current_app.extensions["login_throttle"]
+    address_key = sign_in_key(email)  # every spelling of one account shares one budget
     try:
-        wait = throttle.seconds_blocked(email, ip)
+        wait = throttle.take_attempt(address_key, ip)
         if wait:
             minutes = max(1, round(wait / 60))
             form.form_errors.append(
@@ -64,11 +71,10 @@ def login():
             return render_template("auth/login.html", form=form), 429, {"Retry-After": str(wait)}
         user = authenticate(email, password)
         if user is None:
-            throttle.record_failure(email, ip)
             log.info("failed sign-in from %s", ip)  # never the password, nor the address typed
             form.form_errors.append("Wrong email or password, or the account is disabled.")
             return render_template("auth/login.html", form=form), 401
-        throttle.record_success(email)
+        throttle.record_success(address_key, ip)
     except ThrottleUnavailable as error:
         log.error("sign-in refused: the rate limiter's Redis does not answer (%s)", error)
         form.form_errors.append(
