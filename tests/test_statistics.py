@@ -276,10 +276,12 @@ def test_history_and_statistics_render_for_an_empty_database(
     assert upgrade.returncode == 0, upgrade.stderr
     app = make_app(app_config(settings))
     with app.app_context():  # someone has to sign in; a user is no message
-        user_id = create_user("first@example.com", "correct horse battery staple", is_admin=True).id
+        session_id = create_user(
+            "first@example.com", "correct horse battery staple", is_admin=True
+        ).get_id()
     client = app.test_client()
     with client.session_transaction() as session:  # what flask_login.login_user stores
-        session["_user_id"] = str(user_id)
+        session["_user_id"] = session_id
     history = client.get("/history/")
     assert history.status_code == 200
     assert "No messages yet." in history.get_data(as_text=True)

@@ -19,12 +19,13 @@ from dashboard.auth.access import (
     init_access,
     public,
 )
+from dashboard.auth.accounts import user_for_session
 from dashboard.auth.admin import people
 from dashboard.auth.commands import init_commands
 from dashboard.auth.hardening import init_hardening
 from dashboard.auth.throttle import throttle_from_config
 from dashboard.auth.views import auth
-from dashboard.extensions import db, login
+from dashboard.extensions import login
 from dashboard.models import User
 
 __all__ = ["PUBLIC_ENDPOINTS", "accepts_api_token", "admin_required", "init_auth", "public"]
@@ -37,12 +38,8 @@ def init_auth(app: Flask) -> None:
     login.login_view = "auth.login"
 
     @login.user_loader
-    def load_user(user_id: str) -> User | None:
-        try:
-            user = db.session.get(User, int(user_id))
-        except (TypeError, ValueError):
-            return None
-        return user if user is not None and user.is_active else None
+    def load_user(session_id: str) -> User | None:
+        return user_for_session(session_id)
 
     init_access(app)
     app.extensions["login_throttle"] = throttle_from_config(app.config)

@@ -145,6 +145,47 @@ def set_disabled(user: User, disabled: bool, *, by: User | None = None) -> User:
         if not other_admins:
             raise AccountError("user", "this is the last active admin")
     user.disabled_at = utcnow() if disabled else None
+    if disabled:
+        end_sessions(user, commit=False)
+    db.session.commit()
+    return user
+
+
+def end_sessions(user: User, *, commit: bool = True) -> User:
+    """End every session of `user`, on every device: the sessions carry the old generation."""
+    user.session_generation = User.session_generation + 1  # one UPDATE, safe under concurrency
+    if commit:
+        db.session.commit()
+    return user
+
+
+def user_for_session(session_id: str) -> User | None:
+    """The active user of a session's `id:generation`, or None if that session has ended."""
+    user_id, separator, generation = (session_id or "").partition(":")
+    if not separator or not user_id.isdigit() or not generation.isdigit():
+        return None  # a session from before generations existed: sign in again
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.is_active or user.session_generation != int(generation):
+        return None
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> User:
+    """Set a new password (the current one must be right); every session of the user ends."""
+    if not check_password_hash(user.password_hash, current or ""):
+        raise AccountError("current", "that is not your current password")
+    check_password_rules(new)
+    user.password_hash = hash_password(new)
+    end_sessions(user, commit=False)
+    db.session.commit()
+    return user
+
+
+def set_password(user: User, new: str) -> User:
+    """Set a password from the console (no current one asked); every session of the user ends."""
+    check_password_rules(new)
+    user.password_hash = hash_password(new)
+    end_sessions(user, commit=False)
     db.session.commit()
     return user
 

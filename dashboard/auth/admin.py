@@ -6,7 +6,13 @@ from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user
 
 from dashboard.auth.access import admin_required
-from dashboard.auth.accounts import AccountError, create_user, list_users, set_disabled
+from dashboard.auth.accounts import (
+    AccountError,
+    create_user,
+    end_sessions,
+    list_users,
+    set_disabled,
+)
 from dashboard.auth.forms import ActionForm, NewTokenForm, NewUserForm
 from dashboard.auth.tokens import create_token, revoke_token, tokens_of
 from dashboard.extensions import db
@@ -42,13 +48,16 @@ def add_user():
     return redirect(url_for("people.users"))
 
 
-@people.post("/users/<int:user_id>/<any(disable, enable):action>")
+@people.post("/users/<int:user_id>/<any(disable, enable, 'sign-out'):action>")
 @admin_required
 def change_user(user_id: int, action: str):
     ActionForm()  # CSRF was checked by the gate; the form documents that it is expected
     user = db.session.get(User, user_id) or abort(404, "There is no such user.")
     try:
-        set_disabled(user, action == "disable", by=current_user)
+        if action == "sign-out":
+            end_sessions(user)  # an admin ending their own sessions signs themselves out too
+        else:
+            set_disabled(user, action == "disable", by=current_user)
     except AccountError as error:
         return _users_page(NewUserForm(formdata=None), 409, error=str(error))
     return redirect(url_for("people.users"))

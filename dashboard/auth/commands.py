@@ -7,7 +7,15 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from dashboard.auth.accounts import AccountError, create_user, find_user, list_users, set_disabled
+from dashboard.auth.accounts import (
+    AccountError,
+    create_user,
+    end_sessions,
+    find_user,
+    list_users,
+    set_disabled,
+    set_password,
+)
 from dashboard.auth.tokens import create_token, revoke_token, tokens_of
 from dashboard.extensions import db
 from dashboard.models import ApiToken
@@ -41,7 +49,9 @@ def create_admin(email: str, password: str) -> None:
     click.echo(f"admin {user.email} created; sign in at /login")
 
 
-users = AppGroup("users", help="List, disable and enable dashboard users.")
+users = AppGroup(
+    "users", help="List, disable and enable dashboard users, set passwords, end sessions."
+)
 
 
 @users.command("list")
@@ -76,6 +86,38 @@ def users_enable(email: str) -> None:
         _fail(AccountError("email", f"there is no user {email}"))
     set_disabled(user, False)
     click.echo(f"{user.email} enabled")
+
+
+@users.command("set-password")
+@click.argument("email")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for (hidden) when not given; avoid passing it here, it stays in shell history.",
+)
+def users_set_password(email: str, password: str) -> None:
+    """Give a user a new password: every session they have ends."""
+    user = find_user(email)
+    if user is None:
+        _fail(AccountError("email", f"there is no user {email}"))
+    try:
+        set_password(user, password)
+    except AccountError as error:
+        _fail(error)
+    click.echo(f"{user.email}: password changed, every session ended")
+
+
+@users.command("sign-out")
+@click.argument("email")
+def users_sign_out(email: str) -> None:
+    """End every session of a user, on every device (their tokens keep working)."""
+    user = find_user(email)
+    if user is None:
+        _fail(AccountError("email", f"there is no user {email}"))
+    end_sessions(user)
+    click.echo(f"{user.email}: every session ended")
 
 
 tokens = AppGroup("tokens", help="Create, list and revoke API tokens.")

@@ -19,6 +19,12 @@ class SetupForm(FlaskForm):
     confirm = PasswordField("Password again")
 
 
+class PasswordForm(FlaskForm):
+    current = PasswordField("Current password")
+    new = PasswordField("New password", description="At least 10 characters.")
+    confirm = PasswordField("New password again")
+
+
 class NewUserForm(FlaskForm):
     email = EmailField("Email")
     password = PasswordField("Password", description="At least 10 characters.")

@@ -22,10 +22,12 @@ from dashboard.auth.accounts import (
     AccountError,
     any_user_exists,
     authenticate,
+    change_password,
     create_first_admin,
+    end_sessions,
     sign_in_key,
 )
-from dashboard.auth.forms import LoginForm, SetupForm
+from dashboard.auth.forms import LoginForm, PasswordForm, SetupForm
 from dashboard.auth.setup_link import setup_token_matches
 from dashboard.auth.throttle import ThrottleUnavailable
 
@@ -89,8 +91,30 @@ def login():
 
 @auth.post("/logout")
 def logout():
+    # Every session of this person ends, not just this cookie: a copy of it (a shared computer,
+    # a stolen cookie) stops working too.
+    end_sessions(current_user._get_current_object())
     _end_session()
     return redirect(url_for("auth.login"))
+
+
+@auth.route("/account/password", methods=["GET", "POST"])
+def password():
+    """Change one's own password; every other session of the person ends, this one goes on."""
+    form = PasswordForm()
+    if not form.is_submitted():
+        return render_template("auth/password.html", form=form)
+    if (form.new.data or "") != (form.confirm.data or ""):
+        form.confirm.errors = ["the two new passwords differ"]
+        return render_template("auth/password.html", form=form), 422
+    user = current_user._get_current_object()
+    try:
+        change_password(user, form.current.data or "", form.new.data or "")
+    except AccountError as error:
+        getattr(form, "new" if error.field == "password" else error.field).errors = [str(error)]
+        return render_template("auth/password.html", form=form), 422
+    _start_session(user)
+    return render_template("auth/password.html", form=PasswordForm(formdata=None), changed=True)
 
 
 @auth.route("/setup", methods=["GET", "POST"])

@@ -23,6 +23,9 @@ class User(db.Model):
     last_login_at: Mapped[datetime | None]
     # A disabled user can neither sign in nor use a token; their open sessions end at once.
     disabled_at: Mapped[datetime | None]
+    # Part of every session's user id: raising it ends all of this user's sessions at once
+    # (sign-out, a new password, disabling, an admin's "sign out everywhere").
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", order_by="ApiToken.id", cascade="all, delete-orphan"
@@ -42,7 +45,8 @@ class User(db.Model):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What the session keeps: the id and the generation it was signed in under."""
+        return f"{self.id}:{self.session_generation}"
 
 
 class ApiToken(db.Model):
