@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request, url_for
+from flask import current_app, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard.api.blueprint import api
 from dashboard.api.emails import json_body
+from dashboard.auth.hosts import public_url
 from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
 from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
 from dashboard.campaigns.import_report import import_of, invalid_rows_download
@@ -46,10 +47,8 @@ def _invalid(fields: dict[str, str]):
 
 def _urls(campaign_id: int) -> dict[str, str]:
     return {
-        "status": url_for("api.get_campaign", campaign_id=campaign_id, _external=True),
-        "invalid_rows": url_for(
-            "api.campaign_invalid_rows", campaign_id=campaign_id, _external=True
-        ),
+        "status": public_url("api.get_campaign", campaign_id=campaign_id),
+        "invalid_rows": public_url("api.campaign_invalid_rows", campaign_id=campaign_id),
     }
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request, url_for
+from flask import current_app, jsonify, request
 from pydantic import ValidationError
 
 from dashboard.api.blueprint import api
 from dashboard.api.serialize import iso, message_out
+from dashboard.auth.hosts import public_url
 from dashboard.campaigns.overview import campaign_messages
 from dashboard.errors import api_error
 from dashboard.extensions import db
@@ -50,14 +51,14 @@ def create_email():
         campaign = submit_email(email, source="api", attachments=email.files, send_at=email.send_at)
     except FieldError as invalid:  # send_at passed while the request was being read
         return api_error(422, f"{invalid.field}: {invalid}", fields={invalid.field: str(invalid)})
-    status_url = url_for("api.get_email", campaign_id=campaign.id, _external=True)
+    status_url = public_url("api.get_email", campaign_id=campaign.id)
     response = jsonify(
         {
             "id": campaign.id,
             "status": "scheduled" if campaign.send_at else "queued",
             "recipients": len(email.recipients),
             "status_url": status_url,
-            "campaign_url": url_for("api.get_campaign", campaign_id=campaign.id, _external=True),
+            "campaign_url": public_url("api.get_campaign", campaign_id=campaign.id),
             "send_at": iso(campaign.send_at),
         }
     )
