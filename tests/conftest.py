@@ -283,7 +283,7 @@ def admin_identity(stack_settings: dict[str, str], migrated_database: str) -> Ad
     email, password = "test-admin@example.com", "correct horse battery staple"
     app = create_app(app_config(stack_settings))
     with app.app_context():
-        user = find_user(email) or create_user(email, password, is_admin=True)
+        user = find_user(email) or create_user(email, password, role="admin")
         identity = AdminIdentity(user.id, user.email, password, create_token(user, "tests").secret)
         close_pool(app)
     return identity

@@ -24,7 +24,7 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
         *(f"/campaigns/{{id}}/{action}" for action in campaign_actions),
     }
     create = document["paths"]["/emails"]["post"]
-    assert set(create["responses"]) == {"202", "400", "401", "413", "415", "422"}
+    assert set(create["responses"]) == {"202", "400", "401", "403", "413", "415", "422"}
     schemas = document["components"]["schemas"]
     request_schema = schemas["EmailRequest"]
     assert sorted(request_schema["required"]) == ["subject", "to"]

@@ -277,7 +277,7 @@ def test_history_and_statistics_render_for_an_empty_database(
     app = make_app(app_config(settings))
     with app.app_context():  # someone has to sign in; a user is no message
         session_id = create_user(
-            "first@example.com", "correct horse battery staple", is_admin=True
+            "first@example.com", "correct horse battery staple", role="admin"
         ).get_id()
     client = app.test_client()
     with client.session_transaction() as session:  # what flask_login.login_user stores

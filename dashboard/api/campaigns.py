@@ -9,6 +9,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard.api.blueprint import api
 from dashboard.api.emails import json_body
+from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.auth.hosts import public_url
 from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
 from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
@@ -53,6 +54,7 @@ def _urls(campaign_id: int) -> dict[str, str]:
 
 
 @api.post("/campaigns")
+@requires(SENDER)
 def create_campaign():
     request.max_content_length = upload_limit()
     if request.mimetype != "multipart/form-data":
@@ -89,6 +91,7 @@ def _campaign_or_404(campaign_id: int) -> Campaign | None:
 
 
 @api.get("/campaigns/<int:campaign_id>")
+@requires(VIEWER)
 def get_campaign(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     if campaign is None:
@@ -97,6 +100,7 @@ def get_campaign(campaign_id: int):
 
 
 @api.get("/campaigns/<int:campaign_id>/invalid-rows.csv")
+@requires(VIEWER)
 def campaign_invalid_rows(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     if campaign is None:
@@ -110,6 +114,7 @@ def campaign_invalid_rows(campaign_id: int):
 @api.post(
     "/campaigns/<int:campaign_id>/<any(confirm, pause, resume, cancel, 'retry-failed'):action>"
 )
+@requires(SENDER)
 def campaign_action(campaign_id: int, action: str):
     campaign = _campaign_or_404(campaign_id)
     if campaign is None:

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from dashboard.api.blueprint import api
 from dashboard.api.serialize import iso, message_out
+from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.auth.hosts import public_url
 from dashboard.campaigns.overview import campaign_messages
 from dashboard.errors import api_error
@@ -33,6 +34,7 @@ def json_body() -> tuple[object | None, tuple | None]:
 
 
 @api.post("/emails")
+@requires(SENDER)
 def create_email():
     data, error = json_body()
     if error:
@@ -66,6 +68,7 @@ def create_email():
 
 
 @api.get("/emails/<int:campaign_id>")
+@requires(VIEWER)
 def get_email(campaign_id: int):
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None:

@@ -11,6 +11,7 @@ from dashboard.api.blueprint import api
 from dashboard.api.campaign_openapi import CAMPAIGN_MODELS, campaign_paths
 from dashboard.api.schemas import EmailAccepted, EmailStatus, ErrorResponse, TaskStatus
 from dashboard.api.stats_schemas import StatsResponse
+from dashboard.auth import VIEWER, requires
 from dashboard.auth.api_docs import add_bearer_auth
 from dashboard.sending.requests import EmailRequest
 
@@ -133,5 +134,6 @@ def build_openapi() -> dict[str, Any]:
 
 
 @api.get("/openapi.json")
+@requires(VIEWER)
 def openapi_document():
     return jsonify(add_bearer_auth(build_openapi()))

@@ -7,6 +7,7 @@ from flask import jsonify, request
 from dashboard.api.blueprint import api
 from dashboard.api.serialize import iso
 from dashboard.api.stats_schemas import StatsResponse
+from dashboard.auth import VIEWER, requires
 from dashboard.auth.hosts import public_url
 from dashboard.errors import api_error
 from dashboard.models import MessageStatus
@@ -83,6 +84,7 @@ STATS_PARAMETERS = ("range", "since", "until", "unit")
 
 
 @api.get("/stats")
+@requires(VIEWER)
 def get_stats():
     found, errors = parse_range(request.args)
     for name in sorted(set(request.args) - set(STATS_PARAMETERS)):

@@ -9,6 +9,7 @@ from flask import current_app, jsonify
 
 from dashboard.api.blueprint import api
 from dashboard.api.serialize import message_out
+from dashboard.auth import VIEWER, requires
 from dashboard.errors import api_error
 from dashboard.reporting.history import messages_of_task
 
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 
 
 @api.get("/tasks/<task_id>")
+@requires(VIEWER)
 def get_task(task_id: str):
     if "\0" in task_id:  # no task id holds a NUL, and PostgreSQL refuses one as a parameter
         return api_error(404, f"There is no task with id {task_id!r}.")

@@ -12,6 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import exists, func, insert, literal, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from dashboard.auth.roles import ADMIN, ROLES, SENDER
 from dashboard.extensions import db
 from dashboard.models import User, utcnow
 
@@ -81,13 +82,20 @@ def any_user_exists() -> bool:
     return db.session.scalar(select(exists().where(User.id.is_not(None)))) or False
 
 
-def create_user(email: str, password: str, *, is_admin: bool = False) -> User:
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError("role", f"the role must be one of {', '.join(ROLES)}")
+    return role
+
+
+def create_user(email: str, password: str, *, role: str = SENDER) -> User:
     """Add a user; raise AccountError if the address is taken or the password too weak."""
     email = normalise_email(email)
     check_password_rules(password)
+    check_role(role)
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
         raise AccountError("email", f"there is already a user {email}")
-    user = User(email=email, password_hash=hash_password(password), is_admin=is_admin)
+    user = User(email=email, password_hash=hash_password(password), role=role)
     db.session.add(user)
     db.session.commit()
     return user
@@ -100,7 +108,7 @@ def create_first_admin(email: str, password: str) -> User:
     row = {
         "email": email,
         "password_hash": hash_password(password),
-        "is_admin": True,
+        "role": ADMIN,
         "created_at": utcnow(),
     }
     statement = insert(User).from_select(
@@ -137,16 +145,31 @@ def set_disabled(user: User, disabled: bool, *, by: User | None = None) -> User:
     if disabled and by is not None and by.id == user.id:
         raise AccountError("user", "you cannot disable yourself")
     if disabled and user.is_admin and user.is_active:
-        other_admins = db.session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.is_admin, User.disabled_at.is_(None), User.id != user.id)
-        )
-        if not other_admins:
-            raise AccountError("user", "this is the last active admin")
+        _keep_an_admin(user)
     user.disabled_at = utcnow() if disabled else None
     if disabled:
         end_sessions(user, commit=False)
+    db.session.commit()
+    return user
+
+
+def _keep_an_admin(user: User) -> None:
+    other_admins = db.session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == ADMIN, User.disabled_at.is_(None), User.id != user.id)
+    )
+    if not other_admins:
+        raise AccountError("user", "this is the last active admin")
+
+
+def set_role(user: User, role: str) -> User:
+    """Give a user another role; the last active admin keeps theirs. Their sessions go on,
+    with the new role from their next request (it is read on each one)."""
+    check_role(role)
+    if user.is_admin and role != ADMIN and user.is_active:
+        _keep_an_admin(user)
+    user.role = role
     db.session.commit()
     return user
 

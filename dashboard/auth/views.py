@@ -28,6 +28,7 @@ from dashboard.auth.accounts import (
     sign_in_key,
 )
 from dashboard.auth.forms import LoginForm, PasswordForm, SetupForm
+from dashboard.auth.roles import SENDER, VIEWER, requires, role_allows
 from dashboard.auth.setup_link import setup_token_matches
 from dashboard.auth.throttle import ThrottleUnavailable
 
@@ -48,7 +49,10 @@ def _start_session(user) -> None:
 
 
 def _home() -> str:
-    return url_for("compose.compose_page")
+    """Where a person lands after signing in: Compose, or the campaigns for a viewer."""
+    if role_allows(current_user.role, SENDER):
+        return url_for("compose.compose_page")
+    return url_for("campaigns.index")
 
 
 @auth.route("/login", methods=["GET", "POST"])
@@ -90,6 +94,7 @@ def login():
 
 
 @auth.post("/logout")
+@requires(VIEWER)
 def logout():
     # Every session of this person ends, not just this cookie: a copy of it (a shared computer,
     # a stolen cookie) stops working too.
@@ -99,6 +104,7 @@ def logout():
 
 
 @auth.route("/account/password", methods=["GET", "POST"])
+@requires(VIEWER)
 def password():
     """Change one's own password; every other session of the person ends, this one goes on."""
     form = PasswordForm()

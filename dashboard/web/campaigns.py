@@ -17,6 +17,7 @@ from flask import (
 )
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
 from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
 from dashboard.campaigns.import_report import import_of, invalid_rows_download
@@ -61,6 +62,7 @@ def _template_choices() -> list[tuple[str, str]]:
 
 @campaigns.route("/new", methods=["GET", "POST"])
 @csrf.exempt  # the form's own token is checked below, after the larger upload limit is set
+@requires(SENDER)
 def new():
     request.max_content_length = upload_limit()
     try:
@@ -122,12 +124,14 @@ def _campaign(campaign_id: int) -> Campaign:
 
 
 @campaigns.get("/")
+@requires(VIEWER)
 def index():
     recent = recent_campaigns()
     return render_template("campaigns.html", campaigns=recent, progress=progress_of(recent))
 
 
 @campaigns.get("/<int:campaign_id>")
+@requires(VIEWER)
 def detail(campaign_id: int):
     """The whole page, or only its live partial when HTMX polls it."""
     view = overview(_campaign(campaign_id))
@@ -157,6 +161,7 @@ _ACTION_NAMES = "confirm, pause, resume, cancel, 'retry-failed', 'restart-import
 
 
 @campaigns.post(f"/<int:campaign_id>/<any({_ACTION_NAMES}):action>")
+@requires(SENDER)
 def act(campaign_id: int, action: str):
     """Confirm (Send), pause, resume, cancel or retry the failed messages; back to the page."""
     campaign = _campaign(campaign_id)
@@ -187,16 +192,19 @@ def act(campaign_id: int, action: str):
 
 
 @campaigns.get("/<int:campaign_id>/invalid-rows.csv")
+@requires(VIEWER)
 def invalid_rows(campaign_id: int):
     csv_import = import_of(_campaign(campaign_id).id) or abort(404, "This campaign has no file.")
     return invalid_rows_download(csv_import)
 
 
 @old_job_pages.get("/")
+@requires(VIEWER)
 def old_list():
     return redirect(url_for("campaigns.index"), 301)
 
 
 @old_job_pages.get("/<int:campaign_id>")
+@requires(VIEWER)
 def old_detail(campaign_id: int):
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id), 301)

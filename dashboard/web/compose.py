@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
+from dashboard.auth import SENDER, requires
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge, uses_merge_syntax
 from dashboard.mail.mime import AttachmentFile, guess_content_type, safe_filename
 from dashboard.models import find_template
@@ -42,6 +43,7 @@ def files_from_uploads(uploads: list[FileStorage]) -> list[AttachmentFile]:
 
 
 @compose.route("/", methods=["GET", "POST"])
+@requires(SENDER)
 def compose_page():
     form = ComposeForm()
     status = 200

@@ -15,6 +15,7 @@ from flask import (
     url_for,
 )
 
+from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.campaigns.message_control import MessageActionRefused, cancel_message, retry_message
 from dashboard.extensions import db
 from dashboard.models import (
@@ -49,6 +50,7 @@ def _cursor(name: str, errors: dict[str, str]) -> int | None:
 
 
 @history.get("/")
+@requires(VIEWER)
 def index():
     """The full page, or only the results table when HTMX swaps it in."""
     found, errors = HistoryFilter.from_args(request.args)
@@ -71,6 +73,7 @@ def index():
 
 
 @history.get("/export.csv")
+@requires(VIEWER)
 def export():
     """The filtered list as CSV, streamed in keyset chunks however long it is."""
     found, errors = HistoryFilter.from_args(request.args)
@@ -86,6 +89,7 @@ def export():
 
 
 @history.get("/<int:message_id>")
+@requires(VIEWER)
 def detail(message_id: int):
     message = message_with_attempts(message_id) or abort(404, "There is no such message.")
     attempts: list[DeliveryAttempt] = message.attempts_log
@@ -111,10 +115,12 @@ def _act(message_id: int, action, done: str):
 
 
 @history.post("/<int:message_id>/retry")
+@requires(SENDER)
 def retry(message_id: int):
     return _act(message_id, retry_message, "The message is queued to be sent again.")
 
 
 @history.post("/<int:message_id>/cancel")
+@requires(SENDER)
 def cancel(message_id: int):
     return _act(message_id, cancel_message, "The message is cancelled; it will not be sent.")

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from flask import Blueprint, abort, redirect, render_template, url_for
 
+from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.campaigns.control import cancel_campaign
 from dashboard.extensions import db
 from dashboard.models import Campaign, MessageStatus, counts_by_state
@@ -48,11 +49,13 @@ def _page(errors: dict[int, str] | None = None, status: int = 200):
 
 
 @scheduled.get("/")
+@requires(VIEWER)
 def index():
     return _page()
 
 
 @scheduled.post("/<int:campaign_id>/move")
+@requires(SENDER)
 def move(campaign_id: int):
     campaign = db.session.get(Campaign, campaign_id) or abort(404, "There is no such campaign.")
     form = MoveForm()
@@ -71,6 +74,7 @@ def move(campaign_id: int):
 
 
 @scheduled.post("/<int:campaign_id>/cancel")
+@requires(SENDER)
 def cancel(campaign_id: int):
     campaign = db.session.get(Campaign, campaign_id) or abort(404, "There is no such campaign.")
     if not ActionForm().validate_on_submit():

@@ -8,6 +8,7 @@ import io
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
+from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.campaigns.csv_reading import SNIFF_BYTES, CsvFormatError, sniff_layout
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError, split_address_list
@@ -41,6 +42,7 @@ def addresses_from_csv(data: bytes) -> list[str]:
 
 
 @suppressions.route("/", methods=["GET", "POST"])
+@requires(GET=VIEWER, POST=SENDER)
 def index():
     form = SuppressionForm()
     status = 200
@@ -82,6 +84,7 @@ def index():
 
 
 @suppressions.post("/<int:suppression_id>/remove")
+@requires(SENDER)
 def remove(suppression_id: int):
     if not ActionForm().validate_on_submit():
         abort(400, "This form has expired; reload the page and try again.")
