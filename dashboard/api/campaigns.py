@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from flask import current_app, jsonify, request
+from flask_login import current_user
 from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -11,6 +12,7 @@ from dashboard.api.blueprint import api
 from dashboard.api.emails import json_body
 from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.auth.hosts import public_url
+from dashboard.auth.ownership import campaign_for
 from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
 from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
 from dashboard.campaigns.import_report import import_of, invalid_rows_download
@@ -78,7 +80,11 @@ def create_campaign():
             data, template=template, max_body_bytes=current_app.config["MAX_BODY_BYTES"]
         )
         campaign = create_csv_campaign(
-            upload.stream, filename=upload.filename, content=content, source="api"
+            upload.stream,
+            filename=upload.filename,
+            content=content,
+            source="api",
+            owner_id=current_user.id,
         )
     except CampaignInputError as error:
         return _invalid(error.fields)
@@ -86,8 +92,8 @@ def create_campaign():
     return jsonify(overview_json(overview(campaign), urls)), 202, {"Location": urls["status"]}
 
 
-def _campaign_or_404(campaign_id: int) -> Campaign | None:
-    return db.session.get(Campaign, campaign_id)
+def _campaign_or_404(campaign_id: int, *, to_act: bool = False) -> Campaign:
+    return campaign_for(current_user, campaign_id, to_act=to_act)
 
 
 @api.get("/campaigns/<int:campaign_id>")
@@ -116,7 +122,7 @@ def campaign_invalid_rows(campaign_id: int):
 )
 @requires(SENDER)
 def campaign_action(campaign_id: int, action: str):
-    campaign = _campaign_or_404(campaign_id)
+    campaign = _campaign_or_404(campaign_id, to_act=True)
     if campaign is None:
         return api_error(404, f"There is no campaign with id {campaign_id}.")
     send_at = None

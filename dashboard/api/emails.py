@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from flask import current_app, jsonify, request
+from flask_login import current_user
 from pydantic import ValidationError
 
 from dashboard.api.blueprint import api
 from dashboard.api.serialize import iso, message_out
 from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.auth.hosts import public_url
+from dashboard.auth.ownership import campaign_for
 from dashboard.campaigns.overview import campaign_messages
 from dashboard.errors import api_error
-from dashboard.extensions import db
-from dashboard.models import Campaign
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.requests import EmailRequest, limits_context
 from dashboard.sending.submission import submit_email
@@ -50,7 +50,13 @@ def create_email():
             fields=fields,
         )
     try:
-        campaign = submit_email(email, source="api", attachments=email.files, send_at=email.send_at)
+        campaign = submit_email(
+            email,
+            source="api",
+            attachments=email.files,
+            send_at=email.send_at,
+            owner_id=current_user.id,
+        )
     except FieldError as invalid:  # send_at passed while the request was being read
         return api_error(422, f"{invalid.field}: {invalid}", fields={invalid.field: str(invalid)})
     status_url = public_url("api.get_email", campaign_id=campaign.id)
@@ -70,7 +76,7 @@ def create_email():
 @api.get("/emails/<int:campaign_id>")
 @requires(VIEWER)
 def get_email(campaign_id: int):
-    campaign = db.session.get(Campaign, campaign_id)
+    campaign = campaign_for(current_user, campaign_id)
     if campaign is None:
         return api_error(404, f"There is no campaign with id {campaign_id}.")
     progress = campaign.progress()

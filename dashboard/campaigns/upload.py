@@ -47,7 +47,12 @@ class CampaignContent:
 
 
 def create_csv_campaign(
-    upload: IO[bytes], *, filename: str, content: CampaignContent, source: str
+    upload: IO[bytes],
+    *,
+    filename: str,
+    content: CampaignContent,
+    source: str,
+    owner_id: int | None = None,
 ) -> Campaign:
     """Check the file's layout and the templates against its columns, store the file in chunks,
     and start the import task. CampaignInputError (nothing stored) when something is wrong."""
@@ -73,6 +78,7 @@ def create_csv_campaign(
         subject=content.subject,
         text_body=content.text,
         html_body=content.html,
+        owner_id=owner_id,
     )
     csv_import = CsvImport(
         campaign=campaign,

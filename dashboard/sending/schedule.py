@@ -116,16 +116,18 @@ def move_schedule(campaign: Campaign, send_at: datetime) -> int:
     return moved
 
 
-def upcoming_campaigns(limit: int = 200) -> list[Campaign]:
-    """Campaigns with messages still waiting for their time, soonest first."""
+def upcoming_campaigns(limit: int = 200, *, owner_id: int | None = None) -> list[Campaign]:
+    """Campaigns with messages still waiting for their time, soonest first (only `owner_id`'s
+    when given)."""
     waiting = exists().where(
         Message.campaign_id == Campaign.id, Message.status == MessageStatus.SCHEDULED
     )
-    return list(
-        db.session.scalars(
-            select(Campaign)
-            .where(Campaign.send_at.is_not(None), Campaign.cancelled_at.is_(None), waiting)
-            .order_by(Campaign.send_at, Campaign.id)
-            .limit(limit)
-        )
+    query = (
+        select(Campaign)
+        .where(Campaign.send_at.is_not(None), Campaign.cancelled_at.is_(None), waiting)
+        .order_by(Campaign.send_at, Campaign.id)
+        .limit(limit)
     )
+    if owner_id is not None:
+        query = query.where(Campaign.owner_id == owner_id)
+    return list(db.session.scalars(query))

@@ -32,6 +32,7 @@ def submit_email(
     send_at: datetime | None = None,
     queue: str = "transactional",
     merge: bool = False,
+    owner_id: int | None = None,
 ) -> Campaign:
     """Store one campaign with a queued message per recipient, then enqueue its ids on `queue`
     (the Celery queue its batches go to, and come back to on resume or retry).
@@ -39,6 +40,7 @@ def submit_email(
     With `send_at` (aware, or naive UTC) the messages are `scheduled` instead and the beat
     dispatcher queues them when the time comes; a time in the past raises FieldError. With
     `merge`, subject and bodies are templates rendered per recipient ({{ name }}, {{ email }}).
+    `owner_id` is the user who submits it (None from the console).
     """
     if send_at is not None:
         send_at = check_send_at(send_at)
@@ -54,6 +56,7 @@ def submit_email(
         html_body=content.html or None,
         send_at=send_at,
         merge=merge,
+        owner_id=owner_id,
         attachments=[
             Attachment(filename=f.filename, content_type=f.content_type, data=f.data)
             for f in attachments

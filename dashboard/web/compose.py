@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_login import current_user
 from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
@@ -72,7 +73,12 @@ def compose_page():
             problems = check_compose_template(content) if merge else {}
             if not problems:
                 campaign = submit_email(
-                    content, source="form", attachments=files, send_at=send_at_utc, merge=merge
+                    content,
+                    source="form",
+                    attachments=files,
+                    send_at=send_at_utc,
+                    merge=merge,
+                    owner_id=current_user.id,
                 )
                 return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
             _attach_errors(form, problems)
