@@ -14,6 +14,7 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     assert document["openapi"].startswith("3.1")
     campaign_actions = ("confirm", "pause", "resume", "cancel", "retry-failed")
     assert set(document["paths"]) == {
+        "/audit",
         "/emails",
         "/emails/{id}",
         "/tasks/{task_id}",

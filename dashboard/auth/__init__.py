@@ -22,6 +22,7 @@ from dashboard.auth.access import (
 )
 from dashboard.auth.accounts import user_for_session
 from dashboard.auth.admin import people
+from dashboard.auth.audit_views import audit_pages
 from dashboard.auth.commands import init_commands
 from dashboard.auth.hardening import init_hardening
 from dashboard.auth.roles import ADMIN, SENDER, VIEWER, requires, role_allows
@@ -64,4 +65,5 @@ def init_auth(app: Flask) -> None:
     app.extensions["login_throttle"] = throttle_from_config(app.config)
     app.register_blueprint(auth)
     app.register_blueprint(people)
+    app.register_blueprint(audit_pages)
     init_commands(app)

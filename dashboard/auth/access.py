@@ -113,6 +113,7 @@ def check_access():
     # tests, and Flask-Login caches the user in g, Flask-WTF the session's CSRF token.
     g.pop("_login_user", None)
     g.pop(current_app.config["WTF_CSRF_FIELD_NAME"], None)
+    g.pop("audit_actor", None)
     if request.endpoint is None:
         return None  # no such route: let routing answer 404/405
     if request.method == "OPTIONS":
@@ -135,9 +136,11 @@ def check_access():
                 )
             g._login_user = user  # Flask-Login's current_user for this request only
             g.authenticated_by = "token"
+            g.audit_actor = (user.id, user.email)
             return _role_refusal()  # a token acts with its user's role
         if current_user.is_authenticated:
             g.authenticated_by = "session"
+            g.audit_actor = (current_user.id, current_user.email)
             refusal = _role_refusal()
             if refusal is None:
                 csrf.protect(apply_exemptions=True)
@@ -148,6 +151,7 @@ def check_access():
         )
     if current_user.is_authenticated:
         g.authenticated_by = "session"
+        g.audit_actor = (current_user.id, current_user.email)
         refusal = _role_refusal()
         if refusal is None:
             csrf.protect(apply_exemptions=True)

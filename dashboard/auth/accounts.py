@@ -14,7 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from dashboard.auth.roles import ADMIN, ROLES, SENDER
 from dashboard.extensions import db
-from dashboard.models import User, utcnow
+from dashboard.models import User, record_event, utcnow
 
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256
@@ -97,6 +97,8 @@ def create_user(email: str, password: str, *, role: str = SENDER) -> User:
         raise AccountError("email", f"there is already a user {email}")
     user = User(email=email, password_hash=hash_password(password), role=role)
     db.session.add(user)
+    db.session.flush()
+    record_event("user-created", f"user {user.id}", f"{email} as {role}")
     db.session.commit()
     return user
 
@@ -116,10 +118,13 @@ def create_first_admin(email: str, password: str) -> User:
         select(*(literal(value) for value in row.values())).where(~exists().select_from(User)),
     )
     inserted = db.session.execute(statement).rowcount
-    db.session.commit()
     if not inserted:
+        db.session.rollback()
         raise AccountError("email", "an admin already exists; sign in instead")
-    return db.session.scalars(select(User).where(User.email == email)).one()
+    user = db.session.scalars(select(User).where(User.email == email)).one()
+    record_event("user-created", f"user {user.id}", f"{email} as the first admin")
+    db.session.commit()
+    return user
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -132,10 +137,17 @@ def authenticate(email: str, password: str) -> User | None:
     user = db.session.scalars(select(User).where(User.email == email)).first() if email else None
     if user is None:
         check_password_hash(_decoy_hash(), password or "")
+        # Not the text typed: it may be a password typed in the wrong field.
+        record_event("sign-in-failed", "", "no such account", actor="")
+        db.session.commit()
         return None
     if not check_password_hash(user.password_hash, password or "") or not user.is_active:
+        why = "wrong password" if user.is_active else "account disabled"
+        record_event("sign-in-failed", f"user {user.id}", why, actor_id=user.id, actor=user.email)
+        db.session.commit()
         return None
     user.last_login_at = utcnow()
+    record_event("sign-in", f"user {user.id}", "", actor_id=user.id, actor=user.email)
     db.session.commit()
     return user
 
@@ -149,6 +161,7 @@ def set_disabled(user: User, disabled: bool, *, by: User | None = None) -> User:
     user.disabled_at = utcnow() if disabled else None
     if disabled:
         end_sessions(user, commit=False)
+    record_event("user-disabled" if disabled else "user-enabled", f"user {user.id}", user.email)
     db.session.commit()
     return user
 
@@ -169,15 +182,18 @@ def set_role(user: User, role: str) -> User:
     check_role(role)
     if user.is_admin and role != ADMIN and user.is_active:
         _keep_an_admin(user)
+    record_event("role-changed", f"user {user.id}", f"{user.email}: {user.role} to {role}")
     user.role = role
     db.session.commit()
     return user
 
 
-def end_sessions(user: User, *, commit: bool = True) -> User:
-    """End every session of `user`, on every device: the sessions carry the old generation."""
+def end_sessions(user: User, *, commit: bool = True, action: str = "sessions-ended") -> User:
+    """End every session of `user`, on every device: the sessions carry the old generation.
+    With `commit` it is an action of its own (sign-out, "sign out everywhere"), recorded."""
     user.session_generation = User.session_generation + 1  # one UPDATE, safe under concurrency
     if commit:
+        record_event(action, f"user {user.id}", user.email)
         db.session.commit()
     return user
 
@@ -200,6 +216,7 @@ def change_password(user: User, current: str, new: str) -> User:
     check_password_rules(new)
     user.password_hash = hash_password(new)
     end_sessions(user, commit=False)
+    record_event("password-changed", f"user {user.id}", user.email)
     db.session.commit()
     return user
 
@@ -209,6 +226,7 @@ def set_password(user: User, new: str) -> User:
     check_password_rules(new)
     user.password_hash = hash_password(new)
     end_sessions(user, commit=False)
+    record_event("password-set", f"user {user.id}", user.email)
     db.session.commit()
     return user
 

@@ -98,7 +98,7 @@ def login():
 def logout():
     # Every session of this person ends, not just this cookie: a copy of it (a shared computer,
     # a stolen cookie) stops working too.
-    end_sessions(current_user._get_current_object())
+    end_sessions(current_user._get_current_object(), action="sign-out")
     _end_session()
     return redirect(url_for("auth.login"))
 

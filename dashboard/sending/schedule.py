@@ -14,7 +14,7 @@ from sqlalchemy import exists, select, update
 
 from dashboard.database import transaction
 from dashboard.extensions import db
-from dashboard.models import Campaign, Message, MessageStatus, utcnow
+from dashboard.models import Campaign, Message, MessageStatus, record_event, utcnow
 from dashboard.sending.field_errors import FieldError
 
 # Messages not yet handed to a worker: these can be (re)scheduled.
@@ -113,6 +113,9 @@ def move_schedule(campaign: Campaign, send_at: datetime) -> int:
         moved = result.rowcount or 0
         if moved:
             campaign.send_at = new_time
+            record_event(
+                "rescheduled", f"campaign {campaign.id}", f"to {new_time:%Y-%m-%d %H:%M} UTC"
+            )
     return moved
 
 

@@ -14,7 +14,7 @@ from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox, parse_mailbox
 from dashboard.mail.mime import AttachmentFile, new_message_id
-from dashboard.models import Attachment, Campaign, Message, MessageStatus
+from dashboard.models import Attachment, Campaign, Message, MessageStatus, record_event
 from dashboard.sending.publishing import plan_batches, publish_batches
 from dashboard.sending.requests import EmailContent
 from dashboard.sending.schedule import check_send_at
@@ -78,5 +78,11 @@ def submit_email(
     with transaction():
         db.session.flush()
         batches = [] if send_at else plan_batches(messages, campaign.queue)
+        record_event(
+            "scheduled" if send_at else "sent",
+            f"campaign {campaign.id}",
+            f"{len(messages)} recipient(s) from {source}"
+            + (f", due {send_at:%Y-%m-%d %H:%M} UTC" if send_at else ""),
+        )
     publish_batches(batches, queue=campaign.queue)
     return campaign
