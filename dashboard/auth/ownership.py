@@ -46,7 +46,7 @@ def campaign_for(user: User, campaign_id: int, *, to_act: bool = False) -> Campa
     """The campaign, if `user` may read it (and act on it, with `to_act`); else 404 or 403."""
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None or not may_read(user, campaign):
-        abort(404, f"There is no campaign with id {campaign_id}.")
+        abort(404, "There is no such campaign.")
     if to_act and not may_act(user, campaign):
         abort(403, "This campaign is not yours to change.")
     return campaign
