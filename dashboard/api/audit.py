@@ -11,6 +11,8 @@ from dashboard.auth import ADMIN, requires
 from dashboard.auth.audit_trail import AuditFilter, audit_page, page_cursor
 from dashboard.errors import api_error
 
+AUDIT_PARAMETERS = ("actor", "action", "target", "since", "until", "before")
+
 
 class AuditEventOut(BaseModel):
     id: int
@@ -33,6 +35,8 @@ class AuditPageOut(BaseModel):
 def get_audit():
     found, errors = AuditFilter.from_args(request.args)
     before = page_cursor(request.args, "before", errors)
+    for name in sorted(set(request.args) - set(AUDIT_PARAMETERS)):
+        errors[name[:40]] = "is not a parameter here; use " + ", ".join(AUDIT_PARAMETERS)
     if errors:
         return api_error(
             422,
