@@ -117,6 +117,12 @@ def test_a_viewer_reads_every_campaign_and_changes_none(app: Flask, cast: Cast) 
     assert status_of(app, cast.campaign) == "scheduled"
     html = cast.viewer.browser.get("/campaigns/").get_data(as_text=True)
     assert f'/campaigns/{cast.campaign}"' in html
+    for page in (f"/campaigns/{cast.campaign}", "/scheduled/"):  # no button that would 403
+        html = cast.viewer.browser.get(page).get_data(as_text=True)
+        assert f"/campaigns/{cast.campaign}/cancel" not in html, page
+        assert f"/scheduled/{cast.campaign}/cancel" not in html, page
+    owners_page = cast.owner.browser.get(f"/campaigns/{cast.campaign}").get_data(as_text=True)
+    assert f"/campaigns/{cast.campaign}/cancel" in owners_page
 
 
 def test_the_owner_reads_and_cancels_their_campaign(app: Flask, cast: Cast) -> None:
