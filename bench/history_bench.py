@@ -275,11 +275,11 @@ def views(app: Flask) -> list[tuple[str, str]]:
 def signed_in_client(app: Flask) -> FlaskClient:
     """A client with a signed-in user's session, as Flask-Login keeps it after /login."""
     with app.app_context():
-        user = create_user("bench@example.vn", "a long enough bench password")
-        user_id = str(user.id)
+        user = create_user("bench@example.vn", "a long enough bench password", role="admin")
+        session_id = user.get_id()
     client = app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = user_id
+        session["_user_id"] = session_id
         session["_fresh"] = True
     return client
 

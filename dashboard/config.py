@@ -9,6 +9,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -38,6 +39,24 @@ def _float(name: str, default: float) -> float:
     return float(value) if value else default
 
 
+# Always trusted unless TRUSTED_HOSTS names the hosts itself: `make run` answers on these.
+# (Werkzeug cannot match an IPv6 literal such as [::1]: reach the app by a name or IPv4.)
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+def trusted_hosts(named: str, public_base_url: str) -> list[str] | None:
+    """The Host headers the app answers (others get a 400): those named (comma-separated,
+    `.example.com` for a domain and its subdomains, `*` for any), or by default the loopback
+    names and PUBLIC_BASE_URL's host."""
+    hosts = [host.strip() for host in named.split(",") if host.strip()]
+    if hosts == ["*"]:
+        return None
+    if hosts:
+        return hosts
+    public_host = urlsplit(public_base_url).hostname or ""
+    return list(dict.fromkeys([*LOCAL_HOSTS, *([public_host] if public_host else [])]))
+
+
 def instance_secret_key() -> str:
     """The key used when SECRET_KEY is not set: random, made on the first start and kept in the
     instance folder (owner-only), so that a quick start is not signed with a key anyone can read
@@ -64,6 +83,7 @@ def load_settings() -> dict[str, Any]:
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     broker_url = os.environ.get("CELERY_BROKER_URL", redis_url)
     database_url = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'dashboard.db'}")
+    public_base_url = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY") or instance_secret_key(),
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -131,7 +151,10 @@ def load_settings() -> dict[str, Any]:
         "BULK_BATCH_SIZE": _int("BULK_BATCH_SIZE", 500),
         # A bulk batch sends for at most about this long, then gives its rest back to the queue.
         "BULK_SLICE_SECONDS": _float("BULK_SLICE_SECONDS", 2.0),
-        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        # Where people and programs reach the app: the start of every link it builds for
+        # mail and API answers (never the request's Host header).
+        "PUBLIC_BASE_URL": public_base_url,
+        "TRUSTED_HOSTS": trusted_hosts(os.environ.get("TRUSTED_HOSTS", ""), public_base_url),
         "CELERY": celery_settings(
             broker_url, os.environ.get("CELERY_RESULT_BACKEND", default_result_backend(broker_url))
         ),

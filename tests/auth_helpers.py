@@ -46,7 +46,7 @@ class Person:
     token: str
 
 
-def make_user(app: Flask, email: str, *, is_admin: bool = False) -> Person:
+def make_user(app: Flask, email: str, *, role: str = "sender") -> Person:
     with app.app_context():
-        user = create_user(email, PASSWORD, is_admin=is_admin)
+        user = create_user(email, PASSWORD, role=role)
         return Person(user.id, user.email, create_token(user, "test").secret)

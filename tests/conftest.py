@@ -31,7 +31,7 @@ from dashboard.auth.accounts import create_user, find_user
 from dashboard.auth.tokens import create_token
 from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
-from dashboard.models import FINAL_STATUSES, Message
+from dashboard.models import FINAL_STATUSES, Message, User
 from dashboard.ops.local_stack import loopback_settings, process_env, worker_command
 from dashboard.sending.queues import QUEUES
 from tests import engines
@@ -284,7 +284,7 @@ def admin_identity(stack_settings: dict[str, str], migrated_database: str) -> Ad
     email, password = "test-admin@example.com", "correct horse battery staple"
     app = create_app(app_config(stack_settings))
     with app.app_context():
-        user = find_user(email) or create_user(email, password, is_admin=True)
+        user = find_user(email) or create_user(email, password, role="admin")
         identity = AdminIdentity(user.id, user.email, password, create_token(user, "tests").secret)
         close_pool(app)
     return identity
@@ -300,8 +300,10 @@ class AuthenticatedClient(FlaskClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {self.identity.token}"
+        with self.application.app_context():  # the session id carries the user's generation
+            session_id = db.session.get(User, self.identity.user_id).get_id()
         with self.session_transaction() as session:  # what flask_login.login_user stores
-            session["_user_id"] = str(self.identity.user_id)
+            session["_user_id"] = session_id
             session["_fresh"] = True
 
 

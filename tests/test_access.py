@@ -8,7 +8,7 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 from werkzeug.routing import AnyConverter, IntegerConverter
 
-from dashboard.auth import accepts_api_token, public
+from dashboard.auth import VIEWER, accepts_api_token, public, requires
 from dashboard.auth.accounts import find_user, set_disabled
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message
@@ -118,6 +118,7 @@ def test_a_view_outside_the_api_can_accept_tokens(
 ) -> None:
     @app.get("/probe-metrics")
     @accepts_api_token
+    @requires(VIEWER)
     def probe_metrics():
         return "metrics"
 

@@ -262,7 +262,7 @@ def test_the_openapi_document_has_every_campaign_endpoint(client: FlaskClient) -
     schema = create["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert schema["required"] == ["file"]
     assert {"file", "subject", "text", "html", "from", "template_id"} <= set(schema["properties"])
-    assert set(create["responses"]) == {"202", "400", "401", "409", "413", "415", "422"}
+    assert set(create["responses"]) == {"202", "400", "401", "403", "409", "413", "415", "422"}
     assert [p["name"] for p in create["parameters"]] == ["Idempotency-Key"]
     assert "200" in paths["/campaigns/{id}"]["get"]["responses"]
     invalid_rows = paths["/campaigns/{id}/invalid-rows.csv"]["get"]["responses"]

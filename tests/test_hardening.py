@@ -14,6 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from dashboard import create_app
+from dashboard.auth import VIEWER, requires
 from dashboard.auth.hardening import CONTENT_SECURITY_POLICY, InsecureConfiguration
 from dashboard.config import DEFAULT_SECRET_KEY
 from dashboard.ops.local_stack import process_env
@@ -121,10 +122,11 @@ def test_secrets_appear_in_no_page_no_api_answer_and_no_log_line(
     caplog.set_level(logging.DEBUG)
 
     @app.get("/api/v1/boom")
+    @requires(VIEWER)
     def boom():
         raise RuntimeError(f"connect failed with {smtp_password}")
 
-    person = make_user(app, f"secrets-{unique}@example.com", is_admin=True)
+    person = make_user(app, f"secrets-{unique}@example.com", role="admin")
     browser = app.test_client()
     typed_in_the_wrong_field = f"{PASSWORD}-{unique}"
     sign_in(browser, typed_in_the_wrong_field, "x", ip="198.51.100.9")  # a password as email

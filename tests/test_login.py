@@ -133,7 +133,7 @@ def test_a_disabled_users_open_session_ends_at_once(
     assert sign_in(anonymous_client, person.email, PASSWORD).status_code == 401
     page = client.get("/users").get_data(as_text=True)
     assert re.search(
-        rf"{re.escape(person.email)}</td>\s*<td>user</td>\s*<td><span[^>]*>disabled", page
+        rf"{re.escape(person.email)}</td>\s*<td>sender</td>\s*<td><span[^>]*>disabled", page
     )
 
 

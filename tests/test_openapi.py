@@ -14,6 +14,7 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     assert document["openapi"].startswith("3.1")
     campaign_actions = ("confirm", "pause", "resume", "cancel", "retry-failed")
     assert set(document["paths"]) == {
+        "/audit",
         "/emails",
         "/emails/{id}",
         "/tasks/{task_id}",
@@ -24,7 +25,7 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
         *(f"/campaigns/{{id}}/{action}" for action in campaign_actions),
     }
     create = document["paths"]["/emails"]["post"]
-    assert set(create["responses"]) == {"202", "400", "401", "409", "413", "415", "422"}
+    assert set(create["responses"]) == {"202", "400", "401", "403", "409", "413", "415", "422"}
     assert [p["name"] for p in create["parameters"]] == ["Idempotency-Key"]
     schemas = document["components"]["schemas"]
     request_schema = schemas["EmailRequest"]

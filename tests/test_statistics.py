@@ -158,7 +158,7 @@ def test_the_numbers_equal_the_database_counts(
         (550, "gmail.com", 1),
     ]
     # Each group links to the history view of exactly its messages.
-    url = stats["failures"][0]["history_url"].removeprefix("http://localhost")
+    url = stats["failures"][0]["history_url"].removeprefix(app.config["PUBLIC_BASE_URL"])
     assert shown_ids(client.get(url).get_data(as_text=True)) == [first_ids[6], first_ids[5]]
 
     campaigns = {c["id"]: c for c in stats["campaigns"]}
@@ -276,10 +276,12 @@ def test_history_and_statistics_render_for_an_empty_database(
     assert upgrade.returncode == 0, upgrade.stderr
     app = make_app(app_config(settings))
     with app.app_context():  # someone has to sign in; a user is no message
-        user_id = create_user("first@example.com", "correct horse battery staple", is_admin=True).id
+        session_id = create_user(
+            "first@example.com", "correct horse battery staple", role="admin"
+        ).get_id()
     client = app.test_client()
     with client.session_transaction() as session:  # what flask_login.login_user stores
-        session["_user_id"] = str(user_id)
+        session["_user_id"] = session_id
     history = client.get("/history/")
     assert history.status_code == 200
     assert "No messages yet." in history.get_data(as_text=True)

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request, url_for
+from flask import current_app, jsonify, request
+from flask_login import current_user
 from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard.api.blueprint import api
 from dashboard.api.idempotency import bad_key, idempotent_request, key_refused, replay_headers
 from dashboard.api.json_input import json_body
+from dashboard.auth import SENDER, VIEWER, requires
+from dashboard.auth.hosts import public_url
+from dashboard.auth.ownership import campaign_for
 from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
 from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
 from dashboard.campaigns.import_report import import_of, invalid_rows_download
@@ -54,14 +58,13 @@ def _invalid(fields: dict[str, str]):
 
 def _urls(campaign_id: int) -> dict[str, str]:
     return {
-        "status": url_for("api.get_campaign", campaign_id=campaign_id, _external=True),
-        "invalid_rows": url_for(
-            "api.campaign_invalid_rows", campaign_id=campaign_id, _external=True
-        ),
+        "status": public_url("api.get_campaign", campaign_id=campaign_id),
+        "invalid_rows": public_url("api.campaign_invalid_rows", campaign_id=campaign_id),
     }
 
 
 @api.post("/campaigns")
+@requires(SENDER)
 def create_campaign():
     request.max_content_length = upload_limit()
     if request.mimetype != "multipart/form-data":
@@ -99,6 +102,7 @@ def create_campaign():
             content=content,
             source="api",
             idempotency_key=idempotency_key,
+            owner_id=current_user.id,
         )
 
     try:
@@ -116,11 +120,12 @@ def create_campaign():
     )
 
 
-def _campaign_or_404(campaign_id: int) -> Campaign | None:
-    return db.session.get(Campaign, campaign_id)
+def _campaign_or_404(campaign_id: int, *, to_act: bool = False) -> Campaign:
+    return campaign_for(current_user, campaign_id, to_act=to_act)
 
 
 @api.get("/campaigns/<int:campaign_id>")
+@requires(VIEWER)
 def get_campaign(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     if campaign is None:
@@ -129,6 +134,7 @@ def get_campaign(campaign_id: int):
 
 
 @api.get("/campaigns/<int:campaign_id>/invalid-rows.csv")
+@requires(VIEWER)
 def campaign_invalid_rows(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     if campaign is None:
@@ -142,8 +148,9 @@ def campaign_invalid_rows(campaign_id: int):
 @api.post(
     "/campaigns/<int:campaign_id>/<any(confirm, pause, resume, cancel, 'retry-failed'):action>"
 )
+@requires(SENDER)
 def campaign_action(campaign_id: int, action: str):
-    campaign = _campaign_or_404(campaign_id)
+    campaign = _campaign_or_404(campaign_id, to_act=True)
     if campaign is None:
         return api_error(404, f"There is no campaign with id {campaign_id}.")
     send_at = None

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, url_for
+from flask import current_app, jsonify
+from flask_login import current_user
 from pydantic import ValidationError
 
 from dashboard.api.blueprint import api
 from dashboard.api.idempotency import bad_key, idempotent_request, key_refused, replay_headers
 from dashboard.api.json_input import json_body
 from dashboard.api.serialize import iso, message_out
+from dashboard.auth import SENDER, VIEWER, requires
+from dashboard.auth.hosts import public_url
+from dashboard.auth.ownership import campaign_for
 from dashboard.campaigns.overview import campaign_messages
 from dashboard.errors import api_error
-from dashboard.extensions import db
 from dashboard.models import Campaign, IdempotencyKey
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.idempotency import (
@@ -27,6 +30,7 @@ from dashboard.sending.submission import submit_email
 
 
 @api.post("/emails")
+@requires(SENDER)
 def create_email():
     data, error = json_body()
     if error:
@@ -47,6 +51,7 @@ def create_email():
             attachments=email.files,
             send_at=email.send_at,
             idempotency_key=idempotency_key,
+            owner_id=current_user.id,
         )
 
     try:
@@ -70,14 +75,14 @@ def _accepted(created: Created, recipients: int | None):
     """The 202 of a submitted email. A repeated request gets the same body: it depends only on
     what the campaign was submitted as (its recipients counted again when not given)."""
     campaign = created.campaign
-    status_url = url_for("api.get_email", campaign_id=campaign.id, _external=True)
+    status_url = public_url("api.get_email", campaign_id=campaign.id)
     response = jsonify(
         {
             "id": campaign.id,
             "status": "scheduled" if campaign.send_at else "queued",
             "recipients": campaign.progress().total if recipients is None else recipients,
             "status_url": status_url,
-            "campaign_url": url_for("api.get_campaign", campaign_id=campaign.id, _external=True),
+            "campaign_url": public_url("api.get_campaign", campaign_id=campaign.id),
             "send_at": iso(campaign.send_at),
         }
     )
@@ -85,8 +90,9 @@ def _accepted(created: Created, recipients: int | None):
 
 
 @api.get("/emails/<int:campaign_id>")
+@requires(VIEWER)
 def get_email(campaign_id: int):
-    campaign = db.session.get(Campaign, campaign_id)
+    campaign = campaign_for(current_user, campaign_id)
     if campaign is None:
         return api_error(404, f"There is no campaign with id {campaign_id}.")
     progress = campaign.progress()

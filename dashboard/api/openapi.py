@@ -7,11 +7,13 @@ from typing import Any
 from flask import jsonify
 from pydantic.json_schema import models_json_schema
 
+from dashboard.api.audit import AuditPageOut
 from dashboard.api.blueprint import api
 from dashboard.api.campaign_openapi import CAMPAIGN_MODELS, campaign_paths
 from dashboard.api.idempotency import key_parameter, replayed_header
 from dashboard.api.schemas import EmailAccepted, EmailStatus, ErrorResponse, TaskStatus
 from dashboard.api.stats_schemas import StatsResponse
+from dashboard.auth import VIEWER, requires
 from dashboard.auth.api_docs import add_bearer_auth
 from dashboard.sending.requests import EmailRequest
 
@@ -52,6 +54,7 @@ def build_openapi() -> dict[str, Any]:
             (TaskStatus, "serialization"),
             (ErrorResponse, "serialization"),
             (StatsResponse, "serialization"),
+            (AuditPageOut, "serialization"),
             *CAMPAIGN_MODELS,
         ],
         ref_template=_REF,
@@ -137,6 +140,30 @@ def build_openapi() -> dict[str, Any]:
                     "responses": {"200": _json("StatsResponse", "The numbers"), **_errors(422)},
                 }
             },
+            "/audit": {
+                "get": {
+                    "operationId": "getAudit",
+                    "summary": "The audit trail, newest first (admins only); follow `older`",
+                    "parameters": [
+                        {
+                            "name": name,
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": text,
+                        }
+                        for name, text in (
+                            ("actor", "The start of the actor's address"),
+                            ("action", "One action, e.g. sign-in-failed, cancelled, token-created"),
+                            ("target", "What it was done to, e.g. campaign 12"),
+                            ("since", "Start, UTC: 2026-11-01 or 2026-11-01T10:30"),
+                            ("until", "End, UTC, inclusive: 2026-11-30 or 2026-11-30T18:00"),
+                            ("before", "The page cursor given as `older`"),
+                        )
+                    ],
+                    "responses": {"200": _json("AuditPageOut", "Events"), **_errors(422)},
+                }
+            },
             **campaign_paths(_ref, _json, _errors),
         },
         "components": {"schemas": definitions["$defs"]},
@@ -144,5 +171,6 @@ def build_openapi() -> dict[str, Any]:
 
 
 @api.get("/openapi.json")
+@requires(VIEWER)
 def openapi_document():
     return jsonify(add_bearer_auth(build_openapi()))

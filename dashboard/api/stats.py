@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request, url_for
+from flask import jsonify, request
 
 from dashboard.api.blueprint import api
 from dashboard.api.serialize import iso
 from dashboard.api.stats_schemas import StatsResponse
+from dashboard.auth import VIEWER, requires
+from dashboard.auth.hosts import public_url
 from dashboard.errors import api_error
 from dashboard.models import MessageStatus
 from dashboard.reporting.ranges import parse_range
@@ -38,13 +40,12 @@ def stats_out(statistics: Statistics) -> StatsResponse:
                     "code": group.code,
                     "domain": group.domain,
                     "count": group.count,
-                    "history_url": url_for(
+                    "history_url": public_url(
                         "history.index",
                         status="failed",
                         code=group.code or "",
                         domain=group.domain,
                         **found.query_args(),
-                        _external=True,
                     ),
                 }
                 for group in statistics.failures
@@ -83,6 +84,7 @@ STATS_PARAMETERS = ("range", "since", "until", "unit")
 
 
 @api.get("/stats")
+@requires(VIEWER)
 def get_stats():
     found, errors = parse_range(request.args)
     for name in sorted(set(request.args) - set(STATS_PARAMETERS)):

@@ -6,9 +6,12 @@ import logging
 
 from celery.result import AsyncResult
 from flask import current_app, jsonify
+from flask_login import current_user
 
 from dashboard.api.blueprint import api
 from dashboard.api.serialize import message_out
+from dashboard.auth import VIEWER, requires
+from dashboard.auth.ownership import check_messages_readable
 from dashboard.errors import api_error
 from dashboard.reporting.history import messages_of_task
 
@@ -16,12 +19,14 @@ log = logging.getLogger(__name__)
 
 
 @api.get("/tasks/<task_id>")
+@requires(VIEWER)
 def get_task(task_id: str):
     if "\0" in task_id:  # no task id holds a NUL, and PostgreSQL refuses one as a parameter
         return api_error(404, f"There is no task with id {task_id!r}.")
     messages = messages_of_task(task_id)
     if not messages:
         return api_error(404, f"There is no task with id {task_id!r}.")
+    check_messages_readable(current_user, messages)
     state, result = "UNKNOWN", None
     try:
         outcome = AsyncResult(task_id, app=current_app.extensions["celery"])

@@ -1,5 +1,6 @@
 """One gate in front of every request: nothing is reachable without signing in unless it is
-marked public here or with `@public`.
+marked public here or with `@public`, and nothing signed-in without the role the endpoint
+declares with `@requires` (an endpoint that declares none is refused to everyone).
 
 Pages want a signed-in session (and CSRF on every state-changing request); the API under
 /api/ also takes `Authorization: Bearer <token>`, and only such token requests skip CSRF (a
@@ -9,13 +10,13 @@ browser never adds that header on its own, so a forged cross-site request cannot
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask_login import current_user
 
+from dashboard.auth.roles import required_role, role_allows
 from dashboard.auth.tokens import user_for_token
 from dashboard.errors import api_error
 from dashboard.extensions import csrf
@@ -41,18 +42,6 @@ def accepts_api_token(view: F) -> F:
     scraper): answered like the API, 401 JSON without credentials, no CSRF with a token."""
     view.accepts_api_token = True  # type: ignore[attr-defined]
     return view
-
-
-def admin_required(view: F) -> F:
-    """Only an admin may use this view; others get a 403."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not (current_user.is_authenticated and current_user.is_admin):
-            abort(403, "Only an admin can do this.")
-        return view(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def is_api_request() -> bool:
@@ -104,12 +93,27 @@ def _bearer_token() -> str | None:
     return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
+def _role_refusal():
+    """A 403 unless the signed-in user's role is what this endpoint declares for its method."""
+    needed = required_role(current_app.view_functions.get(request.endpoint or ""), request.method)
+    if needed is None:
+        message = "This endpoint declares no role, so nobody may use it."
+    elif role_allows(current_user.role, needed):
+        return None
+    else:
+        message = f"This needs the {needed} role; you are a {current_user.role}."
+    if is_api_request():
+        return api_error(403, message)
+    abort(403, message)
+
+
 def check_access():
     """The app-wide before_request hook."""
     # Decide afresh each request: an app context (and its g) can outlive one request, as in
     # tests, and Flask-Login caches the user in g, Flask-WTF the session's CSRF token.
     g.pop("_login_user", None)
     g.pop(current_app.config["WTF_CSRF_FIELD_NAME"], None)
+    g.pop("audit_actor", None)
     if request.endpoint is None:
         return None  # no such route: let routing answer 404/405
     if request.method == "OPTIONS":
@@ -132,19 +136,26 @@ def check_access():
                 )
             g._login_user = user  # Flask-Login's current_user for this request only
             g.authenticated_by = "token"
-            return None
+            g.audit_actor = (user.id, user.email)
+            return _role_refusal()  # a token acts with its user's role
         if current_user.is_authenticated:
             g.authenticated_by = "session"
-            csrf.protect(apply_exemptions=True)
-            return None
+            g.audit_actor = (current_user.id, current_user.email)
+            refusal = _role_refusal()
+            if refusal is None:
+                csrf.protect(apply_exemptions=True)
+            return refusal
         return _unauthorized_api(
             "Sign in required: send an API token as Authorization: Bearer <token> "
             "(create one on the API tokens page or with `flask tokens create`)."
         )
     if current_user.is_authenticated:
         g.authenticated_by = "session"
-        csrf.protect(apply_exemptions=True)
-        return None
+        g.audit_actor = (current_user.id, current_user.email)
+        refusal = _role_refusal()
+        if refusal is None:
+            csrf.protect(apply_exemptions=True)
+        return refusal
     return _login_redirect()
 
 

@@ -5,14 +5,16 @@ The setup page, the users page and the CLI all call these functions.
 
 from __future__ import annotations
 
+import unicodedata
 from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import exists, func, insert, literal, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from dashboard.auth.roles import ADMIN, ROLES, SENDER
 from dashboard.extensions import db
-from dashboard.models import User, utcnow
+from dashboard.models import User, record_event, utcnow
 
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256
@@ -28,8 +30,10 @@ class AccountError(ValueError):
 
 
 def normalise_email(email: str) -> str:
-    """The address as accounts are keyed: validated (syntax only) and lower-cased."""
-    email = (email or "").strip()
+    """The address as accounts are keyed: NFKC-folded (fullwidth letters and dots become
+    plain ones), validated (syntax only, the domain through IDNA, so `。` is a dot) and
+    lower-cased."""
+    email = unicodedata.normalize("NFKC", email or "").strip()
     if not email:
         raise AccountError("email", "an email address is required")
     if len(email) > 320 or any(c in email for c in "\r\n\0"):
@@ -39,6 +43,16 @@ def normalise_email(email: str) -> str:
     except EmailNotValidError as error:
         raise AccountError("email", f"that is not a valid email address: {error}") from None
     return valid.normalized.lower()
+
+
+def sign_in_key(email: str) -> str:
+    """What sign-in attempts on `email` are counted under: the account's own key when the text
+    is an address, so every spelling of one account shares one budget (an invalid text can
+    open no account; it still gets a key of its own, folded the same way)."""
+    try:
+        return normalise_email(email)
+    except AccountError:
+        return unicodedata.normalize("NFKC", email or "").strip().casefold()
 
 
 def check_password_rules(password: str) -> str:
@@ -68,14 +82,23 @@ def any_user_exists() -> bool:
     return db.session.scalar(select(exists().where(User.id.is_not(None)))) or False
 
 
-def create_user(email: str, password: str, *, is_admin: bool = False) -> User:
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError("role", f"the role must be one of {', '.join(ROLES)}")
+    return role
+
+
+def create_user(email: str, password: str, *, role: str = SENDER) -> User:
     """Add a user; raise AccountError if the address is taken or the password too weak."""
     email = normalise_email(email)
     check_password_rules(password)
+    check_role(role)
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
         raise AccountError("email", f"there is already a user {email}")
-    user = User(email=email, password_hash=hash_password(password), is_admin=is_admin)
+    user = User(email=email, password_hash=hash_password(password), role=role)
     db.session.add(user)
+    db.session.flush()
+    record_event("user-created", f"user {user.id}", f"{email} as {role}")
     db.session.commit()
     return user
 
@@ -87,7 +110,7 @@ def create_first_admin(email: str, password: str) -> User:
     row = {
         "email": email,
         "password_hash": hash_password(password),
-        "is_admin": True,
+        "role": ADMIN,
         "created_at": utcnow(),
     }
     statement = insert(User).from_select(
@@ -95,10 +118,13 @@ def create_first_admin(email: str, password: str) -> User:
         select(*(literal(value) for value in row.values())).where(~exists().select_from(User)),
     )
     inserted = db.session.execute(statement).rowcount
-    db.session.commit()
     if not inserted:
+        db.session.rollback()
         raise AccountError("email", "an admin already exists; sign in instead")
-    return db.session.scalars(select(User).where(User.email == email)).one()
+    user = db.session.scalars(select(User).where(User.email == email)).one()
+    record_event("user-created", f"user {user.id}", f"{email} as the first admin")
+    db.session.commit()
+    return user
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -111,10 +137,17 @@ def authenticate(email: str, password: str) -> User | None:
     user = db.session.scalars(select(User).where(User.email == email)).first() if email else None
     if user is None:
         check_password_hash(_decoy_hash(), password or "")
+        # Not the text typed: it may be a password typed in the wrong field.
+        record_event("sign-in-failed", "", "no such account", actor="")
+        db.session.commit()
         return None
     if not check_password_hash(user.password_hash, password or "") or not user.is_active:
+        why = "wrong password" if user.is_active else "account disabled"
+        record_event("sign-in-failed", f"user {user.id}", why, actor_id=user.id, actor=user.email)
+        db.session.commit()
         return None
     user.last_login_at = utcnow()
+    record_event("sign-in", f"user {user.id}", "", actor_id=user.id, actor=user.email)
     db.session.commit()
     return user
 
@@ -124,14 +157,76 @@ def set_disabled(user: User, disabled: bool, *, by: User | None = None) -> User:
     if disabled and by is not None and by.id == user.id:
         raise AccountError("user", "you cannot disable yourself")
     if disabled and user.is_admin and user.is_active:
-        other_admins = db.session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.is_admin, User.disabled_at.is_(None), User.id != user.id)
-        )
-        if not other_admins:
-            raise AccountError("user", "this is the last active admin")
+        _keep_an_admin(user)
     user.disabled_at = utcnow() if disabled else None
+    if disabled:
+        end_sessions(user, commit=False)
+    record_event("user-disabled" if disabled else "user-enabled", f"user {user.id}", user.email)
+    db.session.commit()
+    return user
+
+
+def _keep_an_admin(user: User) -> None:
+    other_admins = db.session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == ADMIN, User.disabled_at.is_(None), User.id != user.id)
+    )
+    if not other_admins:
+        raise AccountError("user", "this is the last active admin")
+
+
+def set_role(user: User, role: str) -> User:
+    """Give a user another role; the last active admin keeps theirs. Their sessions go on,
+    with the new role from their next request (it is read on each one)."""
+    check_role(role)
+    if user.is_admin and role != ADMIN and user.is_active:
+        _keep_an_admin(user)
+    record_event("role-changed", f"user {user.id}", f"{user.email}: {user.role} to {role}")
+    user.role = role
+    db.session.commit()
+    return user
+
+
+def end_sessions(user: User, *, commit: bool = True, action: str = "sessions-ended") -> User:
+    """End every session of `user`, on every device: the sessions carry the old generation.
+    With `commit` it is an action of its own (sign-out, "sign out everywhere"), recorded."""
+    user.session_generation = User.session_generation + 1  # one UPDATE, safe under concurrency
+    if commit:
+        record_event(action, f"user {user.id}", user.email)
+        db.session.commit()
+    return user
+
+
+def user_for_session(session_id: str) -> User | None:
+    """The active user of a session's `id:generation`, or None if that session has ended."""
+    user_id, separator, generation = (session_id or "").partition(":")
+    if not separator or not user_id.isdigit() or not generation.isdigit():
+        return None  # a session from before generations existed: sign in again
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.is_active or user.session_generation != int(generation):
+        return None
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> User:
+    """Set a new password (the current one must be right); every session of the user ends."""
+    if not check_password_hash(user.password_hash, current or ""):
+        raise AccountError("current", "that is not your current password")
+    check_password_rules(new)
+    user.password_hash = hash_password(new)
+    end_sessions(user, commit=False)
+    record_event("password-changed", f"user {user.id}", user.email)
+    db.session.commit()
+    return user
+
+
+def set_password(user: User, new: str) -> User:
+    """Set a password from the console (no current one asked); every session of the user ends."""
+    check_password_rules(new)
+    user.password_hash = hash_password(new)
+    end_sessions(user, commit=False)
+    record_event("password-set", f"user {user.id}", user.email)
     db.session.commit()
     return user
 

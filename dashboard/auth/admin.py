@@ -5,9 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user
 
-from dashboard.auth.access import admin_required
-from dashboard.auth.accounts import AccountError, create_user, list_users, set_disabled
-from dashboard.auth.forms import ActionForm, NewTokenForm, NewUserForm
+from dashboard.auth.accounts import (
+    AccountError,
+    create_user,
+    end_sessions,
+    list_users,
+    set_disabled,
+    set_role,
+)
+from dashboard.auth.forms import ActionForm, NewTokenForm, NewUserForm, RoleForm
+from dashboard.auth.roles import ADMIN, VIEWER, requires
 from dashboard.auth.tokens import create_token, revoke_token, tokens_of
 from dashboard.extensions import db
 from dashboard.models import ApiToken, User
@@ -18,37 +25,57 @@ people = Blueprint("people", __name__)
 def _users_page(form: NewUserForm, status: int = 200, error: str | None = None):
     return (
         render_template(
-            "auth/users.html", form=form, users=list_users(), action=ActionForm(), error=error
+            "auth/users.html",
+            form=form,
+            users=list_users(),
+            action=ActionForm(),
+            role_form=RoleForm,
+            error=error,
         ),
         status,
     )
 
 
 @people.get("/users")
-@admin_required
+@requires(ADMIN)
 def users():
     return _users_page(NewUserForm(formdata=None))
 
 
 @people.post("/users")
-@admin_required
+@requires(ADMIN)
 def add_user():
     form = NewUserForm()
     try:
-        create_user(form.email.data or "", form.password.data or "", is_admin=form.is_admin.data)
+        create_user(form.email.data or "", form.password.data or "", role=form.role.data or "")
     except AccountError as error:
         getattr(form, error.field).errors = [str(error)]
         return _users_page(form, 422)
     return redirect(url_for("people.users"))
 
 
-@people.post("/users/<int:user_id>/<any(disable, enable):action>")
-@admin_required
+@people.post("/users/<int:user_id>/<any(disable, enable, 'sign-out'):action>")
+@requires(ADMIN)
 def change_user(user_id: int, action: str):
     ActionForm()  # CSRF was checked by the gate; the form documents that it is expected
     user = db.session.get(User, user_id) or abort(404, "There is no such user.")
     try:
-        set_disabled(user, action == "disable", by=current_user)
+        if action == "sign-out":
+            end_sessions(user)  # an admin ending their own sessions signs themselves out too
+        else:
+            set_disabled(user, action == "disable", by=current_user)
+    except AccountError as error:
+        return _users_page(NewUserForm(formdata=None), 409, error=str(error))
+    return redirect(url_for("people.users"))
+
+
+@people.post("/users/<int:user_id>/role")
+@requires(ADMIN)
+def change_role(user_id: int):
+    form = RoleForm()
+    user = db.session.get(User, user_id) or abort(404, "There is no such user.")
+    try:
+        set_role(user, form.role.data or "")
     except AccountError as error:
         return _users_page(NewUserForm(formdata=None), 409, error=str(error))
     return redirect(url_for("people.users"))
@@ -71,11 +98,13 @@ def _tokens_page(form: NewTokenForm, status: int = 200, new_secret: str | None =
 
 
 @people.get("/tokens")
+@requires(VIEWER)  # a viewer's tokens act as a viewer: they read, they cannot send
 def tokens():
     return _tokens_page(NewTokenForm(formdata=None))
 
 
 @people.post("/tokens")
+@requires(VIEWER)
 def add_token():
     form = NewTokenForm()
     try:
@@ -88,6 +117,7 @@ def add_token():
 
 
 @people.post("/tokens/<int:token_id>/revoke")
+@requires(VIEWER)
 def revoke(token_id: int):
     token = db.session.get(ApiToken, token_id)
     if token is None or not (current_user.is_admin or token.user_id == current_user.id):

@@ -7,7 +7,17 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from dashboard.auth.accounts import AccountError, create_user, find_user, list_users, set_disabled
+from dashboard.auth.accounts import (
+    AccountError,
+    create_user,
+    end_sessions,
+    find_user,
+    list_users,
+    set_disabled,
+    set_password,
+    set_role,
+)
+from dashboard.auth.roles import ADMIN, ROLES, SENDER
 from dashboard.auth.tokens import create_token, revoke_token, tokens_of
 from dashboard.extensions import db
 from dashboard.models import ApiToken
@@ -35,23 +45,57 @@ def _when(moment) -> str:
 def create_admin(email: str, password: str) -> None:
     """Create an admin who can sign in to the dashboard (the first one, or another)."""
     try:
-        user = create_user(email, password, is_admin=True)
+        user = create_user(email, password, role=ADMIN)
     except AccountError as error:
         _fail(error)
     click.echo(f"admin {user.email} created; sign in at /login")
 
 
-users = AppGroup("users", help="List, disable and enable dashboard users.")
+users = AppGroup(
+    "users", help="Add, list, disable and enable users; set roles and passwords; end sessions."
+)
 
 
 @users.command("list")
 def users_list() -> None:
     for user in list_users():
         state = "disabled" if user.disabled_at else "active"
-        role = "admin" if user.is_admin else "user"
-        click.echo(
-            f"{user.id}\t{user.email}\t{role}\t{state}\tlast sign-in {_when(user.last_login_at)}"
-        )
+        last = _when(user.last_login_at)
+        click.echo(f"{user.id}\t{user.email}\t{user.role}\t{state}\tlast sign-in {last}")
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), default=SENDER, show_default=True)
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for (hidden) when not given; avoid passing it here, it stays in shell history.",
+)
+def users_add(email: str, role: str, password: str) -> None:
+    """Add a user with a role: viewer, sender or admin."""
+    try:
+        user = create_user(email, password, role=role)
+    except AccountError as error:
+        _fail(error)
+    click.echo(f"{user.role} {user.email} created")
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+def users_set_role(email: str, role: str) -> None:
+    """Make a user a viewer, a sender or an admin."""
+    user = find_user(email)
+    if user is None:
+        _fail(AccountError("email", f"there is no user {email}"))
+    try:
+        set_role(user, role)
+    except AccountError as error:
+        _fail(error)
+    click.echo(f"{user.email} is now a {role}")
 
 
 @users.command("disable")
@@ -76,6 +120,38 @@ def users_enable(email: str) -> None:
         _fail(AccountError("email", f"there is no user {email}"))
     set_disabled(user, False)
     click.echo(f"{user.email} enabled")
+
+
+@users.command("set-password")
+@click.argument("email")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for (hidden) when not given; avoid passing it here, it stays in shell history.",
+)
+def users_set_password(email: str, password: str) -> None:
+    """Give a user a new password: every session they have ends."""
+    user = find_user(email)
+    if user is None:
+        _fail(AccountError("email", f"there is no user {email}"))
+    try:
+        set_password(user, password)
+    except AccountError as error:
+        _fail(error)
+    click.echo(f"{user.email}: password changed, every session ended")
+
+
+@users.command("sign-out")
+@click.argument("email")
+def users_sign_out(email: str) -> None:
+    """End every session of a user, on every device (their tokens keep working)."""
+    user = find_user(email)
+    if user is None:
+        _fail(AccountError("email", f"there is no user {email}"))
+    end_sessions(user)
+    click.echo(f"{user.email}: every session ended")
 
 
 tokens = AppGroup("tokens", help="Create, list and revoke API tokens.")

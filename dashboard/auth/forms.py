@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
+from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+
+from dashboard.auth.roles import ROLE_NAMES, SENDER
 
 
 class LoginForm(FlaskForm):
@@ -19,10 +22,24 @@ class SetupForm(FlaskForm):
     confirm = PasswordField("Password again")
 
 
+def _role_choices() -> list[SelectChoice]:
+    return [SelectChoice(role, label) for role, label in ROLE_NAMES.items()]
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField("Current password")
+    new = PasswordField("New password", description="At least 10 characters.")
+    confirm = PasswordField("New password again")
+
+
 class NewUserForm(FlaskForm):
     email = EmailField("Email")
     password = PasswordField("Password", description="At least 10 characters.")
-    is_admin = BooleanField("Admin (can add and disable users)")
+    role = SelectField("Role", choices=_role_choices(), default=SENDER)
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=_role_choices())
 
 
 class NewTokenForm(FlaskForm):

@@ -9,6 +9,7 @@ from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from dashboard.auth.hosts import TrustedHostGuard
 from dashboard.config import DEFAULT_SECRET_KEY
 from dashboard.models import MAX_DATABASE_ID
 
@@ -86,6 +87,9 @@ def init_hardening(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=app.config["SESSION_LIFETIME_HOURS"]),
     )
+    if app.config.get("TRUSTED_HOSTS") is not None:
+        # Inside ProxyFix, so that behind a proxy the forwarded host is the one checked.
+        app.wsgi_app = TrustedHostGuard(app.wsgi_app, app.config["TRUSTED_HOSTS"])
     if app.config["PROXY_COUNT"]:
         # Behind N reverse proxies: trust their X-Forwarded-For/-Proto (client IP for the
         # sign-in limit, https for secure cookies), and no more hops than that.

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from dashboard.auth.accounts import AccountError
 from dashboard.extensions import db
 from dashboard.mail.headers import HeaderInjectionError, check_header_value
-from dashboard.models import ApiToken, User, utcnow
+from dashboard.models import ApiToken, User, record_event, utcnow
 
 TOKEN_PREFIX = "edt_"
 MAX_NAME_CHARS = 100
@@ -50,6 +50,8 @@ def create_token(user: User, name: str) -> NewToken:
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user=user, name=name, token_hash=hash_token(secret), prefix=secret[:10])
     db.session.add(token)
+    db.session.flush()
+    record_event("token-created", f"token {token.id}", f"{name!r} for {user.email}")
     db.session.commit()
     return NewToken(token, secret)
 
@@ -57,6 +59,7 @@ def create_token(user: User, name: str) -> NewToken:
 def revoke_token(token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
+        record_event("token-revoked", f"token {token.id}", f"{token.name!r} of {token.user.email}")
         db.session.commit()
     return token
 

@@ -18,8 +18,17 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 
 from dashboard.auth.access import safe_next
-from dashboard.auth.accounts import AccountError, any_user_exists, authenticate, create_first_admin
-from dashboard.auth.forms import LoginForm, SetupForm
+from dashboard.auth.accounts import (
+    AccountError,
+    any_user_exists,
+    authenticate,
+    change_password,
+    create_first_admin,
+    end_sessions,
+    sign_in_key,
+)
+from dashboard.auth.forms import LoginForm, PasswordForm, SetupForm
+from dashboard.auth.roles import SENDER, VIEWER, requires, role_allows
 from dashboard.auth.setup_link import setup_token_matches
 from dashboard.auth.throttle import ThrottleUnavailable
 
@@ -40,7 +49,10 @@ def _start_session(user) -> None:
 
 
 def _home() -> str:
-    return url_for("compose.compose_page")
+    """Where a person lands after signing in: Compose, or the campaigns for a viewer."""
+    if role_allows(current_user.role, SENDER):
+        return url_for("compose.compose_page")
+    return url_for("campaigns.index")
 
 
 @auth.route("/login", methods=["GET", "POST"])
@@ -54,8 +66,9 @@ def login():
     email, password = form.email.data or "", form.password.data or ""
     ip = request.remote_addr or "unknown"
     throttle = current_app.extensions["login_throttle"]
+    address_key = sign_in_key(email)  # every spelling of one account shares one budget
     try:
-        wait = throttle.seconds_blocked(email, ip)
+        wait = throttle.take_attempt(address_key, ip)
         if wait:
             minutes = max(1, round(wait / 60))
             form.form_errors.append(
@@ -64,11 +77,10 @@ def login():
             return render_template("auth/login.html", form=form), 429, {"Retry-After": str(wait)}
         user = authenticate(email, password)
         if user is None:
-            throttle.record_failure(email, ip)
             log.info("failed sign-in from %s", ip)  # never the password, nor the address typed
             form.form_errors.append("Wrong email or password, or the account is disabled.")
             return render_template("auth/login.html", form=form), 401
-        throttle.record_success(email)
+        throttle.record_success(address_key, ip)
     except ThrottleUnavailable as error:
         log.error("sign-in refused: the rate limiter's Redis does not answer (%s)", error)
         form.form_errors.append(
@@ -82,9 +94,33 @@ def login():
 
 
 @auth.post("/logout")
+@requires(VIEWER)
 def logout():
+    # Every session of this person ends, not just this cookie: a copy of it (a shared computer,
+    # a stolen cookie) stops working too.
+    end_sessions(current_user._get_current_object(), action="sign-out")
     _end_session()
     return redirect(url_for("auth.login"))
+
+
+@auth.route("/account/password", methods=["GET", "POST"])
+@requires(VIEWER)
+def password():
+    """Change one's own password; every other session of the person ends, this one goes on."""
+    form = PasswordForm()
+    if not form.is_submitted():
+        return render_template("auth/password.html", form=form)
+    if (form.new.data or "") != (form.confirm.data or ""):
+        form.confirm.errors = ["the two new passwords differ"]
+        return render_template("auth/password.html", form=form), 422
+    user = current_user._get_current_object()
+    try:
+        change_password(user, form.current.data or "", form.new.data or "")
+    except AccountError as error:
+        getattr(form, "new" if error.field == "password" else error.field).errors = [str(error)]
+        return render_template("auth/password.html", form=form), 422
+    _start_session(user)
+    return render_template("auth/password.html", form=PasswordForm(formdata=None), changed=True)
 
 
 @auth.route("/setup", methods=["GET", "POST"])

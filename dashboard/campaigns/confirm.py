@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from dashboard.campaigns.import_report import import_of
 from dashboard.extensions import db
-from dashboard.models import Campaign, ImportStatus, Message, MessageStatus, utcnow
+from dashboard.models import Campaign, ImportStatus, Message, MessageStatus, record_event, utcnow
 from dashboard.sending.publishing import publish_campaign
 from dashboard.sending.schedule import check_send_at
 
@@ -52,6 +52,12 @@ def confirm_campaign(campaign: Campaign, send_at: datetime | None = None) -> int
     if queued == 0:
         db.session.rollback()
         raise CampaignStateError("There is nothing left to send: it was confirmed already.")
+    record_event(
+        "scheduled" if send_at else "sent",
+        f"campaign {campaign.id}",
+        f"{queued} recipient(s) confirmed"
+        + (f", due {send_at:%Y-%m-%d %H:%M} UTC" if send_at else ""),
+    )
     db.session.commit()
     if (
         send_at is None and campaign.paused_at is None

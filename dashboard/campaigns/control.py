@@ -11,7 +11,14 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from dashboard.extensions import db
-from dashboard.models import CANCELLABLE_STATUSES, Campaign, Message, MessageStatus, utcnow
+from dashboard.models import (
+    CANCELLABLE_STATUSES,
+    Campaign,
+    Message,
+    MessageStatus,
+    record_event,
+    utcnow,
+)
 from dashboard.sending.publishing import publish_campaign, publish_messages
 
 
@@ -26,6 +33,7 @@ def resume_campaign(campaign: Campaign) -> int:
     campaign.paused_at = None
     campaign.pause_reason = None
     campaign.resumed_at = utcnow()  # the failure guard starts counting afresh
+    record_event("resumed", f"campaign {campaign.id}")
     return _requeue(campaign, (MessageStatus.QUEUED,))
 
 
@@ -39,6 +47,7 @@ def cancel_campaign(campaign: Campaign) -> int:
         .values(status=MessageStatus.CANCELLED, updated_at=utcnow(), next_attempt_at=None)
         .execution_options(synchronize_session=False)
     )
+    record_event("cancelled", f"campaign {campaign.id}", f"{result.rowcount or 0} message(s)")
     db.session.commit()
     return result.rowcount or 0
 
@@ -47,12 +56,13 @@ def retry_failed(campaign: Campaign) -> int:
     """Queue the campaign's failed messages for another round; returns how many."""
     if campaign.cancelled_at is not None:
         return 0
-    db.session.execute(
+    retried = db.session.execute(
         update(Message)
         .where(Message.campaign_id == campaign.id, Message.status == MessageStatus.FAILED)
         .values(status=MessageStatus.QUEUED, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    record_event("retried", f"campaign {campaign.id}", f"{retried.rowcount or 0} failed message(s)")
     if campaign.paused_at is not None:  # they wait for the resume
         db.session.commit()
         return 0

@@ -10,7 +10,14 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from dashboard.extensions import db
-from dashboard.models import CANCELLABLE_STATUSES, Campaign, Message, MessageStatus, utcnow
+from dashboard.models import (
+    CANCELLABLE_STATUSES,
+    Campaign,
+    Message,
+    MessageStatus,
+    record_event,
+    utcnow,
+)
 from dashboard.sending.publishing import publish_messages
 
 
@@ -36,6 +43,7 @@ def retry_message(message: Message) -> None:
         raise MessageActionRefused(
             f"Only a failed message can be retried; this one is {message.status}."
         )
+    record_event("retried", f"message {message.id}", f"of campaign {message.campaign_id}")
     db.session.commit()
     db.session.refresh(message)
     if campaign is None or campaign.paused_at is None:  # a paused job sends it on resume
@@ -50,6 +58,8 @@ def cancel_message(message: Message) -> None:
         .values(status=MessageStatus.CANCELLED, updated_at=utcnow(), next_attempt_at=None)
         .execution_options(synchronize_session=False)
     ).rowcount
+    if changed:
+        record_event("cancelled", f"message {message.id}", f"of campaign {message.campaign_id}")
     db.session.commit()
     if not changed:
         db.session.refresh(message)

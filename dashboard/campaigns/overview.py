@@ -256,9 +256,12 @@ def overview_json(view: CampaignOverview, urls: dict[str, str]) -> dict[str, Any
     }
 
 
-def recent_campaigns(limit: int = 50) -> list[Campaign]:
-    """The newest campaigns, newest first."""
-    return list(db.session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(limit)))
+def recent_campaigns(limit: int = 50, *, owner_id: int | None = None) -> list[Campaign]:
+    """The newest campaigns, newest first (only `owner_id`'s when given)."""
+    query = select(Campaign).order_by(Campaign.id.desc()).limit(limit)
+    if owner_id is not None:
+        query = query.where(Campaign.owner_id == owner_id)
+    return list(db.session.scalars(query))
 
 
 def campaign_messages(campaign_id: int, limit: int | None = None) -> list[Message]:

@@ -54,6 +54,7 @@ def create_csv_campaign(
     content: CampaignContent,
     source: str,
     idempotency_key: IdempotencyKey | None = None,
+    owner_id: int | None = None,
 ) -> Campaign:
     """Check the file's layout and the templates against its columns, store the file in chunks,
     and start the import task. CampaignInputError (nothing stored) when something is wrong. An
@@ -85,6 +86,7 @@ def create_csv_campaign(
         subject=content.subject,
         text_body=content.text,
         html_body=content.html,
+        owner_id=owner_id,
     )
     csv_import = CsvImport(
         campaign=campaign,

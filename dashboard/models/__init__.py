@@ -6,6 +6,7 @@ May import: `dashboard.extensions` only. Everything else in the app may import t
 """
 
 from dashboard.models.accounts import ApiToken, User
+from dashboard.models.audit import AuditEvent, record_event
 from dashboard.models.base import MAX_DATABASE_ID, utcnow
 from dashboard.models.bulk import (
     CHUNK_BYTES,
@@ -44,6 +45,7 @@ __all__ = [
     "MAX_DATABASE_ID",
     "ApiToken",
     "Attachment",
+    "AuditEvent",
     "Campaign",
     "CampaignProgress",
     "CaughtMail",
@@ -65,5 +67,6 @@ __all__ = [
     "find_template",
     "held_campaigns",
     "progress_of",
+    "record_event",
     "utcnow",
 ]

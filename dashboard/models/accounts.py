@@ -18,15 +18,23 @@ class User(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    is_admin: Mapped[bool] = mapped_column(default=False)
+    # viewer, sender or admin (dashboard/auth/roles.py says what each may do).
+    role: Mapped[str] = mapped_column(String(16), default="sender", server_default="sender")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
     # A disabled user can neither sign in nor use a token; their open sessions end at once.
     disabled_at: Mapped[datetime | None]
+    # Part of every session's user id: raising it ends all of this user's sessions at once
+    # (sign-out, a new password, disabling, an admin's "sign out everywhere").
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", order_by="ApiToken.id", cascade="all, delete-orphan"
     )
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
     # Flask-Login's user interface.
     @property
@@ -42,7 +50,8 @@ class User(db.Model):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What the session keeps: the id and the generation it was signed in under."""
+        return f"{self.id}:{self.session_generation}"
 
 
 class ApiToken(db.Model):

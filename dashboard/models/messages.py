@@ -72,6 +72,9 @@ class Campaign(db.Model):
     resumed_at: Mapped[datetime | None]
     # Subject and bodies are Jinja templates rendered per recipient with its `merge_data`.
     merge: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Who submitted it (a user id): senders see and change only their own. None from the
+    # console or from before owners existed. Users are disabled, never deleted.
+    owner_id: Mapped[int | None] = mapped_column(index=True)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="campaign", order_by="Message.id", lazy="raise_on_sql"

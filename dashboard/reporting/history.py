@@ -64,6 +64,8 @@ class HistoryFilter:
     subject: str = ""
     code: int | None = None
     domain: str = ""
+    # Only the campaigns of this user (a sender's own); set by the view, never from the URL.
+    owner_id: int | None = None
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> tuple[HistoryFilter, dict[str, str]]:
@@ -117,7 +119,11 @@ class HistoryFilter:
 
     def query_args(self) -> dict[str, Any]:
         """The filters that are set, for `url_for` (so a view can be shared or bookmarked)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) and f.name != "owner_id"
+        }
 
     @property
     def is_empty(self) -> bool:
@@ -158,6 +164,9 @@ class HistoryFilter:
                 Campaign.subject.ilike("%" + like_literal(self.subject) + "%", escape=_LIKE_ESCAPE)
             )
             where.append(Message.campaign_id.in_(matching))
+        if self.owner_id is not None:
+            owned = select(Campaign.id).where(Campaign.owner_id == self.owner_id)
+            where.append(Message.campaign_id.in_(owned))
         return where
 
 
@@ -220,16 +229,17 @@ def iter_history(found: HistoryFilter, *, chunk: int = 1000) -> Iterator[Message
         db.session.expunge_all()  # a million rows must not pile up in the session
 
 
-def campaign_choices(limit: int = 100) -> list[Campaign]:
+def campaign_choices(limit: int = 100, *, owner_id: int | None = None) -> list[Campaign]:
     """The newest campaigns, id and subject only, for the history's campaign filter."""
-    return list(
-        db.session.scalars(
-            select(Campaign)
-            .options(load_only(Campaign.id, Campaign.subject))
-            .order_by(Campaign.id.desc())
-            .limit(limit)
-        )
+    query = (
+        select(Campaign)
+        .options(load_only(Campaign.id, Campaign.subject))
+        .order_by(Campaign.id.desc())
+        .limit(limit)
     )
+    if owner_id is not None:
+        query = query.where(Campaign.owner_id == owner_id)
+    return list(db.session.scalars(query))
 
 
 def message_with_attempts(message_id: int) -> Message | None:

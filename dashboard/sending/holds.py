@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 
 from dashboard.extensions import db
-from dashboard.models import Campaign, Message, MessageStatus, held_campaigns, utcnow
+from dashboard.models import Campaign, Message, MessageStatus, held_campaigns, record_event, utcnow
 from dashboard.sending.publishing import publish_messages
 
 
@@ -23,6 +23,7 @@ def pause_campaign(campaign: Campaign, reason: str = "Paused by a person.") -> b
         return False
     campaign.paused_at = utcnow()
     campaign.pause_reason = reason[:2000]
+    record_event("paused", f"campaign {campaign.id}", reason)
     db.session.commit()
     return True
 

@@ -14,7 +14,7 @@ from sqlalchemy import exists, select, update
 
 from dashboard.database import transaction
 from dashboard.extensions import db
-from dashboard.models import Campaign, Message, MessageStatus, utcnow
+from dashboard.models import Campaign, Message, MessageStatus, record_event, utcnow
 from dashboard.sending.field_errors import FieldError
 from dashboard.sending.moments import parse_moment, within_range
 
@@ -118,19 +118,24 @@ def move_schedule(campaign: Campaign, send_at: datetime) -> int:
         moved = result.rowcount or 0
         if moved:
             campaign.send_at = new_time
+            record_event(
+                "rescheduled", f"campaign {campaign.id}", f"to {new_time:%Y-%m-%d %H:%M} UTC"
+            )
     return moved
 
 
-def upcoming_campaigns(limit: int = 200) -> list[Campaign]:
-    """Campaigns with messages still waiting for their time, soonest first."""
+def upcoming_campaigns(limit: int = 200, *, owner_id: int | None = None) -> list[Campaign]:
+    """Campaigns with messages still waiting for their time, soonest first (only `owner_id`'s
+    when given)."""
     waiting = exists().where(
         Message.campaign_id == Campaign.id, Message.status == MessageStatus.SCHEDULED
     )
-    return list(
-        db.session.scalars(
-            select(Campaign)
-            .where(Campaign.send_at.is_not(None), Campaign.cancelled_at.is_(None), waiting)
-            .order_by(Campaign.send_at, Campaign.id)
-            .limit(limit)
-        )
+    query = (
+        select(Campaign)
+        .where(Campaign.send_at.is_not(None), Campaign.cancelled_at.is_(None), waiting)
+        .order_by(Campaign.send_at, Campaign.id)
+        .limit(limit)
     )
+    if owner_id is not None:
+        query = query.where(Campaign.owner_id == owner_id)
+    return list(db.session.scalars(query))

@@ -15,7 +15,14 @@ from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox, parse_mailbox
 from dashboard.mail.attachments import AttachmentFile
 from dashboard.mail.headers import new_message_id
-from dashboard.models import Attachment, Campaign, IdempotencyKey, Message, MessageStatus
+from dashboard.models import (
+    Attachment,
+    Campaign,
+    IdempotencyKey,
+    Message,
+    MessageStatus,
+    record_event,
+)
 from dashboard.sending.publishing import plan_batches, publish_batches
 from dashboard.sending.requests import EmailContent
 from dashboard.sending.schedule import check_send_at
@@ -34,6 +41,7 @@ def submit_email(
     queue: str = "transactional",
     merge: bool = False,
     idempotency_key: IdempotencyKey | None = None,
+    owner_id: int | None = None,
 ) -> Campaign:
     """Store one campaign with a queued message per recipient, then enqueue its ids on `queue`
     (the Celery queue its batches go to, and come back to on resume or retry).
@@ -43,6 +51,7 @@ def submit_email(
     `merge`, subject and bodies are templates rendered per recipient ({{ name }}, {{ email }}).
     An `idempotency_key` row is stored with the campaign, in its transaction (see
     `sending.idempotency`).
+    `owner_id` is the user who submits it (None from the console).
     """
     if send_at is not None:
         send_at = check_send_at(send_at)
@@ -58,6 +67,7 @@ def submit_email(
         html_body=content.html or None,
         send_at=send_at,
         merge=merge,
+        owner_id=owner_id,
         attachments=[
             Attachment(filename=f.filename, content_type=f.content_type, data=f.data)
             for f in attachments
@@ -82,5 +92,11 @@ def submit_email(
     with transaction():
         db.session.flush()
         batches = [] if send_at else plan_batches(messages, campaign.queue)
+        record_event(
+            "scheduled" if send_at else "sent",
+            f"campaign {campaign.id}",
+            f"{len(messages)} recipient(s) from {source}"
+            + (f", due {send_at:%Y-%m-%d %H:%M} UTC" if send_at else ""),
+        )
     publish_batches(batches, queue=campaign.queue)
     return campaign

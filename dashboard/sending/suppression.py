@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, delete, func, select
 
 from dashboard.database import transaction
 from dashboard.extensions import db
-from dashboard.models import Suppression, SuppressionReason
+from dashboard.models import Suppression, SuppressionReason, record_event
 
 # Rows per IN (...) query: well under every database's limit on bound parameters.
 LOOKUP_CHUNK = 900
@@ -38,12 +38,16 @@ def suppress(addresses: Iterable[str], reason: SuppressionReason, note: str = ""
         db.session.add_all(
             Suppression(address=address, reason=reason, note=note[:500]) for address in new
         )
+        if new:
+            record_event("suppressed", ", ".join(new), f"{len(new)} address(es), {reason}")
     return len(new)
 
 
 def unsuppress(address: str) -> bool:
     """Take an address off the list; returns whether it was there."""
     result = db.session.execute(delete(Suppression).where(Suppression.address == address.lower()))
+    if result.rowcount:
+        record_event("unsuppressed", address.lower())
     db.session.commit()
     return bool(result.rowcount)
 

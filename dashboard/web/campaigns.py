@@ -15,8 +15,11 @@ from flask import (
     request,
     url_for,
 )
+from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from dashboard.auth import SENDER, VIEWER, requires
+from dashboard.auth.ownership import campaign_for, owner_scope
 from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
 from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
 from dashboard.campaigns.import_report import import_of, invalid_rows_download
@@ -30,7 +33,7 @@ from dashboard.campaigns.upload import (
     too_large_upload,
     upload_limit,
 )
-from dashboard.extensions import csrf, db
+from dashboard.extensions import csrf
 from dashboard.models import Campaign, MessageTemplate, find_template, progress_of
 from dashboard.sending.field_errors import FieldError
 from dashboard.sending.holds import pause_campaign
@@ -61,6 +64,7 @@ def _template_choices() -> list[tuple[str, str]]:
 
 @campaigns.route("/new", methods=["GET", "POST"])
 @csrf.exempt  # the form's own token is checked below, after the larger upload limit is set
+@requires(SENDER)
 def new():
     request.max_content_length = upload_limit()
     try:
@@ -89,7 +93,11 @@ def new():
                 max_body_bytes=current_app.config["MAX_BODY_BYTES"],
             )
             campaign = create_csv_campaign(
-                upload.stream, filename=upload.filename, content=content, source="csv"
+                upload.stream,
+                filename=upload.filename,
+                content=content,
+                source="csv",
+                owner_id=current_user.id,
             )
         except CampaignInputError as error:
             _attach_errors(form, error.fields)
@@ -117,17 +125,19 @@ def _attach_errors(form: CsvCampaignForm, errors: dict[str, str]) -> None:
             field.errors = [*field.errors, message]
 
 
-def _campaign(campaign_id: int) -> Campaign:
-    return db.session.get(Campaign, campaign_id) or abort(404, "There is no such campaign.")
+def _campaign(campaign_id: int, *, to_act: bool = False) -> Campaign:
+    return campaign_for(current_user, campaign_id, to_act=to_act)
 
 
 @campaigns.get("/")
+@requires(VIEWER)
 def index():
-    recent = recent_campaigns()
+    recent = recent_campaigns(owner_id=owner_scope(current_user))
     return render_template("campaigns.html", campaigns=recent, progress=progress_of(recent))
 
 
 @campaigns.get("/<int:campaign_id>")
+@requires(VIEWER)
 def detail(campaign_id: int):
     """The whole page, or only its live partial when HTMX polls it."""
     view = overview(_campaign(campaign_id))
@@ -157,9 +167,10 @@ _ACTION_NAMES = "confirm, pause, resume, cancel, 'retry-failed', 'restart-import
 
 
 @campaigns.post(f"/<int:campaign_id>/<any({_ACTION_NAMES}):action>")
+@requires(SENDER)
 def act(campaign_id: int, action: str):
     """Confirm (Send), pause, resume, cancel or retry the failed messages; back to the page."""
-    campaign = _campaign(campaign_id)
+    campaign = _campaign(campaign_id, to_act=True)
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400, "This form has expired; reload the page and press the button again.")
@@ -187,16 +198,19 @@ def act(campaign_id: int, action: str):
 
 
 @campaigns.get("/<int:campaign_id>/invalid-rows.csv")
+@requires(VIEWER)
 def invalid_rows(campaign_id: int):
     csv_import = import_of(_campaign(campaign_id).id) or abort(404, "This campaign has no file.")
     return invalid_rows_download(csv_import)
 
 
 @old_job_pages.get("/")
+@requires(VIEWER)
 def old_list():
     return redirect(url_for("campaigns.index"), 301)
 
 
 @old_job_pages.get("/<int:campaign_id>")
+@requires(VIEWER)
 def old_detail(campaign_id: int):
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id), 301)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template, request
 
+from dashboard.auth import ADMIN, requires
 from dashboard.ops.caught_mail import find_caught, parse_caught, recent_caught
 
 outbox = Blueprint("outbox", __name__, url_prefix="/outbox")
 
 
 @outbox.get("/")
+@requires(ADMIN)
 def index():
     caught = recent_caught()
     template = "partials/outbox_list.html" if request.headers.get("HX-Request") else "outbox.html"
@@ -17,12 +19,14 @@ def index():
 
 
 @outbox.get("/<int:mail_id>")
+@requires(ADMIN)
 def detail(mail_id: int):
     mail = find_caught(mail_id) or abort(404, "There is no such caught message.")
     return render_template("outbox_detail.html", view=parse_caught(mail))
 
 
 @outbox.get("/<int:mail_id>/raw")
+@requires(ADMIN)
 def raw(mail_id: int):
     mail = find_caught(mail_id) or abort(404, "There is no such caught message.")
     return Response(mail.raw, mimetype="text/plain", headers={"X-Content-Type-Options": "nosniff"})

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_login import current_user
 from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
+from dashboard.auth import SENDER, requires
 from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_filename
 from dashboard.mail.headers import BidiControlError, check_no_bidi_controls
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge, uses_merge_syntax
@@ -47,6 +49,7 @@ def files_from_uploads(uploads: list[FileStorage]) -> list[AttachmentFile]:
 
 
 @compose.route("/", methods=["GET", "POST"])
+@requires(SENDER)
 def compose_page():
     form = ComposeForm()
     status = 200
@@ -75,7 +78,12 @@ def compose_page():
             problems = check_compose_template(content) if merge else {}
             if not problems:
                 campaign = submit_email(
-                    content, source="form", attachments=files, send_at=send_at_utc, merge=merge
+                    content,
+                    source="form",
+                    attachments=files,
+                    send_at=send_at_utc,
+                    merge=merge,
+                    owner_id=current_user.id,
                 )
                 return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
             _attach_errors(form, problems)

@@ -3,6 +3,8 @@ the filtered list as CSV."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import (
     Blueprint,
     Response,
@@ -14,13 +16,14 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_login import current_user
 
+from dashboard.auth import SENDER, VIEWER, requires
+from dashboard.auth.ownership import message_for, owner_scope
 from dashboard.campaigns.message_control import MessageActionRefused, cancel_message, retry_message
-from dashboard.extensions import db
 from dashboard.models import (
     CANCELLABLE_STATUSES,
     DeliveryAttempt,
-    Message,
     MessageStatus,
     utcnow,
 )
@@ -49,9 +52,11 @@ def _cursor(name: str, errors: dict[str, str]) -> int | None:
 
 
 @history.get("/")
+@requires(VIEWER)
 def index():
     """The full page, or only the results table when HTMX swaps it in."""
     found, errors = HistoryFilter.from_args(request.args)
+    found = replace(found, owner_id=owner_scope(current_user))
     before, after = _cursor("before", errors), _cursor("after", errors)
     page = history_page(found, before=before, after=after)
     context = {"found": found, "errors": errors, "page": page}
@@ -61,7 +66,7 @@ def index():
     if partial:
         html = render_template("partials/history_table.html", **context)
     else:
-        campaigns = campaign_choices()
+        campaigns = campaign_choices(owner_id=owner_scope(current_user))
         html = render_template(
             "history.html", statuses=status_choices(), campaigns=campaigns, **context
         )
@@ -71,9 +76,11 @@ def index():
 
 
 @history.get("/export.csv")
+@requires(VIEWER)
 def export():
     """The filtered list as CSV, streamed in keyset chunks however long it is."""
     found, errors = HistoryFilter.from_args(request.args)
+    found = replace(found, owner_id=owner_scope(current_user))
     if errors:
         message = "; ".join(f"{name}: {text}" for name, text in errors.items())
         abort(400, f"The export was not made: {message}.")
@@ -86,7 +93,9 @@ def export():
 
 
 @history.get("/<int:message_id>")
+@requires(VIEWER)
 def detail(message_id: int):
+    message_for(current_user, message_id)
     message = message_with_attempts(message_id) or abort(404, "There is no such message.")
     attempts: list[DeliveryAttempt] = message.attempts_log
     return render_template(
@@ -100,7 +109,7 @@ def detail(message_id: int):
 
 
 def _act(message_id: int, action, done: str):
-    message = db.session.get(Message, message_id) or abort(404, "There is no such message.")
+    message = message_for(current_user, message_id, to_act=True)
     try:
         action(message)
     except MessageActionRefused as refused:
@@ -111,10 +120,12 @@ def _act(message_id: int, action, done: str):
 
 
 @history.post("/<int:message_id>/retry")
+@requires(SENDER)
 def retry(message_id: int):
     return _act(message_id, retry_message, "The message is queued to be sent again.")
 
 
 @history.post("/<int:message_id>/cancel")
+@requires(SENDER)
 def cancel(message_id: int):
     return _act(message_id, cancel_message, "The message is cancelled; it will not be sent.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
+from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.campaigns.templates import (
     TemplateInputError,
     all_templates,
@@ -18,6 +19,7 @@ saved_templates = Blueprint("saved_templates", __name__, url_prefix="/templates"
 
 
 @saved_templates.get("/")
+@requires(VIEWER)
 def index():
     templates = all_templates()
     return render_template("saved_templates.html", templates=templates)
@@ -25,6 +27,7 @@ def index():
 
 @saved_templates.route("/new", methods=["GET", "POST"])
 @saved_templates.route("/<int:template_id>/edit", methods=["GET", "POST"])
+@requires(SENDER)
 def edit(template_id: int | None = None):
     template = None
     if template_id is not None:
@@ -56,6 +59,7 @@ def edit(template_id: int | None = None):
 
 
 @saved_templates.get("/<int:template_id>")
+@requires(VIEWER)
 def show(template_id: int):
     template = db.session.get(MessageTemplate, template_id) or abort(404, "No such template.")
     preview, variables = preview_template(template)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
+from flask_login import current_user
 
+from dashboard.auth import SENDER, VIEWER, requires
+from dashboard.auth.ownership import campaign_for, owner_scope
 from dashboard.campaigns.control import cancel_campaign
-from dashboard.extensions import db
 from dashboard.models import Campaign, MessageStatus, counts_by_state
 from dashboard.sending.field_errors import FieldError
 from dashboard.sending.schedule import (
@@ -35,7 +37,7 @@ def _waiting_counts(campaigns: list[Campaign]) -> dict[int, int]:
 
 
 def _page(errors: dict[int, str] | None = None, status: int = 200):
-    campaigns = upcoming_campaigns()
+    campaigns = upcoming_campaigns(owner_id=owner_scope(current_user))
     return render_template(
         "scheduled.html",
         campaigns=campaigns,
@@ -48,13 +50,15 @@ def _page(errors: dict[int, str] | None = None, status: int = 200):
 
 
 @scheduled.get("/")
+@requires(VIEWER)
 def index():
     return _page()
 
 
 @scheduled.post("/<int:campaign_id>/move")
+@requires(SENDER)
 def move(campaign_id: int):
-    campaign = db.session.get(Campaign, campaign_id) or abort(404, "There is no such campaign.")
+    campaign = campaign_for(current_user, campaign_id, to_act=True)
     form = MoveForm()
     if not form.validate_on_submit():
         return _page({campaign_id: "The form expired; reload the page and try again."}, 400)
@@ -71,8 +75,9 @@ def move(campaign_id: int):
 
 
 @scheduled.post("/<int:campaign_id>/cancel")
+@requires(SENDER)
 def cancel(campaign_id: int):
-    campaign = db.session.get(Campaign, campaign_id) or abort(404, "There is no such campaign.")
+    campaign = campaign_for(current_user, campaign_id, to_act=True)
     if not ActionForm().validate_on_submit():
         return _page({campaign_id: "The form expired; reload the page and try again."}, 400)
     cancel_campaign(campaign)

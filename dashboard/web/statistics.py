@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
+from dashboard.auth import VIEWER, requires
 from dashboard.models import MessageStatus
 from dashboard.ops.system_status import system_status
 from dashboard.reporting.campaign_stats import Throughput
@@ -44,6 +45,7 @@ def throughput_charts(statistics: Statistics) -> list[tuple[Throughput, BarChart
 
 
 @stats.get("/")
+@requires(VIEWER)
 def index():
     found, errors = parse_range(request.args)
     statistics = compute_statistics(found)
@@ -60,6 +62,7 @@ def index():
 
 
 @stats.get("/system")
+@requires(VIEWER)
 def system():
     """The live panel alone; the page polls it (the system can always change)."""
     status = system_status(current_app.extensions["celery"])

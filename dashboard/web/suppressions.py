@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
+from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.campaigns.csv_reading import CsvFormatError
 from dashboard.campaigns.suppression_csv import addresses_from_csv
 from dashboard.extensions import db
@@ -23,6 +24,7 @@ ROWS_SHOWN = 200
 
 
 @suppressions.route("/", methods=["GET", "POST"])
+@requires(GET=VIEWER, POST=SENDER)
 def index():
     form = SuppressionForm()
     status = 200
@@ -64,6 +66,7 @@ def index():
 
 
 @suppressions.post("/<int:suppression_id>/remove")
+@requires(SENDER)
 def remove(suppression_id: int):
     if not ActionForm().validate_on_submit():
         abort(400, "This form has expired; reload the page and try again.")
