@@ -27,6 +27,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from dashboard import create_app
+from dashboard.auth import ADMIN
 from dashboard.auth.accounts import create_user
 from dashboard.auth.tokens import create_token
 from dashboard.config import celery_settings, engine_options
@@ -393,11 +394,11 @@ def own_stacks(tmp_path: Path, tag: str) -> Iterator[Callable[..., FaultStack]]:
 def signed_in(app: Flask) -> FlaskClient:
     """A test client signed in as a new admin (session, and an API token as Bearer)."""
     with app.app_context():
-        user = create_user("stack-admin@example.com", "correct horse battery", is_admin=True)
-        user_id, token = user.id, create_token(user, "tests").secret
+        user = create_user("stack-admin@example.com", "correct horse battery", role=ADMIN)
+        session_id, token = user.get_id(), create_token(user, "tests").secret
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
+        session["_user_id"] = session_id
         session["_fresh"] = True
     return client
