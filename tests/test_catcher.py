@@ -81,7 +81,7 @@ def test_caught_mail_page_shows_parts_safely(
     assert "default-src 'none'" in policy and "style-src 'unsafe-inline'" in policy
     assert "script-src" not in policy and "frame-ancestors 'self'" in policy
     assert preview.headers["X-Frame-Options"] == "SAMEORIGIN"
-    assert "hoá đơn.txt (text/plain" in page
+    assert "hoá đơn.txt</a> (text/plain" in page
     raw_response = client.get(detail_url + "/raw")
     assert raw_response.mimetype == "text/plain"
     assert raw_response.data.replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
