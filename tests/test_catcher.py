@@ -71,11 +71,17 @@ def test_caught_mail_page_shows_parts_safely(
     assert f"khach-{unique}@example.vn" in page
     assert "Cảm ơn bạn đã mua hàng." in page
     assert "<script>" not in page and 'onerror="alert' not in page
-    assert (
-        '<iframe class="html-body" sandbox srcdoc="&lt;p&gt;Xin chào&lt;/p&gt;&lt;script&gt;'
-        in page
-    )
-    assert "hoá đơn.txt (text/plain" in page
+    # The HTML is its own document under its own policy, framed in a flagless sandbox.
+    assert f'<iframe class="html-body" sandbox src="{detail_url}/preview"' in page
+    assert "Xin chào" not in page
+    preview = client.get(detail_url + "/preview")
+    assert preview.mimetype == "text/html"
+    assert preview.get_data(as_text=True).rstrip("\r\n") == HOSTILE_HTML
+    policy = preview.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "style-src 'unsafe-inline'" in policy
+    assert "script-src" not in policy and "frame-ancestors 'self'" in policy
+    assert preview.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "hoá đơn.txt</a> (text/plain" in page
     raw_response = client.get(detail_url + "/raw")
     assert raw_response.mimetype == "text/plain"
     assert raw_response.data.replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")

@@ -38,8 +38,10 @@ def test_a_refused_message_shows_its_attempt_and_is_sent_after_a_retry(
     escaped_id = message.message_id_header.replace("<", "&lt;").replace(">", "&gt;")
     assert f"<th>Message-ID</th><td>{escaped_id}</td>" in page
     assert "Cảm ơn quý khách." in page
-    # The HTML is only ever inside a sandboxed iframe with no allow-* flags, escaped into srcdoc.
-    assert '<iframe class="html-body" sandbox srcdoc="&lt;p&gt;Cảm ơn' in page
+    # The HTML is only ever its own document, in a sandboxed iframe with no allow-* flags.
+    assert f'<iframe class="html-body" sandbox src="/history/{message.id}/preview"' in page
+    preview = client.get(f"/history/{message.id}/preview").get_data(as_text=True)
+    assert preview.startswith("<p>Cảm ơn <b>quý khách</b></p>")
     assert "<script>alert" not in page
     assert 'id="retry"' in page and 'id="cancel"' not in page
 

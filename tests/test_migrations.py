@@ -459,6 +459,11 @@ def test_a_database_made_by_the_old_main_upgrades_and_reads_back_with_the_new_co
         caught = parse_caught(find_caught(rows.caught))
         assert (caught.mail.subject, caught.recipients) == (SUBJECT, [RECIPIENT])
         assert caught.text.splitlines() == TEXT_BODY.splitlines()  # sent with CRLF
+        # Backfilled by the migration that added them, as the catcher now stores them.
+        assert caught.mail.from_header == "Phòng Kế toán <ke.toan@example.vn>"
+        assert caught.mail.to_header == RECIPIENT
+        assert "phòng kế toán" in caught.mail.search_text
+        assert SUBJECT.lower() in caught.mail.search_text
 
     # As a person: the old main's user signs in with their password and reads the pages.
     client = FlaskClient(app, app.response_class, use_cookies=True)

@@ -99,7 +99,11 @@ def test_html_bodies_are_shown_only_in_a_sandbox_without_scripts(
     [iframe] = re.findall(r"<iframe[^>]*>", page)
     assert re.search(r"\ssandbox(\s|>)", iframe), "the iframe must carry a bare sandbox"
     assert "allow-scripts" not in iframe and "allow-same-origin" not in iframe
-    assert "&lt;script&gt;alert(&#34;html&#34;)&lt;/script&gt;" in iframe
+    [src] = re.findall(r'\ssrc="([^"]+)"', iframe)
+    body = client.get(src)
+    assert '<script>alert("html")</script>' in body.get_data(as_text=True)
+    policy = body.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy
     raw = client.get(f"/outbox/{hostile.caught_id}/raw")
     assert raw.mimetype == "text/plain"
     assert raw.headers["X-Content-Type-Options"] == "nosniff"

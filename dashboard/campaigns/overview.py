@@ -37,6 +37,7 @@ RATE_WINDOW_SECONDS = 10
 @dataclass
 class RenderedPreview:
     to: str
+    message_id: int | None = None  # its HTML body is served alone, by the preview route
     subject: str = ""
     text: str = ""
     html: str | None = None
@@ -179,6 +180,7 @@ def render_preview(campaign: Campaign, count: int = PREVIEW_MESSAGES) -> list[Re
         previews.append(
             RenderedPreview(
                 to=shown,
+                message_id=message.id,
                 subject=dict(parts.headers).get("Subject", ""),
                 text=(parts.text or "").replace("\r\n", "\n"),
                 html=parts.html,

@@ -6,10 +6,13 @@ all show the same bytes the same way.
 
 from __future__ import annotations
 
+import base64
+import re
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from urllib.parse import unquote
 
 
 @dataclass(frozen=True)
@@ -42,3 +45,33 @@ def read_message(data: bytes) -> MessageParts:
         ],
         size=len(data),
     )
+
+
+# `cid:` in an attribute value or a CSS url(), up to the quote, space or bracket that ends it.
+_CID_REFERENCE = re.compile(r"""cid:([^"'\s<>()]+)""", re.IGNORECASE)
+
+
+def preview_html(data: bytes) -> str | None:
+    """The HTML body of `data`, its `cid:` images turned into `data:` URLs of the message's own
+    parts, for a preview whose policy allows no other image source; None without an HTML part.
+
+    Inlined rather than linked to a route: the preview is a sandboxed document with an opaque
+    origin, whose requests carry no session cookie, so a route would answer "sign in"."""
+    message: EmailMessage = BytesParser(policy=policy.default).parsebytes(data)
+    html_part = message.get_body(preferencelist=("html",))
+    if html_part is None:
+        return None
+    html = html_part.get_content()
+    images: dict[str, str] = {}
+    for part in message.walk():
+        content_id = str(part.get("Content-ID") or "").strip().strip("<>")
+        if content_id and part.get_content_maintype() == "image":
+            payload = part.get_payload(decode=True) or b""
+            images[content_id.lower()] = (
+                f"data:{part.get_content_type()};base64,{base64.b64encode(payload).decode()}"
+            )
+
+    def inline(match: re.Match[str]) -> str:
+        return images.get(unquote(match.group(1)).lower(), match.group(0))
+
+    return _CID_REFERENCE.sub(inline, html) if images else html

@@ -12,7 +12,11 @@ from dashboard.models.base import utcnow
 
 
 class CaughtMail(db.Model):
-    """A message received by the embedded SMTP catcher: what would have been sent."""
+    """A message received by the embedded SMTP catcher: what would have been sent.
+
+    The From and To headers are kept decoded beside the raw bytes (display names included), and
+    `search_text` holds the subject, both headers and the envelope lower-cased, so the list and
+    its search read narrow columns and never parse or load `raw`."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -20,4 +24,7 @@ class CaughtMail(db.Model):
     mail_from: Mapped[str] = mapped_column(String(320))
     rcpt_tos: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text, default="")
+    from_header: Mapped[str] = mapped_column(Text, default="", server_default="")
+    to_header: Mapped[str] = mapped_column(Text, default="", server_default="")
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     raw: Mapped[bytes] = mapped_column(LargeBinary)

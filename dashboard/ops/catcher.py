@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from email import policy
-from email.parser import BytesHeaderParser
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
@@ -15,6 +13,7 @@ from flask import Flask
 from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import CaughtMail
+from dashboard.ops.caught_mail import caught_fields
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -30,7 +29,6 @@ class CatchingHandler:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8")
-        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
         with self.app.app_context():
             try:
                 with transaction():
@@ -39,8 +37,8 @@ class CatchingHandler:
                             peer=str(session.peer[0]) if session.peer else "",
                             mail_from=envelope.mail_from or "",
                             rcpt_tos=json.dumps(envelope.rcpt_tos, ensure_ascii=False),
-                            subject=str(headers.get("Subject", "")),
                             raw=raw,
+                            **caught_fields(raw, envelope.mail_from or "", envelope.rcpt_tos),
                         )
                     )
             except Exception:

@@ -33,13 +33,15 @@ from dashboard.campaigns.upload import (
     too_large_upload,
     upload_limit,
 )
-from dashboard.extensions import csrf
-from dashboard.models import Campaign, MessageTemplate, find_template, progress_of
+from dashboard.extensions import csrf, db
+from dashboard.models import Campaign, Message, MessageTemplate, find_template, progress_of
+from dashboard.reporting.message_view import html_preview_of
 from dashboard.sending.field_errors import FieldError
 from dashboard.sending.holds import pause_campaign
 from dashboard.sending.schedule import display_zone, parse_local, to_display
 from dashboard.sending.submission import default_sender
 from dashboard.web.forms import ActionForm, CsvCampaignForm
+from dashboard.web.html_preview import html_preview
 
 campaigns = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 # Until this page was the one for every campaign, composed emails had theirs under /jobs/.
@@ -202,6 +204,20 @@ def act(campaign_id: int, action: str):
 def invalid_rows(campaign_id: int):
     csv_import = import_of(_campaign(campaign_id).id) or abort(404, "This campaign has no file.")
     return invalid_rows_download(csv_import)
+
+
+@campaigns.get("/<int:campaign_id>/preview/<int:message_id>")
+@requires(VIEWER)
+def preview(campaign_id: int, message_id: int):
+    """One previewed message's HTML body alone, for the page's sandboxed iframe."""
+    campaign = _campaign(campaign_id)
+    message = db.session.get(Message, message_id)
+    if message is None or message.campaign_id != campaign.id:
+        abort(404, "This campaign has no such message.")
+    html = html_preview_of(message)
+    if html is None:
+        abort(404, "This message has no HTML body.")
+    return html_preview(html)
 
 
 @old_job_pages.get("/")

@@ -1,32 +1,148 @@
-"""Caught mail: what the embedded SMTP catcher received, shown safely."""
+"""Caught mail: what the embedded SMTP catcher received, shown safely; paged, counted and
+searched; attachments downloaded under a safe name; one or all deleted."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request
+from urllib.parse import quote
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from dashboard.auth import ADMIN, requires
-from dashboard.ops.caught_mail import find_caught, parse_caught, recent_caught
+from dashboard.mail.attachments import safe_filename
+from dashboard.mail.reading import preview_html
+from dashboard.ops.caught_mail import (
+    caught_attachment,
+    caught_page,
+    delete_all_caught,
+    delete_caught,
+    find_caught,
+    parse_caught,
+    search_problem,
+)
+from dashboard.web.forms import ActionForm
+from dashboard.web.html_preview import html_preview
 
 outbox = Blueprint("outbox", __name__, url_prefix="/outbox")
+
+# Types a browser could run or render as a page: downloaded as plain bytes instead.
+_ACTIVE_TYPES = ("html", "xml", "svg", "javascript", "ecmascript", "xhtml")
+
+
+def _cursor(name: str, errors: dict[str, str]) -> int | None:
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    if raw.isdigit() and len(raw) <= 18:
+        return int(raw)
+    errors[name] = f"'{raw[:40]}' is not a page position; start again from the first page"
+    return None
 
 
 @outbox.get("/")
 @requires(ADMIN)
 def index():
-    caught = recent_caught()
-    template = "partials/outbox_list.html" if request.headers.get("HX-Request") else "outbox.html"
-    return render_template(template, caught=caught)
+    """The whole page, or only the list when HTMX polls or swaps it."""
+    errors: dict[str, str] = {}
+    search = (request.args.get("q") or "").strip()
+    if problem := search_problem(search):
+        errors["q"] = problem
+        search = ""
+    before, after = _cursor("before", errors), _cursor("after", errors)
+    page = caught_page(search, before=before, after=after)
+    context = {"page": page, "search": search, "errors": errors, "action_form": ActionForm()}
+    partial = request.headers.get("HX-Request") and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
+    template = "partials/outbox_list.html" if partial else "outbox.html"
+    response = Response(render_template(template, **context), status=400 if errors else 200)
+    response.vary.add("HX-Request")
+    return response
+
+
+def _found(mail_id: int):
+    return find_caught(mail_id) or abort(404, "There is no such caught message.")
 
 
 @outbox.get("/<int:mail_id>")
 @requires(ADMIN)
 def detail(mail_id: int):
-    mail = find_caught(mail_id) or abort(404, "There is no such caught message.")
-    return render_template("outbox_detail.html", view=parse_caught(mail))
+    view = parse_caught(_found(mail_id))
+    return render_template("outbox_detail.html", view=view, action_form=ActionForm())
 
 
 @outbox.get("/<int:mail_id>/raw")
 @requires(ADMIN)
 def raw(mail_id: int):
-    mail = find_caught(mail_id) or abort(404, "There is no such caught message.")
+    mail = _found(mail_id)
     return Response(mail.raw, mimetype="text/plain", headers={"X-Content-Type-Options": "nosniff"})
+
+
+@outbox.get("/<int:mail_id>/preview")
+@requires(ADMIN)
+def preview(mail_id: int):
+    """The HTML body alone, for the detail page's sandboxed iframe."""
+    html = preview_html(_found(mail_id).raw)
+    if html is None:
+        abort(404, "This message has no HTML body.")
+    return html_preview(html)
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with an ASCII fallback and RFC 6266's `filename*`: the name's last path
+    component, no control characters (so no CR/LF), no quote or backslash to break out."""
+    name = safe_filename(filename).replace('"', "_")
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in "\\;%" else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@outbox.get("/<int:mail_id>/attachments/<int:index>")
+@requires(ADMIN)
+def attachment(mail_id: int, index: int):
+    """One attachment, decoded, always as a download: never shown inline, never sniffed."""
+    part = caught_attachment(_found(mail_id), index) or abort(404, "There is no such attachment.")
+    content_type = part.content_type
+    if any(kind in content_type for kind in _ACTIVE_TYPES):
+        content_type = "application/octet-stream"
+    return Response(
+        part.data,
+        mimetype=content_type,
+        headers={
+            "Content-Disposition": content_disposition(part.filename),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        },
+    )
+
+
+def _checked_form() -> None:
+    if not ActionForm().validate_on_submit():
+        abort(400, "This form has expired; reload the page and press the button again.")
+
+
+@outbox.post("/<int:mail_id>/delete")
+@requires(ADMIN)
+def delete(mail_id: int):
+    _checked_form()
+    if delete_caught(mail_id):
+        flash("The caught message was deleted.", "info")
+    else:
+        flash("That caught message was already gone.", "error")
+    return redirect(url_for("outbox.index"), 303)
+
+
+@outbox.post("/delete-all")
+@requires(ADMIN)
+def delete_all():
+    _checked_form()
+    count = delete_all_caught()
+    flash(f"{count:,} caught message(s) deleted.", "info")
+    return redirect(url_for("outbox.index"), 303)

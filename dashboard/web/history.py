@@ -36,7 +36,8 @@ from dashboard.reporting.history import (
     status_choices,
 )
 from dashboard.reporting.history_export import csv_lines
-from dashboard.reporting.message_view import render_message
+from dashboard.reporting.message_view import html_preview_of, render_message
+from dashboard.web.html_preview import html_preview
 
 history = Blueprint("history", __name__, url_prefix="/history")
 
@@ -106,6 +107,17 @@ def detail(message_id: int):
         can_retry=message.status == MessageStatus.FAILED and message.campaign.cancelled_at is None,
         can_cancel=message.status in CANCELLABLE_STATUSES,
     )
+
+
+@history.get("/<int:message_id>/preview")
+@requires(VIEWER)
+def preview(message_id: int):
+    """The HTML body alone, for the detail page's sandboxed iframe."""
+    message = message_for(current_user, message_id)
+    html = html_preview_of(message)
+    if html is None:
+        abort(404, "This message has no HTML body.")
+    return html_preview(html)
 
 
 def _act(message_id: int, action, done: str):

@@ -14,6 +14,7 @@ from dashboard.campaigns.templates import (
 from dashboard.extensions import db
 from dashboard.models import MessageTemplate
 from dashboard.web.forms import TemplateForm
+from dashboard.web.html_preview import html_preview
 
 saved_templates = Blueprint("saved_templates", __name__, url_prefix="/templates")
 
@@ -66,3 +67,15 @@ def show(template_id: int):
     return render_template(
         "saved_template.html", template=template, preview=preview, variables=variables
     )
+
+
+@saved_templates.get("/<int:template_id>/preview")
+@requires(VIEWER)
+def preview(template_id: int):
+    """The previewed HTML body alone, for the page's sandboxed iframe."""
+    template = db.session.get(MessageTemplate, template_id) or abort(404, "No such template.")
+    rendered, _ = preview_template(template)
+    html = rendered.get("html")
+    if not html:
+        abort(404, "This template has no HTML body to preview.")
+    return html_preview(html)

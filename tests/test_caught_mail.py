@@ -1,0 +1,225 @@
+"""Caught mail at a mail catcher's level: a count, keyset pages, a search over subject, From and
+To (display names included), attachments downloaded under a safe name, delete one or all; and
+the same answers at 100,000 caught messages."""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+from urllib.parse import unquote
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import delete
+
+from dashboard.extensions import db
+from dashboard.models import CaughtMail
+from tests.caught_rows import caught_row, seed_caught, simple_mail
+
+ROW = re.compile(r'<a href="/outbox/(\d+)">')
+
+
+def ids_on(page: str) -> list[int]:
+    return [int(found) for found in ROW.findall(page)]
+
+
+def csrf_on(page: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def cursor(page: str, rel: str) -> str:
+    match = re.search(rf'href="(/outbox/\?[^"]+)" rel="{rel}"', page)
+    assert match, f"no {rel} link"
+    return match.group(1).replace("&amp;", "&")
+
+
+def forget(app: Flask, ids: list[int]) -> None:
+    with app.app_context():
+        db.session.execute(delete(CaughtMail).where(CaughtMail.id.in_(ids)))
+        db.session.commit()
+
+
+def test_pages_count_and_search_by_subject_from_and_to_names(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    rows = [
+        caught_row(
+            simple_mail(f"Đơn hàng {i} {unique}", f"Khách {i} <khach{i}-{unique}@example.vn>"),
+            "shop@example.com",
+            [f"khach{i}-{unique}@example.vn"],
+        )
+        for i in range(120)
+    ]
+    rows[7] = caught_row(
+        simple_mail(f"Hoá đơn {unique}", f"Nguyễn Thị Ánh <anh-{unique}@example.vn>"),
+        "billing@example.com",
+        [f"anh-{unique}@example.vn"],
+    )
+    ids = seed_caught(app, rows)
+    try:
+        first = client.get(f"/outbox/?q={unique}")
+        assert first.status_code == 200 and "HX-Request" in first.headers["Vary"]
+        page = first.get_data(as_text=True)
+        assert "120 of " in page and f"match “{unique}”" in page
+        assert ids_on(page) == ids[::-1][:50]
+        # Display names of To are shown, from the header, decoded.
+        assert f"Khách 119 &lt;khach119-{unique}@example.vn&gt;" in page
+        second = client.get(cursor(page, "next")).get_data(as_text=True)
+        assert ids_on(second) == ids[::-1][50:100]
+        third = client.get(cursor(second, "next")).get_data(as_text=True)
+        assert ids_on(third) == ids[::-1][100:] and 'rel="next"' not in third
+        back = client.get(cursor(third, "prev")).get_data(as_text=True)
+        assert ids_on(back) == ids[::-1][50:100]
+
+        # A name in To, lower or upper case, a From address, two words at once.
+        for search in ("nguyễn thị ánh", "NGUYỄN", "billing@example", f"hoá {unique}"):
+            found = client.get("/outbox/", query_string={"q": search}).get_data(as_text=True)
+            assert ids_on(found) == [ids[7]], search
+        assert "0 of " in client.get("/outbox/?q=%25_no-such").get_data(as_text=True)
+        # LIKE's wildcards are literal: "%" finds nothing rather than everything.
+        assert ids_on(client.get(f"/outbox/?q={unique}%25").get_data(as_text=True)) == []
+
+        partial = client.get(f"/outbox/?q={unique}", headers={"HX-Request": "true"})
+        assert "<html" not in partial.get_data(as_text=True)
+        assert ids_on(partial.get_data(as_text=True)) == ids[::-1][:50]
+
+        everything = client.get("/outbox/").get_data(as_text=True)
+        total = int(re.search(r"([\d,]+) caught messages?\.", everything)[1].replace(",", ""))
+        assert total >= 120
+    finally:
+        forget(app, ids)
+
+
+def test_bad_paging_and_search_input_is_a_clear_400(client: FlaskClient) -> None:
+    for query, text in (
+        ("before=abc", "is not a page position"),
+        ("q=" + "x" * 201, "at most 200 characters"),
+        ("q=a%00b", "NUL"),
+        ("q=" + "+".join("abcdefghi"), "at most 8 words"),
+    ):
+        answer = client.get(f"/outbox/?{query}")
+        assert answer.status_code == 400, query
+        assert text in answer.get_data(as_text=True), query
+
+
+def mail_with_attachments(unique: str) -> bytes:
+    mail = EmailMessage()
+    mail["From"], mail["To"] = "shop@example.com", f"lan-{unique}@example.vn"
+    mail["Subject"] = f"Tệp {unique}"
+    mail.set_content("Xem tệp đính kèm")
+    mail.add_attachment("Tổng: 100.000đ".encode(), "text", "plain", filename="hoá đơn.txt")
+    mail.add_attachment(b"root:x:0:0", "application", "octet-stream", filename="../../etc/passwd")
+    mail.add_attachment(b"<script>alert(1)</script>", "text", "html", filename="x.html")
+    # RFC 2231 lets a name carry what no header may: a quote, a semicolon, CR and LF.
+    hostile = "filename*=utf-8''%22%3B%20x.html%0D%0AX%3A%20y"
+    return mail.as_bytes().replace(b'filename="x.html"', hostile.encode())
+
+
+def test_attachments_download_decoded_under_a_safe_name(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    [mail_id] = seed_caught(
+        app, [caught_row(mail_with_attachments(unique), "shop@example.com", ["x@example.vn"])]
+    )
+    try:
+        page = client.get(f"/outbox/{mail_id}").get_data(as_text=True)
+        links = re.findall(rf'href="(/outbox/{mail_id}/attachments/\d+)" download>', page)
+        assert len(links) == 3
+
+        text = client.get(links[0])
+        assert text.data == "Tổng: 100.000đ".encode()
+        assert text.headers["X-Content-Type-Options"] == "nosniff"
+        disposition = text.headers["Content-Disposition"]
+        assert disposition.startswith("attachment; ")
+        assert disposition.endswith("filename*=UTF-8''" + "ho%C3%A1%20%C4%91%C6%A1n.txt")
+
+        passwd = client.get(links[1])
+        assert passwd.data == b"root:x:0:0"
+        assert passwd.headers["Content-Disposition"] == (
+            "attachment; filename=\"passwd\"; filename*=UTF-8''passwd"
+        )
+
+        hostile = client.get(links[2])
+        assert hostile.data == b"<script>alert(1)</script>"
+        assert hostile.mimetype == "application/octet-stream"  # never rendered as a page
+        assert "sandbox" in hostile.headers["Content-Security-Policy"]
+        disposition = hostile.headers["Content-Disposition"]
+        assert "\r" not in disposition and "\n" not in disposition
+        assert "X" not in hostile.headers
+        # One quoted fallback and one encoded name, nothing else: no quote broke out.
+        match = re.fullmatch(
+            r"attachment; filename=\"([^\"]*)\"; filename\*=UTF-8''(\S+)", disposition
+        )
+        assert match, disposition
+        assert match[1] == "__ x.html__X: y"
+        assert unquote(match[2]) == "_; x.html__X: y"
+
+        assert client.get(f"/outbox/{mail_id}/attachments/3").status_code == 404
+    finally:
+        forget(app, [mail_id])
+
+
+def test_delete_one_then_all_with_csrf_a_confirmation_and_a_message(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    ids = seed_caught(
+        app,
+        [
+            caught_row(
+                simple_mail(f"Xoá {i} {unique}", "a@example.vn"), "s@example.com", ["a@x.vn"]
+            )
+            for i in range(3)
+        ],
+    )
+    detail = client.get(f"/outbox/{ids[0]}").get_data(as_text=True)
+    assert '<details class="confirm" id="delete-one">' in detail  # a second step before it acts
+    assert client.post(f"/outbox/{ids[0]}/delete").status_code == 400  # no CSRF token
+    assert client.get(f"/outbox/{ids[0]}").status_code == 200
+    deleted = client.post(f"/outbox/{ids[0]}/delete", data={"csrf_token": csrf_on(detail)})
+    assert deleted.status_code == 303
+    assert client.get(f"/outbox/{ids[0]}").status_code == 404
+    listing = client.get(f"/outbox/?q={unique}").get_data(as_text=True)
+    assert "The caught message was deleted." in listing
+    assert ids_on(listing) == ids[:0:-1]
+
+    assert '<details class="confirm" id="delete-all">' in listing
+    assert client.post("/outbox/delete-all").status_code == 400
+    everything = client.post("/outbox/delete-all", data={"csrf_token": csrf_on(listing)})
+    assert everything.status_code == 303
+    after = client.get("/outbox/").get_data(as_text=True)
+    assert re.search(r"[\d,]+ caught message\(s\) deleted\.", after)
+    assert "0 caught messages." in after and "Nothing caught yet." in after
+    assert client.get(f"/outbox/{ids[2]}").status_code == 404
+
+
+def test_the_list_answers_right_at_100000_caught_messages(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    raw = simple_mail(f"Khuyến mãi {unique}", "Khách <k@example.vn>")
+    template = caught_row(raw, "shop@example.com", ["k@example.vn"])
+    rows = [
+        {
+            **template,
+            "subject": f"Khuyến mãi {i} {unique}",
+            "to_header": f"Khách {i} <k{i}-{unique}@example.vn>",
+            "search_text": (
+                f"khuyến mãi {i} {unique}\nshop@example.com\nkhách {i} <k{i}-{unique}@example.vn>"
+            ),
+        }
+        for i in range(100_000)
+    ]
+    ids = seed_caught(app, rows, chunk=10_000)
+    try:
+        assert len(ids) == 100_000
+        first = client.get(f"/outbox/?q={unique}").get_data(as_text=True)
+        assert "100,000 of " in first and ids_on(first) == ids[::-1][:50]
+        deep = client.get(f"/outbox/?q={unique}&before={ids[40_000]}").get_data(as_text=True)
+        assert ids_on(deep) == ids[39_999:39_949:-1]
+        found = client.get(f"/outbox/?q=k77777-{unique}@").get_data(as_text=True)
+        assert ids_on(found) == [ids[77_777]] and "1 of " in found
+    finally:
+        with app.app_context():
+            db.session.execute(delete(CaughtMail).where(CaughtMail.id >= ids[0]))
+            db.session.commit()
