@@ -173,3 +173,14 @@ def test_a_campaign_from_the_console_belongs_to_nobody(
     assert client.get(f"/campaigns/{console}").status_code == 200
     with app.app_context():
         assert db.session.get(Campaign, console).owner_id is None
+
+
+def test_statistics_list_only_the_campaigns_a_sender_may_read(app: Flask, cast: Cast) -> None:
+    subject = f"mine {cast.owner.person.email.split('@')[0].removeprefix('owner-')}"
+    assert subject in cast.owner.browser.get("/stats/?range=30d").get_data(as_text=True)
+    assert subject in cast.viewer.browser.get("/stats/?range=30d").get_data(as_text=True)
+    assert subject not in cast.other.browser.get("/stats/?range=30d").get_data(as_text=True)
+    listed = cast.other.program.get("/api/v1/stats?range=30d").json["campaigns"]
+    assert cast.campaign not in [row["id"] for row in listed]
+    mine = cast.owner.program.get("/api/v1/stats?range=30d").json["campaigns"]
+    assert cast.campaign in [row["id"] for row in mine]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from flask import jsonify, request
+from flask_login import current_user
 
 from dashboard.api.blueprint import api
 from dashboard.api.serialize import iso
 from dashboard.api.stats_schemas import StatsResponse
 from dashboard.auth import VIEWER, requires
 from dashboard.auth.hosts import public_url
+from dashboard.auth.ownership import owner_scope
 from dashboard.errors import api_error
 from dashboard.models import MessageStatus
 from dashboard.reporting.ranges import parse_range
@@ -96,4 +98,8 @@ def get_stats():
             + "; ".join(f"{name}: {message}" for name, message in errors.items()),
             fields=errors,
         )
-    return jsonify(stats_out(compute_statistics(found)).model_dump(mode="json"))
+    return jsonify(
+        stats_out(compute_statistics(found, owner_id=owner_scope(current_user))).model_dump(
+            mode="json"
+        )
+    )

@@ -78,8 +78,9 @@ class Throughput:
         return max((count for _, count in self.per_minute), default=0)
 
 
-def campaign_rows(found: StatsRange) -> list[CampaignRow]:
-    """The most recent campaigns created in the range, with their counts and speed."""
+def campaign_rows(found: StatsRange, *, owner_id: int | None = None) -> list[CampaignRow]:
+    """The most recent campaigns created in the range (only `owner_id`'s, when given), with
+    their counts and speed."""
     first_sent = (
         select(func.min(Message.sent_at))
         .where(Message.campaign_id == Campaign.id, Message.sent_at.is_not(None))
@@ -90,12 +91,12 @@ def campaign_rows(found: StatsRange) -> list[CampaignRow]:
         .where(Message.campaign_id == Campaign.id)
         .scalar_subquery()
     )
-    campaigns = db.session.execute(
-        select(Campaign.id, Campaign.subject, Campaign.created_at, first_sent, last_sent)
-        .where(Campaign.created_at >= found.start, Campaign.created_at < found.end)
-        .order_by(Campaign.id.desc())
-        .limit(CAMPAIGNS_SHOWN)
-    ).all()
+    query = select(Campaign.id, Campaign.subject, Campaign.created_at, first_sent, last_sent).where(
+        Campaign.created_at >= found.start, Campaign.created_at < found.end
+    )
+    if owner_id is not None:
+        query = query.where(Campaign.owner_id == owner_id)
+    campaigns = db.session.execute(query.order_by(Campaign.id.desc()).limit(CAMPAIGNS_SHOWN)).all()
     counts = counts_by_state([row.id for row in campaigns])
     return [
         CampaignRow(cid, subject, created, _by_name(counts[cid]), first, last)

@@ -210,10 +210,12 @@ def failure_groups(failed: list[tuple[datetime, int | None, str, int]]) -> list[
     return [FailureGroup(code, domain, n) for (code, domain), n in ranked[:FAILURE_GROUPS_SHOWN]]
 
 
-def compute_statistics(found: StatsRange) -> Statistics:
-    """Everything the statistics page and the API show, for one range."""
+def compute_statistics(found: StatsRange, *, owner_id: int | None = None) -> Statistics:
+    """Everything the statistics page and the API show, for one range. With `owner_id`, the
+    per-campaign table and throughput list only that user's campaigns (the totals stay the
+    system's: they name no campaign)."""
     without_jit()
-    campaigns = campaign_rows(found)
+    campaigns = campaign_rows(found, owner_id=owner_id)
     failed = failures(found)
     series = outcome_series(found, failed)
     return Statistics(

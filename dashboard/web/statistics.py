@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
+from flask_login import current_user
 
 from dashboard.auth import VIEWER, requires
+from dashboard.auth.ownership import owner_scope
 from dashboard.models import MessageStatus
 from dashboard.ops.system_status import system_status
 from dashboard.reporting.campaign_stats import Throughput
@@ -48,7 +50,7 @@ def throughput_charts(statistics: Statistics) -> list[tuple[Throughput, BarChart
 @requires(VIEWER)
 def index():
     found, errors = parse_range(request.args)
-    statistics = compute_statistics(found)
+    statistics = compute_statistics(found, owner_id=owner_scope(current_user))
     return render_template(
         "stats.html",
         statistics=statistics,
