@@ -216,7 +216,10 @@ def test_web_probes_ask_the_health_routes_on_the_served_port(
     assert command[0] == "gunicorn" and "wsgi:app" in command
     assert command[command.index("--bind") + 1] == f"0.0.0.0:{port['containerPort']}"
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port["name"]}
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/readyz?needs=database,broker",
+        "port": port["name"],
+    }
     # /readyz gives each check 2 s, in parallel: the probe waits longer than that.
     assert container["readinessProbe"]["timeoutSeconds"] > 2
     service = resources[("Service", "dispatcher-web")]
@@ -229,7 +232,7 @@ def test_the_probed_routes_answer_200_without_a_login(anonymous_client: FlaskCli
     # probe that can never fail, so the answer must be the route's own 200.
     healthz = anonymous_client.get("/healthz")
     assert (healthz.status_code, healthz.json) == (200, {"status": "ok"})
-    readyz = anonymous_client.get("/readyz")
+    readyz = anonymous_client.get("/readyz?needs=database,broker")
     assert readyz.status_code == 200, readyz.json
     assert readyz.json["status"] == "ready"
 

@@ -93,6 +93,14 @@ def test_readyz_is_503_naming_what_is_down_and_shows_no_secret(
         client = app.test_client()
         response = client.get("/readyz")
         scrape = client.get("/metrics").get_data(as_text=True)
+        database_only = client.get("/readyz?needs=database")
+        web_probe = client.get("/readyz?needs=database,broker")
+        unknown = client.get("/readyz?needs=database,disk")
+    # A web pod's probe may ask only for what its pages need: the database answers here.
+    assert database_only.status_code == 200 and database_only.json["status"] == "ready"
+    assert database_only.json["checks"]["smtp"]["ok"] is False  # still shown
+    assert web_probe.status_code == 503  # the broker is down too
+    assert unknown.status_code == 400 and "disk" in unknown.json["error"]
     assert response.status_code == 503
     checks = response.json["checks"]
     assert response.json["status"] == "unavailable"
