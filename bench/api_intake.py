@@ -1,0 +1,341 @@
+"""Benchmark: sustained `POST /api/v1/emails` per second through gunicorn, the project's app
+(`wsgi:app`, on SQLite and on PostgreSQL, every message stored) against the tutorial design
+(`bench/tutorial_api.py`: Flask, one `.delay()` per request, nothing stored), side by side in
+one run.
+
+    .venv/bin/python bench/api_intake.py [--seconds 20] [--rounds 3] [--connections 8]
+                                         [--backends sqlite,postgresql]
+
+Each server is gunicorn as the Dockerfile and docker-compose.yml start it (`--workers 2
+--threads 4`), the same for all three. The load is `wrk` (Debian's package: `apt-get install
+wrk`): `--connections` keep-alive connections on 2 threads, each posting the same single email
+(one recipient, a Vietnamese subject, a text body) as fast as the answers come, for `--seconds`;
+the three servers take turns, `--rounds` times, in a rotating order, and the figures are the
+medians over the rounds. No Celery worker runs: what is measured is the web tier accepting (and,
+for the project, storing) each message and publishing its task to the broker; a worker
+consuming on the same two cores would take CPU from the web tier, differently for each design.
+
+The broker is the machine's Redis, db 10 for the project and db 11 for the tutorial (both are
+flushed at the start and at the end: `--redis` names the server); the PostgreSQL database is
+the bench's own (`bench_intake_<pid>`, created and dropped on `--postgres-url`, or
+`BENCH_POSTGRES_URL`). Afterwards it checks that every accepted email was stored (a message row
+each) and published (a task on the broker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+import redis
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.csv_campaign import BIN, PY, free_port, process_tree, wait_port  # noqa: E402
+from dashboard.ops.local_stack import loopback_settings, process_env  # noqa: E402
+
+BODY = json.dumps(
+    {
+        "to": "Nguyễn Văn An <an@example.com>",
+        "subject": "Mã đặt lại mật khẩu của bạn",
+        "text": "Mã của bạn: 482913\n\nMã có hiệu lực trong 10 phút.\n",
+    },
+    ensure_ascii=False,
+)
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+{auth}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT {{\\"requests\\": %d, \\"duration_us\\": %d, \\"status_errors\\": %d, "
+    .. "\\"socket_errors\\": %d, \\"p50_us\\": %d, \\"p99_us\\": %d, \\"max_us\\": %d}}\\n",
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+GUNICORN = ["--workers", "2", "--threads", "4"]  # as the Dockerfile and docker-compose.yml
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of `pids` so far (their own, not their reaped children's)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class Server:
+    """One gunicorn on a free loopback port, its log in the run's directory."""
+
+    def __init__(self, name: str, tmp: Path, app: str, env: dict[str, str]) -> None:
+        self.name = name
+        self.port = free_port()
+        self.token = ""
+        self.log = tmp / f"{name}.log"
+        self.env = env
+        self.app = app
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [str(BIN / "gunicorn"), *GUNICORN, "--bind", f"127.0.0.1:{self.port}", self.app],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def pids(self) -> list[int]:
+        return process_tree(self.process.pid) if self.process else []
+
+
+def project_server(name: str, tmp: Path, database_url: str, redis_url: str) -> Server:
+    """The project's app on `database_url`: migrated, an admin, a token made with the CLI."""
+    instance = tmp / name
+    instance.mkdir()
+    settings = loopback_settings(
+        instance_dir=instance,
+        database_url=database_url,
+        broker_url=redis_url,
+        redis_url=redis_url,
+        mail_port=free_port(),  # nothing sends: no worker runs
+        secret_key="bench-secret",
+    )
+    env = process_env(settings)
+    server = Server(name, tmp, "wsgi:app", env)
+
+    def flask(*args: str) -> str:
+        return subprocess.run(
+            [PY, "-m", "flask", *args],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        ).stdout
+
+    flask("db", "upgrade")
+    flask("create-admin", "--email", "bench@example.com", "--password", uuid.uuid4().hex)
+    created = flask("tokens", "create", "--user", "bench@example.com", "--name", "bench")
+    server.token = created.strip().splitlines()[-1]  # the secret, printed once, last
+    server.start()
+    return server
+
+
+def tutorial_server(tmp: Path, redis_url: str) -> Server:
+    env = {
+        **os.environ,
+        "BENCH_TUTORIAL_BROKER": redis_url,
+        "BENCH_SMTP_PORT": str(free_port()),
+        "PYTHONUNBUFFERED": "1",
+    }
+    server = Server("tutorial", tmp, "bench.tutorial_api:app", env)
+    server.start()
+    return server
+
+
+def load(server: Server, tmp: Path, seconds: float, connections: int) -> dict[str, float]:
+    """`wrk` against `server` for `seconds`; rates, latencies and the web tier's CPU."""
+    script = tmp / f"{server.name}.lua"
+    auth = f'wrk.headers["Authorization"] = "Bearer {server.token}"' if server.token else ""
+    script.write_text(WRK_SCRIPT.format(body=json.dumps(BODY, ensure_ascii=False), auth=auth))
+    pids = server.pids()
+    cpu_before = cpu_seconds(pids)
+    result = subprocess.run(
+        [
+            shutil.which("wrk") or "wrk",
+            "--threads",
+            "2",
+            "--connections",
+            str(connections),
+            "--duration",
+            f"{seconds:.0f}s",
+            "--timeout",
+            "10s",
+            "--script",
+            str(script),
+            f"http://127.0.0.1:{server.port}/api/v1/emails",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
+    cpu = cpu_seconds(pids) - cpu_before
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("RESULT "))
+    found = json.loads(line.removeprefix("RESULT "))
+    accepted = found["requests"] - found["status_errors"]
+    return {
+        "accepted": accepted,
+        "refused": found["status_errors"] + found["socket_errors"],
+        "per_second": accepted / (found["duration_us"] / 1e6),
+        "p50_ms": found["p50_us"] / 1000,
+        "p99_ms": found["p99_us"] / 1000,
+        "max_ms": found["max_us"] / 1000,
+        "web_cpu_ms": 1000 * cpu / max(accepted, 1),
+    }
+
+
+def admin_connection(url: str) -> psycopg.Connection:
+    return psycopg.connect(
+        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+        autocommit=True,
+        connect_timeout=5,
+    )
+
+
+def stored_messages(database_url: str) -> int:
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(make_url(database_url).database) as connection:
+            return connection.execute("SELECT count(*) FROM message").fetchone()[0]
+    with admin_connection(database_url) as connection:
+        return connection.execute("SELECT count(*) FROM message").fetchone()[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379", help="server, no db")
+    parser.add_argument("--project-db", type=int, default=10)
+    parser.add_argument("--tutorial-db", type=int, default=11)
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    project_redis = f"{args.redis}/{args.project_db}"
+    tutorial_redis = f"{args.redis}/{args.tutorial_db}"
+    for url in (project_redis, tutorial_redis):
+        redis.Redis.from_url(url).flushdb()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-intake-"))
+    pg_name = f"bench_intake_{os.getpid()}"
+    servers: list[Server] = []
+    databases: dict[str, str] = {}
+    try:
+        for backend in backends:
+            if backend == "sqlite":
+                databases[backend] = f"sqlite:///{tmp / 'intake.db'}"
+            else:
+                with admin_connection(args.postgres_url) as admin:
+                    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(pg_name)))
+                databases[backend] = (
+                    make_url(args.postgres_url)
+                    .set(database=pg_name)
+                    .render_as_string(hide_password=False)
+                )
+            servers.append(project_server(backend, tmp, databases[backend], project_redis))
+        servers.append(tutorial_server(tmp, tutorial_redis))
+        for server in servers:  # warm-up: connections opened, code paths compiled
+            load(server, tmp, 3, args.connections)
+        warmed = {name: stored_messages(url) for name, url in databases.items()}
+        tutorial_warm = redis.Redis.from_url(tutorial_redis).llen("tutorial")
+        project_warm = redis.Redis.from_url(project_redis).llen("transactional")
+        results: dict[str, list[dict[str, float]]] = {s.name: [] for s in servers}
+        for number in range(args.rounds):
+            order = servers[number % len(servers) :] + servers[: number % len(servers)]
+            for server in order:
+                figures = load(server, tmp, args.seconds, args.connections)
+                results[server.name].append(figures)
+                print(
+                    f"round {number + 1} {server.name:<11} {figures['per_second']:>7,.0f}/s "
+                    f"p50 {figures['p50_ms']:.1f} ms p99 {figures['p99_ms']:.1f} ms "
+                    f"web CPU {figures['web_cpu_ms']:.2f} ms/req "
+                    f"(load {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
+        # Every accepted email stored, and every one published (the queue holds them all:
+        # nothing consumes it). Requests in flight when wrk stopped may add a few more.
+        checks = []
+        for name, url in databases.items():
+            accepted = sum(r["accepted"] for r in results[name])
+            stored = stored_messages(url) - warmed[name]
+            checks.append(f"{name}: {accepted:,} accepted, {stored:,} stored")
+            assert stored >= accepted, checks[-1]
+        published = redis.Redis.from_url(project_redis).llen("transactional") - project_warm
+        checks.append(f"project tasks published {published:,}")
+        queued = redis.Redis.from_url(tutorial_redis).llen("tutorial") - tutorial_warm
+        accepted = sum(r["accepted"] for r in results["tutorial"])
+        checks.append(f"tutorial: {accepted:,} accepted, {queued:,} tasks on the broker")
+        assert queued >= accepted, checks[-1]
+    finally:
+        for server in servers:
+            server.stop()
+        if "postgresql" in databases:
+            with admin_connection(args.postgres_url) as admin:
+                admin.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(pg_name)
+                    )
+                )
+        for url in (project_redis, tutorial_redis):
+            redis.Redis.from_url(url).flushdb()
+    print()
+    print("; ".join(checks))
+    print(
+        f"{args.rounds} rounds of {args.seconds:.0f} s, {args.connections} connections, "
+        f"gunicorn {' '.join(GUNICORN)}; medians over the rounds"
+    )
+    tutorial_rate = statistics.median(r["per_second"] for r in results["tutorial"])
+    print(
+        f"{'design':<34}{'accepted/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'web CPU ms/req':>16}"
+        f"{'vs tutorial':>13}"
+    )
+    labels = {
+        "sqlite": "project, SQLite (stored)",
+        "postgresql": "project, PostgreSQL (stored)",
+        "tutorial": "tutorial (.delay(), nothing kept)",
+    }
+    for server in servers:
+        runs = results[server.name]
+        rate = statistics.median(r["per_second"] for r in runs)
+        print(
+            f"{labels[server.name]:<34}{rate:>11,.0f}"
+            f"{statistics.median(r['p50_ms'] for r in runs):>9.1f}"
+            f"{statistics.median(r['p99_ms'] for r in runs):>9.1f}"
+            f"{statistics.median(r['web_cpu_ms'] for r in runs):>16.2f}"
+            f"{rate / tutorial_rate:>12.2f}x"
+        )
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
