@@ -30,21 +30,12 @@ from dashboard.ops.caught_mail import (
 )
 from dashboard.web.forms import ActionForm
 from dashboard.web.html_preview import html_preview
+from dashboard.web.paging import page_cursor
 
 outbox = Blueprint("outbox", __name__, url_prefix="/outbox")
 
 # Types a browser could run or render as a page: downloaded as plain bytes instead.
 _ACTIVE_TYPES = ("html", "xml", "svg", "javascript", "ecmascript", "xhtml")
-
-
-def _cursor(name: str, errors: dict[str, str]) -> int | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    if raw.isdigit() and len(raw) <= 18:
-        return int(raw)
-    errors[name] = f"'{raw[:40]}' is not a page position; start again from the first page"
-    return None
 
 
 @outbox.get("/")
@@ -56,7 +47,7 @@ def index():
     if problem := search_problem(search):
         errors["q"] = problem
         search = ""
-    before, after = _cursor("before", errors), _cursor("after", errors)
+    before, after = page_cursor("before", errors), page_cursor("after", errors)
     page = caught_page(search, before=before, after=after)
     context = {"page": page, "search": search, "errors": errors, "action_form": ActionForm()}
     partial = request.headers.get("HX-Request") and not request.headers.get(

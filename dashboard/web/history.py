@@ -38,18 +38,9 @@ from dashboard.reporting.history import (
 from dashboard.reporting.history_export import csv_lines
 from dashboard.reporting.message_view import html_preview_of, render_message
 from dashboard.web.html_preview import html_preview
+from dashboard.web.paging import page_cursor
 
 history = Blueprint("history", __name__, url_prefix="/history")
-
-
-def _cursor(name: str, errors: dict[str, str]) -> int | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    if raw.isdigit() and len(raw) <= 18:
-        return int(raw)
-    errors[name] = f"'{raw[:40]}' is not a page position; start again from the first page"
-    return None
 
 
 @history.get("/")
@@ -58,7 +49,7 @@ def index():
     """The full page, or only the results table when HTMX swaps it in."""
     found, errors = HistoryFilter.from_args(request.args)
     found = replace(found, owner_id=owner_scope(current_user))
-    before, after = _cursor("before", errors), _cursor("after", errors)
+    before, after = page_cursor("before", errors), page_cursor("after", errors)
     page = history_page(found, before=before, after=after)
     context = {"found": found, "errors": errors, "page": page}
     partial = request.headers.get("HX-Request") and not request.headers.get(
