@@ -3,6 +3,8 @@ setup, users and tokens pages, for the person at the console."""
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
@@ -20,12 +22,20 @@ from dashboard.auth.accounts import (
 from dashboard.auth.roles import ADMIN, ROLES, SENDER
 from dashboard.auth.tokens import create_token, revoke_token, tokens_of
 from dashboard.extensions import db
-from dashboard.models import ApiToken
+from dashboard.models import ApiToken, User
 
 
-def _fail(error: AccountError) -> None:
+def _fail(error: AccountError) -> NoReturn:
     click.echo(f"error: {error.field}: {error}", err=True)
     raise SystemExit(2)
+
+
+def _user(email: str) -> User:
+    """The user with this address, or the command ends saying there is none."""
+    user = find_user(email)
+    if user is None:
+        _fail(AccountError("email", f"there is no user {email}"))
+    return user
 
 
 def _when(moment) -> str:
@@ -88,9 +98,7 @@ def users_add(email: str, role: str, password: str) -> None:
 @click.argument("role", type=click.Choice(ROLES))
 def users_set_role(email: str, role: str) -> None:
     """Make a user a viewer, a sender or an admin."""
-    user = find_user(email)
-    if user is None:
-        _fail(AccountError("email", f"there is no user {email}"))
+    user = _user(email)
     try:
         set_role(user, role)
     except AccountError as error:
@@ -102,9 +110,7 @@ def users_set_role(email: str, role: str) -> None:
 @click.argument("email")
 def users_disable(email: str) -> None:
     """Disable a user: their sessions and tokens stop working at once."""
-    user = find_user(email)
-    if user is None:
-        _fail(AccountError("email", f"there is no user {email}"))
+    user = _user(email)
     try:
         set_disabled(user, True)
     except AccountError as error:
@@ -115,9 +121,7 @@ def users_disable(email: str) -> None:
 @users.command("enable")
 @click.argument("email")
 def users_enable(email: str) -> None:
-    user = find_user(email)
-    if user is None:
-        _fail(AccountError("email", f"there is no user {email}"))
+    user = _user(email)
     set_disabled(user, False)
     click.echo(f"{user.email} enabled")
 
@@ -133,9 +137,7 @@ def users_enable(email: str) -> None:
 )
 def users_set_password(email: str, password: str) -> None:
     """Give a user a new password: every session they have ends."""
-    user = find_user(email)
-    if user is None:
-        _fail(AccountError("email", f"there is no user {email}"))
+    user = _user(email)
     try:
         set_password(user, password)
     except AccountError as error:
@@ -147,9 +149,7 @@ def users_set_password(email: str, password: str) -> None:
 @click.argument("email")
 def users_sign_out(email: str) -> None:
     """End every session of a user, on every device (their tokens keep working)."""
-    user = find_user(email)
-    if user is None:
-        _fail(AccountError("email", f"there is no user {email}"))
+    user = _user(email)
     end_sessions(user)
     click.echo(f"{user.email}: every session ended")
 
