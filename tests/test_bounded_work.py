@@ -318,6 +318,8 @@ def test_bidi_controls_are_refused_in_names_and_file_names(
     assert "U+202E" in response.json["error"]["fields"]["attachments.0.filename"]
     named = client.post("/api/v1/emails", json={**EMAIL, "to": "An\u2067 Admin <a@example.com>"})
     assert named.status_code == 422 and "U+2067" in named.json["error"]["fields"]["to"]
+    marked = client.post("/api/v1/emails", json={**EMAIL, "to": "An\u200f Admin <a@example.com>"})
+    assert marked.status_code == 422 and "U+200F" in marked.json["error"]["fields"]["to"]
 
     form = {
         "csrf_token": token_on(client.get("/").get_data(as_text=True)),

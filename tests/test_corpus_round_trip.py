@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from markupsafe import escape
 
 from dashboard.mail.addresses import plain_display_name
+from dashboard.mail.headers import has_bidi_control
 from dashboard.sending.envelopes import envelope_for
 from tests.conftest import wait_for_final
 from tests.csv_campaign_helpers import csv_bytes, imported
@@ -32,7 +33,10 @@ NAME_LENGTH = 120  # a name's encoded-words always fit one 998-octet line at thi
 
 def names(count: int, seed: int) -> list[str]:
     normal = [plain_display_name(name) for name in corpus(count * 2, seed=seed, long=False)]
-    return [name for name in normal if name and len(name) <= NAME_LENGTH][:count]
+    # A name with a bidi control is refused by design (test_bounded_work); subjects keep them.
+    return [
+        name for name in normal if name and len(name) <= NAME_LENGTH and not has_bidi_control(name)
+    ][:count]
 
 
 def quoted(name: str, address: str) -> str:

@@ -17,12 +17,11 @@ class HeaderInjectionError(ValueError):
 _LINE_BREAKERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 
 
-# Unicode's bidirectional embeddings, overrides and isolates reorder the text around them: in a
-# file name or a person's name, U+202E makes `invoice<U+202E>fdp.exe` show as `invoiceexe.pdf`.
-# Refused in names and file names; subjects and bodies keep them. The marks (LRM U+200E, RLM
-# U+200F, ALM U+061C) are allowed everywhere: they reverse nothing, and Arabic and Hebrew names
-# need them to show their punctuation and digits in the right place.
-_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Unicode's bidirectional controls reorder the text around them: in a file name or a person's
+# name, U+202E makes `invoice<U+202E>fdp.exe` show as `invoiceexe.pdf`, and the marks (LRM, RLM,
+# ALM) move the punctuation a name or file name is read by. Refused in names and file names;
+# subjects and bodies keep them all, as right-to-left languages need them there.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class BidiControlError(ValueError):
