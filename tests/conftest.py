@@ -12,6 +12,7 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.serving import make_server
 
 from dashboard import create_app
 from dashboard.auth.accounts import create_user, find_user
@@ -400,3 +402,23 @@ def wait_for_final(app: Flask, campaign_id: int, timeout: float = 30) -> list[Me
 def count_rows(app: Flask, model: type) -> int:
     with app.app_context():
         return len(db.session.scalars(select(model.id)).all())
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """`app` behind a real threaded HTTP server on a free loopback port, so requests truly
+    overlap (a browser, or many clients at once); yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_url(app: Flask) -> Iterator[str]:
+    with serving(app) as url:
+        yield url

@@ -11,7 +11,6 @@ from tests.smtp_server import ScriptedSMTPServer
 from tests.test_browser import (  # noqa: F401  (the shared fixtures)
     browser,
     console_errors,
-    live_url,
     page,
 )
 
@@ -19,7 +18,7 @@ from tests.test_browser import (  # noqa: F401  (the shared fixtures)
 @pytest.mark.browser
 def test_upload_preview_send_and_watch_it_turn_sent(
     page: Page,  # noqa: F811  (signed in)
-    live_url: str,  # noqa: F811
+    live_url: str,
     console_errors: list[str],  # noqa: F811
     smtp_server: ScriptedSMTPServer,
     unique: str,

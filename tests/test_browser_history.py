@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.conftest import wait_for_final
 from tests.smtp_server import ScriptedSMTPServer
-from tests.test_browser import browser, console_errors, live_url, page  # noqa: F401  (fixtures)
+from tests.test_browser import browser, console_errors, page  # noqa: F401  (fixtures)
 
 
 @pytest.mark.browser
@@ -19,7 +19,7 @@ def test_filter_the_history_and_open_a_message_attempt_log(
     app: Flask,
     client: FlaskClient,
     page: Page,  # noqa: F811  (signed in)
-    live_url: str,  # noqa: F811
+    live_url: str,
     console_errors: list[str],  # noqa: F811
     smtp_server: ScriptedSMTPServer,
     unique: str,

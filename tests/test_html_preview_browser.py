@@ -17,7 +17,7 @@ from dashboard.extensions import db
 from dashboard.models import CaughtMail, MessageTemplate
 from tests.conftest import messages_of
 from tests.csv_campaign_helpers import csv_bytes, imported
-from tests.test_browser import browser, console_errors, live_url, page  # noqa: F401  (fixtures)
+from tests.test_browser import browser, console_errors, page  # noqa: F401  (fixtures)
 
 REMOTE = "http://127.0.0.2/x.png"
 STYLED_HTML = (
@@ -96,7 +96,7 @@ def assert_previews_faithfully(shown: Page, url: str, requests: list[str]) -> No
 @pytest.mark.browser
 def test_every_html_preview_is_faithful_and_inert(
     page: Page,  # noqa: F811  (signed in)
-    live_url: str,  # noqa: F811
+    live_url: str,
     app: Flask,
     client: FlaskClient,
     unique: str,

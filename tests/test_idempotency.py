@@ -9,7 +9,6 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -19,7 +18,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, func, insert, select, update
 from werkzeug.datastructures import FileStorage
-from werkzeug.serving import make_server
 from werkzeug.test import encode_multipart
 
 from dashboard.config import engine_options
@@ -286,17 +284,6 @@ def test_a_campaign_upload_sent_again_gets_the_same_campaign(
     changed_field = post_campaign(client, campaign_csv(unique), subject=subject + "!", key=key)
     assert changed_field.status_code == 422
     assert campaigns_with_subject(app, subject) == [first.json["id"]]
-
-
-@pytest.fixture
-def live_url(app: Flask) -> Iterator[str]:
-    """The test's app behind a real threaded HTTP server, so requests truly overlap."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 def fire_at_once(url: str, body: bytes, headers: dict[str, str]) -> list[tuple[int, bytes]]:

@@ -13,11 +13,10 @@ import redis
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from dashboard.auth.throttle import KEY_PREFIX
 from tests.auth_helpers import PASSWORD, make_user, sign_in
-from tests.conftest import AppFactory, app_config
+from tests.conftest import AppFactory, app_config, serving
 
 CONCURRENT_ATTEMPTS = 40
 
@@ -72,12 +71,8 @@ def live_login_url(
 ) -> Iterator[tuple[Flask, str]]:
     # A per-IP limit above the attempts, so that only the per-address limit can bite.
     app = make_app({**app_config(stack_settings), "LOGIN_MAX_FAILURES_PER_IP": 1000})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield app, url
     redis_client.delete(f"{KEY_PREFIX}:ip:127.0.0.1")  # the other tests' sign-ins from here
 
 
