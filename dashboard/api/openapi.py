@@ -43,6 +43,20 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): _json("ErrorResponse", texts[status]) for status in statuses}
 
 
+def _query_parameters(*described: tuple[str, str]) -> list[dict[str, Any]]:
+    """Optional string query parameters, each with its description."""
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": text,
+        }
+        for name, text in described
+    ]
+
+
 def build_openapi() -> dict[str, Any]:
     """Assemble the document; the schemas come straight from the pydantic models that validate
     requests and shape answers (`sending/requests.py`, `api/schemas.py`)."""
@@ -122,21 +136,12 @@ def build_openapi() -> dict[str, Any]:
                 "get": {
                     "operationId": "getStats",
                     "summary": "Totals, rates, sent/failed series, failures by reason, campaigns",
-                    "parameters": [
-                        {
-                            "name": name,
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string"},
-                            "description": text,
-                        }
-                        for name, text in (
-                            ("range", "24h, 7d (the default), 30d or 90d"),
-                            ("since", "Start, UTC: 2026-11-01 or 2026-11-01T10:30"),
-                            ("until", "End, UTC, inclusive: 2026-11-30 or 2026-11-30T18:00"),
-                            ("unit", "Bucket of the series: hour or day"),
-                        )
-                    ],
+                    "parameters": _query_parameters(
+                        ("range", "24h, 7d (the default), 30d or 90d"),
+                        ("since", "Start, UTC: 2026-11-01 or 2026-11-01T10:30"),
+                        ("until", "End, UTC, inclusive: 2026-11-30 or 2026-11-30T18:00"),
+                        ("unit", "Bucket of the series: hour or day"),
+                    ),
                     "responses": {"200": _json("StatsResponse", "The numbers"), **_errors(422)},
                 }
             },
@@ -144,23 +149,14 @@ def build_openapi() -> dict[str, Any]:
                 "get": {
                     "operationId": "getAudit",
                     "summary": "The audit trail, newest first (admins only); follow `older`",
-                    "parameters": [
-                        {
-                            "name": name,
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string"},
-                            "description": text,
-                        }
-                        for name, text in (
-                            ("actor", "The start of the actor's address"),
-                            ("action", "One action, e.g. sign-in-failed, cancelled, token-created"),
-                            ("target", "What it was done to, e.g. campaign 12"),
-                            ("since", "Start, UTC: 2026-11-01 or 2026-11-01T10:30"),
-                            ("until", "End, UTC, inclusive: 2026-11-30 or 2026-11-30T18:00"),
-                            ("before", "The page cursor given as `older`"),
-                        )
-                    ],
+                    "parameters": _query_parameters(
+                        ("actor", "The start of the actor's address"),
+                        ("action", "One action, e.g. sign-in-failed, cancelled, token-created"),
+                        ("target", "What it was done to, e.g. campaign 12"),
+                        ("since", "Start, UTC: 2026-11-01 or 2026-11-01T10:30"),
+                        ("until", "End, UTC, inclusive: 2026-11-30 or 2026-11-30T18:00"),
+                        ("before", "The page cursor given as `older`"),
+                    ),
                     "responses": {"200": _json("AuditPageOut", "Events"), **_errors(422)},
                 }
             },
