@@ -16,7 +16,7 @@ from dashboard.cli import init_commands
 from dashboard.config import INSTANCE_DIR, PROJECT_ROOT, load_settings
 from dashboard.database import init_database
 from dashboard.errors import init_error_pages
-from dashboard.extensions import csrf, db, migrate
+from dashboard.extensions import babel, csrf, db, migrate
 from dashboard.ops.account_status import init_account_banner
 from dashboard.ops.health import health
 from dashboard.ops.metrics import init_metrics, metrics
@@ -52,6 +52,7 @@ def register_extensions(app: Flask) -> None:
     init_database(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    babel.init_app(app)
     celery_init_app(app)
 
 

@@ -1,5 +1,6 @@
 """Extension objects, created unbound here and bound to the app in `create_app`."""
 
+from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -25,3 +26,5 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login = LoginManager()
+# Translations: `_()` / `gettext` in templates and Python, catalogues under dashboard/translations.
+babel = Babel()
