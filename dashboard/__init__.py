@@ -29,6 +29,7 @@ from dashboard.web.scheduled import scheduled
 from dashboard.web.statistics import stats
 from dashboard.web.suppressions import suppressions
 from dashboard.web.unsubscribe import unsubscribe
+from dashboard.web.webhooks import webhooks
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -73,6 +74,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(saved_templates)
     app.register_blueprint(suppressions)
     app.register_blueprint(unsubscribe)
+    app.register_blueprint(webhooks)
     app.register_blueprint(health)
     app.register_blueprint(metrics)
     init_metrics(app)

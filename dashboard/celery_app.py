@@ -10,7 +10,13 @@ from flask import Flask
 from kombu import Exchange, Queue
 
 from dashboard import tasks  # noqa: F401  (registers the shared tasks)
-from dashboard.sending.queues import DISPATCH_DUE, PROBE_ACCOUNT, QUEUES, SWEEP_STALE
+from dashboard.sending.queues import (
+    DELIVER_WEBHOOKS,
+    DISPATCH_DUE,
+    PROBE_ACCOUNT,
+    QUEUES,
+    SWEEP_STALE,
+)
 from dashboard.signals import connect_signal_handlers
 
 
@@ -42,6 +48,7 @@ def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     dispatch = float(config["DISPATCH_INTERVAL_SECONDS"])
     sweep = float(config["SWEEP_INTERVAL_SECONDS"])
     probe = float(config["ACCOUNT_PROBE_SECONDS"])
+    webhooks = float(config["WEBHOOK_DELIVERY_INTERVAL_SECONDS"])
     return {
         "dispatch-due": {
             "task": DISPATCH_DUE,
@@ -57,5 +64,10 @@ def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "task": PROBE_ACCOUNT,
             "schedule": probe,
             "options": {"queue": "transactional", "expires": max(probe, 5.0)},
+        },
+        "deliver-webhooks": {
+            "task": DELIVER_WEBHOOKS,
+            "schedule": webhooks,
+            "options": {"queue": "transactional", "expires": max(webhooks, 5.0)},
         },
     }

@@ -160,6 +160,28 @@ def load_settings() -> dict[str, Any]:
         ),
         "REDIS_URL": redis_url,
         **security_settings(),
+        **webhook_settings(),
+    }
+
+
+def webhook_settings() -> dict[str, Any]:
+    """Delivery webhooks (see dashboard/webhooks/): the beat's pace, retries, HTTP timeouts."""
+    production = os.environ.get("APP_ENV", "development").strip().lower() == "production"
+    return {
+        # How often the beat sends what the outbox holds, and for how long one run may go on.
+        "WEBHOOK_DELIVERY_INTERVAL_SECONDS": _float("WEBHOOK_DELIVERY_INTERVAL_SECONDS", 2.0),
+        "WEBHOOK_RUN_SECONDS": _float("WEBHOOK_RUN_SECONDS", 5.0),
+        # Retries: exponential from the base up to the cap, for this long after the event.
+        "WEBHOOK_RETRY_BASE_SECONDS": _float("WEBHOOK_RETRY_BASE_SECONDS", 5.0),
+        "WEBHOOK_RETRY_MAX_SECONDS": _float("WEBHOOK_RETRY_MAX_SECONDS", 3600.0),
+        "WEBHOOK_RETRY_FOR_SECONDS": _float("WEBHOOK_RETRY_FOR_SECONDS", 86400.0),
+        # An endpoint that has failed every attempt for this long is disabled.
+        "WEBHOOK_DISABLE_AFTER_SECONDS": _float("WEBHOOK_DISABLE_AFTER_SECONDS", 86400.0),
+        # Each HTTP call: connect and each read wait at most this long.
+        "WEBHOOK_TIMEOUT_SECONDS": _float("WEBHOOK_TIMEOUT_SECONDS", 10.0),
+        # Loopback and private addresses are refused as targets in production unless allowed.
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": _bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", not production),
+        "WEBHOOK_MAX_ENDPOINTS_PER_USER": _int("WEBHOOK_MAX_ENDPOINTS_PER_USER", 20),
     }
 
 

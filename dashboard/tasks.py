@@ -24,6 +24,7 @@ from dashboard.sending.dispatcher import dispatch_due
 from dashboard.sending.failure_guard import is_failure
 from dashboard.sending.holds import HoldWatch, release_unsent
 from dashboard.sending.queues import (
+    DELIVER_WEBHOOKS,
     DISPATCH_DUE,
     IMPORT_CSV,
     PROBE_ACCOUNT,
@@ -34,6 +35,7 @@ from dashboard.sending.retries import hand_back, retry_delay
 from dashboard.sending.slices import put_back, slice_seconds, split_for_rate, until_slice_ends
 from dashboard.sending.sweeper import sweep_stale
 from dashboard.signals import delivery_results
+from dashboard.webhooks.delivery import deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +200,12 @@ def probe_account() -> bool | None:
     """Beat, every ACCOUNT_PROBE_SECONDS: while the SMTP account is held, try to log in, and
     lift the hold when that works (None: nothing was held)."""
     return probe_held_account(current_app.config)
+
+
+@shared_task(name=DELIVER_WEBHOOKS, ignore_result=True)
+def deliver_webhooks() -> dict[str, int]:
+    """Beat, every WEBHOOK_DELIVERY_INTERVAL_SECONDS: send the webhook events that are due."""
+    return deliver_due(current_app.config)
 
 
 @shared_task(name=IMPORT_CSV)

@@ -165,6 +165,12 @@ def stack_settings(
         # A daily quota no test reaches by sending; a test fills the counter to see it used up.
         "RATE_LIMIT_PER_DAY": "1000000",
         "CSV_MAX_ROWS": "20000",
+        # Webhooks: receivers on loopback, and a quick beat and backoff.
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+        "WEBHOOK_DELIVERY_INTERVAL_SECONDS": "0.5",
+        "WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+        "WEBHOOK_RETRY_MAX_SECONDS": "1",
+        "WEBHOOK_TIMEOUT_SECONDS": "5",
     }
 
 
@@ -268,6 +274,10 @@ def app_config(settings: dict[str, str]) -> dict[str, Any]:
         "RATE_LIMIT_PER_DAY": int(settings["RATE_LIMIT_PER_DAY"]),
         "RATE_LIMIT_REDIS_URL": settings["RATE_LIMIT_REDIS_URL"],
         "CSV_MAX_ROWS": int(settings["CSV_MAX_ROWS"]),
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": True,
+        "WEBHOOK_RETRY_BASE_SECONDS": float(settings["WEBHOOK_RETRY_BASE_SECONDS"]),
+        "WEBHOOK_RETRY_MAX_SECONDS": float(settings["WEBHOOK_RETRY_MAX_SECONDS"]),
+        "WEBHOOK_TIMEOUT_SECONDS": float(settings["WEBHOOK_TIMEOUT_SECONDS"]),
     }
 
 

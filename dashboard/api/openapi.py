@@ -13,6 +13,7 @@ from dashboard.api.campaign_openapi import CAMPAIGN_MODELS, campaign_paths
 from dashboard.api.idempotency import key_parameter, replayed_header
 from dashboard.api.schemas import EmailAccepted, EmailStatus, ErrorResponse, TaskStatus
 from dashboard.api.stats_schemas import StatsResponse
+from dashboard.api.webhook_schemas import WEBHOOK_MODELS, webhook_paths
 from dashboard.auth import VIEWER, requires
 from dashboard.auth.api_docs import add_bearer_auth
 from dashboard.sending.requests import EmailRequest
@@ -70,6 +71,7 @@ def build_openapi() -> dict[str, Any]:
             (StatsResponse, "serialization"),
             (AuditPageOut, "serialization"),
             *CAMPAIGN_MODELS,
+            *WEBHOOK_MODELS,
         ],
         ref_template=_REF,
     )
@@ -161,6 +163,7 @@ def build_openapi() -> dict[str, Any]:
                 }
             },
             **campaign_paths(_ref, _json, _errors),
+            **webhook_paths(_ref, _json, _errors),
         },
         "components": {"schemas": definitions["$defs"]},
     }

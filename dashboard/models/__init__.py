@@ -36,6 +36,13 @@ from dashboard.models.messages import (
     held_campaigns,
     progress_of,
 )
+from dashboard.models.webhooks import (
+    DeliveryState,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "CANCELLABLE_STATUSES",
@@ -53,6 +60,7 @@ __all__ = [
     "CsvImport",
     "CsvProblem",
     "DeliveryAttempt",
+    "DeliveryState",
     "DuplicateSend",
     "IdempotencyKey",
     "ImportStatus",
@@ -63,6 +71,10 @@ __all__ = [
     "Suppression",
     "SuppressionReason",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "counts_by_state",
     "find_template",
     "held_campaigns",

@@ -25,6 +25,7 @@ from dashboard.mail.smtp import DeliveryResult, Outcome
 from dashboard.models import DeliveryAttempt, Message, MessageStatus, utcnow
 from dashboard.sending.failure_guard import is_failure, pause_failing_campaigns
 from dashboard.sending.sent_counts import move_sends
+from dashboard.webhooks.outbox import enqueue_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def record_outcomes(
     sent = [result.key for result in results if result.outcome is Outcome.SENT]
     with transaction():
         _write_outcomes(attempts, sent, updates, now)
+        enqueue_outcomes(db.session, updates)  # webhooks' events commit with the outcomes
     _check_failing_campaigns(results)
     log_attempts(results, worker, recipients or {})
 

@@ -9,7 +9,8 @@ from sqlalchemy import bindparam, delete, func, select
 
 from dashboard.database import transaction
 from dashboard.extensions import db
-from dashboard.models import Suppression, SuppressionReason, record_event
+from dashboard.models import Message, Suppression, SuppressionReason, WebhookEvent, record_event
+from dashboard.webhooks.outbox import OutcomeEvent, enqueue_events
 
 # Rows per IN (...) query: well under every database's limit on bound parameters.
 LOOKUP_CHUNK = 900
@@ -41,6 +42,35 @@ def suppress(addresses: Iterable[str], reason: SuppressionReason, note: str = ""
         if new:
             record_event("suppressed", ", ".join(new), f"{len(new)} address(es), {reason}")
     return len(new)
+
+
+def unsubscribe_recipient(address: str, campaign_id: int) -> bool:
+    """A recipient's one-click unsubscribe from a campaign's mail: the address goes on the list
+    and, in the same transaction, the `unsubscribed` webhook event of the campaign's message to
+    it is written. Returns whether the address was new on the list (a second click, or an
+    address already suppressed, changes nothing and tells no one again)."""
+    address = address.lower()
+    with transaction():
+        if suppressed_among([address]):
+            return False
+        db.session.add(
+            Suppression(
+                address=address,
+                reason=SuppressionReason.UNSUBSCRIBED,
+                note=f"one-click, campaign {campaign_id}",
+            )
+        )
+        record_event("suppressed", address, f"1 address(es), {SuppressionReason.UNSUBSCRIBED}")
+        messages = db.session.scalars(
+            select(Message.id).where(
+                Message.campaign_id == campaign_id, func.lower(Message.to_address) == address
+            )
+        )
+        enqueue_events(
+            db.session,
+            [OutcomeEvent(message_id, WebhookEvent.UNSUBSCRIBED) for message_id in messages],
+        )
+    return True
 
 
 def unsuppress(address: str) -> bool:

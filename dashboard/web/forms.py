@@ -5,6 +5,7 @@ forms live with the access code in `auth/forms.py`."""
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -12,9 +13,11 @@ from wtforms import (
     MultipleFileField,
     SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
+from wtforms.widgets import CheckboxInput, ListWidget
 
 
 class ComposeForm(FlaskForm):
@@ -80,3 +83,27 @@ class MoveForm(FlaskForm):
     """A scheduled campaign's new time."""
 
     send_at = StringField("New time", render_kw={"type": "datetime-local", "required": True})
+
+
+class WebhookForm(FlaskForm):
+    """A new webhook endpoint: the rules live in `webhooks/endpoints.py`."""
+
+    url = StringField(
+        _l("URL"),
+        description=_l("Where the events are posted, e.g. https://app.example.com/hooks/email"),
+        render_kw={"type": "url", "inputmode": "url", "autocomplete": "off"},
+    )
+    description = StringField(_l("Description (optional)"))
+    events = SelectMultipleField(
+        _l("Events"),
+        choices=[
+            SelectChoice("sent", _l("sent: the SMTP server accepted the message")),
+            SelectChoice("failed", _l("failed: refused, or its retries were used up")),
+            SelectChoice("bounced", _l("bounced: a bounce came back for it")),
+            SelectChoice("complained", _l("complained: the recipient reported it as spam")),
+            SelectChoice("unsubscribed", _l("unsubscribed: the recipient unsubscribed")),
+        ],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+        validate_choice=False,  # the service names unknown events, with the other problems
+    )

@@ -8,8 +8,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 
 from dashboard.auth import public
 from dashboard.extensions import csrf
-from dashboard.models import SuppressionReason
-from dashboard.sending.suppression import suppress, suppressed_among
+from dashboard.sending.suppression import suppressed_among, unsubscribe_recipient
 from dashboard.sending.unsubscribe_links import read_unsubscribe_token
 
 unsubscribe = Blueprint("unsubscribe", __name__, url_prefix="/unsubscribe")
@@ -30,9 +29,7 @@ def one_click(token: str):
     """GET shows a button (link scanners must not unsubscribe anyone); POST unsubscribes."""
     address, campaign_id = _address_from(token)
     if request.method == "POST":
-        suppress(
-            [address], SuppressionReason.UNSUBSCRIBED, note=f"one-click, campaign {campaign_id}"
-        )
+        unsubscribe_recipient(address, campaign_id)  # with its webhook event
         return render_template("unsubscribed.html", address=address)
     done = bool(suppressed_among([address]))
     return render_template("unsubscribe.html", address=address, token=token, done=done)
