@@ -23,6 +23,9 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
         "/campaigns/{id}",
         "/campaigns/{id}/invalid-rows.csv",
         *(f"/campaigns/{{id}}/{action}" for action in campaign_actions),
+        "/webhooks",
+        "/webhooks/{id}",
+        "/webhooks/{id}/replay",
     }
     create = document["paths"]["/emails"]["post"]
     assert set(create["responses"]) == {"202", "400", "401", "403", "409", "413", "415", "422"}
