@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test test-quick lint bench bench-scale
+.PHONY: install run test test-quick test-sqs lint bench bench-scale
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +16,17 @@ run: install
 	$(PY) run.py
 
 # The whole suite twice: on the embedded defaults, then on the production engines
-# (tests/engines.py reads the two switches; each run makes and drops its own database and vhost).
+# (tests/engines.py reads the two switches; each run makes and drops its own database and vhost),
+# then the SQS subset (`-m sqs`) with Amazon SQS emulated by moto on 127.0.0.1:5003.
 test: install
 	bash scripts/ensure-chromium
 	TEST_DATABASE=sqlite TEST_BROKER=redis $(PY) -m pytest $(PYTEST_ARGS)
 	TEST_DATABASE=postgresql TEST_BROKER=rabbitmq $(PY) -m pytest $(PYTEST_ARGS)
+	TEST_DATABASE=sqlite TEST_BROKER=sqs $(PY) -m pytest -m sqs $(PYTEST_ARGS)
+
+# The SQS subset alone (starts moto on 127.0.0.1:5003 itself when nothing listens there).
+test-sqs: install
+	TEST_DATABASE=sqlite TEST_BROKER=sqs $(PY) -m pytest -m sqs $(PYTEST_ARGS)
 
 # One run on SQLite and Redis only, for a machine without PostgreSQL or RabbitMQ.
 test-quick: install

@@ -10,6 +10,7 @@ from flask import Flask
 from kombu import Exchange, Queue
 
 from dashboard import tasks  # noqa: F401  (registers the shared tasks)
+from dashboard.sending.batch_bounds import check_visibility_timeout
 from dashboard.sending.queues import (
     DELIVER_WEBHOOKS,
     DISPATCH_DUE,
@@ -28,6 +29,7 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    check_broker_settings(app.config)
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
     celery_app.conf.task_queues = [Queue(name, Exchange(name), routing_key=name) for name in QUEUES]
@@ -37,6 +39,23 @@ def celery_init_app(app: Flask) -> Celery:
     app.extensions["celery"] = celery_app
     connect_signal_handlers()
     return celery_app
+
+
+def check_broker_settings(config: Mapping[str, Any]) -> None:
+    """Refuse at start what would make the broker misbehave later: a visibility timeout shorter
+    than a batch (see sending/batch_bounds.py), or SQS queues given by URL that leave out one of
+    the project's queues (Kombu would refuse to publish to it only when a task is sent)."""
+    check_visibility_timeout(config)
+    options = config["CELERY"].get("broker_transport_options", {})
+    predefined = options.get("predefined_queues")
+    if predefined:
+        prefix = options.get("queue_name_prefix", "")
+        missing = [name for name in QUEUES if prefix + name not in predefined]
+        if missing:
+            raise ValueError(
+                f"SQS_PREDEFINED_QUEUES names no URL for the queue(s) {', '.join(missing)}: "
+                f"every one of {', '.join(QUEUES)} needs one"
+            )
 
 
 def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import load_dotenv
 
@@ -224,9 +225,14 @@ def engine_options(database_url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True}
 
 
-def celery_settings(broker_url: str, result_backend: str) -> dict[str, Any]:
-    """Celery's configuration: ids only on the wire, late acks, one task prefetched per process."""
-    return {
+def celery_settings(
+    broker_url: str, result_backend: str, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Celery's configuration: ids only on the wire, late acks, one task prefetched per process.
+
+    An `sqs://` broker takes its own settings from `environ` (the process's environment by
+    default; tests pass the mapping their workers get): see `sqs_celery_settings`."""
+    settings = {
         "broker_url": broker_url,
         "result_backend": result_backend,
         "task_serializer": "json",
@@ -255,4 +261,74 @@ def celery_settings(broker_url: str, result_backend: str) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),
+    }
+    if is_sqs(broker_url):
+        settings.update(sqs_celery_settings(broker_url, os.environ if environ is None else environ))
+    return settings
+
+
+# --- Amazon SQS as the broker (Kombu's SQS transport; docs/operations.md#amazon-sqs) -----------
+SQS_MAX_WAIT_SECONDS = 20  # SQS's own bound on long polling
+SQS_MAX_VISIBILITY_SECONDS = 12 * 3600  # and on a message's visibility timeout
+
+
+def is_sqs(broker_url: str) -> bool:
+    return broker_url.startswith("sqs://")
+
+
+def _setting(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = environ.get(name, "")
+    return value.strip() or default
+
+
+def sqs_predefined_queues(named: str, prefix: str) -> dict[str, dict[str, str]]:
+    """`SQS_PREDEFINED_QUEUES` (`transactional=https://...,bulk=https://...`) as Kombu's
+    `predefined_queues`: the queues exist already and are used by URL, never created."""
+    queues: dict[str, dict[str, str]] = {}
+    for pair in named.split(","):
+        name, _, url = pair.strip().partition("=")
+        if name.strip() and url.strip():
+            queues[prefix + name.strip()] = {"url": url.strip()}
+    return queues
+
+
+def sqs_celery_settings(broker_url: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    """What an `sqs://` broker changes. Credentials are not settings of this project: boto3
+    reads them from the standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    AWS_SESSION_TOKEN), a profile or an instance role, and nothing here logs them.
+
+    SQS carries no broadcast: no remote control (`inspect`, `revoke`) and no events, so the
+    workers are told not to send or expect them (the live panel says so instead of asking)."""
+    prefix = _setting(environ, "SQS_QUEUE_NAME_PREFIX", "dispatcher-")
+    options: dict[str, Any] = {
+        "queue_name_prefix": prefix,
+        # A queue's visibility timeout is set when Kombu creates it; see check_visibility_timeout.
+        "visibility_timeout": int(_setting(environ, "CELERY_VISIBILITY_TIMEOUT", "900")),
+        "wait_time_seconds": int(_setting(environ, "SQS_WAIT_TIME_SECONDS", "10")),
+        "polling_interval": float(_setting(environ, "SQS_POLLING_INTERVAL", "1")),
+    }
+    region = _setting(environ, "SQS_REGION", "")
+    if region:
+        options["region"] = region
+    predefined = sqs_predefined_queues(_setting(environ, "SQS_PREDEFINED_QUEUES", ""), prefix)
+    if predefined:
+        options["predefined_queues"] = predefined
+    endpoint = _setting(environ, "SQS_ENDPOINT_URL", "")
+    if endpoint:  # Kombu takes the endpoint from the broker URL's host and port
+        parts, wanted = urlsplit(broker_url), urlsplit(endpoint)
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@{wanted.netloc}" if credentials else wanted.netloc
+        broker_url = urlunsplit(parts._replace(netloc=netloc))
+        options["is_secure"] = wanted.scheme == "https"
+    return {
+        # Read and write URLs too: Celery prefers the CELERY_BROKER_URL variable to broker_url.
+        "broker_url": broker_url,
+        "broker_read_url": broker_url,
+        "broker_write_url": broker_url,
+        "broker_transport_options": options,
+        # Kombu's SQS transport, made to keep polling through an outage (see that module).
+        "broker_transport": "dashboard.sending.sqs_transport:Transport",
+        "worker_enable_remote_control": False,
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
     }

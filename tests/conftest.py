@@ -56,6 +56,17 @@ def pytest_configure(config: pytest.Config) -> None:
     engines.check_choices()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of the SQS broker itself run only on it: elsewhere they are deselected (not
+    skipped: they are not missing a service, they are another run's)."""
+    if engines.TEST_BROKER == "sqs":
+        return
+    dropped = [item for item in items if item.get_closest_marker("sqs_broker")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not item.get_closest_marker("sqs_broker")]
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"engines: database={engines.TEST_DATABASE} broker={engines.TEST_BROKER}"
 
@@ -127,13 +138,22 @@ def fresh_database_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def broker_url(redis_client: redis.Redis) -> Iterator[str]:
-    """The session's broker: our Redis db, or a fresh RabbitMQ vhost."""
+def broker_settings(redis_client: redis.Redis, stack_dir: Path) -> Iterator[dict[str, str]]:
+    """The session's broker: our Redis db, a fresh RabbitMQ vhost, or SQS queues of its own
+    (with the settings that point at them)."""
     if engines.TEST_BROKER == "rabbitmq":
         with engines.rabbitmq_vhost(engines.session_name("dispatcher-test")) as url:
-            yield url
+            yield {"CELERY_BROKER_URL": url}
+    elif engines.TEST_BROKER == "sqs":
+        with engines.sqs_session(stack_dir) as settings:
+            yield settings
     else:
-        yield REDIS_URL
+        yield {"CELERY_BROKER_URL": REDIS_URL}
+
+
+@pytest.fixture(scope="session")
+def broker_url(broker_settings: dict[str, str]) -> str:
+    return broker_settings["CELERY_BROKER_URL"]
 
 
 @pytest.fixture(scope="session")
@@ -143,9 +163,11 @@ def stack_settings(
     redis_client: redis.Redis,
     database_url: str,
     broker_url: str,
+    broker_settings: dict[str, str],
 ) -> dict[str, str]:
     """The environment shared by the worker process and the test's app: one source for both."""
     return {
+        **broker_settings,
         **loopback_settings(
             instance_dir=stack_dir,
             database_url=database_url,
@@ -261,7 +283,9 @@ def app_config(settings: dict[str, str]) -> dict[str, Any]:
         "SECRET_KEY": settings["SECRET_KEY"],
         "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings["DATABASE_URL"]),
-        "CELERY": celery_settings(settings["CELERY_BROKER_URL"], settings["CELERY_RESULT_BACKEND"]),
+        "CELERY": celery_settings(
+            settings["CELERY_BROKER_URL"], settings["CELERY_RESULT_BACKEND"], settings
+        ),
         "MAIL_SERVER": settings["MAIL_SERVER"],
         "MAIL_PORT": int(settings["MAIL_PORT"]),
         "MAIL_USERNAME": "",

@@ -74,8 +74,10 @@ class FaultStack:
 
     @property
     def broker(self) -> str:
-        """Which broker carries the tasks: "redis" or "rabbitmq"."""
-        return "redis" if self.broker_url is None else "rabbitmq"
+        """Which broker carries the tasks: "redis", "rabbitmq" or "sqs"."""
+        if self.broker_url is None:
+            return "redis"
+        return "sqs" if self.broker_url.startswith("sqs://") else "rabbitmq"
 
     @property
     def database(self) -> str:
@@ -172,7 +174,7 @@ class FaultStack:
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
             "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings["DATABASE_URL"]),
-            "CELERY": celery_settings(settings["CELERY_BROKER_URL"], self.redis_url),
+            "CELERY": celery_settings(settings["CELERY_BROKER_URL"], self.redis_url, settings),
         }
         for name, value in settings.items():
             if name.startswith(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
@@ -21,6 +22,7 @@ from tests.smtp_server import ScriptedSMTPServer
 from tests.test_send_end_to_end import attempts_of
 
 
+@pytest.mark.sqs
 def test_a_transient_failure_is_retried_up_to_the_limit_then_failed_with_its_reply(
     app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
 ) -> None:
@@ -53,6 +55,7 @@ def held_campaign(app: Flask, unique: str, count: int) -> list[int]:
         return [m.id for m in messages_of(app, campaign.id)]
 
 
+@pytest.mark.sqs
 def test_sweeper_requeues_lost_rows_and_resends_a_stale_sending_row_only_once(
     app: Flask, smtp_server: ScriptedSMTPServer, unique: str
 ) -> None:

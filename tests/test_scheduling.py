@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -26,6 +27,7 @@ def campaign_of(app: Flask, campaign_id: int) -> Campaign:
         return campaign
 
 
+@pytest.mark.sqs
 def test_api_send_at_holds_the_email_until_it_is_due(
     app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
 ) -> None:

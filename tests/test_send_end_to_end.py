@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from celery.result import AsyncResult
 from flask import Flask
 from flask.testing import FlaskClient
@@ -38,6 +39,7 @@ def csrf_token(client: FlaskClient) -> str:
     return match.group(1)
 
 
+@pytest.mark.sqs
 def test_api_email_arrives_with_exact_vietnamese_headers_and_both_parts(
     app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
 ) -> None:
@@ -137,6 +139,7 @@ def test_cli_send_test_reports_the_outcome(
     assert received.message["Subject"] == "Test email from the dispatcher"
 
 
+@pytest.mark.sqs
 def test_451_once_then_sent_after_a_retry(
     app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
 ) -> None:
@@ -206,6 +209,7 @@ def test_campaign_page_polls_while_sending_and_stops_when_final(
     assert "status-sent" in final
 
 
+@pytest.mark.sqs
 def test_a_batch_delivered_three_times_sends_each_message_once(
     app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
 ) -> None:

@@ -97,6 +97,7 @@ def test_a_single_email_overtakes_a_rate_limited_campaign(
     assert counts["failed"] == 0
 
 
+@pytest.mark.sqs
 def test_a_single_email_overtakes_a_campaign_sending_as_fast_as_the_server_takes(
     stack_with: Callable[..., FaultStack],
 ) -> None:

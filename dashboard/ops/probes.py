@@ -109,14 +109,23 @@ def probe_database(app: Flask) -> ProbeResult:
 
 
 def broker_connection(config: Mapping[str, Any]) -> Connection:
-    """A connection to the broker that gives up after PROBE_TIMEOUT_SECONDS."""
+    """A connection to the broker that gives up after PROBE_TIMEOUT_SECONDS, with the
+    deployment's transport options (SQS's region and queue name prefix among them)."""
+    celery = config["CELERY"]
     return Connection(
-        config["CELERY"]["broker_url"],
+        celery["broker_url"],
         connect_timeout=PROBE_TIMEOUT_SECONDS,
         transport_options={
+            **celery.get("broker_transport_options", {}),
             "socket_timeout": PROBE_TIMEOUT_SECONDS,
             "socket_connect_timeout": PROBE_TIMEOUT_SECONDS,
             "max_retries": 0,
+            # SQS: botocore's own timeouts are a minute, with retries.
+            "client-config": {
+                "connect_timeout": PROBE_TIMEOUT_SECONDS,
+                "read_timeout": PROBE_TIMEOUT_SECONDS,
+                "retries": {"total_max_attempts": 1},
+            },
         },
     )
 

@@ -31,6 +31,8 @@ class SystemStatus:
     queues: dict[str, int | None]
     rate_budget: RateBudget | None
     problem: str | None = None  # the broker could not be asked, and why
+    # The broker carries no remote control (Amazon SQS): the workers cannot be asked at all.
+    workers_unknowable: bool = False
 
     @property
     def waiting(self) -> int:
@@ -53,6 +55,8 @@ def _describe(task: dict) -> str:
 def system_status(celery: Celery, *, timeout: float = INSPECT_TIMEOUT_SECONDS) -> SystemStatus:
     """Ask the broker and the workers, never waiting more than about `timeout` on each."""
     queues: dict[str, int | None] = {name: None for name in QUEUES}
+    if not celery.conf.worker_enable_remote_control:
+        return _without_remote_control(queues)
     try:
         queues.update(queue_depths(current_app.config, QUEUES))
         with celery.connection_for_read() as connection:
@@ -66,3 +70,15 @@ def system_status(celery: Celery, *, timeout: float = INSPECT_TIMEOUT_SECONDS) -
         for name, tasks in sorted((replies or {}).items())
     ]
     return SystemStatus(workers, queues, rate_budget_left())
+
+
+def _without_remote_control(queues: dict[str, int | None]) -> SystemStatus:
+    """What can be known without asking the workers: the queues' depths and the budget."""
+    try:
+        queues.update(queue_depths(current_app.config, QUEUES))
+    except Exception as error:
+        log.warning("system panel: the broker did not answer: %s", error)
+        return SystemStatus(
+            [], queues, rate_budget_left(), problem=type(error).__name__, workers_unknowable=True
+        )
+    return SystemStatus([], queues, rate_budget_left(), workers_unknowable=True)
