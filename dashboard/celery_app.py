@@ -10,7 +10,13 @@ from flask import Flask
 from kombu import Exchange, Queue
 
 from dashboard import tasks  # noqa: F401  (registers the shared tasks)
-from dashboard.sending.queues import DISPATCH_DUE, PROBE_ACCOUNT, QUEUES, SWEEP_STALE
+from dashboard.sending.queues import (
+    DISPATCH_DUE,
+    POLL_BOUNCES,
+    PROBE_ACCOUNT,
+    QUEUES,
+    SWEEP_STALE,
+)
 from dashboard.signals import connect_signal_handlers
 
 
@@ -42,7 +48,7 @@ def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     dispatch = float(config["DISPATCH_INTERVAL_SECONDS"])
     sweep = float(config["SWEEP_INTERVAL_SECONDS"])
     probe = float(config["ACCOUNT_PROBE_SECONDS"])
-    return {
+    schedule = {
         "dispatch-due": {
             "task": DISPATCH_DUE,
             "schedule": dispatch,
@@ -59,3 +65,11 @@ def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "options": {"queue": "transactional", "expires": max(probe, 5.0)},
         },
     }
+    if config.get("BOUNCE_IMAP_HOST"):  # the bounce mailbox, read when one is set
+        poll = float(config["BOUNCE_IMAP_INTERVAL_SECONDS"])
+        schedule["poll-bounces"] = {
+            "task": POLL_BOUNCES,
+            "schedule": poll,
+            "options": {"queue": "transactional", "expires": max(poll, 5.0)},
+        }
+    return schedule
