@@ -194,6 +194,8 @@ def bounce_settings() -> dict[str, Any]:
         "BOUNCE_IMAP_MAX_MESSAGES": _int("BOUNCE_IMAP_MAX_MESSAGES", 200),
         # Amazon SES notifications through SNS, at /bounces/ses (off unless set).
         "SES_SNS_ENABLED": _bool("SES_SNS_ENABLED", False),
+        # Comma-separated SNS topic ARNs the endpoint takes (empty: any topic SNS signs for).
+        "SES_SNS_TOPIC_ARNS": os.environ.get("SES_SNS_TOPIC_ARNS", ""),
         # Tests only: a loopback host whose signing certificate URL is trusted besides AWS's.
         "SNS_TRUSTED_CERT_HOST": os.environ.get("SNS_TRUSTED_CERT_HOST", ""),
     }

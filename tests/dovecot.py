@@ -9,6 +9,7 @@ without it, the test session starts its own. Either way the same `Dovecot` descr
 from __future__ import annotations
 
 import datetime
+import imaplib
 import ipaddress
 import json
 import os
@@ -91,8 +92,24 @@ class Dovecot:
         """A mailbox of the test's own (passwd-file is read again when it changes)."""
         pw = Path(self.root) / "passwd"
         uid, gid = _mail_ids()
+        before = pw.stat().st_mtime
         with pw.open("a") as out:
             out.write(f"{user}:{{PLAIN}}{password}:{uid}:{gid}::{self.root}/home/{user}\n")
+        # Dovecot reloads the file when its mtime (in whole seconds) changes: two users added
+        # within a second must still look like a change.
+        stamp = max(time.time(), before + 1)
+        os.utime(pw, (stamp, stamp))
+        # It also looks at the file at most once a second: wait until the user can log in.
+        deadline = time.monotonic() + 10
+        while True:
+            with imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=5) as conn:
+                try:
+                    conn.login(user, password)
+                    return
+                except imaplib.IMAP4.error:
+                    if time.monotonic() > deadline:
+                        raise
+            time.sleep(0.2)
 
     def stop(self) -> None:
         """Stop the master process we started (it stops its own children)."""

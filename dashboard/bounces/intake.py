@@ -65,7 +65,20 @@ def take_in_report(
     if report is None:
         log.info("bounce source=%s ignored: not a bounce or complaint report", source or "-")
         return None
-    ids = _verp_ids(raw, rcpt_tos, config)
+    return record_report(report, config, envelope=rcpt_tos, raw=raw, source=source)
+
+
+def record_report(
+    report: BounceReport,
+    config: Mapping[str, Any],
+    *,
+    envelope: Iterable[str] = (),
+    raw: bytes = b"",
+    source: str = "",
+) -> BounceRecorded | None:
+    """Record a parsed report against the message its bounce address (in `envelope`, then in
+    `raw`) or its Message-ID names; None when it names none of ours."""
+    ids = _verp_ids(raw, envelope, config)
     message_id = ids[0] if ids else _by_message_id(report)
     db.session.rollback()  # the look-up's read ends here; recording opens its own transaction
     if message_id is None:
