@@ -20,6 +20,7 @@ from dashboard.extensions import babel, csrf, db, migrate
 from dashboard.ops.account_status import init_account_banner
 from dashboard.ops.health import health
 from dashboard.ops.metrics import init_metrics, metrics
+from dashboard.web.bounce_notifications import bounce_notifications
 from dashboard.web.campaigns import campaigns, old_job_pages
 from dashboard.web.caught_mail import outbox
 from dashboard.web.compose import compose
@@ -75,6 +76,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(suppressions)
     app.register_blueprint(unsubscribe)
     app.register_blueprint(webhooks)
+    app.register_blueprint(bounce_notifications)
     app.register_blueprint(health)
     app.register_blueprint(metrics)
     init_metrics(app)

@@ -14,6 +14,7 @@ from dashboard.sending.batch_bounds import check_visibility_timeout
 from dashboard.sending.queues import (
     DELIVER_WEBHOOKS,
     DISPATCH_DUE,
+    POLL_BOUNCES,
     PROBE_ACCOUNT,
     QUEUES,
     SWEEP_STALE,
@@ -68,7 +69,7 @@ def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     sweep = float(config["SWEEP_INTERVAL_SECONDS"])
     probe = float(config["ACCOUNT_PROBE_SECONDS"])
     webhooks = float(config["WEBHOOK_DELIVERY_INTERVAL_SECONDS"])
-    return {
+    schedule = {
         "dispatch-due": {
             "task": DISPATCH_DUE,
             "schedule": dispatch,
@@ -90,3 +91,11 @@ def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "options": {"queue": "transactional", "expires": max(webhooks, 5.0)},
         },
     }
+    if config.get("BOUNCE_IMAP_HOST"):  # the bounce mailbox, read when one is set
+        poll = float(config["BOUNCE_IMAP_INTERVAL_SECONDS"])
+        schedule["poll-bounces"] = {
+            "task": POLL_BOUNCES,
+            "schedule": poll,
+            "options": {"queue": "transactional", "expires": max(poll, 5.0)},
+        }
+    return schedule

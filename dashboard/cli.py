@@ -12,8 +12,10 @@ import click
 from flask import Flask, current_app
 from pydantic import ValidationError
 
+from dashboard.bounces.mailbox import poll_mailbox
 from dashboard.extensions import db
 from dashboard.models import Campaign
+from dashboard.ops.bounce_receiver import run_bounce_receiver
 from dashboard.ops.catcher import run_catcher
 from dashboard.sending.field_errors import field_errors
 from dashboard.sending.requests import EmailContent, limits_context
@@ -87,6 +89,31 @@ def mail_catcher(host: str | None, port: int | None) -> None:
         run_catcher(app, host, port)
 
 
+@click.command("bounce-receiver")
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=25, type=int, show_default=True)
+def bounce_receiver(host: str, port: int) -> None:
+    """Receive bounces for BOUNCE_DOMAIN over SMTP (point its MX here) and record them."""
+    app = current_app._get_current_object()
+    if not app.config.get("BOUNCE_DOMAIN"):
+        raise click.UsageError("set BOUNCE_DOMAIN first: the receiver takes mail for it only")
+    click.echo(f"bounce receiver for {app.config['BOUNCE_DOMAIN']} on {host}:{port}")
+    with contextlib.suppress(KeyboardInterrupt):
+        run_bounce_receiver(app, host, port)
+
+
+@click.command("poll-bounces")
+def poll_bounces() -> None:
+    """Read the bounce mailbox (BOUNCE_IMAP_*) once now, as beat does every interval."""
+    app = current_app._get_current_object()
+    if not app.config.get("BOUNCE_IMAP_HOST"):
+        raise click.UsageError("set BOUNCE_IMAP_HOST (and its user and password) first")
+    result = poll_mailbox(app.config)
+    click.echo(f"read {result.read}, recorded {result.recorded}, ignored {result.ignored}")
+
+
 def init_commands(app: Flask) -> None:
     app.cli.add_command(send_test)
     app.cli.add_command(mail_catcher)
+    app.cli.add_command(bounce_receiver)
+    app.cli.add_command(poll_bounces)

@@ -126,6 +126,7 @@ def load_settings() -> dict[str, Any]:
         # Failure guard: pause a campaign past this share of failures in its last attempts.
         "FAILURE_PAUSE_PERCENT": _float("FAILURE_PAUSE_PERCENT", 5.0),
         "FAILURE_PAUSE_WINDOW": _int("FAILURE_PAUSE_WINDOW", 200),
+        **bounce_settings(),
         # The embedded SMTP catcher's listening address (used by `flask mail-catcher`).
         "CATCHER_HOST": os.environ.get("CATCHER_HOST", "127.0.0.1"),
         "CATCHER_PORT": _int("CATCHER_PORT", 1025),
@@ -183,6 +184,43 @@ def webhook_settings() -> dict[str, Any]:
         # Loopback and private addresses are refused as targets in production unless allowed.
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": _bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", not production),
         "WEBHOOK_MAX_ENDPOINTS_PER_USER": _int("WEBHOOK_MAX_ENDPOINTS_PER_USER", 20),
+    }
+
+
+def bounce_settings() -> dict[str, Any]:
+    """Bounces and complaints read back (see docs/bounces.md)."""
+    return {
+        # Each message goes out from `BOUNCE_LOCAL_PART+<signed token>@BOUNCE_DOMAIN` when the
+        # domain is set; empty keeps the campaign's From address as the envelope sender.
+        "BOUNCE_DOMAIN": os.environ.get("BOUNCE_DOMAIN", "").strip().lower(),
+        "BOUNCE_LOCAL_PART": os.environ.get("BOUNCE_LOCAL_PART", "bounces").strip(),
+        # Signs the bounce addresses; SECRET_KEY when empty.
+        "BOUNCE_SECRET": os.environ.get("BOUNCE_SECRET", ""),
+        # Soft bounces (4.x.x) of one address before it is suppressed.
+        "SOFT_BOUNCE_THRESHOLD": _int("SOFT_BOUNCE_THRESHOLD", 3),
+        # Pause a campaign once this share of its delivered messages bounced (0 = never), after
+        # at least BOUNCE_PAUSE_MIN_SENT of them.
+        "BOUNCE_PAUSE_PERCENT": _float("BOUNCE_PAUSE_PERCENT", 10.0),
+        "BOUNCE_PAUSE_MIN_SENT": _int("BOUNCE_PAUSE_MIN_SENT", 50),
+        # A mailbox beat reads bounces from (empty host: none). Mode: imaps, starttls or plain.
+        "BOUNCE_IMAP_HOST": os.environ.get("BOUNCE_IMAP_HOST", ""),
+        "BOUNCE_IMAP_PORT": _int("BOUNCE_IMAP_PORT", 993),
+        "BOUNCE_IMAP_MODE": os.environ.get("BOUNCE_IMAP_MODE", "imaps").strip().lower(),
+        "BOUNCE_IMAP_USER": os.environ.get("BOUNCE_IMAP_USER", ""),
+        "BOUNCE_IMAP_PASSWORD": os.environ.get("BOUNCE_IMAP_PASSWORD", ""),
+        "BOUNCE_IMAP_FOLDER": os.environ.get("BOUNCE_IMAP_FOLDER", "INBOX"),
+        # Where read mail is moved (empty: it stays, flagged as seen, and is not read again).
+        "BOUNCE_IMAP_DONE_FOLDER": os.environ.get("BOUNCE_IMAP_DONE_FOLDER", ""),
+        # A CA file to trust for the mailbox's certificate (empty: the system's store).
+        "BOUNCE_IMAP_CA_FILE": os.environ.get("BOUNCE_IMAP_CA_FILE", ""),
+        "BOUNCE_IMAP_INTERVAL_SECONDS": _float("BOUNCE_IMAP_INTERVAL_SECONDS", 60.0),
+        "BOUNCE_IMAP_MAX_MESSAGES": _int("BOUNCE_IMAP_MAX_MESSAGES", 200),
+        # Amazon SES notifications through SNS, at /bounces/ses (off unless set).
+        "SES_SNS_ENABLED": _bool("SES_SNS_ENABLED", False),
+        # Comma-separated SNS topic ARNs the endpoint takes (empty: any topic SNS signs for).
+        "SES_SNS_TOPIC_ARNS": os.environ.get("SES_SNS_TOPIC_ARNS", ""),
+        # Tests only: a loopback host whose signing certificate URL is trusted besides AWS's.
+        "SNS_TRUSTED_CERT_HOST": os.environ.get("SNS_TRUSTED_CERT_HOST", ""),
     }
 
 

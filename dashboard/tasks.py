@@ -11,6 +11,7 @@ import redis
 from celery import shared_task
 from flask import current_app
 
+from dashboard.bounces.mailbox import poll_mailbox
 from dashboard.campaigns.importer import run_import
 from dashboard.extensions import db
 from dashboard.mail.rate_limit import QuotaExhausted, next_window
@@ -27,6 +28,7 @@ from dashboard.sending.queues import (
     DELIVER_WEBHOOKS,
     DISPATCH_DUE,
     IMPORT_CSV,
+    POLL_BOUNCES,
     PROBE_ACCOUNT,
     SEND_BATCH,
     SWEEP_STALE,
@@ -212,3 +214,11 @@ def deliver_webhooks() -> dict[str, int]:
 def import_csv(import_id: int) -> str:
     """Import an uploaded CSV's rows as draft messages, reporting progress on its row."""
     return run_import(import_id)
+
+
+@shared_task(name=POLL_BOUNCES, ignore_result=True)
+def poll_bounces() -> dict[str, int]:
+    """Beat, every BOUNCE_IMAP_INTERVAL_SECONDS when BOUNCE_IMAP_HOST is set: read the bounce
+    mailbox's new reports and record them."""
+    result = poll_mailbox(current_app.config)
+    return {"read": result.read, "recorded": result.recorded, "ignored": result.ignored}

@@ -495,6 +495,7 @@ def test_a_database_made_by_the_old_main_upgrades_and_reads_back_with_the_new_co
         "sent": 2,
         "failed": 1,
         "cancelled": 1,
+        "bounced": 0,
     }
     assert {m["to"]: m["sent_at"] for m in job.json["messages"] if m["status"] == "sent"} == {
         RECIPIENT: SENT_AT.isoformat(timespec="seconds") + "Z",

@@ -12,7 +12,15 @@ class MessageOut(BaseModel):
     id: int
     to: str
     status: Literal[
-        "draft", "scheduled", "queued", "sending", "retrying", "sent", "failed", "cancelled"
+        "draft",
+        "scheduled",
+        "queued",
+        "sending",
+        "retrying",
+        "sent",
+        "failed",
+        "cancelled",
+        "bounced",
     ]
     attempts: int
     last_code: int | None

@@ -28,6 +28,8 @@ def stats_out(statistics: Statistics) -> StatsResponse:
                 "failed": totals.count(MessageStatus.FAILED),
                 "queued": totals.count(MessageStatus.QUEUED),
                 "scheduled": totals.count(MessageStatus.SCHEDULED),
+                "bounced": totals.count(MessageStatus.BOUNCED),
+                "complaints": totals.complaints,
                 "retried": totals.retried,
                 "duplicates": totals.duplicates,
                 "total": totals.total,

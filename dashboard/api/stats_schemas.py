@@ -20,6 +20,8 @@ class StatsTotals(BaseModel):
     failed: int
     queued: int = Field(description="Waiting now.")
     scheduled: int = Field(description="Waiting now for their time.")
+    bounced: int = Field(description="Sent, then bounced for good (read back) in the range.")
+    complaints: int = Field(description="Reported as spam by their recipient in the range.")
     retried: int = Field(description="Tried more than once, last event in the range.")
     duplicates: int = Field(description="Of those, sent more than once.")
     total: int

@@ -26,6 +26,7 @@ from dashboard.models import (
     MessageStatus,
     utcnow,
 )
+from dashboard.reporting.bounce_counts import BounceCounts, bounce_counts
 from dashboard.reporting.campaign_stats import overall_rate
 from dashboard.sending.envelopes import CampaignRenderer
 
@@ -57,6 +58,7 @@ class CampaignOverview:
     finish: FinishEstimate | None = None  # under the account's rate limit or daily quota
     # Merge fields the templates use that are empty in some imported rows: (variable, rows).
     empty_fields: list[tuple[str, int]] = field(default_factory=list)
+    bounces: BounceCounts = field(default_factory=BounceCounts)  # read back after the send
 
     @property
     def status(self) -> str:
@@ -120,6 +122,8 @@ def overview(campaign: Campaign, *, with_preview: bool = True) -> CampaignOvervi
     if with_preview and result.status == "draft":
         result.preview = render_preview(campaign)
     result.messages_per_second, result.seconds_left = _speed(campaign.id, result.progress)
+    if result.progress.done:
+        result.bounces = bounce_counts(campaign.id)
     if result.is_live and result.status != "importing":
         remaining = (
             result.progress.total

@@ -133,6 +133,7 @@ class MessageTemplate(db.Model):
 class SuppressionReason(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
+    COMPLAINED = "complained"
     MANUAL = "manual"
     CSV = "csv"
 
@@ -145,6 +146,8 @@ class Suppression(db.Model):
     reason: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The message whose bounce or complaint put the address here, when one did.
+    message_id: Mapped[int | None]
 
 
 def find_template(template_id: object) -> MessageTemplate | None:

@@ -35,9 +35,13 @@ class MessageStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Sent, then returned by the recipient's server for good (a hard bounce read back).
+    BOUNCED = "bounced"
 
 
-FINAL_STATUSES = frozenset({MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.CANCELLED})
+FINAL_STATUSES = frozenset(
+    {MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.CANCELLED, MessageStatus.BOUNCED}
+)
 # States a worker may claim a message from.
 CLAIMABLE_STATUSES = (MessageStatus.QUEUED, MessageStatus.RETRYING)
 
@@ -162,13 +166,15 @@ class CampaignProgress:
             if count(MessageStatus.SCHEDULED) == self.total:
                 return "scheduled"
             return "queued"
-        if count(MessageStatus.SENT) == self.total:
+        # A bounced message was sent (its bounce came back later).
+        sent = count(MessageStatus.SENT, 0) + count(MessageStatus.BOUNCED, 0)
+        if sent == self.total:
             return "sent"
         if count(MessageStatus.FAILED) == self.total:
             return "failed"
         if count(MessageStatus.CANCELLED) == self.total:
             return "cancelled"
-        return "partly sent" if count(MessageStatus.SENT) else "failed"
+        return "partly sent" if sent else "failed"
 
     def as_dict(self) -> dict[str, int]:
         return {status.value: self.counts.get(status, 0) for status in MessageStatus}
@@ -204,6 +210,9 @@ class Message(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # A merge campaign's variables for this recipient (a CSV row), as a JSON object.
     merge_data: Mapped[str | None] = mapped_column(Text)
+    # Bounces read back after the send (dashboard/bounces/): soft ones counted, a complaint's time.
+    soft_bounces: Mapped[int] = mapped_column(default=0, server_default="0")
+    complained_at: Mapped[datetime | None]
 
     campaign: Mapped[Campaign] = relationship(back_populates="messages")
     attempts_log: Mapped[list[DeliveryAttempt]] = relationship(
@@ -282,3 +291,6 @@ Index(
 )
 Index("ix_delivery_attempt_message_outcome", DeliveryAttempt.message_id, DeliveryAttempt.outcome)
 Index("ix_campaign_created_at", Campaign.created_at)  # campaigns of a range
+# A bounce without its bounce address is matched by the returned message's Message-ID.
+Index("ix_message_message_id_header", Message.message_id_header)
+Index("ix_message_complained_at", Message.complained_at)  # complaints of a range

@@ -10,9 +10,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 from flask import Flask
 
+from dashboard.bounces.intake import bounce_domain_of
 from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import CaughtMail
+from dashboard.ops.bounce_receiver import receive_bounce
 from dashboard.ops.caught_mail import caught_fields
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,9 @@ class CatchingHandler:
         self.app = app
 
     async def handle_DATA(self, server: object, session: Session, envelope: Envelope) -> str:
+        rcpt_tos = envelope.rcpt_tos
+        if rcpt_tos and all(bounce_domain_of(rcpt, self.app.config) for rcpt in rcpt_tos):
+            return receive_bounce(self.app, envelope)  # a bounce coming home, not mail to catch
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8")

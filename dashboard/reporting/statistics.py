@@ -3,7 +3,8 @@
 Each query walks one index of the models (no table scan at a million rows), and the chart's
 sent counts of finished hours come from the hourly counts kept beside the rows (`sent_hours`);
 see bench/history_bench.py for what they cost. A range holds what happened in it: messages sent
-(by sent_at) and failed or cancelled (by their last update) then; the totals of sent and failed
+(by sent_at) and failed, cancelled or bounced (by their last update) then, complaints by their
+time; the totals of sent and failed
 are the sums of the chart. Queued, scheduled, sending and retrying are what waits now.
 """
 
@@ -35,6 +36,7 @@ class Totals:
     counts: dict[str, int]
     retried: int
     duplicates: int
+    complaints: int = 0  # messages reported as spam in the range (by the report's time)
 
     def count(self, status: MessageStatus) -> int:
         return self.counts.get(status.value, 0)
@@ -97,7 +99,7 @@ def totals(found: StatsRange, series: list[SeriesPoint]) -> Totals:
         .select_from(Message)
         .where(
             Message.status == status,
-            *(in_range if status == MessageStatus.CANCELLED else ()),
+            *(in_range if status in (MessageStatus.CANCELLED, MessageStatus.BOUNCED) else ()),
         )
         .scalar_subquery()
         for status in waiting
@@ -116,15 +118,22 @@ def totals(found: StatsRange, series: list[SeriesPoint]) -> Totals:
         .where(exists().where(Message.id == DuplicateSend.message_id, *in_range))
         .scalar_subquery()
     )
+    complaints = (
+        select(func.count())
+        .select_from(Message)
+        .where(Message.complained_at >= found.start, Message.complained_at < found.end)
+        .scalar_subquery()
+    )
     # Every count in one statement: one round trip.
-    *found_counts, n_retried, n_duplicates = db.session.execute(
-        select(*per_status, retried, duplicates)
+    *found_counts, n_retried, n_duplicates, n_complaints = db.session.execute(
+        select(*per_status, retried, duplicates, complaints)
     ).one()
     counts.update(zip(waiting, found_counts, strict=True))
     return Totals(
         counts={status: n for status, n in counts.items() if n},
         retried=n_retried or 0,
         duplicates=n_duplicates or 0,
+        complaints=n_complaints or 0,
     )
 
 

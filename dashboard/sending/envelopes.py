@@ -23,6 +23,7 @@ from dashboard.mail.attachments import AttachmentFile
 from dashboard.mail.merge import MergeTemplate, compile_merge
 from dashboard.mail.skeleton import MimeSkeleton, Personalised
 from dashboard.mail.smtp import Envelope
+from dashboard.mail.verp import verp_address, verp_key
 from dashboard.models import Campaign, Message
 from dashboard.sending.unsubscribe_links import unsubscribe_serializer, unsubscribe_url
 
@@ -86,6 +87,10 @@ class CampaignRenderer:
         self.base_url = config["PUBLIC_BASE_URL"]
         self.max_rendered_bytes: int = config["MERGE_MAX_RENDERED_BYTES"]
         self.serializer = unsubscribe_serializer(config["SECRET_KEY"])
+        # With a bounce domain, each message's envelope sender is its own bounce address.
+        self.bounce_domain: str = config.get("BOUNCE_DOMAIN", "")
+        self.bounce_local: str = config.get("BOUNCE_LOCAL_PART", "bounces")
+        self.bounce_key = verp_key(config.get("BOUNCE_SECRET") or config["SECRET_KEY"])
 
     def envelope(self, message: Row[Any] | Message) -> Envelope:
         """The message's bytes. A merge raises TemplateProblem when the row does not fit the
@@ -114,7 +119,12 @@ class CampaignRenderer:
                 unsubscribe_url=link,
             )
         )
-        return Envelope(message.id, campaign.from_address, message.to_address, data)
+        sender = campaign.from_address
+        if self.bounce_domain:
+            sender = verp_address(
+                message.id, self.bounce_local, self.bounce_domain, self.bounce_key
+            )
+        return Envelope(message.id, sender, message.to_address, data)
 
 
 def envelope_for(message_id: int, config: Mapping[str, Any]) -> Envelope:

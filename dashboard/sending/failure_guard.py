@@ -22,7 +22,13 @@ from dashboard.sending.holds import pause_campaign
 def is_failure(outcome: str, smtp_code: int | None) -> bool:
     """A refusal by the server. A message stopped before SMTP (a suppressed address, a row its
     template cannot render) says nothing about the account, so it does not count."""
-    return smtp_code is not None and 500 <= smtp_code < 600 and outcome != Outcome.SENT
+    # A bounce read back later (its attempt row is `bounced`) is counted by the bounce-rate
+    # guard (dashboard/bounces/), not here.
+    return (
+        smtp_code is not None
+        and 500 <= smtp_code < 600
+        and outcome in (Outcome.PERMANENT, Outcome.TRANSIENT)
+    )
 
 
 def failures_in_window(campaign: Campaign, window: int) -> int:
