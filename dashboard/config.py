@@ -110,9 +110,11 @@ def load_settings() -> dict[str, Any]:
         "DISPLAY_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "UTC"),
         # Beat: how often due scheduled/retrying messages are queued, and stale rows swept.
         "DISPATCH_INTERVAL_SECONDS": _float("DISPATCH_INTERVAL_SECONDS", 2.0),
-        "SWEEP_INTERVAL_SECONDS": _float("SWEEP_INTERVAL_SECONDS", 30.0),
+        "SWEEP_INTERVAL_SECONDS": _float("SWEEP_INTERVAL_SECONDS", 10.0),
         "STALE_QUEUED_SECONDS": _float("STALE_QUEUED_SECONDS", 600.0),
-        "STALE_SENDING_SECONDS": _float("STALE_SENDING_SECONDS", 600.0),
+        # A batch holds its rows by a lease of this many seconds, renewed every third of it
+        # while it works: a batch that died gives its rows back this long after its last renewal.
+        "LEASE_SECONDS": _float("LEASE_SECONDS", 45.0),
         # While the SMTP account is held (unreachable, login refused), how often beat tries it.
         "ACCOUNT_PROBE_SECONDS": _float("ACCOUNT_PROBE_SECONDS", 15.0),
         # Shared rate limit per SMTP account, across every worker (0 = no limit).
@@ -279,11 +281,12 @@ def celery_settings(
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         # Redis redelivers an unacked task (its whole worker was killed) once this many seconds
-        # have passed, checking every 10 s (kombu's default checks every 100 s); the claim makes
-        # an early redelivery of a task still running harmless. A killed child process's task is
-        # requeued at once (task_reject_on_worker_lost).
+        # have passed, checking every 10 s (kombu's default checks every 100 s); the claim and
+        # the lease make an early redelivery of a task still running harmless (it claims
+        # nothing), so the wait is short: within it, the dead worker's unstarted batches come
+        # back. A killed child process's task is requeued at once (task_reject_on_worker_lost).
         "broker_transport_options": {
-            "visibility_timeout": _int("CELERY_VISIBILITY_TIMEOUT", 900),
+            "visibility_timeout": _int("CELERY_VISIBILITY_TIMEOUT", 60),
             "unacked_restore_throttle": 1,
         },
         "worker_prefetch_multiplier": 1,

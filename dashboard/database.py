@@ -12,6 +12,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from dashboard.extensions import db
 
@@ -57,6 +58,11 @@ def init_database(app: Flask) -> None:
             engine, "connect", _sqlite_pragmas
         ):
             event.listen(engine, "connect", _sqlite_pragmas)
+
+
+#: The database is away: refusing connections, restarting, or (SQLite) locked past the busy
+#: timeout. Worth waiting for and trying again, unlike an error in what was written.
+DATABASE_AWAY = (OperationalError, InterfaceError)
 
 
 @contextmanager

@@ -41,16 +41,27 @@ def record_delivery_results(
     task_id: str | None,
     recipients: Mapping[int, tuple[int, str]] | None = None,
     **_: Any,
-) -> None:
+) -> bool:
     """The `delivery_results` handler: record a chunk of the task's results
-    (`sending.outcomes`) in this app's context. Returns nothing.
+    (`sending.outcomes`) in this app's context. Returns True once they are committed.
 
     An error is rolled back and raised; Celery's `Signal.send` logs it and hands it back in its
-    list of responses, which the task (`_Report.flush`) does not read: the batch goes on, and
-    rows left `sending` are the sweeper's.
+    list of responses, which the task reads (`recorded`): it keeps the results, stops sending
+    and writes them again once the database answers.
     """
     with _flask_app(sender).app_context():
         record_outcomes(results, retry_at, worker=worker, task_id=task_id, recipients=recipients)
+    return True
+
+
+def recorded(responses: Sequence[tuple[Any, Any]]) -> None:
+    """Raise what a handler of `delivery_results` raised (Celery's `send` returns it instead);
+    raise too when no handler answered: results nobody wrote are not recorded."""
+    if not responses:
+        raise RuntimeError("no handler is connected to delivery_results: outcomes not recorded")
+    for _, response in responses:
+        if isinstance(response, BaseException):
+            raise response
 
 
 def fail_unfinished_batch(
@@ -60,14 +71,20 @@ def fail_unfinished_batch(
     args: Sequence[Any] = (),
     **_: Any,
 ) -> None:
-    """A batch task that crashed leaves no row in `sending`: they fail, with the error kept."""
+    """A batch task that crashed leaves no row of its own in `sending`: they fail, with the error
+    kept. Rows another batch holds now (its lease ran out and they were given out again) are
+    not this task's."""
     if sender is None or getattr(sender, "name", "") != SEND_BATCH or not args:
         return
     reply = f"worker error: {type(exception).__name__}: {exception}"[:2000]
     with _flask_app(sender).app_context(), transaction():
         db.session.execute(
             update(Message)
-            .where(Message.id.in_(args[0]), Message.status == MessageStatus.SENDING)
+            .where(
+                Message.id.in_(args[0]),
+                Message.status == MessageStatus.SENDING,
+                Message.task_id == task_id,
+            )
             .values(status=MessageStatus.FAILED, last_reply=reply, updated_at=utcnow())
         )
     log.error("batch %s failed: %s", task_id, reply)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 
 import redis
@@ -13,9 +14,16 @@ from flask import current_app
 
 from dashboard.bounces.mailbox import poll_mailbox
 from dashboard.campaigns.importer import run_import
+from dashboard.database import DATABASE_AWAY
 from dashboard.extensions import db
 from dashboard.mail.rate_limit import QuotaExhausted, next_window
-from dashboard.mail.smtp import AccountUnavailable, DeliveryResult, Outcome, deliver_batch
+from dashboard.mail.smtp import (
+    AccountUnavailable,
+    DeliveryResult,
+    Envelope,
+    Outcome,
+    deliver_batch,
+)
 from dashboard.models import utcnow
 from dashboard.sending.account import limiter_for, smtp_settings
 from dashboard.sending.account_hold import account_hold, hold_account, probe_held_account
@@ -24,6 +32,7 @@ from dashboard.sending.claims import claim_batch
 from dashboard.sending.dispatcher import dispatch_due
 from dashboard.sending.failure_guard import is_failure
 from dashboard.sending.holds import HoldWatch, release_unsent
+from dashboard.sending.leases import Lease, lease_seconds, new_token
 from dashboard.sending.queues import (
     DELIVER_WEBHOOKS,
     DISPATCH_DUE,
@@ -36,7 +45,7 @@ from dashboard.sending.queues import (
 from dashboard.sending.retries import hand_back, retry_delay
 from dashboard.sending.slices import put_back, slice_seconds, split_for_rate, until_slice_ends
 from dashboard.sending.sweeper import sweep_stale
-from dashboard.signals import delivery_results
+from dashboard.signals import delivery_results, recorded
 from dashboard.webhooks.delivery import deliver_due
 
 log = logging.getLogger(__name__)
@@ -49,6 +58,10 @@ FLUSH_EVERY_FAILING_RESULTS = 50
 FLUSH_EVERY_SECONDS = 1.0
 # A rate limiter that cannot be reached holds its messages back this long, then they go again.
 LIMITER_DOWN_RETRY_SECONDS = 10
+# A batch that cannot claim because the database is away goes again later, backing off from
+# 1 s to this, this many times (then its rows are the sweeper's, still `queued`).
+CLAIM_RETRY_MAX_SECONDS = 30
+CLAIM_RETRIES = 20
 
 
 class _Report:
@@ -71,6 +84,7 @@ class _Report:
         self.done: set[int] = set()
         self.unreached = 0  # transient failures that never reached the server
         self.failing = False  # whether a pending result is one the failure guard counts
+        self.unrecorded = False  # whether writing the pending results failed: none may be sent
         self.last_flush = time.monotonic()
 
     def add(self, result: DeliveryResult) -> None:
@@ -80,11 +94,19 @@ class _Report:
         if result.outcome is Outcome.TRANSIENT and result.code is None:
             self.unreached += 1
         self.failing = self.failing or is_failure(result.outcome.value, result.code)
-        if (
+        if not self.unrecorded and (
             len(self.pending) >= FLUSH_EVERY_RESULTS
             or (self.failing and len(self.pending) >= FLUSH_EVERY_FAILING_RESULTS)
             or time.monotonic() - self.last_flush >= FLUSH_EVERY_SECONDS
         ):
+            # Kept when the database is away: the batch writes them again (`settle`) first.
+            with contextlib.suppress(*DATABASE_AWAY):
+                self.flush()
+
+    def settle(self) -> None:
+        """Write the results a flush failed to write, if any (raises while the database is
+        away: the batch's lease waits and calls again)."""
+        if self.unrecorded:
             self.flush()
 
     def retry_at(self, message_id: int, now: datetime) -> datetime | None:
@@ -101,33 +123,58 @@ class _Report:
         return now + timedelta(seconds=delay)
 
     def flush(self) -> None:
+        """Hand the pending results to the signal handlers and check they were written; on a
+        handler's error the results stay pending (`unrecorded`) and the error is raised."""
         if self.pending:
             now = utcnow()
-            delivery_results.send(
-                sender=self.task,
-                results=self.pending,
-                retry_at={
-                    r.key: self.retry_at(r.key, now)
-                    for r in self.pending
-                    if r.outcome is Outcome.TRANSIENT
-                },
-                worker=self.task.request.hostname or "",
-                task_id=self.task.request.id,
-                recipients=self.recipients,
-            )
+            try:
+                recorded(
+                    delivery_results.send(
+                        sender=self.task,
+                        results=self.pending,
+                        retry_at={
+                            r.key: self.retry_at(r.key, now)
+                            for r in self.pending
+                            if r.outcome is Outcome.TRANSIENT
+                        },
+                        worker=self.task.request.hostname or "",
+                        task_id=self.task.request.id,
+                        recipients=self.recipients,
+                    )
+                )
+            except BaseException:
+                self.unrecorded = True
+                raise
+        self.unrecorded = False
         self.pending = []
         self.failing = False
         self.last_flush = time.monotonic()
+
+
+def _while_held(envelopes: Iterable[Envelope], lease: Lease, report: _Report) -> Iterator[Envelope]:
+    """Hand out envelopes while the batch may send: before each, its earlier outcomes written
+    and its lease fresh (`Lease.keep`); a message whose row the batch no longer holds is
+    skipped, never sent by this batch."""
+    for envelope in envelopes:
+        if not lease.keep(report.settle):
+            return
+        if lease.holds(envelope.key):
+            yield envelope
+        else:
+            log.warning("message %s was given to another batch: not sent by this one", envelope.key)
 
 
 @shared_task(bind=True, name=SEND_BATCH)
 def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     """Send a batch of messages over one SMTP connection, paced by the shared rate limit.
 
-    Transient failures go to `retrying` with a time; the beat dispatcher queues them again then
-    (no retry lives only in the broker). Messages the rate limit holds back are handed back,
-    and so is the whole batch while the SMTP account is held (unreachable, or refusing the
-    login): their attempts are not counted, and they go once a probe finds the account working.
+    The batch holds its rows by a lease (`sending.leases`) renewed while it works, and sends
+    nothing while an outcome is unwritten. Transient failures go to `retrying` with a time; the
+    beat dispatcher queues them again then (no retry lives only in the broker). Messages the
+    rate limit holds back are handed back, and so is the whole batch while the SMTP account is
+    held (unreachable, or refusing the login): their attempts are not counted, and they go once
+    a probe finds the account working. A batch that cannot claim because the database is away
+    goes again later.
     """
     config = current_app.config
     delivery = self.request.delivery_info or {}
@@ -137,14 +184,35 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     if bulk:
         message_ids, rest = split_for_rate(message_ids, config)
         put_back(rest, "bulk")
-    claimed = claim_batch(message_ids, task_id=self.request.id, redelivered=redelivered)
+    lease = Lease(new_token(), (), lease_seconds(config))
+    try:
+        claimed = claim_batch(
+            message_ids,
+            task_id=self.request.id,
+            redelivered=redelivered,
+            token=lease.token,
+            lease_seconds=lease.seconds,
+        )
+    except DATABASE_AWAY as error:
+        db.session.rollback()
+        countdown = min(CLAIM_RETRY_MAX_SECONDS, 2**self.request.retries)
+        log.warning("could not claim (%s): again in %d s", type(error).__name__, countdown)
+        raise self.retry(
+            args=[message_ids], countdown=countdown, max_retries=CLAIM_RETRIES, exc=error
+        ) from None
     if not claimed:
         return {"claimed": 0}
+    lease.held = set(claimed)
     hold = account_hold(config)
     if hold is not None:
-        hand_back(claimed, until=utcnow(), reason=f"waiting: {hold.describe()}")
+        hand_back(claimed, until=utcnow(), reason=f"waiting: {hold.describe()}", token=lease.token)
         return {"claimed": len(claimed), "held": len(claimed)}
-    batch = prepare_batch(claimed, config)
+    try:
+        batch = prepare_batch(claimed, config)
+    except DATABASE_AWAY as error:  # nothing sent: the rows go again when their lease runs out
+        db.session.rollback()
+        log.warning("batch %s not loaded (%s): left to its lease", lease.token, error)
+        return {"claimed": len(claimed), "held": len(claimed)}
     db.session.rollback()  # end the read transaction: SQLite writers must not wait on it
     report = _Report(self, attempts=batch.attempts, recipients=batch.recipients, config=config)
     for refusal in batch.refused:  # suppressed addresses, rows their template cannot render
@@ -157,8 +225,12 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     limiter = limiter_for(config, urgent=not bulk)
     held_until, reason = None, ""
     try:
-        paced = limiter.paced(unheld, expected=len(batch.envelopes)) if limiter else unheld
-        for result in deliver_batch(paced, smtp_settings(config)):
+        paced = (
+            limiter.paced(unheld, expected=len(batch.envelopes), while_waiting=lease.renew_if_due)
+            if limiter
+            else unheld
+        )
+        for result in deliver_batch(_while_held(paced, lease, report), smtp_settings(config)):
             report.add(result)
     except AccountUnavailable as problem:
         # Back to `retrying`, due at once: the dispatcher sends them when the hold is lifted.
@@ -170,18 +242,29 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     except redis.RedisError as error:
         held_until = utcnow() + timedelta(seconds=LIMITER_DOWN_RETRY_SECONDS)
         reason = f"waiting: the rate limit store is unreachable ({type(error).__name__})"
-    finally:
-        report.flush()
+    finally:  # every result written, the database waited for as long as the lease allows
+        if not lease.keep(report.flush):
+            log.error(
+                "batch %s: %d outcomes not recorded; their rows go again once the lease runs out",
+                lease.token,
+                len(report.pending),
+            )
     if limiter and report.unreached:
         try:
             limiter.refund(report.unreached)
         except redis.RedisError as error:
             log.warning("could not refund %d quota: %s", report.unreached, error)
     unsent = [message_id for message_id in claimed if message_id not in report.done]
-    if held_until is not None:
-        hand_back(unsent, until=held_until, reason=reason)
-    else:  # held back by a pause or a cancel, or the batch's time slice is over
-        release_unsent(unsent)
+    try:
+        if held_until is not None:
+            hand_back(unsent, until=held_until, reason=reason, token=lease.token)
+        else:  # held back by a pause or a cancel, or the batch's time slice is over
+            release_unsent(unsent, token=lease.token)
+    except DATABASE_AWAY as error:
+        db.session.rollback()
+        log.warning(
+            "batch %s: %d unsent rows left to their lease (%s)", lease.token, len(unsent), error
+        )
     return {"claimed": len(claimed), "held": len(unsent), **report.counts}
 
 

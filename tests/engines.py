@@ -53,7 +53,7 @@ def session_name(prefix: str) -> str:
     return f"{prefix}_{os.getpid()}"
 
 
-def _admin_connection() -> psycopg.Connection:
+def admin_connection() -> psycopg.Connection:
     url = make_url(POSTGRES_URL).set(drivername="postgresql")
     try:
         return psycopg.connect(
@@ -73,7 +73,7 @@ def _admin_connection() -> psycopg.Connection:
 @contextmanager
 def postgres_database(name: str) -> Iterator[str]:
     """Create an empty database `name`, yield its SQLAlchemy URL, drop it (and its sessions)."""
-    with _admin_connection() as admin:
+    with admin_connection() as admin:
         admin.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
@@ -81,7 +81,7 @@ def postgres_database(name: str) -> Iterator[str]:
     try:
         yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        with _admin_connection() as admin:
+        with admin_connection() as admin:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )

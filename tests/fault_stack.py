@@ -8,15 +8,18 @@ given (`TEST_BROKER=rabbitmq`); results and the shared rate limit stay on the te
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 from dashboard import create_app
 from dashboard.auth import ADMIN
@@ -40,6 +43,27 @@ from tests.smtp_server import ScriptedSMTPServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_SECONDS = 60
+
+# Faults are struck mid-send: short timeouts, many retries, a quick sweeper, and no rate limit
+# or failure pause to slow the recovery down.
+QUICK = {
+    "MAIL_TIMEOUT": "5",
+    "MAIL_BATCH_SIZE": "50",
+    "MAIL_MAX_RETRIES": "10",
+    "MAIL_RETRY_BASE_SECONDS": "0.2",
+    "MAIL_RETRY_MAX_SECONDS": "1",
+    "DISPATCH_INTERVAL_SECONDS": "0.5",
+    "SWEEP_INTERVAL_SECONDS": "1",
+    "STALE_QUEUED_SECONDS": "5",
+    "LEASE_SECONDS": "8",
+    "CELERY_VISIBILITY_TIMEOUT": "10",
+    "RATE_LIMIT_PER_SECOND": "0",
+    "RATE_LIMIT_PER_DAY": "0",
+    "FAILURE_PAUSE_PERCENT": "0",
+    "ACCOUNT_PROBE_SECONDS": "1",
+}
+# The settings a user gets (config.py's defaults), but for the rate limits, set by each test.
+SHIPPED = {"RATE_LIMIT_PER_SECOND": "0", "RATE_LIMIT_PER_DAY": "0"}
 
 
 def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM, wait: float = 20) -> None:
@@ -67,6 +91,9 @@ class FaultStack:
     logs: dict[int, Path] = field(default_factory=dict)
     apps: list[Flask] = field(default_factory=list)
     started_at: float = field(default_factory=time.monotonic)
+    # True: the recovery timers a user gets (lease, sweep, visibility timeout, retries), only
+    # the rate limits and the failure pause set by the test.
+    shipped: bool = False
 
     @property
     def redis_url(self) -> str:
@@ -95,22 +122,7 @@ class FaultStack:
                 mail_port=self.smtp.port,
                 secret_key="fault-test-key",
             ),
-            # Faults are struck mid-send: short timeouts, many retries, a quick sweeper, and no
-            # rate limit or failure pause to slow the recovery down.
-            "MAIL_TIMEOUT": "5",
-            "MAIL_BATCH_SIZE": "50",
-            "MAIL_MAX_RETRIES": "10",
-            "MAIL_RETRY_BASE_SECONDS": "0.2",
-            "MAIL_RETRY_MAX_SECONDS": "1",
-            "DISPATCH_INTERVAL_SECONDS": "0.5",
-            "SWEEP_INTERVAL_SECONDS": "1",
-            "STALE_QUEUED_SECONDS": "5",
-            "STALE_SENDING_SECONDS": "8",
-            "CELERY_VISIBILITY_TIMEOUT": "10",
-            "RATE_LIMIT_PER_SECOND": "0",
-            "RATE_LIMIT_PER_DAY": "0",
-            "FAILURE_PAUSE_PERCENT": "0",
-            "ACCOUNT_PROBE_SECONDS": "1",
+            **(SHIPPED if self.shipped else QUICK),
             **self.overrides,
         }
 
@@ -178,20 +190,32 @@ class FaultStack:
         }
         for name, value in settings.items():
             if name.startswith(
-                ("MAIL_", "RATE_", "STALE_", "FAILURE_", "DISPATCH_", "SWEEP_", "ACCOUNT_", "BULK_")
+                (
+                    "MAIL_",
+                    "RATE_",
+                    "STALE_",
+                    "LEASE_",
+                    "FAILURE_",
+                    "DISPATCH_",
+                    "SWEEP_",
+                    "ACCOUNT_",
+                    "BULK_",
+                )
             ):
                 config[name] = value
         for name in ("MAIL_PORT", "MAIL_BATCH_SIZE", "MAIL_MAX_RETRIES", "RATE_LIMIT_PER_DAY"):
-            config[name] = int(settings[name])
+            if name in settings:
+                config[name] = int(settings[name])
         for name in (
             "RATE_LIMIT_PER_SECOND",
             "FAILURE_PAUSE_PERCENT",
             "STALE_QUEUED_SECONDS",
-            "STALE_SENDING_SECONDS",
+            "LEASE_SECONDS",
             "MAIL_TIMEOUT",
             "ACCOUNT_PROBE_SECONDS",
         ):
-            config[name] = float(settings[name])
+            if name in settings:
+                config[name] = float(settings[name])
         config["MAIL_USE_TLS"] = config["MAIL_USE_SSL"] = False
         app = create_app(config)
         self.apps.append(app)
@@ -327,18 +351,34 @@ class FaultReport:
     in_flight: int
     seconds: float
     detail: str = ""
+    recovery: float | None = None  # seconds from the fault's end to every message final
+
+    def save(self) -> None:
+        """Add this run to the JSON lines file FAULT_REPORT names, if it names one: the docs'
+        fault table is made from it (scripts/fault_table.py)."""
+        path = os.environ.get("FAULT_REPORT")
+        if path:
+            with open(path, "a", encoding="utf-8") as out:
+                out.write(json.dumps(asdict(self), ensure_ascii=False) + "\n")
 
     def line(self) -> str:
         return (
             f"FAULT | {self.database}+{self.broker} | {self.name} | messages={self.messages} | "
             f"lost={self.lost} | "
             f"duplicates={self.duplicates} | in_flight={self.in_flight} | "
-            f"time={self.seconds:.1f}s | {self.detail}"
+            f"time={self.seconds:.1f}s | recovery="
+            f"{'-' if self.recovery is None else f'{self.recovery:.1f}s'} | {self.detail}"
         )
 
 
 def tally(
-    name: str, stack: FaultStack, app: Flask, *, in_flight: int, detail: str = ""
+    name: str,
+    stack: FaultStack,
+    app: Flask,
+    *,
+    in_flight: int,
+    detail: str = "",
+    recovery: float | None = None,
 ) -> FaultReport:
     """Count, against what the SMTP server received, lost messages (a row not `sent`, or sent
     but never received) and duplicates (copies received beyond the first)."""
@@ -358,8 +398,10 @@ def tally(
         in_flight,
         time.monotonic() - stack.started_at,
         detail,
+        recovery,
     )
     print(report.line(), flush=True)
+    report.save()
     return report
 
 
@@ -404,3 +446,44 @@ def signed_in(app: Flask) -> FlaskClient:
         session["_user_id"] = session_id
         session["_fresh"] = True
     return client
+
+
+@contextlib.contextmanager
+def database_away(stack: FaultStack, seconds: float) -> Iterator[None]:
+    """Take the stack's database away for `seconds`, then give it back (on leaving the block,
+    not before the time is up). PostgreSQL refuses new connections and its open ones are ended
+    (`ALLOW_CONNECTIONS false`, `pg_terminate_backend`); SQLite is locked by another connection
+    holding a write transaction past the workers' 30 s busy timeout, so their writes fail."""
+    if stack.database_url is None:
+        path = stack.root / "fault.db"
+        locked = threading.Event()
+
+        def hold() -> None:
+            with contextlib.closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as c:
+                c.execute("BEGIN IMMEDIATE")
+                locked.set()
+                time.sleep(seconds)
+                c.execute("COMMIT")
+
+        holder = threading.Thread(target=hold, daemon=True)
+        holder.start()
+        assert locked.wait(35), "could not take SQLite's write lock"
+        try:
+            yield
+        finally:
+            holder.join(seconds + 40)
+        return
+    name = make_url(stack.database_url).database
+    with contextlib.closing(engines.admin_connection()) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        ended_at = time.monotonic() + seconds
+        try:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            yield
+            time.sleep(max(0.0, ended_at - time.monotonic()))
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')

@@ -46,6 +46,9 @@ class Script:
     data_replies: deque[str] = field(default_factory=deque)  # next DATA replies, used once each
     data_delay: float = 0.0  # seconds to wait before answering DATA
     drop_every: int = 0  # close the connection instead of answering every Nth DATA
+    # Accept every Nth message, then close the connection before its 250 goes out: the client
+    # cannot know it was delivered (a lost final reply).
+    lose_reply_every: int = 0
     data_count: int = 0
     transient_rate: float = 0.0  # share of DATA commands answered 421 or 451 at random
     rng: random.Random = field(default_factory=lambda: random.Random(4))
@@ -82,6 +85,9 @@ class ScriptedHandler:
             self.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
             )
+            lose = script.lose_reply_every
+            if lose and script.data_count % lose == 0:
+                server.transport.close()
         return "250 2.0.0 Ok: queued"
 
 

@@ -7,16 +7,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from celery.utils.dispatch import Signal
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from dashboard.extensions import db
 from dashboard.models import DeliveryAttempt, Message, utcnow
 from dashboard.sending.claims import claim_batch
+from dashboard.sending.leases import Lease, new_token
 from dashboard.sending.requests import EmailContent
 from dashboard.sending.submission import submit_email
 from dashboard.sending.sweeper import sweep_stale
+from dashboard.signals import recorded
 from tests.conftest import messages_of, wait_for_final
 from tests.smtp_server import ScriptedSMTPServer
 from tests.test_send_end_to_end import attempts_of
@@ -71,7 +75,14 @@ def test_sweeper_requeues_lost_rows_and_resends_a_stale_sending_row_only_once(
         db.session.execute(
             update(Message)
             .where(Message.id.in_([stale_sending, stale_again]))
-            .values(status="sending", claimed_at=long_ago, attempts=1, next_attempt_at=None)
+            .values(
+                status="sending",
+                claimed_at=long_ago,
+                lease_token="dead-batch",
+                lease_expires_at=utcnow() - timedelta(seconds=1),  # its lease just ran out
+                attempts=1,
+                next_attempt_at=None,
+            )
         )
         db.session.execute(update(Message).where(Message.id == stale_again).values(stale_resends=1))
         db.session.commit()
@@ -97,18 +108,67 @@ def test_sweeper_requeues_lost_rows_and_resends_a_stale_sending_row_only_once(
     assert outcomes == []
 
 
-def test_sweeper_leaves_fresh_rows_alone(app: Flask, unique: str) -> None:
-    [fresh] = held_campaign(app, unique, 1)
+def test_sweeper_leaves_rows_alone_while_their_lease_runs_however_long_ago_they_were_claimed(
+    app: Flask, unique: str
+) -> None:
+    """A batch at a provider's pace works for minutes, renewing its lease: its rows are not
+    stale, whatever the rate or the batch's size."""
+    fresh, long_running = held_campaign(app, unique, 2)
     with app.app_context():
         db.session.execute(
             update(Message)
             .where(Message.id == fresh)
             .values(status="sending", claimed_at=utcnow(), next_attempt_at=None)
         )
+        db.session.execute(
+            update(Message)
+            .where(Message.id == long_running)
+            .values(
+                status="sending",
+                claimed_at=utcnow() - timedelta(hours=2),
+                lease_token="live-batch",
+                lease_expires_at=utcnow() + timedelta(seconds=30),
+                next_attempt_at=None,
+            )
+        )
         db.session.commit()
         assert sweep_stale() == {"requeued": 0, "resent": 0, "failed": 0}
-        assert db.session.get(Message, fresh).status == "sending"
-        db.session.execute(update(Message).where(Message.id == fresh).values(status="cancelled"))
+        statuses = db.session.scalars(
+            select(Message.status).where(Message.id.in_([fresh, long_running]))
+        )
+        assert list(statuses) == ["sending", "sending"]
+        db.session.execute(
+            update(Message).where(Message.id.in_([fresh, long_running])).values(status="cancelled")
+        )
+        db.session.commit()
+
+
+def test_a_lease_renewal_returns_only_the_rows_the_batch_still_holds(
+    app: Flask, unique: str
+) -> None:
+    """The sweeper gave one row to another batch (its lease had run out): the old owner's next
+    renewal does not return it, so the old owner never sends it."""
+    ids = held_campaign(app, unique, 3)
+    with app.app_context():
+        db.session.execute(update(Message).where(Message.id.in_(ids)).values(status="queued"))
+        db.session.commit()
+        lease = Lease(new_token(), (), 30)
+        claimed = claim_batch(
+            ids, task_id="t", redelivered=False, token=lease.token, lease_seconds=30
+        )
+        assert claimed == ids
+        lease.held = set(claimed)
+        assert lease.renew() == set(ids)
+        expiry = db.session.get(Message, ids[0]).lease_expires_at
+        assert expiry is not None and expiry > utcnow() + timedelta(seconds=25)
+        db.session.execute(
+            update(Message).where(Message.id == ids[1]).values(lease_token="another-batch")
+        )
+        db.session.execute(update(Message).where(Message.id == ids[2]).values(status="sent"))
+        db.session.commit()
+        assert lease.renew() == {ids[0]}
+        assert [lease.holds(i) for i in ids] == [True, False, False]
+        db.session.execute(update(Message).where(Message.id.in_(ids)).values(status="cancelled"))
         db.session.commit()
 
 
@@ -126,15 +186,24 @@ def test_a_redelivered_batch_takes_over_only_what_its_first_delivery_left_sendin
                 select(Message.id).where(Message.campaign_id == campaign.id).order_by(Message.id)
             )
         )
+        ran_out = utcnow() - timedelta(seconds=1)
         for status, group in (("sending", ids[:2]), ("queued", ids[2:])):
             db.session.execute(
                 update(Message)
                 .where(Message.id.in_(group))
-                .values(status=status, task_id="dead-delivery", next_attempt_at=None, attempts=1)
+                .values(
+                    status=status,
+                    task_id="dead-delivery",
+                    lease_token="dead-token",
+                    lease_expires_at=ran_out,
+                    next_attempt_at=None,
+                    attempts=1,
+                )
             )
         db.session.commit()
 
-        assert claim_batch(ids, task_id="dead-delivery", redelivered=True) == ids
+        lease = {"token": new_token(), "lease_seconds": 30}
+        assert claim_batch(ids, task_id="dead-delivery", redelivered=True, **lease) == ids
         rows = db.session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id))
         assert [(m.status, m.stale_resends) for m in rows] == [
             ("sending", 1),
@@ -152,3 +221,43 @@ def test_a_redelivered_batch_takes_over_only_what_its_first_delivery_left_sendin
         # Nothing sends these rows: no worker holds them, and the sweeper must not either.
         db.session.execute(update(Message).where(Message.id.in_(ids)).values(status="cancelled"))
         db.session.commit()
+
+
+def test_a_redelivered_batch_leaves_rows_whose_lease_still_runs(app: Flask, unique: str) -> None:
+    """Redis redelivers a task still at work once its visibility timeout passes: the rows its
+    first delivery holds under a running lease are not taken from it."""
+    ids = held_campaign(app, unique, 2)
+    with app.app_context():
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(ids))
+            .values(
+                status="sending",
+                task_id="slow-delivery",
+                lease_token="first-delivery",
+                lease_expires_at=utcnow() + timedelta(seconds=20),
+                attempts=1,
+            )
+        )
+        db.session.commit()
+        lease = {"token": new_token(), "lease_seconds": 30}
+        assert claim_batch(ids, task_id="slow-delivery", redelivered=True, **lease) == []
+        tokens = db.session.scalars(select(Message.lease_token).where(Message.id.in_(ids)))
+        assert set(tokens) == {"first-delivery"}
+        db.session.execute(update(Message).where(Message.id.in_(ids)).values(status="cancelled"))
+        db.session.commit()
+
+
+def test_a_handlers_failure_reaches_the_task_instead_of_being_logged_away() -> None:
+    """Celery's Signal.send returns a handler's exception: `recorded` raises it, and raises
+    when no handler answered at all (outcomes nobody wrote)."""
+    signal = Signal(name="test_outcomes")
+
+    def refusing(**_: object) -> None:
+        raise OperationalError("UPDATE message", {}, Exception("database is locked"))
+
+    with pytest.raises(RuntimeError):
+        recorded(signal.send(sender=None))
+    signal.connect(refusing, weak=False)
+    with pytest.raises(OperationalError):
+        recorded(signal.send(sender=None))

@@ -12,7 +12,7 @@ import hashlib
 import math
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -166,9 +166,16 @@ class RateLimiter:
         day = (now or datetime.now(UTC)).strftime("%Y%m%d")
         return f"{self.key}:day:{day}"
 
-    def acquire(self, *, max_wait: float = 3600.0, count: int = 1) -> int:
+    def acquire(
+        self,
+        *,
+        max_wait: float = 3600.0,
+        count: int = 1,
+        while_waiting: Callable[[], None] | None = None,
+    ) -> int:
         """Wait for `count` tokens (at most the bucket size), or for one when today's quota has
-        fewer left; returns how many were taken. QuotaExhausted when today's quota is used up."""
+        fewer left; returns how many were taken. QuotaExhausted when today's quota is used up.
+        `while_waiting` is called before each wait (a caller renews what it holds meanwhile)."""
         deadline = time.monotonic() + max_wait
         while True:
             answer = int(
@@ -200,9 +207,16 @@ class RateLimiter:
                 continue
             if time.monotonic() > deadline:
                 raise TimeoutError("no sending token within the wait limit")
+            if while_waiting is not None:
+                while_waiting()
             time.sleep(answer / 1000)
 
-    def paced(self, items: Iterable[T], expected: int = 1) -> Iterator[T]:
+    def paced(
+        self,
+        items: Iterable[T],
+        expected: int = 1,
+        while_waiting: Callable[[], None] | None = None,
+    ) -> Iterator[T]:
         """Yield each item once a token is taken for it; stop when the quota is used up.
 
         Given `expected`, the most items that will come, tokens are taken several per call to
@@ -215,7 +229,9 @@ class RateLimiter:
         try:
             for item in items:
                 if not taken:
-                    taken = self.acquire(count=max(1, min(block, left)))
+                    taken = self.acquire(
+                        count=max(1, min(block, left)), while_waiting=while_waiting
+                    )
                 taken -= 1
                 left -= 1
                 yield item

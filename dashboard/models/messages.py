@@ -202,6 +202,10 @@ class Message(db.Model):
     task_id: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None]
+    # The lease a `sending` row is held by: the claiming batch's token, renewed while it works;
+    # past `lease_expires_at` the row is stale and the sweeper may give it to another batch.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None]
     # When a `scheduled` or `retrying` message is due; the beat dispatcher queues it then.
     next_attempt_at: Mapped[datetime | None]
     # Times the sweeper resent it after it was stuck in `sending` (at most once: at-least-once).
@@ -270,6 +274,7 @@ Index("ix_message_updated_at", Message.updated_at)  # date-range filter (last ac
 Index("ix_message_status_updated_at", Message.status, Message.updated_at)  # both together
 Index("ix_message_sent_at", Message.sent_at)  # sent per hour
 Index("ix_message_campaign_sent_at", Message.campaign_id, Message.sent_at)  # campaign durations
+Index("ix_message_status_lease_expires_at", Message.status, Message.lease_expires_at)  # sweeper
 # Partial indexes: only the few retried or failed rows, with what their counts read.
 Index(
     "ix_message_retried_updated_at",

@@ -1,7 +1,8 @@
 """The send path, from a submitted email to its outcome: the rules a submitted email must meet
 (`requests`, `field_errors`), submitting (`submission`) at most once per `Idempotency-Key`
 (`idempotency`), sending later (`schedule`), publishing
-ids to the broker after the commit (`publishing`, `queues`), claiming a batch (`claims`), what
+ids to the broker after the commit (`publishing`, `queues`), claiming a batch (`claims`) and
+holding it by a renewed lease (`leases`), what
 a batch sends (`envelopes`, `batch_content`, `unsubscribe_links`), the SMTP account and its
 shared rate limit (`account`), holding the account while it cannot be used (`account_hold`),
 holds (`holds`), bulk batches cut by time (`slices`), retries (`retries`), the failure guard, the

@@ -3,11 +3,10 @@ the task to another worker.
 
 Redis and SQS hide a task that a worker took for the broker's visibility timeout
 (`CELERY_VISIBILITY_TIMEOUT`) and hand it out again once it runs out, whether or not the first
-worker is still at it. The claim keeps such a copy from sending anything twice, but a timeout
-shorter than a batch makes every long batch run twice, and on SQS the first worker's ack may
-then not delete the message (SQS deletes only with the latest receipt handle), so it comes back
-again each time the timeout runs out. Too long a timeout only delays recovery from a worker that
-died. So the timeout is chosen from the longest a batch can run, computed here.
+worker is still at it. Such a copy finds its rows under the first batch's lease and sends
+nothing (sending/leases.py), so a timeout shorter than the longest batch costs one empty claim
+per timeout, while too long a timeout delays the batch of a worker that died. Only a timeout
+shorter than an ordinary bulk slice is refused: every batch would be handed out twice.
 """
 
 from __future__ import annotations
@@ -79,8 +78,8 @@ def check_visibility_timeout(config: Mapping[str, Any]) -> str | None:
     warning = (
         f"CELERY_VISIBILITY_TIMEOUT={timeout:g} is shorter than the longest a batch can run "
         f"(about {longest:.0f} s from MAIL_TIMEOUT, MAIL_BATCH_SIZE, BULK_SLICE_SECONDS and "
-        "RATE_LIMIT_PER_SECOND): a slow batch will be handed to another worker while it runs "
-        "(its claim keeps it from sending twice, but the work is done twice)"
+        "RATE_LIMIT_PER_SECOND): a long batch is handed to another worker while it runs, and "
+        "that copy finds the rows leased and sends nothing; only a dead worker's batch waits it out"
     )
-    log.warning(warning)
+    log.info(warning)
     return warning

@@ -1,14 +1,15 @@
 """Claiming messages before sending them: one conditional UPDATE moves `queued` or `retrying`
-rows to `sending` for one batch task, so two workers given the same ids never both send a row;
-and taking over the rows a dead delivery of the same batch left in `sending`."""
+rows to `sending` for one batch task under a lease (its token and expiry, `leases`), so two
+workers given the same ids never both send a row; and taking over the rows a dead delivery of
+the same batch left in `sending`, once their lease has run out."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import ColumnElement, and_, insert, or_, update
 
 from dashboard.database import transaction
 from dashboard.extensions import db
@@ -20,18 +21,23 @@ from dashboard.models import (
     held_campaigns,
     utcnow,
 )
+from dashboard.sending.leases import lease_expiry
 
 log = logging.getLogger(__name__)
 
 
-def claim_messages(message_ids: Sequence[int], *, task_id: str | None) -> list[int]:
-    """Move claimable rows to `sending` in one conditional UPDATE; return the ids this caller won.
+def claim_messages(
+    message_ids: Sequence[int], *, task_id: str | None, token: str, lease_seconds: float
+) -> list[int]:
+    """Move claimable rows to `sending` in one conditional UPDATE, under the caller's lease;
+    return the ids this caller won.
 
     Two workers given the same ids never both win a row, so no row is sent twice by them.
     Messages of a paused or cancelled campaign are not claimed: they wait for a resume.
     """
     if not message_ids:
         return []
+    now = utcnow()
     statement = (
         update(Message)
         .where(
@@ -41,7 +47,9 @@ def claim_messages(message_ids: Sequence[int], *, task_id: str | None) -> list[i
         )
         .values(
             status=MessageStatus.SENDING,
-            claimed_at=utcnow(),
+            claimed_at=now,
+            lease_token=token,
+            lease_expires_at=lease_expiry(lease_seconds, now),
             attempts=Message.attempts + 1,
             task_id=task_id,
             next_attempt_at=None,
@@ -57,23 +65,48 @@ def claim_messages(message_ids: Sequence[int], *, task_id: str | None) -> list[i
 STALE_OUTCOME = "stale"
 
 
-def claim_batch(message_ids: Sequence[int], *, task_id: str, redelivered: bool) -> list[int]:
-    """The ids a delivery of a batch task may send: its `queued` or `retrying` rows, claimed;
-    and, when the broker delivers the task again, first the rows an earlier delivery of it left
-    in `sending` (taken over, resent once). In that order: taken over after the claim, the rows
-    just claimed would count as orphans, and an unsent message be logged as a possible duplicate.
+def claim_batch(
+    message_ids: Sequence[int],
+    *,
+    task_id: str,
+    redelivered: bool,
+    token: str,
+    lease_seconds: float,
+) -> list[int]:
+    """The ids a delivery of a batch task may send, all under its lease `token`: its `queued` or
+    `retrying` rows, claimed; and, when the broker delivers the task again, first the rows an
+    earlier delivery of it left in `sending` with their lease run out (taken over, resent once).
+    In that order: taken over after the claim, the rows just claimed would count as orphans,
+    and an unsent message be logged as a possible duplicate.
     """
-    orphans = take_over_orphans(message_ids, task_id=task_id) if redelivered else []
-    claimed = claim_messages(message_ids, task_id=task_id)
+    lease = {"token": token, "lease_seconds": lease_seconds}
+    orphans = take_over_orphans(message_ids, task_id=task_id, **lease) if redelivered else []
+    claimed = claim_messages(message_ids, task_id=task_id, **lease)
     return sorted({*claimed, *orphans})
 
 
-def take_over_orphans(message_ids: Sequence[int], *, task_id: str | None) -> list[int]:
-    """For a batch the broker delivered again (its worker died mid-batch: a killed pool process
-    is requeued at once): take over its rows still `sending` under this same task id, once.
+def lease_ran_out(now: datetime, lease_seconds: float) -> ColumnElement[bool]:
+    """The condition of a `sending` row whose lease has run out (rows claimed before leases
+    existed: a lease's time after their claim)."""
+    return or_(
+        Message.lease_expires_at < now,
+        and_(
+            Message.lease_expires_at.is_(None),
+            Message.claimed_at < now - timedelta(seconds=lease_seconds),
+        ),
+    )
 
-    Like the sweeper's stale resend, only sooner: each may already have reached the server, so
-    it is resent at most once, logged as a `stale` attempt and counted in `stale_resends`.
+
+def take_over_orphans(
+    message_ids: Sequence[int], *, task_id: str | None, token: str, lease_seconds: float
+) -> list[int]:
+    """For a batch the broker delivered again (its worker died mid-batch, or Redis thought so):
+    take over its rows still `sending` under this same task id whose lease has run out, once.
+    A row whose lease still runs may belong to a delivery still at work, and is left alone
+    (the sweeper gives it out when the lease runs out).
+
+    Like the sweeper's stale resend: each may already have reached the server, so it is resent
+    at most once, logged as a `stale` attempt and counted in `stale_resends`.
     """
     if not message_ids or not task_id:
         return []
@@ -87,11 +120,14 @@ def take_over_orphans(message_ids: Sequence[int], *, task_id: str | None) -> lis
                     Message.status == MessageStatus.SENDING,
                     Message.task_id == task_id,
                     Message.stale_resends == 0,
+                    lease_ran_out(now, lease_seconds),
                 )
                 .values(
                     stale_resends=Message.stale_resends + 1,
                     attempts=Message.attempts + 1,
                     claimed_at=now,
+                    lease_token=token,
+                    lease_expires_at=lease_expiry(lease_seconds, now),
                     updated_at=now,
                 )
                 .returning(Message.id)

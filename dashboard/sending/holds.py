@@ -4,11 +4,13 @@ batch claimed and did not send is given back."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 
 from sqlalchemy import select, update
 
+from dashboard.database import DATABASE_AWAY
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus, held_campaigns, record_event, utcnow
 from dashboard.sending.publishing import publish_messages
@@ -42,22 +44,27 @@ class HoldWatch:
         now = time.monotonic()
         if now - self.checked >= self.interval:
             self.checked = now
-            self.held = set(
-                db.session.scalars(held_campaigns().where(Campaign.id.in_(self.campaign_ids)))
-            )
+            # The database away: the last answer stands; the batch's lease decides the rest.
+            with contextlib.suppress(*DATABASE_AWAY):
+                self.held = set(
+                    db.session.scalars(held_campaigns().where(Campaign.id.in_(self.campaign_ids)))
+                )
             db.session.rollback()  # end the read transaction: the next check sees new flags
         return campaign_id in self.held
 
 
-def release_unsent(message_ids: Sequence[int]) -> int:
+def release_unsent(message_ids: Sequence[int], *, token: str | None = None) -> int:
     """Give back messages a worker claimed but did not send: cancelled with a cancelled
     campaign, otherwise queued again (and published again unless their campaign is paused: it
-    was resumed meanwhile, or the batch's time slice was over). Returns how many."""
+    was resumed meanwhile, or the batch's time slice was over). Given the batch's lease
+    `token`, only rows it still holds. Returns how many."""
     if not message_ids:
         return 0
     ids = list(message_ids)
     cancelled = select(Campaign.id).where(Campaign.cancelled_at.is_not(None))
     in_flight = (Message.id.in_(ids), Message.status == MessageStatus.SENDING)
+    if token is not None:
+        in_flight = (*in_flight, Message.lease_token == token)
     now = utcnow()
     db.session.execute(
         update(Message)
@@ -72,6 +79,8 @@ def release_unsent(message_ids: Sequence[int]) -> int:
             status=MessageStatus.QUEUED,
             attempts=Message.attempts - 1,
             claimed_at=None,
+            lease_token=None,
+            lease_expires_at=None,
             updated_at=now,
         )
         .returning(Message.id, Message.campaign_id)

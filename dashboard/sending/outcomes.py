@@ -6,7 +6,7 @@ Each result sets its message's status (`sent`, `retrying` with the time it goes 
 campaigns of new refusals, and each attempt is logged on one line.
 
 The Celery signal handler (`dashboard.signals`) calls `record_outcomes` inside the app context;
-an error rolls back and goes up to it.
+an error rolls back and goes up to it, and the task sees it and writes the chunk again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, update
 
-from dashboard.database import transaction
+from dashboard.database import DATABASE_AWAY, transaction
 from dashboard.extensions import db
 from dashboard.mail.smtp import DeliveryResult, Outcome
 from dashboard.models import DeliveryAttempt, Message, MessageStatus, utcnow
@@ -58,7 +58,10 @@ def record_outcomes(
     with transaction():
         _write_outcomes(attempts, sent, updates, now)
         enqueue_outcomes(db.session, updates)  # webhooks' events commit with the outcomes
-    _check_failing_campaigns(results)
+    try:
+        _check_failing_campaigns(results)
+    except DATABASE_AWAY as error:  # recorded already: writing them again would log them twice
+        log.warning("failure guard skipped (%s): it looks at the next refusals", error)
     log_attempts(results, worker, recipients or {})
 
 

@@ -24,17 +24,25 @@ def retry_delay(retries_done: int, *, base: float, cap: float) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-def hand_back(message_ids: Sequence[int], *, until: datetime, reason: str) -> int:
+def hand_back(
+    message_ids: Sequence[int], *, until: datetime, reason: str, token: str | None = None
+) -> int:
     """Return claimed messages that were not tried (a used-up quota, a limiter that could not be
-    reached) to `retrying` until `until`, their claim's attempt undone; they do not fail."""
+    reached) to `retrying` until `until`, their claim's attempt undone; they do not fail. Given
+    the batch's lease `token`, only rows it still holds."""
     if not message_ids:
         return 0
+    held = [Message.id.in_(message_ids), Message.status == MessageStatus.SENDING]
+    if token is not None:
+        held.append(Message.lease_token == token)
     with transaction():
         result = db.session.execute(
             update(Message)
-            .where(Message.id.in_(message_ids), Message.status == MessageStatus.SENDING)
+            .where(*held)
             .values(
                 status=MessageStatus.RETRYING,
+                lease_token=None,
+                lease_expires_at=None,
                 next_attempt_at=until,
                 attempts=Message.attempts - 1,  # the claim counted an attempt never made
                 last_reply=reason[:2000],

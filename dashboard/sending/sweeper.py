@@ -1,5 +1,6 @@
-"""The sweeper: rows stuck in `queued` (their task was lost with the broker) or `sending` (their
-worker died) past the timeouts are put back on the broker; a stale `sending` row is resent once."""
+"""The sweeper: rows stuck in `queued` (their task was lost with the broker) past the timeout, or
+`sending` with their lease run out (their batch died, or lost the database for a whole lease),
+are put back on the broker; a stale `sending` row is resent once."""
 
 from __future__ import annotations
 
@@ -17,26 +18,18 @@ from dashboard.models import (
     held_campaigns,
     utcnow,
 )
-from dashboard.sending.claims import log_stale_attempts
+from dashboard.sending.claims import lease_ran_out, log_stale_attempts
+from dashboard.sending.leases import lease_seconds
 from dashboard.sending.publishing import publish_messages
 
 log = logging.getLogger(__name__)
 
 
-def stale_sending_seconds() -> float:
-    """How long a row may stay `sending`: the setting, or longer when the rate limit makes one
-    batch take longer than that."""
-    config = current_app.config
-    seconds = float(config["STALE_SENDING_SECONDS"])
-    per_second = float(config["RATE_LIMIT_PER_SECOND"])
-    if per_second > 0:
-        seconds = max(seconds, 2 * int(config["MAIL_BATCH_SIZE"]) / per_second)
-    return seconds
-
-
 def sweep_stale(now: datetime | None = None) -> dict[str, int]:
-    """Re-enqueue rows stuck in `queued` (their task was lost with the broker) or `sending`
-    (their worker died) past the timeouts.
+    """Re-enqueue rows stuck in `queued` (their task was lost with the broker) past the timeout,
+    or `sending` whose lease ran out: a live batch renews its lease however long it works (a
+    slow server, a low shared rate), so only a batch that died or lost the database lets it run
+    out.
 
     A stale `sending` row may or may not have reached the server, so it is resent once (at
     least once; a possible duplicate, logged as a `stale` attempt) and failed if it sticks again.
@@ -44,7 +37,6 @@ def sweep_stale(now: datetime | None = None) -> dict[str, int]:
     now = now or utcnow()
     config = current_app.config
     queued_cutoff = now - timedelta(seconds=float(config["STALE_QUEUED_SECONDS"]))
-    sending_cutoff = now - timedelta(seconds=stale_sending_seconds())
     held = held_campaigns()
     with transaction():
         requeued = list(
@@ -60,7 +52,7 @@ def sweep_stale(now: datetime | None = None) -> dict[str, int]:
                 .execution_options(synchronize_session=False)
             )
         )
-        stuck = (Message.status == MessageStatus.SENDING, Message.claimed_at < sending_cutoff)
+        stuck = (Message.status == MessageStatus.SENDING, lease_ran_out(now, lease_seconds(config)))
         resent = list(
             db.session.scalars(
                 update(Message)
@@ -68,6 +60,8 @@ def sweep_stale(now: datetime | None = None) -> dict[str, int]:
                 .values(
                     status=MessageStatus.QUEUED,
                     stale_resends=Message.stale_resends + 1,
+                    lease_token=None,
+                    lease_expires_at=None,
                     updated_at=now,
                 )
                 .returning(Message.id)
