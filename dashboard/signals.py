@@ -22,6 +22,7 @@ from dashboard.mail.smtp import DeliveryResult
 from dashboard.models import Message, MessageStatus, utcnow
 from dashboard.sending.outcomes import record_outcomes
 from dashboard.sending.queues import SEND_BATCH
+from dashboard.webhooks.outbox import enqueue_failures
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def fail_unfinished_batch(
         return
     reply = f"worker error: {type(exception).__name__}: {exception}"[:2000]
     with _flask_app(sender).app_context(), transaction():
-        db.session.execute(
+        failed_ids = db.session.scalars(
             update(Message)
             .where(
                 Message.id.in_(args[0]),
@@ -86,7 +87,9 @@ def fail_unfinished_batch(
                 Message.task_id == task_id,
             )
             .values(status=MessageStatus.FAILED, last_reply=reply, updated_at=utcnow())
-        )
+            .returning(Message.id)
+        ).all()
+        enqueue_failures(db.session, failed_ids, reply)
     log.error("batch %s failed: %s", task_id, reply)
 
 

@@ -14,13 +14,16 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from dashboard.extensions import db
-from dashboard.models import DeliveryAttempt, Message, utcnow
+from dashboard.models import Campaign, DeliveryAttempt, Message, User, utcnow
+from dashboard.models.webhooks import WebhookDelivery, WebhookEndpoint
 from dashboard.sending.claims import claim_batch
 from dashboard.sending.leases import Lease, new_token
 from dashboard.sending.requests import EmailContent
 from dashboard.sending.submission import submit_email
 from dashboard.sending.sweeper import sweep_stale
 from dashboard.signals import recorded
+from dashboard.webhooks.endpoints import create_endpoint
+from tests.auth_helpers import make_user
 from tests.conftest import messages_of, wait_for_final
 from tests.smtp_server import ScriptedSMTPServer
 from tests.test_send_end_to_end import attempts_of
@@ -261,3 +264,35 @@ def test_a_handlers_failure_reaches_the_task_instead_of_being_logged_away() -> N
     signal.connect(refusing, weak=False)
     with pytest.raises(OperationalError):
         recorded(signal.send(sender=None))
+
+
+def test_a_row_the_sweeper_gives_up_on_tells_the_owners_webhook_it_failed(
+    app: Flask, unique: str
+) -> None:
+    person = make_user(app, f"hooks-{unique}@example.vn")
+    given_up, _untouched = held_campaign(app, unique, 2)
+    with app.app_context():
+        owner = db.session.get(User, person.id)
+        create_endpoint(owner, "http://127.0.0.1:9/hook", ["failed"], "", app.config)
+        campaign_id = db.session.get(Message, given_up).campaign_id
+        db.session.execute(
+            update(Campaign).where(Campaign.id == campaign_id).values(owner_id=person.id)
+        )
+        db.session.execute(
+            update(Message)
+            .where(Message.id == given_up)
+            .values(
+                status="sending",
+                lease_token="dead-batch",
+                lease_expires_at=utcnow() - timedelta(seconds=1),
+                stale_resends=1,
+            )
+        )
+        db.session.commit()
+        assert sweep_stale()["failed"] == 1
+        events = db.session.execute(
+            select(WebhookDelivery.message_id, WebhookDelivery.event)
+            .join(WebhookEndpoint)
+            .where(WebhookEndpoint.owner_id == person.id)
+        ).all()
+    assert [tuple(event) for event in events] == [(given_up, "failed")]

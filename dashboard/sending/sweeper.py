@@ -21,6 +21,7 @@ from dashboard.models import (
 from dashboard.sending.claims import lease_ran_out, log_stale_attempts
 from dashboard.sending.leases import lease_seconds
 from dashboard.sending.publishing import publish_messages
+from dashboard.webhooks.outbox import enqueue_failures
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +71,16 @@ def sweep_stale(now: datetime | None = None) -> dict[str, int]:
         )
         reply = "was still sending when its worker stopped; resent once (it may arrive twice)"
         log_stale_attempts(resent, now, reply, by="sweeper")
-        failed = db.session.execute(
+        gave_up = "stuck in sending again after one resend; not resent a second time"
+        failed_ids = db.session.scalars(
             update(Message)
             .where(*stuck, Message.stale_resends > 0)
-            .values(
-                status=MessageStatus.FAILED,
-                last_reply="stuck in sending again after one resend; not resent a second time",
-                updated_at=now,
-            )
+            .values(status=MessageStatus.FAILED, last_reply=gave_up, updated_at=now)
+            .returning(Message.id)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ).all()
+        enqueue_failures(db.session, failed_ids, gave_up)
+        failed = len(failed_ids)
     publish_messages(sorted(requeued + resent))
     report = {"requeued": len(requeued), "resent": len(resent), "failed": failed or 0}
     if any(report.values()):

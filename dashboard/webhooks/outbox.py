@@ -171,3 +171,13 @@ def enqueue_outcomes(session: Session, updates: Iterable[Mapping[str, Any]]) -> 
         if row.get("status") in (WebhookEvent.SENT.value, WebhookEvent.FAILED.value)
     ]
     return enqueue_events(session, events)
+
+
+def enqueue_failures(session: Session, message_ids: Iterable[int], reply: str) -> int:
+    """The `failed` events of messages failed outside a batch's report (the sweeper giving up
+    on a row, a batch task that crashed), in the transaction that fails them."""
+    events = [
+        OutcomeEvent(message_id, WebhookEvent.FAILED, {"smtp_code": None, "smtp_reply": reply})
+        for message_id in message_ids
+    ]
+    return enqueue_events(session, events)
