@@ -22,7 +22,8 @@ LONG_REPLY = (
 )
 
 # Every header link's centre, with what the browser finds there when it is tapped.
-TAPPABLE_LINKS = """() => [...document.querySelectorAll('header a, nav.account a, nav.account button')]
+TAPPABLE_LINKS = """() => [
+  ...document.querySelectorAll('header a, nav.account a, nav.account button')]
   .map(el => { const r = el.getBoundingClientRect();
                const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
                return {text: el.textContent.trim(), visible: r.width > 0 && r.height > 0,
@@ -94,8 +95,11 @@ def test_every_page_fits_a_phone_and_every_header_link_can_be_tapped(
                 continue
             links = page.evaluate(TAPPABLE_LINKS)
             assert len(links) >= 10, links
-            problems += [f"{path}: '{link['text']}' cannot be tapped" for link in links
-                         if not (link["visible"] and link["tappable"])]
+            problems += [
+                f"{path}: '{link['text']}' cannot be tapped"
+                for link in links
+                if not (link["visible"] and link["tappable"])
+            ]
             scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
             if scroll_width > width:
                 problems.append(f"{path}: the page is {scroll_width} px wide")
