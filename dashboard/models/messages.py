@@ -204,11 +204,19 @@ class Message(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # A merge campaign's variables for this recipient (a CSV row), as a JSON object.
     merge_data: Mapped[str | None] = mapped_column(Text)
+    # The subject as rendered for this recipient when a worker built it for sending; None
+    # while it is the campaign's subject as typed (plain mail, or not built yet).
+    subject: Mapped[str | None] = mapped_column(Text)
 
     campaign: Mapped[Campaign] = relationship(back_populates="messages")
     attempts_log: Mapped[list[DeliveryAttempt]] = relationship(
         back_populates="message", order_by="DeliveryAttempt.id", lazy="raise_on_sql"
     )
+
+    @property
+    def subject_as_sent(self) -> str:
+        """The subject the recipient gets: rendered for them once built, else as typed."""
+        return self.subject if self.subject is not None else self.campaign.subject
 
     @property
     def is_final(self) -> bool:

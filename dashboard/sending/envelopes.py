@@ -86,6 +86,8 @@ class CampaignRenderer:
         self.base_url = config["PUBLIC_BASE_URL"]
         self.max_rendered_bytes: int = config["MERGE_MAX_RENDERED_BYTES"]
         self.serializer = unsubscribe_serializer(config["SECRET_KEY"])
+        #: Each rendered message's subject, by message id, where it is not the campaign's.
+        self.rendered_subjects: dict[int, str] = {}
 
     def envelope(self, message: Row[Any] | Message) -> Envelope:
         """The message's bytes. A merge raises TemplateProblem when the row does not fit the
@@ -104,6 +106,8 @@ class CampaignRenderer:
                 values["unsubscribe_url"] = link
             content = self.template.render(values, max_bytes=self.max_rendered_bytes)
             subject, text, html = content.subject, content.text, content.html
+            if subject != campaign.subject:
+                self.rendered_subjects[message.id] = subject
         data = self.skeleton.render(
             Personalised(
                 recipient=Mailbox(message.to_address, message.to_name),

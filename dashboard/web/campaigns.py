@@ -34,6 +34,7 @@ from dashboard.campaigns.upload import (
     upload_limit,
 )
 from dashboard.extensions import csrf, db
+from dashboard.mail.merge import readable_template
 from dashboard.models import Campaign, Message, MessageTemplate, find_template, progress_of
 from dashboard.reporting.message_view import html_preview_of
 from dashboard.sending.field_errors import FieldError
@@ -44,6 +45,15 @@ from dashboard.web.forms import ActionForm, CsvCampaignForm
 from dashboard.web.html_preview import html_preview
 
 campaigns = Blueprint("campaigns", __name__, url_prefix="/campaigns")
+
+
+@campaigns.app_template_filter("campaign_title")
+def campaign_title(campaign: Campaign) -> str:
+    """A campaign's subject as a title: a merge subject's `{{ name }}` reads as the name in
+    angle quotes; a plain subject exactly as typed (and sent)."""
+    return readable_template(campaign.subject) if campaign.merge else campaign.subject
+
+
 # Until this page was the one for every campaign, composed emails had theirs under /jobs/.
 old_job_pages = Blueprint("jobs", __name__, url_prefix="/jobs")
 
