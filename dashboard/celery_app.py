@@ -10,7 +10,13 @@ from flask import Flask
 from kombu import Exchange, Queue
 
 from dashboard import tasks  # noqa: F401  (registers the shared tasks)
-from dashboard.sending.queues import DISPATCH_DUE, PROBE_ACCOUNT, QUEUES, SWEEP_STALE
+from dashboard.sending.queues import (
+    DISPATCH_DUE,
+    PROBE_ACCOUNT,
+    QUEUES,
+    REMOVE_DRAFTS,
+    SWEEP_STALE,
+)
 from dashboard.signals import connect_signal_handlers
 
 
@@ -33,6 +39,10 @@ def celery_init_app(app: Flask) -> Celery:
     return celery_app
 
 
+#: How often beat looks for drafts past DRAFT_MAX_AGE_HOURS (a cheap query when there is none).
+DRAFT_SWEEP_SECONDS = 900.0
+
+
 def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The periodic tasks: what is due goes out, what is stuck goes again (see tasks.py).
 
@@ -52,6 +62,11 @@ def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "task": SWEEP_STALE,
             "schedule": sweep,
             "options": {"queue": "transactional", "expires": max(sweep, 5.0)},
+        },
+        "remove-abandoned-drafts": {
+            "task": REMOVE_DRAFTS,
+            "schedule": DRAFT_SWEEP_SECONDS,
+            "options": {"queue": "bulk", "expires": DRAFT_SWEEP_SECONDS},
         },
         "probe-account": {
             "task": PROBE_ACCOUNT,

@@ -11,6 +11,7 @@ import redis
 from celery import shared_task
 from flask import current_app
 
+from dashboard.campaigns.drafts import remove_abandoned_drafts
 from dashboard.campaigns.importer import run_import
 from dashboard.extensions import db
 from dashboard.mail.rate_limit import QuotaExhausted, next_window
@@ -27,6 +28,7 @@ from dashboard.sending.queues import (
     DISPATCH_DUE,
     IMPORT_CSV,
     PROBE_ACCOUNT,
+    REMOVE_DRAFTS,
     SEND_BATCH,
     SWEEP_STALE,
 )
@@ -198,6 +200,12 @@ def probe_account() -> bool | None:
     """Beat, every ACCOUNT_PROBE_SECONDS: while the SMTP account is held, try to log in, and
     lift the hold when that works (None: nothing was held)."""
     return probe_held_account(current_app.config)
+
+
+@shared_task(name=REMOVE_DRAFTS, ignore_result=True)
+def remove_abandoned_draft_campaigns() -> int:
+    """Beat, every quarter hour: delete drafts older than DRAFT_MAX_AGE_HOURS."""
+    return remove_abandoned_drafts(timedelta(hours=current_app.config["DRAFT_MAX_AGE_HOURS"]))
 
 
 @shared_task(name=IMPORT_CSV)
