@@ -26,7 +26,7 @@ def test_compose_names_every_problem_at_once_in_its_own_words(
         "/",
         data={
             "csrf_token": form_csrf(client, "/"),
-            "to": "lan@example.vn",
+            "to": "not an address",
             "subject": "",
             "text": "Chào {{ name }}",
             "send_at": "2020-01-01T10:00",
@@ -34,7 +34,8 @@ def test_compose_names_every_problem_at_once_in_its_own_words(
     )
     assert answer.status_code == 422
     page = html.unescape(answer.get_data(as_text=True))
-    assert "a subject is required" in page and "is in the past" in page  # both at once
+    assert "a subject is required" in page and "is in the past" in page  # all at once
+    assert "&#39;not an address&#39; is not a valid address" in answer.get_data(as_text=True)
 
     unknown = client.post(
         "/",
@@ -49,6 +50,16 @@ def test_compose_names_every_problem_at_once_in_its_own_words(
     words = html.unescape(unknown.get_data(as_text=True))
     assert "The email uses {{ họ_tên }}, but an email written here offers only {{ name }}" in words
     assert "has no column" not in words and "the file" not in words
+
+
+def test_the_api_names_every_field_problem_in_one_422(client: FlaskClient) -> None:
+    answer = client.post(
+        "/api/v1/emails",
+        json={"to": "lan@", "from": "nobody", "subject": "", "text": "t", "send_at": "soon"},
+    )
+    assert answer.status_code == 422
+    fields = answer.json["error"]["fields"]
+    assert set(fields) == {"to", "from", "subject", "send_at"}, fields
 
 
 def _draft(client: FlaskClient, unique: str, *, subject: str = "Chào {{ name }}") -> int:
