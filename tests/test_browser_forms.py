@@ -3,6 +3,7 @@ a destructive button asks first and says what it did, and a new token is shown o
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +31,10 @@ def test_a_bad_date_in_the_history_filter_is_named_beside_its_field(
     expect(page.locator("#error-since")).to_be_visible()
     expect(page.locator("#error-since")).to_contain_text("is not a date like 2026-11-25")
     expect(page.locator("#history-results [role=alert]")).to_contain_text("since")
+    if os.environ.get("SHOTS_DIR"):  # for a person to look at: the error beside its field
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=f"{os.environ['SHOTS_DIR']}/history-bad-date-{width}.png")
     page.fill("#since", "2026-11-01")
     page.press("#since", "Enter")
     expect(page.locator("#error-since")).to_be_hidden()
