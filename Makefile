@@ -3,14 +3,23 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test test-quick test-sqs lint bench bench-scale
+.PHONY: install install-dev run test test-quick test-sqs lint bench bench-scale
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# What the system needs to run; the test tools (requirements-dev.txt) come with `make test`.
+$(VENV)/.installed: requirements.txt
+	@echo "Installing what the dispatcher needs into $(VENV) (the first time takes a minute or two)..."
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	@echo "Installing the test and lint tools..."
+	$(PY) -m pip install --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(PY) run.py
@@ -18,29 +27,29 @@ run: install
 # The whole suite twice: on the embedded defaults, then on the production engines
 # (tests/engines.py reads the two switches; each run makes and drops its own database and vhost),
 # then the SQS subset (`-m sqs`) with Amazon SQS emulated by moto on 127.0.0.1:5003.
-test: install
+test: install-dev
 	bash scripts/ensure-chromium
 	TEST_DATABASE=sqlite TEST_BROKER=redis $(PY) -m pytest $(PYTEST_ARGS)
 	TEST_DATABASE=postgresql TEST_BROKER=rabbitmq $(PY) -m pytest $(PYTEST_ARGS)
 	TEST_DATABASE=sqlite TEST_BROKER=sqs $(PY) -m pytest -m sqs $(PYTEST_ARGS)
 
 # The SQS subset alone (starts moto on 127.0.0.1:5003 itself when nothing listens there).
-test-sqs: install
+test-sqs: install-dev
 	TEST_DATABASE=sqlite TEST_BROKER=sqs $(PY) -m pytest -m sqs $(PYTEST_ARGS)
 
 # One run on SQLite and Redis only, for a machine without PostgreSQL or RabbitMQ.
-test-quick: install
+test-quick: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Style, and the layer contract of dashboard/ (docs/architecture.md).
-lint: install
+lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-bench: install
+bench: install-dev
 	$(PY) bench/csv_campaign.py $(BENCH_ARGS)
 
 # The issue's 100,000-message campaign with 1, 2 and 4 workers on each database + broker pair.
-bench-scale: install
+bench-scale: install-dev
 	$(PY) bench/scale.py $(BENCH_ARGS)

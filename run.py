@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -94,9 +95,17 @@ def ensure_redis(url: str, children: list[subprocess.Popen]) -> str:
     sys.exit(f"Started {description} but it does not answer on port {port}.")
 
 
+# What each process has said so far that shows it is up (beat answers nothing else).
+STARTED: set[str] = set()
+START_LINES = {"beat": "beat: Starting"}
+
+
 def relay(name: str, stream) -> None:
     for line in iter(stream.readline, b""):
-        sys.stdout.write(f"{name:>7} | {line.decode('utf-8', 'replace')}")
+        text = line.decode("utf-8", "replace")
+        if START_LINES.get(name, "\0") in text:
+            STARTED.add(name)
+        sys.stdout.write(f"{name:>7} | {text}")
         sys.stdout.flush()
 
 
@@ -126,7 +135,7 @@ def stop_all(children: list[subprocess.Popen]) -> None:
             child.kill()
 
 
-def first_admin_hint(env: dict[str, str], port: str) -> str | None:
+def first_admin_hint(env: dict[str, str], port: str) -> list[str] | None:
     """While no user exists: create the first admin here if a person is at the console, else
     say how to (a setup link that only this console sees, or the CLI)."""
     from dashboard import create_app
@@ -151,11 +160,63 @@ def first_admin_hint(env: dict[str, str], port: str) -> str | None:
             )
             if created.returncode == 0:
                 return None
-    return (
-        "No user exists yet. Create the first admin at "
-        f"http://localhost:{port}/setup?token={token} (this link works until then), "
-        f"or run: {BIN / 'flask'} --app wsgi create-admin --email you@example.com"
-    )
+    return [
+        "No user exists yet. Create the first admin here (the link works until then):",
+        f"  http://localhost:{port}/setup?token={token}",
+        f"or run: {BIN / 'flask'} --app wsgi create-admin --email you@example.com",
+    ]
+
+
+def not_answering(web_url: str, catcher: tuple[str, int] | None, workers: list[str]) -> list[str]:
+    """Which of the web app, the workers, beat and the catcher do not answer yet."""
+    from celery_worker import celery
+
+    missing = []
+    try:
+        with urllib.request.urlopen(f"{web_url}/healthz", timeout=2) as answer:
+            if answer.status != 200:
+                missing.append("web")
+    except OSError:
+        missing.append("web")
+    if catcher and not reachable(*catcher):
+        missing.append("catcher")
+    try:
+        replies = celery.control.ping(timeout=1.0) or []
+    except Exception:  # the broker not answering yet reads as no worker answering
+        replies = []
+    names = {hostname.split("@", 1)[0] for reply in replies for hostname in reply}
+    missing += [name for name in workers if name not in names]
+    if "beat" not in STARTED:
+        missing.append("beat")
+    return missing
+
+
+def boxed(lines: list[str]) -> str:
+    """`lines` in a frame, so the one thing to do next stands out from the processes' logs."""
+    width = max(len(line) for line in lines)
+    rule = "─" * (width + 2)
+    return "\n".join([f"┌{rule}┐", *(f"│ {line.ljust(width)} │" for line in lines), f"└{rule}┘"])
+
+
+def wait_and_announce(
+    children: list[subprocess.Popen],
+    web_url: str,
+    catcher: tuple[str, int] | None,
+    lines: list[str],
+    limit: float = 120.0,
+) -> None:
+    """Once everything answers (or `limit` seconds passed), print `lines` boxed, last."""
+    workers = [lane.name for lane in DEFAULT_LANES]
+    deadline = time.monotonic() + limit
+    missing = not_answering(web_url, catcher, workers)
+    while missing and time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children):
+            return  # main()'s loop reports which one stopped
+        time.sleep(1.0)
+        missing = not_answering(web_url, catcher, workers)
+    if missing:
+        lines = [*lines, f"Still not answering after {limit:.0f} s: {', '.join(missing)}."]
+    print(boxed(lines), flush=True)
 
 
 def _interrupt(*_: object) -> None:
@@ -216,13 +277,18 @@ def main() -> int:
             if catcher
             else f"{settings['MAIL_SERVER']}:{settings['MAIL_PORT']}"
         )
-        print(
-            f"    run | Dashboard: http://localhost:{port}  ·  mail goes to {mail}"
-            "  ·  Ctrl-C stops",
-            flush=True,
-        )
+        ready = [
+            f"Dashboard: http://localhost:{port}  ·  Ctrl-C stops",
+            f"Mail goes to {mail}.",
+        ]
         if setup_hint:
-            print(f"    run | {setup_hint}", flush=True)
+            ready += ["", *setup_hint]
+        wait_and_announce(
+            children,
+            f"http://127.0.0.1:{port}",
+            (settings["CATCHER_HOST"], settings["CATCHER_PORT"]) if catcher else None,
+            ready,
+        )
         while True:
             for child in children:
                 if child.poll() is not None:

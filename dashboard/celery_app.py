@@ -17,6 +17,7 @@ from dashboard.sending.queues import (
     POLL_BOUNCES,
     PROBE_ACCOUNT,
     QUEUES,
+    REMOVE_DRAFTS,
     SWEEP_STALE,
 )
 from dashboard.signals import connect_signal_handlers
@@ -59,6 +60,10 @@ def check_broker_settings(config: Mapping[str, Any]) -> None:
             )
 
 
+#: How often beat looks for drafts past DRAFT_MAX_AGE_HOURS (a cheap query when there is none).
+DRAFT_SWEEP_SECONDS = 900.0
+
+
 def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The periodic tasks: what is due goes out, what is stuck goes again (see tasks.py).
 
@@ -79,6 +84,11 @@ def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "task": SWEEP_STALE,
             "schedule": sweep,
             "options": {"queue": "transactional", "expires": max(sweep, 5.0)},
+        },
+        "remove-abandoned-drafts": {
+            "task": REMOVE_DRAFTS,
+            "schedule": DRAFT_SWEEP_SECONDS,
+            "options": {"queue": "bulk", "expires": DRAFT_SWEEP_SECONDS},
         },
         "probe-account": {
             "task": PROBE_ACCOUNT,

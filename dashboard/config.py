@@ -117,6 +117,8 @@ def load_settings() -> dict[str, Any]:
         "LEASE_SECONDS": _float("LEASE_SECONDS", 45.0),
         # While the SMTP account is held (unreachable, login refused), how often beat tries it.
         "ACCOUNT_PROBE_SECONDS": _float("ACCOUNT_PROBE_SECONDS", 15.0),
+        # Uploaded campaigns never sent are removed, rows and file, after this many hours.
+        "DRAFT_MAX_AGE_HOURS": _float("DRAFT_MAX_AGE_HOURS", 24.0),
         # Shared rate limit per SMTP account, across every worker (0 = no limit).
         "RATE_LIMIT_PER_SECOND": _float("RATE_LIMIT_PER_SECOND", 0.0),
         "RATE_LIMIT_PER_DAY": _int("RATE_LIMIT_PER_DAY", 0),

@@ -13,6 +13,7 @@ from celery import shared_task
 from flask import current_app
 
 from dashboard.bounces.mailbox import poll_mailbox
+from dashboard.campaigns.drafts import remove_abandoned_drafts
 from dashboard.campaigns.importer import run_import
 from dashboard.database import DATABASE_AWAY
 from dashboard.extensions import db
@@ -39,6 +40,7 @@ from dashboard.sending.queues import (
     IMPORT_CSV,
     POLL_BOUNCES,
     PROBE_ACCOUNT,
+    REMOVE_DRAFTS,
     SEND_BATCH,
     SWEEP_STALE,
 )
@@ -291,6 +293,12 @@ def probe_account() -> bool | None:
 def deliver_webhooks() -> dict[str, int]:
     """Beat, every WEBHOOK_DELIVERY_INTERVAL_SECONDS: send the webhook events that are due."""
     return deliver_due(current_app.config)
+
+
+@shared_task(name=REMOVE_DRAFTS, ignore_result=True)
+def remove_abandoned_draft_campaigns() -> int:
+    """Beat, every quarter hour: delete drafts older than DRAFT_MAX_AGE_HOURS."""
+    return remove_abandoned_drafts(timedelta(hours=current_app.config["DRAFT_MAX_AGE_HOURS"]))
 
 
 @shared_task(name=IMPORT_CSV)

@@ -42,7 +42,9 @@ def test_what_a_sender_does_is_recorded_and_shown_to_admins(
     )
     assert sign_in(anonymous_client, person.email, PASSWORD, ip="198.51.100.41").status_code == 302
     created = anonymous_client.post(
-        "/tokens", data={"csrf_token": form_csrf(anonymous_client, "/tokens"), "name": "billing"}
+        "/tokens",
+        data={"csrf_token": form_csrf(anonymous_client, "/tokens"), "name": "billing"},
+        follow_redirects=True,
     )
     secret = re.search(r"<code>(edt_[^<]+)</code>", created.get_data(as_text=True)).group(1)
     api = {"Authorization": f"Bearer {secret}"}

@@ -132,7 +132,9 @@ def test_secrets_appear_in_no_page_no_api_answer_and_no_log_line(
     sign_in(browser, typed_in_the_wrong_field, "x", ip="198.51.100.9")  # a password as email
     sign_in(browser, person.email, PASSWORD)
     created = browser.post(
-        "/tokens", data={"csrf_token": form_csrf(browser, "/tokens"), "name": "leak check"}
+        "/tokens",
+        data={"csrf_token": form_csrf(browser, "/tokens"), "name": "leak check"},
+        follow_redirects=True,
     )
     new_token = re.search(r"<code>(edt_[^<]+)</code>", created.get_data(as_text=True)).group(1)
     api = {"Authorization": f"Bearer {new_token}"}

@@ -166,7 +166,7 @@ def test_bad_filters_are_refused_with_a_reason_by_field(client: FlaskClient) -> 
             "recipient": "a" * 400,
         },
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "&#39;exploded&#39; is not a status; use one of draft, scheduled, queued" in html
     assert "&#39;abc&#39; is not a campaign number" in html
@@ -175,7 +175,7 @@ def test_bad_filters_are_refused_with_a_reason_by_field(client: FlaskClient) -> 
     assert "is not a page position" in html
     assert "at most 320 characters" in html
     reversed_range = client.get("/history/?since=2026-02-01&until=2026-01-01")
-    assert reversed_range.status_code == 400
+    assert reversed_range.status_code == 422
     assert "the end of the range comes before its start" in reversed_range.get_data(as_text=True)
     export = client.get("/history/export.csv?status=nope")
     assert export.status_code == 400

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from dashboard.auth.accounts import (
@@ -15,6 +16,7 @@ from dashboard.auth.accounts import (
 )
 from dashboard.auth.forms import ActionForm, NewTokenForm, NewUserForm, RoleForm
 from dashboard.auth.roles import ADMIN, VIEWER, requires
+from dashboard.auth.token_handoff import hand_over, take_over
 from dashboard.auth.tokens import create_token, revoke_token, tokens_of
 from dashboard.extensions import db
 from dashboard.models import ApiToken, User
@@ -47,10 +49,13 @@ def users():
 def add_user():
     form = NewUserForm()
     try:
-        create_user(form.email.data or "", form.password.data or "", role=form.role.data or "")
+        user = create_user(
+            form.email.data or "", form.password.data or "", role=form.role.data or ""
+        )
     except AccountError as error:
         getattr(form, error.field).errors = [str(error)]
         return _users_page(form, 422)
+    flash(_("%(email)s was added as %(role)s.", email=user.email, role=user.role), "ok")
     return redirect(url_for("people.users"))
 
 
@@ -62,10 +67,16 @@ def change_user(user_id: int, action: str):
     try:
         if action == "sign-out":
             end_sessions(user)  # an admin ending their own sessions signs themselves out too
+            done = _("%(email)s is signed out everywhere.", email=user.email)
+        elif action == "disable":
+            set_disabled(user, True, by=current_user)
+            done = _("%(email)s is disabled and signed out.", email=user.email)
         else:
-            set_disabled(user, action == "disable", by=current_user)
+            set_disabled(user, False, by=current_user)
+            done = _("%(email)s can sign in again.", email=user.email)
     except AccountError as error:
         return _users_page(NewUserForm(formdata=None), 409, error=str(error))
+    flash(done, "ok")
     return redirect(url_for("people.users"))
 
 
@@ -78,6 +89,7 @@ def change_role(user_id: int):
         set_role(user, form.role.data or "")
     except AccountError as error:
         return _users_page(NewUserForm(formdata=None), 409, error=str(error))
+    flash(_("%(email)s is now %(role)s.", email=user.email, role=user.role), "ok")
     return redirect(url_for("people.users"))
 
 
@@ -100,7 +112,7 @@ def _tokens_page(form: NewTokenForm, status: int = 200, new_secret: str | None =
 @people.get("/tokens")
 @requires(VIEWER)  # a viewer's tokens act as a viewer: they read, they cannot send
 def tokens():
-    return _tokens_page(NewTokenForm(formdata=None))
+    return _tokens_page(NewTokenForm(formdata=None), new_secret=take_over())
 
 
 @people.post("/tokens")
@@ -112,8 +124,9 @@ def add_token():
     except AccountError as error:
         form.name.errors = [str(error)]
         return _tokens_page(form, 422)
-    # Rendered, not redirected: the secret must not travel in a URL or stay in the session.
-    return _tokens_page(NewTokenForm(formdata=None), 201, new_secret=created.secret)
+    # Redirected, so a reload cannot make a second token; the page shows the secret once.
+    hand_over(created.secret)
+    return redirect(url_for("people.tokens"), 303)
 
 
 @people.post("/tokens/<int:token_id>/revoke")
@@ -123,4 +136,5 @@ def revoke(token_id: int):
     if token is None or not (current_user.is_admin or token.user_id == current_user.id):
         abort(404, "There is no such token.")
     revoke_token(token)
+    flash(_("The token %(name)s is revoked: programs using it are refused.", name=token.name), "ok")
     return redirect(url_for("people.tokens"))

@@ -124,7 +124,9 @@ def overview(campaign: Campaign, *, with_preview: bool = True) -> CampaignOvervi
     result.messages_per_second, result.seconds_left = _speed(campaign.id, result.progress)
     if result.progress.done:
         result.bounces = bounce_counts(campaign.id)
-    if result.is_live and result.status != "importing":
+    if campaign.is_paused:  # nothing goes while paused: no time left or finish can be told
+        result.seconds_left = None
+    elif result.is_live and result.status != "importing":
         remaining = (
             result.progress.total
             - result.progress.done
@@ -143,13 +145,16 @@ def overview(campaign: Campaign, *, with_preview: bool = True) -> CampaignOvervi
 def empty_merge_fields(campaign: Campaign, csv_import: CsvImport) -> list[tuple[str, int]]:
     """The merge fields the templates use that are empty in some rows, with how many, in the
     file's column order (the counts were taken while importing)."""
-    counts = csv_import.empty_counts
-    if not counts:
-        return []
+    counts = dict(csv_import.empty_counts or {})
     try:
         used = compile_merge(campaign.subject, campaign.text_body, campaign.html_body).variables
     except TemplateProblem:
         return []
+    if "name" in used and "name" not in counts:
+        # No `name` column: {{ name }} is the address's display name, empty for a bare address.
+        counts["name"] = db.session.scalar(
+            select(func.count()).where(Message.campaign_id == campaign.id, Message.to_name == "")
+        )
     return [(name, count) for name, count in counts.items() if count and name in used]
 
 

@@ -363,3 +363,13 @@ def check_merge(template: MergeTemplate, columns: Iterable[str]) -> list[Templat
 def uses_merge_syntax(*sources: str | None) -> bool:
     """Whether any of the texts holds Jinja markup (then it is a template, not plain text)."""
     return any(source and ("{{" in source or "{%" in source) for source in sources)
+
+
+_PLACEHOLDER = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
+_STATEMENT = re.compile(r"\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+
+
+def readable_template(source: str) -> str:
+    """A template as a title people read: each `{{ name }}` as the name in single angle
+    quotation marks, statements and comments left out. For lists of campaigns, not sending."""
+    return " ".join(_PLACEHOLDER.sub("\u2039\\1\u203a", _STATEMENT.sub("", source)).split())

@@ -217,11 +217,19 @@ class Message(db.Model):
     # Bounces read back after the send (dashboard/bounces/): soft ones counted, a complaint's time.
     soft_bounces: Mapped[int] = mapped_column(default=0, server_default="0")
     complained_at: Mapped[datetime | None]
+    # The subject as rendered for this recipient when a worker built it for sending; None
+    # while it is the campaign's subject as typed (plain mail, or not built yet).
+    subject: Mapped[str | None] = mapped_column(Text)
 
     campaign: Mapped[Campaign] = relationship(back_populates="messages")
     attempts_log: Mapped[list[DeliveryAttempt]] = relationship(
         back_populates="message", order_by="DeliveryAttempt.id", lazy="raise_on_sql"
     )
+
+    @property
+    def subject_as_sent(self) -> str:
+        """The subject the recipient gets: rendered for them once built, else as typed."""
+        return self.subject if self.subject is not None else self.campaign.subject
 
     @property
     def is_final(self) -> bool:

@@ -61,8 +61,8 @@ def run_catcher(app: Flask, host: str, port: int, stop: threading.Event | None =
         data_size_limit=MAX_MESSAGE_BYTES,
         enable_SMTPUTF8=True,
     )
-    controller.start()
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
+    controller.start()  # (it connects to itself once to check it listens: not logged either)
     log.info("SMTP catcher listening on %s:%s", host, port)
     try:
         (stop or threading.Event()).wait()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import contains_eager, load_only, selectinload
 
 from dashboard.extensions import db
@@ -160,10 +160,17 @@ class HistoryFilter:
                 )
             )
         if self.subject:
+            # A merge message's own rendered subject once built; else its campaign's as typed.
+            pattern = "%" + like_literal(self.subject) + "%"
             matching = select(Campaign.id).where(
-                Campaign.subject.ilike("%" + like_literal(self.subject) + "%", escape=_LIKE_ESCAPE)
+                Campaign.subject.ilike(pattern, escape=_LIKE_ESCAPE)
             )
-            where.append(Message.campaign_id.in_(matching))
+            where.append(
+                or_(
+                    Message.subject.ilike(pattern, escape=_LIKE_ESCAPE),
+                    and_(Message.subject.is_(None), Message.campaign_id.in_(matching)),
+                )
+            )
         if self.owner_id is not None:
             owned = select(Campaign.id).where(Campaign.owner_id == self.owner_id)
             where.append(Message.campaign_id.in_(owned))
@@ -233,7 +240,7 @@ def campaign_choices(limit: int = 100, *, owner_id: int | None = None) -> list[C
     """The newest campaigns, id and subject only, for the history's campaign filter."""
     query = (
         select(Campaign)
-        .options(load_only(Campaign.id, Campaign.subject))
+        .options(load_only(Campaign.id, Campaign.subject, Campaign.merge))
         .order_by(Campaign.id.desc())
         .limit(limit)
     )

@@ -42,7 +42,7 @@ def csv_row(message: Message) -> list[str]:
             message.id,
             message.created_at,
             message.campaign_id,
-            message.campaign.subject,
+            message.subject_as_sent,
             message.to_name,
             message.to_address,
             message.status,

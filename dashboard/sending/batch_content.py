@@ -11,10 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Row, bindparam, update
 
+from dashboard.extensions import db
 from dashboard.mail.merge import TemplateProblem
 from dashboard.mail.smtp import DeliveryResult, Envelope, Outcome
+from dashboard.models import Message
 from dashboard.sending.envelopes import CampaignRenderer, load_for_sending
 from dashboard.sending.suppression import suppressed_among
 
@@ -52,6 +54,7 @@ def prepare_batch(message_ids: Sequence[int], config: Mapping[str, Any]) -> Prep
             )
         else:
             by_campaign.setdefault(message.campaign_id, []).append(message)
+    subjects: dict[int, str] = {}
     for campaign_id, group in by_campaign.items():
         try:
             renderer = CampaignRenderer(campaigns[campaign_id], config)
@@ -67,5 +70,23 @@ def prepare_batch(message_ids: Sequence[int], config: Mapping[str, Any]) -> Prep
                 )
             except ValueError as error:  # one row's bad value must not fail its neighbours
                 prepared.refused.append(_refusal(message.id, f"Not sent: {error}"))
+        subjects.update(renderer.rendered_subjects)
     prepared.envelopes.sort(key=lambda envelope: envelope.key)
+    keep_rendered_subjects(subjects)
     return prepared
+
+
+def keep_rendered_subjects(subjects: Mapping[int, str]) -> None:
+    """Store each merge message's rendered subject on its row before it is sent, so History
+    lists and searches what the recipient got. One statement for the batch; `updated_at` is
+    left alone (it is the message's last event, and building it is none)."""
+    if not subjects:
+        return
+    table = Message.__table__
+    db.session.execute(
+        update(table)
+        .where(table.c.id == bindparam("message_id"))
+        .values(subject=bindparam("rendered"), updated_at=table.c.updated_at),
+        [{"message_id": key, "rendered": value} for key, value in subjects.items()],
+    )
+    db.session.commit()

@@ -91,6 +91,8 @@ class CampaignRenderer:
         self.bounce_domain: str = config.get("BOUNCE_DOMAIN", "")
         self.bounce_local: str = config.get("BOUNCE_LOCAL_PART", "bounces")
         self.bounce_key = verp_key(config.get("BOUNCE_SECRET") or config["SECRET_KEY"])
+        #: Each rendered message's subject, by message id, where it is not the campaign's.
+        self.rendered_subjects: dict[int, str] = {}
 
     def envelope(self, message: Row[Any] | Message) -> Envelope:
         """The message's bytes. A merge raises TemplateProblem when the row does not fit the
@@ -109,6 +111,8 @@ class CampaignRenderer:
                 values["unsubscribe_url"] = link
             content = self.template.render(values, max_bytes=self.max_rendered_bytes)
             subject, text, html = content.subject, content.text, content.html
+            if subject != campaign.subject:
+                self.rendered_subjects[message.id] = subject
         data = self.skeleton.render(
             Personalised(
                 recipient=Mailbox(message.to_address, message.to_name),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -90,6 +91,14 @@ def text_from_html(html: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", text).strip()
 
 
+@dataclass(frozen=True)
+class _ParsedTo:
+    """What the `to` field's validator hands the model validator: the value and its parse."""
+
+    value: str | list[str]
+    recipients: list[Mailbox]
+
+
 class EmailContent(BaseModel):
     """An email to one or more recipients: who, what, and from whom."""
 
@@ -153,31 +162,47 @@ class EmailContent(BaseModel):
             raise ValueError("the body contains a NUL character, which an email may not carry")
         return value
 
-    @model_validator(mode="after")
-    def _parse_people(self, info: ValidationInfo) -> EmailContent:
+    # The recipients and the sender are checked as fields, so their problems come in the same
+    # answer as every other field's; the model validator below only keeps what they parsed to.
+    @field_validator("to")
+    @classmethod
+    def _recipients_are_valid(cls, value: str | list[str], info: ValidationInfo) -> Any:
         try:
-            self._recipients = _unique(_parse_recipients(self.to))
+            recipients = _unique(_parse_recipients(value))
         except AddressError as error:
             raise field_error("to", str(error)) from None
-        if not self._recipients:
+        if not recipients:
             raise field_error("to", "at least one recipient is required")
         limit = _limit(info, "max_recipients")
-        if limit is not None and len(self._recipients) > limit:
+        if limit is not None and len(recipients) > limit:
             raise field_error(
                 "to",
-                f"{len(self._recipients)} recipients; one request takes at most {limit} "
+                f"{len(recipients)} recipients; one request takes at most {limit} "
                 "(upload a CSV for more)",
             )
-        unwritable = _unwritable_names(self._recipients)
+        unwritable = _unwritable_names(recipients)
         if unwritable:
             raise field_error("to", "; ".join(unwritable))
-        if self.from_ and self.from_.strip():
+        return _ParsedTo(value, recipients)
+
+    @field_validator("from_")
+    @classmethod
+    def _sender_is_valid(cls, value: str | None) -> str | None:
+        if value and value.strip():
             try:
-                self._sender = parse_mailbox(self.from_)
+                sender = parse_mailbox(value)
             except AddressError as error:
                 raise field_error("from", str(error)) from None
-            if _unwritable_names([self._sender]):
+            if _unwritable_names([sender]):
                 raise field_error("from", "the display name is too long for an email header")
+        return value
+
+    @model_validator(mode="after")
+    def _parse_people(self, info: ValidationInfo) -> EmailContent:
+        if isinstance(self.to, _ParsedTo):  # parsed once, by the field's validator
+            self._recipients, self.to = self.to.recipients, self.to.value
+        if self.from_ and self.from_.strip():
+            self._sender = parse_mailbox(self.from_)
         if not self.text.strip():
             if not (self.html and self.html.strip()):
                 raise field_error("text", "a text or an HTML body is required")

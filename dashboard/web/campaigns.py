@@ -15,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -22,6 +23,7 @@ from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.auth.ownership import campaign_for, owner_scope
 from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
 from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
+from dashboard.campaigns.drafts import delete_draft
 from dashboard.campaigns.import_report import import_of, invalid_rows_download
 from dashboard.campaigns.overview import campaign_messages, overview, recent_campaigns
 from dashboard.campaigns.schemas import campaign_content
@@ -34,6 +36,7 @@ from dashboard.campaigns.upload import (
     upload_limit,
 )
 from dashboard.extensions import csrf, db
+from dashboard.mail.merge import readable_template
 from dashboard.models import Campaign, Message, MessageTemplate, find_template, progress_of
 from dashboard.reporting.message_view import html_preview_of
 from dashboard.sending.field_errors import FieldError
@@ -44,6 +47,15 @@ from dashboard.web.forms import ActionForm, CsvCampaignForm
 from dashboard.web.html_preview import html_preview
 
 campaigns = Blueprint("campaigns", __name__, url_prefix="/campaigns")
+
+
+@campaigns.app_template_filter("campaign_title")
+def campaign_title(campaign: Campaign) -> str:
+    """A campaign's subject as a title: a merge subject's `{{ name }}` reads as the name in
+    angle quotes; a plain subject exactly as typed (and sent)."""
+    return readable_template(campaign.subject) if campaign.merge else campaign.subject
+
+
 # Until this page was the one for every campaign, composed emails had theirs under /jobs/.
 old_job_pages = Blueprint("jobs", __name__, url_prefix="/jobs")
 
@@ -158,7 +170,8 @@ def detail(campaign_id: int):
 
 
 _ACTIONS = {
-    "pause": (pause_campaign, "Paused: no new message will be sent until you resume."),
+    # The page's one "Paused" banner says it (with the reason); a flash would say it twice.
+    "pause": (pause_campaign, None),
     "resume": (resume_campaign, "Resumed: {n} waiting message(s) queued again."),
     "cancel": (cancel_campaign, "Cancelled: {n} message(s) will not be sent."),
     "retry-failed": (retry_failed, "{n} failed message(s) queued for another try."),
@@ -193,10 +206,27 @@ def act(campaign_id: int, action: str):
         else:
             service, message = _ACTIONS[action]
             result = service(campaign)
-            flash(message.format(n=result if not isinstance(result, bool) else ""), "info")
+            if message is not None:
+                flash(message.format(n=result if not isinstance(result, bool) else ""), "info")
     except (CampaignStateError, FieldError) as error:
         flash(str(error), "error")
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+
+
+@campaigns.post("/<int:campaign_id>/delete")
+@requires(SENDER)
+def delete(campaign_id: int):
+    """Delete a draft (an upload never sent) with its rows; back to the list."""
+    campaign = _campaign(campaign_id, to_act=True)
+    if not ActionForm().validate_on_submit():
+        abort(400, "This form has expired; reload the page and press the button again.")
+    try:
+        count = delete_draft(campaign)
+    except CampaignStateError as error:
+        flash(str(error), "error")
+        return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+    flash(_("Draft #%(id)s deleted, with its %(n)s row(s).", id=campaign_id, n=count), "ok")
+    return redirect(url_for("campaigns.index"))
 
 
 @campaigns.get("/<int:campaign_id>/invalid-rows.csv")

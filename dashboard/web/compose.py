@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
@@ -10,7 +11,13 @@ from werkzeug.datastructures import FileStorage
 from dashboard.auth import SENDER, requires
 from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_filename
 from dashboard.mail.headers import BidiControlError, check_no_bidi_controls
-from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge, uses_merge_syntax
+from dashboard.mail.merge import (
+    BUILTIN_VARIABLES,
+    TemplateProblem,
+    check_merge,
+    compile_merge,
+    uses_merge_syntax,
+)
 from dashboard.models import find_template
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.requests import EmailContent, check_attachments, limits_context
@@ -54,6 +61,9 @@ def compose_page():
     form = ComposeForm()
     status = 200
     if form.validate_on_submit():
+        # Every field is checked, so the person sees all that is wrong at once.
+        errors: dict[str, str] = {}
+        content, files, send_at_utc = None, [], None
         try:
             content = EmailContent.model_validate(
                 {
@@ -65,14 +75,20 @@ def compose_page():
                 },
                 context=limits_context(current_app.config),
             )
+        except ValidationError as error:
+            errors.update(field_errors(error))
+        try:
             files = files_from_uploads(form.attachments.data or [])
             check_attachments(files, current_app.config["MAX_ATTACHMENTS_BYTES"])
+        except FieldError as error:
+            errors[error.field] = str(error)
+        try:
             send_at = (form.send_at.data or "").strip()
             send_at_utc = check_send_at(parse_local(send_at)) if send_at else None
-        except ValidationError as error:
-            _attach_errors(form, field_errors(error))
         except FieldError as error:
-            _attach_errors(form, {error.field: str(error)})
+            errors[error.field] = str(error)
+        if errors or content is None:
+            _attach_errors(form, errors)
         else:
             merge = uses_merge_syntax(content.subject, content.text, content.html)
             problems = check_compose_template(content) if merge else {}
@@ -103,7 +119,17 @@ def check_compose_template(content: EmailContent) -> dict[str, str]:
         template = compile_merge(content.subject, content.text, content.html)
     except TemplateProblem as problem:
         return {problem.field: str(problem)}
-    problems = check_merge(template, ["name", "email"])
+    offered = {"name", "email"}
+    missing = sorted(template.variables - offered - BUILTIN_VARIABLES)
+    if missing:  # an email written here has no file: say what it does offer
+        return {
+            "text": _(
+                "The email uses %(missing)s, but an email written here offers only {{ name }} "
+                "and {{ email }} for each recipient (other variables need a CSV campaign).",
+                missing=", ".join("{{ " + name + " }}" for name in missing),
+            )
+        }
+    problems = check_merge(template, offered)
     return {"text": "; ".join(str(p) for p in problems)} if problems else {}
 
 

@@ -56,13 +56,14 @@ def index():
         "HX-History-Restore-Request"
     )
     if partial:
-        html = render_template("partials/history_table.html", **context)
+        html = render_template("partials/history_table.html", oob_field_errors=True, **context)
     else:
         campaigns = campaign_choices(owner_id=owner_scope(current_user))
         html = render_template(
             "history.html", statuses=status_choices(), campaigns=campaigns, **context
         )
-    response = Response(html, status=400 if errors else 200)
+    # 422, which htmx is configured to swap: the list and the words beside the fields show.
+    response = Response(html, status=422 if errors else 200)
     response.vary.add("HX-Request")
     return response
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from dashboard.auth import SENDER, VIEWER, requires
@@ -71,6 +72,16 @@ def move(campaign_id: int):
         return _page({campaign_id: f"{error.field}: {error}"}, 422)
     if not moved:
         return _page({campaign_id: "It is already due or no longer scheduled; nothing moved."}, 409)
+    when = local_time(campaign.send_at, "%Y-%m-%d %H:%M")
+    flash(
+        _(
+            "Campaign #%(id)s: %(n)s message(s) moved to %(when)s.",
+            id=campaign_id,
+            n=moved,
+            when=when,
+        ),
+        "ok",
+    )
     return redirect(url_for("scheduled.index"), 303)
 
 
@@ -80,5 +91,13 @@ def cancel(campaign_id: int):
     campaign = campaign_for(current_user, campaign_id, to_act=True)
     if not ActionForm().validate_on_submit():
         return _page({campaign_id: "The form expired; reload the page and try again."}, 400)
-    cancel_campaign(campaign)
+    count = cancel_campaign(campaign)
+    flash(
+        _(
+            "Campaign #%(id)s is cancelled: %(n)s message(s) will not be sent.",
+            id=campaign_id,
+            n=count,
+        ),
+        "ok",
+    )
     return redirect(url_for("scheduled.index"), 303)

@@ -1,0 +1,107 @@
+"""On a phone (390 px wide): every header link can be tapped, and no page scrolls sideways:
+wide tables scroll inside their own box. Screenshots of each page at 390 and 1280 px go to
+SHOTS_DIR when it is set, for a person to look at."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page
+
+from tests.caught_rows import caught_row, seed_caught, simple_mail
+from tests.history_rows import seed_campaign
+from tests.test_browser import browser, console_errors, page  # noqa: F401  (fixtures)
+
+PHONE = {"width": 390, "height": 844}
+LONG_REPLY = (
+    "5.7.1 Message rejected due to local policy: the recipient's mailbox is over quota and "
+    "the server at mx1.example.vn refuses further mail for nguyen.van.a until it is emptied"
+)
+
+# Every header link's centre, with what the browser finds there when it is tapped.
+TAPPABLE_LINKS = """() => [
+  ...document.querySelectorAll('header a, nav.account a, nav.account button')]
+  .map(el => { const r = el.getBoundingClientRect();
+               const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+               return {text: el.textContent.trim(), visible: r.width > 0 && r.height > 0,
+                       tappable: hit === el || el.contains(hit)}; })"""
+
+
+def _pages(app: Flask, unique: str) -> dict[str, str]:
+    campaign_id, message_ids = seed_campaign(
+        app,
+        [
+            {
+                "to_address": f"nguyen.van.a.{unique}@a-rather-long-domain-name.example.vn",
+                "to_name": "Nguyễn Văn A",
+                "status": "failed",
+                "attempts": 3,
+                "last_code": 552,
+                "last_reply": LONG_REPLY,
+                "failed_attempts": 1,
+            },
+            {"to_address": f"b-{unique}@example.vn", "status": "sent", "sent_attempts": 1},
+        ],
+        subject=f"Bản tin tháng 11 dành cho khách hàng thân thiết {unique}",
+    )
+    seed_caught(
+        app,
+        [
+            caught_row(
+                simple_mail(f"Thư rất dài {unique} " * 4, f"Khách <k-{unique}@example.vn>"),
+                "shop@example.com",
+                [f"k-{unique}@example.vn"],
+            )
+        ],
+    )
+    return {
+        "compose": "/",
+        "campaigns": "/campaigns/",
+        "campaign": f"/campaigns/{campaign_id}",
+        "history": "/history/",
+        "message": f"/history/{message_ids[0]}",
+        "statistics": "/stats/",
+        "caught-mail": "/outbox/",
+        "scheduled": "/scheduled/",
+        "templates": "/templates/",
+        "suppressions": "/suppressions/",
+        "tokens": "/tokens",
+        "users": "/users",
+    }
+
+
+@pytest.mark.browser
+def test_every_page_fits_a_phone_and_every_header_link_can_be_tapped(
+    app: Flask,
+    page: Page,  # noqa: F811  (signed in)
+    live_url: str,
+    console_errors: list[str],  # noqa: F811
+    unique: str,
+) -> None:
+    shots = Path(os.environ["SHOTS_DIR"]) if os.environ.get("SHOTS_DIR") else None
+    problems = []
+    for name, path in _pages(app, unique).items():
+        for width in (1280, PHONE["width"]):
+            page.set_viewport_size({"width": width, "height": PHONE["height"]})
+            response = page.goto(live_url + path)
+            assert response is not None and response.ok, f"{path}: {response and response.status}"
+            if shots:
+                shots.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
+            if width != PHONE["width"]:
+                continue
+            links = page.evaluate(TAPPABLE_LINKS)
+            assert len(links) >= 10, links
+            problems += [
+                f"{path}: '{link['text']}' cannot be tapped"
+                for link in links
+                if not (link["visible"] and link["tappable"])
+            ]
+            scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
+            if scroll_width > width:
+                problems.append(f"{path}: the page is {scroll_width} px wide")
+    assert not problems, "\n".join(problems)
+    assert not console_errors
