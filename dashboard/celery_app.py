@@ -10,7 +10,13 @@ from flask import Flask
 from kombu import Exchange, Queue
 
 from dashboard import tasks  # noqa: F401  (registers the shared tasks)
-from dashboard.sending.queues import DISPATCH_DUE, PROBE_ACCOUNT, QUEUES, SWEEP_STALE
+from dashboard.sending.queues import (
+    DISPATCH_DUE,
+    HOUSEKEEPING,
+    PROBE_ACCOUNT,
+    QUEUES,
+    SWEEP_STALE,
+)
 from dashboard.signals import connect_signal_handlers
 
 
@@ -36,26 +42,17 @@ def celery_init_app(app: Flask) -> Celery:
 def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The periodic tasks: what is due goes out, what is stuck goes again (see tasks.py).
 
-    Each run expires if no worker took it before the next one, so a busy or stopped worker
-    does not find a pile of them waiting.
+    They go on `housekeeping`, a queue with a worker of its own, so however busy the sending
+    queues are they run; they never expire (an expired run is discarded with no more than a
+    line in the worker's log). A run that piled up behind another returns at once
+    (`sending.housekeeping`), and each run stamps when it last ran for the live panel.
     """
-    dispatch = float(config["DISPATCH_INTERVAL_SECONDS"])
-    sweep = float(config["SWEEP_INTERVAL_SECONDS"])
-    probe = float(config["ACCOUNT_PROBE_SECONDS"])
+    jobs = {
+        "dispatch-due": (DISPATCH_DUE, "DISPATCH_INTERVAL_SECONDS"),
+        "sweep-stale": (SWEEP_STALE, "SWEEP_INTERVAL_SECONDS"),
+        "probe-account": (PROBE_ACCOUNT, "ACCOUNT_PROBE_SECONDS"),
+    }
     return {
-        "dispatch-due": {
-            "task": DISPATCH_DUE,
-            "schedule": dispatch,
-            "options": {"queue": "transactional", "expires": max(dispatch * 3, 5.0)},
-        },
-        "sweep-stale": {
-            "task": SWEEP_STALE,
-            "schedule": sweep,
-            "options": {"queue": "transactional", "expires": max(sweep, 5.0)},
-        },
-        "probe-account": {
-            "task": PROBE_ACCOUNT,
-            "schedule": probe,
-            "options": {"queue": "transactional", "expires": max(probe, 5.0)},
-        },
+        name: {"task": task, "schedule": float(config[period]), "options": {"queue": HOUSEKEEPING}}
+        for name, (task, period) in jobs.items()
     }
