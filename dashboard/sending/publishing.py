@@ -73,18 +73,24 @@ def send_task(
         celery.amqp.send_task_message(producer, name, message, queue=queue)
 
 
-def publish_batches(batches: Sequence[Batch], *, queue: str) -> int:
+def publish_batches(batches: Sequence[Batch], *, queue: str, sent_event: bool = True) -> int:
     """Publish each batch's ids (after their rows are committed); return how many were published.
 
     It never raises: the rows are stored, so whatever the broker says (unreachable, refusing
     at the protocol level, a vhost gone) the submission stands. The ids it could not publish
     are marked for the dispatcher (`mark_unpublished`), which publishes them at its next run
-    after the broker answers again.
+    after the broker answers again. `sent_event`: see `send_task`.
     """
     published = 0
     for batch in batches:
         try:
-            send_task(SEND_BATCH, [batch.message_ids], queue=queue, task_id=batch.task_id)
+            send_task(
+                SEND_BATCH,
+                [batch.message_ids],
+                queue=queue,
+                task_id=batch.task_id,
+                sent_event=sent_event,
+            )
         # Any error: kombu's OperationalError, amqp's NotAllowed, a Redis or socket error...
         except Exception as error:
             log.warning(
