@@ -11,15 +11,18 @@ Each server is gunicorn as the Dockerfile and docker-compose.yml start it (`--wo
 wrk`): `--connections` keep-alive connections on 2 threads, each posting the same single email
 (one recipient, a Vietnamese subject, a text body) as fast as the answers come, for `--seconds`;
 the three servers take turns, `--rounds` times, in a rotating order, and the figures are the
-medians over the rounds. No Celery worker runs: what is measured is the web tier accepting (and,
-for the project, storing) each message and publishing its task to the broker; a worker
-consuming on the same two cores would take CPU from the web tier, differently for each design.
+medians over the rounds. Each server first answers eight 202s in a row (gunicorn listens before
+its workers have imported the app), then gets a 3 s warm-up. No Celery worker runs: what is
+measured is the web tier accepting (and, for the project, storing) each message and publishing
+its task to the broker; a worker consuming on the same two cores would take CPU from the web
+tier, differently for each design.
 
 The broker is the machine's Redis, db 10 for the project and db 11 for the tutorial (both are
 flushed at the start and at the end: `--redis` names the server); the PostgreSQL database is
 the bench's own (`bench_intake_<pid>`, created and dropped on `--postgres-url`, or
 `BENCH_POSTGRES_URL`). Afterwards it checks that every accepted email was stored (a message row
-each) and published (a task on the broker).
+each) and published (the tasks on the broker carry exactly the stored messages' ids; concurrent
+submissions share tasks, see `dashboard/sending/intake.py`).
 """
 
 from __future__ import annotations

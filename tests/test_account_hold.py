@@ -145,9 +145,10 @@ def test_send_test_says_when_the_account_is_held(
         )
         hold_account(app.config, refused)
 
-    result = app.test_cli_runner().invoke(
-        args=["send-test", "--to", "an@example.vn", "--timeout", "20"]
-    )
+    with app.app_context():
+        result = app.test_cli_runner().invoke(
+            args=["send-test", "--to", "an@example.vn", "--timeout", "20"]
+        )
     assert result.exit_code == 1, result.output
     assert (
         f"is waiting, not sent: the SMTP account at 127.0.0.1:{smtp.port} refuses the login "

@@ -3,8 +3,8 @@ stamps a Redis key (REDIS_URL) when it is done, and the live panel reads the sta
 each last ran and whether it is late.
 
 The jobs have their own queue and worker and no expiry, so a stopped worker finds a pile of runs
-when it comes back; a run that finds the job done less than half a period ago returns at once
-(one Redis read), so the pile costs nothing and nothing is discarded silently.
+when it comes back; a run that finds another started less than half a period ago returns at
+once (one Redis read), so the pile costs nothing and nothing is discarded silently.
 """
 
 from __future__ import annotations
@@ -48,12 +48,18 @@ def period_of(job: str, config: Mapping[str, Any]) -> float:
 
 
 def ran_recently(job: str, config: Mapping[str, Any]) -> bool:
-    """Whether `job` finished less than half its period ago (a run piled up behind it can go)."""
+    """Whether a run of `job` started less than half its period ago (then this one, piled up
+    behind it, need not run); otherwise this run is noted as started."""
+    key = f"{KEY_PREFIX}{job}:started"
     try:
-        stamp = _client(config["REDIS_URL"]).get(KEY_PREFIX + job)
+        client = _client(config["REDIS_URL"])
+        started = client.get(key)
+        if started is not None and time.time() - float(started) < period_of(job, config) / 2:
+            return True
+        client.set(key, repr(time.time()), ex=7 * 24 * 3600)
     except redis.RedisError:
-        return False  # no stamp to go by: run
-    return stamp is not None and time.time() - float(stamp) < period_of(job, config) / 2
+        pass  # no stamp to go by: run
+    return False
 
 
 def stamp_run(job: str, config: Mapping[str, Any]) -> None:
