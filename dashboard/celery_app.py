@@ -14,6 +14,7 @@ from dashboard.sending.batch_bounds import check_visibility_timeout
 from dashboard.sending.queues import (
     DELIVER_WEBHOOKS,
     DISPATCH_DUE,
+    HOUSEKEEPING,
     POLL_BOUNCES,
     PROBE_ACCOUNT,
     QUEUES,
@@ -67,39 +68,33 @@ DRAFT_SWEEP_SECONDS = 900.0
 def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The periodic tasks: what is due goes out, what is stuck goes again (see tasks.py).
 
-    Each run expires if no worker took it before the next one, so a busy or stopped worker
-    does not find a pile of them waiting.
+    They go on `housekeeping`, a queue with a worker of its own, so however busy the sending
+    queues are they run; they never expire (an expired run is discarded with no more than a
+    line in the worker's log). A run that piled up behind another returns at once
+    (`sending.housekeeping`), and each run stamps when it last ran for the live panel.
     """
-    dispatch = float(config["DISPATCH_INTERVAL_SECONDS"])
-    sweep = float(config["SWEEP_INTERVAL_SECONDS"])
-    probe = float(config["ACCOUNT_PROBE_SECONDS"])
-    webhooks = float(config["WEBHOOK_DELIVERY_INTERVAL_SECONDS"])
+    jobs = {
+        "dispatch-due": (DISPATCH_DUE, "DISPATCH_INTERVAL_SECONDS"),
+        "sweep-stale": (SWEEP_STALE, "SWEEP_INTERVAL_SECONDS"),
+        "probe-account": (PROBE_ACCOUNT, "ACCOUNT_PROBE_SECONDS"),
+    }
     schedule = {
-        "dispatch-due": {
-            "task": DISPATCH_DUE,
-            "schedule": dispatch,
-            "options": {"queue": "transactional", "expires": max(dispatch * 3, 5.0)},
-        },
-        "sweep-stale": {
-            "task": SWEEP_STALE,
-            "schedule": sweep,
-            "options": {"queue": "transactional", "expires": max(sweep, 5.0)},
-        },
-        "remove-abandoned-drafts": {
-            "task": REMOVE_DRAFTS,
-            "schedule": DRAFT_SWEEP_SECONDS,
-            "options": {"queue": "bulk", "expires": DRAFT_SWEEP_SECONDS},
-        },
-        "probe-account": {
-            "task": PROBE_ACCOUNT,
-            "schedule": probe,
-            "options": {"queue": "transactional", "expires": max(probe, 5.0)},
-        },
-        "deliver-webhooks": {
-            "task": DELIVER_WEBHOOKS,
-            "schedule": webhooks,
-            "options": {"queue": "transactional", "expires": max(webhooks, 5.0)},
-        },
+        name: {"task": task, "schedule": float(config[period]), "options": {"queue": HOUSEKEEPING}}
+        for name, (task, period) in jobs.items()
+    }
+    # Work that may wait on a remote server (webhook receivers, the bounce mailbox) or is slow
+    # (deleting old drafts) runs beside the mail, not on `housekeeping`, so that it never
+    # delays the dispatcher; a run no worker took before the next one is dropped.
+    webhooks = float(config["WEBHOOK_DELIVERY_INTERVAL_SECONDS"])
+    schedule["deliver-webhooks"] = {
+        "task": DELIVER_WEBHOOKS,
+        "schedule": webhooks,
+        "options": {"queue": "transactional", "expires": max(webhooks, 5.0)},
+    }
+    schedule["remove-abandoned-drafts"] = {
+        "task": REMOVE_DRAFTS,
+        "schedule": DRAFT_SWEEP_SECONDS,
+        "options": {"queue": "bulk", "expires": DRAFT_SWEEP_SECONDS},
     }
     if config.get("BOUNCE_IMAP_HOST"):  # the bounce mailbox, read when one is set
         poll = float(config["BOUNCE_IMAP_INTERVAL_SECONDS"])

@@ -17,6 +17,7 @@ from dashboard.extensions import db
 from dashboard.models import Campaign
 from dashboard.ops.bounce_receiver import run_bounce_receiver
 from dashboard.ops.catcher import run_catcher
+from dashboard.sending.account_hold import account_hold
 from dashboard.sending.field_errors import field_errors
 from dashboard.sending.requests import EmailContent, limits_context
 from dashboard.sending.submission import submit_email
@@ -57,9 +58,12 @@ def send_test(
     campaign = submit_email(content, source="cli")
     click.echo(f"queued campaign {campaign.id} for {len(content.recipients)} recipient(s)")
     if not wait:
+        _say_if_held(campaign.id)
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if _say_if_held(campaign.id):
+            raise SystemExit(1)
         db.session.expire_all()
         progress = db.session.get(Campaign, campaign.id).progress()
         if progress.is_final:
@@ -74,6 +78,21 @@ def send_test(
         err=True,
     )
     raise SystemExit(1)
+
+
+def _say_if_held(campaign_id: int) -> bool:
+    """Tell the user when the SMTP account is held (its mail waits); whether it is."""
+    hold = account_hold(current_app.config)
+    if hold is None:
+        return False
+    click.echo(
+        f"campaign {campaign_id} is waiting, not sent: {hold.describe()}, so its mail is held "
+        f"(since {hold.since}). It goes by itself once a probe of the account succeeds "
+        "(every ACCOUNT_PROBE_SECONDS); fix the account settings (MAIL_SERVER, MAIL_PORT, "
+        "MAIL_USERNAME, MAIL_PASSWORD) if they are wrong.",
+        err=True,
+    )
+    return True
 
 
 @click.command("mail-catcher")

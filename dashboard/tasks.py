@@ -33,6 +33,7 @@ from dashboard.sending.claims import claim_batch
 from dashboard.sending.dispatcher import dispatch_due
 from dashboard.sending.failure_guard import is_failure
 from dashboard.sending.holds import HoldWatch, release_unsent
+from dashboard.sending.housekeeping import ran_recently, stamp_run
 from dashboard.sending.leases import Lease, lease_seconds, new_token
 from dashboard.sending.queues import (
     DELIVER_WEBHOOKS,
@@ -271,22 +272,35 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
 
 
 @shared_task(name=DISPATCH_DUE, ignore_result=True)
-def dispatch_due_messages() -> int:
-    """Beat, every DISPATCH_INTERVAL_SECONDS: queue what is due (scheduled sends, retries)."""
-    return dispatch_due()
+def dispatch_due_messages() -> int | None:
+    """Beat, every DISPATCH_INTERVAL_SECONDS: queue what is due (scheduled sends, retries).
+    None: a run that piled up behind the last one (see `sending.housekeeping`)."""
+    if ran_recently("dispatch", current_app.config):
+        return None
+    moved = dispatch_due()
+    stamp_run("dispatch", current_app.config)
+    return moved
 
 
 @shared_task(name=SWEEP_STALE, ignore_result=True)
-def sweep_stale_rows() -> dict[str, int]:
+def sweep_stale_rows() -> dict[str, int] | None:
     """Beat, every SWEEP_INTERVAL_SECONDS: re-enqueue rows stuck in `queued` or `sending`."""
-    return sweep_stale()
+    if ran_recently("sweep", current_app.config):
+        return None
+    report = sweep_stale()
+    stamp_run("sweep", current_app.config)
+    return report
 
 
 @shared_task(name=PROBE_ACCOUNT, ignore_result=True)
 def probe_account() -> bool | None:
     """Beat, every ACCOUNT_PROBE_SECONDS: while the SMTP account is held, try to log in, and
-    lift the hold when that works (None: nothing was held)."""
-    return probe_held_account(current_app.config)
+    lift the hold when that works (None: nothing was held, or a run piled up)."""
+    if ran_recently("probe", current_app.config):
+        return None
+    lifted = probe_held_account(current_app.config)
+    stamp_run("probe", current_app.config)
+    return lifted
 
 
 @shared_task(name=DELIVER_WEBHOOKS, ignore_result=True)

@@ -13,7 +13,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from dashboard.extensions import db
+from dashboard.mail.smtp import AccountUnavailable
 from dashboard.models import DeliveryAttempt, Message
+from dashboard.sending.account_hold import hold_account
 from tests.fault_stack import FaultStack, own_stacks, signed_in, wait_for
 from tests.smtp_server import ScriptedSMTPServer
 
@@ -128,3 +130,30 @@ def test_an_unreachable_server_holds_the_account_then_its_mail_goes_by_itself(
 
     smtp.restart()
     assert_resumed_by_itself(stack, app, client, "down")
+
+
+def test_send_test_says_when_the_account_is_held(
+    stack_with: Callable[..., FaultStack],
+) -> None:
+    smtp = ScriptedSMTPServer()
+    smtp.start()
+    stack = stack_with(smtp, MAIL_USERNAME=USERNAME, MAIL_PASSWORD=PASSWORD)
+    app = stack.app()
+    with app.app_context():
+        refused = AccountUnavailable(
+            535, "5.7.8 Username and Password not accepted", login_refused=True
+        )
+        hold_account(app.config, refused)
+
+    with app.app_context():
+        result = app.test_cli_runner().invoke(
+            args=["send-test", "--to", "an@example.vn", "--timeout", "20"]
+        )
+    assert result.exit_code == 1, result.output
+    assert (
+        f"is waiting, not sent: the SMTP account at 127.0.0.1:{smtp.port} refuses the login "
+        "(535 5.7.8 Username and Password not accepted), so its mail is held"
+    ) in result.output
+    assert "It goes by itself once a probe of the account succeeds" in result.output
+    assert PASSWORD not in result.output
+    assert smtp.received == []

@@ -32,6 +32,7 @@ APP_SERVICES = {
     "web",
     "worker",
     "transactional-worker",
+    "housekeeping-worker",
     "beat",
     "mailcatcher",
     "flower",
@@ -99,7 +100,8 @@ def test_compose_runs_every_part_of_the_system(compose: dict[str, Any]) -> None:
 
 def test_every_server_has_a_healthcheck(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("postgres", "redis", "rabbitmq", "web", "worker", "transactional-worker"):
+    workers = ("worker", "transactional-worker", "housekeeping-worker")
+    for name in ("postgres", "redis", "rabbitmq", "web", *workers):
         healthcheck = services[name]["healthcheck"]
         assert healthcheck["test"][0] in {"CMD", "CMD-SHELL"}, name
         assert healthcheck["retries"] >= 3, name
@@ -210,7 +212,9 @@ def test_web_service_is_gunicorn_loading_the_wsgi_app(
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("service", ["worker", "transactional-worker", "beat"])
+@pytest.mark.parametrize(
+    "service", ["worker", "transactional-worker", "housekeeping-worker", "beat"]
+)
 def test_celery_services_find_the_projects_celery_app(
     compose: dict[str, Any], dockerfile_env: dict[str, str], tmp_path: Path, service: str
 ) -> None:
@@ -228,10 +232,14 @@ def test_celery_services_find_the_projects_celery_app(
 def test_the_workers_are_the_lanes_make_run_starts(compose: dict[str, Any]) -> None:
     """Every queue the app publishes to has a worker, and the API's mail has one of its own."""
     lanes = {}
-    for service in ("transactional-worker", "worker"):
+    for service in ("transactional-worker", "worker", "housekeeping-worker"):
         argv = command_of(compose["services"][service])
         lanes[service] = tuple(argv[argv.index("--queues") + 1].split(","))
-    assert lanes == {"transactional-worker": ("transactional",), "worker": ("bulk",)}
+    assert lanes == {
+        "transactional-worker": ("transactional",),
+        "worker": ("bulk",),
+        "housekeeping-worker": ("housekeeping",),
+    }
     assert sorted(q for lane in DEFAULT_LANES for q in lane.queues) == sorted(QUEUES)
     assert {lane.queues for lane in DEFAULT_LANES} == set(lanes.values())
 

@@ -156,3 +156,8 @@ def test_the_daily_reserve_is_the_single_emails_and_the_campaign_waits(
     assert "90 a day (10 of the daily 100 are kept for single emails)" in estimate
     assert "60 left, 0 more can go today" in estimate
     assert "1 day from today: the rest waits for the next days' quota" in estimate
+    # And so does the API's JSON of the campaign.
+    finish = client.get(f"/api/v1/campaigns/{campaign_id}").get_json()["finish"]
+    assert finish["remaining"] == 60 and finish["per_day"] == 90 and finish["left_today"] == 0
+    assert finish["days"] == 1 and finish["waits_for_tomorrow"] is True
+    assert finish["finishes_at"].endswith("Z")

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from dashboard.auth.accounts import AccountError
 from dashboard.extensions import db
@@ -22,6 +22,15 @@ TOKEN_PREFIX = "edt_"
 MAX_NAME_CHARS = 100
 # Writing last_used_at on every call would make each API read a write; once a minute is enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+# The token and its user in one query (`token.user` then comes from the session), built once:
+# every API request asks it.
+_TOKEN_AND_USER = (
+    select(ApiToken, User)
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
 
 
 @dataclass(frozen=True)
@@ -76,13 +85,14 @@ def user_for_token(secret: str) -> User | None:
     """The active user a live token belongs to, or None."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
-    token = db.session.scalars(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(secret))
-    ).first()
-    if token is None or token.is_revoked or not token.user.is_active:
+    found = db.session.execute(_TOKEN_AND_USER, {"token_hash": hash_token(secret)}).first()
+    if found is None:
+        return None
+    token, user = found
+    if token.is_revoked or not user.is_active:
         return None
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         token.last_used_at = now
         db.session.commit()
-    return token.user
+    return user

@@ -241,6 +241,7 @@ def overview_json(view: CampaignOverview, urls: dict[str, str]) -> dict[str, Any
         "cancelled": view.campaign.cancelled_at is not None,
         "messages_per_second": view.messages_per_second,
         "seconds_left": view.seconds_left,
+        "finish": None if view.finish is None else finish_json(view.finish),
         "import": None
         if csv_import is None
         else {
@@ -264,6 +265,21 @@ def overview_json(view: CampaignOverview, urls: dict[str, str]) -> dict[str, Any
             for p in view.preview
         ],
         "status_url": urls["status"],
+    }
+
+
+def finish_json(finish: FinishEstimate) -> dict[str, Any]:
+    """The API's shape of a finish estimate (documented by `FinishOut`)."""
+    return {
+        "remaining": finish.remaining,
+        "per_second": finish.per_second,
+        "per_day": finish.per_day,
+        "left_today": finish.left_today,
+        "finishes_at": finish.finishes_at.isoformat(timespec="seconds") + "Z"
+        if finish.finishes_at
+        else None,
+        "days": finish.days,
+        "waits_for_tomorrow": finish.waits_for_tomorrow,
     }
 
 

@@ -126,6 +126,22 @@ class RenderedOut(BaseModel):
     error: str | None = Field(default=None, description="Why this row cannot be rendered")
 
 
+class FinishOut(BaseModel):
+    """When a campaign that is still sending will finish at the account's limits."""
+
+    remaining: int = Field(description="Messages still to send")
+    per_second: float | None = Field(
+        description="The configured rate limit, or the measured speed without one"
+    )
+    per_day: int | None = Field(description="The share of the daily quota this campaign may spend")
+    left_today: int | None = Field(description="Of that share, what is left today")
+    finishes_at: str | None = Field(
+        description="When it finishes at that pace (UTC); null: nothing to tell the pace by"
+    )
+    days: int = Field(description="Calendar days (UTC) after today that sending goes on into")
+    waits_for_tomorrow: bool = Field(description="Today's quota is spent: it waits for tomorrow")
+
+
 class CampaignOut(BaseModel):
     """The answer to `GET /api/v1/campaigns/{id}` (and to the create call, with 202)."""
 
@@ -139,6 +155,9 @@ class CampaignOut(BaseModel):
     cancelled: bool
     messages_per_second: float | None
     seconds_left: float | None
+    finish: FinishOut | None = Field(
+        default=None, description="While it is sending: when it will finish at the limits"
+    )
     csv_import: ImportOut | None = Field(default=None, alias="import")
     invalid_rows: list[InvalidRowOut] = Field(description="The first invalid rows")
     preview: list[RenderedOut] = Field(description="The first messages, rendered")

@@ -6,7 +6,7 @@ May import: `dashboard.extensions` only. Everything else in the app may import t
 """
 
 from dashboard.models.accounts import ApiToken, User
-from dashboard.models.audit import AuditEvent, record_event
+from dashboard.models.audit import AuditEvent, event_values, record_event
 from dashboard.models.base import MAX_DATABASE_ID, utcnow
 from dashboard.models.bulk import (
     CHUNK_BYTES,
@@ -76,6 +76,7 @@ __all__ = [
     "WebhookEndpoint",
     "WebhookEvent",
     "counts_by_state",
+    "event_values",
     "find_template",
     "held_campaigns",
     "progress_of",

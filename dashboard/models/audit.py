@@ -5,6 +5,7 @@ the service's own commit writes both). Never a secret in it: no password, no tok
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from flask import g, has_request_context, request
 from sqlalchemy import Index, String
@@ -43,18 +44,30 @@ def record_event(
 ) -> AuditEvent:
     """Add an event to the session (the caller's commit writes it with the action). The actor
     is the signed-in user of this request unless given; outside a request it is "system"."""
+    event = AuditEvent(**event_values(action, target, detail, actor_id=actor_id, actor=actor))
+    db.session.add(event)
+    return event
+
+
+def event_values(
+    action: str,
+    target: str = "",
+    detail: str = "",
+    *,
+    actor_id: int | None = None,
+    actor: str | None = None,
+) -> dict[str, Any]:
+    """An event's column values, as `record_event` stores them (for a Core INSERT)."""
     if actor is None:
         signed_in = g.get("audit_actor") if has_request_context() else None
         actor_id, actor = (
             signed_in if signed_in else (None, "" if has_request_context() else "system")
         )
-    event = AuditEvent(
-        actor_id=actor_id,
-        actor=actor[:320],
-        action=action,
-        target=target[:200],
-        detail=detail[:MAX_DETAIL_CHARS],
-        ip=(request.remote_addr or "")[:64] if has_request_context() else "",
-    )
-    db.session.add(event)
-    return event
+    return {
+        "actor_id": actor_id,
+        "actor": actor[:320],
+        "action": action,
+        "target": target[:200],
+        "detail": detail[:MAX_DETAIL_CHARS],
+        "ip": (request.remote_addr or "")[:64] if has_request_context() else "",
+    }

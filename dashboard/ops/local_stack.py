@@ -28,12 +28,14 @@ class WorkerLane:
     concurrency: int
 
 
-#: The workers `make run` starts (docker-compose.yml has the same two services): the API's own
-#: mail has processes that a campaign cannot occupy, however long its batches wait for the rate
-#: limit; the beat jobs (dispatching, sweeping, probing the account) run there too.
+#: The workers `make run` starts (docker-compose.yml and deploy/kubernetes have the same three):
+#: the API's own mail has processes that a campaign cannot occupy, however long its batches wait
+#: for the rate limit; the beat jobs (dispatching, sweeping, probing the account) have a process
+#: of their own that no sending can occupy.
 DEFAULT_LANES = (
     WorkerLane("transactional", ("transactional",), 2),
     WorkerLane("bulk", ("bulk",), 2),
+    WorkerLane("housekeeping", ("housekeeping",), 1),
 )
 
 

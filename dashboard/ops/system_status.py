@@ -1,5 +1,6 @@
 """The live system panel: which workers answer and what they are doing, how many tasks wait in
-each broker queue, and the shared rate-limit budget. Every probe has a short timeout, and the
+each broker queue, when the beat jobs last ran (and whether they are late), and the shared
+rate-limit budget. Every probe has a short timeout, and the
 page asks for the panel only after its first paint."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from flask import current_app
 
 from dashboard.ops.probes import queue_depths
 from dashboard.sending.account import RateBudget, rate_budget
+from dashboard.sending.housekeeping import JobRun, last_runs
 from dashboard.sending.queues import QUEUES
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class SystemStatus:
     problem: str | None = None  # the broker could not be asked, and why
     # The broker carries no remote control (Amazon SQS): the workers cannot be asked at all.
     workers_unknowable: bool = False
+    housekeeping: list[JobRun] | None = None  # None: their stamps could not be read
 
     @property
     def waiting(self) -> int:
@@ -64,12 +67,20 @@ def system_status(celery: Celery, *, timeout: float = INSPECT_TIMEOUT_SECONDS) -
             replies = celery.control.inspect(timeout=timeout, connection=connection).active()
     except Exception as error:
         log.warning("system panel: the broker did not answer: %s", error)
-        return SystemStatus([], queues, rate_budget_left(), problem=type(error).__name__)
+        return SystemStatus(
+            [],
+            queues,
+            rate_budget_left(),
+            problem=type(error).__name__,
+            housekeeping=last_runs(current_app.config),
+        )
     workers = [
         WorkerActivity(name, [_describe(task) for task in tasks or []])
         for name, tasks in sorted((replies or {}).items())
     ]
-    return SystemStatus(workers, queues, rate_budget_left())
+    return SystemStatus(
+        workers, queues, rate_budget_left(), housekeeping=last_runs(current_app.config)
+    )
 
 
 def _without_remote_control(queues: dict[str, int | None]) -> SystemStatus:
@@ -79,6 +90,17 @@ def _without_remote_control(queues: dict[str, int | None]) -> SystemStatus:
     except Exception as error:
         log.warning("system panel: the broker did not answer: %s", error)
         return SystemStatus(
-            [], queues, rate_budget_left(), problem=type(error).__name__, workers_unknowable=True
+            [],
+            queues,
+            rate_budget_left(),
+            problem=type(error).__name__,
+            workers_unknowable=True,
+            housekeeping=last_runs(current_app.config),
         )
-    return SystemStatus([], queues, rate_budget_left(), workers_unknowable=True)
+    return SystemStatus(
+        [],
+        queues,
+        rate_budget_left(),
+        workers_unknowable=True,
+        housekeeping=last_runs(current_app.config),
+    )

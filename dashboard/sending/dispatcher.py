@@ -1,5 +1,7 @@
 """The beat dispatcher: every `scheduled` or `retrying` message whose time has come is queued
-with one conditional UPDATE, committed, then published (time is a column, not a Celery ETA)."""
+with one conditional UPDATE, committed, then published (time is a column, not a Celery ETA).
+`queued` rows whose task the broker refused (`publishing.mark_unpublished`) carry a due time too,
+and are published again the same way."""
 
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ MAX_ROWS_PER_RUN = 10_000
 
 def dispatch_due(now: datetime | None = None) -> int:
     """Queue every `scheduled` or `retrying` message whose time has come (campaigns that are not
-    paused or cancelled) with one conditional UPDATE, then publish them; returns how many.
+    paused or cancelled) with one conditional UPDATE, then publish them, with the `queued` ones
+    the broker refused earlier; returns how many.
 
     While the SMTP account is held nothing is queued: the rows wait in the database, and go
     at the first run after a probe lifts the hold."""
@@ -37,7 +40,7 @@ def dispatch_due(now: datetime | None = None) -> int:
         return 0
     now = now or utcnow()
     due = (
-        Message.status.in_((MessageStatus.SCHEDULED, MessageStatus.RETRYING)),
+        Message.status.in_((MessageStatus.SCHEDULED, MessageStatus.RETRYING, MessageStatus.QUEUED)),
         Message.next_attempt_at <= now,
         Message.campaign_id.not_in(held_campaigns()),
     )

@@ -9,12 +9,12 @@ from typing import Any
 from uuid import uuid4
 
 from flask import current_app
-from kombu.exceptions import OperationalError
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.database import transaction
 from dashboard.extensions import db
-from dashboard.models import Campaign, Message, MessageStatus
+from dashboard.models import Campaign, Message, MessageStatus, utcnow
 from dashboard.sending.queues import SEND_BATCH
 
 log = logging.getLogger(__name__)
@@ -55,30 +55,76 @@ def plan_batches(messages: Sequence[Message], queue: str) -> list[Batch]:
     return batches
 
 
-def send_task(name: str, args: list[Any], *, queue: str, task_id: str | None = None) -> None:
-    """Publish the task called `name` with `args` on `queue` (see `queues.py` for why by name)."""
-    current_app.extensions["celery"].send_task(name, args=args, queue=queue, task_id=task_id)
+def send_task(
+    name: str, args: list[Any], *, queue: str, task_id: str | None = None, sent_event: bool = True
+) -> None:
+    """Publish the task called `name` with `args` on `queue` (see `queues.py` for why by name).
+
+    Not Celery's `send_task`: that one also subscribes this process to the task's result in the
+    result backend (for a `.get()` the web app never makes), a round trip per publish that
+    blocks for ~20 s when the backend is away. The worker still stores the result. Without
+    `sent_event` no task-sent event is published beside the task (the API's hot path).
+    """
+    celery = current_app.extensions["celery"]
+    message = celery.amqp.create_task_message(
+        task_id or str(uuid4()), name, args, {}, create_sent_event=sent_event
+    )
+    with celery.producer_or_acquire() as producer:
+        celery.amqp.send_task_message(producer, name, message, queue=queue)
 
 
-def publish_batches(batches: Sequence[Batch], *, queue: str) -> int:
+def publish_batches(batches: Sequence[Batch], *, queue: str, sent_event: bool = True) -> int:
     """Publish each batch's ids (after their rows are committed); return how many were published.
 
-    A broker that cannot be reached loses nothing: the rows stay `queued` in the database
-    and the sweeper re-enqueues them.
+    It never raises: the rows are stored, so whatever the broker says (unreachable, refusing
+    at the protocol level, a vhost gone) the submission stands. The ids it could not publish
+    are marked for the dispatcher (`mark_unpublished`), which publishes them at its next run
+    after the broker answers again. `sent_event`: see `send_task`.
     """
     published = 0
     for batch in batches:
         try:
-            send_task(SEND_BATCH, [batch.message_ids], queue=queue, task_id=batch.task_id)
-        except OperationalError as error:
+            send_task(
+                SEND_BATCH,
+                [batch.message_ids],
+                queue=queue,
+                task_id=batch.task_id,
+                sent_event=sent_event,
+            )
+        # Any error: kombu's OperationalError, amqp's NotAllowed, a Redis or socket error...
+        except Exception as error:
             log.warning(
-                "broker unreachable, %d batches left queued in the database: %s",
+                "broker refused (%s), %d batches left queued in the database: %s",
+                type(error).__name__,
                 len(batches) - published,
                 error,
             )
+            mark_unpublished([i for b in batches[published:] for i in b.message_ids])
             break
         published += 1
     return published
+
+
+def mark_unpublished(message_ids: Sequence[int]) -> None:
+    """Stamp `queued` rows whose task could not be published with a due `next_attempt_at`:
+    the dispatcher publishes such rows at its next run (the sweeper is the last resort, when
+    even this write fails)."""
+    if not message_ids:
+        return
+    try:
+        with transaction():
+            for start in range(0, len(message_ids), 1000):
+                db.session.execute(
+                    update(Message)
+                    .where(
+                        Message.id.in_(message_ids[start : start + 1000]),
+                        Message.status == MessageStatus.QUEUED,
+                    )
+                    .values(next_attempt_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+    except SQLAlchemyError as error:
+        log.warning("could not mark %d unpublished messages: %s", len(message_ids), error)
 
 
 def publish_messages(message_ids: Sequence[int]) -> int:
@@ -109,9 +155,11 @@ def publish_messages(message_ids: Sequence[int]) -> int:
                 )
                 planned.append((queue, batch))
     published = 0
-    for queue, batch in planned:
+    for number, (queue, batch) in enumerate(planned):
         if not publish_batches([batch], queue=queue):
-            break  # the broker is down: the rows stay `queued` and the sweeper tries again
+            # The broker refused: this batch is marked for the dispatcher, and so are the rest.
+            mark_unpublished([i for _, later in planned[number + 1 :] for i in later.message_ids])
+            break
         published += len(batch.message_ids)
     return published
 

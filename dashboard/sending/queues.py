@@ -6,8 +6,11 @@ imports `dashboard.tasks`, which imports it: the worker's entry points stay abov
 
 from __future__ import annotations
 
-#: Single emails and the beat jobs go on `transactional`; CSV campaigns and imports on `bulk`.
-QUEUES = ("transactional", "bulk")
+#: Single emails go on `transactional`; CSV campaigns and imports on `bulk`; the beat jobs
+#: (dispatching what is due, sweeping, probing the account) on `housekeeping`, served by a worker
+#: of its own so that no amount of sending can hold them up.
+HOUSEKEEPING = "housekeeping"
+QUEUES = ("transactional", "bulk", HOUSEKEEPING)
 
 SEND_BATCH = "dashboard.send_batch"
 IMPORT_CSV = "dashboard.import_csv"

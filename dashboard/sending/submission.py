@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from flask import current_app
+from sqlalchemy.orm import make_transient_to_detached
 
 from dashboard.database import transaction
 from dashboard.extensions import db
@@ -21,15 +23,23 @@ from dashboard.models import (
     IdempotencyKey,
     Message,
     MessageStatus,
+    event_values,
     record_event,
 )
+from dashboard.sending.intake import Submission, message_values, submit_together
 from dashboard.sending.publishing import plan_batches, publish_batches
 from dashboard.sending.requests import EmailContent
 from dashboard.sending.schedule import check_send_at
 
 
 def default_sender() -> Mailbox:
-    return parse_mailbox(current_app.config["MAIL_DEFAULT_SENDER"])
+    return _parsed_sender(current_app.config["MAIL_DEFAULT_SENDER"])
+
+
+@lru_cache(maxsize=8)
+def _parsed_sender(value: str) -> Mailbox:
+    # Parsed (and validated) once, not on every request.
+    return parse_mailbox(value)
 
 
 def submit_email(
@@ -52,11 +62,21 @@ def submit_email(
     An `idempotency_key` row is stored with the campaign, in its transaction (see
     `sending.idempotency`).
     `owner_id` is the user who submits it (None from the console).
+
+    A plain submission (sent now, no attachments, no key) is written together with the others
+    this process receives at the same time (`sending.intake`), unless INTAKE_GROUP_COMMIT is off.
     """
     if send_at is not None:
         send_at = check_send_at(send_at)
     sender = content.sender or default_sender()
     domain = current_app.config["MAIL_MESSAGE_ID_DOMAIN"] or sender.address.rpartition("@")[2]
+    if (
+        send_at is None
+        and not attachments
+        and idempotency_key is None
+        and current_app.config.get("INTAKE_GROUP_COMMIT", True)
+    ):
+        return _submit_together(content, sender, domain, source, queue, merge, owner_id)
     campaign = Campaign(
         source=source,
         queue=queue,
@@ -99,4 +119,46 @@ def submit_email(
             + (f", due {send_at:%Y-%m-%d %H:%M} UTC" if send_at else ""),
         )
     publish_batches(batches, queue=campaign.queue)
+    return campaign
+
+
+def _submit_together(
+    content: EmailContent,
+    sender: Mailbox,
+    domain: str,
+    source: str,
+    queue: str,
+    merge: bool,
+    owner_id: int | None,
+) -> Campaign:
+    """`submit_email` through the group commit; the campaign is returned as a persistent object
+    of this session, its columns in hand (the rest load when asked for)."""
+    values = {
+        "source": source,
+        "queue": queue,
+        "from_address": sender.address,
+        "from_name": sender.name,
+        "subject": content.subject,
+        "text_body": content.text,
+        "html_body": content.html or None,
+        "send_at": None,
+        "merge": merge,
+        "owner_id": owner_id,
+    }
+    recipients = content.recipients
+    submission = Submission(
+        campaign=values,
+        messages=[
+            message_values(
+                to_address=recipient.address,
+                to_name=recipient.name,
+                message_id_header=new_message_id(domain),
+            )
+            for recipient in recipients
+        ],
+        event=event_values("sent", "", f"{len(recipients)} recipient(s) from {source}"),
+    )
+    campaign = Campaign(id=submit_together(submission), **values)
+    make_transient_to_detached(campaign)
+    db.session.add(campaign)
     return campaign
