@@ -112,6 +112,9 @@ def load_settings() -> dict[str, Any]:
         "SWEEP_INTERVAL_SECONDS": _float("SWEEP_INTERVAL_SECONDS", 30.0),
         "STALE_QUEUED_SECONDS": _float("STALE_QUEUED_SECONDS", 600.0),
         "STALE_SENDING_SECONDS": _float("STALE_SENDING_SECONDS", 600.0),
+        # Fernet keys (comma-separated; the first encrypts, every one decrypts) that seal the
+        # sending accounts' passwords and tokens. Not SECRET_KEY: rotating one leaves the other.
+        "ACCOUNT_KEYS": os.environ.get("ACCOUNT_KEYS", ""),
         # While the SMTP account is held (unreachable, login refused), how often beat tries it.
         "ACCOUNT_PROBE_SECONDS": _float("ACCOUNT_PROBE_SECONDS", 15.0),
         # Shared rate limit per SMTP account, across every worker (0 = no limit).

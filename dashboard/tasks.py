@@ -14,10 +14,11 @@ from flask import current_app
 from dashboard.campaigns.importer import run_import
 from dashboard.extensions import db
 from dashboard.mail.rate_limit import QuotaExhausted, next_window
-from dashboard.mail.smtp import AccountUnavailable, DeliveryResult, Outcome, deliver_batch
+from dashboard.mail.smtp import DeliveryResult, Outcome
 from dashboard.models import utcnow
-from dashboard.sending.account import limiter_for, smtp_settings
-from dashboard.sending.account_hold import account_hold, hold_account, probe_held_account
+from dashboard.sending.accounts.delivery import AccountsWaiting, deliver_through, route_waiting
+from dashboard.sending.accounts.health import probe_held_accounts
+from dashboard.sending.accounts.routes import accounts_for_batch
 from dashboard.sending.batch_content import prepare_batch
 from dashboard.sending.claims import claim_batch
 from dashboard.sending.dispatcher import dispatch_due
@@ -136,9 +137,10 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     claimed = claim_batch(message_ids, task_id=self.request.id, redelivered=redelivered)
     if not claimed:
         return {"claimed": 0}
-    hold = account_hold(config)
-    if hold is not None:
-        hand_back(claimed, until=utcnow(), reason=f"waiting: {hold.describe()}")
+    accounts = accounts_for_batch(claimed, config)  # the campaign's account, or its pool's
+    waiting = route_waiting(accounts, config)
+    if waiting is not None:
+        hand_back(claimed, until=utcnow(), reason=f"waiting: {waiting.describe()}")
         return {"claimed": len(claimed), "held": len(claimed)}
     batch = prepare_batch(claimed, config)
     db.session.rollback()  # end the read transaction: SQLite writers must not wait on it
@@ -150,16 +152,16 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     unheld = (e for e in batch.envelopes if not watch.holds(batch.recipients[e.key][0]))
     if bulk:  # what is left when the slice is over goes back to the queue, unsent
         unheld = until_slice_ends(unheld, slice_seconds(config))
-    limiter = limiter_for(config, urgent=not bulk)
     held_until, reason = None, ""
     try:
-        paced = limiter.paced(unheld, expected=len(batch.envelopes)) if limiter else unheld
-        for result in deliver_batch(paced, smtp_settings(config)):
+        for result in deliver_through(
+            accounts, unheld, config, urgent=not bulk, expected=len(batch.envelopes)
+        ):
             report.add(result)
-    except AccountUnavailable as problem:
-        # Back to `retrying`, due at once: the dispatcher sends them when the hold is lifted.
-        held_until = utcnow()
-        reason = f"waiting: {hold_account(config, problem).describe()}"
+    except AccountsWaiting as waiting:
+        # Back to `retrying`: the dispatcher sends them when a hold is lifted (or at midnight).
+        held_until = waiting.until(utcnow())
+        reason = f"waiting: {waiting.describe()}"
     except QuotaExhausted as exhausted:
         held_until = next_window(utcnow())
         reason = f"waiting for the next sending window: {exhausted}"
@@ -168,11 +170,6 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
         reason = f"waiting: the rate limit store is unreachable ({type(error).__name__})"
     finally:
         report.flush()
-    if limiter and report.unreached:
-        try:
-            limiter.refund(report.unreached)
-        except redis.RedisError as error:
-            log.warning("could not refund %d quota: %s", report.unreached, error)
     unsent = [message_id for message_id in claimed if message_id not in report.done]
     if held_until is not None:
         hand_back(unsent, until=held_until, reason=reason)
@@ -195,9 +192,9 @@ def sweep_stale_rows() -> dict[str, int]:
 
 @shared_task(name=PROBE_ACCOUNT, ignore_result=True)
 def probe_account() -> bool | None:
-    """Beat, every ACCOUNT_PROBE_SECONDS: while the SMTP account is held, try to log in, and
-    lift the hold when that works (None: nothing was held)."""
-    return probe_held_account(current_app.config)
+    """Beat, every ACCOUNT_PROBE_SECONDS: try to log in to every held SMTP account, and lift
+    the holds of those that work (None: nothing was held; else whether all work now)."""
+    return probe_held_accounts(current_app.config)
 
 
 @shared_task(name=IMPORT_CSV)

@@ -7,7 +7,7 @@ May import: `dashboard.campaigns`, `dashboard.reporting`, `dashboard.sending`, `
 `dashboard.ops`, `dashboard.mail`, `dashboard.models` and the low wiring. Never a page.
 """
 
-from dashboard.api import audit, campaigns, emails, openapi, stats, tasks  # noqa: F401  (routes register on import)
+from dashboard.api import accounts, audit, campaigns, emails, openapi, stats, tasks  # noqa: F401  (routes register on import)
 from dashboard.api.blueprint import api
 
 __all__ = ["api"]

@@ -7,6 +7,7 @@ from typing import Any
 from flask import jsonify
 from pydantic.json_schema import models_json_schema
 
+from dashboard.api.account_openapi import ACCOUNT_MODELS, account_paths
 from dashboard.api.audit import AuditPageOut
 from dashboard.api.blueprint import api
 from dashboard.api.campaign_openapi import CAMPAIGN_MODELS, campaign_paths
@@ -70,6 +71,7 @@ def build_openapi() -> dict[str, Any]:
             (StatsResponse, "serialization"),
             (AuditPageOut, "serialization"),
             *CAMPAIGN_MODELS,
+            *ACCOUNT_MODELS,
         ],
         ref_template=_REF,
     )
@@ -161,6 +163,7 @@ def build_openapi() -> dict[str, Any]:
                 }
             },
             **campaign_paths(_ref, _json, _errors),
+            **account_paths(_ref, _json, _errors),
         },
         "components": {"schemas": definitions["$defs"]},
     }

@@ -36,6 +36,7 @@ from dashboard.models.messages import (
     held_campaigns,
     progress_of,
 )
+from dashboard.models.sending_accounts import AccountPool, PoolMember, SendingAccount
 
 __all__ = [
     "CANCELLABLE_STATUSES",
@@ -43,6 +44,7 @@ __all__ = [
     "CLAIMABLE_STATUSES",
     "FINAL_STATUSES",
     "MAX_DATABASE_ID",
+    "AccountPool",
     "ApiToken",
     "Attachment",
     "AuditEvent",
@@ -59,6 +61,8 @@ __all__ = [
     "Message",
     "MessageStatus",
     "MessageTemplate",
+    "PoolMember",
+    "SendingAccount",
     "SentHour",
     "Suppression",
     "SuppressionReason",

@@ -1,6 +1,6 @@
 """The live system panel: which workers answer and what they are doing, how many tasks wait in
-each broker queue, and the shared rate-limit budget. Every probe has a short timeout, and the
-page asks for the panel only after its first paint."""
+each broker queue, the shared rate-limit budget, and each SMTP account's health and budget.
+Every probe has a short timeout, and the page asks for the panel only after its first paint."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flask import current_app
 
 from dashboard.ops.probes import queue_depths
 from dashboard.sending.account import RateBudget, rate_budget
+from dashboard.sending.accounts.health import AccountStatus, account_statuses
 from dashboard.sending.queues import QUEUES
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ class SystemStatus:
     queues: dict[str, int | None]
     rate_budget: RateBudget | None
     problem: str | None = None  # the broker could not be asked, and why
+    # Each SMTP account's health (held or not, why) and budget: the default one first.
+    accounts: list[AccountStatus] = field(default_factory=list)
 
     @property
     def waiting(self) -> int:
@@ -60,9 +63,17 @@ def system_status(celery: Celery, *, timeout: float = INSPECT_TIMEOUT_SECONDS) -
             replies = celery.control.inspect(timeout=timeout, connection=connection).active()
     except Exception as error:
         log.warning("system panel: the broker did not answer: %s", error)
-        return SystemStatus([], queues, rate_budget_left(), problem=type(error).__name__)
+        return SystemStatus(
+            [],
+            queues,
+            rate_budget_left(),
+            problem=type(error).__name__,
+            accounts=account_statuses(current_app.config),
+        )
     workers = [
         WorkerActivity(name, [_describe(task) for task in tasks or []])
         for name, tasks in sorted((replies or {}).items())
     ]
-    return SystemStatus(workers, queues, rate_budget_left())
+    return SystemStatus(
+        workers, queues, rate_budget_left(), accounts=account_statuses(current_app.config)
+    )

@@ -23,6 +23,8 @@ from dashboard.models import (
     MessageStatus,
     record_event,
 )
+from dashboard.sending.accounts.registry import AccountProblems, resolve_route
+from dashboard.sending.field_errors import FieldError
 from dashboard.sending.publishing import plan_batches, publish_batches
 from dashboard.sending.requests import EmailContent
 from dashboard.sending.schedule import check_send_at
@@ -30,6 +32,14 @@ from dashboard.sending.schedule import check_send_at
 
 def default_sender() -> Mailbox:
     return parse_mailbox(current_app.config["MAIL_DEFAULT_SENDER"])
+
+
+def route_named(name: str | None, from_address: str) -> tuple[int | None, int | None]:
+    """The (account id, pool id) that `name` names, or FieldError("account", why not)."""
+    try:
+        return resolve_route(name, from_address)
+    except AccountProblems as problems:
+        raise FieldError("account", problems.fields["account"]) from None
 
 
 def submit_email(
@@ -56,6 +66,7 @@ def submit_email(
     if send_at is not None:
         send_at = check_send_at(send_at)
     sender = content.sender or default_sender()
+    account_id, pool_id = route_named(content.account, sender.address)
     domain = current_app.config["MAIL_MESSAGE_ID_DOMAIN"] or sender.address.rpartition("@")[2]
     campaign = Campaign(
         source=source,
@@ -68,6 +79,8 @@ def submit_email(
         send_at=send_at,
         merge=merge,
         owner_id=owner_id,
+        account_id=account_id,
+        pool_id=pool_id,
         attachments=[
             Attachment(filename=f.filename, content_type=f.content_type, data=f.data)
             for f in attachments
