@@ -21,6 +21,7 @@ from dashboard.models import Campaign, SendingAccount
 from dashboard.sending.accounts.secrets import unseal
 from tests.auth_helpers import form_csrf
 from tests.conftest import AppFactory, app_config
+from tests.csv_campaign_helpers import upload
 from tests.smtp_server import ScriptedSMTPServer
 from tests.token_endpoint import TokenEndpoint
 
@@ -279,3 +280,17 @@ def test_the_page_adds_a_pool_of_named_accounts(api: FlaskClient, unique: str) -
     )
     assert added.status_code == 302
     assert f"p-{unique}" in api.get("/accounts/").get_data(as_text=True)
+
+
+def test_a_csv_campaign_names_its_account(api: FlaskClient, keyed_app: Flask, unique: str) -> None:
+    name = f"csv-{unique}"
+    assert api.post("/api/v1/accounts", json=account_json(name)).status_code == 201
+    rows = b"email,name\na@example.vn,An\n"
+    refused = upload(api, rows, account=f"ghost-{unique}")
+    assert refused.status_code == 422
+    assert "no sending account or pool" in refused.json["error"]["fields"]["account"]
+    accepted = upload(api, rows, account=name)
+    assert accepted.status_code in (201, 202), accepted.get_data(as_text=True)
+    with keyed_app.app_context():
+        campaign = db.session.get(Campaign, accepted.json["id"])
+        assert campaign.account_id == stored(keyed_app, name).id
