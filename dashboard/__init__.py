@@ -27,6 +27,7 @@ from dashboard.web.compose import compose
 from dashboard.web.history import history
 from dashboard.web.saved_templates import saved_templates
 from dashboard.web.scheduled import scheduled
+from dashboard.web.sending_accounts import sending_accounts
 from dashboard.web.statistics import stats
 from dashboard.web.suppressions import suppressions
 from dashboard.web.unsubscribe import unsubscribe
@@ -74,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(campaigns)
     app.register_blueprint(saved_templates)
     app.register_blueprint(suppressions)
+    app.register_blueprint(sending_accounts)
     app.register_blueprint(unsubscribe)
     app.register_blueprint(webhooks)
     app.register_blueprint(bounce_notifications)

@@ -1,4 +1,4 @@
-"""Command-line verbs: `flask send-test`, `flask mail-catcher`.
+"""Command-line verbs: `flask send-test`, `flask mail-catcher`, `flask accounts`.
 
 They call the same service functions as the pages and the API.
 """
@@ -18,7 +18,8 @@ from dashboard.models import Campaign
 from dashboard.ops.bounce_receiver import run_bounce_receiver
 from dashboard.ops.catcher import run_catcher
 from dashboard.sending.account_hold import account_hold
-from dashboard.sending.field_errors import field_errors
+from dashboard.sending.accounts.commands import accounts_cli
+from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.requests import EmailContent, limits_context
 from dashboard.sending.submission import submit_email
 
@@ -29,6 +30,7 @@ from dashboard.sending.submission import submit_email
 @click.option("--text", default="If you can read this, sending works.", show_default=True)
 @click.option("--html", default=None, help="An optional HTML body.")
 @click.option("--from", "sender", default=None, help="Sender; defaults to MAIL_DEFAULT_SENDER.")
+@click.option("--account", default=None, help="A sending account or pool; defaults to MAIL_*.")
 @click.option(
     "--wait/--no-wait",
     default=True,
@@ -42,20 +44,32 @@ def send_test(
     text: str,
     html: str | None,
     sender: str | None,
+    account: str | None,
     wait: bool,
     timeout: float,
 ) -> None:
     """Queue a test email through the workers and report what happened to it."""
     try:
         content = EmailContent.model_validate(
-            {"to": to, "subject": subject, "text": text, "html": html, "from": sender},
+            {
+                "to": to,
+                "subject": subject,
+                "text": text,
+                "html": html,
+                "from": sender,
+                "account": account,
+            },
             context=limits_context(current_app.config),
         )
     except ValidationError as error:
         for field, message in field_errors(error).items():
             click.echo(f"error: {field}: {message}", err=True)
         raise SystemExit(2) from None
-    campaign = submit_email(content, source="cli")
+    try:
+        campaign = submit_email(content, source="cli")
+    except FieldError as error:
+        click.echo(f"error: {error.field}: {error}", err=True)
+        raise SystemExit(2) from None
     click.echo(f"queued campaign {campaign.id} for {len(content.recipients)} recipient(s)")
     if not wait:
         _say_if_held(campaign.id)
@@ -136,3 +150,4 @@ def init_commands(app: Flask) -> None:
     app.cli.add_command(mail_catcher)
     app.cli.add_command(bounce_receiver)
     app.cli.add_command(poll_bounces)
+    app.cli.add_command(accounts_cli)

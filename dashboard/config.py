@@ -115,6 +115,9 @@ def load_settings() -> dict[str, Any]:
         # A batch holds its rows by a lease of this many seconds, renewed every third of it
         # while it works: a batch that died gives its rows back this long after its last renewal.
         "LEASE_SECONDS": _float("LEASE_SECONDS", 45.0),
+        # Fernet keys (comma-separated; the first encrypts, every one decrypts) that seal the
+        # sending accounts' passwords and tokens. Not SECRET_KEY: rotating one leaves the other.
+        "ACCOUNT_KEYS": os.environ.get("ACCOUNT_KEYS", ""),
         # While the SMTP account is held (unreachable, login refused), how often beat tries it.
         "ACCOUNT_PROBE_SECONDS": _float("ACCOUNT_PROBE_SECONDS", 15.0),
         # Uploaded campaigns never sent are removed, rows and file, after this many hours.

@@ -18,16 +18,11 @@ from dashboard.campaigns.importer import run_import
 from dashboard.database import DATABASE_AWAY
 from dashboard.extensions import db
 from dashboard.mail.rate_limit import QuotaExhausted, next_window
-from dashboard.mail.smtp import (
-    AccountUnavailable,
-    DeliveryResult,
-    Envelope,
-    Outcome,
-    deliver_batch,
-)
+from dashboard.mail.smtp import DeliveryResult, Envelope, Outcome
 from dashboard.models import utcnow
-from dashboard.sending.account import limiter_for, smtp_settings
-from dashboard.sending.account_hold import account_hold, hold_account, probe_held_account
+from dashboard.sending.accounts.delivery import AccountsWaiting, deliver_through, route_waiting
+from dashboard.sending.accounts.health import probe_held_accounts
+from dashboard.sending.accounts.routes import accounts_for_batch
 from dashboard.sending.batch_content import prepare_batch
 from dashboard.sending.claims import claim_batch
 from dashboard.sending.dispatcher import dispatch_due
@@ -206,9 +201,11 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     if not claimed:
         return {"claimed": 0}
     lease.held = set(claimed)
-    hold = account_hold(config)
-    if hold is not None:
-        hand_back(claimed, until=utcnow(), reason=f"waiting: {hold.describe()}", token=lease.token)
+    accounts = accounts_for_batch(claimed, config)  # the campaign's account, or its pool's
+    waiting = route_waiting(accounts, config)
+    if waiting is not None:
+        reason = f"waiting: {waiting.describe()}"
+        hand_back(claimed, until=utcnow(), reason=reason, token=lease.token)
         return {"claimed": len(claimed), "held": len(claimed)}
     try:
         batch = prepare_batch(claimed, config)
@@ -225,20 +222,22 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
     unheld = (e for e in batch.envelopes if not watch.holds(batch.recipients[e.key][0]))
     if bulk:  # what is left when the slice is over goes back to the queue, unsent
         unheld = until_slice_ends(unheld, slice_seconds(config))
-    limiter = limiter_for(config, urgent=not bulk)
     held_until, reason = None, ""
     try:
-        paced = (
-            limiter.paced(unheld, expected=len(batch.envelopes), while_waiting=lease.renew_if_due)
-            if limiter
-            else unheld
-        )
-        for result in deliver_batch(_while_held(paced, lease, report), smtp_settings(config)):
+        for result in deliver_through(
+            accounts,
+            unheld,
+            config,
+            urgent=not bulk,
+            expected=len(batch.envelopes),
+            while_waiting=lease.renew_if_due,
+            admit=lambda paced: _while_held(paced, lease, report),
+        ):
             report.add(result)
-    except AccountUnavailable as problem:
-        # Back to `retrying`, due at once: the dispatcher sends them when the hold is lifted.
-        held_until = utcnow()
-        reason = f"waiting: {hold_account(config, problem).describe()}"
+    except AccountsWaiting as waiting:
+        # Back to `retrying`: the dispatcher sends them when a hold is lifted (or at midnight).
+        held_until = waiting.until(utcnow())
+        reason = f"waiting: {waiting.describe()}"
     except QuotaExhausted as exhausted:
         held_until = next_window(utcnow())
         reason = f"waiting for the next sending window: {exhausted}"
@@ -252,11 +251,6 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
                 lease.token,
                 len(report.pending),
             )
-    if limiter and report.unreached:
-        try:
-            limiter.refund(report.unreached)
-        except redis.RedisError as error:
-            log.warning("could not refund %d quota: %s", report.unreached, error)
     unsent = [message_id for message_id in claimed if message_id not in report.done]
     try:
         if held_until is not None:
@@ -294,11 +288,12 @@ def sweep_stale_rows() -> dict[str, int] | None:
 
 @shared_task(name=PROBE_ACCOUNT, ignore_result=True)
 def probe_account() -> bool | None:
-    """Beat, every ACCOUNT_PROBE_SECONDS: while the SMTP account is held, try to log in, and
-    lift the hold when that works (None: nothing was held, or a run piled up)."""
+    """Beat, every ACCOUNT_PROBE_SECONDS: try to log in to every held SMTP account, and lift
+    the holds of those that work (None: nothing was held, or a run piled up; else whether all
+    work now)."""
     if ran_recently("probe", current_app.config):
         return None
-    lifted = probe_held_account(current_app.config)
+    lifted = probe_held_accounts(current_app.config)
     stamp_run("probe", current_app.config)
     return lifted
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import socket
 import threading
@@ -91,6 +92,28 @@ class ScriptedHandler:
         return "250 2.0.0 Ok: queued"
 
 
+class BearerHandler(ScriptedHandler):
+    """A handler that also takes SASL XOAUTH2 (as Gmail does), for one user and access token."""
+
+    def __init__(self, bearer: tuple[str, str]) -> None:
+        super().__init__()
+        self.bearer = bearer
+        self.bearer_logins: list[str] = []  # the tokens offered, in order
+
+    async def auth_XOAUTH2(self, server, args) -> AuthResult:
+        if len(args) < 2:
+            return AuthResult(success=False, handled=False)
+        try:
+            fields = base64.b64decode(args[1], validate=True).decode().split("\x01")
+        except (ValueError, UnicodeDecodeError):
+            return AuthResult(success=False, handled=False)
+        user = fields[0].removeprefix("user=")
+        token = fields[1].removeprefix("auth=Bearer ") if len(fields) > 1 else ""
+        self.bearer_logins.append(token)
+        good = (user, token) == self.bearer
+        return AuthResult(success=good, handled=False, auth_data=user if good else None)
+
+
 class _ClosingController(Controller):
     """A Controller whose stop() first closes the connections still open (a test stops the server
     while workers talk to it): stopping the loop under them left their transports unclosed, and
@@ -122,10 +145,15 @@ class _ClosingController(Controller):
 
 class ScriptedSMTPServer:
     """With `login`, the server offers AUTH (over plain text: loopback only) and accepts only
-    that user name and password; a test may change `login` to refuse or accept again."""
+    that user name and password; a test may change `login` to refuse or accept again. With
+    `bearer`, it takes XOAUTH2 for that user and access token."""
 
-    def __init__(self, login: tuple[str, str] | None = None) -> None:
-        self.handler = ScriptedHandler()
+    def __init__(
+        self, login: tuple[str, str] | None = None, *, bearer: tuple[str, str] | None = None
+    ) -> None:
+        """`bearer` (user, access token): the server takes XOAUTH2 for that user and token."""
+        self.handler = ScriptedHandler() if bearer is None else BearerHandler(bearer)
+        self.bearer = bearer
         self.port = free_port()
         self.login = login
         self.logins_refused = 0
@@ -143,7 +171,7 @@ class ScriptedSMTPServer:
 
     def _controller(self) -> Controller:
         auth: dict = {}
-        if self.login is not None:
+        if self.login is not None or self.bearer is not None:
             # Offered without TLS; not required (aiosmtpd warns at that): the dispatcher logs
             # in whenever MAIL_USERNAME is set.
             auth = {"authenticator": self._authenticate, "auth_require_tls": False}

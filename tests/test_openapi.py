@@ -26,6 +26,10 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
         "/webhooks",
         "/webhooks/{id}",
         "/webhooks/{id}/replay",
+        "/accounts",
+        "/accounts/{id}",
+        "/pools",
+        "/pools/{id}",
     }
     create = document["paths"]["/emails"]["post"]
     assert set(create["responses"]) == {"202", "400", "401", "403", "409", "413", "415", "422"}
@@ -34,12 +38,17 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     request_schema = schemas["EmailRequest"]
     assert sorted(request_schema["required"]) == ["subject", "to"]
     assert request_schema["additionalProperties"] is False
-    assert {"to", "subject", "text", "html", "from", "attachments", "send_at"} == set(
+    assert {"to", "subject", "text", "html", "from", "account", "attachments", "send_at"} == set(
         request_schema["properties"]
     )
     assert request_schema["properties"]["send_at"]["anyOf"][0]["format"] == "date-time"
     for name in ("EmailAccepted", "EmailStatus", "TaskStatus", "ErrorResponse", "StatsResponse"):
         assert name in schemas
+    # An account's secrets go in, never out.
+    assert {"password", "oauth_refresh_token"} <= set(schemas["AccountIn"]["properties"])
+    assert not {"password", "secret", "oauth_refresh_token"} & set(
+        schemas["AccountOut"]["properties"]
+    )
 
 
 def test_the_document_changes_with_the_model(client: FlaskClient) -> None:

@@ -9,6 +9,7 @@ May import: `dashboard.campaigns`, `dashboard.reporting`, `dashboard.sending`, `
 """
 
 from dashboard.api import (  # noqa: F401  (routes register on import)
+    accounts,
     audit,
     campaigns,
     emails,

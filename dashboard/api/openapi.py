@@ -7,6 +7,7 @@ from typing import Any
 from flask import jsonify
 from pydantic.json_schema import models_json_schema
 
+from dashboard.api.account_openapi import ACCOUNT_MODELS, account_paths
 from dashboard.api.audit import AuditPageOut
 from dashboard.api.blueprint import api
 from dashboard.api.campaign_openapi import CAMPAIGN_MODELS, campaign_paths
@@ -72,6 +73,7 @@ def build_openapi() -> dict[str, Any]:
             (AuditPageOut, "serialization"),
             *CAMPAIGN_MODELS,
             *WEBHOOK_MODELS,
+            *ACCOUNT_MODELS,
         ],
         ref_template=_REF,
     )
@@ -164,6 +166,7 @@ def build_openapi() -> dict[str, Any]:
             },
             **campaign_paths(_ref, _json, _errors),
             **webhook_paths(_ref, _json, _errors),
+            **account_paths(_ref, _json, _errors),
         },
         "components": {"schemas": definitions["$defs"]},
     }

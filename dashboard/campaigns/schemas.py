@@ -11,6 +11,7 @@ from dashboard.campaigns.upload import CampaignContent, CampaignInputError
 from dashboard.mail.addresses import AddressError, parse_mailbox
 from dashboard.mail.headers import HeaderInjectionError, check_header_value
 from dashboard.models import MessageTemplate
+from dashboard.sending.accounts.registry import AccountProblems, resolve_route
 from dashboard.sending.field_errors import field_errors
 from dashboard.sending.requests import text_from_html
 from dashboard.sending.submission import default_sender
@@ -34,8 +35,14 @@ class CampaignFields(BaseModel):
     template_id: int | None = Field(
         default=None, description="A saved template whose parts fill the empty fields."
     )
+    account: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The sending account or pool (by name) its mail goes through; "
+        "left out: the default account.",
+    )
 
-    @field_validator("html", "from_", mode="before")
+    @field_validator("html", "from_", "account", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -80,9 +87,22 @@ def campaign_content(
             sender = parse_mailbox(fields.from_)
         except AddressError as error:
             problems["from"] = str(error)
+    account_id = pool_id = None
+    if "from" not in problems:
+        try:
+            account_id, pool_id = resolve_route(fields.account, sender.address)
+        except AccountProblems as refused:
+            problems.update(refused.fields)
     if problems:
         raise CampaignInputError(problems)
-    return CampaignContent(subject=subject, text=text, html=html, sender=sender)
+    return CampaignContent(
+        subject=subject,
+        text=text,
+        html=html,
+        sender=sender,
+        account_id=account_id,
+        pool_id=pool_id,
+    )
 
 
 class EmptyFieldOut(BaseModel):

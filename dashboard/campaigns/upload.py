@@ -45,6 +45,9 @@ class CampaignContent:
     text: str
     html: str | None
     sender: Mailbox
+    # The sending account or pool its mail goes through (neither: the default account).
+    account_id: int | None = None
+    pool_id: int | None = None
 
 
 def create_csv_campaign(
@@ -87,6 +90,8 @@ def create_csv_campaign(
         text_body=content.text,
         html_body=content.html,
         owner_id=owner_id,
+        account_id=content.account_id,
+        pool_id=content.pool_id,
     )
     csv_import = CsvImport(
         campaign=campaign,

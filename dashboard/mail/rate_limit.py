@@ -178,30 +178,9 @@ class RateLimiter:
         `while_waiting` is called before each wait (a caller renews what it holds meanwhile)."""
         deadline = time.monotonic() + max_wait
         while True:
-            answer = int(
-                self._acquire(
-                    keys=[f"{self.key}:bucket", self.day_key(), f"{self.key}:urgent"],
-                    args=[
-                        self.per_second,
-                        self.capacity,
-                        self.per_day,
-                        DAY_KEY_TTL_SECONDS,
-                        count,
-                        1 if self.urgent else 0,
-                        self.reserve,
-                        self.waiter,
-                    ],
-                )
-            )
+            answer = self._ask(count)
             if answer == 0:
                 return count
-            if answer == -1:
-                if self.urgent or not self.reserve:
-                    raise QuotaExhausted(f"the daily quota of {self.per_day} messages is used up")
-                raise QuotaExhausted(
-                    f"campaigns' share of the daily quota ({self.day_limit} of {self.per_day} "
-                    f"messages; {self.reserve} are kept for single emails) is used up"
-                )
             if answer == -2:  # the day's last few: one at a time, so none is taken for nothing
                 count = 1
                 continue
@@ -210,6 +189,38 @@ class RateLimiter:
             if while_waiting is not None:
                 while_waiting()
             time.sleep(answer / 1000)
+
+    def try_take(self) -> float:
+        """Take one token if one is there now: 0.0, else how many seconds until one is (a pool
+        asks its accounts in turn). QuotaExhausted when today's quota is used up."""
+        answer = self._ask(1)  # one token: never -2, which only a larger count can get
+        return answer / 1000 if answer > 0 else 0.0
+
+    def _ask(self, count: int) -> int:
+        """One run of the script: 0 (taken), -2 (fewer left today) or milliseconds to wait."""
+        answer = int(
+            self._acquire(
+                keys=[f"{self.key}:bucket", self.day_key(), f"{self.key}:urgent"],
+                args=[
+                    self.per_second,
+                    self.capacity,
+                    self.per_day,
+                    DAY_KEY_TTL_SECONDS,
+                    count,
+                    1 if self.urgent else 0,
+                    self.reserve,
+                    self.waiter,
+                ],
+            )
+        )
+        if answer == -1:
+            if self.urgent or not self.reserve:
+                raise QuotaExhausted(f"the daily quota of {self.per_day} messages is used up")
+            raise QuotaExhausted(
+                f"campaigns' share of the daily quota ({self.day_limit} of {self.per_day} "
+                f"messages; {self.reserve} are kept for single emails) is used up"
+            )
+        return answer
 
     def paced(
         self,

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from dashboard.mail.oauth import OAuthClient, TokenRefused, xoauth2_base64
+
 
 @dataclass(frozen=True)
 class SmtpSettings:
@@ -28,6 +30,8 @@ class SmtpSettings:
     use_tls: bool = False
     use_ssl: bool = False
     timeout: float = 30.0
+    # Log in with SASL XOAUTH2 (an access token from this client) instead of the password.
+    oauth: OAuthClient | None = field(default=None, repr=False)
 
 
 class Outcome(StrEnum):
@@ -100,7 +104,9 @@ def open_connection(settings: SmtpSettings) -> smtplib.SMTP:
         if settings.use_tls:
             conn.starttls(context=context)
             conn.ehlo()
-        if settings.username:
+        if settings.username and settings.oauth is not None:
+            _login_xoauth2(conn, settings.username, settings.oauth)
+        elif settings.username:
             _login(conn, settings.username, settings.password)
     except BaseException:
         _close(conn)
@@ -108,7 +114,13 @@ def open_connection(settings: SmtpSettings) -> smtplib.SMTP:
     return conn
 
 
+# What opening a connection can fail with: the network, the SMTP dialogue, the token endpoint.
+_CONNECT_ERRORS = (OSError, smtplib.SMTPException, TokenRefused)
+
+
 def _unavailable(error: BaseException, password: str) -> AccountUnavailable:
+    if isinstance(error, TokenRefused):
+        return AccountUnavailable(None, str(error), login_refused=error.refused)
     code, reply = _describe(error)
     if password:  # a server may echo what it was sent; the password never goes further
         reply = reply.replace(password, "***")
@@ -121,7 +133,7 @@ def try_account(settings: SmtpSettings) -> None:
     """Connect, log in and say QUIT, sending nothing; AccountUnavailable when that fails."""
     try:
         conn = open_connection(settings)
-    except (OSError, smtplib.SMTPException) as error:
+    except _CONNECT_ERRORS as error:
         raise _unavailable(error, settings.password) from None
     _close(conn)
 
@@ -134,6 +146,17 @@ def _login(conn: smtplib.SMTP, username: str, password: str) -> None:
     credentials = b"\0" + username.encode() + b"\0" + password.encode()
     code, reply = conn.docmd("AUTH", "PLAIN " + base64.b64encode(credentials).decode("ascii"))
     if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
+
+
+def _login_xoauth2(conn: smtplib.SMTP, username: str, oauth: OAuthClient) -> None:
+    """SASL XOAUTH2: the user and a bearer token in one initial response. A server that refuses
+    it sends a 334 with its reasons and waits for an empty line before its final 535."""
+    code, reply = conn.docmd("AUTH", "XOAUTH2 " + xoauth2_base64(username, oauth.access_token()))
+    if code == 334:
+        code, reply = conn.docmd("")
+    if code != 235:
+        oauth.forget()  # perhaps revoked before it expired: the next login asks for a new one
         raise smtplib.SMTPAuthenticationError(code, reply)
 
 
@@ -232,7 +255,7 @@ def deliver_batch(
                 if conn is None:
                     try:
                         conn = open_connection(settings)
-                    except (OSError, smtplib.SMTPException) as error:
+                    except _CONNECT_ERRORS as error:
                         raise _unavailable(error, settings.password) from None
                 try:
                     code, reply = _send_one(conn, envelope)

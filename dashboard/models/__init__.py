@@ -36,6 +36,7 @@ from dashboard.models.messages import (
     held_campaigns,
     progress_of,
 )
+from dashboard.models.sending_accounts import AccountPool, PoolMember, SendingAccount
 from dashboard.models.webhooks import (
     DeliveryState,
     WebhookAttempt,
@@ -50,6 +51,7 @@ __all__ = [
     "CLAIMABLE_STATUSES",
     "FINAL_STATUSES",
     "MAX_DATABASE_ID",
+    "AccountPool",
     "ApiToken",
     "Attachment",
     "AuditEvent",
@@ -67,6 +69,8 @@ __all__ = [
     "Message",
     "MessageStatus",
     "MessageTemplate",
+    "PoolMember",
+    "SendingAccount",
     "SentHour",
     "Suppression",
     "SuppressionReason",

@@ -79,6 +79,11 @@ class Campaign(db.Model):
     # Who submitted it (a user id): senders see and change only their own. None from the
     # console or from before owners existed. Users are disabled, never deleted.
     owner_id: Mapped[int | None] = mapped_column(index=True)
+    # The sending account or pool its mail goes through; neither: the default account (MAIL_*).
+    # No foreign key, as for owner_id: adding one would make SQLite copy the table (and its
+    # cascades); an account or pool a campaign names is never deleted (sending.accounts).
+    account_id: Mapped[int | None]
+    pool_id: Mapped[int | None]
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="campaign", order_by="Message.id", lazy="raise_on_sql"

@@ -1,7 +1,7 @@
 """The live system panel: which workers answer and what they are doing, how many tasks wait in
-each broker queue, when the beat jobs last ran (and whether they are late), and the shared
-rate-limit budget. Every probe has a short timeout, and the
-page asks for the panel only after its first paint."""
+each broker queue, when the beat jobs last ran (and whether they are late), the shared
+rate-limit budget, and each SMTP account's health and budget. Every probe has a short timeout,
+and the page asks for the panel only after its first paint."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from flask import current_app
 
 from dashboard.ops.probes import queue_depths
 from dashboard.sending.account import RateBudget, rate_budget
+from dashboard.sending.accounts.health import AccountStatus, account_statuses
 from dashboard.sending.housekeeping import JobRun, last_runs
 from dashboard.sending.queues import QUEUES
 
@@ -36,6 +37,8 @@ class SystemStatus:
     # The broker carries no remote control (Amazon SQS): the workers cannot be asked at all.
     workers_unknowable: bool = False
     housekeeping: list[JobRun] | None = None  # None: their stamps could not be read
+    # Each SMTP account's health (held or not, why) and budget: the default one first.
+    accounts: list[AccountStatus] = field(default_factory=list)
 
     @property
     def waiting(self) -> int:
@@ -73,13 +76,18 @@ def system_status(celery: Celery, *, timeout: float = INSPECT_TIMEOUT_SECONDS) -
             rate_budget_left(),
             problem=type(error).__name__,
             housekeeping=last_runs(current_app.config),
+            accounts=account_statuses(current_app.config),
         )
     workers = [
         WorkerActivity(name, [_describe(task) for task in tasks or []])
         for name, tasks in sorted((replies or {}).items())
     ]
     return SystemStatus(
-        workers, queues, rate_budget_left(), housekeeping=last_runs(current_app.config)
+        workers,
+        queues,
+        rate_budget_left(),
+        housekeeping=last_runs(current_app.config),
+        accounts=account_statuses(current_app.config),
     )
 
 
@@ -96,6 +104,7 @@ def _without_remote_control(queues: dict[str, int | None]) -> SystemStatus:
             problem=type(error).__name__,
             workers_unknowable=True,
             housekeeping=last_runs(current_app.config),
+            accounts=account_statuses(current_app.config),
         )
     return SystemStatus(
         [],
@@ -103,4 +112,5 @@ def _without_remote_control(queues: dict[str, int | None]) -> SystemStatus:
         rate_budget_left(),
         workers_unknowable=True,
         housekeeping=last_runs(current_app.config),
+        accounts=account_statuses(current_app.config),
     )

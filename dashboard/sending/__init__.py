@@ -3,8 +3,9 @@
 (`idempotency`), sending later (`schedule`), publishing
 ids to the broker after the commit (`publishing`, `queues`), claiming a batch (`claims`) and
 holding it by a renewed lease (`leases`), what
-a batch sends (`envelopes`, `batch_content`, `unsubscribe_links`), the SMTP account and its
-shared rate limit (`account`), holding the account while it cannot be used (`account_hold`),
+a batch sends (`envelopes`, `batch_content`, `unsubscribe_links`), an SMTP account and its
+shared rate limit (`account`), holding an account while it cannot be used (`account_hold`),
+the sending accounts and pools admins add, and sending through them (`accounts/`),
 holds (`holds`), bulk batches cut by time (`slices`), retries (`retries`), the failure guard, the
 suppression list, recording outcomes (`outcomes`) and the hourly sent counts written beside the
 rows (`sent_counts`, cut by `time_buckets`), and the beat jobs (`dispatcher`, `sweeper`).

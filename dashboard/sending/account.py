@@ -1,5 +1,6 @@
-"""The configured rate limit of the SMTP account: the limiter the tasks pace sending with, and
-the budget the statistics page shows."""
+"""An SMTP account as the workers use it (`Account`: its settings, limits and Redis key), the
+default one read from the MAIL_* and RATE_LIMIT_* settings, and each account's shared rate
+limit: the limiter the tasks pace sending with, and the budget the pages show."""
 
 from __future__ import annotations
 
@@ -17,24 +18,79 @@ from dashboard.mail.smtp import SmtpSettings
 log = logging.getLogger(__name__)
 
 
+DEFAULT_ACCOUNT_NAME = "default"
+
+
+@dataclass(frozen=True)
+class Account:
+    """One SMTP account the workers can send through: where and how (`settings`), how fast
+    (0 = no limit), what it may send as (no patterns: anything), and its key in Redis (a
+    hash of server and user, never of a secret) for its rate limit and its hold."""
+
+    name: str
+    settings: SmtpSettings
+    per_second: float = 0.0
+    per_day: int = 0
+    from_patterns: tuple[str, ...] = ()
+    id: int | None = None  # its row; None for the default account
+    # Why it cannot be used as it is stored (its secret cannot be opened); "" when it can.
+    problem: str = ""
+
+    @property
+    def key(self) -> str:
+        return account_key(self.settings.host, self.settings.port, self.settings.username)
+
+    @property
+    def target(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+    def may_send_as(self, address: str) -> bool:
+        """Whether `address` is one of the account's From addresses (exact, or @domain)."""
+        return sender_allowed(self.from_patterns, address)
+
+
+def sender_allowed(patterns: tuple[str, ...] | list[str], address: str) -> bool:
+    """No patterns allow any address; else an exact address or `@domain` must match."""
+    if not patterns:
+        return True
+    address = address.strip().lower()
+    domain = "@" + address.rpartition("@")[2]
+    return any(pattern in (address, domain) for pattern in patterns)
+
+
+def default_account(config: Mapping[str, Any]) -> Account:
+    """The account the MAIL_* settings name, limited by RATE_LIMIT_PER_SECOND/PER_DAY."""
+    return Account(
+        name=DEFAULT_ACCOUNT_NAME,
+        settings=smtp_settings(config),
+        per_second=float(config["RATE_LIMIT_PER_SECOND"]),
+        per_day=int(config["RATE_LIMIT_PER_DAY"]),
+    )
+
+
 @lru_cache(maxsize=8)
 def _redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
 def limiter_for(config: Mapping[str, Any], *, urgent: bool = False) -> RateLimiter | None:
-    """The shared limiter of the configured SMTP account, or None when no limit is set.
+    """The shared limiter of the default SMTP account, or None when no limit is set.
     `urgent` (transactional mail) goes before campaigns and may spend the day's reserve."""
-    per_second = float(config["RATE_LIMIT_PER_SECOND"])
-    per_day = int(config["RATE_LIMIT_PER_DAY"])
-    if per_second <= 0 and per_day <= 0:
+    return account_limiter(default_account(config), config, urgent=urgent)
+
+
+def account_limiter(
+    account: Account, config: Mapping[str, Any], *, urgent: bool = False
+) -> RateLimiter | None:
+    """The shared limiter of `account` (one Redis bucket and daily counter per account, every
+    worker's), or None when it has no limit."""
+    if account.per_second <= 0 and account.per_day <= 0:
         return None
-    key = account_key(config["MAIL_SERVER"], int(config["MAIL_PORT"]), config["MAIL_USERNAME"])
     return RateLimiter(
         _redis(config["RATE_LIMIT_REDIS_URL"]),
-        key,
-        per_second=per_second,
-        per_day=per_day,
+        account.key,
+        per_second=account.per_second,
+        per_day=account.per_day,
         urgent=urgent,
         reserve_percent=float(config.get("RATE_LIMIT_TRANSACTIONAL_RESERVE_PERCENT", 10.0)),
     )
@@ -50,9 +106,10 @@ class RateBudget:
     left_today: int | None
 
 
-def rate_budget(config: Mapping[str, Any]) -> RateBudget | None:
-    """The account's limits and today's use, for the statistics page; None when no limit is set."""
-    limiter = limiter_for(config)
+def rate_budget(config: Mapping[str, Any], account: Account | None = None) -> RateBudget | None:
+    """The account's limits and today's use (the default account's unless another is given),
+    for the statistics page; None when no limit is set."""
+    limiter = account_limiter(account or default_account(config), config)
     if limiter is None:
         return None
     used: int | None = None
@@ -75,8 +132,8 @@ def smtp_settings(config: Mapping[str, Any]) -> SmtpSettings:
         host=config["MAIL_SERVER"],
         port=int(config["MAIL_PORT"]),
         username=config["MAIL_USERNAME"],
-        password=config["MAIL_PASSWORD"],
-        use_tls=bool(config["MAIL_USE_TLS"]),
-        use_ssl=bool(config["MAIL_USE_SSL"]),
-        timeout=float(config["MAIL_TIMEOUT"]),
+        password=config.get("MAIL_PASSWORD", ""),
+        use_tls=bool(config.get("MAIL_USE_TLS", False)),
+        use_ssl=bool(config.get("MAIL_USE_SSL", False)),
+        timeout=float(config.get("MAIL_TIMEOUT", 30.0)),
     )

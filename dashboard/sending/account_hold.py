@@ -1,10 +1,12 @@
-"""Holding the SMTP account: when its server cannot be reached or refuses the login, the account
+"""Holding an SMTP account: when its server cannot be reached or refuses the login, the account
 is held (a Redis key every worker, beat and the web app read), so its mail waits instead of
 spending each message's retries. A beat task tries to log in every ACCOUNT_PROBE_SECONDS and
 lifts the hold when that works; the dispatcher then sends what waited.
 
-The state lives next to the shared rate limit (RATE_LIMIT_REDIS_URL), under the account's key,
-which names its server and user but never its password.
+Each account has its own hold (the default one, and every sending account of a pool): a pool
+sends through its other accounts while one is held. The state lives next to the shared rate
+limit (RATE_LIMIT_REDIS_URL), under the account's key, which names its server and user but
+never its password. Every function takes the account (None: the default one, MAIL_*).
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ from typing import Any
 
 import redis
 
-from dashboard.mail.rate_limit import account_key
 from dashboard.mail.smtp import AccountUnavailable, try_account
-from dashboard.sending.account import smtp_settings
+from dashboard.sending.account import DEFAULT_ACCOUNT_NAME, Account, default_account
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class AccountHold:
     reply: str
     since: str  # ISO 8601, UTC
     checked_at: str
+    account: str = DEFAULT_ACCOUNT_NAME  # its name (holds stored before names had none)
 
     @property
     def problem(self) -> str:
@@ -48,7 +50,9 @@ class AccountHold:
 
     def describe(self) -> str:
         reply = f"{self.code} {self.reply}" if self.code is not None else self.reply
-        return f"the SMTP account at {self.target} {self.problem} ({reply})"
+        if self.account == DEFAULT_ACCOUNT_NAME:
+            return f"the SMTP account at {self.target} {self.problem} ({reply})"
+        return f"the SMTP account {self.account} at {self.target} {self.problem} ({reply})"
 
 
 @lru_cache(maxsize=8)
@@ -58,19 +62,22 @@ def _client(url: str) -> redis.Redis:
     )
 
 
-def _key(config: Mapping[str, Any]) -> str:
-    base = account_key(config["MAIL_SERVER"], int(config["MAIL_PORT"]), config["MAIL_USERNAME"])
-    return f"{base}:hold"
+def _account(config: Mapping[str, Any], account: Account | None) -> Account:
+    return account if account is not None else default_account(config)
+
+
+def _key(config: Mapping[str, Any], account: Account | None) -> str:
+    return f"{_account(config, account).key}:hold"
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def account_hold(config: Mapping[str, Any]) -> AccountHold | None:
+def account_hold(config: Mapping[str, Any], account: Account | None = None) -> AccountHold | None:
     """The account's hold, or None when its mail may go (or the store cannot say)."""
     try:
-        raw = _client(config["RATE_LIMIT_REDIS_URL"]).get(_key(config))
+        raw = _client(config["RATE_LIMIT_REDIS_URL"]).get(_key(config, account))
     except redis.RedisError as error:
         log.warning("cannot read the account's hold: %s", error)
         return None
@@ -82,21 +89,25 @@ def account_hold(config: Mapping[str, Any]) -> AccountHold | None:
         return None
 
 
-def hold_account(config: Mapping[str, Any], problem: AccountUnavailable) -> AccountHold:
+def hold_account(
+    config: Mapping[str, Any], problem: AccountUnavailable, account: Account | None = None
+) -> AccountHold:
     """Hold the account's mail because of `problem` (keeping when the hold began)."""
-    earlier = account_hold(config)
+    earlier = account_hold(config, account)
     now = _now()
+    held = _account(config, account)
     hold = AccountHold(
-        target=f"{config['MAIL_SERVER']}:{config['MAIL_PORT']}",
+        target=held.target,
         login_refused=problem.login_refused,
         code=problem.code,
         reply=problem.reply[:300],
         since=earlier.since if earlier else now,
         checked_at=now,
+        account=held.name,
     )
     try:
         _client(config["RATE_LIMIT_REDIS_URL"]).set(
-            _key(config), json.dumps(asdict(hold)), ex=HOLD_TTL_SECONDS
+            _key(config, account), json.dumps(asdict(hold)), ex=HOLD_TTL_SECONDS
         )
     except redis.RedisError as error:  # then every batch finds out for itself
         log.warning("cannot store the account's hold: %s", error)
@@ -105,27 +116,29 @@ def hold_account(config: Mapping[str, Any], problem: AccountUnavailable) -> Acco
     return hold
 
 
-def release_account(config: Mapping[str, Any]) -> bool:
+def release_account(config: Mapping[str, Any], account: Account | None = None) -> bool:
     """Lift the hold; True when there was one."""
     try:
-        lifted = bool(_client(config["RATE_LIMIT_REDIS_URL"]).delete(_key(config)))
+        lifted = bool(_client(config["RATE_LIMIT_REDIS_URL"]).delete(_key(config, account)))
     except redis.RedisError as error:
         log.warning("cannot lift the account's hold: %s", error)
         return False
     if lifted:
-        log.warning("the SMTP account answers again: its mail goes out")
+        log.warning(
+            "the SMTP account %s answers again: its mail goes out", _account(config, account).name
+        )
     return lifted
 
 
-def probe_held_account(config: Mapping[str, Any]) -> bool | None:
+def probe_held_account(config: Mapping[str, Any], account: Account | None = None) -> bool | None:
     """When the account is held, try to log in: lift the hold if that works. Returns None when
     nothing was held, else whether the account works now."""
-    if account_hold(config) is None:
+    if account_hold(config, account) is None:
         return None
     try:
-        try_account(smtp_settings(config))
+        try_account(_account(config, account).settings)
     except AccountUnavailable as problem:
-        hold_account(config, problem)
+        hold_account(config, problem, account)
         return False
-    release_account(config)
+    release_account(config, account)
     return True

@@ -19,7 +19,7 @@ from dashboard.models import (
     held_campaigns,
     utcnow,
 )
-from dashboard.sending.account_hold import account_hold
+from dashboard.sending.accounts.routes import waiting_campaigns
 from dashboard.sending.publishing import publish_messages
 
 log = logging.getLogger(__name__)
@@ -34,16 +34,17 @@ def dispatch_due(now: datetime | None = None) -> int:
     paused or cancelled) with one conditional UPDATE, then publish them, with the `queued` ones
     the broker refused earlier; returns how many.
 
-    While the SMTP account is held nothing is queued: the rows wait in the database, and go
-    at the first run after a probe lifts the hold."""
-    if account_hold(current_app.config) is not None:
-        return 0
+    While every account a campaign may use is held, its messages are not queued: the rows wait
+    in the database, and go at the first run after a probe lifts a hold."""
     now = now or utcnow()
     due = (
         Message.status.in_((MessageStatus.SCHEDULED, MessageStatus.RETRYING, MessageStatus.QUEUED)),
         Message.next_attempt_at <= now,
         Message.campaign_id.not_in(held_campaigns()),
     )
+    waiting = waiting_campaigns(current_app.config)  # every account they may use is held
+    if waiting is not None:
+        due = (*due, Message.campaign_id.not_in(waiting))
     candidates = list(
         db.session.scalars(
             select(Message.id).where(*due).order_by(Message.next_attempt_at).limit(MAX_ROWS_PER_RUN)

@@ -117,6 +117,12 @@ class EmailContent(BaseModel):
         alias="from",
         description="Sender; defaults to the server's MAIL_DEFAULT_SENDER.",
     )
+    account: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The sending account or pool (by name) the mail goes through; "
+        "left out: the default account. It must be allowed to send as `from`.",
+    )
 
     _recipients: list[Mailbox] = PrivateAttr(default_factory=list)
     _sender: Mailbox | None = PrivateAttr(default=None)

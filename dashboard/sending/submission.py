@@ -26,6 +26,8 @@ from dashboard.models import (
     event_values,
     record_event,
 )
+from dashboard.sending.accounts.registry import AccountProblems, resolve_route
+from dashboard.sending.field_errors import FieldError
 from dashboard.sending.intake import Submission, message_values, submit_together
 from dashboard.sending.publishing import plan_batches, publish_batches
 from dashboard.sending.requests import EmailContent
@@ -40,6 +42,14 @@ def default_sender() -> Mailbox:
 def _parsed_sender(value: str) -> Mailbox:
     # Parsed (and validated) once, not on every request.
     return parse_mailbox(value)
+
+
+def route_named(name: str | None, from_address: str) -> tuple[int | None, int | None]:
+    """The (account id, pool id) that `name` names, or FieldError("account", why not)."""
+    try:
+        return resolve_route(name, from_address)
+    except AccountProblems as problems:
+        raise FieldError("account", problems.fields["account"]) from None
 
 
 def submit_email(
@@ -69,6 +79,7 @@ def submit_email(
     if send_at is not None:
         send_at = check_send_at(send_at)
     sender = content.sender or default_sender()
+    account_id, pool_id = route_named(content.account, sender.address)
     domain = current_app.config["MAIL_MESSAGE_ID_DOMAIN"] or sender.address.rpartition("@")[2]
     if (
         send_at is None
@@ -76,7 +87,9 @@ def submit_email(
         and idempotency_key is None
         and current_app.config.get("INTAKE_GROUP_COMMIT", True)
     ):
-        return _submit_together(content, sender, domain, source, queue, merge, owner_id)
+        return _submit_together(
+            content, sender, domain, source, queue, merge, owner_id, (account_id, pool_id)
+        )
     campaign = Campaign(
         source=source,
         queue=queue,
@@ -88,6 +101,8 @@ def submit_email(
         send_at=send_at,
         merge=merge,
         owner_id=owner_id,
+        account_id=account_id,
+        pool_id=pool_id,
         attachments=[
             Attachment(filename=f.filename, content_type=f.content_type, data=f.data)
             for f in attachments
@@ -130,6 +145,7 @@ def _submit_together(
     queue: str,
     merge: bool,
     owner_id: int | None,
+    route: tuple[int | None, int | None],
 ) -> Campaign:
     """`submit_email` through the group commit; the campaign is returned as a persistent object
     of this session, its columns in hand (the rest load when asked for)."""
@@ -144,6 +160,8 @@ def _submit_together(
         "send_at": None,
         "merge": merge,
         "owner_id": owner_id,
+        "account_id": route[0],
+        "pool_id": route[1],
     }
     recipients = content.recipients
     submission = Submission(

@@ -36,6 +36,7 @@ _FORM_FIELDS = {
     "html": "html",
     "attachments": "attachments",
     "send_at": "send_at",
+    "account": "account",
 }
 
 
@@ -72,6 +73,7 @@ def compose_page():
                     "subject": form.subject.data or "",
                     "text": form.text.data or "",
                     "html": form.html.data or None,
+                    "account": (form.account.data or "").strip() or None,
                 },
                 context=limits_context(current_app.config),
             )
@@ -93,15 +95,19 @@ def compose_page():
             merge = uses_merge_syntax(content.subject, content.text, content.html)
             problems = check_compose_template(content) if merge else {}
             if not problems:
-                campaign = submit_email(
-                    content,
-                    source="form",
-                    attachments=files,
-                    send_at=send_at_utc,
-                    merge=merge,
-                    owner_id=current_user.id,
-                )
-                return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
+                try:
+                    campaign = submit_email(
+                        content,
+                        source="form",
+                        attachments=files,
+                        send_at=send_at_utc,
+                        merge=merge,
+                        owner_id=current_user.id,
+                    )
+                except FieldError as error:  # the account named cannot send as this sender
+                    problems = {error.field: str(error)}
+                else:
+                    return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
             _attach_errors(form, problems)
         status = 422
     elif form.errors:

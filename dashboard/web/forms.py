@@ -11,6 +11,7 @@ from flask_wtf.file import FileField
 from wtforms import (
     HiddenField,
     MultipleFileField,
+    PasswordField,
     SelectChoice,
     SelectField,
     SelectMultipleField,
@@ -35,6 +36,10 @@ class ComposeForm(FlaskForm):
         "Send at (optional)",
         description="Leave empty to send now. A later time holds the email until then.",
         render_kw={"type": "datetime-local"},
+    )
+    account = StringField(
+        _l("Send through (optional)"),
+        description=_l("A sending account or pool by name; empty: the default account."),
     )
 
 
@@ -106,4 +111,55 @@ class WebhookForm(FlaskForm):
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
         validate_choice=False,  # the service names unknown events, with the other problems
+    )
+
+
+class SendingAccountForm(FlaskForm):
+    """A sending account; the rules are `sending/accounts/schemas.py`'s. Secret fields are never
+    filled in: left empty when changing an account, they keep what was stored."""
+
+    name = StringField(_l("Name"), description=_l("Campaigns and API calls name it: gmail-sales"))
+    host = StringField(_l("SMTP server"), description=_l("smtp.gmail.com"))
+    port = StringField(_l("Port"), default="587")
+    tls_mode = SelectField(
+        _l("TLS"),
+        choices=[
+            SelectChoice("starttls", _l("STARTTLS (port 587)")),
+            SelectChoice("tls", _l("TLS from the start (port 465)")),
+            SelectChoice("none", _l("None (a server on this machine only)")),
+        ],
+        default="starttls",
+    )
+    username = StringField(_l("User name"))
+    auth = SelectField(
+        _l("Log in with"),
+        choices=[
+            SelectChoice("password", _l("A password (or app password)")),
+            SelectChoice("xoauth2", _l("XOAUTH2")),
+        ],
+        default="password",
+    )
+    password = PasswordField(_l("Password"), description=_l("Empty: keep the stored one."))
+    oauth_client_id = StringField(_l("OAuth client id (XOAUTH2)"))
+    oauth_client_secret = PasswordField(
+        _l("OAuth client secret (XOAUTH2)"), description=_l("Empty: keep the stored one.")
+    )
+    oauth_refresh_token = PasswordField(
+        _l("Refresh token (XOAUTH2)"), description=_l("Empty: keep the stored one.")
+    )
+    oauth_token_url = StringField(
+        _l("Token endpoint (XOAUTH2)"), default="https://oauth2.googleapis.com/token"
+    )
+    from_allowed = TextAreaField(
+        _l("From addresses allowed"),
+        description=_l("One a line: an address, or @domain for the whole domain. Empty: any."),
+    )
+    per_second = StringField(_l("Messages a second"), default="0", description=_l("0: no limit"))
+    per_day = StringField(_l("Messages a day"), default="0", description=_l("0: no limit"))
+
+
+class PoolForm(FlaskForm):
+    name = StringField(_l("Pool name"))
+    accounts = StringField(
+        _l("Accounts"), description=_l("Their names, separated by commas, in order.")
     )

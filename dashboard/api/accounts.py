@@ -1,0 +1,145 @@
+"""`/api/v1/accounts` and `/api/v1/pools`: the sending accounts and pools, admins only. Answers
+never hold a secret: an account says only whether it has one."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from flask import current_app, jsonify
+from pydantic import BaseModel, ValidationError
+
+from dashboard.api.blueprint import api
+from dashboard.api.json_input import json_body
+from dashboard.auth import ADMIN, requires
+from dashboard.errors import api_error
+from dashboard.sending.accounts.registry import (
+    AccountProblems,
+    account_out,
+    delete_account,
+    delete_pool,
+    find_account,
+    find_pool,
+    list_accounts,
+    list_pools,
+    pool_out,
+    save_account,
+    save_pool,
+)
+from dashboard.sending.accounts.schemas import AccountIn, AccountsOut, PoolIn
+from dashboard.sending.field_errors import field_errors
+
+
+def _refused(what: str, fields: dict[str, str]):
+    return api_error(
+        422,
+        f"The {what} was not saved: "
+        + "; ".join(f"{name}: {message}" for name, message in fields.items()),
+        fields=fields,
+    )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read(model: type[M]) -> tuple[M | None, object]:
+    data, error = json_body()
+    if error:
+        return None, error
+    try:
+        return model.model_validate(data), None
+    except ValidationError as invalid:
+        return None, _refused("account" if model is AccountIn else "pool", field_errors(invalid))
+
+
+@api.get("/accounts")
+@requires(ADMIN)
+def get_accounts():
+    answer = AccountsOut(
+        accounts=[account_out(a) for a in list_accounts()],
+        pools=[pool_out(p) for p in list_pools()],
+    )
+    return jsonify(answer.model_dump())
+
+
+@api.post("/accounts")
+@requires(ADMIN)
+def create_account():
+    data, error = _read(AccountIn)
+    if data is None:
+        return error
+    try:
+        account = save_account(current_app.config, data)
+    except AccountProblems as problems:
+        return _refused("account", problems.fields)
+    return jsonify(account_out(account).model_dump()), 201
+
+
+@api.put("/accounts/<int:account_id>")
+@requires(ADMIN)
+def update_account(account_id: int):
+    account = find_account(account_id)
+    if account is None:
+        return api_error(404, f"There is no sending account with id {account_id}.")
+    data, error = _read(AccountIn)
+    if data is None:
+        return error
+    try:
+        account = save_account(current_app.config, data, account)
+    except AccountProblems as problems:
+        return _refused("account", problems.fields)
+    return jsonify(account_out(account).model_dump())
+
+
+@api.delete("/accounts/<int:account_id>")
+@requires(ADMIN)
+def remove_account(account_id: int):
+    account = find_account(account_id)
+    if account is None:
+        return api_error(404, f"There is no sending account with id {account_id}.")
+    try:
+        delete_account(account)
+    except AccountProblems as problems:
+        return api_error(409, problems.fields["account"])
+    return "", 204
+
+
+@api.post("/pools")
+@requires(ADMIN)
+def create_pool():
+    data, error = _read(PoolIn)
+    if data is None:
+        return error
+    try:
+        pool = save_pool(data)
+    except AccountProblems as problems:
+        return _refused("pool", problems.fields)
+    return jsonify(pool_out(pool).model_dump()), 201
+
+
+@api.put("/pools/<int:pool_id>")
+@requires(ADMIN)
+def update_pool(pool_id: int):
+    pool = find_pool(pool_id)
+    if pool is None:
+        return api_error(404, f"There is no pool with id {pool_id}.")
+    data, error = _read(PoolIn)
+    if data is None:
+        return error
+    try:
+        pool = save_pool(data, pool)
+    except AccountProblems as problems:
+        return _refused("pool", problems.fields)
+    return jsonify(pool_out(pool).model_dump())
+
+
+@api.delete("/pools/<int:pool_id>")
+@requires(ADMIN)
+def remove_pool(pool_id: int):
+    pool = find_pool(pool_id)
+    if pool is None:
+        return api_error(404, f"There is no pool with id {pool_id}.")
+    try:
+        delete_pool(pool)
+    except AccountProblems as problems:
+        return api_error(409, problems.fields["pool"])
+    return "", 204

@@ -1,0 +1,247 @@
+"""Adding, changing and removing sending accounts and pools: the one service the dashboard's
+form, the API and the CLI call. Every problem is reported at once, by field (`AccountProblems`);
+secrets are sealed before they reach the row and never come back out of here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from dashboard.database import transaction
+from dashboard.extensions import db
+from dashboard.models import AccountPool, Campaign, PoolMember, SendingAccount, record_event
+from dashboard.sending.account import sender_allowed
+from dashboard.sending.accounts.schemas import AccountIn, AccountOut, PoolIn, PoolOut
+from dashboard.sending.accounts.secrets import NoAccountKey, SecretUnreadable, seal, unseal
+
+
+class AccountProblems(ValueError):
+    """What is wrong with a submitted account or pool, by field."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {message}" for name, message in fields.items()))
+        self.fields = fields
+
+
+def list_accounts() -> list[SendingAccount]:
+    return list(db.session.scalars(select(SendingAccount).order_by(SendingAccount.name)))
+
+
+def list_pools() -> list[AccountPool]:
+    return list(db.session.scalars(select(AccountPool).order_by(AccountPool.name)))
+
+
+def find_account(account_id: int) -> SendingAccount | None:
+    return db.session.get(SendingAccount, account_id)
+
+
+def find_pool(pool_id: int) -> AccountPool | None:
+    return db.session.get(AccountPool, pool_id)
+
+
+def account_out(account: SendingAccount) -> AccountOut:
+    return AccountOut(
+        id=account.id,
+        name=account.name,
+        host=account.host,
+        port=account.port,
+        tls_mode=account.tls_mode,
+        username=account.username,
+        auth=account.auth,
+        oauth_client_id=account.oauth_client_id,
+        oauth_token_url=account.oauth_token_url,
+        has_secret=bool(account.secret),
+        from_allowed=account.from_patterns,
+        per_second=account.per_second,
+        per_day=account.per_day,
+    )
+
+
+def pool_out(pool: AccountPool) -> PoolOut:
+    return PoolOut(id=pool.id, name=pool.name, accounts=[a.name for a in pool.accounts])
+
+
+def _name_taken(name: str, *, account_id: int | None = None, pool_id: int | None = None) -> bool:
+    """Accounts and pools share one set of names: a campaign names either."""
+    lowered = name.lower()
+    for model, own in ((SendingAccount, account_id), (AccountPool, pool_id)):
+        query = select(model.id).where(db.func.lower(model.name) == lowered)
+        if own is not None:
+            query = query.where(model.id != own)
+        if db.session.scalar(query) is not None:
+            return True
+    return False
+
+
+def _secrets(
+    config: Mapping[str, Any], data: AccountIn, existing: SendingAccount | None
+) -> dict[str, str]:
+    """The secrets the account keeps: what was given, else what it had (when the way it logs
+    in did not change)."""
+    kept: dict[str, str] = {}
+    if existing is not None and existing.secret and existing.auth == data.auth:
+        kept = unseal(config, existing.secret)
+    if data.auth == "password":
+        return {
+            "password": data.password if data.password is not None else kept.get("password", "")
+        }
+    return {
+        "client_secret": data.oauth_client_secret
+        if data.oauth_client_secret is not None
+        else kept.get("client_secret", ""),
+        "refresh_token": data.oauth_refresh_token
+        if data.oauth_refresh_token is not None
+        else kept.get("refresh_token", ""),
+    }
+
+
+def save_account(
+    config: Mapping[str, Any], data: AccountIn, existing: SendingAccount | None = None
+) -> SendingAccount:
+    """Add an account (or change `existing`), its secrets sealed; AccountProblems says every
+    field's problem at once."""
+    problems: dict[str, str] = {}
+    if _name_taken(data.name, account_id=existing.id if existing else None):
+        problems["name"] = "an account or a pool already has this name"
+    secrets: dict[str, str] = {}
+    try:
+        secrets = _secrets(config, data, existing)
+    except (NoAccountKey, SecretUnreadable) as error:
+        problems["password" if data.auth == "password" else "oauth_refresh_token"] = str(error)
+    if data.auth == "xoauth2":
+        if not data.username:
+            problems["username"] = "XOAUTH2 logs in as a user: give the account's address"
+        if not data.oauth_client_id:
+            problems["oauth_client_id"] = "XOAUTH2 needs the OAuth client's id"
+        if not secrets.get("client_secret") and "oauth_refresh_token" not in problems:
+            problems["oauth_client_secret"] = "XOAUTH2 needs the OAuth client's secret"
+        if not secrets.get("refresh_token") and "oauth_refresh_token" not in problems:
+            problems["oauth_refresh_token"] = "XOAUTH2 needs a refresh token"
+    elif secrets.get("password") and not data.username:
+        problems["username"] = "a password needs a user name"
+    sealed = ""
+    if not problems:
+        try:
+            sealed = seal(config, secrets)
+        except NoAccountKey as error:
+            problems["password" if data.auth == "password" else "oauth_refresh_token"] = str(error)
+    if problems:
+        raise AccountProblems(problems)
+    account = existing or SendingAccount()
+    account.name = data.name
+    account.host = data.host
+    account.port = data.port
+    account.tls_mode = data.tls_mode
+    account.username = data.username
+    account.auth = data.auth
+    account.oauth_client_id = data.oauth_client_id if data.auth == "xoauth2" else ""
+    account.oauth_token_url = data.oauth_token_url if data.auth == "xoauth2" else ""
+    account.secret = sealed
+    account.from_allowed = "\n".join(data.from_allowed)
+    account.per_second = data.per_second
+    account.per_day = data.per_day
+    with transaction():
+        db.session.add(account)
+        db.session.flush()
+        record_event(
+            "account-changed" if existing else "account-added",
+            f"sending account {account.name}",
+            f"{account.host}:{account.port} ({account.auth})",
+        )
+    return account
+
+
+def _in_use(*, account_id: int | None = None, pool_id: int | None = None) -> str | None:
+    if account_id is not None:
+        pool = db.session.scalar(
+            select(AccountPool.name)
+            .join(PoolMember, PoolMember.pool_id == AccountPool.id)
+            .where(PoolMember.account_id == account_id)
+            .limit(1)
+        )
+        if pool:
+            return f"the pool {pool} sends through it: take it out of the pool first"
+    column = Campaign.account_id if account_id is not None else Campaign.pool_id
+    campaign = db.session.scalar(
+        select(Campaign.id).where(column == (account_id or pool_id)).limit(1)
+    )
+    if campaign is not None:
+        return f"campaign {campaign} was sent through it; it stays for their history"
+    return None
+
+
+def delete_account(account: SendingAccount) -> None:
+    """Remove an account no pool and no campaign names (AccountProblems otherwise)."""
+    reason = _in_use(account_id=account.id)
+    if reason:
+        raise AccountProblems({"account": reason})
+    with transaction():
+        record_event("account-removed", f"sending account {account.name}", "")
+        db.session.delete(account)
+
+
+def save_pool(data: PoolIn, existing: AccountPool | None = None) -> AccountPool:
+    """Add a pool (or change `existing`) of the named accounts, in the order given."""
+    problems: dict[str, str] = {}
+    if _name_taken(data.name, pool_id=existing.id if existing else None):
+        problems["name"] = "an account or a pool already has this name"
+    names = list(dict.fromkeys(name.strip() for name in data.accounts if name.strip()))
+    found = {
+        a.name: a
+        for a in db.session.scalars(select(SendingAccount).where(SendingAccount.name.in_(names)))
+    }
+    unknown = [name for name in names if name not in found]
+    if unknown:
+        problems["accounts"] = "no account is called " + ", ".join(unknown)
+    elif not names:
+        problems["accounts"] = "a pool needs at least one account"
+    if problems:
+        raise AccountProblems(problems)
+    pool = existing or AccountPool()
+    pool.name = data.name
+    pool.members = [
+        PoolMember(account=found[name], position=position) for position, name in enumerate(names)
+    ]
+    with transaction():
+        db.session.add(pool)
+        db.session.flush()
+        record_event(
+            "pool-changed" if existing else "pool-added",
+            f"account pool {pool.name}",
+            ", ".join(names),
+        )
+    return pool
+
+
+def delete_pool(pool: AccountPool) -> None:
+    reason = _in_use(pool_id=pool.id)
+    if reason:
+        raise AccountProblems({"pool": reason})
+    with transaction():
+        record_event("pool-removed", f"account pool {pool.name}", "")
+        db.session.delete(pool)
+
+
+def resolve_route(name: str | None, from_address: str) -> tuple[int | None, int | None]:
+    """The (account id, pool id) a submission names by `name` (None or "": the default
+    account), checking that the account, or every account of the pool, may send as
+    `from_address`. AccountProblems({"account": ...}) otherwise."""
+    if not name or not name.strip():
+        return None, None
+    name = name.strip()
+    account = db.session.scalar(select(SendingAccount).where(SendingAccount.name == name))
+    if account is not None:
+        if not sender_allowed(account.from_patterns, from_address):
+            raise AccountProblems({"account": f"the account {name} may not send as {from_address}"})
+        return account.id, None
+    pool = db.session.scalar(select(AccountPool).where(AccountPool.name == name))
+    if pool is None:
+        raise AccountProblems({"account": f"no sending account or pool is called {name}"})
+    refusing = [a.name for a in pool.accounts if not sender_allowed(a.from_patterns, from_address)]
+    if refusing:
+        raise AccountProblems(
+            {"account": f"in the pool {name}, {', '.join(refusing)} may not send as {from_address}"}
+        )
+    return None, pool.id
