@@ -76,7 +76,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[FaultStack, Broker]]:
         smtp.start()
         resources.callback(smtp.stop)
         # Only the dispatcher publishes again here: the sweeper would wait 10 minutes.
-        overrides = {"STALE_QUEUED_SECONDS": "600", "STALE_SENDING_SECONDS": "600"}
+        overrides = {"STALE_QUEUED_SECONDS": "600", "LEASE_SECONDS": "45"}
         fault_stack = FaultStack(tmp_path, smtp, overrides, broker_url, database_url)
         broker = Broker(fault_stack, vhost)
         if vhost is not None:

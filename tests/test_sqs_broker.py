@@ -133,7 +133,7 @@ def test_sqs_kill_9_of_a_worker_mid_batch_then_a_new_worker(
     receives them. The sweeper does not requeue `queued` rows within the test (600 s), so the
     unclaimed rows arrive by SQS's redelivery alone; the rows the dead worker had claimed come
     back by the sweeper's `sending` timeout, each sent at most once more (the claim)."""
-    stack, _ = sqs_stack(STALE_QUEUED_SECONDS="600", STALE_SENDING_SECONDS="8")
+    stack, _ = sqs_stack(STALE_QUEUED_SECONDS="600", LEASE_SECONDS="8")
     stack.smtp.script.data_delay = 0.005
     app = stack.app()
     worker = stack.start_worker()
@@ -169,7 +169,7 @@ def test_sqs_server_restarted_empty_mid_campaign(
     the broker were lost. The rows are the truth: the workers declare the queues again when
     they reconnect, and the sweeper queues the rows again; none lost, none sent twice beyond
     what was in flight."""
-    stack, moto = sqs_stack(STALE_QUEUED_SECONDS="5", STALE_SENDING_SECONDS="8")
+    stack, moto = sqs_stack(STALE_QUEUED_SECONDS="5", LEASE_SECONDS="8")
     stack.smtp.script.data_delay = 0.005
     app = stack.app()
     stack.start_worker()
