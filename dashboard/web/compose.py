@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
@@ -111,7 +112,7 @@ def prefill_from_template(form: ComposeForm, template_id: str) -> None:
     """Fill subject and bodies from a saved template (`/?template=<id>`)."""
     template = find_template(template_id)
     if template is None:
-        abort(404, "There is no such saved template.")
+        abort(404, _("There is no such saved template."))
     form.subject.data, form.text.data = template.subject, template.text_body
     form.html.data = template.html_body or ""
 

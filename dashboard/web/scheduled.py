@@ -3,8 +3,6 @@ before it is due. Times are shown and entered in DISPLAY_TIMEZONE."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
 
@@ -17,18 +15,11 @@ from dashboard.sending.schedule import (
     display_zone,
     move_schedule,
     parse_local,
-    to_display,
     upcoming_campaigns,
 )
 from dashboard.web.forms import ActionForm, MoveForm
 
 scheduled = Blueprint("scheduled", __name__, url_prefix="/scheduled")
-
-
-@scheduled.app_template_filter("local_time")
-def local_time(stored: datetime | None, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """A stored (naive UTC) time as the display zone shows it."""
-    return to_display(stored).strftime(pattern) if stored else ""
 
 
 def _waiting_counts(campaigns: list[Campaign]) -> dict[int, int]:
