@@ -3,14 +3,18 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test test-quick lint bench bench-scale
+.PHONY: install translations run test test-quick lint bench bench-scale
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed translations
+
+# The pages' Vietnamese (and any other language): the .po catalogues compiled to .mo.
+translations: $(VENV)/.installed
+	$(VENV)/bin/pybabel compile -d dashboard/translations
 
 run: install
 	$(PY) run.py
