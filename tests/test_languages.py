@@ -4,6 +4,8 @@ times in the person's own zone with its name."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime
 
 from flask import Flask
@@ -11,8 +13,10 @@ from flask.testing import FlaskClient
 
 from dashboard.extensions import db
 from dashboard.models import Campaign, User
+from dashboard.ops.local_stack import process_env
 from dashboard.sending.unsubscribe_links import unsubscribe_serializer, unsubscribe_url
 from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
+from tests.conftest import ROOT
 
 VIETNAMESE = {"Accept-Language": "vi-VN,vi;q=0.9,en;q=0.5"}
 
@@ -135,3 +139,18 @@ def test_the_unsubscribe_pages_speak_the_recipient_s_language(
     bad = anonymous_client.get("/unsubscribe/not-a-token", headers=VIETNAMESE)
     assert bad.status_code == 404
     assert "Đường dẫn hủy đăng ký không hợp lệ" in bad.get_data(as_text=True)
+
+
+def test_the_cli_speaks_the_shell_s_language(
+    stack_settings: dict[str, str], migrated_database: str
+) -> None:
+    def revoke(language: str) -> subprocess.CompletedProcess[str]:
+        env = {**process_env(stack_settings), "LANG": language, "LANGUAGE": "", "LC_ALL": ""}
+        return subprocess.run(
+            [sys.executable, "-m", "flask", "tokens", "revoke", "999999"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    english, vietnamese = revoke("C.UTF-8"), revoke("vi_VN.UTF-8")
+    assert english.returncode == 2 and "there is no token 999999" in english.stderr
+    assert vietnamese.returncode == 2 and "không có token 999999" in vietnamese.stderr

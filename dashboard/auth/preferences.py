@@ -4,6 +4,7 @@ English; times in their own zone, else DISPLAY_TIMEZONE. Flask-Babel asks these 
 
 from __future__ import annotations
 
+import os
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flask import has_request_context, request
@@ -28,9 +29,10 @@ def _signed_in_user() -> User | None:
 
 
 def chosen_language() -> str:
-    """The language of this request (Flask-Babel's locale selector)."""
+    """The language of this request (Flask-Babel's locale selector); outside a request (the
+    CLI), the shell's own, as gettext reads it: LANGUAGE, LC_ALL, LC_MESSAGES, LANG."""
     if not has_request_context():
-        return DEFAULT_LANGUAGE
+        return _shell_language()
     # Programs get Accept-Language only: a person's dashboard choice is not their client's.
     if not request.path.startswith("/api/"):
         user = _signed_in_user()
@@ -40,6 +42,15 @@ def chosen_language() -> str:
         if cookie in LANGUAGES:
             return cookie
     return request.accept_languages.best_match(list(LANGUAGES), DEFAULT_LANGUAGE)
+
+
+def _shell_language() -> str:
+    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(variable, "")
+        if value:
+            code = value.split(":")[0].split("_")[0].split(".")[0].lower()
+            return code if code in LANGUAGES else DEFAULT_LANGUAGE
+    return DEFAULT_LANGUAGE
 
 
 def zone_exists(name: str) -> bool:
