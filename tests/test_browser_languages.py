@@ -28,6 +28,19 @@ PAGES = [
 ENGLISH = {"/": "Compose and send", "/campaigns/": "Campaigns", "/history/": "History",
            "/stats/": "Statistics"}  # fmt: skip
 WIDTHS = (1280, 390)
+# The other pages, each with a Vietnamese heading: walked once in Vietnamese at desktop width.
+OTHER_PAGES = [
+    ("/campaigns/new", "Gửi theo tệp CSV"),
+    ("/templates/", "Mẫu thư đã lưu"),
+    ("/suppressions/", "Danh sách chặn"),
+    ("/scheduled/", "Chiến dịch đã hẹn giờ"),
+    ("/outbox/", "Thư đã bắt"),
+    ("/tokens", "Token API"),
+    ("/users", "Người dùng"),
+    ("/audit/", "Nhật ký hoạt động"),
+    ("/account/settings", "Cài đặt của bạn"),
+    ("/account/password", "Đổi mật khẩu"),
+]
 
 
 @pytest.fixture
@@ -64,6 +77,7 @@ def test_switching_to_vietnamese_in_the_header_changes_every_page(
     page.fill("#text", "Kính gửi chị Lan,")
     page.click("main button[type=submit]")
     page.wait_for_url("**/campaigns/*")
+    campaign_path = page.url.removeprefix(live_url)
     expect(page.locator("#campaign-state")).to_have_text("sent", timeout=20_000)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
@@ -91,6 +105,14 @@ def test_switching_to_vietnamese_in_the_header_changes_every_page(
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 1 or width < 400, f"{path} at {width}px is {overflow}px too wide"
             shoot(page, f"vi-{width}-{path.strip('/') or 'compose'}")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    for path, heading in [*OTHER_PAGES, (campaign_path, "Chiến dịch #")]:
+        page.goto(live_url + path)
+        expect(page.locator("main h1").first).to_contain_text(heading)
+        for width in WIDTHS if os.environ.get("I18N_SHOTS_DIR") else ():
+            page.set_viewport_size({"width": width, "height": 900})
+            shoot(page, f"vi-{width}-{path.strip('/').replace('/', '-')}")
+        page.set_viewport_size({"width": 1280, "height": 900})
     # The history row speaks Vietnamese too: its state, and the time with the zone's name.
     page.goto(live_url + "/history/")
     expect(page.locator("#history-table .status").first).to_have_text("đã gửi")
