@@ -64,7 +64,7 @@ def saved_template(template_id: object) -> MessageTemplate | None:
 
 
 def _template_choices() -> list[tuple[str, str]]:
-    return [("", "— none —"), *((str(i), name) for i, name in template_names())]
+    return [("", _("— none —")), *((str(i), name) for i, name in template_names())]
 
 
 @campaigns.route("/new", methods=["GET", "POST"])
