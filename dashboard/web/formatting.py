@@ -29,6 +29,7 @@ _STATES = {
     "sent": _l("sent"),
     "failed": _l("failed"),
     "cancelled": _l("cancelled"),
+    "bounced": _l("bounced"),
     "paused": _l("paused"),
     "partly sent": _l("partly sent"),
     "importing": _l("importing"),
