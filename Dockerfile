@@ -12,6 +12,7 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
+RUN pybabel compile -d dashboard/translations
 RUN useradd --create-home --uid 1000 dispatcher \
     && mkdir -p /data && chown dispatcher:dispatcher /data
 USER dispatcher

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install install-dev run test test-quick test-sqs lint bench bench-scale
+.PHONY: install install-dev translations run test test-quick test-sqs lint bench bench-scale
 
 # What the system needs to run; the test tools (requirements-dev.txt) come with `make test`.
 $(VENV)/.installed: requirements.txt
@@ -17,7 +17,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed translations
+
+# The pages' Vietnamese (and any other language): the .po catalogues compiled to .mo.
+translations: $(VENV)/.installed
+	$(VENV)/bin/pybabel compile -d dashboard/translations
 
 install-dev: $(VENV)/.installed-dev
 

@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask_babel import refresh as refresh_babel
 
 from dashboard.api import api
 from dashboard.auth import init_auth
+from dashboard.auth.preferences import chosen_language, chosen_zone
 from dashboard.celery_app import celery_init_app
 from dashboard.cli import init_commands
 from dashboard.config import INSTANCE_DIR, PROJECT_ROOT, load_settings
@@ -24,6 +26,7 @@ from dashboard.web.bounce_notifications import bounce_notifications
 from dashboard.web.campaigns import campaigns, old_job_pages
 from dashboard.web.caught_mail import outbox
 from dashboard.web.compose import compose
+from dashboard.web.formatting import init_formatting
 from dashboard.web.history import history
 from dashboard.web.saved_templates import saved_templates
 from dashboard.web.scheduled import scheduled
@@ -55,7 +58,15 @@ def register_extensions(app: Flask) -> None:
     init_database(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
-    babel.init_app(app)
+    babel.init_app(
+        app,
+        default_timezone=app.config["DISPLAY_TIMEZONE"] or "UTC",
+        locale_selector=chosen_language,
+        timezone_selector=chosen_zone,
+    )
+    # Flask-Babel keeps its choice on `g`; a request inside an outer app context (tests, CLI)
+    # must choose again rather than inherit the last request's language.
+    app.before_request(refresh_babel)
     celery_init_app(app)
 
 
@@ -83,6 +94,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(metrics)
     init_metrics(app)
     init_account_banner(app)
+    init_formatting(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

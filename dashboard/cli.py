@@ -10,6 +10,7 @@ import time
 
 import click
 from flask import Flask, current_app
+from flask_babel import gettext as _
 from pydantic import ValidationError
 
 from dashboard.bounces.mailbox import poll_mailbox
@@ -70,7 +71,13 @@ def send_test(
     except FieldError as error:
         click.echo(f"error: {error.field}: {error}", err=True)
         raise SystemExit(2) from None
-    click.echo(f"queued campaign {campaign.id} for {len(content.recipients)} recipient(s)")
+    click.echo(
+        _(
+            "queued campaign %(id)s for %(count)s recipient(s)",
+            id=campaign.id,
+            count=len(content.recipients),
+        )
+    )
     if not wait:
         _say_if_held(campaign.id)
         return
@@ -88,7 +95,11 @@ def send_test(
             raise SystemExit(0 if progress.status == "sent" else 1)
         time.sleep(0.5)
     click.echo(
-        f"campaign {campaign.id} is not finished after {timeout:.0f}s; is a worker running?",
+        _(
+            "campaign %(id)s is not finished after %(seconds)ss; is a worker running?",
+            id=campaign.id,
+            seconds=f"{timeout:.0f}",
+        ),
         err=True,
     )
     raise SystemExit(1)
@@ -117,7 +128,7 @@ def mail_catcher(host: str | None, port: int | None) -> None:
     app = current_app._get_current_object()
     host = host or app.config["CATCHER_HOST"]
     port = port or app.config["CATCHER_PORT"]
-    click.echo(f"SMTP catcher on {host}:{port}; press Ctrl-C to stop")
+    click.echo(_("SMTP catcher on %(host)s:%(port)s; press Ctrl-C to stop", host=host, port=port))
     with contextlib.suppress(KeyboardInterrupt):
         run_catcher(app, host, port)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -46,10 +47,26 @@ def _too_large_message() -> str:
 
     limit_mb = current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
     body_mb = current_app.config["MAX_BODY_BYTES"] // (1024 * 1024)
-    return (
-        f"The request is too large: a body may be at most {body_mb} MB and a whole "
-        f"request at most {limit_mb} MB."
+    return _(
+        "The request is too large: a body may be at most %(body)s MB and a whole "
+        "request at most %(limit)s MB.",
+        body=body_mb,
+        limit=limit_mb,
     )
+
+
+def _page_message(error: HTTPException) -> str:
+    """The error's own description, or Werkzeug's stock one in the page's language."""
+    if error.description != type(error).description:
+        return error.description or ""
+    stock = {
+        400: _("The browser sent a request this dashboard could not use."),
+        401: _("Sign in to see this page."),
+        403: _("Your role does not allow this."),
+        404: _("There is nothing at this address. Check the link, or start again from the menu."),
+        405: _("This address does not accept that kind of request."),
+    }
+    return stock.get(error.code or 500, error.description or "")
 
 
 def init_error_pages(app: Flask) -> None:
@@ -61,7 +78,7 @@ def init_error_pages(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError):
-        message = (
+        message = _(
             "This form has expired or did not come from this dashboard. "
             "Reload the page and send it again."
         )
@@ -78,13 +95,13 @@ def init_error_pages(app: Flask) -> None:
             response, _ = api_error(status, error.description or error.name)
             response.headers.extend(headers)
             return response, status
-        page = render_template("error.html", status=status, message=error.description)
+        page = render_template("error.html", status=status, message=_page_message(error))
         return page, status, headers
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        message = "Something went wrong on our side; the error has been logged."
+        message = _("Something went wrong on our side; the error has been logged.")
         if _is_api_request():
             return api_error(500, message)
         return render_template("error.html", status=500, message=message), 500

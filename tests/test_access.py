@@ -25,6 +25,7 @@ EXPECTED_PUBLIC = {
     "metrics.scrape",  # Prometheus; counts only, and must answer while the database is down
     "unsubscribe.one_click",  # a recipient's signed link (RFC 8058 one-click POST)
     "bounce_notifications.ses",  # Amazon SNS posts; its signature is checked, not a session
+    "settings.switch_language",  # the header's language switch, on the sign-in page too
 }
 EMAIL = {"to": "someone@example.com", "subject": "s", "text": "t"}
 

@@ -26,6 +26,7 @@ from dashboard.auth.audit_views import audit_pages
 from dashboard.auth.commands import init_commands
 from dashboard.auth.hardening import init_hardening
 from dashboard.auth.roles import ADMIN, SENDER, VIEWER, requires, role_allows
+from dashboard.auth.settings import settings
 from dashboard.auth.throttle import throttle_from_config
 from dashboard.auth.views import auth
 from dashboard.extensions import login
@@ -66,4 +67,5 @@ def init_auth(app: Flask) -> None:
     app.register_blueprint(auth)
     app.register_blueprint(people)
     app.register_blueprint(audit_pages)
+    app.register_blueprint(settings)
     init_commands(app)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from dashboard.auth.roles import required_role, role_allows
@@ -97,11 +98,15 @@ def _role_refusal():
     """A 403 unless the signed-in user's role is what this endpoint declares for its method."""
     needed = required_role(current_app.view_functions.get(request.endpoint or ""), request.method)
     if needed is None:
-        message = "This endpoint declares no role, so nobody may use it."
+        message = _("This endpoint declares no role, so nobody may use it.")
     elif role_allows(current_user.role, needed):
         return None
     else:
-        message = f"This needs the {needed} role; you are a {current_user.role}."
+        message = _(
+            "This needs the %(needed)s role; you are a %(role)s.",
+            needed=needed,
+            role=current_user.role,
+        )
     if is_api_request():
         return api_error(403, message)
     abort(403, message)

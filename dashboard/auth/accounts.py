@@ -9,6 +9,7 @@ import unicodedata
 from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 from sqlalchemy import exists, func, insert, literal, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -35,13 +36,15 @@ def normalise_email(email: str) -> str:
     lower-cased."""
     email = unicodedata.normalize("NFKC", email or "").strip()
     if not email:
-        raise AccountError("email", "an email address is required")
+        raise AccountError("email", _("an email address is required"))
     if len(email) > 320 or any(c in email for c in "\r\n\0"):
-        raise AccountError("email", "that is not a valid email address")
+        raise AccountError("email", _("that is not a valid email address"))
     try:
         valid = validate_email(email, check_deliverability=False)
     except EmailNotValidError as error:
-        raise AccountError("email", f"that is not a valid email address: {error}") from None
+        raise AccountError(
+            "email", _("that is not a valid email address: %(error)s", error=str(error))
+        ) from None
     return valid.normalized.lower()
 
 
@@ -58,14 +61,16 @@ def sign_in_key(email: str) -> str:
 def check_password_rules(password: str) -> str:
     if len(password or "") < MIN_PASSWORD_CHARS:
         raise AccountError(
-            "password", f"the password must be at least {MIN_PASSWORD_CHARS} characters long"
+            "password",
+            _("the password must be at least %(count)s characters long", count=MIN_PASSWORD_CHARS),
         )
     if len(password) > MAX_PASSWORD_CHARS:
         raise AccountError(
-            "password", f"the password may be at most {MAX_PASSWORD_CHARS} characters long"
+            "password",
+            _("the password may be at most %(count)s characters long", count=MAX_PASSWORD_CHARS),
         )
     if "\0" in password:
-        raise AccountError("password", "the password may not contain a NUL character")
+        raise AccountError("password", _("the password may not contain a NUL character"))
     return password
 
 
@@ -84,7 +89,7 @@ def any_user_exists() -> bool:
 
 def check_role(role: str) -> str:
     if role not in ROLES:
-        raise AccountError("role", f"the role must be one of {', '.join(ROLES)}")
+        raise AccountError("role", _("the role must be one of %(roles)s", roles=", ".join(ROLES)))
     return role
 
 
@@ -94,7 +99,7 @@ def create_user(email: str, password: str, *, role: str = SENDER) -> User:
     check_password_rules(password)
     check_role(role)
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
-        raise AccountError("email", f"there is already a user {email}")
+        raise AccountError("email", _("there is already a user %(email)s", email=email))
     user = User(email=email, password_hash=hash_password(password), role=role)
     db.session.add(user)
     db.session.flush()
@@ -120,7 +125,7 @@ def create_first_admin(email: str, password: str) -> User:
     inserted = db.session.execute(statement).rowcount
     if not inserted:
         db.session.rollback()
-        raise AccountError("email", "an admin already exists; sign in instead")
+        raise AccountError("email", _("an admin already exists; sign in instead"))
     user = db.session.scalars(select(User).where(User.email == email)).one()
     record_event("user-created", f"user {user.id}", f"{email} as the first admin")
     db.session.commit()
@@ -155,7 +160,7 @@ def authenticate(email: str, password: str) -> User | None:
 def set_disabled(user: User, disabled: bool, *, by: User | None = None) -> User:
     """Disable (or enable again) a user; nobody disables themselves or the last active admin."""
     if disabled and by is not None and by.id == user.id:
-        raise AccountError("user", "you cannot disable yourself")
+        raise AccountError("user", _("you cannot disable yourself"))
     if disabled and user.is_admin and user.is_active:
         _keep_an_admin(user)
     user.disabled_at = utcnow() if disabled else None
@@ -173,7 +178,7 @@ def _keep_an_admin(user: User) -> None:
         .where(User.role == ADMIN, User.disabled_at.is_(None), User.id != user.id)
     )
     if not other_admins:
-        raise AccountError("user", "this is the last active admin")
+        raise AccountError("user", _("this is the last active admin"))
 
 
 def set_role(user: User, role: str) -> User:
@@ -212,7 +217,7 @@ def user_for_session(session_id: str) -> User | None:
 def change_password(user: User, current: str, new: str) -> User:
     """Set a new password (the current one must be right); every session of the user ends."""
     if not check_password_hash(user.password_hash, current or ""):
-        raise AccountError("current", "that is not your current password")
+        raise AccountError("current", _("that is not your current password"))
     check_password_rules(new)
     user.password_hash = hash_password(new)
     end_sessions(user, commit=False)

@@ -63,7 +63,7 @@ def add_user():
 @requires(ADMIN)
 def change_user(user_id: int, action: str):
     ActionForm()  # CSRF was checked by the gate; the form documents that it is expected
-    user = db.session.get(User, user_id) or abort(404, "There is no such user.")
+    user = db.session.get(User, user_id) or abort(404, _("There is no such user."))
     try:
         if action == "sign-out":
             end_sessions(user)  # an admin ending their own sessions signs themselves out too
@@ -84,7 +84,7 @@ def change_user(user_id: int, action: str):
 @requires(ADMIN)
 def change_role(user_id: int):
     form = RoleForm()
-    user = db.session.get(User, user_id) or abort(404, "There is no such user.")
+    user = db.session.get(User, user_id) or abort(404, _("There is no such user."))
     try:
         set_role(user, form.role.data or "")
     except AccountError as error:
@@ -134,7 +134,7 @@ def add_token():
 def revoke(token_id: int):
     token = db.session.get(ApiToken, token_id)
     if token is None or not (current_user.is_admin or token.user_id == current_user.id):
-        abort(404, "There is no such token.")
+        abort(404, _("There is no such token."))
     revoke_token(token)
     flash(_("The token %(name)s is revoked: programs using it are refused.", name=token.name), "ok")
     return redirect(url_for("people.tokens"))

@@ -8,6 +8,7 @@ from typing import NoReturn
 import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
+from flask_babel import gettext as _
 
 from dashboard.auth.accounts import (
     AccountError,
@@ -34,7 +35,7 @@ def _user(email: str) -> User:
     """The user with this address, or the command ends saying there is none."""
     user = find_user(email)
     if user is None:
-        _fail(AccountError("email", f"there is no user {email}"))
+        _fail(AccountError("email", _("there is no user %(email)s", email=email)))
     return user
 
 
@@ -58,7 +59,7 @@ def create_admin(email: str, password: str) -> None:
         user = create_user(email, password, role=ADMIN)
     except AccountError as error:
         _fail(error)
-    click.echo(f"admin {user.email} created; sign in at /login")
+    click.echo(_("admin %(email)s created; sign in at /login", email=user.email))
 
 
 users = AppGroup(
@@ -90,7 +91,7 @@ def users_add(email: str, role: str, password: str) -> None:
         user = create_user(email, password, role=role)
     except AccountError as error:
         _fail(error)
-    click.echo(f"{user.role} {user.email} created")
+    click.echo(_("%(role)s %(email)s created", role=user.role, email=user.email))
 
 
 @users.command("set-role")
@@ -103,7 +104,7 @@ def users_set_role(email: str, role: str) -> None:
         set_role(user, role)
     except AccountError as error:
         _fail(error)
-    click.echo(f"{user.email} is now a {role}")
+    click.echo(_("%(email)s is now a %(role)s", email=user.email, role=role))
 
 
 @users.command("disable")
@@ -115,7 +116,7 @@ def users_disable(email: str) -> None:
         set_disabled(user, True)
     except AccountError as error:
         _fail(error)
-    click.echo(f"{user.email} disabled")
+    click.echo(_("%(email)s disabled", email=user.email))
 
 
 @users.command("enable")
@@ -123,7 +124,7 @@ def users_disable(email: str) -> None:
 def users_enable(email: str) -> None:
     user = _user(email)
     set_disabled(user, False)
-    click.echo(f"{user.email} enabled")
+    click.echo(_("%(email)s enabled", email=user.email))
 
 
 @users.command("set-password")
@@ -142,7 +143,7 @@ def users_set_password(email: str, password: str) -> None:
         set_password(user, password)
     except AccountError as error:
         _fail(error)
-    click.echo(f"{user.email}: password changed, every session ended")
+    click.echo(_("%(email)s: password changed, every session ended", email=user.email))
 
 
 @users.command("sign-out")
@@ -151,7 +152,7 @@ def users_sign_out(email: str) -> None:
     """End every session of a user, on every device (their tokens keep working)."""
     user = _user(email)
     end_sessions(user)
-    click.echo(f"{user.email}: every session ended")
+    click.echo(_("%(email)s: every session ended", email=user.email))
 
 
 tokens = AppGroup("tokens", help="Create, list and revoke API tokens.")
@@ -164,12 +165,19 @@ def tokens_create(email: str, name: str) -> None:
     """Create a token and print it once; only its hash is kept."""
     user = find_user(email)
     if user is None or not user.is_active:
-        _fail(AccountError("user", f"there is no active user {email}"))
+        _fail(AccountError("user", _("there is no active user %(email)s", email=email)))
     try:
         created = create_token(user, name)
     except AccountError as error:
         _fail(error)
-    click.echo(f"token {created.token.id} ({name}) for {user.email}; shown once, keep it now:")
+    click.echo(
+        _(
+            "token %(id)s (%(name)s) for %(email)s; shown once, keep it now:",
+            id=created.token.id,
+            name=name,
+            email=user.email,
+        )
+    )
     click.echo(created.secret)
 
 
@@ -188,9 +196,9 @@ def tokens_list() -> None:
 def tokens_revoke(token_id: int) -> None:
     token = db.session.get(ApiToken, token_id)
     if token is None:
-        _fail(AccountError("token", f"there is no token {token_id}"))
+        _fail(AccountError("token", _("there is no token %(id)s", id=token_id)))
     revoke_token(token)
-    click.echo(f"token {token_id} revoked")
+    click.echo(_("token %(id)s revoked", id=token_id))
 
 
 def init_commands(app: Flask) -> None:

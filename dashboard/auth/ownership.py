@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask import abort
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from dashboard.auth.roles import ADMIN, SENDER, VIEWER
@@ -46,9 +47,9 @@ def campaign_for(user: User, campaign_id: int, *, to_act: bool = False) -> Campa
     """The campaign, if `user` may read it (and act on it, with `to_act`); else 404 or 403."""
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None or not may_read(user, campaign):
-        abort(404, "There is no such campaign.")
+        abort(404, _("There is no such campaign."))
     if to_act and not may_act(user, campaign):
-        abort(403, "This campaign is not yours to change.")
+        abort(403, _("This campaign is not yours to change."))
     return campaign
 
 
@@ -56,7 +57,7 @@ def message_for(user: User, message_id: int, *, to_act: bool = False) -> Message
     """The message, under the same rule as its campaign."""
     message = db.session.get(Message, message_id)
     if message is None:
-        abort(404, "There is no such message.")
+        abort(404, _("There is no such message."))
     campaign_for(user, message.campaign_id, to_act=to_act)
     return message
 
@@ -68,4 +69,4 @@ def check_messages_readable(user: User, messages: Iterable[Message]) -> None:
     campaign_ids = {message.campaign_id for message in messages}
     owners = set(db.session.scalars(select(Campaign.owner_id).where(Campaign.id.in_(campaign_ids))))
     if owners != {user.id}:
-        abort(404, "There is no such task.")
+        abort(404, _("There is no such task."))

@@ -13,14 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from flask_babel import lazy_gettext as _l
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 VIEWER, SENDER, ADMIN = "viewer", "sender", "admin"
 ROLES = (VIEWER, SENDER, ADMIN)  # each may do what the ones before it may
 ROLE_NAMES = {
-    VIEWER: "Viewer (reads pages and statistics, sends nothing)",
-    SENDER: "Sender (sends and manages their own campaigns)",
-    ADMIN: "Admin (everything, users and every campaign)",
+    VIEWER: _l("Viewer (reads pages and statistics, sends nothing)"),
+    SENDER: _l("Sender (sends and manages their own campaigns)"),
+    ADMIN: _l("Admin (everything, users and every campaign)"),
 }
 
 

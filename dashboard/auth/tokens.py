@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 
 from dashboard.auth.accounts import AccountError
@@ -49,13 +50,15 @@ def create_token(user: User, name: str) -> NewToken:
     """A new token for `user`, named so they can tell it apart later."""
     name = (name or "").strip()
     if not name:
-        raise AccountError("name", "give the token a name, e.g. the program that will use it")
+        raise AccountError("name", _("give the token a name, e.g. the program that will use it"))
     try:
         check_header_value(name, field="the name")
     except HeaderInjectionError as error:
         raise AccountError("name", str(error)) from None
     if len(name) > MAX_NAME_CHARS:
-        raise AccountError("name", f"the name may be at most {MAX_NAME_CHARS} characters long")
+        raise AccountError(
+            "name", _("the name may be at most %(count)s characters long", count=MAX_NAME_CHARS)
+        )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user=user, name=name, token_hash=hash_token(secret), prefix=secret[:10])
     db.session.add(token)

@@ -15,6 +15,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
 
 from dashboard.auth.access import safe_next
@@ -72,20 +74,26 @@ def login():
         if wait:
             minutes = max(1, round(wait / 60))
             form.form_errors.append(
-                f"Too many failed sign-ins. Try again in about {minutes} minute(s)."
+                ngettext(
+                    "Too many failed sign-ins. Try again in about %(num)d minute.",
+                    "Too many failed sign-ins. Try again in about %(num)d minutes.",
+                    minutes,
+                )
             )
             return render_template("auth/login.html", form=form), 429, {"Retry-After": str(wait)}
         user = authenticate(email, password)
         if user is None:
             log.info("failed sign-in from %s", ip)  # never the password, nor the address typed
-            form.form_errors.append("Wrong email or password, or the account is disabled.")
+            form.form_errors.append(_("Wrong email or password, or the account is disabled."))
             return render_template("auth/login.html", form=form), 401
         throttle.record_success(address_key, ip)
     except ThrottleUnavailable as error:
         log.error("sign-in refused: the rate limiter's Redis does not answer (%s)", error)
         form.form_errors.append(
-            "Signing in is unavailable right now (the rate limiter cannot be reached). "
-            "Try again in a minute."
+            _(
+                "Signing in is unavailable right now (the rate limiter cannot be reached). "
+                "Try again in a minute."
+            )
         )
         return render_template("auth/login.html", form=form), 503
     _start_session(user)
@@ -111,7 +119,7 @@ def password():
     if not form.is_submitted():
         return render_template("auth/password.html", form=form)
     if (form.new.data or "") != (form.confirm.data or ""):
-        form.confirm.errors = ["the two new passwords differ"]
+        form.confirm.errors = [_("the two new passwords differ")]
         return render_template("auth/password.html", form=form), 422
     user = current_user._get_current_object()
     try:
@@ -127,7 +135,7 @@ def password():
 def setup():
     """Create the first admin: only while no user exists, and only with the console's link."""
     if any_user_exists():
-        abort(404, "Setup is done: an admin exists. Sign in instead.")
+        abort(404, _("Setup is done: an admin exists. Sign in instead."))
     form = SetupForm()
     token = form.token.data if form.is_submitted() else request.args.get("token")
     if not setup_token_matches(current_app._get_current_object(), token):
@@ -140,7 +148,7 @@ def setup():
     if not form.is_submitted():
         return render_template("auth/setup.html", form=form)
     if (form.password.data or "") != (form.confirm.data or ""):
-        form.confirm.errors = ["the two passwords differ"]
+        form.confirm.errors = [_("the two passwords differ")]
         return render_template("auth/setup.html", form=form), 422
     try:
         user = create_first_admin(form.email.data or "", form.password.data or "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dashboard.campaigns.upload import CampaignContent, CampaignInputError
@@ -67,7 +68,7 @@ def campaign_content(
     html = fields.html or (template.html_body if template else None)
     problems: dict[str, str] = {}
     if not subject:
-        problems["subject"] = "a subject is required"
+        problems["subject"] = _("a subject is required")
     else:
         try:
             check_header_value(subject, field="the subject")
@@ -75,12 +76,14 @@ def campaign_content(
             problems["subject"] = str(error)
     for name, body in (("text", text), ("html", html)):
         if body is not None and len(body.encode("utf-8", "surrogatepass")) > max_body_bytes:
-            problems[name] = f"the body is larger than {max_body_bytes // (1024 * 1024)} MB"
+            problems[name] = _(
+                "the body is larger than %(mb)s MB", mb=max_body_bytes // (1024 * 1024)
+            )
     if not text.strip():
         if html and html.strip():
             text = text_from_html(html)
         else:
-            problems["text"] = "a text or an HTML body is required"
+            problems["text"] = _("a text or an HTML body is required")
     sender = default_sender()
     if fields.from_:
         try:

@@ -3,6 +3,7 @@ they are stored, and previewed with each variable shown as [name]."""
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -27,14 +28,14 @@ def save_template(
     problems: dict[str, str] = {}
     name, subject = name.strip(), subject.strip()
     if not name:
-        problems["name"] = "a name is required"
+        problems["name"] = _("a name is required")
     if not subject:
-        problems["subject"] = "a subject is required"
+        problems["subject"] = _("a subject is required")
     elif "\n" in subject or "\r" in subject:
-        problems["subject"] = "the subject must be a single line"
+        problems["subject"] = _("the subject must be a single line")
     html = html if html and html.strip() else None
     if not text.strip() and not html:
-        problems["text"] = "a text or an HTML body is required"
+        problems["text"] = _("a text or an HTML body is required")
     if not problems:
         try:
             merge = compile_merge(subject, text or text_from_html(html or ""), html)

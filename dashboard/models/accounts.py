@@ -27,6 +27,10 @@ class User(db.Model):
     # Part of every session's user id: raising it ends all of this user's sessions at once
     # (sign-out, a new password, disabling, an admin's "sign out everywhere").
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The person's own choices for the pages ("en", "vi"; an IANA zone); none means the
+    # browser's Accept-Language and the dashboard's DISPLAY_TIMEZONE decide.
+    language: Mapped[str | None] = mapped_column(String(8))
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", order_by="ApiToken.id", cascade="all, delete-orphan"

@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import contains_eager, load_only, selectinload
 
@@ -36,7 +38,7 @@ def like_literal(text: str) -> str:
     return text
 
 
-DATE_EXAMPLE = "a date like 2026-11-25 or 2026-11-25T10:30"
+DATE_EXAMPLE = _l("a date like 2026-11-25 or 2026-11-25T10:30")
 
 
 def parse_moment(value: str, *, end: bool, field: str = "since") -> datetime:
@@ -45,7 +47,7 @@ def parse_moment(value: str, *, end: bool, field: str = "since") -> datetime:
     for anything else, or a time outside the range the app can show (`sending.moments`)."""
     value = value.strip()
     moment = moments.parse_moment(
-        value, field=field, zone=UTC, offsets=False, example=DATE_EXAMPLE
+        value, field=field, zone=UTC, offsets=False, example=str(DATE_EXAMPLE)
     ).replace(second=0, microsecond=0)
     if not end:
         return moment
@@ -74,19 +76,24 @@ class HistoryFilter:
         values: dict[str, Any] = {}
         status = (args.get("status") or "").strip()
         if status and status not in status_choices():
-            errors["status"] = f"'{status[:40]}' is not a status; use one of " + ", ".join(
-                status_choices()
+            errors["status"] = _(
+                "'%(value)s' is not a status; use one of %(choices)s",
+                value=status[:40],
+                choices=", ".join(status_choices()),
             )
         elif status:
             values["status"] = status
-        for name, label in (("campaign", "a campaign number"), ("code", "an SMTP code like 550")):
+        for name, label in (
+            ("campaign", _("'%(value)s' is not a campaign number")),
+            ("code", _("'%(value)s' is not an SMTP code like 550")),
+        ):
             raw = (args.get(name) or "").strip().lstrip("#")
             if not raw:
                 continue
             if raw.isdigit() and len(raw) <= 9:
                 values[name] = int(raw)
             else:
-                errors[name] = f"'{raw[:40]}' is not {label}"
+                errors[name] = label % {"value": raw[:40]}
         for name in ("since", "until"):
             raw = (args.get(name) or "").strip()
             if not raw:
@@ -100,14 +107,14 @@ class HistoryFilter:
         for name in ("recipient", "subject", "domain"):
             raw = (args.get(name) or "").strip()
             if len(raw) > SEARCH_MAX_CHARS:
-                errors[name] = f"at most {SEARCH_MAX_CHARS} characters"
+                errors[name] = _("at most %(count)s characters", count=SEARCH_MAX_CHARS)
             elif "\0" in raw:  # no stored text holds one, and PostgreSQL refuses it in a query
-                errors[name] = "may not contain a NUL character"
+                errors[name] = _("may not contain a NUL character")
             elif raw:
                 values[name] = raw.lstrip("@") if name == "domain" else raw
         found = cls(**values)
         if found.since and found.until and found.start() >= found.end():
-            errors["until"] = "the end of the range comes before its start"
+            errors["until"] = _("the end of the range comes before its start")
             found = replace(found, until="")
         return found, errors
 

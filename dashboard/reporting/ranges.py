@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
+
 from dashboard.models import utcnow
 from dashboard.reporting.history import parse_moment
 from dashboard.sending.time_buckets import floor_to
@@ -54,7 +56,7 @@ def parse_range(
     errors: dict[str, str] = {}
     unit = (args.get("unit") or "").strip()
     if unit and unit not in UNITS:
-        errors["unit"] = f"'{unit[:20]}' is not a bucket; use hour or day"
+        errors["unit"] = _("'%(value)s' is not a bucket; use hour or day", value=unit[:20])
         unit = ""
     since, until = (args.get("since") or "").strip(), (args.get("until") or "").strip()
     preset = (args.get("range") or "").strip()
@@ -70,14 +72,18 @@ def parse_range(
             errors["until"] = str(error)
             end = now
         if end <= start:
-            errors["until"] = "the end of the range comes before its start"
+            errors["until"] = _("the end of the range comes before its start")
             end = start + timedelta(days=1)
         unit = unit or ("hour" if end - start <= timedelta(days=2) else "day")
         start = floor_to(start, unit)
         preset = ""
     else:
         if preset and preset not in PRESETS:
-            errors["range"] = f"'{preset[:20]}' is not a range; use one of " + ", ".join(PRESETS)
+            errors["range"] = _(
+                "'%(value)s' is not a range; use one of %(choices)s",
+                value=preset[:20],
+                choices=", ".join(PRESETS),
+            )
             preset = ""
         preset = preset or DEFAULT_PRESET
         span = PRESETS[preset]
@@ -86,11 +92,15 @@ def parse_range(
         # Whole buckets, the last one being the current hour or day.
         start = floor_to(now, unit) - span + UNITS[unit]
     if unit == "hour" and _bucket_count(start, end, unit) > MAX_BUCKETS:
-        errors["unit"] = f"hourly buckets are for ranges up to {MAX_BUCKETS // 24} days; use day"
+        errors["unit"] = _(
+            "hourly buckets are for ranges up to %(days)s days; use day", days=MAX_BUCKETS // 24
+        )
         start, unit = floor_to(start, "day"), "day"
     if _bucket_count(start, end, unit) > MAX_BUCKETS:
         # Counted, not listed: 1900 to 9998 would be three million buckets to build.
-        errors["since"] = f"a range covers at most {MAX_BUCKETS} days; give a later start"
+        errors["since"] = _(
+            "a range covers at most %(days)s days; give a later start", days=MAX_BUCKETS
+        )
         start = floor_to(end - UNITS["day"] * MAX_BUCKETS, "day") + UNITS["day"]
     return StatsRange(start=start, end=end, unit=unit, preset=preset), errors
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
 
+from flask_babel import gettext as _
+
 from dashboard.sending.field_errors import FieldError
 
 EARLIEST = datetime(1900, 1, 1)
@@ -25,24 +27,34 @@ def parse_moment(
     field: str,
     zone: tzinfo | None,
     offsets: bool = True,
-    example: str = "a date and time like 2026-12-01T09:30",
+    example: str | None = None,
 ) -> datetime:
     """The time `text` (ISO 8601: `2026-12-01`, `2026-12-01T09:30`, `...:00+07:00`, `...Z`) as
     stored, naive UTC. Without an offset it is read in `zone`; with `zone=None` an offset is
     required, and with `offsets=False` it is refused. FieldError says what to give instead."""
     text = text.strip()
     if len(text) > MAX_TEXT_CHARS:
-        raise FieldError(field, f"at most {MAX_TEXT_CHARS} characters for a date and time")
+        raise FieldError(
+            field, _("at most %(count)s characters for a date and time", count=MAX_TEXT_CHARS)
+        )
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise FieldError(field, f"'{text[:40]}' is not {example}") from None
+        raise FieldError(
+            field,
+            _(
+                "'%(value)s' is not %(example)s",
+                value=text[:40],
+                example=example or _("a date and time like 2026-12-01T09:30"),
+            ),
+        ) from None
     if moment.tzinfo is not None and not offsets:
-        raise FieldError(field, "give the time in UTC without an offset, like 2026-12-01T09:30")
+        raise FieldError(field, _("give the time in UTC without an offset, like 2026-12-01T09:30"))
     if moment.tzinfo is None:
         if zone is None:
             raise FieldError(
-                field, "give the time with its UTC offset, e.g. 2026-12-01T09:30:00+07:00 or ...Z"
+                field,
+                _("give the time with its UTC offset, e.g. 2026-12-01T09:30:00+07:00 or ...Z"),
             )
         moment = moment.replace(tzinfo=zone)
     return within_range(moment, field=field)
@@ -60,7 +72,11 @@ def within_range(moment: datetime, *, field: str) -> datetime:
     if not inside:
         raise FieldError(
             field,
-            f"'{moment.isoformat()[:40]}' is out of range: give a time between "
-            f"{EARLIEST:%Y-%m-%d} and {END_OF_RANGE.year - 1}-12-31",
+            _(
+                "'%(value)s' is out of range: give a time between %(first)s and %(last)s",
+                value=moment.isoformat()[:40],
+                first=f"{EARLIEST:%Y-%m-%d}",
+                last=f"{END_OF_RANGE.year - 1}-12-31",
+            ),
         )
     return stored

@@ -1,7 +1,8 @@
 """Sending later: the schedule is a column (`Campaign.send_at`, and each scheduled message's
 `next_attempt_at`); the beat dispatcher (`dispatcher.dispatch_due`) queues what is due.
 
-Times are stored naive UTC; the dashboard shows and reads them in DISPLAY_TIMEZONE.
+Times are stored naive UTC; the dashboard shows and reads them in the person's own zone, else
+DISPLAY_TIMEZONE.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
+from flask_babel import get_timezone
+from flask_babel import gettext as _
 from sqlalchemy import exists, select, update
 
 from dashboard.database import transaction
@@ -25,7 +28,14 @@ MAX_SCHEDULE_AHEAD = timedelta(days=3653)
 
 
 def display_zone() -> ZoneInfo:
-    """The zone times are shown and entered in (DISPLAY_TIMEZONE, an IANA name)."""
+    """The zone times are shown and entered in: the signed-in person's own, else
+    DISPLAY_TIMEZONE (Flask-Babel's time zone selector decides, dashboard/auth/preferences.py)."""
+    zone = get_timezone()
+    return zone if isinstance(zone, ZoneInfo) else configured_zone()
+
+
+def configured_zone() -> ZoneInfo:
+    """The dashboard's zone (DISPLAY_TIMEZONE, an IANA name)."""
     name = current_app.config["DISPLAY_TIMEZONE"] or "UTC"
     try:
         return ZoneInfo(name)
@@ -60,7 +70,7 @@ def parse_with_offset(text: str, *, field: str = "send_at") -> datetime:
     """A time given with its UTC offset (the API: a time without one could mean any zone), as
     stored (naive UTC)."""
     return parse_moment(
-        text, field=field, zone=None, example="an ISO 8601 time like 2026-12-01T09:30:00+07:00"
+        text, field=field, zone=None, example=_("an ISO 8601 time like 2026-12-01T09:30:00+07:00")
     )
 
 
@@ -71,12 +81,18 @@ def check_send_at(moment: datetime, *, field: str = "send_at") -> datetime:
     now = utcnow()
     if stored <= now:
         shown = to_display(stored).strftime("%Y-%m-%d %H:%M:%S %Z")
-        raise FieldError(field, f"{shown} is in the past; give a future time, or none to send now")
+        raise FieldError(
+            field,
+            _("%(when)s is in the past; give a future time, or none to send now", when=shown),
+        )
     if stored > now + MAX_SCHEDULE_AHEAD:
         raise FieldError(
             field,
-            f"{stored:%Y-%m-%d} is more than {MAX_SCHEDULE_AHEAD.days // 365} years ahead; "
-            "give a nearer time",
+            _(
+                "%(when)s is more than %(years)s years ahead; give a nearer time",
+                when=f"{stored:%Y-%m-%d}",
+                years=MAX_SCHEDULE_AHEAD.days // 365,
+            ),
         )
     return stored
 

@@ -15,7 +15,9 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import format_decimal
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -69,11 +71,11 @@ def saved_template(template_id: object) -> MessageTemplate | None:
     """The saved template picked in a form, or None when none was picked; 404 for an unknown one."""
     if template_id in (None, ""):
         return None
-    return find_template(template_id) or abort(404, "There is no such saved template.")
+    return find_template(template_id) or abort(404, _("There is no such saved template."))
 
 
 def _template_choices() -> list[tuple[str, str]]:
-    return [("", "— none —"), *((str(i), name) for i, name in template_names())]
+    return [("", _("— none —")), *((str(i), name) for i, name in template_names())]
 
 
 @campaigns.route("/new", methods=["GET", "POST"])
@@ -172,9 +174,9 @@ def detail(campaign_id: int):
 _ACTIONS = {
     # The page's one "Paused" banner says it (with the reason); a flash would say it twice.
     "pause": (pause_campaign, None),
-    "resume": (resume_campaign, "Resumed: {n} waiting message(s) queued again."),
-    "cancel": (cancel_campaign, "Cancelled: {n} message(s) will not be sent."),
-    "retry-failed": (retry_failed, "{n} failed message(s) queued for another try."),
+    "resume": (resume_campaign, _l("Resumed: %(n)s waiting message(s) queued again.")),
+    "cancel": (cancel_campaign, _l("Cancelled: %(n)s message(s) will not be sent.")),
+    "retry-failed": (retry_failed, _l("%(n)s failed message(s) queued for another try.")),
 }
 
 
@@ -188,26 +190,33 @@ def act(campaign_id: int, action: str):
     campaign = _campaign(campaign_id, to_act=True)
     form = ActionForm()
     if not form.validate_on_submit():
-        abort(400, "This form has expired; reload the page and press the button again.")
+        abort(400, _("This form has expired; reload the page and press the button again."))
     try:
         if action == "restart-import":
-            csv_import = import_of(campaign.id) or abort(404, "This campaign has no file.")
+            csv_import = import_of(campaign.id) or abort(404, _("This campaign has no file."))
             restart_import(csv_import)
-            flash("The import was handed to the workers again.", "info")
+            flash(_("The import was handed to the workers again."), "info")
         elif action == "confirm":
             typed = (request.form.get("send_at") or "").strip()
             send_at = parse_local(typed) if typed else None
             count = confirm_campaign(campaign, send_at)
             if send_at is None:
-                flash(f"Sending {count:,} message(s).", "info")
+                flash(_("Sending %(count)s message(s).", count=format_decimal(count)), "info")
             else:
                 when = to_display(campaign.send_at).strftime("%Y-%m-%d %H:%M %Z")
-                flash(f"{count:,} message(s) scheduled for {when}.", "info")
+                flash(
+                    _(
+                        "%(count)s message(s) scheduled for %(when)s.",
+                        count=format_decimal(count),
+                        when=when,
+                    ),
+                    "info",
+                )
         else:
             service, message = _ACTIONS[action]
             result = service(campaign)
             if message is not None:
-                flash(message.format(n=result if not isinstance(result, bool) else ""), "info")
+                flash(str(message) % {"n": result if not isinstance(result, bool) else ""}, "info")
     except (CampaignStateError, FieldError) as error:
         flash(str(error), "error")
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
@@ -219,7 +228,7 @@ def delete(campaign_id: int):
     """Delete a draft (an upload never sent) with its rows; back to the list."""
     campaign = _campaign(campaign_id, to_act=True)
     if not ActionForm().validate_on_submit():
-        abort(400, "This form has expired; reload the page and press the button again.")
+        abort(400, _("This form has expired; reload the page and press the button again."))
     try:
         count = delete_draft(campaign)
     except CampaignStateError as error:
@@ -232,7 +241,7 @@ def delete(campaign_id: int):
 @campaigns.get("/<int:campaign_id>/invalid-rows.csv")
 @requires(VIEWER)
 def invalid_rows(campaign_id: int):
-    csv_import = import_of(_campaign(campaign_id).id) or abort(404, "This campaign has no file.")
+    csv_import = import_of(_campaign(campaign_id).id) or abort(404, _("This campaign has no file."))
     return invalid_rows_download(csv_import)
 
 
@@ -243,10 +252,10 @@ def preview(campaign_id: int, message_id: int):
     campaign = _campaign(campaign_id)
     message = db.session.get(Message, message_id)
     if message is None or message.campaign_id != campaign.id:
-        abort(404, "This campaign has no such message.")
+        abort(404, _("This campaign has no such message."))
     html = html_preview_of(message)
     if html is None:
-        abort(404, "This message has no HTML body.")
+        abort(404, _("This message has no HTML body."))
     return html_preview(html)
 
 

@@ -15,6 +15,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import format_decimal
+from flask_babel import gettext as _
 
 from dashboard.auth import ADMIN, requires
 from dashboard.mail.attachments import safe_filename
@@ -60,7 +62,7 @@ def index():
 
 
 def _found(mail_id: int):
-    return find_caught(mail_id) or abort(404, "There is no such caught message.")
+    return find_caught(mail_id) or abort(404, _("There is no such caught message."))
 
 
 @outbox.get("/<int:mail_id>")
@@ -83,7 +85,7 @@ def preview(mail_id: int):
     """The HTML body alone, for the detail page's sandboxed iframe."""
     html = preview_html(_found(mail_id).raw)
     if html is None:
-        abort(404, "This message has no HTML body.")
+        abort(404, _("This message has no HTML body."))
     return html_preview(html)
 
 
@@ -99,7 +101,9 @@ def content_disposition(filename: str) -> str:
 @requires(ADMIN)
 def attachment(mail_id: int, index: int):
     """One attachment, decoded, always as a download: never shown inline, never sniffed."""
-    part = caught_attachment(_found(mail_id), index) or abort(404, "There is no such attachment.")
+    part = caught_attachment(_found(mail_id), index) or abort(
+        404, _("There is no such attachment.")
+    )
     content_type = part.content_type
     if any(kind in content_type for kind in _ACTIVE_TYPES):
         content_type = "application/octet-stream"
@@ -116,7 +120,7 @@ def attachment(mail_id: int, index: int):
 
 def _checked_form() -> None:
     if not ActionForm().validate_on_submit():
-        abort(400, "This form has expired; reload the page and press the button again.")
+        abort(400, _("This form has expired; reload the page and press the button again."))
 
 
 @outbox.post("/<int:mail_id>/delete")
@@ -124,9 +128,9 @@ def _checked_form() -> None:
 def delete(mail_id: int):
     _checked_form()
     if delete_caught(mail_id):
-        flash("The caught message was deleted.", "info")
+        flash(_("The caught message was deleted."), "info")
     else:
-        flash("That caught message was already gone.", "error")
+        flash(_("That caught message was already gone."), "error")
     return redirect(url_for("outbox.index"), 303)
 
 
@@ -135,5 +139,5 @@ def delete(mail_id: int):
 def delete_all():
     _checked_form()
     count = delete_all_caught()
-    flash(f"{count:,} caught message(s) deleted.", "info")
+    flash(_("%(count)s caught message(s) deleted.", count=format_decimal(count)), "info")
     return redirect(url_for("outbox.index"), 303)

@@ -143,7 +143,7 @@ def prefill_from_template(form: ComposeForm, template_id: str) -> None:
     """Fill subject and bodies from a saved template (`/?template=<id>`)."""
     template = find_template(template_id)
     if template is None:
-        abort(404, "There is no such saved template.")
+        abort(404, _("There is no such saved template."))
     form.subject.data, form.text.data = template.subject, template.text_body
     form.html.data = template.html_body or ""
 

@@ -23,18 +23,20 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 class ComposeForm(FlaskForm):
     to = TextAreaField(
-        "To",
-        description="One or more addresses, separated by commas or new lines. "
-        "Names are welcome: Nguyễn Văn A <a@example.vn>",
+        _l("To"),
+        description=_l(
+            "One or more addresses, separated by commas or new lines. "
+            "Names are welcome: Nguyễn Văn A <a@example.vn>"
+        ),
     )
-    sender = StringField("From", description="Leave empty to use the default sender.")
-    subject = StringField("Subject")
-    text = TextAreaField("Text body")
-    html = TextAreaField("HTML body (optional)")
-    attachments = MultipleFileField("Attachments (optional)")
+    sender = StringField(_l("From"), description=_l("Leave empty to use the default sender."))
+    subject = StringField(_l("Subject"))
+    text = TextAreaField(_l("Text body"))
+    html = TextAreaField(_l("HTML body (optional)"))
+    attachments = MultipleFileField(_l("Attachments (optional)"))
     send_at = StringField(
-        "Send at (optional)",
-        description="Leave empty to send now. A later time holds the email until then.",
+        _l("Send at (optional)"),
+        description=_l("Leave empty to send now. A later time holds the email until then."),
         render_kw={"type": "datetime-local"},
     )
     account = StringField(
@@ -49,37 +51,41 @@ class ActionForm(FlaskForm):
 
 class CsvCampaignForm(FlaskForm):
     file = FileField(
-        "CSV or .xlsx file",
-        description="From Excel (any CSV, or the workbook itself) or Google Sheets: a header row "
-        "with an 'email' column; other columns (name, company, ngày, ...) become {{ variables }}.",
+        _l("CSV or .xlsx file"),
+        description=_l(
+            "From Excel (any CSV, or the workbook itself) or Google Sheets: a header row with "
+            "an 'email' column; other columns (name, company, ngày, ...) become {{ variables }}."
+        ),
     )
-    template_id = HiddenField("Saved template")
-    sender = StringField("From", description="Leave empty to use the default sender.")
-    subject = StringField("Subject", description="For example: Chào {{ name }}")
+    template_id = HiddenField(_l("Saved template"))
+    sender = StringField(_l("From"), description=_l("Leave empty to use the default sender."))
+    subject = StringField(_l("Subject"), description=_l("For example: Chào {{ name }}"))
     text = TextAreaField(
-        "Text body", description="Use the file's columns: {{ name }}, {{ email }}."
+        _l("Text body"), description=_l("Use the file's columns: {{ name }}, {{ email }}.")
     )
-    html = TextAreaField("HTML body (optional)")
+    html = TextAreaField(_l("HTML body (optional)"))
 
 
 class TemplateForm(FlaskForm):
-    name = StringField("Name")
-    subject = StringField("Subject")
-    text = TextAreaField("Text body")
-    html = TextAreaField("HTML body (optional)")
+    name = StringField(_l("Name"))
+    subject = StringField(_l("Subject"))
+    text = TextAreaField(_l("Text body"))
+    html = TextAreaField(_l("HTML body (optional)"))
 
 
 class SuppressionForm(FlaskForm):
     addresses = TextAreaField(
-        "Addresses", description="One or more, separated by commas or new lines."
+        _l("Addresses"), description=_l("One or more, separated by commas or new lines.")
     )
-    file = FileField("…or a CSV file", description="Its 'email' column (or its first column).")
+    file = FileField(
+        _l("…or a CSV file"), description=_l("Its 'email' column (or its first column).")
+    )
     reason = SelectField(
-        "Reason",
+        _l("Reason"),
         choices=[
-            SelectChoice("manual", "added by hand"),
-            SelectChoice("bounced", "bounced"),
-            SelectChoice("unsubscribed", "unsubscribed"),
+            SelectChoice("manual", _l("added by hand")),
+            SelectChoice("bounced", _l("bounced")),
+            SelectChoice("unsubscribed", _l("unsubscribed")),
         ],
     )
 
@@ -87,7 +93,7 @@ class SuppressionForm(FlaskForm):
 class MoveForm(FlaskForm):
     """A scheduled campaign's new time."""
 
-    send_at = StringField("New time", render_kw={"type": "datetime-local", "required": True})
+    send_at = StringField(_l("New time"), render_kw={"type": "datetime-local", "required": True})
 
 
 class WebhookForm(FlaskForm):

@@ -16,6 +16,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from dashboard.auth import SENDER, VIEWER, requires
@@ -76,7 +77,7 @@ def export():
     found = replace(found, owner_id=owner_scope(current_user))
     if errors:
         message = "; ".join(f"{name}: {text}" for name, text in errors.items())
-        abort(400, f"The export was not made: {message}.")
+        abort(400, _("The export was not made: %(problem)s.", problem=message))
     filename = f"history-{utcnow():%Y%m%d-%H%M%S}.csv"
     return Response(
         stream_with_context(csv_lines(iter_history(found))),
@@ -89,7 +90,7 @@ def export():
 @requires(VIEWER)
 def detail(message_id: int):
     message_for(current_user, message_id)
-    message = message_with_attempts(message_id) or abort(404, "There is no such message.")
+    message = message_with_attempts(message_id) or abort(404, _("There is no such message."))
     attempts: list[DeliveryAttempt] = message.attempts_log
     return render_template(
         "message_detail.html",
@@ -108,7 +109,7 @@ def preview(message_id: int):
     message = message_for(current_user, message_id)
     html = html_preview_of(message)
     if html is None:
-        abort(404, "This message has no HTML body.")
+        abort(404, _("This message has no HTML body."))
     return html_preview(html)
 
 
@@ -126,10 +127,10 @@ def _act(message_id: int, action, done: str):
 @history.post("/<int:message_id>/retry")
 @requires(SENDER)
 def retry(message_id: int):
-    return _act(message_id, retry_message, "The message is queued to be sent again.")
+    return _act(message_id, retry_message, _("The message is queued to be sent again."))
 
 
 @history.post("/<int:message_id>/cancel")
 @requires(SENDER)
 def cancel(message_id: int):
-    return _act(message_id, cancel_message, "The message is cancelled; it will not be sent.")
+    return _act(message_id, cancel_message, _("The message is cancelled; it will not be sent."))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.campaigns.templates import (
@@ -32,7 +33,9 @@ def index():
 def edit(template_id: int | None = None):
     template = None
     if template_id is not None:
-        template = db.session.get(MessageTemplate, template_id) or abort(404, "No such template.")
+        template = db.session.get(MessageTemplate, template_id) or abort(
+            404, _("No such template.")
+        )
     form = TemplateForm(obj=None)
     if request.method == "GET" and template is not None:
         form.name.data, form.subject.data = template.name, template.subject
@@ -62,7 +65,7 @@ def edit(template_id: int | None = None):
 @saved_templates.get("/<int:template_id>")
 @requires(VIEWER)
 def show(template_id: int):
-    template = db.session.get(MessageTemplate, template_id) or abort(404, "No such template.")
+    template = db.session.get(MessageTemplate, template_id) or abort(404, _("No such template."))
     preview, variables = preview_template(template)
     return render_template(
         "saved_template.html", template=template, preview=preview, variables=variables
@@ -73,9 +76,9 @@ def show(template_id: int):
 @requires(VIEWER)
 def preview(template_id: int):
     """The previewed HTML body alone, for the page's sandboxed iframe."""
-    template = db.session.get(MessageTemplate, template_id) or abort(404, "No such template.")
-    rendered, _ = preview_template(template)
+    template = db.session.get(MessageTemplate, template_id) or abort(404, _("No such template."))
+    rendered, _unused = preview_template(template)
     html = rendered.get("html")
     if not html:
-        abort(404, "This template has no HTML body to preview.")
+        abort(404, _("This template has no HTML body to preview."))
     return html_preview(html)

@@ -3,8 +3,6 @@ before it is due. Times are shown and entered in DISPLAY_TIMEZONE."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -18,18 +16,12 @@ from dashboard.sending.schedule import (
     display_zone,
     move_schedule,
     parse_local,
-    to_display,
     upcoming_campaigns,
 )
+from dashboard.web.formatting import when
 from dashboard.web.forms import ActionForm, MoveForm
 
 scheduled = Blueprint("scheduled", __name__, url_prefix="/scheduled")
-
-
-@scheduled.app_template_filter("local_time")
-def local_time(stored: datetime | None, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """A stored (naive UTC) time as the display zone shows it."""
-    return to_display(stored).strftime(pattern) if stored else ""
 
 
 def _waiting_counts(campaigns: list[Campaign]) -> dict[int, int]:
@@ -62,23 +54,24 @@ def move(campaign_id: int):
     campaign = campaign_for(current_user, campaign_id, to_act=True)
     form = MoveForm()
     if not form.validate_on_submit():
-        return _page({campaign_id: "The form expired; reload the page and try again."}, 400)
+        return _page({campaign_id: _("The form expired; reload the page and try again.")}, 400)
     text = (form.send_at.data or "").strip()
     if not text:
-        return _page({campaign_id: "send_at: give the new date and time"}, 422)
+        return _page({campaign_id: _("send_at: give the new date and time")}, 422)
     try:
         moved = move_schedule(campaign, parse_local(text))
     except FieldError as error:
         return _page({campaign_id: f"{error.field}: {error}"}, 422)
     if not moved:
-        return _page({campaign_id: "It is already due or no longer scheduled; nothing moved."}, 409)
-    when = local_time(campaign.send_at, "%Y-%m-%d %H:%M")
+        return _page(
+            {campaign_id: _("It is already due or no longer scheduled; nothing moved.")}, 409
+        )
     flash(
         _(
             "Campaign #%(id)s: %(n)s message(s) moved to %(when)s.",
             id=campaign_id,
             n=moved,
-            when=when,
+            when=when(campaign.send_at, "minute"),
         ),
         "ok",
     )
@@ -90,7 +83,7 @@ def move(campaign_id: int):
 def cancel(campaign_id: int):
     campaign = campaign_for(current_user, campaign_id, to_act=True)
     if not ActionForm().validate_on_submit():
-        return _page({campaign_id: "The form expired; reload the page and try again."}, 400)
+        return _page({campaign_id: _("The form expired; reload the page and try again.")}, 400)
     count = cancel_campaign(campaign)
     flash(
         _(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.campaigns.csv_reading import CsvFormatError
@@ -41,16 +42,22 @@ def index():
             try:
                 addresses.append(check_address(item))
             except AddressError as error:
-                bad.append(f"entry {position}: {error}")
+                bad.append(_("entry %(n)s: %(error)s", n=position, error=str(error)))
         if bad:
             form.addresses.errors = [*form.addresses.errors, *bad[:20]]
         elif not addresses and not form.file.errors:
-            form.addresses.errors = ["give at least one address, or a CSV file"]
+            form.addresses.errors = [_("give at least one address, or a CSV file")]
         if form.errors:
             status = 422
         else:
             added = suppress(addresses, SuppressionReason(form.reason.data))
-            flash(f"{added} address(es) added; {len(addresses) - added} were on the list already.")
+            flash(
+                _(
+                    "%(added)s address(es) added; %(known)s were on the list already.",
+                    added=added,
+                    known=len(addresses) - added,
+                )
+            )
             return redirect(url_for("suppressions.index"))
     elif form.errors:
         status = 400
@@ -69,8 +76,8 @@ def index():
 @requires(SENDER)
 def remove(suppression_id: int):
     if not ActionForm().validate_on_submit():
-        abort(400, "This form has expired; reload the page and try again.")
-    row = db.session.get(Suppression, suppression_id) or abort(404, "Not on the list.")
+        abort(400, _("This form has expired; reload the page and try again."))
+    row = db.session.get(Suppression, suppression_id) or abort(404, _("Not on the list."))
     unsuppress(row.address)
-    flash(f"{row.address} can be mailed again.")
+    flash(_("%(address)s can be mailed again.", address=row.address))
     return redirect(url_for("suppressions.index"))

@@ -5,6 +5,7 @@ no CSRF token: mail providers post to it directly with `List-Unsubscribe=One-Cli
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
+from flask_babel import gettext as _
 
 from dashboard.auth import public
 from dashboard.extensions import csrf
@@ -18,7 +19,7 @@ def _address_from(token: str) -> tuple[str, int]:
     try:
         return read_unsubscribe_token(current_app.config["SECRET_KEY"], token)
     except ValueError:
-        abort(404, "This unsubscribe link is not valid. Copy the whole link from the email.")
+        abort(404, _("This unsubscribe link is not valid. Copy the whole link from the email."))
 
 
 # Recipients carry no login and no CSRF token: the signed token in the URL is the authority.

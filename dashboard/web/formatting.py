@@ -1,0 +1,88 @@
+"""How the pages write times and numbers: in the person's language (`1,234` / `1.234`,
+`2026-12-01` / `01/12/2026`) and their own time zone. The one set of template filters for it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask
+from flask_babel import format_datetime, format_decimal, format_percent, get_locale
+from flask_babel import lazy_gettext as _l
+
+from dashboard.auth.preferences import LANGUAGES
+from dashboard.sending.schedule import display_zone, to_display
+
+# Patterns per language: English keeps the ISO order people paste into filters; Vietnamese
+# writes the day first, as a Vietnamese office does.
+_PATTERNS = {
+    "en": {"second": "yyyy-MM-dd HH:mm:ss", "minute": "yyyy-MM-dd HH:mm", "date": "yyyy-MM-dd"},
+    "vi": {"second": "dd/MM/yyyy HH:mm:ss", "minute": "dd/MM/yyyy HH:mm", "date": "dd/MM/yyyy"},
+}
+_DASH = "—"
+# What a state is called on a page; the state itself (a CSS class, a filter value) stays English.
+_STATES = {
+    "draft": _l("draft"),
+    "scheduled": _l("scheduled"),
+    "queued": _l("queued"),
+    "sending": _l("sending"),
+    "retrying": _l("retrying"),
+    "sent": _l("sent"),
+    "failed": _l("failed"),
+    "cancelled": _l("cancelled"),
+    "bounced": _l("bounced"),
+    "paused": _l("paused"),
+    "partly sent": _l("partly sent"),
+    "importing": _l("importing"),
+    "import failed": _l("import failed"),
+    "permanent": _l("permanent"),
+    "transient": _l("transient"),
+}
+
+
+def when(stored: datetime | None, precision: str = "second") -> str:
+    """A stored (naive UTC) time in the person's zone and language; "" for none."""
+    if stored is None:
+        return ""
+    patterns = _PATTERNS.get(str(get_locale()), _PATTERNS["en"])
+    # Converted by the app's own rule (to_display keeps the far end of year 9999 in UTC).
+    return format_datetime(to_display(stored), patterns[precision], rebase=False)
+
+
+def input_time(stored: datetime | None) -> str:
+    """A stored time as a datetime-local input holds it, in the person's zone."""
+    return to_display(stored).strftime("%Y-%m-%dT%H:%M") if stored else ""
+
+
+def number(value: float | int | None, digits: int | None = None) -> str:
+    """A count or a measure with the language's separators; `digits` fixes the decimals."""
+    if value is None:
+        return _DASH
+    pattern = None if digits is None else "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(value, pattern)
+
+
+def percent(value: float | None) -> str:
+    """A ratio as a percentage with one decimal (`95.3%`, `95,3%`), a dash for none."""
+    return _DASH if value is None else format_percent(value, "#,##0.0%")
+
+
+def state(value: object) -> str:
+    """A message's or campaign's state as the page calls it (`sent`, `đã gửi`)."""
+    name = str(value)
+    return str(_STATES.get(name, name))
+
+
+def zone_name() -> str:
+    """The name of the zone the page's times are in (an IANA name: Asia/Ho_Chi_Minh)."""
+    return display_zone().key
+
+
+def init_formatting(app: Flask) -> None:
+    app.add_template_filter(when)
+    app.add_template_filter(input_time)
+    app.add_template_filter(number)
+    app.add_template_filter(percent)
+    app.add_template_filter(state)
+    app.add_template_global(zone_name)
+    app.add_template_global(get_locale, "current_locale")
+    app.add_template_global(LANGUAGES, "languages")

@@ -1,0 +1,133 @@
+"""Every word a page shows goes through the catalogue, and the Vietnamese catalogue is whole.
+
+The template check reads each template with Jinja's own lexer: what is left of its literal text
+once tags, comments and non-words are taken out must be empty, so a new English sentence typed
+straight into a template fails here until it is wrapped in `{{ _('...') }}`.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from jinja2 import Environment
+from jinja2.ext import i18n
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "dashboard" / "templates"
+TRANSLATIONS = ROOT / "dashboard" / "translations"
+
+# Attributes a person reads (or a screen reader speaks); others (class, href, ...) are code.
+READ_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt", "value")
+# Literal text that is the same in every language: product and protocol names, examples,
+# code a person types, symbols.
+NON_WORDS = {
+    "API",
+    "MAIL_SERVER",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "flask",
+    "app",
+    "wsgi",
+    "create-admin",
+    "ms",
+    "s",
+    "UTC",
+    "nguyen.van.a@",
+    "example.vn",
+    "One-Click",
+    "List-Unsubscribe",
+    "Nguyễn",
+    "Văn",
+    "A",
+    "a@example.vn",
+    "b@example.com",
+    "email",
+}
+WORD = re.compile(r"[^\W\d_][\w.@-]*", re.UNICODE)
+
+
+def template_paths() -> list[Path]:
+    return sorted(p for p in TEMPLATES.rglob("*.html"))
+
+
+def literal_text(source: str) -> list[str]:
+    """The template's own text: Jinja's `data` tokens, without HTML tags and entities."""
+    env = Environment(extensions=[i18n])
+    chunks = [value for _, kind, value in env.lex(source) if kind == "data"]
+    html = "".join(chunks)
+    attributes = re.compile(r"\s(" + "|".join(READ_ATTRIBUTES) + r')="([^"]*)"')
+    read = [match.group(2) for match in attributes.finditer(html)]
+    html = re.sub(r"<!--.*?-->", " ", html, flags=re.S)
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    text = re.sub(r"<[^>]*>", " ", html)
+    text = re.sub(r"&[a-z#0-9]+;", " ", text)
+    return [text, *read]
+
+
+def unmarked_words(source: str) -> list[str]:
+    words = []
+    for text in literal_text(source):
+        words += [w for w in WORD.findall(text) if w.strip(".-") not in NON_WORDS]
+    return words
+
+
+@pytest.mark.parametrize("path", template_paths(), ids=lambda p: str(p.relative_to(TEMPLATES)))
+def test_every_word_in_a_template_is_marked_for_translation(path: Path) -> None:
+    words = unmarked_words(path.read_text(encoding="utf-8"))
+    assert not words, f"{path.name}: wrap these in {{{{ _('...') }}}}: {words[:12]}"
+
+
+def test_the_check_finds_an_unmarked_sentence() -> None:
+    assert unmarked_words("<p>{{ _('Sent') }}</p><p>Nothing here</p>") == ["Nothing", "here"]
+    assert unmarked_words('<input placeholder="your name">') == ["your", "name"]
+    assert unmarked_words("<p>{{ _('Sent') }} · {{ count }} ms</p>") == []
+
+
+def catalogue_ids(path: Path) -> set[object]:
+    with path.open("rb") as handle:
+        return {message.id for message in read_po(handle) if message.id}
+
+
+def test_the_template_catalogue_is_up_to_date_with_the_sources(tmp_path: Path) -> None:
+    fresh = tmp_path / "messages.pot"
+    subprocess.run(
+        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
+         "-k", "_l", "-k", "lazy_gettext", "--no-location", "--sort-output", "-o", str(fresh), "."],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    committed = catalogue_ids(TRANSLATIONS / "messages.pot")
+    extracted = catalogue_ids(fresh)
+    new, gone = sorted(map(str, extracted - committed)), sorted(map(str, committed - extracted))
+    assert extracted == committed, (
+        "run `pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output "
+        f"-o dashboard/translations/messages.pot .`: new {new[:10]}, gone {gone[:10]}"
+    )
+
+
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
+
+
+def test_every_message_has_a_vietnamese_translation_with_the_same_placeholders() -> None:
+    with (TRANSLATIONS / "vi" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalogue = read_po(handle)
+    assert not catalogue.fuzzy
+    wanted = catalogue_ids(TRANSLATIONS / "messages.pot")
+    translated = {m.id for m in catalogue if m.id and not m.fuzzy and all(
+        m.string if isinstance(m.string, tuple) else [m.string]
+    )}  # fmt: skip
+    assert wanted <= translated, f"untranslated: {sorted(map(str, wanted - translated))[:10]}"
+    for message in catalogue:
+        if not message.id:
+            continue
+        sources = message.id if isinstance(message.id, tuple) else (message.id,)
+        targets = message.string if isinstance(message.string, tuple) else (message.string,)
+        expected = {name for source in sources for name in PLACEHOLDER.findall(source)}
+        for target in targets:
+            assert set(PLACEHOLDER.findall(target)) == expected, (
+                f"{sources[0]!r} -> {target!r}: the placeholders differ"
+            )
