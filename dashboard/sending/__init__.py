@@ -7,7 +7,8 @@ a batch sends (`envelopes`, `batch_content`, `unsubscribe_links`), the SMTP acco
 shared rate limit (`account`), holding the account while it cannot be used (`account_hold`),
 holds (`holds`), bulk batches cut by time (`slices`), retries (`retries`), the failure guard, the
 suppression list, recording outcomes (`outcomes`) and the hourly sent counts written beside the
-rows (`sent_counts`, cut by `time_buckets`), and the beat jobs (`dispatcher`, `sweeper`).
+rows (`sent_counts`, cut by `time_buckets`), and the beat jobs (`dispatcher`, `sweeper`, which
+finds tasks the broker lost in `lost_tasks` by the queues' depths, `broker_depths`).
 
 May import: `dashboard.mail`, `dashboard.models` and the low wiring (`extensions`, `database`,
 `config`). Never a page, the API, campaigns or reporting, nor `dashboard.tasks`: tasks are
