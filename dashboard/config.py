@@ -112,6 +112,9 @@ def load_settings() -> dict[str, Any]:
         "DISPATCH_INTERVAL_SECONDS": _float("DISPATCH_INTERVAL_SECONDS", 2.0),
         "SWEEP_INTERVAL_SECONDS": _float("SWEEP_INTERVAL_SECONDS", 10.0),
         "STALE_QUEUED_SECONDS": _float("STALE_QUEUED_SECONDS", 600.0),
+        # A row `queued` this long while its lane's broker queue is empty has lost its task (a
+        # wiped or purged broker): the sweeper publishes it again.
+        "QUEUED_RECHECK_SECONDS": _float("QUEUED_RECHECK_SECONDS", 60.0),
         # A batch holds its rows by a lease of this many seconds, renewed every third of it
         # while it works: a batch that died gives its rows back this long after its last renewal.
         "LEASE_SECONDS": _float("LEASE_SECONDS", 45.0),

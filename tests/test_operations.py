@@ -20,7 +20,7 @@ from dashboard import create_app
 from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
 from dashboard.ops.local_stack import celery_command, process_env
-from dashboard.ops.probes import broker_connection, queue_depths
+from dashboard.sending.broker_depths import broker_connection, queue_depths
 from dashboard.tasks import send_batch
 from tests.conftest import ROOT, app_config, wait_for_final, wait_until
 from tests.smtp_server import ScriptedSMTPServer, free_port

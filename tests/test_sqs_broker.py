@@ -22,12 +22,12 @@ from dashboard import create_app
 from dashboard.config import celery_settings, sqs_celery_settings
 from dashboard.extensions import db
 from dashboard.models import DeliveryAttempt, Message, MessageStatus
-from dashboard.ops.probes import queue_depths
 from dashboard.sending.batch_bounds import (
     VisibilityTimeoutTooShort,
     check_visibility_timeout,
     longest_batch_seconds,
 )
+from dashboard.sending.broker_depths import queue_depths
 from dashboard.sending.queues import QUEUES
 from dashboard.sending.requests import EmailContent
 from dashboard.sending.submission import submit_email

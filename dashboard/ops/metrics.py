@@ -25,7 +25,7 @@ from sqlalchemy import case, func, select
 from dashboard.auth import public
 from dashboard.extensions import db
 from dashboard.models import DeliveryAttempt, Message, MessageStatus, utcnow
-from dashboard.ops.probes import queue_depths
+from dashboard.sending.broker_depths import queue_depths
 from dashboard.sending.queues import QUEUES
 
 log = logging.getLogger(__name__)

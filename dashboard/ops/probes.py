@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from amqp.exceptions import ChannelError
 from flask import Flask
 from kombu import Connection
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from dashboard.extensions import db
+from dashboard.sending.broker_depths import PROBE_TIMEOUT_SECONDS, queue_depths
 
-PROBE_TIMEOUT_SECONDS = 2.0
 MASK = "***"
 
 
@@ -106,49 +105,6 @@ def probe_database(app: Flask) -> ProbeResult:
     if path and database_target(app.config) == "sqlite":
         hidden.append(path)  # an SQLite error may name its file
     return _run("database", database_target(app.config), check, hidden)
-
-
-def broker_connection(config: Mapping[str, Any]) -> Connection:
-    """A connection to the broker that gives up after PROBE_TIMEOUT_SECONDS, with the
-    deployment's transport options (SQS's region and queue name prefix among them)."""
-    celery = config["CELERY"]
-    return Connection(
-        celery["broker_url"],
-        connect_timeout=PROBE_TIMEOUT_SECONDS,
-        transport_options={
-            **celery.get("broker_transport_options", {}),
-            "socket_timeout": PROBE_TIMEOUT_SECONDS,
-            "socket_connect_timeout": PROBE_TIMEOUT_SECONDS,
-            "max_retries": 0,
-            # SQS: botocore's own timeouts are a minute, with retries.
-            "client-config": {
-                "connect_timeout": PROBE_TIMEOUT_SECONDS,
-                "read_timeout": PROBE_TIMEOUT_SECONDS,
-                "retries": {"total_max_attempts": 1},
-            },
-        },
-    )
-
-
-def queue_depths(config: Mapping[str, Any], queues: Iterable[str]) -> dict[str, int]:
-    """How many batches wait on each queue, asked of the broker (Redis or RabbitMQ alike).
-
-    A queue the broker has never seen is empty. Raises kombu's OperationalError when the
-    broker does not answer in time.
-    """
-    depths: dict[str, int] = {}
-    with broker_connection(config) as connection:
-        connection.ensure_connection(max_retries=1, timeout=PROBE_TIMEOUT_SECONDS)
-        for queue in queues:
-            channel = connection.channel()
-            try:
-                _, waiting, _ = channel.queue_declare(queue=queue, passive=True)
-                depths[queue] = int(waiting)
-            except ChannelError:  # not declared yet: nothing was ever published to it
-                depths[queue] = 0
-            finally:
-                channel.close()
-    return depths
 
 
 def probe_broker(app: Flask, queues: Iterable[str]) -> ProbeResult:

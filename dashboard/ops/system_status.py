@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from celery import Celery
 from flask import current_app
 
-from dashboard.ops.probes import queue_depths
 from dashboard.sending.account import RateBudget, rate_budget
 from dashboard.sending.accounts.health import AccountStatus, account_statuses
+from dashboard.sending.broker_depths import queue_depths
 from dashboard.sending.housekeeping import JobRun, last_runs
 from dashboard.sending.queues import QUEUES
 

@@ -8,7 +8,8 @@ shared rate limit (`account`), holding an account while it cannot be used (`acco
 the sending accounts and pools admins add, and sending through them (`accounts/`),
 holds (`holds`), bulk batches cut by time (`slices`), retries (`retries`), the failure guard, the
 suppression list, recording outcomes (`outcomes`) and the hourly sent counts written beside the
-rows (`sent_counts`, cut by `time_buckets`), and the beat jobs (`dispatcher`, `sweeper`).
+rows (`sent_counts`, cut by `time_buckets`), and the beat jobs (`dispatcher`, `sweeper`, which
+finds tasks the broker lost in `lost_tasks` by the queues' depths, `broker_depths`).
 
 May import: `dashboard.mail`, `dashboard.models` and the low wiring (`extensions`, `database`,
 `config`). Never a page, the API, campaigns or reporting, nor `dashboard.tasks`: tasks are

@@ -1,6 +1,7 @@
 """The sweeper: rows stuck in `queued` (their task was lost with the broker) past the timeout, or
 `sending` with their lease run out (their batch died, or lost the database for a whole lease),
-are put back on the broker; a stale `sending` row is resent once."""
+are put back on the broker; a stale `sending` row is resent once. Rows whose task was lost are
+found sooner on a lane whose broker queue is empty (`lost_tasks`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from dashboard.models import (
 )
 from dashboard.sending.claims import lease_ran_out, log_stale_attempts
 from dashboard.sending.leases import lease_seconds
+from dashboard.sending.lost_tasks import republish_lost_tasks
 from dashboard.sending.publishing import publish_messages
 from dashboard.webhooks.outbox import enqueue_failures
 
@@ -82,7 +84,13 @@ def sweep_stale(now: datetime | None = None) -> dict[str, int]:
         enqueue_failures(db.session, failed_ids, gave_up)
         failed = len(failed_ids)
     publish_messages(sorted(requeued + resent))
-    report = {"requeued": len(requeued), "resent": len(resent), "failed": failed or 0}
+    republished = republish_lost_tasks(now)
+    report = {
+        "requeued": len(requeued),
+        "resent": len(resent),
+        "failed": failed or 0,
+        "republished": republished,
+    }
     if any(report.values()):
         log.warning("sweeper: %s", report)
     return report
