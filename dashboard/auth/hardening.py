@@ -43,11 +43,12 @@ MIN_SECRET_KEY_CHARS = 32
 
 class DatabaseIdConverter(IntegerConverter):
     """`<int:...>` that stops at the largest id a database column holds: a longer number is a
-    404, not an overflow deep in the driver."""
+    404, not an overflow deep in the driver. It still matches the route (as id 0, which no row
+    has), so that every method of the route answers its own 404 rather than a 405."""
 
-    def __init__(self, map, *args, **kwargs) -> None:
-        kwargs.setdefault("max", MAX_DATABASE_ID)
-        super().__init__(map, *args, **kwargs)
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        return 0 if number > MAX_DATABASE_ID else number
 
 
 class InsecureConfiguration(RuntimeError):
