@@ -28,13 +28,12 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(PY) run.py
 
-# The whole suite twice: on the embedded defaults, then on the production engines
+# The whole suite twice, side by side: on the embedded defaults and on the production engines
 # (tests/engines.py reads the two switches; each run makes and drops its own database and vhost),
 # then the SQS subset (`-m sqs`) with Amazon SQS emulated by moto on 127.0.0.1:5003.
 test: install-dev
 	bash scripts/ensure-chromium
-	TEST_DATABASE=sqlite TEST_BROKER=redis $(PY) -m pytest $(PYTEST_ARGS)
-	TEST_DATABASE=postgresql TEST_BROKER=rabbitmq $(PY) -m pytest $(PYTEST_ARGS)
+	PY=$(PY) bash scripts/test-engine-pairs $(PYTEST_ARGS)
 	TEST_DATABASE=sqlite TEST_BROKER=sqs $(PY) -m pytest -m sqs $(PYTEST_ARGS)
 
 # The SQS subset alone (starts moto on 127.0.0.1:5003 itself when nothing listens there).
