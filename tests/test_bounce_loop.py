@@ -41,6 +41,7 @@ from tests.dovecot import Dovecot, running_dovecot, start_dovecot
 from tests.fault_stack import FaultStack, own_stacks, signed_in
 from tests.smtp_server import ScriptedSMTPServer, free_port
 from tests.sns_signer import start_fake_sns
+from tests.webhook_receiver import WebhookReceiver
 
 SAMPLES = Path(__file__).resolve().parent / "bounce_samples"
 BOUNCE_DOMAIN = "bounces.test"
@@ -167,6 +168,24 @@ def test_bounces_from_the_mailbox_and_the_receiver_suppress_and_the_next_campaig
     names = ["postfix", "outlook", "gmail", "complaint", "exim", "yahoo", "soft", "keep"]
     addresses = [f"{name}-{unique}@example.net" for name in names]
     address = dict(zip(names, addresses, strict=True))
+    # The sender's application asked to hear of every outcome.
+    hooks = WebhookReceiver().start()
+    endpoint = loop.client.post(
+        "/api/v1/webhooks",
+        json={"url": hooks.url, "events": ["sent", "failed", "bounced", "complained"]},
+    )
+    assert endpoint.status_code == 201, endpoint.json
+    hooks.secret = endpoint.json["secret"]
+    try:
+        _bounces_read_back(loop, address, addresses, hooks)
+    finally:
+        loop.client.delete(f"/api/v1/webhooks/{endpoint.json['id']}")
+        hooks.stop()
+
+
+def _bounces_read_back(
+    loop: Loop, address: dict[str, str], addresses: list[str], hooks: WebhookReceiver
+) -> None:
     first = send_campaign(loop, addresses)
     assert {row.status for row in first.values()} == {"sent"}
 
@@ -261,6 +280,35 @@ def test_bounces_from_the_mailbox_and_the_receiver_suppress_and_the_next_campaig
         assert status == "OK" and data == [b""]
         status, data = imap.search(None, "ALL")
         assert len(data[0].split()) == 4
+
+    # Each outcome reached the sender's webhook once, signed, in order per message.
+    expected = {
+        **{address[n]: ["message.sent", "message.bounced"] for n in hard},
+        address["soft"]: ["message.sent", "message.bounced", "message.bounced"],
+        address["complaint"]: ["message.sent", "message.complained"],
+        address["keep"]: ["message.sent"],
+    }
+
+    def events_by_address() -> dict[str, list[str]]:
+        got: dict[str, list[str]] = {}
+        for event in hooks.of_campaign(campaign_id):
+            got.setdefault(event.data["to"], []).append(event.type)
+        return got
+
+    deadline = time.monotonic() + WAIT_SECONDS
+    while events_by_address() != expected and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert events_by_address() == expected
+    assert hooks.rejected == []
+    events = hooks.of_campaign(campaign_id)
+    assert len({event.webhook_id for event in events}) == len(events)
+    soft = [e.data for e in events if e.data["to"] == address["soft"] and e.type != "message.sent"]
+    assert [data["bounce"] for data in soft] == ["soft", "soft"]
+    hard_event = next(
+        e.data for e in events if e.data["to"] == address["postfix"] and e.type != "message.sent"
+    )
+    assert hard_event["bounce"] == "hard" and hard_event["smtp_code"] == 550
+    assert hard_event["message_id"] == after[address["postfix"]].id
 
     # The next campaign to the same list skips every suppressed address.
     before = len(loop.stack.smtp.received)
