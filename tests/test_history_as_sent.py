@@ -31,8 +31,12 @@ def test_history_lists_and_finds_the_subject_each_recipient_got(
     listed = client.get(f"/history/?campaign={body['id']}").get_data(as_text=True)
     assert f"<td>Chào Trần Thị Lan {unique}</td>" in listed
     assert f"<td>Chào Lê An {unique}</td>" in listed
-    assert "{{" not in listed  # the campaign filter's titles neither
-    assert f"#{body['id']} Chào \u2039name\u203a {unique}</option>" in listed
+    # The campaign filter's title of a merge campaign neither (other tests' plain subjects may
+    # hold "{{" as typed, and show it so).
+    option = re.search(rf'<option value="{body["id"]}">([^<]*)</option>', listed)
+    assert option and option.group(1) == f"#{body['id']} Chào \u2039name\u203a {unique}"
+    rows = listed.split("<tbody", 1)[-1]
+    assert "{{" not in rows
 
     found = client.get("/history/", query_string={"subject": f"Trần Thị Lan {unique}"})
     assert shown_ids(found.get_data(as_text=True)) == [lan]

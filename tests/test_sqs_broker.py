@@ -281,6 +281,7 @@ def test_an_endpoint_url_goes_into_the_broker_url_where_kombu_reads_it() -> None
 def test_a_visibility_timeout_shorter_than_a_batch_is_refused_or_warned_at_start(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level("INFO", logger="dashboard.sending.batch_bounds")
     assert longest_batch_seconds(BASE) == 3 * 30 + 50 * 1 + 4 * 30  # set-up, 50 messages, one slow
     assert check_visibility_timeout(sqs_config(CELERY_VISIBILITY_TIMEOUT="900")) is None
     warning = check_visibility_timeout(sqs_config(CELERY_VISIBILITY_TIMEOUT="60"))
