@@ -80,7 +80,6 @@ class _Report:
         self.pending: list[DeliveryResult] = []
         self.counts = {outcome.value: 0 for outcome in Outcome}
         self.done: set[int] = set()
-        self.unreached = 0  # transient failures that never reached the server
         self.failing = False  # whether a pending result is one the failure guard counts
         self.unrecorded = False  # whether writing the pending results failed: none may be sent
         self.last_flush = time.monotonic()
@@ -89,8 +88,6 @@ class _Report:
         self.pending.append(result)
         self.done.add(result.key)
         self.counts[result.outcome.value] += 1
-        if result.outcome is Outcome.TRANSIENT and result.code is None:
-            self.unreached += 1
         self.failing = self.failing or is_failure(result.outcome.value, result.code)
         if not self.unrecorded and (
             len(self.pending) >= FLUSH_EVERY_RESULTS
