@@ -70,25 +70,12 @@ def system_status(celery: Celery, *, timeout: float = INSPECT_TIMEOUT_SECONDS) -
             replies = celery.control.inspect(timeout=timeout, connection=connection).active()
     except Exception as error:
         log.warning("system panel: the broker did not answer: %s", error)
-        return SystemStatus(
-            [],
-            queues,
-            rate_budget_left(),
-            problem=type(error).__name__,
-            housekeeping=last_runs(current_app.config),
-            accounts=account_statuses(current_app.config),
-        )
+        return _status([], queues, problem=type(error).__name__)
     workers = [
         WorkerActivity(name, [_describe(task) for task in tasks or []])
         for name, tasks in sorted((replies or {}).items())
     ]
-    return SystemStatus(
-        workers,
-        queues,
-        rate_budget_left(),
-        housekeeping=last_runs(current_app.config),
-        accounts=account_statuses(current_app.config),
-    )
+    return _status(workers, queues)
 
 
 def _without_remote_control(queues: dict[str, int | None]) -> SystemStatus:
@@ -97,20 +84,25 @@ def _without_remote_control(queues: dict[str, int | None]) -> SystemStatus:
         queues.update(queue_depths(current_app.config, QUEUES))
     except Exception as error:
         log.warning("system panel: the broker did not answer: %s", error)
-        return SystemStatus(
-            [],
-            queues,
-            rate_budget_left(),
-            problem=type(error).__name__,
-            workers_unknowable=True,
-            housekeeping=last_runs(current_app.config),
-            accounts=account_statuses(current_app.config),
-        )
+        return _status([], queues, problem=type(error).__name__, workers_unknowable=True)
+    return _status([], queues, workers_unknowable=True)
+
+
+def _status(
+    workers: list[WorkerActivity],
+    queues: dict[str, int | None],
+    *,
+    problem: str | None = None,
+    workers_unknowable: bool = False,
+) -> SystemStatus:
+    """The panel with what needs no worker's answer read alongside: the rate budget, the beat
+    jobs' last runs and each account's health."""
     return SystemStatus(
-        [],
+        workers,
         queues,
         rate_budget_left(),
-        workers_unknowable=True,
+        problem=problem,
+        workers_unknowable=workers_unknowable,
         housekeeping=last_runs(current_app.config),
         accounts=account_statuses(current_app.config),
     )
