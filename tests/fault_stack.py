@@ -289,6 +289,19 @@ class FaultStack:
         )
         return [int(pid) for pid in result.stdout.split()]
 
+    def pool_process_sending(self, worker: subprocess.Popen, timeout: float = 30) -> int:
+        """The pid of a pool process that holds an open SMTP connection to the test's server,
+        that is, one in the middle of a batch: killing an idle one would orphan nothing."""
+        deadline = time.monotonic() + timeout
+        while True:
+            connected = _sockets_connected_to(self.smtp.port)
+            for pid in self.pool_processes(worker):
+                if _socket_inodes(pid) & connected:
+                    return pid
+            if time.monotonic() > deadline:
+                pytest.fail(f"no pool process was sending within {timeout} s\n{self.log_tail()}")
+            time.sleep(0.01)
+
     def terminate(self, process: subprocess.Popen) -> None:
         _stop(process)
 
@@ -325,6 +338,30 @@ def wait_all_final(stack: FaultStack, app: Flask, total: int, timeout: float) ->
         if time.monotonic() > deadline:
             pytest.fail(f"not final after {timeout:.0f}s: {dict(counts)}\n{stack.log_tail()}")
         time.sleep(0.25)
+
+
+def _sockets_connected_to(port: int) -> set[str]:
+    """Inodes of the established TCP sockets (IPv4 and IPv6) whose remote port is `port`."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                if remote_port == port and fields[3] == "01":  # 01: ESTABLISHED
+                    inodes.add(fields[9])
+    return inodes
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes: set[str] = set()
+    with contextlib.suppress(OSError):  # the process may end while we look
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+    return inodes
 
 
 def wait_for(stack: FaultStack, app: Flask, predicate, timeout: float, what: str) -> Counter:

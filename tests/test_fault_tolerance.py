@@ -150,7 +150,7 @@ def test_kill_9_of_one_pool_process_gives_its_rows_back_once_their_lease_ran_out
     total = 1000
     submit(app, total, "child")
     wait_for(stack, app, lambda c: c["sent"] >= 200, 60, "200 messages sent")
-    os.kill(stack.pool_processes(worker)[0], signal.SIGKILL)
+    os.kill(stack.pool_process_sending(worker), signal.SIGKILL)
     in_flight = status_counts(app)["sending"]
 
     counts = wait_all_final(stack, app, total, timeout=90)
