@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -43,7 +43,12 @@ class Received:
 class Script:
     """Replies to give instead of 250, set by a test."""
 
+    pipelining: bool = False  # offer PIPELINING (RFC 2920) in EHLO, as Postfix and Gmail do
     rcpt_replies: dict[str, str] = field(default_factory=dict)  # address -> reply, every time
+    # address -> reply to the DATA command instead of 354, every time
+    data_command_replies: dict[str, str] = field(default_factory=dict)
+    # address -> reply to the end of its data instead of 250 (nothing is kept), every time
+    final_replies: dict[str, str] = field(default_factory=dict)
     data_replies: deque[str] = field(default_factory=deque)  # next DATA replies, used once each
     data_delay: float = 0.0  # seconds to wait before answering DATA
     drop_every: int = 0  # close the connection instead of answering every Nth DATA
@@ -51,6 +56,9 @@ class Script:
     # cannot know it was delivered (a lost final reply).
     lose_reply_every: int = 0
     data_count: int = 0
+    drop_at_mail: int = 0  # close the connection instead of answering the Nth MAIL (counted once)
+    mail_count: int = 0
+    reads: int = 0  # chunks the server read from its clients: a round trip is at least one
     transient_rate: float = 0.0  # share of DATA commands answered 421 or 451 at random
     rng: random.Random = field(default_factory=lambda: random.Random(4))
 
@@ -60,6 +68,21 @@ class ScriptedHandler:
         self.received: list[Received] = []
         self.script = Script()
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if not self.script.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self.lock:
+            self.script.mail_count += 1
+            if self.script.mail_count == self.script.drop_at_mail:
+                server.transport.close()
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.script.rcpt_replies.get(address.lower())
@@ -78,6 +101,9 @@ class ScriptedHandler:
                 return "421 4.4.2 Connection dropped"
             if self.script.data_replies:
                 return self.script.data_replies.popleft()
+            final = self.script.final_replies.get(envelope.rcpt_tos[0].lower())
+            if final:
+                return final
             script = self.script
             if script.transient_rate and script.rng.random() < script.transient_rate:
                 return script.rng.choice(
@@ -114,6 +140,25 @@ class BearerHandler(ScriptedHandler):
         return AuthResult(success=good, handled=False, auth_data=user if good else None)
 
 
+class _ScriptedSMTP(SMTP):
+    """aiosmtpd's server, counting what it reads and refusing DATA itself when scripted to."""
+
+    def data_received(self, data: bytes) -> None:
+        with self.event_handler.lock:
+            self.event_handler.script.reads += 1
+        super().data_received(data)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if self.envelope is not None and self.envelope.rcpt_tos:
+            reply = self.event_handler.script.data_command_replies.get(
+                self.envelope.rcpt_tos[0].lower()
+            )
+            if reply:
+                await self.push(reply)
+                return
+        await super().smtp_DATA(arg)
+
+
 class _ClosingController(Controller):
     """A Controller whose stop() first closes the connections still open (a test stops the server
     while workers talk to it): stopping the loop under them left their transports unclosed, and
@@ -124,7 +169,7 @@ class _ClosingController(Controller):
         self.sessions: weakref.WeakSet = weakref.WeakSet()
 
     def factory(self):
-        session = super().factory()
+        session = _ScriptedSMTP(self.handler, **self.SMTP_kwargs)
         self.sessions.add(session)
         return session
 

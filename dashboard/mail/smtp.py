@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import re
 import smtplib
 import ssl
 import time
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from dashboard.mail.oauth import OAuthClient, TokenRefused, xoauth2_base64
+from dashboard.mail.smtp_wire import Refused, Wire, data_block, envelope_commands
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,6 @@ class AccountUnavailable(Exception):
         return f"the SMTP server {what}: " + (
             f"{self.code} {self.reply}" if self.code is not None else self.reply
         )
-
-
-class _Refused(Exception):
-    def __init__(self, code: int, reply: str) -> None:
-        super().__init__(code, reply)
-        self.code, self.reply = code, reply
 
 
 def _text(reply: bytes | str) -> str:
@@ -167,123 +162,247 @@ def _close(conn: smtplib.SMTP) -> None:
         conn.close()
 
 
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
-
-
-def _send_pipelined(conn: smtplib.SMTP, envelope: Envelope) -> tuple[int, str]:
-    """MAIL, RCPT and DATA in one write, then their three replies (RFC 2920): one round trip
-    where there were three, for servers that offer PIPELINING (Postfix, Gmail)."""
-    if "\n" in envelope.sender + envelope.recipient or "\r" in envelope.sender + envelope.recipient:
-        raise _Refused(501, "an address holds a line break")  # never a command of its own
-    conn.send(f"MAIL FROM:<{envelope.sender}>\r\nRCPT TO:<{envelope.recipient}>\r\nDATA\r\n")
-    replies = [conn.getreply() for _ in range(3)]
-    (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = replies
-    refusal = None
-    if mail_code != 250:
-        refusal = _Refused(mail_code, _text(mail_reply))
-    elif rcpt_code not in (250, 251):
-        refusal = _Refused(rcpt_code, _text(rcpt_reply))
-    if data_code != 354:
-        raise refusal or _Refused(data_code, _text(data_reply))
-    if refusal is not None:  # a server that opened DATA anyway gets an empty, refused message
-        conn.send(b".\r\n")
-        conn.getreply()
-        raise refusal
-    data = _LEADING_DOT.sub(b"..", envelope.data)
-    conn.send(data + (b"" if data.endswith(b"\r\n") else b"\r\n") + b".\r\n")
-    code, reply = conn.getreply()
-    if code != 250:
-        raise _Refused(code, _text(reply))
-    return code, _text(reply)
-
-
-def _send_one(conn: smtplib.SMTP, envelope: Envelope) -> tuple[int, str]:
-    if conn.does_esmtp and conn.has_extn("pipelining"):
-        return _send_pipelined(conn, envelope)
-    # docmd, not mail()/rcpt(): those re-parse each address with email.utils.parseaddr, a tenth
-    # of a bulk worker's time; envelope addresses are validated single-line ASCII already.
-    code, reply = conn.docmd("mail", f"FROM:<{envelope.sender}>")
-    if code != 250:
-        raise _Refused(code, _text(reply))
-    code, reply = conn.docmd("rcpt", f"TO:<{envelope.recipient}>")
-    if code not in (250, 251):
-        raise _Refused(code, _text(reply))
-    try:
-        code, reply = conn.data(envelope.data)
-    except smtplib.SMTPDataError as error:
-        raise _Refused(error.smtp_code, _text(error.smtp_error)) from None
-    if code != 250:
-        raise _Refused(code, _text(reply))
-    return code, _text(reply)
-
-
 def _describe(error: BaseException) -> tuple[int | None, str]:
     if isinstance(error, smtplib.SMTPResponseException):
         return error.smtp_code, _text(error.smtp_error)
     return None, f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
+@dataclass
+class _Attempt:
+    """One envelope, from when it is taken until its outcome is known."""
+
+    envelope: Envelope
+    started: float = field(default_factory=time.monotonic)
+    reconnected: bool = False  # whether it already had its one reconnect
+
+    def result(self, outcome: Outcome, code: int | None, reply: str) -> DeliveryResult:
+        elapsed = int((time.monotonic() - self.started) * 1000)
+        return DeliveryResult(self.envelope.key, outcome, code, reply, elapsed)
+
+
+class _Queue:
+    """The envelopes to send: first those a broken connection left unanswered, then the
+    caller's, taken one at a time."""
+
+    def __init__(self, envelopes: Iterable[Envelope]) -> None:
+        self.source = iter(envelopes)
+        self.again: deque[_Attempt] = deque()
+
+    def take(self) -> _Attempt | None:
+        if self.again:
+            return self.again.popleft()
+        envelope = next(self.source, None)
+        return None if envelope is None else _Attempt(envelope)
+
+    def retry(self, attempts: list[_Attempt]) -> None:
+        """Back to the front, in order: they were taken before any still waiting here."""
+        self.again.extendleft(reversed(attempts))
+
+
+_DIALOGUE_ERRORS = (OSError, smtplib.SMTPException)
+
+
+class _Link:
+    """One open connection and where its dialogue stands.
+
+    With PIPELINING (RFC 2920), a message's data, its end and the next message's MAIL, RCPT and
+    DATA go in one write, and their replies come back together: one round trip a message. A
+    message's outcome is what the server answered to the end of its data; until that reply is
+    read it is `unanswered`, and a broken connection leaves it so (never counted as sent).
+    Without PIPELINING, one command at a time."""
+
+    def __init__(self, conn: smtplib.SMTP) -> None:
+        self.conn = conn
+        self.wire = Wire(conn)
+        self.pipelining = bool(conn.does_esmtp and conn.has_extn("pipelining"))
+        self.open: _Attempt | None = None  # its DATA was answered 354: its data goes next
+        self.unanswered: list[_Attempt] = []  # written to the server, no final reply read yet
+        self.reset_due = False  # an envelope was refused: RSET goes before the next MAIL
+        self.broken: BaseException | None = None
+
+    def exchange(self, following: _Attempt | None) -> Iterator[DeliveryResult]:
+        """Finish the open message, if any, and start `following`, if any, yielding each
+        outcome read. A broken connection sets `broken` and leaves `unanswered` as it was."""
+        try:
+            if self.pipelining:
+                yield from self._pipelined(following)
+            elif following is not None:
+                yield from self._lockstep(following)
+        except _DIALOGUE_ERRORS as error:
+            self.broken = error
+            self.conn.close()
+
+    def _pipelined(self, following: _Attempt | None) -> Iterator[DeliveryResult]:
+        finishing, self.open = self.open, None
+        parts = data_block(finishing.envelope.data) if finishing is not None else []
+        refused = reset = None
+        if following is not None:
+            try:
+                commands = envelope_commands(
+                    following.envelope.sender, following.envelope.recipient
+                )
+            except Refused as refusal:
+                refused = refusal
+            else:
+                reset, self.reset_due = self.reset_due, False
+                parts += [b"RSET\r\n", *commands] if reset else commands
+                self.unanswered.append(following)
+        if parts:
+            self.wire.write(parts)
+        if finishing is not None:
+            code, reply = self.wire.reply()
+            yield self._answered(finishing, Outcome.SENT if code == 250 else None, code, reply)
+            _end_if_closing(code, reply)
+        if following is None:
+            return
+        if refused is not None:
+            yield following.result(outcome_for_code(refused.code), refused.code, refused.reply)
+            return
+        if reset:
+            self.wire.reply()  # a refused RSET shows itself in the MAIL after it
+        yield from self._envelope_replies(following)
+
+    def _envelope_replies(self, attempt: _Attempt) -> Iterator[DeliveryResult]:
+        (mail, mail_reply), (rcpt, rcpt_reply), (data, data_reply) = (
+            self.wire.reply(),
+            self.wire.reply(),
+            self.wire.reply(),
+        )
+        refusal = None
+        if mail != 250:
+            refusal = (mail, mail_reply)
+        elif rcpt not in (250, 251):
+            refusal = (rcpt, rcpt_reply)
+        if data == 354 and refusal is None:
+            self.open = attempt
+            return
+        if data == 354:  # a server that opened DATA anyway gets an empty, refused message
+            self.wire.write([b".\r\n"])
+            self.wire.reply()
+        self.reset_due = True
+        code, reply = refusal or (data, data_reply)
+        yield self._answered(attempt, None, code, reply)
+        _end_if_closing(code, reply)
+
+    def _lockstep(self, attempt: _Attempt) -> Iterator[DeliveryResult]:
+        self.unanswered.append(attempt)
+        envelope = attempt.envelope
+        try:
+            mail, rcpt, data = envelope_commands(envelope.sender, envelope.recipient)
+            self._command(mail, (250,))
+            self._command(rcpt, (250, 251))
+            self._command(data, (354,))
+            self.wire.write(data_block(envelope.data))
+            code, reply = self.wire.reply()
+            if code != 250:
+                raise Refused(code, reply)
+        except Refused as refused:
+            yield self._answered(attempt, None, refused.code, refused.reply)
+            _end_if_closing(refused.code, refused.reply)
+            self.wire.write([b"RSET\r\n"])  # a broken connection shows itself here
+            self.wire.reply()
+            return
+        yield self._answered(attempt, Outcome.SENT, code, reply)
+
+    def _command(self, command: bytes, expected: tuple[int, ...]) -> None:
+        self.wire.write([command])
+        code, reply = self.wire.reply()
+        if code not in expected:
+            raise Refused(code, reply)
+
+    def _answered(
+        self, attempt: _Attempt, outcome: Outcome | None, code: int, reply: str
+    ) -> DeliveryResult:
+        self.unanswered.remove(attempt)
+        return attempt.result(outcome or outcome_for_code(code), code, reply)
+
+    def close(self) -> None:
+        """QUIT when the dialogue is between messages; otherwise (mid-data, replies unread)
+        just close, which makes the server drop any message it has not seen the end of."""
+        if self.broken is not None:
+            return
+        if not self.unanswered:
+            with contextlib.suppress(*_DIALOGUE_ERRORS):
+                commands = [b"RSET\r\n", b"QUIT\r\n"] if self.reset_due else [b"QUIT\r\n"]
+                self.wire.write(commands)
+                for _ in commands:
+                    self.wire.reply()
+        self.conn.close()
+
+
+def _end_if_closing(code: int, reply: str) -> None:
+    if code == 421:  # the server is closing the connection: what follows goes over a new one
+        raise smtplib.SMTPServerDisconnected(f"{code} {reply}")
+
+
+def _connect(settings: SmtpSettings) -> _Link:
+    try:
+        return _Link(open_connection(settings))
+    except _CONNECT_ERRORS as error:
+        raise _unavailable(error, settings.password) from None
+
+
+def _round_trip(
+    link: _Link, following: _Attempt | None, queue: _Queue, *, retry: bool = True
+) -> Generator[DeliveryResult, None, _Link | None]:
+    """`link.exchange`, then, if the connection broke, what becomes of the messages it left
+    unanswered. The break counts against the oldest, the one being answered: sent again over a
+    new connection once (whether its data arrived cannot be known), then a transient outcome.
+    The others go again as if never tried. Returns the link, or None once it is closed."""
+    yield from link.exchange(following)
+    if link.broken is None:
+        return link
+    code, reply = _describe(link.broken)
+    again = []
+    for index, attempt in enumerate(link.unanswered):
+        if not retry or (index == 0 and attempt.reconnected):
+            yield attempt.result(Outcome.TRANSIENT, code, reply)
+            continue
+        attempt.reconnected = attempt.reconnected or index == 0
+        again.append(attempt)
+    queue.retry(again)
+    return None
+
+
 def deliver_batch(
     envelopes: Iterable[Envelope],
     settings: SmtpSettings,
+    *,
+    lookahead: bool = True,
 ) -> Iterator[DeliveryResult]:
-    """Send each envelope in turn over one connection, yielding one result per envelope.
+    """Send each envelope over one connection, yielding one result per envelope, in order.
 
-    Envelopes are taken one at a time, just before each is sent, so a caller may pace them
-    (a rate limit) or stop handing them out (a used-up quota) while the batch runs. Raises
-    AccountUnavailable when no connection can be opened (at the start, or to reconnect): the
-    envelope being sent and those after it have no result then.
+    Envelopes are taken one at a time, as they are sent, so a caller may pace them (a rate
+    limit) or stop handing them out (a used-up quota) while the batch runs. With PIPELINING and
+    `lookahead`, the next envelope is taken before the last one's outcome is read, so that its
+    commands share that round trip: a result comes one envelope later, never before the
+    server's reply to the end of that message's data. Without `lookahead` (a caller that hands
+    over one envelope and waits for its result) each result comes before the next is taken.
+    If taking an envelope raises, the message in progress is finished and its result yielded
+    first. Raises AccountUnavailable when no connection can be opened (at the start, or to
+    reconnect): the envelopes being sent and those after them have no result then.
     """
-    remaining = iter(envelopes)
-    conn: smtplib.SMTP | None = None
+    queue = _Queue(envelopes)
+    link: _Link | None = None
     try:
-        for envelope in remaining:
-            started = time.monotonic()
-
-            def result(
-                outcome: Outcome,
-                code: int | None,
-                reply: str,
-                env: Envelope = envelope,
-                started: float = started,
-            ) -> DeliveryResult:
-                elapsed = int((time.monotonic() - started) * 1000)
-                return DeliveryResult(env.key, outcome, code, reply, elapsed)
-
-            reconnected = False  # whether this message already had its one reconnect
-            while True:
-                if conn is None:
-                    try:
-                        conn = open_connection(settings)
-                    except _CONNECT_ERRORS as error:
-                        raise _unavailable(error, settings.password) from None
-                try:
-                    code, reply = _send_one(conn, envelope)
-                except _Refused as refused:
-                    yield result(outcome_for_code(refused.code), refused.code, refused.reply)
-                    if refused.code == 421:  # the server is closing this connection
-                        _close(conn)
-                        conn = None
-                    else:
-                        _reset(conn)
-                    break
-                except (OSError, smtplib.SMTPException) as error:
-                    _close(conn)
-                    conn = None
-                    if not reconnected:
-                        reconnected = True
-                        continue  # the connection broke: reconnect and try the same message again
-                    code, reply = _describe(error)
-                    yield result(Outcome.TRANSIENT, code, reply)
-                    break
-                yield result(Outcome.SENT, code, reply)
-                break
+        while True:
+            if link is not None and link.open is not None and not lookahead:
+                link = yield from _round_trip(link, None, queue)
+            try:
+                attempt = queue.take()
+            except Exception:
+                if link is not None and link.open is not None:
+                    yield from _round_trip(link, None, queue, retry=False)
+                raise
+            if attempt is None:
+                if link is None or link.open is None:
+                    return
+                link = yield from _round_trip(link, None, queue)  # may leave some to send again
+                continue
+            if link is None:
+                link = _connect(settings)
+            link = yield from _round_trip(link, attempt, queue)
     finally:
-        if conn is not None:
-            _close(conn)
-
-
-def _reset(conn: smtplib.SMTP) -> None:
-    # A broken connection shows itself on the next message, which reconnects.
-    with contextlib.suppress(OSError, smtplib.SMTPException):
-        conn.rset()
+        if link is not None:
+            link.close()

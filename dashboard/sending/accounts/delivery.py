@@ -133,7 +133,8 @@ def _through_one(
 
 class _Lane:
     """One account of a pool: its limiter and, once used, its open SMTP session (a
-    `deliver_batch` fed one envelope at a time)."""
+    `deliver_batch` fed one envelope at a time, without lookahead: each result is needed before
+    the pool hands over the next envelope)."""
 
     def __init__(self, account: Account, limiter: RateLimiter | None) -> None:
         self.account = account
@@ -149,7 +150,7 @@ class _Lane:
         """Send one message over this account's session (opened on first use)."""
         self.inbox.append(envelope)
         if self.session is None:
-            self.session = deliver_batch(self._drain(), self.account.settings)
+            self.session = deliver_batch(self._drain(), self.account.settings, lookahead=False)
         try:
             return next(self.session)
         except AccountUnavailable:
