@@ -179,3 +179,16 @@ def test_a_421_closes_the_connection_and_the_next_message_goes_over_a_new_one(
         (4, Outcome.SENT, 250),
     ]
     assert [r.rcpt_tos[0] for r in server.received] == [f"m{k}@example.vn" for k in (1, 3, 4)]
+
+
+def test_an_address_with_a_line_break_is_refused_and_never_becomes_a_command(
+    server: ScriptedSMTPServer,
+) -> None:
+    smuggled = Envelope(2, SENDER, "m2@example.vn>\r\nRCPT TO:<x@example.vn", b"Subject: x\r\n\r\n")
+    results = list(deliver_batch([message(1), smuggled, message(3)], settings(server)))
+    assert outcomes(results) == [
+        (1, Outcome.SENT, 250),
+        (2, Outcome.PERMANENT, 501),
+        (3, Outcome.SENT, 250),
+    ]
+    assert [r.rcpt_tos for r in server.received] == [["m1@example.vn"], ["m3@example.vn"]]

@@ -135,6 +135,43 @@ def test_starttls_then_auth_delivers_like_gmail_on_587(
     assert message.get_content().replace("\r\n", "\n") == "Xin chào qua kết nối mã hoá.\n"
 
 
+class PipeliningSecureHandler(SecureHandler):
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
+def test_messages_pipelined_over_starttls_arrive_exactly_as_written(
+    certificate_authority: trustme.CA,
+) -> None:
+    handler, port = PipeliningSecureHandler(), free_port()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticate,
+        tls_context=server_context(certificate_authority),
+        require_starttls=True,
+        auth_required=True,
+        auth_require_tls=True,
+    )
+    controller.start()
+    try:
+        settings = SmtpSettings(
+            "localhost", port, username=USERNAME, password=PASSWORD, use_tls=True, timeout=10
+        )
+        addresses = [f"p{k}@example.vn" for k in range(3)]
+        envelopes = [envelope_to(address) for address in addresses]
+        results = list(deliver_batch(envelopes, settings))
+    finally:
+        controller.stop()
+    assert [(r.outcome, r.code) for r in results] == [(Outcome.SENT, 250)] * 3
+    assert [(d["tls"], d["login"], d["rcpt_tos"]) for d in handler.received] == [
+        (True, USERNAME, [address]) for address in addresses
+    ]
+    assert [d["raw"] for d in handler.received] == [e.data for e in envelopes]
+
+
 def test_implicit_tls_then_auth_delivers_on_465(
     implicit_tls_server: tuple[SecureHandler, int],
 ) -> None:
