@@ -185,10 +185,14 @@ def test_an_address_with_a_line_break_is_refused_and_never_becomes_a_command(
     server: ScriptedSMTPServer,
 ) -> None:
     smuggled = Envelope(2, SENDER, "m2@example.vn>\r\nRCPT TO:<x@example.vn", b"Subject: x\r\n\r\n")
-    results = list(deliver_batch([message(1), smuggled, message(3)], settings(server)))
+    server.script.final_replies["m3@example.vn"] = "421 4.3.2 Shutting down"
+    batch = [message(1), smuggled, message(3), smuggled, message(5)]
+    results = list(deliver_batch(batch, settings(server)))
     assert outcomes(results) == [
         (1, Outcome.SENT, 250),
         (2, Outcome.PERMANENT, 501),
-        (3, Outcome.SENT, 250),
+        (3, Outcome.TRANSIENT, 421),
+        (2, Outcome.PERMANENT, 501),  # after a 421 as well
+        (5, Outcome.SENT, 250),
     ]
-    assert [r.rcpt_tos for r in server.received] == [["m1@example.vn"], ["m3@example.vn"]]
+    assert [r.rcpt_tos for r in server.received] == [["m1@example.vn"], ["m5@example.vn"]]

@@ -238,6 +238,7 @@ class _Link:
         parts = data_block(finishing.envelope.data) if finishing is not None else []
         refused = reset = None
         if following is not None:
+            self.unanswered.append(following)
             try:
                 commands = envelope_commands(
                     following.envelope.sender, following.envelope.recipient
@@ -247,7 +248,6 @@ class _Link:
             else:
                 reset, self.reset_due = self.reset_due, False
                 parts += [b"RSET\r\n", *commands] if reset else commands
-                self.unanswered.append(following)
         if parts:
             self.wire.write(parts)
         if finishing is not None:
@@ -257,7 +257,7 @@ class _Link:
         if following is None:
             return
         if refused is not None:
-            yield following.result(outcome_for_code(refused.code), refused.code, refused.reply)
+            yield self._answered(following, None, refused.code, refused.reply)
             return
         if reset:
             self.wire.reply()  # a refused RSET shows itself in the MAIL after it
