@@ -4,7 +4,7 @@ loops, in alternating rounds, with the CPU each process spent per message and wh
 worker's time went.
 
     .venv/bin/python bench/csv_campaign.py [--project 100000] [--rounds 3] [--baseline PATH]
-                                           [--raw 20000] [--tutorial 2000] [--spy-rate 25]
+                                           [--raw 20000] [--tutorial 2000] [--spy-rate 10]
 
 The workload (`bench/workload.py`): Vietnamese names and cities in the CSV, a Vietnamese
 subject with the name merged, text (~1.5 KB) and HTML (~2 KB) bodies with name and city merged,
@@ -528,7 +528,7 @@ def main() -> int:
     parser.add_argument("--raw", type=int, default=20_000, help="messages for the raw loops")
     parser.add_argument("--tutorial", type=int, default=2_000, help="0 to leave it out")
     parser.add_argument("--concurrency", type=int, default=2, help="processes per worker")
-    parser.add_argument("--spy-rate", type=int, default=25, help="py-spy samples/s; 0: none")
+    parser.add_argument("--spy-rate", type=int, default=10, help="py-spy samples/s; 0: none")
     parser.add_argument("--import-rows", type=int, default=0, help="a separate import bench")
     parser.add_argument("--keep", action="store_true", help="keep the logs and py-spy samples")
     args = parser.parse_args()
