@@ -2,11 +2,14 @@
 included, so waiting on the SMTP server counts) without pausing them, and each collapsed stack
 is put in one category by the rules below.
 
-A stack is read from the leaf up against the rules in order, first match wins: a log line
-written while recording outcomes is "logging", a Redis call of the rate limiter "rate limit".
-The leaf's source line decides where a function does several things (`_send_pipelined` waits
-for replies, stuffs dots and writes), so the categories stay right as the code moves; anything
-no rule names is "other", and its heaviest leaves are printed to show what a new rule needs.
+A sample outside any task is "idle between tasks" and left out of the shares. Otherwise its
+frames are tried from the leaf up, each against the rules in order, and the first frame a rule
+names decides: a log line written while recording outcomes is "logging", a Redis call of the
+rate limiter "rate limit". Where one function does several things (`_send_pipelined` waits for
+replies, stuffs dots and writes), the frame's source line decides, so the categories hold as the
+code moves; what no rule names is "other", and its heaviest leaves are printed to show what a
+new rule needs. py-spy's non-blocking samples are now and then torn (a frame of one moment
+under the stack of another); they are few and land in some category all the same.
 """
 
 from __future__ import annotations
