@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dashboard.mail.addresses import Mailbox
-from dashboard.mail.merge import MergeTemplate
+from dashboard.mail.merge import MergeTemplate, TemplateProblem, compile_merge, uses_merge_syntax
+from dashboard.sending.requests import EmailContent
 
 # Compose names the recipients a warning is about; a long list is cut here.
 RECIPIENTS_NAMED = 10
@@ -42,3 +43,16 @@ def bare_address_fields(template: MergeTemplate, recipients: Sequence[Mailbox]) 
     if not bare:
         return []
     return [EmptyField("name", len(bare), len(recipients), tuple(bare[:RECIPIENTS_NAMED]))]
+
+
+def blank_merge_fields(content: EmailContent) -> list[EmptyField]:
+    """What an email written by hand (Compose, or the API's one email) merges blank for some
+    of its recipients: `{{ name }}` for a bare address. Nothing for a plain email, or for a
+    template that does not compile (that is an error, named where it is submitted)."""
+    if not uses_merge_syntax(content.subject, content.text, content.html):
+        return []
+    try:
+        template = compile_merge(content.subject, content.text, content.html)
+    except TemplateProblem:
+        return []
+    return bare_address_fields(template, content.recipients)

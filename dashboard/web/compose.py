@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
 from dashboard.auth import SENDER, requires
-from dashboard.campaigns.empty_fields import EmptyField, bare_address_fields
+from dashboard.campaigns.empty_fields import EmptyField, blank_merge_fields
 from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_filename
 from dashboard.mail.headers import BidiControlError, check_no_bidi_controls
 from dashboard.mail.merge import (
@@ -153,17 +153,6 @@ def render_compose(form: ComposeForm, warnings: Sequence[EmptyField] = ()) -> st
         default_sender=default_sender(),
         zone=display_zone().key,
     )
-
-
-def blank_merge_fields(content: EmailContent) -> list[EmptyField]:
-    """Merge fields that merge nothing for some recipients ({{ name }} for a bare address)."""
-    if not uses_merge_syntax(content.subject, content.text, content.html):
-        return []
-    try:
-        template = compile_merge(content.subject, content.text, content.html)
-    except TemplateProblem:  # Send names the problem as an error
-        return []
-    return bare_address_fields(template, content.recipients)
 
 
 def check_compose_template(content: EmailContent) -> dict[str, str]:
