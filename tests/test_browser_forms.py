@@ -99,3 +99,29 @@ def test_a_new_token_is_shown_once_and_a_reload_makes_no_second_one(
     with app.app_context():
         made = db.session.scalars(select(ApiToken).filter_by(name=f"billing {unique}")).all()
     assert len(made) == 1
+
+
+@pytest.mark.browser
+def test_compose_names_the_bare_addresses_before_send(
+    app: Flask,
+    page: Page,  # noqa: F811  (signed in)
+    live_url: str,
+    unique: str,
+    console_errors: list[str],  # noqa: F811
+) -> None:
+    page.goto(live_url + "/")
+    page.fill("#to", f"Lan <lan-{unique}@example.vn>, hoa-{unique}@example.vn")
+    page.fill("#subject", f"Chào {{{{ name }}}} {unique}")
+    page.fill("#text", "Chào {{ name }}, hẹn gặp lại!")
+    page.press("#text", "Tab")  # leaving the field asks for the warnings
+    warning = page.locator("#compose-warnings #empty-fields")
+    expect(warning).to_contain_text("is empty for 1 of 2 recipients")
+    expect(warning).to_contain_text(f"hoa-{unique}@example.vn")
+    expect(warning).not_to_contain_text(f"lan-{unique}")
+    page.check("#send_anyway")
+    page.click("form.compose button.primary")
+    page.wait_for_url(re.compile(r"/campaigns/\d+$"))
+    with app.app_context():
+        sent = db.session.scalars(select(Message).where(Message.to_address.contains(unique))).all()
+    assert sorted(m.to_name for m in sent) == ["", "Lan"]
+    assert not console_errors

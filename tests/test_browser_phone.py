@@ -105,3 +105,36 @@ def test_every_page_fits_a_phone_and_every_header_link_can_be_tapped(
                 problems.append(f"{path}: the page is {scroll_width} px wide")
     assert not problems, "\n".join(problems)
     assert not console_errors
+
+
+# How many lines each header row's links take: tops more than 8 px apart start a new line.
+HEADER_ROWS = """() => {
+  const lines = sel => [...document.querySelectorAll(sel)]
+    .map(el => el.getBoundingClientRect().top).sort((a, b) => a - b)
+    .filter((top, i, tops) => i === 0 || top - tops[i - 1] > 8);
+  return {main: lines('header.top .brand, header.top nav a'),
+          account: lines('.account-bar a, .account-bar button')};
+}"""
+
+
+@pytest.mark.browser
+def test_the_header_is_two_rows_at_1280_px_in_both_languages(
+    page: Page,  # noqa: F811  (signed in, as an admin: every link shown)
+    live_url: str,
+) -> None:
+    page.set_viewport_size({"width": 1280, "height": 900})
+    rows = {}
+    try:
+        for language in ("vi", "en"):
+            page.goto(live_url + "/history/")
+            page.locator(f".language-switch button[value={language}]").click()
+            page.wait_for_url("**/history/")
+            rows[language] = page.evaluate(HEADER_ROWS)
+    finally:  # the admin's language is theirs in every later test: back to English
+        if page.locator("html").get_attribute("lang") != "en":
+            page.locator(".language-switch button[value=en]").click()
+            page.wait_for_url("**/history/")
+    for language, found in rows.items():
+        assert len(found["main"]) == 1, (language, found)  # brand and main links: one line
+        assert len(found["account"]) == 1, (language, found)  # account links and language
+        assert found["account"][0] > found["main"][0], (language, found)

@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from dashboard.campaigns.csv_reading import encoding_label
+from dashboard.campaigns.empty_fields import EmptyField, empty_fields
 from dashboard.campaigns.finish import FinishEstimate, estimate_finish
 from dashboard.campaigns.import_report import import_counts, import_of, problems_of
 from dashboard.extensions import db
@@ -56,8 +57,8 @@ class CampaignOverview:
     messages_per_second: float | None = None
     seconds_left: float | None = None
     finish: FinishEstimate | None = None  # under the account's rate limit or daily quota
-    # Merge fields the templates use that are empty in some imported rows: (variable, rows).
-    empty_fields: list[tuple[str, int]] = field(default_factory=list)
+    # Merge fields the templates use that are empty in some imported rows.
+    empty_fields: list[EmptyField] = field(default_factory=list)
     bounces: BounceCounts = field(default_factory=BounceCounts)  # read back after the send
 
     @property
@@ -142,7 +143,7 @@ def overview(campaign: Campaign, *, with_preview: bool = True) -> CampaignOvervi
     return result
 
 
-def empty_merge_fields(campaign: Campaign, csv_import: CsvImport) -> list[tuple[str, int]]:
+def empty_merge_fields(campaign: Campaign, csv_import: CsvImport) -> list[EmptyField]:
     """The merge fields the templates use that are empty in some rows, with how many, in the
     file's column order (the counts were taken while importing)."""
     counts = dict(csv_import.empty_counts or {})
@@ -155,7 +156,7 @@ def empty_merge_fields(campaign: Campaign, csv_import: CsvImport) -> list[tuple[
         counts["name"] = db.session.scalar(
             select(func.count()).where(Message.campaign_id == campaign.id, Message.to_name == "")
         )
-    return [(name, count) for name, count in counts.items() if count and name in used]
+    return empty_fields(used, counts)
 
 
 def render_preview(campaign: Campaign, count: int = PREVIEW_MESSAGES) -> list[RenderedPreview]:
@@ -254,7 +255,9 @@ def overview_json(view: CampaignOverview, urls: dict[str, str]) -> dict[str, Any
             "percent": csv_import.percent,
             **view.counts(),
             "rows_per_second": csv_import.rows_per_second,
-            "empty_fields": [{"variable": name, "rows": rows} for name, rows in view.empty_fields],
+            "empty_fields": [
+                {"variable": empty.variable, "rows": empty.rows} for empty in view.empty_fields
+            ],
             "invalid_rows_url": urls["invalid_rows"],
         },
         "invalid_rows": [

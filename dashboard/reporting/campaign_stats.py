@@ -37,6 +37,7 @@ class CampaignRow:
     counts: dict[str, int]
     first_sent: datetime | None
     last_sent: datetime | None
+    merge: bool = False  # the subject is a template: a page shows it as a title
 
     @property
     def recipients(self) -> int:
@@ -72,6 +73,7 @@ class Throughput:
     campaign_id: int
     subject: str
     per_minute: list[tuple[datetime, int]]
+    merge: bool = False
 
     @property
     def peak(self) -> int:
@@ -91,16 +93,16 @@ def campaign_rows(found: StatsRange, *, owner_id: int | None = None) -> list[Cam
         .where(Message.campaign_id == Campaign.id)
         .scalar_subquery()
     )
-    query = select(Campaign.id, Campaign.subject, Campaign.created_at, first_sent, last_sent).where(
-        Campaign.created_at >= found.start, Campaign.created_at < found.end
-    )
+    query = select(
+        Campaign.id, Campaign.subject, Campaign.created_at, first_sent, last_sent, Campaign.merge
+    ).where(Campaign.created_at >= found.start, Campaign.created_at < found.end)
     if owner_id is not None:
         query = query.where(Campaign.owner_id == owner_id)
     campaigns = db.session.execute(query.order_by(Campaign.id.desc()).limit(CAMPAIGNS_SHOWN)).all()
     counts = counts_by_state([row.id for row in campaigns])
     return [
-        CampaignRow(cid, subject, created, _by_name(counts[cid]), first, last)
-        for cid, subject, created, first, last in campaigns
+        CampaignRow(cid, subject, created, _by_name(counts[cid]), first, last, bool(merge))
+        for cid, subject, created, first, last, merge in campaigns
     ]
 
 
@@ -138,5 +140,5 @@ def throughput(campaigns: list[CampaignRow]) -> list[Throughput]:
         for step in range(minutes):
             moment = first + timedelta(minutes=step)
             points.append((moment, counts.get(moment.strftime(LABEL_FORMATS["minute"]), 0)))
-        found.append(Throughput(campaign.id, campaign.subject, points))
+        found.append(Throughput(campaign.id, campaign.subject, points, campaign.merge))
     return found

@@ -40,6 +40,7 @@ from dashboard.campaigns.upload import (
 from dashboard.extensions import csrf, db
 from dashboard.mail.merge import readable_template
 from dashboard.models import Campaign, Message, MessageTemplate, find_template, progress_of
+from dashboard.reporting.campaign_stats import CampaignRow, Throughput
 from dashboard.reporting.message_view import html_preview_of
 from dashboard.sending.field_errors import FieldError
 from dashboard.sending.holds import pause_campaign
@@ -52,9 +53,9 @@ campaigns = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
 
 @campaigns.app_template_filter("campaign_title")
-def campaign_title(campaign: Campaign) -> str:
+def campaign_title(campaign: Campaign | CampaignRow | Throughput) -> str:
     """A campaign's subject as a title: a merge subject's `{{ name }}` reads as the name in
-    angle quotes; a plain subject exactly as typed (and sent)."""
+    angle quotes; a plain subject exactly as typed (and sent). Statistics' rows have both too."""
     return readable_template(campaign.subject) if campaign.merge else campaign.subject
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -9,6 +11,7 @@ from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
 from dashboard.auth import SENDER, requires
+from dashboard.campaigns.empty_fields import EmptyField, blank_merge_fields
 from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_filename
 from dashboard.mail.headers import BidiControlError, check_no_bidi_controls
 from dashboard.mail.merge import (
@@ -94,6 +97,9 @@ def compose_page():
         else:
             merge = uses_merge_syntax(content.subject, content.text, content.html)
             problems = check_compose_template(content) if merge else {}
+            warnings = [] if problems or form.send_anyway.data else blank_merge_fields(content)
+            if warnings:  # shown, with a box to tick, before anything is sent
+                return render_compose(form, warnings), 422
             if not problems:
                 try:
                     campaign = submit_email(
@@ -114,9 +120,39 @@ def compose_page():
         status = 400
     elif request.method == "GET" and request.args.get("template"):
         prefill_from_template(form, request.args["template"])
+    return render_compose(form), status
+
+
+@compose.route("/compose/warnings", methods=["POST"])
+@requires(SENDER)
+def warnings() -> str:
+    """The warnings Compose would give at Send, asked (by htmx) as the fields change."""
+    form = ComposeForm()
+    try:
+        content = EmailContent.model_validate(
+            {
+                "to": form.to.data or "",
+                "subject": form.subject.data or "",
+                "text": form.text.data or "",
+                "html": form.html.data or None,
+            },
+            context=limits_context(current_app.config),
+        )
+    except ValidationError:  # Send will say what is wrong; nothing to warn of yet
+        return render_template("partials/compose_warnings.html", form=form, warnings=[])
     return render_template(
-        "compose.html", form=form, default_sender=default_sender(), zone=display_zone().key
-    ), status
+        "partials/compose_warnings.html", form=form, warnings=blank_merge_fields(content)
+    )
+
+
+def render_compose(form: ComposeForm, warnings: Sequence[EmptyField] = ()) -> str:
+    return render_template(
+        "compose.html",
+        form=form,
+        warnings=warnings,
+        default_sender=default_sender(),
+        zone=display_zone().key,
+    )
 
 
 def check_compose_template(content: EmailContent) -> dict[str, str]:

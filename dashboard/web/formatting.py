@@ -38,6 +38,40 @@ _STATES = {
     "transient": _l("transient"),
 }
 
+# Codes a page names in words: where a campaign came from, a person's role, an audit action.
+_WORDS = {
+    "form": _l("Compose"),
+    "api": "API",
+    "csv": _l("CSV file"),
+    "cli": _l("command line"),
+    "viewer": _l("viewer"),
+    "sender": _l("sender"),
+    "admin": _l("admin"),
+    # The audit trail's actor for what no person did, and its actions.
+    "system": _l("system"),
+    "sign-in": _l("signed in"),
+    "sign-in-failed": _l("sign-in failed"),
+    "sign-out": _l("signed out"),
+    "sessions-ended": _l("signed out everywhere"),
+    "password-changed": _l("password changed"),
+    "password-set": _l("password set"),
+    "user-created": _l("user added"),
+    "user-disabled": _l("user disabled"),
+    "user-enabled": _l("user enabled"),
+    "role-changed": _l("role changed"),
+    "token-created": _l("token created"),
+    "token-revoked": _l("token revoked"),
+    "sent": _l("sent"),
+    "scheduled": _l("scheduled"),
+    "rescheduled": _l("rescheduled"),
+    "paused": _l("paused"),
+    "resumed": _l("resumed"),
+    "cancelled": _l("cancelled"),
+    "retried": _l("retried"),
+    "suppressed": _l("suppressed"),
+    "unsuppressed": _l("unsuppressed"),
+}
+
 
 def when(stored: datetime | None, precision: str = "second") -> str:
     """A stored (naive UTC) time in the person's zone and language; "" for none."""
@@ -72,6 +106,13 @@ def state(value: object) -> str:
     return str(_STATES.get(name, name))
 
 
+def word(value: object) -> str:
+    """A campaign's source, a role or an audit action as the page calls it (`form`: `Soạn thư`);
+    anything else (an address) as it is."""
+    name = str(value)
+    return str(_WORDS.get(name, name))
+
+
 def zone_name() -> str:
     """The name of the zone the page's times are in (an IANA name: Asia/Ho_Chi_Minh)."""
     return display_zone().key
@@ -83,6 +124,7 @@ def init_formatting(app: Flask) -> None:
     app.add_template_filter(number)
     app.add_template_filter(percent)
     app.add_template_filter(state)
+    app.add_template_filter(word)
     app.add_template_global(zone_name)
     app.add_template_global(get_locale, "current_locale")
     app.add_template_global(LANGUAGES, "languages")

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
+    BooleanField,
     HiddenField,
     MultipleFileField,
     PasswordField,
@@ -43,6 +44,8 @@ class ComposeForm(FlaskForm):
         _l("Send through (optional)"),
         description=_l("A sending account or pool by name; empty: the default account."),
     )
+    # Ticked beside the warning that a merge field is empty for some recipients.
+    send_anyway = BooleanField(_l("Send anyway: those recipients get the blank"))
 
 
 class ActionForm(FlaskForm):

@@ -1,0 +1,72 @@
+"""Compose warns before Send when a merge field merges nothing for some recipients ({{ name }}
+for a bare address), names them, and sends only once the warning is acknowledged."""
+
+from __future__ import annotations
+
+import html
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from dashboard.extensions import db
+from dashboard.models import Campaign
+from tests.auth_helpers import form_csrf
+
+
+def _compose(client: FlaskClient, unique: str, **extra: str) -> tuple[int, str]:
+    answer = client.post(
+        "/",
+        data={
+            "csrf_token": form_csrf(client, "/"),
+            "to": f"Nguyễn Văn A <a-{unique}@example.vn>, b-{unique}@example.vn, "
+            f"c-{unique}@example.vn",
+            "subject": f"Chào {{{{ name }}}} {unique}",
+            "text": "Chào {{ name }}, !",
+            **extra,
+        },
+    )
+    return answer.status_code, html.unescape(answer.get_data(as_text=True))
+
+
+def _campaigns(app: Flask, unique: str) -> list[Campaign]:
+    with app.app_context():
+        return list(
+            db.session.scalars(select(Campaign).where(Campaign.subject.contains(unique))).all()
+        )
+
+
+def test_a_bare_address_is_named_before_send_and_nothing_goes_unacknowledged(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    status, page = _compose(client, unique)
+    assert status == 422
+    assert "{{ name }}</code> is empty for 2 of 3 recipients" in page
+    assert f"b-{unique}@example.vn, c-{unique}@example.vn" in page
+    assert f"a-{unique}@example.vn" not in page.split('id="empty-fields"')[1].split("</div>")[0]
+    assert 'name="send_anyway"' in page
+    assert _campaigns(app, unique) == []  # warned, not sent
+
+    status, _ = _compose(client, unique, send_anyway="y")
+    assert status == 302
+    assert len(_campaigns(app, unique)) == 1
+
+
+def test_the_warning_is_asked_for_as_the_fields_change(client: FlaskClient, unique: str) -> None:
+    data = {
+        "csrf_token": form_csrf(client, "/"),
+        "to": f"b-{unique}@example.vn",
+        "subject": "Tin mới",
+        "text": "Chào {{ name }},",
+    }
+    warned = html.unescape(client.post("/compose/warnings", data=data).get_data(as_text=True))
+    assert "{{ name }}</code> is empty for 1 of 1 recipients" in warned
+    assert f"b-{unique}@example.vn" in warned
+    named = {**data, "to": f"Bình <b-{unique}@example.vn>"}
+    assert 'id="empty-fields"' not in client.post("/compose/warnings", data=named).get_data(
+        as_text=True
+    )
+    unmerged = {**data, "text": "Chào bạn,"}
+    assert 'id="empty-fields"' not in client.post("/compose/warnings", data=unmerged).get_data(
+        as_text=True
+    )
