@@ -3,9 +3,10 @@ rows/s and the import's peak memory.
 
     .venv/bin/python bench/xlsx_import.py [--rows 1000000] [--rounds 3] [--keep PATH]
 
-The workbook is written as Excel lays one out (`bench/xlsx_readers.py`'s generator: shared
-strings, Vietnamese names, a phone column stored as numbers, dates, a company empty in one row
-in five); the CSV holds the same rows as the text a person sees, in UTF-8. `--keep PATH` keeps
+The workbook is `bench/xlsx_readers.py`'s (Vietnamese names, a phone column stored as numbers,
+dates, a company empty in one row in five; openpyxl's write-only mode, so its strings are
+inline and it has no `<dimension>`, unlike Excel's); the CSV holds the same rows as the text
+a person sees, in UTF-8. `--keep PATH` keeps
 the workbook at PATH (and the CSV at PATH.csv) and reuses them on the next run.
 
 Each run goes through the product's own path, on a fresh copy of a migrated SQLite database:
