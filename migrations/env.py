@@ -4,6 +4,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from dashboard.models.caught import kept_by_the_database
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -89,6 +91,10 @@ def run_migrations_online():
     conf_args = current_app.extensions["migrate"].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+
+    # Caught mail's search index is the database's own (FTS5 / pg_trgm), not the models'.
+    if conf_args.get("include_name") is None:
+        conf_args["include_name"] = lambda name, type_, parents: not kept_by_the_database(name)
 
     connectable = get_engine()
 

@@ -40,6 +40,7 @@ from dashboard.auth.tokens import user_for_token
 from dashboard.campaigns.import_report import import_of, problems_of
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus, find_template
+from dashboard.models.caught import kept_by_the_database
 from dashboard.ops.caught_mail import find_caught, parse_caught
 from dashboard.ops.local_stack import process_env
 from dashboard.reporting.sent_hours import sent_in_hours
@@ -93,7 +94,12 @@ def schema_differences(database_url: str) -> list[object]:
                 warnings.filterwarnings(
                     "ignore", "autogenerate skipping metadata-specified expression-based index"
                 )
-            return compare_metadata(MigrationContext.configure(connection), db.metadata)
+            # Caught mail's search index (FTS5 / pg_trgm) is the database's, not the models'.
+            context = MigrationContext.configure(
+                connection,
+                opts={"include_name": lambda name, *_: not kept_by_the_database(name)},
+            )
+            return compare_metadata(context, db.metadata)
     finally:
         engine.dispose()
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
+from unicodedata import normalize
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, Integer, Text, column, delete, func, select, table
 from sqlalchemy.orm import load_only
 
 from dashboard.extensions import db
@@ -23,9 +24,13 @@ from dashboard.models import CaughtMail
 from dashboard.reporting.history import like_literal
 
 PAGE_SIZE = 50
+# The number of matches is counted exactly up to here; past it the page says "more than".
+COUNT_CAP = 10_000
+TRIGRAM = 3  # FTS5's trigram index finds words of at least this many characters
 SEARCH_MAX_CHARS = 200
 SEARCH_MAX_WORDS = 8
 _LIKE_ESCAPE = "\\"
+_FTS = table("caught_mail_fts", column("rowid", Integer), column("search_text", Text))
 _LISTED = (
     CaughtMail.id,
     CaughtMail.received_at,
@@ -57,7 +62,7 @@ def caught_fields(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> dict[str, 
         "subject": subject,
         "from_header": from_header,
         "to_header": to_header,
-        "search_text": searched.lower(),
+        "search_text": searchable(searched),
     }
 
 
@@ -67,9 +72,10 @@ class CaughtPage:
 
     mails: list[CaughtMail]
     total: int  # every caught message
-    matching: int  # those the search finds (== total without a search)
+    matching: int  # those the search finds (== total without a search), at most COUNT_CAP
     older: int | None  # `before=` for the next page
     newer: int | None  # `after=` for the previous page
+    more: bool = False  # more than `matching` match: the count stopped at COUNT_CAP
 
     def recipients(self, mail: CaughtMail) -> list[str]:
         return json.loads(mail.rcpt_tos)
@@ -86,48 +92,86 @@ def search_problem(search: str) -> str | None:
     return None
 
 
-def _conditions(search: str) -> list[ColumnElement[bool]]:
-    """Every word of `search` must appear in the subject, From, To or the envelope.
-
-    A "contains" match cannot be served by a B-tree index; it reads the narrow `search_text`
-    column, stored lower-cased at catch time, and never `raw` (see docs/benchmarks.md)."""
-    return [
-        CaughtMail.search_text.like("%" + like_literal(word.lower()) + "%", escape=_LIKE_ESCAPE)
-        for word in search.split()
-    ]
+def searchable(text: str) -> str:
+    """Text as `search_text` holds it and a search compares it: lower-cased, then composed
+    (NFC), so "HOÁ" typed with a combining accent finds "Hoá" however the header spelled it."""
+    return normalize("NFC", text.lower())
 
 
-def _rows(where: list[ColumnElement[bool]], *, newest_first: bool) -> list[CaughtMail]:
-    order = CaughtMail.id.desc() if newest_first else CaughtMail.id
-    query = select(CaughtMail).options(load_only(*_LISTED)).where(*where).order_by(order)
-    return list(db.session.scalars(query.limit(PAGE_SIZE + 1)))
+def search_words(search: str) -> list[str]:
+    return searchable(search).split()
+
+
+def _like(column: ColumnElement[str], word: str) -> ColumnElement[bool]:
+    return column.like("%" + like_literal(word) + "%", escape=_LIKE_ESCAPE)
+
+
+def _phrase(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def _matches(words: list[str]) -> tuple[ColumnElement[int], list[ColumnElement[bool]]]:
+    """The id column and the conditions that find the messages holding every word, from the
+    subject, From, To or the envelope ("contains", not whole words).
+
+    SQLite: the FTS5 trigram table the migration keeps beside caught_mail (a narrow copy of
+    `search_text`): a word of three characters or more is a phrase its index finds; a shorter
+    one is a LIKE over that narrow copy. PostgreSQL: LIKE on `search_text`, served by the
+    pg_trgm index for words of three characters or more. Neither reads `raw`."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return CaughtMail.id, [_like(CaughtMail.search_text, word) for word in words]
+    found = [_like(_FTS.c.search_text, word) for word in words if len(word) < TRIGRAM]
+    indexed = [_phrase(word) for word in words if len(word) >= TRIGRAM]
+    if indexed:
+        found.insert(0, _FTS.c.search_text.op("MATCH")(" AND ".join(indexed)))
+    return _FTS.c.rowid, found
+
+
+def _count(words: list[str]) -> tuple[int, bool]:
+    """How many messages match, exactly up to COUNT_CAP; and whether more do."""
+    key, where = _matches(words)
+    capped = select(key).where(*where).limit(COUNT_CAP + 1).subquery()
+    counted = db.session.scalar(select(func.count()).select_from(capped)) or 0
+    return min(counted, COUNT_CAP), counted > COUNT_CAP
+
+
+def _rows(
+    words: list[str], *, before: int | None = None, after: int | None = None
+) -> list[CaughtMail]:
+    """Up to PAGE_SIZE + 1 listed rows: newest first, or oldest first after `after`."""
+    query = select(CaughtMail).options(load_only(*_LISTED))
+    key, where = (CaughtMail.id, []) if not words else _matches(words)
+    if before is not None:
+        where.append(key < before)
+    if after is not None:
+        where.append(key > after)
+    order = key if after is not None else key.desc()
+    if words:
+        ids = select(key).where(*where).order_by(order).limit(PAGE_SIZE + 1)
+        where = [CaughtMail.id.in_(ids)]
+    order = CaughtMail.id if after is not None else CaughtMail.id.desc()
+    return list(db.session.scalars(query.where(*where).order_by(order).limit(PAGE_SIZE + 1)))
 
 
 def caught_page(
     search: str = "", *, before: int | None = None, after: int | None = None
 ) -> CaughtPage:
     """The page just older than `before`, or just newer than `after`, or the newest page."""
-    where = _conditions(search)
+    words = search_words(search)
     total = db.session.scalar(select(func.count()).select_from(CaughtMail)) or 0
-    matching = (
-        total
-        if not where
-        else db.session.scalar(select(func.count()).select_from(CaughtMail).where(*where)) or 0
-    )
+    matching, more = _count(words) if words else (total, False)
     if after is not None:
-        rows = _rows([*where, CaughtMail.id > after], newest_first=False)
+        rows = _rows(words, after=after)
         mails = list(reversed(rows[:PAGE_SIZE]))
         if not mails:  # nothing newer: the newest page rather than an empty one
             return caught_page(search)
         newer = mails[0].id if len(rows) > PAGE_SIZE else None
-        return CaughtPage(mails, total, matching, older=mails[-1].id, newer=newer)
-    if before is not None:
-        where = [*where, CaughtMail.id < before]
-    rows = _rows(where, newest_first=True)
+        return CaughtPage(mails, total, matching, older=mails[-1].id, newer=newer, more=more)
+    rows = _rows(words, before=before)
     mails = rows[:PAGE_SIZE]
     older = mails[-1].id if len(rows) > PAGE_SIZE else None
     newer = mails[0].id if before is not None and mails else None
-    return CaughtPage(mails, total, matching, older=older, newer=newer)
+    return CaughtPage(mails, total, matching, older=older, newer=newer, more=more)
 
 
 @dataclass(frozen=True)
