@@ -10,7 +10,9 @@ from flask_babel import format_datetime, format_decimal, format_percent, get_loc
 from flask_babel import lazy_gettext as _l
 
 from dashboard.auth.preferences import LANGUAGES
+from dashboard.auth.roles import role_label
 from dashboard.sending.schedule import display_zone, to_display
+from dashboard.sending.stored_texts import translated
 
 # Patterns per language: English keeps the ISO order people paste into filters; Vietnamese
 # writes the day first, as a Vietnamese office does.
@@ -19,6 +21,12 @@ _PATTERNS = {
     "vi": {"second": "dd/MM/yyyy HH:mm:ss", "minute": "dd/MM/yyyy HH:mm", "date": "dd/MM/yyyy"},
 }
 _DASH = "—"
+# A chart's buckets (UTC), labelled as each language writes a day and an hour.
+_BUCKET_PATTERNS = {
+    "en": {"day": "yyyy-MM-dd", "hour": "yyyy-MM-dd HH", "minute": "yyyy-MM-dd HH:mm"},
+    "vi": {"day": "dd/MM/yyyy", "hour": "dd/MM/yyyy HH'h'", "minute": "dd/MM/yyyy HH:mm"},
+}
+UNIT_NAMES = {"minute": _l("minute"), "hour": _l("hour"), "day": _l("day")}
 # What a state is called on a page; the state itself (a CSS class, a filter value) stays English.
 _STATES = {
     "draft": _l("draft"),
@@ -37,6 +45,42 @@ _STATES = {
     "permanent": _l("permanent"),
     "transient": _l("transient"),
 }
+# What the audit trail calls each action; the action itself (the filter's value) stays English.
+_ACTIONS = {
+    "sign-in": _l("signed in"),
+    "sign-in-failed": _l("sign-in failed"),
+    "sign-out": _l("signed out"),
+    "sessions-ended": _l("sessions ended"),
+    "password-changed": _l("password changed"),
+    "password-set": _l("password set"),
+    "user-created": _l("user created"),
+    "user-disabled": _l("user disabled"),
+    "user-enabled": _l("user enabled"),
+    "role-changed": _l("role changed"),
+    "token-created": _l("token created"),
+    "token-revoked": _l("token revoked"),
+    "sent": _l("sent"),
+    "scheduled": _l("scheduled"),
+    "rescheduled": _l("rescheduled"),
+    "paused": _l("paused"),
+    "resumed": _l("resumed"),
+    "cancelled": _l("cancelled"),
+    "retried": _l("retried"),
+    "suppressed": _l("suppressed"),
+    "unsuppressed": _l("unsuppressed"),
+    "draft-deleted": _l("draft deleted"),
+    "account-added": _l("sending account added"),
+    "account-changed": _l("sending account changed"),
+    "account-removed": _l("sending account removed"),
+    "pool-added": _l("pool added"),
+    "pool-changed": _l("pool changed"),
+    "pool-removed": _l("pool removed"),
+    "webhook-created": _l("webhook created"),
+    "webhook-enabled": _l("webhook enabled"),
+    "webhook-disabled": _l("webhook disabled"),
+    "webhook-deleted": _l("webhook deleted"),
+    "webhook-replayed": _l("webhook events replayed"),
+}
 
 
 def when(stored: datetime | None, precision: str = "second") -> str:
@@ -46,6 +90,12 @@ def when(stored: datetime | None, precision: str = "second") -> str:
     patterns = _PATTERNS.get(str(get_locale()), _PATTERNS["en"])
     # Converted by the app's own rule (to_display keeps the far end of year 9999 in UTC).
     return format_datetime(to_display(stored), patterns[precision], rebase=False)
+
+
+def bucket_label(start: datetime, unit: str) -> str:
+    """A chart bucket's start (UTC, as the chart says) in the reader's way of writing dates."""
+    patterns = _BUCKET_PATTERNS.get(str(get_locale()), _BUCKET_PATTERNS["en"])
+    return format_datetime(start, patterns[unit], rebase=False)
 
 
 def input_time(stored: datetime | None) -> str:
@@ -72,6 +122,12 @@ def state(value: object) -> str:
     return str(_STATES.get(name, name))
 
 
+def action(value: object) -> str:
+    """An audit action as the page calls it (`paused`, `tạm dừng`)."""
+    name = str(value)
+    return str(_ACTIONS.get(name, name))
+
+
 def zone_name() -> str:
     """The name of the zone the page's times are in (an IANA name: Asia/Ho_Chi_Minh)."""
     return display_zone().key
@@ -83,6 +139,10 @@ def init_formatting(app: Flask) -> None:
     app.add_template_filter(number)
     app.add_template_filter(percent)
     app.add_template_filter(state)
+    app.add_template_filter(action)
+    app.add_template_filter(role_label, "role")
+    # A sentence the system stored in English (a pause reason, why a message waits).
+    app.add_template_filter(translated, "stored")
     app.add_template_global(zone_name)
     app.add_template_global(get_locale, "current_locale")
     app.add_template_global(LANGUAGES, "languages")
