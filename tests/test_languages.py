@@ -4,6 +4,7 @@ times in the person's own zone with its name."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -333,3 +334,5 @@ def test_what_the_system_stored_in_english_is_shown_in_the_reader_s_language(
     assert "<td>quản trị</td>" in users and "<td>admin</td>" not in users
     statistics = client.get("/stats/?range=7d", headers=VIETNAMESE).get_data(as_text=True)
     assert 'aria-label="Thư đã gửi và thất bại theo ngày"' in statistics
+    # The range is written day first, as the rest of the Vietnamese pages write dates.
+    assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d – \d\d/\d\d/\d{4} \d\d:\d\d UTC", statistics)  # noqa: RUF001

@@ -140,6 +140,7 @@ def init_formatting(app: Flask) -> None:
     app.add_template_filter(percent)
     app.add_template_filter(state)
     app.add_template_filter(action)
+    app.add_template_filter(bucket_label, "bucket")
     app.add_template_filter(role_label, "role")
     # A sentence the system stored in English (a pause reason, why a message waits).
     app.add_template_filter(translated, "stored")
