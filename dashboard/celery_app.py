@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
+from flask_babel import force_locale
 from kombu import Exchange, Queue
 
 from dashboard import tasks  # noqa: F401  (registers the shared tasks)
@@ -29,7 +30,9 @@ def celery_init_app(app: Flask) -> Celery:
 
     class FlaskTask(Task):
         def __call__(self, *args: object, **kwargs: object) -> object:
-            with app.app_context():
+            # What a worker writes (last replies, pause reasons) is stored in English and
+            # translated when a page shows it, whatever the worker's LANG.
+            with app.app_context(), force_locale("en"):
                 return self.run(*args, **kwargs)
 
     check_broker_settings(app.config)

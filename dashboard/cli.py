@@ -11,6 +11,7 @@ import time
 import click
 from flask import Flask, current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from pydantic import ValidationError
 
 from dashboard.bounces.mailbox import poll_mailbox
@@ -20,25 +21,41 @@ from dashboard.ops.bounce_receiver import run_bounce_receiver
 from dashboard.ops.catcher import run_catcher
 from dashboard.sending.account_hold import account_hold
 from dashboard.sending.accounts.commands import accounts_cli
+from dashboard.sending.cli_language import option, speak_shell_language
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.requests import EmailContent, limits_context
+from dashboard.sending.stored_texts import translated
 from dashboard.sending.submission import submit_email
+from dashboard.web.formatting import state
 
 
-@click.command("send-test")
-@click.option("--to", "to", required=True, help="Recipient(s), comma separated; names allowed.")
-@click.option("--subject", default="Test email from the dispatcher", show_default=True)
-@click.option("--text", default="If you can read this, sending works.", show_default=True)
-@click.option("--html", default=None, help="An optional HTML body.")
-@click.option("--from", "sender", default=None, help="Sender; defaults to MAIL_DEFAULT_SENDER.")
-@click.option("--account", default=None, help="A sending account or pool; defaults to MAIL_*.")
-@click.option(
+@click.command(
+    "send-test",
+    help=_l("Queue a test email through the workers and report what happened to it."),
+)
+@option("--to", "to", required=True, help=_l("Recipient(s), comma separated; names allowed."))
+@option(
+    "--subject",
+    default="Test email from the dispatcher",
+    show_default=True,
+    help=_l("The subject."),
+)
+@option(
+    "--text",
+    default="If you can read this, sending works.",
+    show_default=True,
+    help=_l("The plain-text body."),
+)
+@option("--html", default=None, help=_l("An optional HTML body."))
+@option("--from", "sender", default=None, help=_l("Sender; defaults to MAIL_DEFAULT_SENDER."))
+@option("--account", default=None, help=_l("A sending account or pool; defaults to MAIL_*."))
+@option(
     "--wait/--no-wait",
     default=True,
     show_default=True,
-    help="Wait (up to --timeout seconds) for the outcome.",
+    help=_l("Wait (up to --timeout seconds) for the outcome."),
 )
-@click.option("--timeout", default=60.0, show_default=True)
+@option("--timeout", default=60.0, show_default=True, help=_l("Seconds to wait at most."))
 def send_test(
     to: str,
     subject: str,
@@ -49,7 +66,6 @@ def send_test(
     wait: bool,
     timeout: float,
 ) -> None:
-    """Queue a test email through the workers and report what happened to it."""
     try:
         content = EmailContent.model_validate(
             {
@@ -64,12 +80,15 @@ def send_test(
         )
     except ValidationError as error:
         for field, message in field_errors(error).items():
-            click.echo(f"error: {field}: {message}", err=True)
+            click.echo(_("error: %(field)s: %(problem)s", field=field, problem=message), err=True)
         raise SystemExit(2) from None
     try:
         campaign = submit_email(content, source="cli")
     except FieldError as error:
-        click.echo(f"error: {error.field}: {error}", err=True)
+        click.echo(
+            _("error: %(field)s: %(problem)s", field=error.field, problem=translated(str(error))),
+            err=True,
+        )
         raise SystemExit(2) from None
     click.echo(
         _(
@@ -88,9 +107,14 @@ def send_test(
         db.session.expire_all()
         progress = db.session.get(Campaign, campaign.id).progress()
         if progress.is_final:
+            counts = ", ".join(f"{k}={v}" for k, v in progress.as_dict().items() if v)
             click.echo(
-                f"campaign {campaign.id}: {progress.status} "
-                + ", ".join(f"{k}={v}" for k, v in progress.as_dict().items() if v)
+                _(
+                    "campaign %(id)s: %(status)s %(counts)s",
+                    id=campaign.id,
+                    status=state(progress.status),
+                    counts=counts,
+                )
             )
             raise SystemExit(0 if progress.status == "sent" else 1)
         time.sleep(0.5)
@@ -111,20 +135,27 @@ def _say_if_held(campaign_id: int) -> bool:
     if hold is None:
         return False
     click.echo(
-        f"campaign {campaign_id} is waiting, not sent: {hold.describe()}, so its mail is held "
-        f"(since {hold.since}). It goes by itself once a probe of the account succeeds "
-        "(every ACCOUNT_PROBE_SECONDS); fix the account settings (MAIL_SERVER, MAIL_PORT, "
-        "MAIL_USERNAME, MAIL_PASSWORD) if they are wrong.",
+        _(
+            "campaign %(id)s is waiting, not sent: %(why)s, so its mail is held (since "
+            "%(since)s). It goes by itself once a probe of the account succeeds (every "
+            "ACCOUNT_PROBE_SECONDS); fix the account settings (MAIL_SERVER, MAIL_PORT, "
+            "MAIL_USERNAME, MAIL_PASSWORD) if they are wrong.",
+            id=campaign_id,
+            why=translated(hold.describe()),
+            since=hold.since,
+        ),
         err=True,
     )
     return True
 
 
-@click.command("mail-catcher")
-@click.option("--host", default=None, help="Defaults to CATCHER_HOST.")
-@click.option("--port", default=None, type=int, help="Defaults to CATCHER_PORT.")
+@click.command(
+    "mail-catcher",
+    help=_l("Run the embedded SMTP catcher; what it catches shows on the Caught mail page."),
+)
+@option("--host", default=None, help=_l("Defaults to CATCHER_HOST."))
+@option("--port", default=None, type=int, help=_l("Defaults to CATCHER_PORT."))
 def mail_catcher(host: str | None, port: int | None) -> None:
-    """Run the embedded SMTP catcher; what it catches shows on the Caught mail page."""
     app = current_app._get_current_object()
     host = host or app.config["CATCHER_HOST"]
     port = port or app.config["CATCHER_PORT"]
@@ -133,30 +164,49 @@ def mail_catcher(host: str | None, port: int | None) -> None:
         run_catcher(app, host, port)
 
 
-@click.command("bounce-receiver")
-@click.option("--host", default="0.0.0.0", show_default=True)
-@click.option("--port", default=25, type=int, show_default=True)
+@click.command(
+    "bounce-receiver",
+    help=_l("Receive bounces for BOUNCE_DOMAIN over SMTP (point its MX here) and record them."),
+)
+@option("--host", default="0.0.0.0", show_default=True, help=_l("The address to listen on."))
+@option("--port", default=25, type=int, show_default=True, help=_l("The port to listen on."))
 def bounce_receiver(host: str, port: int) -> None:
-    """Receive bounces for BOUNCE_DOMAIN over SMTP (point its MX here) and record them."""
     app = current_app._get_current_object()
     if not app.config.get("BOUNCE_DOMAIN"):
-        raise click.UsageError("set BOUNCE_DOMAIN first: the receiver takes mail for it only")
-    click.echo(f"bounce receiver for {app.config['BOUNCE_DOMAIN']} on {host}:{port}")
+        raise click.UsageError(_("set BOUNCE_DOMAIN first: the receiver takes mail for it only"))
+    click.echo(
+        _(
+            "bounce receiver for %(domain)s on %(host)s:%(port)s",
+            domain=app.config["BOUNCE_DOMAIN"],
+            host=host,
+            port=port,
+        )
+    )
     with contextlib.suppress(KeyboardInterrupt):
         run_bounce_receiver(app, host, port)
 
 
-@click.command("poll-bounces")
+@click.command(
+    "poll-bounces",
+    help=_l("Read the bounce mailbox (BOUNCE_IMAP_*) once now, as beat does every interval."),
+)
 def poll_bounces() -> None:
-    """Read the bounce mailbox (BOUNCE_IMAP_*) once now, as beat does every interval."""
     app = current_app._get_current_object()
     if not app.config.get("BOUNCE_IMAP_HOST"):
-        raise click.UsageError("set BOUNCE_IMAP_HOST (and its user and password) first")
+        raise click.UsageError(_("set BOUNCE_IMAP_HOST (and its user and password) first"))
     result = poll_mailbox(app.config)
-    click.echo(f"read {result.read}, recorded {result.recorded}, ignored {result.ignored}")
+    click.echo(
+        _(
+            "read %(read)s, recorded %(recorded)s, ignored %(ignored)s",
+            read=result.read,
+            recorded=result.recorded,
+            ignored=result.ignored,
+        )
+    )
 
 
 def init_commands(app: Flask) -> None:
+    speak_shell_language()
     app.cli.add_command(send_test)
     app.cli.add_command(mail_catcher)
     app.cli.add_command(bounce_receiver)

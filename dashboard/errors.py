@@ -38,6 +38,12 @@ def api_error(
     return jsonify(body), status
 
 
+def invalid_fields(summary: str, fields: dict[str, str]) -> tuple[Response, int]:
+    """The API's 422 naming every field's problem: `summary`, then each `field: problem`."""
+    problems = "; ".join(f"{name}: {message}" for name, message in fields.items())
+    return api_error(422, f"{summary}: {problems}" if summary else problems, fields=fields)
+
+
 def _is_api_request() -> bool:
     return request.path.startswith("/api/")
 
@@ -92,7 +98,7 @@ def init_error_pages(app: Flask) -> None:
         # The error's own headers carry meaning (Allow on a 405, Retry-After, WWW-Authenticate).
         headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
         if _is_api_request():
-            response, _ = api_error(status, error.description or error.name)
+            response, _status = api_error(status, _page_message(error) or error.name)
             response.headers.extend(headers)
             return response, status
         page = render_template("error.html", status=status, message=_page_message(error))

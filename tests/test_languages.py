@@ -4,19 +4,25 @@ times in the person's own zone with its name."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import datetime
 
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 
 from dashboard.extensions import db
-from dashboard.models import Campaign, User
+from dashboard.mail.sentences import english
+from dashboard.models import Campaign, Message, MessageStatus, User
 from dashboard.ops.local_stack import process_env
+from dashboard.sending.holds import pause_campaign
+from dashboard.sending.stored_texts import ACCOUNT_PROBLEM, PAUSED_FOR_FAILURES, UNREACHABLE
 from dashboard.sending.unsubscribe_links import unsubscribe_serializer, unsubscribe_url
 from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
 from tests.conftest import ROOT
+from tests.csv_campaign_helpers import imported, upload
 
 VIETNAMESE = {"Accept-Language": "vi-VN,vi;q=0.9,en;q=0.5"}
 
@@ -154,3 +160,179 @@ def test_the_cli_speaks_the_shell_s_language(
     english, vietnamese = revoke("C.UTF-8"), revoke("vi_VN.UTF-8")
     assert english.returncode == 2 and "there is no token 999999" in english.stderr
     assert vietnamese.returncode == 2 and "không có token 999999" in vietnamese.stderr
+
+
+# Letters only Vietnamese writes: an answer holding none of them was not translated.
+_VIETNAMESE_LETTERS = set("ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ")
+
+
+def is_vietnamese(text: str) -> bool:
+    return bool(_VIETNAMESE_LETTERS & set(text.lower()))
+
+
+# Every field of POST /api/v1/emails wrong at once, each in its own way.
+_EVERY_FIELD_WRONG = {
+    "to": ["a@example.com", "not an address"],
+    "subject": "Hi\r\nBcc: victim@example.com",
+    "text": 5,
+    "html": ["no"],
+    "from": "no good",
+    "account": "x" * 65,
+    "send_at": 12,
+    "attachments": [{"filename": "a.txt"}],
+    "body": "typo",
+}
+
+
+def test_an_api_error_speaks_the_requester_s_language_for_every_field(
+    app: Flask, unique: str
+) -> None:
+    person = make_user(app, f"api-lang-{unique}@example.com")
+    client = FlaskClient(app, app.response_class)
+    token = {"Authorization": f"Bearer {person.token}"}
+    english = client.post("/api/v1/emails", json=_EVERY_FIELD_WRONG, headers=token)
+    answer = client.post("/api/v1/emails", json=_EVERY_FIELD_WRONG, headers={**token, **VIETNAMESE})
+    assert english.status_code == answer.status_code == 422
+    fields = answer.json["error"]["fields"]
+    assert set(fields) == set(english.json["error"]["fields"])
+    assert {"to", "subject", "text", "html", "from", "account", "send_at", "body"} <= set(fields)
+    assert "attachments.0.content_base64" in fields
+    for name, message in fields.items():
+        assert is_vietnamese(message), (name, message)
+        assert not is_vietnamese(english.json["error"]["fields"][name]), name
+    assert answer.json["error"]["message"].startswith("Email không được nhận")
+    # Without Accept-Language, the token owner's own setting decides.
+    with app.app_context():
+        db.session.get(User, person.id).language = "vi"
+        db.session.commit()
+    owner = client.post("/api/v1/emails", json={"to": "a@example.com"}, headers=token)
+    assert owner.status_code == 422 and is_vietnamese(owner.json["error"]["fields"]["subject"])
+    # The other refusals too: not JSON, no such campaign, no token.
+    not_json = client.post("/api/v1/emails", data="x", headers={**token, **VIETNAMESE})
+    assert not_json.status_code == 415 and is_vietnamese(not_json.json["error"]["message"])
+    missing = client.get("/api/v1/campaigns/999999999", headers={**token, **VIETNAMESE})
+    assert missing.status_code == 404 and is_vietnamese(missing.json["error"]["message"])
+    anonymous = client.get("/api/v1/stats", headers=VIETNAMESE)
+    assert anonymous.status_code == 401 and is_vietnamese(anonymous.json["error"]["message"])
+    wrong_method = client.delete("/api/v1/emails", headers={**token, **VIETNAMESE})
+    assert wrong_method.status_code == 405 and is_vietnamese(wrong_method.json["error"]["message"])
+
+
+def test_the_cli_help_and_usage_errors_speak_the_shell_s_language(
+    stack_settings: dict[str, str], migrated_database: str
+) -> None:
+    def flask(language: str, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**process_env(stack_settings), "LANG": language, "LANGUAGE": "", "LC_ALL": ""}
+        return subprocess.run(
+            [sys.executable, "-m", "flask", *args],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    english, vietnamese = (
+        flask("C.UTF-8", "send-test", "--help"),
+        flask("vi_VN.UTF-8", "send-test", "--help"),
+    )
+    assert english.returncode == vietnamese.returncode == 0
+    assert "Usage:" in english.stdout and "Recipient(s), comma separated" in english.stdout
+    for words in ("Cách dùng:", "Tùy chọn:", "Xếp hàng một email thử", "Người nhận, cách nhau",
+                  "Hiện hướng dẫn này rồi thoát.", "[bắt buộc]", "mặc định: 60.0"):  # fmt: skip
+        assert words in vietnamese.stdout, words
+    assert "Recipient(s)" not in vietnamese.stdout and "Options:" not in vietnamese.stdout
+    listing = flask("vi_VN.UTF-8", "--help").stdout
+    assert "Lệnh:" in listing and "Tạo, liệt kê và thu hồi token API." in listing
+    mistaken = flask("vi_VN.UTF-8", "users", "add")
+    assert mistaken.returncode == 2 and "Lỗi: Thiếu đối số 'EMAIL'." in mistaken.stderr
+    roles = flask("vi_VN.UTF-8", "users", "add", "--help").stdout
+    assert "Những việc người dùng được phép làm." in roles and "Nếu không nhập" in roles
+
+
+def test_a_campaign_file_s_row_errors_are_shown_in_the_reader_s_language(
+    client: FlaskClient, unique: str
+) -> None:
+    text = (
+        "email,name,city\r\n"
+        f"an-{unique}@example.vn,An,Huế\r\n"
+        "not-an-address,Bình,Hà Nội\r\n"
+        f"cuong-{unique}@example.vn,Cường\r\n"
+        f"dung-{unique}@example.vn,Dũng,Đà Nẵng,extra\r\n"
+        ",Không có địa chỉ,Vinh\r\n"
+    )
+    body = imported(client, text.encode("utf-8"))
+    assert (body["import"]["valid"], body["import"]["invalid"]) == (1, 4)
+    english = [row["reason"] for row in body["invalid_rows"]]
+    assert "is not a valid address: An email address must have an @-sign." in english[0]
+    page = client.get(f"/campaigns/{body['id']}", headers=VIETNAMESE).get_data(as_text=True)
+    expected = (
+        "'not-an-address' không phải là địa chỉ hợp lệ: Địa chỉ email phải có dấu @.",
+        "có 2 trường nhưng dòng tiêu đề có 3 (thiếu một trường",
+        "có 4 trường nhưng dòng tiêu đề có 3 (giá trị chứa dấu ',' phải được đặt trong",
+        "địa chỉ email đang trống",
+    )
+    for words in expected:
+        assert str(escape(words)) in page, words
+    for reason in english:
+        assert str(escape(reason)) not in page, reason
+    answer = client.get(f"/api/v1/campaigns/{body['id']}", headers=VIETNAMESE).json
+    assert [row["reason"].split(" (")[0] for row in answer["invalid_rows"]] == [
+        words.split(" (")[0] for words in expected
+    ]
+    download = client.get(body["import"]["invalid_rows_url"], headers=VIETNAMESE)
+    assert "Địa chỉ email phải có dấu @." in download.get_data(as_text=True)
+    # A whole file refused at upload says why in the asker's language too.
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = VIETNAMESE["Accept-Language"]
+    try:
+        refused = upload(client, b"name,city\r\nAn,Hue\r\n")
+    finally:
+        del client.environ_base["HTTP_ACCEPT_LANGUAGE"]
+    assert refused.status_code == 422
+    assert (
+        "Dòng đầu tiên phải là dòng tiêu đề có cột 'email'"
+        in refused.json["error"]["fields"]["file"]
+    )
+
+
+def test_what_the_system_stored_in_english_is_shown_in_the_reader_s_language(
+    app: Flask, unique: str
+) -> None:
+    client, _ = signed_in(app, unique)
+    stored_reply = english(
+        "waiting: %(why)s",
+        why=english(
+            ACCOUNT_PROBLEM, target="smtp.example.vn:587", problem=UNREACHABLE, reply="421 later"
+        ),
+    )
+    with app.app_context():
+        campaign = Campaign(
+            subject=f"stored {unique}", from_address="a@example.com", source="test",
+            text_body="t",
+        )  # fmt: skip
+        db.session.add(campaign)
+        db.session.flush()
+        db.session.add(
+            Message(
+                campaign_id=campaign.id, to_address=f"x-{unique}@example.vn",
+                status=MessageStatus.FAILED, last_reply=stored_reply,
+                message_id_header=f"<stored-{unique}@example.vn>",
+            )
+        )  # fmt: skip
+        db.session.commit()
+        reason = english(PAUSED_FOR_FAILURES, failures=12, window=20, percent="50")
+        assert pause_campaign(campaign, reason)
+        campaign_id = campaign.id
+    page = client.get(f"/campaigns/{campaign_id}", headers=VIETNAMESE).get_data(as_text=True)
+    assert "Bộ bảo vệ lỗi đã tạm dừng: 12 trong 20 lần gửi gần nhất" in page
+    assert "(giới hạn là 50%)" in page and "Paused by the failure guard" not in page
+    # The SMTP server's own words stay as it wrote them.
+    assert "đang chờ: tài khoản SMTP tại smtp.example.vn:587 không kết nối được (421 later)" in page
+    # Stored, and given to programs, in English: one stable text.
+    api = client.get(f"/api/v1/emails/{campaign_id}", headers=VIETNAMESE).json
+    assert api["pause_reason"] == reason and api["messages"][0]["last_reply"] == stored_reply
+    audit = client.get("/audit/?action=paused", headers=VIETNAMESE).get_data(as_text=True)
+    assert f"<td>chiến dịch {campaign_id}</td>" in audit and "<td>tạm dừng</td>" in audit
+    assert "Bộ bảo vệ lỗi đã tạm dừng: 12 trong 20" in audit
+    users = client.get("/users", headers=VIETNAMESE).get_data(as_text=True)
+    assert "<td>quản trị</td>" in users and "<td>admin</td>" not in users
+    statistics = client.get("/stats/?range=7d", headers=VIETNAMESE).get_data(as_text=True)
+    assert 'aria-label="Thư đã gửi và thất bại theo ngày"' in statistics
+    # The range is written day first, as the rest of the Vietnamese pages write dates.
+    assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d – \d\d/\d\d/\d{4} \d\d:\d\d UTC", statistics)  # noqa: RUF001

@@ -131,3 +131,41 @@ def test_every_message_has_a_vietnamese_translation_with_the_same_placeholders()
             assert set(PLACEHOLDER.findall(target)) == expected, (
                 f"{sources[0]!r} -> {target!r}: the placeholders differ"
             )
+
+
+def test_every_sentence_the_system_stores_in_english_reads_back_in_vietnamese() -> None:
+    """A stored sentence (a pause reason, a row's error, why mail waits) is shown translated:
+    each one parses back into its msgid, also inside another (`waiting: <why>; <why>`)."""
+    from flask import Flask
+    from flask_babel import Babel, force_locale, gettext
+
+    from dashboard.mail.sentences import english
+    from dashboard.sending.stored_texts import (
+        ACCOUNT_PROBLEM,
+        LOGIN_REFUSED,
+        SENTENCES,
+        UNREACHABLE,
+        translated,
+    )
+
+    app = Flask("dashboard")  # its translations folder is dashboard/translations
+    Babel(app)
+    names = re.compile(r"%\((\w+)\)s")
+    with app.test_request_context(), force_locale("vi"):
+        for msgid in SENTENCES:
+            values = {name: f"<{name}>" for name in names.findall(msgid)}
+            stored = english(msgid, **values)
+            assert translated(stored) == gettext(msgid, **values), msgid
+            if gettext(msgid) != msgid:
+                assert translated(stored) != stored, msgid
+        why = "; ".join(
+            english(ACCOUNT_PROBLEM, target="smtp.example.vn:587", problem=problem, reply="421 x")
+            for problem in (UNREACHABLE, LOGIN_REFUSED)
+        )
+        assert translated(english("waiting: %(why)s", why=why)) == (
+            "đang chờ: tài khoản SMTP tại smtp.example.vn:587 không kết nối được (421 x); "
+            "tài khoản SMTP tại smtp.example.vn:587 từ chối đăng nhập (421 x)"
+        )
+        assert translated("550 5.1.1 mailbox unknown") == "550 5.1.1 mailbox unknown"
+    with app.test_request_context(), force_locale("en"):
+        assert translated(english("waiting: %(why)s", why=why)) == f"waiting: {why}"

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import TypeVar
 
 from flask import current_app, jsonify
+from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
 from dashboard.api.blueprint import api
 from dashboard.api.json_input import json_body
 from dashboard.auth import ADMIN, requires
-from dashboard.errors import api_error
+from dashboard.errors import api_error, invalid_fields
 from dashboard.sending.accounts.registry import (
     AccountProblems,
     account_out,
@@ -30,12 +31,11 @@ from dashboard.sending.field_errors import field_errors
 
 
 def _refused(what: str, fields: dict[str, str]):
-    return api_error(
-        422,
-        f"The {what} was not saved: "
-        + "; ".join(f"{name}: {message}" for name, message in fields.items()),
-        fields=fields,
-    )
+    summary = {
+        "account": _("The sending account was not saved"),
+        "pool": _("The pool was not saved"),
+    }
+    return invalid_fields(summary.get(what, _("It was not saved")), fields)
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -79,7 +79,7 @@ def create_account():
 def update_account(account_id: int):
     account = find_account(account_id)
     if account is None:
-        return api_error(404, f"There is no sending account with id {account_id}.")
+        return api_error(404, _("There is no sending account with id %(id)s.", id=account_id))
     data, error = _read(AccountIn)
     if data is None:
         return error
@@ -95,7 +95,7 @@ def update_account(account_id: int):
 def remove_account(account_id: int):
     account = find_account(account_id)
     if account is None:
-        return api_error(404, f"There is no sending account with id {account_id}.")
+        return api_error(404, _("There is no sending account with id %(id)s.", id=account_id))
     try:
         delete_account(account)
     except AccountProblems as problems:
@@ -121,7 +121,7 @@ def create_pool():
 def update_pool(pool_id: int):
     pool = find_pool(pool_id)
     if pool is None:
-        return api_error(404, f"There is no pool with id {pool_id}.")
+        return api_error(404, _("There is no pool with id %(id)s.", id=pool_id))
     data, error = _read(PoolIn)
     if data is None:
         return error
@@ -137,7 +137,7 @@ def update_pool(pool_id: int):
 def remove_pool(pool_id: int):
     pool = find_pool(pool_id)
     if pool is None:
-        return api_error(404, f"There is no pool with id {pool_id}.")
+        return api_error(404, _("There is no pool with id %(id)s.", id=pool_id))
     try:
         delete_pool(pool)
     except AccountProblems as problems:

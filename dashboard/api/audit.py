@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from flask import jsonify, request, url_for
+from flask_babel import gettext as _
 from pydantic import BaseModel, Field
 
 from dashboard.api.blueprint import api
 from dashboard.api.serialize import iso
 from dashboard.auth import ADMIN, requires
 from dashboard.auth.audit_trail import AuditFilter, audit_page, page_cursor
-from dashboard.errors import api_error
+from dashboard.errors import invalid_fields
 
 AUDIT_PARAMETERS = ("actor", "action", "target", "since", "until", "before")
 
@@ -36,13 +37,11 @@ def get_audit():
     found, errors = AuditFilter.from_args(request.args)
     before = page_cursor(request.args, "before", errors)
     for name in sorted(set(request.args) - set(AUDIT_PARAMETERS)):
-        errors[name[:40]] = "is not a parameter here; use " + ", ".join(AUDIT_PARAMETERS)
-    if errors:
-        return api_error(
-            422,
-            "; ".join(f"{name}: {message}" for name, message in errors.items()),
-            fields=errors,
+        errors[name[:40]] = _(
+            "is not a parameter here; use %(names)s", names=", ".join(AUDIT_PARAMETERS)
         )
+    if errors:
+        return invalid_fields("", errors)
     page = audit_page(found, before=before)
     body = AuditPageOut(
         events=[

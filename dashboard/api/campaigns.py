@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from flask import current_app, jsonify, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -25,7 +26,7 @@ from dashboard.campaigns.upload import (
     too_large_upload,
     upload_limit,
 )
-from dashboard.errors import api_error
+from dashboard.errors import api_error, invalid_fields
 from dashboard.extensions import db
 from dashboard.models import Campaign, IdempotencyKey, find_template
 from dashboard.sending.field_errors import FieldError, field_errors
@@ -48,12 +49,7 @@ _ACTIONS = {
 
 
 def _invalid(fields: dict[str, str]):
-    return api_error(
-        422,
-        "The campaign was not accepted: "
-        + "; ".join(f"{name}: {message}" for name, message in fields.items()),
-        fields=fields,
-    )
+    return invalid_fields(_("The campaign was not accepted"), fields)
 
 
 def _urls(campaign_id: int) -> dict[str, str]:
@@ -69,14 +65,14 @@ def create_campaign():
     request.max_content_length = upload_limit()
     if request.mimetype != "multipart/form-data":
         return api_error(
-            415, "Send the CSV and the templates as multipart/form-data (a 'file' part)."
+            415, _("Send the CSV and the templates as multipart/form-data (a 'file' part).")
         )
     try:
         upload = request.files.get("file")
     except RequestEntityTooLarge:
         return api_error(413, too_large_upload())
     if upload is None or not upload.filename:
-        return _invalid({"file": "the CSV file is required, as the multipart part 'file'"})
+        return _invalid({"file": _("the CSV file is required, as the multipart part 'file'")})
     data = {key: request.form.get(key) for key in request.form}
     try:
         request_key = idempotent_request(
@@ -129,7 +125,7 @@ def _campaign_or_404(campaign_id: int, *, to_act: bool = False) -> Campaign:
 def get_campaign(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     if campaign is None:
-        return api_error(404, f"There is no campaign with id {campaign_id}.")
+        return api_error(404, _("There is no campaign with id %(id)s.", id=campaign_id))
     return jsonify(overview_json(overview(campaign), _urls(campaign_id)))
 
 
@@ -138,10 +134,10 @@ def get_campaign(campaign_id: int):
 def campaign_invalid_rows(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     if campaign is None:
-        return api_error(404, f"There is no campaign with id {campaign_id}.")
+        return api_error(404, _("There is no campaign with id %(id)s.", id=campaign_id))
     csv_import = import_of(campaign_id)
     if csv_import is None:
-        return api_error(404, f"Campaign {campaign_id} was not made from a file.")
+        return api_error(404, _("Campaign %(id)s was not made from a file.", id=campaign_id))
     return invalid_rows_download(csv_import)
 
 
@@ -152,7 +148,7 @@ def campaign_invalid_rows(campaign_id: int):
 def campaign_action(campaign_id: int, action: str):
     campaign = _campaign_or_404(campaign_id, to_act=True)
     if campaign is None:
-        return api_error(404, f"There is no campaign with id {campaign_id}.")
+        return api_error(404, _("There is no campaign with id %(id)s.", id=campaign_id))
     send_at = None
     if action == "confirm" and request.content_length:  # an optional {"send_at": ...}
         data, error = json_body()

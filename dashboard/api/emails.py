@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, jsonify
+from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import ValidationError
 
@@ -14,7 +15,7 @@ from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.auth.hosts import public_url
 from dashboard.auth.ownership import campaign_for
 from dashboard.campaigns.overview import campaign_messages
-from dashboard.errors import api_error
+from dashboard.errors import api_error, invalid_fields
 from dashboard.models import Campaign, IdempotencyKey
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.idempotency import (
@@ -57,15 +58,9 @@ def create_email():
     try:
         created = create_once(request_key, submit)
     except ValidationError as invalid:
-        fields = field_errors(invalid)
-        return api_error(
-            422,
-            "The email was not accepted: "
-            + "; ".join(f"{name}: {message}" for name, message in fields.items()),
-            fields=fields,
-        )
+        return invalid_fields(_("The email was not accepted"), field_errors(invalid))
     except FieldError as invalid:  # send_at passed while the request was being read
-        return api_error(422, f"{invalid.field}: {invalid}", fields={invalid.field: str(invalid)})
+        return invalid_fields("", {invalid.field: str(invalid)})
     except (IdempotencyKeyReused, IdempotencyKeyBusy) as refused:
         return key_refused(refused)
     return _accepted(created, None if created.replayed else recipients[0])
@@ -94,7 +89,7 @@ def _accepted(created: Created, recipients: int | None):
 def get_email(campaign_id: int):
     campaign = campaign_for(current_user, campaign_id)
     if campaign is None:
-        return api_error(404, f"There is no campaign with id {campaign_id}.")
+        return api_error(404, _("There is no campaign with id %(id)s.", id=campaign_id))
     progress = campaign.progress()
     messages = campaign_messages(campaign_id)
     return jsonify(

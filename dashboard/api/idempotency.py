@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from dashboard.errors import api_error
@@ -38,8 +39,8 @@ def idempotent_request(request_hash: Callable[[], str]) -> IdempotentRequest | N
 
 
 def bad_key(invalid: IdempotencyKeyInvalid):
-    message = f"{HEADER} {invalid}"
-    return api_error(400, f"The {message}.", fields={HEADER: str(invalid)})
+    message = _("The %(header)s %(problem)s.", header=HEADER, problem=invalid)
+    return api_error(400, message, fields={HEADER: str(invalid)})
 
 
 def key_refused(refused: IdempotencyKeyReused | IdempotencyKeyBusy):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from flask import request
+from flask_babel import gettext as _
 
 from dashboard.errors import api_error
 
@@ -32,7 +33,7 @@ def too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
             if depth > limit:
                 return True
         return False
-    for _ in range(limit):
+    for _pass in range(limit):
         structure = structure.replace(b"[]", b"").replace(b"{}", b"")
     return bool(structure)
 
@@ -40,19 +41,22 @@ def too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
 def json_body() -> tuple[object | None, tuple | None]:
     """The request's JSON object, or the API error to answer instead."""
     if not request.is_json:
-        return None, api_error(415, "Send the body as JSON with Content-Type: application/json.")
+        return None, api_error(415, _("Send the body as JSON with Content-Type: application/json."))
     if too_deep(request.get_data(cache=True)):
         return None, api_error(
             400,
-            f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep (or its brackets "
-            "do not pair up).",
+            _(
+                "The JSON body is nested more than %(depth)s levels deep (or its brackets do "
+                "not pair up).",
+                depth=MAX_JSON_DEPTH,
+            ),
         )
     try:
         data = request.get_json(silent=True)
     except RecursionError:
-        return None, api_error(400, "The JSON body is nested too deeply.")
+        return None, api_error(400, _("The JSON body is nested too deeply."))
     if data is None:
-        return None, api_error(400, "The body is not valid JSON.")
+        return None, api_error(400, _("The body is not valid JSON."))
     if not isinstance(data, dict):
-        return None, api_error(422, "The body must be a JSON object.")
+        return None, api_error(422, _("The body must be a JSON object."))
     return data, None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import jsonify, request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from dashboard.api.blueprint import api
@@ -11,7 +12,7 @@ from dashboard.api.stats_schemas import StatsResponse
 from dashboard.auth import VIEWER, requires
 from dashboard.auth.hosts import public_url
 from dashboard.auth.ownership import owner_scope
-from dashboard.errors import api_error
+from dashboard.errors import invalid_fields
 from dashboard.models import MessageStatus
 from dashboard.reporting.ranges import parse_range
 from dashboard.reporting.statistics import Statistics, compute_statistics
@@ -92,14 +93,9 @@ STATS_PARAMETERS = ("range", "since", "until", "unit")
 def get_stats():
     found, errors = parse_range(request.args)
     for name in sorted(set(request.args) - set(STATS_PARAMETERS)):
-        errors[name[:40]] = "is not a parameter here; use range, since, until or unit"
+        errors[name[:40]] = _("is not a parameter here; use range, since, until or unit")
     if errors:
-        return api_error(
-            422,
-            "The range was not understood: "
-            + "; ".join(f"{name}: {message}" for name, message in errors.items()),
-            fields=errors,
-        )
+        return invalid_fields(_("The range was not understood"), errors)
     return jsonify(
         stats_out(compute_statistics(found, owner_id=owner_scope(current_user))).model_dump(
             mode="json"

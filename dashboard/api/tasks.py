@@ -6,6 +6,7 @@ import logging
 
 from celery.result import AsyncResult
 from flask import current_app, jsonify
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from dashboard.api.blueprint import api
@@ -22,10 +23,10 @@ log = logging.getLogger(__name__)
 @requires(VIEWER)
 def get_task(task_id: str):
     if "\0" in task_id:  # no task id holds a NUL, and PostgreSQL refuses one as a parameter
-        return api_error(404, f"There is no task with id {task_id!r}.")
+        return api_error(404, _("There is no task with id %(id)s.", id=repr(task_id)))
     messages = messages_of_task(task_id)
     if not messages:
-        return api_error(404, f"There is no task with id {task_id!r}.")
+        return api_error(404, _("There is no task with id %(id)s.", id=repr(task_id)))
     check_messages_readable(current_user, messages)
     state, result = "UNKNOWN", None
     try:

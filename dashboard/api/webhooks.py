@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app, jsonify
+from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import ValidationError
 
@@ -13,7 +14,7 @@ from dashboard.api.blueprint import api
 from dashboard.api.json_input import json_body
 from dashboard.api.webhook_schemas import WebhookCreate, WebhookUpdate
 from dashboard.auth import SENDER, requires
-from dashboard.errors import api_error
+from dashboard.errors import api_error, invalid_fields
 from dashboard.models import WebhookEndpoint
 from dashboard.sending.field_errors import field_errors
 from dashboard.webhooks.endpoints import (
@@ -49,16 +50,11 @@ def webhook_json(endpoint: WebhookEndpoint) -> dict[str, object]:
 
 
 def _invalid(fields: dict[str, str]):
-    return api_error(
-        422,
-        "The webhook was not accepted: "
-        + "; ".join(f"{name}: {message}" for name, message in fields.items()),
-        fields=fields,
-    )
+    return invalid_fields(_("The webhook was not accepted"), fields)
 
 
 def _missing():
-    return api_error(404, "There is no such webhook.")
+    return api_error(404, _("There is no such webhook."))
 
 
 @api.get("/webhooks")

@@ -17,7 +17,7 @@ from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from dashboard.auth.roles import required_role, role_allows
+from dashboard.auth.roles import required_role, role_allows, role_label
 from dashboard.auth.tokens import user_for_token
 from dashboard.errors import api_error
 from dashboard.extensions import csrf
@@ -104,8 +104,8 @@ def _role_refusal():
     else:
         message = _(
             "This needs the %(needed)s role; you are a %(role)s.",
-            needed=needed,
-            role=current_user.role,
+            needed=role_label(needed),
+            role=role_label(current_user.role),
         )
     if is_api_request():
         return api_error(403, message)
@@ -131,12 +131,13 @@ def check_access():
         if token is not None:
             if not token:
                 return _unauthorized_api(
-                    "Send the API token as Authorization: Bearer <token>.", error="invalid_request"
+                    _("Send the API token as Authorization: Bearer <token>."),
+                    error="invalid_request",
                 )
             user = user_for_token(token)
             if user is None:
                 return _unauthorized_api(
-                    "The API token is not valid, has been revoked, or its user is disabled.",
+                    _("The API token is not valid, has been revoked, or its user is disabled."),
                     error="invalid_token",
                 )
             g._login_user = user  # Flask-Login's current_user for this request only
@@ -151,8 +152,10 @@ def check_access():
                 csrf.protect(apply_exemptions=True)
             return refusal
         return _unauthorized_api(
-            "Sign in required: send an API token as Authorization: Bearer <token> "
-            "(create one on the API tokens page or with `flask tokens create`)."
+            _(
+                "Sign in required: send an API token as Authorization: Bearer <token> "
+                "(create one on the API tokens page or with `flask tokens create`)."
+            )
         )
     if current_user.is_authenticated:
         g.authenticated_by = "session"

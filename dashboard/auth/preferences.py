@@ -33,14 +33,19 @@ def chosen_language() -> str:
     CLI), the shell's own, as gettext reads it: LANGUAGE, LC_ALL, LC_MESSAGES, LANG."""
     if not has_request_context():
         return _shell_language()
-    # Programs get Accept-Language only: a person's dashboard choice is not their client's.
-    if not request.path.startswith("/api/"):
-        user = _signed_in_user()
-        if user is not None and user.language in LANGUAGES:
-            return user.language
-        cookie = request.cookies.get(LANGUAGE_COOKIE)
-        if cookie in LANGUAGES:
-            return cookie
+    # A program's own Accept-Language first, else its token owner's setting; a person's
+    # pages: their setting, else the cookie of their choice signed out, else the browser's.
+    api = request.path.startswith("/api/")
+    if api and request.accept_languages:
+        return request.accept_languages.best_match(list(LANGUAGES), DEFAULT_LANGUAGE)
+    user = _signed_in_user()
+    if user is not None and user.language in LANGUAGES:
+        return user.language
+    if api:
+        return DEFAULT_LANGUAGE
+    cookie = request.cookies.get(LANGUAGE_COOKIE)
+    if cookie in LANGUAGES:
+        return cookie
     return request.accept_languages.best_match(list(LANGUAGES), DEFAULT_LANGUAGE)
 
 

@@ -24,6 +24,13 @@ ROLE_NAMES = {
     SENDER: _l("Sender (sends and manages their own campaigns)"),
     ADMIN: _l("Admin (everything, users and every campaign)"),
 }
+# The roles' short names, as pages and messages write them.
+ROLE_LABELS = {VIEWER: _l("viewer"), SENDER: _l("sender"), ADMIN: _l("admin")}
+
+
+def role_label(role: str | None) -> str:
+    """The role's name in the reader's language (an unknown one as it is)."""
+    return str(ROLE_LABELS.get(role or "", role or ""))
 
 
 def role_allows(role: str | None, needed: str) -> bool:

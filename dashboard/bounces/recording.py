@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from dashboard.bounces.parsing import BounceKind
 from dashboard.database import transaction
 from dashboard.extensions import db
+from dashboard.mail.sentences import english
 from dashboard.models import (
     Campaign,
     DeliveryAttempt,
@@ -29,6 +30,7 @@ from dashboard.models import (
     utcnow,
 )
 from dashboard.sending.holds import pause_campaign
+from dashboard.sending.stored_texts import PAUSED_FOR_BOUNCES
 from dashboard.webhooks.outbox import enqueue_event
 
 log = logging.getLogger(__name__)
@@ -168,8 +170,7 @@ def pause_on_bounce_rate(campaign_id: int) -> bool:
     if campaign is None or campaign.progress().is_final:
         db.session.rollback()
         return False
-    reason = (
-        f"Paused by the failure guard: {bounced} of {delivered} delivered messages bounced "
-        f"(the limit is {percent:g}%). Clean the list, then resume."
+    reason = english(
+        PAUSED_FOR_BOUNCES, bounced=bounced, delivered=delivered, percent=f"{percent:g}"
     )
     return pause_campaign(campaign, reason)

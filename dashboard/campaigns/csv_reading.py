@@ -22,6 +22,23 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
+from dashboard.mail.sentences import english
+from dashboard.sending.stored_texts import (
+    FILE_BINARY,
+    FILE_CONTROL_CHARACTERS,
+    FILE_EMPTY,
+    FILE_NOT_DECODED,
+    FILE_NOT_UNICODE,
+    FILE_NOT_VIETNAMESE,
+    LINE_UNREADABLE,
+    NO_EMAIL_COLUMN,
+    NOTHING,
+    RECORD_TOO_LONG,
+    SAME_COLUMN_NAME,
+    SAVE_AS_UTF8,
+    TOO_MANY_COLUMNS,
+)
+
 SNIFF_BYTES = 64 * 1024
 # Per-row bounds when the caller gives none (the app passes CSV_MAX_FIELDS and CSV_MAX_ROW_KB).
 MAX_FIELDS = 1000
@@ -67,9 +84,6 @@ ENCODING_LABELS = {
     "cp1258": 'Windows-1258 (Vietnamese Excel\'s "CSV")',
     "xlsx": "Excel workbook (.xlsx), first sheet",
 }
-_NOT_READABLE = (
-    "In Excel choose 'CSV UTF-8' when saving; Google Sheets' CSV download is already UTF-8."
-)
 
 
 def encoding_label(encoding: str) -> str:
@@ -103,28 +117,25 @@ def _encoding_of(sample: bytes, complete: bool) -> str:
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     if b"\0" in sample:
-        raise CsvFormatError(
-            "This is not a CSV text file (it contains binary data). Export the sheet as CSV: "
-            "in Excel, File → Save As → 'CSV UTF-8'; in Google Sheets, File → Download → CSV."
-        )
+        raise CsvFormatError(FILE_BINARY)
     if _is_utf8(sample, complete):
         return "utf-8-sig"
     try:
         text = sample.decode("cp1258")
     except UnicodeDecodeError as error:
         raise CsvFormatError(
-            f"The file is not UTF-8, UTF-16 or Windows-1258 text (byte {sample[error.start]:#04x} "
-            f"at position {error.start} cannot be read). {_NOT_READABLE}"
+            english(
+                FILE_NOT_DECODED,
+                byte=f"{sample[error.start]:#04x}",
+                position=error.start,
+                why=SAVE_AS_UTF8,
+            )
         ) from None
     if not complete:
         text = text[:-1]  # a tone mark may be cut from its letter at the sample's end
     odd = _vietnamese_problem(text)
     if odd is not None:
-        raise CsvFormatError(
-            "The file is not UTF-8 or UTF-16, and read as Windows-1258 (Vietnamese) it has "
-            f"'{odd}', which is not a Vietnamese letter: it was saved in another encoding. "
-            + _NOT_READABLE
-        )
+        raise CsvFormatError(english(FILE_NOT_VIETNAMESE, letter=odd, why=SAVE_AS_UTF8))
     return "cp1258"
 
 
@@ -134,8 +145,12 @@ def _decode_sample(sample: bytes, encoding: str, complete: bool) -> str:
         text = decoder.decode(sample, final=complete)
     except UnicodeDecodeError as error:
         raise CsvFormatError(
-            f"The file is not UTF-8 or UTF-16 text (byte {sample[error.start]:#04x} at position "
-            f"{error.start} cannot be read). {_NOT_READABLE}"
+            english(
+                FILE_NOT_UNICODE,
+                byte=f"{sample[error.start]:#04x}",
+                position=error.start,
+                why=SAVE_AS_UTF8,
+            )
         ) from None
     return unicodedata.normalize("NFC", text) if encoding == "cp1258" else text
 
@@ -168,12 +183,9 @@ def sniff_layout(sample: bytes, *, complete: bool, max_fields: int = MAX_FIELDS)
     encoding = _encoding_of(sample, complete)
     text = _decode_sample(sample, encoding, complete)
     if not text.strip():
-        raise CsvFormatError("The file is empty: it needs a header row with an 'email' column.")
+        raise CsvFormatError(FILE_EMPTY)
     if _CONTROL.search(text[:4096]):
-        raise CsvFormatError(
-            "This does not look like a CSV text file (it contains control characters). "
-            "Export the sheet as CSV and upload that."
-        )
+        raise CsvFormatError(FILE_CONTROL_CHARACTERS)
     lines = text.splitlines(keepends=True)
     if not complete and len(lines) > 1:
         lines = lines[:-1]  # the sample may end in the middle of a line
@@ -186,11 +198,8 @@ def sniff_layout(sample: bytes, *, complete: bool, max_fields: int = MAX_FIELDS)
         if any(key in _EMAIL_HEADERS for key in keys) and (best is None or len(header) > best[0]):
             best = (len(header), delimiter, header)
     if best is None:
-        shown = ", ".join(repr(cell.strip()) for cell in widest[:10]) or "nothing"
-        raise CsvFormatError(
-            "The first row must be a header with an 'email' column; this file's first row has "
-            f"{shown}. Add a header row whose email column is called 'email'."
-        )
+        shown = ", ".join(repr(cell.strip()) for cell in widest[:10]) or NOTHING
+        raise CsvFormatError(english(NO_EMAIL_COLUMN, cells=shown))
     _, delimiter, header = best
     return layout_of(header, encoding=encoding, delimiter=delimiter, max_fields=max_fields)
 
@@ -204,23 +213,18 @@ def layout_of(
 ) -> CsvLayout:
     """The layout of a file whose header row is `header` (CsvFormatError if it cannot be)."""
     if not has_email_column(header):
-        shown = ", ".join(repr(cell.strip()) for cell in header[:10]) or "nothing"
-        raise CsvFormatError(
-            "The first row must be a header with an 'email' column; this file's first row has "
-            f"{shown}. Add a header row whose email column is called 'email'."
-        )
+        shown = ", ".join(repr(cell.strip()) for cell in header[:10]) or NOTHING
+        raise CsvFormatError(english(NO_EMAIL_COLUMN, cells=shown))
     if len(header) > max_fields:
         raise CsvFormatError(
-            f"The header row has {len(header):,} columns; at most {max_fields:,} are read "
-            "(CSV_MAX_FIELDS). Remove the columns the emails do not use."
+            english(TOO_MANY_COLUMNS, count=f"{len(header):,}", limit=f"{max_fields:,}")
         )
     columns = [variable_name(cell, position) for position, cell in enumerate(header, start=1)]
     seen: dict[str, int] = {}
     for position, name in enumerate(columns, start=1):
         if name in seen:
             raise CsvFormatError(
-                f"Columns {seen[name]} and {position} are both called '{name}' (case and spacing "
-                "ignored); rename one of them."
+                english(SAME_COLUMN_NAME, first=seen[name], second=position, name=name)
             )
         seen[name] = position
     return CsvLayout(
@@ -260,9 +264,7 @@ class _BoundedLines:
         self.record_bytes += len(line) if line.isascii() else len(line.encode("utf-8", "replace"))
         if self.record_bytes > self.max_bytes:
             raise CsvFormatError(
-                f"The record ending on line {self.lines} (or after it) is longer than "
-                f"{self.max_bytes // 1024:,} KB (CSV_MAX_ROW_KB); nothing was imported. "
-                "Is a quote left open, or a row far wider than the header?"
+                english(RECORD_TOO_LONG, line=self.lines, limit=f"{self.max_bytes // 1024:,}")
             )
         return line
 
@@ -300,6 +302,4 @@ def read_records(
                 continue
             yield start, cells
     except csv.Error as error:
-        raise CsvFormatError(
-            f"Line {previous_end + 1} cannot be read ({error}); nothing was imported."
-        ) from None
+        raise CsvFormatError(english(LINE_UNREADABLE, line=previous_end + 1, error=error)) from None

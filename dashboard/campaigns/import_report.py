@@ -14,6 +14,7 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import CsvImport, CsvProblem
 from dashboard.reporting.csv_cells import spreadsheet_safe
+from dashboard.sending.stored_texts import translated
 
 
 def import_of(campaign_id: int) -> CsvImport | None:
@@ -44,7 +45,11 @@ def stream_problems_csv(import_id: int) -> Callable[[], Any]:
             writer = csv.writer(out)
             for row in batch:
                 writer.writerow(
-                    [row.line, spreadsheet_safe(row.email), spreadsheet_safe(row.reason)]
+                    [
+                        row.line,
+                        spreadsheet_safe(row.email),
+                        spreadsheet_safe(translated(row.reason)),
+                    ]
                 )
             last = batch[-1].id
             yield out.getvalue()

@@ -23,8 +23,9 @@ from dashboard.campaigns.csv_reading import CsvFormatError, CsvLayout, name_colu
 from dashboard.campaigns.xlsx_reading import XLSX_ENCODING, read_workbook_rows
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError
-from dashboard.mail.headers import BIDI_NAME_REASON, has_bidi_control
+from dashboard.mail.headers import has_bidi_control
 from dashboard.mail.recipient_check import check_address
+from dashboard.mail.sentences import english
 from dashboard.models import (
     CHUNK_BYTES,
     CsvChunk,
@@ -34,6 +35,14 @@ from dashboard.models import (
     Message,
     MessageStatus,
     utcnow,
+)
+from dashboard.sending.stored_texts import (
+    FILE_TOO_LONG,
+    ROW_BIDI_NAME,
+    ROW_NOT_DECODED,
+    ROW_OF_ONE_FIELD,
+    ROW_TOO_SHORT,
+    ROW_TOO_WIDE,
 )
 from dashboard.sending.suppression import suppressed_among
 
@@ -298,10 +307,7 @@ def _check_rows(
     for line, cells in records:
         sink.rows_read += 1
         if sink.rows_read > max_rows:
-            raise CsvFormatError(
-                f"The file has more than {max_rows:,} rows (CSV_MAX_ROWS); split it into "
-                "smaller files. Nothing was imported."
-            )
+            raise CsvFormatError(english(FILE_TOO_LONG, rows=f"{max_rows:,}"))
         if len(cells) != width:
             sink.add_problem(
                 line,
@@ -316,7 +322,7 @@ def _check_rows(
             sink.add_problem(line, raw, str(error))
             continue
         if "\ufffd" in "".join(cells):
-            sink.add_problem(line, raw, f"contains bytes that are not valid {layout.encoding}")
+            sink.add_problem(line, raw, english(ROW_NOT_DECODED, encoding=layout.encoding))
             continue
         key = address.lower()
         if key in seen:
@@ -327,7 +333,7 @@ def _check_rows(
         data = "{" + ", ".join([k + quote(c) for k, c in zip(keys, cells, strict=True)]) + "}"
         name = " ".join(cells[name_index].split())[:200] if name_index is not None else ""
         if has_bidi_control(name):
-            sink.add_problem(line, raw, f"the name {BIDI_NAME_REASON}")
+            sink.add_problem(line, raw, ROW_BIDI_NAME)
             continue
         sink.add_row(address, name, data, empty_columns(cells) if "" in cells else ())
         if len(sink.rows) + len(sink.problems) >= ROWS_PER_COMMIT:
@@ -335,15 +341,10 @@ def _check_rows(
 
 
 def _width_problem(fields: int, width: int, delimiter: str) -> str:
-    if fields > width:
-        return (
-            f"{fields} fields but the header has {width} (a value with a '{delimiter}' in it "
-            "needs quotes)"
-        )
-    return (
-        f"{fields} field{'s' if fields != 1 else ''} but the header has {width} (a field is "
-        f"missing: an empty value still needs its '{delimiter}')"
-    )
+    if fields == 1:
+        return english(ROW_OF_ONE_FIELD, width=width, delimiter=delimiter)
+    problem = ROW_TOO_WIDE if fields > width else ROW_TOO_SHORT
+    return english(problem, fields=fields, width=width, delimiter=delimiter)
 
 
 def empty_columns(cells: list[str]) -> tuple[int, ...]:

@@ -30,6 +30,7 @@ from dashboard.models import (
 from dashboard.reporting.bounce_counts import BounceCounts, bounce_counts
 from dashboard.reporting.campaign_stats import overall_rate
 from dashboard.sending.envelopes import CampaignRenderer
+from dashboard.sending.stored_texts import translated
 
 PREVIEW_MESSAGES = 3
 PROBLEMS_SHOWN = 20
@@ -261,7 +262,8 @@ def overview_json(view: CampaignOverview, urls: dict[str, str]) -> dict[str, Any
             "invalid_rows_url": urls["invalid_rows"],
         },
         "invalid_rows": [
-            {"line": p.line, "email": p.email, "reason": p.reason} for p in view.problems
+            {"line": p.line, "email": p.email, "reason": translated(p.reason)}
+            for p in view.problems
         ],
         "preview": [
             {"to": p.to, "subject": p.subject, "text": p.text, "html": p.html, "error": p.error}

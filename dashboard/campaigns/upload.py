@@ -23,6 +23,7 @@ from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
 from dashboard.models import CHUNK_BYTES, Campaign, CsvChunk, CsvImport, IdempotencyKey
 from dashboard.sending.publishing import send_task
 from dashboard.sending.queues import IMPORT_CSV
+from dashboard.sending.stored_texts import translated
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def create_csv_campaign(
             sample = upload.read(SNIFF_BYTES)
             layout = sniff_layout(sample, complete=len(sample) < SNIFF_BYTES, max_fields=max_fields)
     except CsvFormatError as error:
-        raise CampaignInputError({"file": str(error)}) from None
+        raise CampaignInputError({"file": translated(str(error))}) from None
     try:
         template = compile_merge(content.subject, content.text, content.html)
     except TemplateProblem as problem:

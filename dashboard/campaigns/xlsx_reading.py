@@ -20,6 +20,15 @@ from openpyxl import load_workbook
 from openpyxl.cell.read_only import EmptyCell
 
 from dashboard.campaigns.csv_reading import CsvFormatError, CsvLayout, layout_of
+from dashboard.mail.sentences import english
+from dashboard.sending.stored_texts import (
+    NOT_A_WORKBOOK,
+    ROW_TOO_LONG,
+    ROW_TOO_MANY_CELLS,
+    SHEET_EMPTY,
+    WORKBOOK_BOMB,
+    WORKBOOK_UNREADABLE,
+)
 
 XLSX_ENCODING = "xlsx"  # what the import records in place of a text encoding
 ZIP_MAGIC = b"PK\x03\x04"
@@ -63,17 +72,11 @@ def _check_archive(file: IO[bytes]) -> None:
         with zipfile.ZipFile(file) as archive:
             members = archive.infolist()
     except zipfile.BadZipFile:
-        raise CsvFormatError(
-            "This .xlsx file is not an Excel workbook (it cannot be opened as one). Save it "
-            "again from Excel, or export the sheet as 'CSV UTF-8'."
-        ) from None
+        raise CsvFormatError(NOT_A_WORKBOOK) from None
     packed = sum(member.compress_size for member in members) or 1
     unpacked = sum(member.file_size for member in members)
     if unpacked > MAX_UNPACKED_RATIO * packed + 10 * 1024 * 1024:
-        raise CsvFormatError(
-            "This workbook unpacks to far more than its size; it is refused. Export the sheet "
-            "as 'CSV UTF-8' and upload that."
-        )
+        raise CsvFormatError(WORKBOOK_BOMB)
     file.seek(0)
 
 
@@ -89,10 +92,7 @@ def read_workbook_rows(
     try:
         book = load_workbook(file, read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many kinds on a damaged workbook
-        raise CsvFormatError(
-            f"This workbook cannot be read ({type(error).__name__}). Save it again from Excel, "
-            "or export the sheet as 'CSV UTF-8'."
-        ) from None
+        raise CsvFormatError(english(WORKBOOK_UNREADABLE, error=type(error).__name__)) from None
     try:
         sheet = book.worksheets[0]
         for number, row in enumerate(sheet.iter_rows(), start=1):
@@ -106,13 +106,16 @@ def read_workbook_rows(
                 continue
             if len(cells) > max_fields:
                 raise CsvFormatError(
-                    f"Row {number} has {len(cells):,} cells; at most {max_fields:,} are read "
-                    "(CSV_MAX_FIELDS). Remove the columns the emails do not use."
+                    english(
+                        ROW_TOO_MANY_CELLS,
+                        row=number,
+                        count=f"{len(cells):,}",
+                        limit=f"{max_fields:,}",
+                    )
                 )
             if sum(len(cell.encode()) for cell in cells) > max_row_bytes:
                 raise CsvFormatError(
-                    f"Row {number} is longer than {max_row_bytes // 1024:,} KB (CSV_MAX_ROW_KB); "
-                    "nothing was imported."
+                    english(ROW_TOO_LONG, row=number, limit=f"{max_row_bytes // 1024:,}")
                 )
             yield number, cells
     finally:
@@ -129,7 +132,5 @@ def sniff_workbook(file: IO[bytes], *, max_fields: int) -> CsvLayout:
         rows.close()
     file.seek(0)
     if header is None:
-        raise CsvFormatError(
-            "The workbook's first sheet is empty: it needs a header row with an 'email' column."
-        )
+        raise CsvFormatError(SHEET_EMPTY)
     return layout_of(header, encoding=XLSX_ENCODING, delimiter="", max_fields=max_fields)

@@ -16,6 +16,14 @@ from dashboard.mail.headers import (
     check_header_value,
     check_no_bidi_controls,
 )
+from dashboard.mail.sentences import (
+    NOT_A_VALID_ADDRESS,
+    NOT_OF_THE_FORM,
+    RECIPIENT_PROBLEM,
+    THE_ADDRESS,
+    THE_NAME,
+    english,
+)
 
 _SEPARATORS = re.compile(r"[,;\n\r]")
 _QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -76,7 +84,7 @@ def parse_mailbox(text: str) -> Mailbox:
     """Parse one `Name <addr>` or bare `addr`, validating the address (syntax only, no DNS)."""
     text = text.strip()
     try:
-        check_header_value(text, field="address")
+        check_header_value(text, field=THE_ADDRESS)
     except HeaderInjectionError as error:
         raise AddressError(str(error)) from None
     if "<" in text or '"' in text:
@@ -93,17 +101,17 @@ def parse_mailbox(text: str) -> Mailbox:
             or ">" in unquoted
             or addr != bracketed.strip()
         ):
-            raise AddressError(f"'{text}' is not of the form Name <address@example.com>")
+            raise AddressError(english(NOT_OF_THE_FORM, text=text))
     else:
         name, addr = "", text
     try:
-        check_no_bidi_controls(name, field="the name")
+        check_no_bidi_controls(name, field=THE_NAME)
     except BidiControlError as error:
         raise AddressError(f"'{addr}': {error}") from None
     try:
         valid = validate_email(addr, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
-        raise AddressError(f"'{addr}' is not a valid address: {error}") from None
+        raise AddressError(english(NOT_A_VALID_ADDRESS, address=addr, reason=error)) from None
     return Mailbox(address=valid.ascii_email or valid.normalized, name=plain_display_name(name))
 
 
@@ -120,7 +128,7 @@ def parse_mailboxes(items: Iterable[str]) -> list[Mailbox]:
         try:
             mailboxes.append(parse_mailbox(item))
         except AddressError as error:
-            problems.append(f"recipient {position}: {error}")
+            problems.append(english(RECIPIENT_PROBLEM, position=position, problem=error))
     if problems:
         raise AddressError("; ".join(problems))
     return mailboxes

@@ -5,6 +5,17 @@ from __future__ import annotations
 import re
 from email.utils import make_msgid
 
+from dashboard.mail.sentences import (
+    BIDI_CONTROL,
+    CONTROL_CHARACTER,
+    CR,
+    LF,
+    NOT_ONE_LINE,
+    NUL,
+    TOO_LONG,
+    english,
+)
+
 MAX_HEADER_CHARS = 998  # RFC 5322 line limit; longer values are refused, not truncated.
 
 
@@ -43,9 +54,7 @@ def check_no_bidi_controls(value: str, *, field: str) -> str:
     found = _BIDI_CONTROLS.search(value)
     if found:
         raise BidiControlError(
-            f"{field} contains the bidirectional control character U+{ord(found.group()):04X}, "
-            "which changes the order in which the text is shown (a name or file name could "
-            "pass for another); remove it"
+            english(BIDI_CONTROL, field=field, char=f"U+{ord(found.group()):04X}")
         )
     return value
 
@@ -54,21 +63,20 @@ def check_header_value(value: str, *, field: str = "header") -> str:
     """Return `value` unchanged, or raise if it contains CR, LF, NUL or any other control or
     line-separator character, or is overlong."""
     for char, name in (
-        ("\r", "a carriage return (CR)"),
-        ("\n", "a line feed (LF)"),
-        ("\0", "a NUL byte"),
+        ("\r", CR),
+        ("\n", LF),
+        ("\0", NUL),
     ):
         if char in value:
-            raise HeaderInjectionError(f"{field} must be a single line; it contains {name}")
+            raise HeaderInjectionError(english(NOT_ONE_LINE, field=field, what=name))
     found = _LINE_BREAKERS.search(value)
     if found:
         raise HeaderInjectionError(
-            f"{field} must be a single line of text; it contains the control or line-separator "
-            f"character U+{ord(found.group()):04X}"
+            english(CONTROL_CHARACTER, field=field, char=f"U+{ord(found.group()):04X}")
         )
     if len(value) > MAX_HEADER_CHARS:
         raise HeaderInjectionError(
-            f"{field} is {len(value)} characters long; the limit is {MAX_HEADER_CHARS}"
+            english(TOO_LONG, field=field, length=len(value), limit=MAX_HEADER_CHARS)
         )
     return value
 

@@ -12,6 +12,7 @@ import re
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from dashboard.mail.addresses import AddressError
+from dashboard.mail.sentences import EMPTY_ADDRESS, NOT_A_VALID_ADDRESS, english
 
 # A subset of what email_validator accepts: a dot-atom local part without leading, trailing or
 # doubled dots; domain labels of letters, digits and inner hyphens; an alphabetic top-level domain.
@@ -26,7 +27,7 @@ def check_address(text: str) -> str:
     """The address, normalised (domain lower-cased, IDN as punycode), or AddressError saying why."""
     text = text.strip()
     if not text:
-        raise AddressError("the email address is empty")
+        raise AddressError(EMPTY_ADDRESS)
     match = _PLAIN_ADDRESS.fullmatch(text)
     if match and len(text) <= 254 and text.index("@") <= 64:
         domain = match.group(1).lower()
@@ -35,5 +36,5 @@ def check_address(text: str) -> str:
     try:
         valid = validate_email(text, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
-        raise AddressError(f"'{text}' is not a valid address: {error}") from None
+        raise AddressError(english(NOT_A_VALID_ADDRESS, address=text, reason=error)) from None
     return valid.ascii_email or valid.normalized

@@ -7,6 +7,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from flask_babel import format_decimal
+
 WIDTH, HEIGHT = 960, 260
 LEFT, RIGHT, TOP, BOTTOM = 48, 8, 12, 36
 MAX_X_LABELS = 12
@@ -58,14 +60,15 @@ def nice_ceiling(value: int) -> tuple[int, int]:
 
 def grouped_bars(
     labels: Sequence[str],
-    series: Sequence[tuple[str, Sequence[int]]],
+    series: Sequence[tuple[str, str, Sequence[int]]],
     *,
     title: str,
     width: int = WIDTH,
     height: int = HEIGHT,
 ) -> BarChart:
-    """One group of bars per label, one bar per series (`(css class, values)`) in each group."""
-    top_value, step = nice_ceiling(max((v for _, values in series for v in values), default=0))
+    """One group of bars per label, one bar per series (`(css class, name, values)`) in each
+    group; counts are written with the reader's separators."""
+    top_value, step = nice_ceiling(max((v for *_, values in series for v in values), default=0))
     plot_width = width - LEFT - RIGHT
     plot_height = height - TOP - BOTTOM
     baseline = TOP + plot_height
@@ -73,7 +76,7 @@ def grouped_bars(
     bar_width = max(slot * 0.8 / max(len(series), 1), 0.5)
     bars = []
     for index, label in enumerate(labels):
-        for offset, (css, values) in enumerate(series):
+        for offset, (css, name, values) in enumerate(series):
             value = values[index]
             bar_height = plot_height * value / top_value
             bars.append(
@@ -83,12 +86,12 @@ def grouped_bars(
                     width=round(bar_width, 2),
                     height=round(bar_height, 2),
                     css=css,
-                    title=f"{label}: {value} {css}",
+                    title=f"{label}: {format_decimal(value)} {name}",
                     value=value,
                 )
             )
     y_ticks = [
-        Tick(round(baseline - plot_height * v / top_value, 2), f"{v:,}")
+        Tick(round(baseline - plot_height * v / top_value, 2), format_decimal(v))
         for v in range(0, top_value + 1, step)
     ]
     every = max(1, math.ceil(len(labels) / MAX_X_LABELS))
@@ -98,5 +101,5 @@ def grouped_bars(
         if index % every == 0
     ]
     return BarChart(
-        width, height, LEFT, baseline, bars, y_ticks, x_ticks, [css for css, _ in series], title
+        width, height, LEFT, baseline, bars, y_ticks, x_ticks, [css for css, *_ in series], title
     )

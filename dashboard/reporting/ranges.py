@@ -43,9 +43,9 @@ class StatsRange:
         }
 
     @property
-    def label(self) -> str:
-        last = self.end - timedelta(seconds=1)
-        return f"{self.start:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} UTC"  # noqa: RUF001
+    def last(self) -> datetime:
+        """The range's last second (its end is exclusive)."""
+        return self.end - timedelta(seconds=1)
 
 
 def parse_range(

@@ -21,8 +21,15 @@ from typing import Any
 
 import redis
 
+from dashboard.mail.sentences import english
 from dashboard.mail.smtp import AccountUnavailable, try_account
 from dashboard.sending.account import DEFAULT_ACCOUNT_NAME, Account, default_account
+from dashboard.sending.stored_texts import (
+    ACCOUNT_PROBLEM,
+    LOGIN_REFUSED,
+    NAMED_ACCOUNT_PROBLEM,
+    UNREACHABLE,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +53,21 @@ class AccountHold:
 
     @property
     def problem(self) -> str:
-        return "refuses the login" if self.login_refused else "cannot be reached"
+        return LOGIN_REFUSED if self.login_refused else UNREACHABLE
 
     def describe(self) -> str:
+        """Why the account's mail waits, in English (as logs and stored replies keep it; a page
+        shows it through `stored_texts.translated`)."""
         reply = f"{self.code} {self.reply}" if self.code is not None else self.reply
         if self.account == DEFAULT_ACCOUNT_NAME:
-            return f"the SMTP account at {self.target} {self.problem} ({reply})"
-        return f"the SMTP account {self.account} at {self.target} {self.problem} ({reply})"
+            return english(ACCOUNT_PROBLEM, target=self.target, problem=self.problem, reply=reply)
+        return english(
+            NAMED_ACCOUNT_PROBLEM,
+            account=self.account,
+            target=self.target,
+            problem=self.problem,
+            reply=reply,
+        )
 
 
 @lru_cache(maxsize=8)

@@ -14,9 +14,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from dashboard.extensions import db
+from dashboard.mail.sentences import english
 from dashboard.mail.smtp import Outcome
 from dashboard.models import Campaign, DeliveryAttempt, Message
 from dashboard.sending.holds import pause_campaign
+from dashboard.sending.stored_texts import PAUSED_FOR_FAILURES
 
 
 def is_failure(outcome: str, smtp_code: int | None) -> bool:
@@ -69,10 +71,8 @@ def pause_failing_campaigns(message_ids: Sequence[int]) -> list[int]:
     for campaign in campaigns:
         failures = failures_in_window(campaign, window)
         if failures > limit:
-            reason = (
-                f"Paused by the failure guard: {failures} of the last {window} attempts were "
-                f"refused with a 5xx reply (the limit is {percent:g}%). Check the SMTP account "
-                "and the list, then resume."
+            reason = english(
+                PAUSED_FOR_FAILURES, failures=failures, window=window, percent=f"{percent:g}"
             )
             if pause_campaign(campaign, reason):
                 paused.append(campaign.id)

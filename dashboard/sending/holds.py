@@ -14,9 +14,10 @@ from dashboard.database import DATABASE_AWAY
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus, held_campaigns, record_event, utcnow
 from dashboard.sending.publishing import publish_messages
+from dashboard.sending.stored_texts import PAUSED_BY_A_PERSON
 
 
-def pause_campaign(campaign: Campaign, reason: str = "Paused by a person.") -> bool:
+def pause_campaign(campaign: Campaign, reason: str = PAUSED_BY_A_PERSON) -> bool:
     """Stop handing out the campaign's messages; messages already in flight finish.
 
     Returns False when there was nothing to pause (already paused or cancelled).

@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import IO, Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -44,8 +45,12 @@ class IdempotencyKeyReused(Exception):
 
     def __init__(self, key: str) -> None:
         super().__init__(
-            f"The {HEADER} '{key}' was already used with a different request; a retry must "
-            "send the same request, and a new request needs a new key."
+            _(
+                "The %(header)s '%(key)s' was already used with a different request; a retry "
+                "must send the same request, and a new request needs a new key.",
+                header=HEADER,
+                key=key,
+            )
         )
 
 
@@ -55,8 +60,11 @@ class IdempotencyKeyBusy(Exception):
 
     def __init__(self) -> None:
         super().__init__(
-            f"An earlier request with this {HEADER} may still be in progress: this one could "
-            "not be stored yet. Retry it with the same key in a moment."
+            _(
+                "An earlier request with this %(header)s may still be in progress: this one "
+                "could not be stored yet. Retry it with the same key in a moment.",
+                header=HEADER,
+            )
         )
 
 
@@ -83,22 +91,28 @@ def parse_key(values: Sequence[str]) -> str | None:
     if not values:
         return None
     if len(values) > 1:
-        raise IdempotencyKeyInvalid(f"send one {HEADER} header, not {len(values)}")
+        raise IdempotencyKeyInvalid(
+            _("send one %(header)s header, not %(count)s", header=HEADER, count=len(values))
+        )
     value = values[0].strip()
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]
     if not value:
-        raise IdempotencyKeyInvalid("is empty; send a unique string such as a UUID")
+        raise IdempotencyKeyInvalid(_("is empty; send a unique string such as a UUID"))
     if len(value) > MAX_KEY_LENGTH:
         raise IdempotencyKeyInvalid(
-            f"is {len(value)} characters long; a key has at most {MAX_KEY_LENGTH}"
+            _(
+                "is %(length)s characters long; a key has at most %(limit)s",
+                length=len(value),
+                limit=MAX_KEY_LENGTH,
+            )
         )
     if not all(" " <= character <= "~" for character in value):
-        raise IdempotencyKeyInvalid("may hold printable ASCII characters only (a UUID, say)")
+        raise IdempotencyKeyInvalid(_("may hold printable ASCII characters only (a UUID, say)"))
     if "," in value or '"' in value:
         # A server joins repeated headers with commas: "a, b" may be two keys, so neither.
         raise IdempotencyKeyInvalid(
-            "may not hold a comma or a double quote (send one header with one key)"
+            _("may not hold a comma or a double quote (send one header with one key)")
         )
     return value
 

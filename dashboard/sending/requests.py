@@ -14,6 +14,7 @@ from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 
+from flask_babel import gettext as _
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -59,7 +60,7 @@ def _limit(info: ValidationInfo, name: str) -> int | None:
 
 
 def _size(n: int) -> str:
-    return f"{n / MB:.1f} MB" if n >= MB else f"{n} bytes"
+    return f"{n / MB:.1f} MB" if n >= MB else _("%(n)s bytes", n=n)
 
 
 class _TextExtractor(HTMLParser):
@@ -135,7 +136,7 @@ class EmailContent(BaseModel):
         if isinstance(data, dict):
             for name, value in data.items():
                 if not _encodes_as_utf8(value):
-                    raise field_error(str(name), "contains text that is not valid Unicode")
+                    raise field_error(str(name), _("contains text that is not valid Unicode"))
         return data
 
     @field_validator("subject")
@@ -143,9 +144,9 @@ class EmailContent(BaseModel):
     def _subject_is_one_line(cls, value: str) -> str:
         value = value.strip()
         if not value:
-            raise ValueError("a subject is required")
+            raise ValueError(_("a subject is required"))
         try:
-            return check_header_value(value, field="the subject")
+            return check_header_value(value, field=_("the subject"))
         except HeaderInjectionError as error:
             raise ValueError(str(error)) from None
 
@@ -156,7 +157,13 @@ class EmailContent(BaseModel):
         if value is not None and limit is not None:
             size = len(value.encode("utf-8", "surrogatepass"))
             if size > limit:
-                raise ValueError(f"the body is {_size(size)}; the limit is {_size(limit)}")
+                raise ValueError(
+                    _(
+                        "the body is %(size)s; the limit is %(limit)s",
+                        size=_size(size),
+                        limit=_size(limit),
+                    )
+                )
         return value
 
     @field_validator("text", "html")
@@ -165,7 +172,7 @@ class EmailContent(BaseModel):
         # A message's text may not hold a NUL (RFC 5322 2.3) and PostgreSQL refuses one in text:
         # refuse it here, naming the field, rather than fail at the INSERT on one engine only.
         if value is not None and "\0" in value:
-            raise ValueError("the body contains a NUL character, which an email may not carry")
+            raise ValueError(_("the body contains a NUL character, which an email may not carry"))
         return value
 
     # The recipients and the sender are checked as fields, so their problems come in the same
@@ -178,13 +185,17 @@ class EmailContent(BaseModel):
         except AddressError as error:
             raise field_error("to", str(error)) from None
         if not recipients:
-            raise field_error("to", "at least one recipient is required")
+            raise field_error("to", _("at least one recipient is required"))
         limit = _limit(info, "max_recipients")
         if limit is not None and len(recipients) > limit:
             raise field_error(
                 "to",
-                f"{len(recipients)} recipients; one request takes at most {limit} "
-                "(upload a CSV for more)",
+                _(
+                    "%(count)s recipients; one request takes at most %(limit)s "
+                    "(upload a CSV for more)",
+                    count=len(recipients),
+                    limit=limit,
+                ),
             )
         unwritable = _unwritable_names(recipients)
         if unwritable:
@@ -200,7 +211,7 @@ class EmailContent(BaseModel):
             except AddressError as error:
                 raise field_error("from", str(error)) from None
             if _unwritable_names([sender]):
-                raise field_error("from", "the display name is too long for an email header")
+                raise field_error("from", _("the display name is too long for an email header"))
         return value
 
     @model_validator(mode="after")
@@ -211,7 +222,7 @@ class EmailContent(BaseModel):
             self._sender = parse_mailbox(self.from_)
         if not self.text.strip():
             if not (self.html and self.html.strip()):
-                raise field_error("text", "a text or an HTML body is required")
+                raise field_error("text", _("a text or an HTML body is required"))
             self.text = text_from_html(self.html)
         return self
 
@@ -237,7 +248,9 @@ class AttachmentIn(BaseModel):
     @classmethod
     def _filename_shows_as_it_is(cls, value: str) -> str:
         try:
-            return check_no_bidi_controls(value, field=f"the file name '{value[:60]}'")
+            return check_no_bidi_controls(
+                value, field=_("the file name '%(name)s'", name=value[:60])
+            )
         except BidiControlError as error:
             raise ValueError(str(error)) from None
 
@@ -245,7 +258,9 @@ class AttachmentIn(BaseModel):
         try:
             data = base64.b64decode(self.content_base64, validate=True)
         except (binascii.Error, ValueError):
-            raise ValueError(f"attachment '{self.filename}' is not valid base64") from None
+            raise ValueError(
+                _("attachment '%(name)s' is not valid base64", name=self.filename)
+            ) from None
         return AttachmentFile(
             safe_filename(self.filename), guess_content_type(self.filename, self.content_type), data
         )
@@ -269,7 +284,9 @@ class ScheduledSend(BaseModel):
         if value is None:
             return None
         if not isinstance(value, str):
-            raise field_error("send_at", "give an ISO 8601 string like 2026-12-01T09:30:00+07:00")
+            raise field_error(
+                "send_at", _("give an ISO 8601 string like 2026-12-01T09:30:00+07:00")
+            )
         return check_send_at(parse_with_offset(value))
 
 
@@ -304,7 +321,12 @@ def check_attachments(files: list[AttachmentFile], limit: int | None) -> None:
     total = sum(len(f.data) for f in files)
     if limit is not None and total > limit:
         raise field_error(
-            "attachments", f"the attachments come to {_size(total)}; the limit is {_size(limit)}"
+            "attachments",
+            _(
+                "the attachments come to %(size)s; the limit is %(limit)s",
+                size=_size(total),
+                limit=_size(limit),
+            ),
         )
 
 
@@ -333,7 +355,13 @@ def _unwritable_names(mailboxes: list[Mailbox]) -> list[str]:
         try:
             mailbox_header("To", mailbox)
         except HeaderInjectionError as error:
-            problems.append(f"recipient {position}: the name {str(error).removeprefix('to name ')}")
+            problems.append(
+                _(
+                    "recipient %(position)s: the name %(problem)s",
+                    position=position,
+                    problem=str(error).removeprefix("to name "),
+                )
+            )
     return problems
 
 

@@ -10,7 +10,9 @@ from flask_babel import format_datetime, format_decimal, format_percent, get_loc
 from flask_babel import lazy_gettext as _l
 
 from dashboard.auth.preferences import LANGUAGES
+from dashboard.auth.roles import ROLE_LABELS, role_label
 from dashboard.sending.schedule import display_zone, to_display
+from dashboard.sending.stored_texts import translated
 
 # Patterns per language: English keeps the ISO order people paste into filters; Vietnamese
 # writes the day first, as a Vietnamese office does.
@@ -19,6 +21,12 @@ _PATTERNS = {
     "vi": {"second": "dd/MM/yyyy HH:mm:ss", "minute": "dd/MM/yyyy HH:mm", "date": "dd/MM/yyyy"},
 }
 _DASH = "—"
+# A chart's buckets (UTC), labelled as each language writes a day and an hour.
+_BUCKET_PATTERNS = {
+    "en": {"day": "yyyy-MM-dd", "hour": "yyyy-MM-dd HH", "minute": "yyyy-MM-dd HH:mm"},
+    "vi": {"day": "dd/MM/yyyy", "hour": "dd/MM/yyyy HH'h'", "minute": "dd/MM/yyyy HH:mm"},
+}
+UNIT_NAMES = {"minute": _l("minute"), "hour": _l("hour"), "day": _l("day")}
 # What a state is called on a page; the state itself (a CSS class, a filter value) stays English.
 _STATES = {
     "draft": _l("draft"),
@@ -44,9 +52,6 @@ _WORDS = {
     "api": "API",
     "csv": _l("CSV file"),
     "cli": _l("command line"),
-    "viewer": _l("viewer"),
-    "sender": _l("sender"),
-    "admin": _l("admin"),
     # The audit trail's actor for what no person did, and its actions.
     "system": _l("system"),
     "sign-in": _l("signed in"),
@@ -82,6 +87,12 @@ def when(stored: datetime | None, precision: str = "second") -> str:
     return format_datetime(to_display(stored), patterns[precision], rebase=False)
 
 
+def bucket_label(start: datetime, unit: str) -> str:
+    """A chart bucket's start (UTC, as the chart says) in the reader's way of writing dates."""
+    patterns = _BUCKET_PATTERNS.get(str(get_locale()), _BUCKET_PATTERNS["en"])
+    return format_datetime(start, patterns[unit], rebase=False)
+
+
 def input_time(stored: datetime | None) -> str:
     """A stored time as a datetime-local input holds it, in the person's zone."""
     return to_display(stored).strftime("%Y-%m-%dT%H:%M") if stored else ""
@@ -110,6 +121,8 @@ def word(value: object) -> str:
     """A campaign's source, a role or an audit action as the page calls it (`form`: `Soạn thư`);
     anything else (an address) as it is."""
     name = str(value)
+    if name in ROLE_LABELS:
+        return role_label(name)
     return str(_WORDS.get(name, name))
 
 
@@ -125,6 +138,9 @@ def init_formatting(app: Flask) -> None:
     app.add_template_filter(percent)
     app.add_template_filter(state)
     app.add_template_filter(word)
+    app.add_template_filter(bucket_label, "bucket")
+    # A sentence the system stored in English (a pause reason, why a message waits).
+    app.add_template_filter(translated, "stored")
     app.add_template_global(zone_name)
     app.add_template_global(get_locale, "current_locale")
     app.add_template_global(LANGUAGES, "languages")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from dashboard.auth import VIEWER, requires
@@ -14,7 +15,7 @@ from dashboard.reporting.charts import BarChart, grouped_bars
 from dashboard.reporting.history import status_choices
 from dashboard.reporting.ranges import PRESETS, parse_range
 from dashboard.reporting.statistics import Statistics, compute_statistics
-from dashboard.sending.time_buckets import LABEL_FORMATS
+from dashboard.web.formatting import UNIT_NAMES, bucket_label, state
 
 stats = Blueprint("stats", __name__, url_prefix="/stats")
 
@@ -22,12 +23,12 @@ stats = Blueprint("stats", __name__, url_prefix="/stats")
 def outcome_chart(statistics: Statistics) -> BarChart:
     unit = statistics.range.unit
     return grouped_bars(
-        [point.start.strftime(LABEL_FORMATS[unit]) for point in statistics.series],
+        [bucket_label(point.start, unit) for point in statistics.series],
         [
-            ("sent", [point.sent for point in statistics.series]),
-            ("failed", [point.failed for point in statistics.series]),
+            ("sent", state("sent"), [point.sent for point in statistics.series]),
+            ("failed", state("failed"), [point.failed for point in statistics.series]),
         ],
-        title=f"Messages sent and failed per {unit}",
+        title=_("Messages sent and failed per %(unit)s", unit=UNIT_NAMES.get(unit, unit)),
     )
 
 
@@ -36,9 +37,9 @@ def throughput_charts(statistics: Statistics) -> list[tuple[Throughput, BarChart
         (
             run,
             grouped_bars(
-                [moment.strftime("%H:%M") for moment, _ in run.per_minute],
-                [("throughput", [count for _, count in run.per_minute])],
-                title=f"Messages per minute, campaign #{run.campaign_id}",
+                [moment.strftime("%H:%M") for moment, _count in run.per_minute],
+                [("throughput", _("delivered"), [count for _, count in run.per_minute])],
+                title=_("Messages per minute, campaign #%(id)s", id=run.campaign_id),
                 height=140,
             ),
         )

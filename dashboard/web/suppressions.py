@@ -12,6 +12,7 @@ from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError, split_address_list
 from dashboard.mail.recipient_check import check_address
 from dashboard.models import Suppression, SuppressionReason
+from dashboard.sending.stored_texts import translated
 from dashboard.sending.suppression import (
     recent_suppressions,
     suppress,
@@ -36,13 +37,13 @@ def index():
             if upload and upload.filename:
                 items += addresses_from_csv(upload.read())
         except CsvFormatError as error:
-            form.file.errors = [str(error)]
+            form.file.errors = [translated(str(error))]
         addresses, bad = [], []
         for position, item in enumerate(items, start=1):
             try:
                 addresses.append(check_address(item))
             except AddressError as error:
-                bad.append(_("entry %(n)s: %(error)s", n=position, error=str(error)))
+                bad.append(_("entry %(n)s: %(error)s", n=position, error=translated(str(error))))
         if bad:
             form.addresses.errors = [*form.addresses.errors, *bad[:20]]
         elif not addresses and not form.file.errors:

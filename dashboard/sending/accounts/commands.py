@@ -6,16 +6,17 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from dashboard.sending.accounts.registry import list_accounts, list_pools
 from dashboard.sending.accounts.secrets import NoAccountKey, SecretUnreadable, rotate_secrets
 
-accounts_cli = AppGroup("accounts", help="Sending accounts and pools.")
+accounts_cli = AppGroup("accounts", help=_l("Sending accounts and pools."))
 
 
-@accounts_cli.command("list")
+@accounts_cli.command("list", help=_l("Each account (never a secret) and each pool."))
 def list_command() -> None:
-    """Each account (never a secret) and each pool."""
     for account in list_accounts():
         limits = f"{account.per_second:g}/s, {account.per_day}/day"
         click.echo(
@@ -23,16 +24,21 @@ def list_command() -> None:
             f"{account.username or '-'}\t{account.auth}\t{limits}"
         )
     for pool in list_pools():
-        click.echo(f"pool {pool.name}: " + ", ".join(a.name for a in pool.accounts))
+        members = ", ".join(a.name for a in pool.accounts)
+        click.echo(_("pool %(name)s: %(accounts)s", name=pool.name, accounts=members))
 
 
-@accounts_cli.command("rotate-key")
+@accounts_cli.command(
+    "rotate-key",
+    help=_l(
+        "Seal every account's secret again with the first key of ACCOUNT_KEYS; afterwards the "
+        "other keys can be removed from ACCOUNT_KEYS."
+    ),
+)
 def rotate_key_command() -> None:
-    """Seal every account's secret again with the first key of ACCOUNT_KEYS; afterwards the
-    other keys can be removed from ACCOUNT_KEYS."""
     try:
         count = rotate_secrets(current_app.config)
     except (NoAccountKey, SecretUnreadable) as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(_("error: %(problem)s", problem=error), err=True)
         raise SystemExit(1) from None
-    click.echo(f"sealed {count} account secret(s) again with the current key")
+    click.echo(_("sealed %(count)s account secret(s) again with the current key", count=count))
