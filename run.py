@@ -20,7 +20,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dashboard.config import INSTANCE_DIR, PROJECT_ROOT, load_settings
-from dashboard.ops.local_stack import DEFAULT_LANES, beat_command, process_env, worker_command
+from dashboard.ops.local_stack import (
+    DEFAULT_LANES,
+    WEB_GUNICORN_OPTIONS,
+    beat_command,
+    process_env,
+    worker_command,
+)
 
 BIN = Path(sys.executable).parent
 LOOPBACK = {"127.0.0.1", "localhost", "::1", ""}
@@ -260,10 +266,7 @@ def main() -> int:
                 "web",
                 [
                     str(BIN / "gunicorn"),
-                    "--workers",
-                    "2",
-                    "--threads",
-                    "4",
+                    *WEB_GUNICORN_OPTIONS,
                     "--bind",
                     f"{host}:{port}",
                     "wsgi:app",

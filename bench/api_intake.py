@@ -51,7 +51,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.csv_campaign import BIN, PY, free_port, process_tree, wait_port  # noqa: E402
-from dashboard.ops.local_stack import loopback_settings, process_env  # noqa: E402
+from dashboard.ops.local_stack import (  # noqa: E402
+    WEB_GUNICORN_OPTIONS,
+    loopback_settings,
+    process_env,
+)
 
 BODY = json.dumps(
     {
@@ -75,7 +79,8 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99), latency.max))
 end
 """
-GUNICORN = ["--workers", "2", "--threads", "4"]  # as the Dockerfile and docker-compose.yml
+
+GUNICORN = list(WEB_GUNICORN_OPTIONS)  # as the Dockerfile, docker-compose.yml, `make run`
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -103,6 +103,9 @@ def load_settings() -> dict[str, Any]:
         # Domain part of generated Message-IDs; defaults to the sender's domain.
         "MAIL_MESSAGE_ID_DOMAIN": os.environ.get("MAIL_MESSAGE_ID_DOMAIN", ""),
         "MAIL_BATCH_SIZE": _int("MAIL_BATCH_SIZE", 50),
+        # How long a web process remembers a live API token's user (see auth/tokens.py): a
+        # revoked token or a disabled user stops working within this many seconds; 0: never.
+        "API_TOKEN_CACHE_SECONDS": _float("API_TOKEN_CACHE_SECONDS", 5.0),
         "MAIL_MAX_RETRIES": _int("MAIL_MAX_RETRIES", 5),
         "MAIL_RETRY_BASE_SECONDS": _float("MAIL_RETRY_BASE_SECONDS", 10.0),
         "MAIL_RETRY_MAX_SECONDS": _float("MAIL_RETRY_MAX_SECONDS", 600.0),

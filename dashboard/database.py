@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import make_transient_to_detached
 
 from dashboard.extensions import db
 
@@ -26,6 +28,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 log = logging.getLogger(__name__)
+M = TypeVar("M")
 OWNER_ONLY = 0o600
 
 
@@ -75,3 +78,17 @@ def transaction() -> Iterator[None]:
     except BaseException:
         db.session.rollback()
         raise
+
+
+def detached_row(model: type[M], values: Mapping[str, Any]) -> M:
+    """The `model` row whose columns are `values` (its `id` among them), as a detached object
+    built without a query, as if a session had loaded it and then closed: its columns read
+    as given; a column or relationship not in `values` cannot load (it raises).
+
+    For rows the caller has just written or read itself and only reads back, where building the
+    object through its constructor (an attribute event per column) and attaching it to the
+    session would cost more than the work it stands for."""
+    instance = model._sa_class_manager.new_instance()  # type: ignore[attr-defined]
+    instance.__dict__.update(values)
+    make_transient_to_detached(instance)
+    return instance

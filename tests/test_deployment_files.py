@@ -6,6 +6,7 @@ project's real entry points (gunicorn loads `wsgi:app`, Celery finds `celery_wor
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -500,3 +501,32 @@ def test_compose_roles_web_workers_one_beat_and_the_migration_first(
         assert services[name]["depends_on"]["migrate"] == {
             "condition": "service_completed_successfully"
         }, name
+
+
+def test_every_deployment_starts_gunicorn_with_the_same_options(compose: dict[str, Any]) -> None:
+    """The Dockerfile, docker-compose.yml and the Kubernetes manifest start the web tier as
+    `make run` does (WEB_GUNICORN_OPTIONS), which is what bench/api_intake.py measures."""
+    from dashboard.ops.local_stack import WEB_GUNICORN_OPTIONS
+
+    def options(argv: list[str]) -> list[str]:
+        assert argv[0] == "gunicorn" and argv[-1] == "wsgi:app", argv
+        bind = argv.index("--bind")
+        return argv[1:bind] + argv[bind + 2 : -1]
+
+    cmd = next(
+        line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")
+    )
+    manifest = yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "web.yaml").read_text())
+    [kubernetes] = [
+        container["command"]
+        for document in manifest
+        if document and document.get("kind") == "Deployment"
+        for container in document["spec"]["template"]["spec"]["containers"]
+        if container.get("command", [""])[0] == "gunicorn"
+    ]
+    for argv in (
+        json.loads(cmd.removeprefix("CMD ")),
+        command_of(compose["services"]["web"]),
+        kubernetes,
+    ):
+        assert options(argv) == list(WEB_GUNICORN_OPTIONS)

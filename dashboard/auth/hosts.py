@@ -5,11 +5,13 @@ forged Host cannot end up in a `Location`, a `status_url` or a mail."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
 from werkzeug.exceptions import SecurityError
+from werkzeug.routing import Map, MapAdapter
 from werkzeug.sansio.utils import get_host
 from werkzeug.wrappers import Response
 
@@ -41,8 +43,13 @@ class TrustedHostGuard:
 
 def public_url(endpoint: str, **values: Any) -> str:
     """The absolute URL of `endpoint` under PUBLIC_BASE_URL, in or outside a request."""
-    base = urlsplit(current_app.config["PUBLIC_BASE_URL"])
-    adapter = current_app.url_map.bind(
-        base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "http"
-    )
+    adapter = _public_adapter(current_app.url_map, current_app.config["PUBLIC_BASE_URL"])
     return adapter.build(endpoint, values, force_external=True)
+
+
+@lru_cache(maxsize=16)
+def _public_adapter(url_map: Map, base_url: str) -> MapAdapter:
+    # Bound once per app and base (every 202 of the API builds two URLs); building is
+    # read-only, so the threads of a process share it.
+    base = urlsplit(base_url)
+    return url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "http")

@@ -16,6 +16,10 @@ from pathlib import Path
 from dashboard.sending.queues import QUEUES
 
 CELERY_APP = "celery_worker"  # the entry module: `celery -A celery_worker ...`
+# The web tier's gunicorn options, as the Dockerfile, docker-compose.yml and the Kubernetes
+# manifest give them too (tests/test_deployment_files.py holds them to it); what
+# bench/api_intake.py measures.
+WEB_GUNICORN_OPTIONS = ("--workers", "2", "--threads", "4")
 
 
 @dataclass(frozen=True)

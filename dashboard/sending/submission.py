@@ -10,9 +10,8 @@ from datetime import datetime
 from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy.orm import make_transient_to_detached
 
-from dashboard.database import transaction
+from dashboard.database import detached_row, transaction
 from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox, parse_mailbox
 from dashboard.mail.attachments import AttachmentFile
@@ -176,7 +175,4 @@ def _submit_together(
         ],
         event=event_values("sent", "", f"{len(recipients)} recipient(s) from {source}"),
     )
-    campaign = Campaign(id=submit_together(submission), **values)
-    make_transient_to_detached(campaign)
-    db.session.add(campaign)
-    return campaign
+    return detached_row(Campaign, {"id": submit_together(submission), **values})
