@@ -128,14 +128,14 @@ def one_round(count: int) -> float:
         address, name, city = person(i)
         values = json.dumps({"email": address, "name": name, "city": city}, ensure_ascii=False)
         rows.append(row(i + 1, 7, address, name, f"<{i + 1}.7@example.vn>", values, 0))
-    sizes = CampaignRenderer(campaign, config).envelope(rows[0]).data
+    sample = CampaignRenderer(campaign, config).envelope(rows[0]).data  # ~6 KB on the wire
     started = time.process_time()
     for first in range(0, count, BATCH):
         renderer = CampaignRenderer(campaign, config)
         for message in rows[first : first + BATCH]:
             renderer.envelope(message)
     spent = time.process_time() - started
-    assert len(sizes) > 4000, len(sizes)
+    assert len(sample) > 4000, len(sample)
     return spent / count * 1e6
 
 
