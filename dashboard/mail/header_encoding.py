@@ -14,7 +14,7 @@ so a fold can fall anywhere without adding or losing a character. A line that co
 
 from __future__ import annotations
 
-import base64
+from binascii import b2a_base64
 
 from dashboard.mail.addresses import Mailbox, plain_display_name
 from dashboard.mail.headers import HeaderInjectionError, check_header_value
@@ -30,6 +30,13 @@ _ATEXT = frozenset(
 )
 
 
+_ATEXT_OR_SPACE = _ATEXT | {" "}
+
+
+def _quoted(display: str) -> str:
+    return '"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 class HeaderTooLongError(HeaderInjectionError):
     """A header field that no legal fold brings within 998 octets a line."""
 
@@ -39,28 +46,32 @@ def _word_bytes(room: int) -> int:
     return max(3, min(_MAX_WORD_BYTES, (room - _WORD_OVERHEAD) // 4 * 3))
 
 
-def _encode(chunk: str) -> str:
-    return "=?utf-8?b?" + base64.b64encode(chunk.encode("utf-8")).decode("ascii") + "?="
+def _encode(chunk: bytes) -> str:
+    return "=?utf-8?b?" + b2a_base64(chunk, newline=False).decode("ascii") + "?="
 
 
 def encoded_words(text: str, first_room: int = FOLD_AT - 1) -> list[str]:
     """`text` as RFC 2047 base64 encoded-words, cut between code points, never inside one; the
     first word fits in `first_room` characters, the others on a continuation line."""
+    data = text.encode("utf-8")
     budget = _word_bytes(first_room)
-    if len(text.encode("utf-8")) <= budget:  # the usual name or subject: one word
-        return [_encode(text)]
+    if len(data) <= budget:  # the usual name or subject: one word
+        return [_encode(data)]
     words: list[str] = []
-    chunk: list[str] = []
-    size = 0
-    for char in text:
-        code = ord(char)
-        width = 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
-        if chunk and size + width > budget:
-            words.append(_encode("".join(chunk)))
-            chunk, size, budget = [], 0, _MAX_WORD_BYTES
-        chunk.append(char)
-        size += width
-    words.append(_encode("".join(chunk)))
+    start, end = 0, len(data)
+    while start < end:
+        cut = start + budget
+        if cut >= end:
+            cut = end
+        else:
+            while data[cut] & 0xC0 == 0x80:  # a UTF-8 continuation byte: inside a code point
+                cut -= 1
+            if cut == start:  # one code point wider than the room: it goes whole
+                cut += 1
+                while cut < end and data[cut] & 0xC0 == 0x80:
+                    cut += 1
+        words.append(_encode(data[start:cut]))
+        start, budget = cut, _MAX_WORD_BYTES
     return words
 
 
@@ -95,7 +106,7 @@ def fold(words: list[str], first_line_used: int) -> str:
 def header_line(name: str, value: str, *, field: str | None = None) -> bytes:
     """`Name: value` with CRLF; refused if a line of it would pass 998 octets."""
     line = f"{name}: {value}"
-    if max(len(part) for part in line.split("\r\n")) > LINE_LIMIT:
+    if len(line) > LINE_LIMIT and max(map(len, line.split("\r\n"))) > LINE_LIMIT:
         raise HeaderTooLongError(
             f"{field or name} is too long to be written in an email header (once encoded, a "
             f"line of it would pass {LINE_LIMIT} characters)"
@@ -127,13 +138,12 @@ def mailbox_header(name: str, mailbox: Mailbox) -> bytes:
     if not display:
         return header_line(name, address, field=f"{field} address")
     room = FOLD_AT - used
-    quoted = '"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if _reads_back_plain(display, room) and set(display) <= _ATEXT | {" "}:
+    if not display.isascii():  # the usual name for this dispatcher's users
+        words = ["".join(encoded_words(display))]
+    elif _reads_back_plain(display, room) and _ATEXT_OR_SPACE.issuperset(display):
         words = display.split(" ")
-    elif (
-        display.isascii() and display.isprintable() and "=?" not in display and len(quoted) <= room
-    ):
-        words = [quoted]  # ASCII with specials (commas, quotes, a backslash): quoted
+    elif display.isprintable() and "=?" not in display and len(_quoted(display)) <= room:
+        words = [_quoted(display)]  # ASCII with specials (commas, quotes, a backslash): quoted
     else:
         words = ["".join(encoded_words(display))]
     return header_line(name, fold([*words, f"<{address}>"], used), field=f"{field} name")

@@ -62,6 +62,8 @@ def check_no_bidi_controls(value: str, *, field: str) -> str:
 def check_header_value(value: str, *, field: str = "header") -> str:
     """Return `value` unchanged, or raise if it contains CR, LF, NUL or any other control or
     line-separator character, or is overlong."""
+    if len(value) <= MAX_HEADER_CHARS and _LINE_BREAKERS.search(value) is None:
+        return value  # the usual case; CR, LF and NUL are among the line breakers
     for char, name in (
         ("\r", CR),
         ("\n", LF),

@@ -20,6 +20,8 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
+from dashboard.mail.plain_merge import PlainMerge, layout_of
+
 # What ends a line for someone (CR LF, the other ASCII breaks, NEL, the Unicode separators).
 _SUBJECT_LINE_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
 
@@ -227,9 +229,20 @@ class TemplateProblem(ValueError):
 
 @dataclass(frozen=True)
 class RenderedContent:
+    """A recipient's subject, and each body as the pieces the template yielded: its literal
+    text (one of `MergeTemplate.literals`, the same for every recipient) between the values."""
+
     subject: str
-    text: str
-    html: str | None
+    text_pieces: Iterable[str]
+    html_pieces: Iterable[str] | None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_pieces)
+
+    @property
+    def html(self) -> str | None:
+        return None if self.html_pieces is None else "".join(self.html_pieces)
 
 
 @dataclass(frozen=True)
@@ -240,6 +253,11 @@ class MergeTemplate:
     text: Template
     html: Template | None
     variables: frozenset[str]
+    #: The bodies' literal text, as each rendering yields it between the values: what the mail
+    #: builder can encode once for every recipient.
+    literals: frozenset[str] = frozenset()
+    #: For a template of nothing but text and {{ name }}: the same rendering without Jinja.
+    plain: PlainMerge | None = None
 
     def render(
         self, values: Mapping[str, str], *, max_bytes: int = DEFAULT_MAX_RENDERED_BYTES
@@ -247,8 +265,13 @@ class MergeTemplate:
         """Render for one recipient; TemplateProblem names the field and what went wrong,
         including a message that would pass `max_bytes` (UTF-8, subject and bodies together):
         rendering stops there, so a 100 KB value used 500 times never costs 50 MB."""
-        parts = []
-        budget = [max_bytes]
+        if self.plain is not None:
+            filled = self.plain.fill(values, max_bytes // 4)  # 4 bytes a character at most
+            if filled is not None:
+                subject, text, html = filled
+                return RenderedContent(_SUBJECT_LINE_BREAKS.sub(" ", subject), text, html)
+        budget = _Budget(max_bytes)
+        parts: list[list[str] | None] = []
         for field, template in (
             ("subject", self.subject),
             ("text", self.text),
@@ -258,7 +281,7 @@ class MergeTemplate:
                 parts.append(None)
                 continue
             try:
-                parts.append(_bounded_render(template, values, budget, field, max_bytes))
+                parts.append(budget.render(template, values, field))
             except TemplateProblem:
                 raise
             except SecurityError as error:
@@ -267,34 +290,63 @@ class MergeTemplate:
                 raise TemplateProblem(field, _describe(error)) from None
             except Exception as error:  # a template is code a person wrote: any error is theirs
                 raise TemplateProblem(field, f"{type(error).__name__}: {error}") from None
-        subject, text, html = parts
+        subject_pieces, text_pieces, html_pieces = parts
         # A value with a line break must not start a new header: each break is a space; the
         # rest (runs of spaces, tabs, spaces at the ends) is sent as the file holds it.
-        subject = _SUBJECT_LINE_BREAKS.sub(" ", subject)
-        return RenderedContent(subject=subject, text=text, html=html)
+        subject = _SUBJECT_LINE_BREAKS.sub(" ", "".join(subject_pieces or ()))
+        return RenderedContent(subject, text_pieces or [], html_pieces)
 
 
-def _bounded_render(
-    template: Template, values: Mapping[str, str], budget: list[int], field: str, limit: int
-) -> str:
-    """The rendered text, read piece by piece from Jinja's generator and abandoned as soon as
-    the message's remaining byte budget is spent."""
-    pieces: list[str] = []
-    stream: Iterator[str] = template.generate(values)
-    try:
-        for piece in stream:
-            budget[0] -= len(piece) if piece.isascii() else len(piece.encode("utf-8"))
-            if budget[0] < 0:
-                raise TemplateProblem(
-                    field,
-                    f"the message would be larger than {limit:,} bytes for this recipient "
-                    "(the limit is MERGE_MAX_RENDERED_BYTES); shorten the template or the "
-                    "values it repeats",
-                )
-            pieces.append(piece)
-    finally:
-        stream.close()  # type: ignore[attr-defined]
-    return "".join(pieces)
+class _Budget:
+    """The UTF-8 bytes one message may still render to, counted as Jinja yields each piece.
+
+    A piece of n characters is at most 4n bytes, so while four times the characters rendered
+    fit the limit nothing is encoded to count; past that point each piece is counted exactly,
+    and rendering stops at the piece that passes the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.chars = 0
+        self.exact: int | None = None  # bytes rendered, once counted exactly
+        self.done: list[list[str]] = []
+
+    def render(self, template: Template, values: Mapping[str, str], field: str) -> list[str]:
+        pieces: list[str] = []
+        keep = pieces.append
+        chars, safe = self.chars, self.limit // 4
+        # The compiled template's own generator: `Template.generate` adds a second generator
+        # around it only to rewrite tracebacks, and every error here becomes a TemplateProblem.
+        # `shared`: the values are read where they are, not copied with the (empty) globals.
+        context = template.new_context(values, shared=True)
+        stream: Iterator[str] = template.root_render_func(context)
+        try:
+            for piece in stream:
+                keep(piece)
+                chars += len(piece)
+                if chars > safe:
+                    self._count_exactly(pieces, field)
+            self.chars = chars
+        finally:
+            stream.close()  # type: ignore[attr-defined]
+        self.done.append(pieces)
+        return pieces
+
+    def _count_exactly(self, pieces: list[str], field: str) -> None:
+        if self.exact is None:  # the first time: everything rendered before this piece
+            self.exact = sum(_utf8_size(piece) for done in self.done for piece in done)
+            self.exact += sum(_utf8_size(piece) for piece in pieces[:-1])
+        self.exact += _utf8_size(pieces[-1])
+        if self.exact > self.limit:
+            raise TemplateProblem(
+                field,
+                f"the message would be larger than {self.limit:,} bytes for this recipient "
+                "(the limit is MERGE_MAX_RENDERED_BYTES); shorten the template or the "
+                "values it repeats",
+            )
+
+
+def _utf8_size(piece: str) -> int:
+    return len(piece) if piece.isascii() else len(piece.encode("utf-8"))
 
 
 def _describe(error: TemplateError) -> str:
@@ -309,6 +361,7 @@ def _describe(error: TemplateError) -> str:
 def compile_merge(subject: str, text: str, html: str | None) -> MergeTemplate:
     """Compile the three parts; TemplateProblem for a syntax error, naming field and line."""
     compiled = []
+    layouts = []
     variables: set[str] = set()
     for field, source, env in (
         ("subject", subject, _TEXT),
@@ -324,6 +377,7 @@ def compile_merge(subject: str, text: str, html: str | None) -> MergeTemplate:
             _refuse_costly_parts(tree, field)
             variables |= meta.find_undeclared_variables(tree)
             compiled.append(env.from_string(source))
+            layouts.append(layout_of(tree))
         except TemplateSyntaxError as error:
             raise TemplateProblem(field, f"line {error.lineno}: {error.message}") from None
         except TemplateProblem:
@@ -334,7 +388,29 @@ def compile_merge(subject: str, text: str, html: str | None) -> MergeTemplate:
             raise TemplateProblem(
                 field, f"the template is too complex for mail merge ({type(error).__name__})"
             ) from None
-    return MergeTemplate(*compiled, variables=frozenset(variables))
+    subject_template, text_template, html_template = compiled
+    subject_layout, text_layout, *html_layout = layouts
+    plain = None
+    if subject_layout and text_layout and (html is None or html_layout[0]):
+        plain = PlainMerge(subject_layout, text_layout, html_layout[0] if html_layout else None)
+    return MergeTemplate(
+        subject_template,
+        text_template,
+        html_template,
+        variables=frozenset(variables),
+        literals=_literals(text_template) | _literals(html_template),
+        plain=plain,
+    )
+
+
+def _literals(template: Template | None) -> frozenset[str]:
+    """The strings a compiled template yields as they are: Jinja compiles each run of literal
+    text to one constant of its render function. (Other constants, variable names for one, are
+    never yielded and cost nothing: the builder only looks strings up.)"""
+    if template is None:
+        return frozenset()
+    constants = template.root_render_func.__code__.co_consts
+    return frozenset(constant for constant in constants if isinstance(constant, str))
 
 
 def check_merge(template: MergeTemplate, columns: Iterable[str]) -> list[TemplateProblem]:

@@ -21,11 +21,12 @@ from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox
 from dashboard.mail.attachments import AttachmentFile
 from dashboard.mail.merge import MergeTemplate, compile_merge
+from dashboard.mail.quoted_printable import Body
 from dashboard.mail.skeleton import MimeSkeleton, Personalised
 from dashboard.mail.smtp import Envelope
 from dashboard.mail.verp import verp_address, verp_key
 from dashboard.models import Campaign, Message
-from dashboard.sending.unsubscribe_links import unsubscribe_serializer, unsubscribe_url
+from dashboard.sending.unsubscribe_links import UnsubscribeLinks, unsubscribe_serializer
 
 #: The columns a batch reads of each message: what its envelope and its retry need.
 SENDING_COLUMNS = (
@@ -83,10 +84,16 @@ class CampaignRenderer:
             ],
             list_unsubscribe=self.bulk,
             boundary_seed=f"campaign-{campaign.id}",
+            literals=(
+                self.template.literals
+                if self.template is not None
+                else [body for body in (campaign.text_body, campaign.html_body) if body]
+            ),
         )
-        self.base_url = config["PUBLIC_BASE_URL"]
         self.max_rendered_bytes: int = config["MERGE_MAX_RENDERED_BYTES"]
-        self.serializer = unsubscribe_serializer(config["SECRET_KEY"])
+        self.links = UnsubscribeLinks(
+            config["PUBLIC_BASE_URL"], unsubscribe_serializer(config["SECRET_KEY"])
+        )
         # With a bounce domain, each message's envelope sender is its own bounce address.
         self.bounce_domain: str = config.get("BOUNCE_DOMAIN", "")
         self.bounce_local: str = config.get("BOUNCE_LOCAL_PART", "bounces")
@@ -98,9 +105,9 @@ class CampaignRenderer:
         """The message's bytes. A merge raises TemplateProblem when the row does not fit the
         templates; a value no header can carry raises ValueError naming the field."""
         campaign = self.campaign
-        link = None
-        if self.bulk:
-            link = unsubscribe_url(self.base_url, self.serializer, message.to_address, campaign.id)
+        link = self.links.url(message.to_address, campaign.id) if self.bulk else None
+        text: Body
+        html: Body | None
         if self.template is None:
             subject, text, html = campaign.subject, campaign.text_body, campaign.html_body
         else:
@@ -110,7 +117,7 @@ class CampaignRenderer:
             if link is not None:
                 values["unsubscribe_url"] = link
             content = self.template.render(values, max_bytes=self.max_rendered_bytes)
-            subject, text, html = content.subject, content.text, content.html
+            subject, text, html = content.subject, content.text_pieces, content.html_pieces
             if subject != campaign.subject:
                 self.rendered_subjects[message.id] = subject
         data = self.skeleton.render(
