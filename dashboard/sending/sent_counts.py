@@ -79,10 +79,9 @@ def move_sends(message_ids: Sequence[int], now: datetime) -> None:
         return
     results_of = Counter(message_ids)
     previous = db.session.execute(_PREVIOUS_SENT_AT, {"ids": sorted(set(message_ids))}).all()
-    changes: Counter[datetime] = Counter()
+    changes: Counter[datetime] = Counter({floor_to(now, "hour"): len(previous)})
     duplicates = []
     for message_id, sent_at in previous:
-        changes[floor_to(now, "hour")] += 1
         if sent_at is not None:
             changes[floor_to(sent_at, "hour")] -= 1
         if sent_at is not None or results_of[message_id] > 1:
