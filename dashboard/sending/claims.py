@@ -5,11 +5,25 @@ the same batch left in `sending`, once their lease has run out."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, insert, or_, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from dashboard.database import transaction
 from dashboard.extensions import db
@@ -38,28 +52,46 @@ def claim_messages(
     if not message_ids:
         return []
     now = utcnow()
+    table = Message.__table__
     statement = (
-        update(Message)
+        update(table)
         .where(
-            Message.id.in_(message_ids),
-            Message.status.in_(CLAIMABLE_STATUSES),
-            Message.campaign_id.not_in(held_campaigns()),
+            among_ids(table.c.id),
+            table.c.status.in_(CLAIMABLE_STATUSES),
+            table.c.campaign_id.not_in(held_campaigns()),
         )
         .values(
             status=MessageStatus.SENDING,
             claimed_at=now,
             lease_token=token,
             lease_expires_at=lease_expiry(lease_seconds, now),
-            attempts=Message.attempts + 1,
+            attempts=table.c.attempts + 1,
             task_id=task_id,
             next_attempt_at=None,
         )
-        .returning(Message.id)
-        .execution_options(synchronize_session=False)
+        .returning(table.c.id)
     )
-    claimed = list(db.session.scalars(statement))
+    claimed = list(db.session.scalars(statement, {"ids": ids_parameter(message_ids)}))
     db.session.commit()
     return sorted(claimed)
+
+
+def among_ids(column: ColumnElement[int]) -> ColumnElement[bool]:
+    """`column` is one of the ids bound as `ids` (`ids_parameter`): one parameter, a JSON array
+    on SQLite and an array on PostgreSQL, where `IN (...)` had one parameter per id for the
+    driver and SQLAlchemy to handle (a batch claims 500)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        listed = func.json_each(bindparam("ids")).table_valued("value")
+        return column.in_(select(listed.c.value))
+    return column == any_(cast(bindparam("ids"), ARRAY(Integer)))
+
+
+def ids_parameter(message_ids: Sequence[int]) -> str | list[int]:
+    """The value `among_ids` binds as `ids`."""
+    ids = [int(message_id) for message_id in message_ids]
+    if db.session.get_bind().dialect.name == "sqlite":
+        return json.dumps(ids)
+    return ids
 
 
 STALE_OUTCOME = "stale"
