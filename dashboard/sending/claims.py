@@ -5,25 +5,11 @@ the same batch left in `sending`, once their lease has run out."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import (
-    ARRAY,
-    ColumnElement,
-    Integer,
-    and_,
-    any_,
-    bindparam,
-    cast,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, and_, insert, or_, update
 
 from dashboard.database import transaction
 from dashboard.extensions import db
@@ -35,6 +21,7 @@ from dashboard.models import (
     held_campaigns,
     utcnow,
 )
+from dashboard.sending.id_lists import among_ids, dialect_name, ids_parameter
 from dashboard.sending.leases import lease_expiry
 
 log = logging.getLogger(__name__)
@@ -52,11 +39,12 @@ def claim_messages(
     if not message_ids:
         return []
     now = utcnow()
+    dialect = dialect_name()
     table = Message.__table__
     statement = (
         update(table)
         .where(
-            among_ids(table.c.id),
+            among_ids(table.c.id, dialect),
             table.c.status.in_(CLAIMABLE_STATUSES),
             table.c.campaign_id.not_in(held_campaigns()),
         )
@@ -71,27 +59,9 @@ def claim_messages(
         )
         .returning(table.c.id)
     )
-    claimed = list(db.session.scalars(statement, {"ids": ids_parameter(message_ids)}))
+    claimed = list(db.session.scalars(statement, {"ids": ids_parameter(message_ids, dialect)}))
     db.session.commit()
     return sorted(claimed)
-
-
-def among_ids(column: ColumnElement[int]) -> ColumnElement[bool]:
-    """`column` is one of the ids bound as `ids` (`ids_parameter`): one parameter, a JSON array
-    on SQLite and an array on PostgreSQL, where `IN (...)` had one parameter per id for the
-    driver and SQLAlchemy to handle (a batch claims 500)."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        listed = func.json_each(bindparam("ids")).table_valued("value")
-        return column.in_(select(listed.c.value))
-    return column == any_(cast(bindparam("ids"), ARRAY(Integer)))
-
-
-def ids_parameter(message_ids: Sequence[int]) -> str | list[int]:
-    """The value `among_ids` binds as `ids`."""
-    ids = [int(message_id) for message_id in message_ids]
-    if db.session.get_bind().dialect.name == "sqlite":
-        return json.dumps(ids)
-    return ids
 
 
 STALE_OUTCOME = "stale"

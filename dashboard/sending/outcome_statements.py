@@ -20,6 +20,7 @@ from sqlalchemy import DateTime, TextClause, bindparam, text
 
 from dashboard.extensions import db
 from dashboard.models import MessageStatus
+from dashboard.sending.id_lists import dialect_name
 
 _ATTEMPT_COLUMNS = "message_id, outcome, smtp_code, smtp_reply, duration_ms, worker, task_id"
 _SHARED = ":worker, :task_id, :now"
@@ -77,10 +78,6 @@ def _statements(dialect: str) -> tuple[TextClause, dict[str, TextClause]]:
     return attempts, updates
 
 
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
-
-
 def _json(rows: Sequence[Sequence[Any]]) -> str:
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
@@ -96,7 +93,7 @@ def insert_attempts(
     this order, each finished at `now` by `worker` in task `task_id`."""
     if not attempts:
         return
-    dialect = _dialect()
+    dialect = dialect_name()
     params: dict[str, Any] = {"worker": worker, "task_id": task_id, "now": now}
     if dialect == "sqlite":
         params["rows"] = _json(attempts)
@@ -120,7 +117,7 @@ def update_messages(
     the database."""
     if not rows:
         return
-    dialect = _dialect()
+    dialect = dialect_name()
     retrying = status == MessageStatus.RETRYING
     params: dict[str, Any] = {"status": str(status), "now": now}
     if dialect == "sqlite":
