@@ -21,6 +21,7 @@ from dashboard.models import (
     held_campaigns,
     utcnow,
 )
+from dashboard.sending.id_lists import among_ids, dialect_name, ids_parameter
 from dashboard.sending.leases import lease_expiry
 
 log = logging.getLogger(__name__)
@@ -38,26 +39,27 @@ def claim_messages(
     if not message_ids:
         return []
     now = utcnow()
+    dialect = dialect_name()
+    table = Message.__table__
     statement = (
-        update(Message)
+        update(table)
         .where(
-            Message.id.in_(message_ids),
-            Message.status.in_(CLAIMABLE_STATUSES),
-            Message.campaign_id.not_in(held_campaigns()),
+            among_ids(table.c.id, dialect),
+            table.c.status.in_(CLAIMABLE_STATUSES),
+            table.c.campaign_id.not_in(held_campaigns()),
         )
         .values(
             status=MessageStatus.SENDING,
             claimed_at=now,
             lease_token=token,
             lease_expires_at=lease_expiry(lease_seconds, now),
-            attempts=Message.attempts + 1,
+            attempts=table.c.attempts + 1,
             task_id=task_id,
             next_attempt_at=None,
         )
-        .returning(Message.id)
-        .execution_options(synchronize_session=False)
+        .returning(table.c.id)
     )
-    claimed = list(db.session.scalars(statement))
+    claimed = list(db.session.scalars(statement, {"ids": ids_parameter(message_ids, dialect)}))
     db.session.commit()
     return sorted(claimed)
 

@@ -2,8 +2,9 @@
 
 Each result sets its message's status (`sent`, `retrying` with the time it goes again, or
 `failed`) and adds a `DeliveryAttempt`; sent results move the hourly sent counts
-(`sent_counts`). All of it is one transaction, in bulk; the failure guard then looks at the
-campaigns of new refusals, and each attempt is logged on one line.
+(`sent_counts`). All of it is one transaction of a few statements (`outcome_statements`); the
+failure guard then looks at the campaigns of new refusals, and the chunk is logged in one
+record, a line per attempt.
 
 The Celery signal handler (`dashboard.signals`) calls `record_outcomes` inside the app context;
 an error rolls back and goes up to it, and the task sees it and writes the chunk again.
@@ -14,26 +15,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from itertools import groupby
 from typing import Any
-
-from sqlalchemy import bindparam, insert, update
 
 from dashboard.database import DATABASE_AWAY, transaction
 from dashboard.extensions import db
 from dashboard.mail.smtp import DeliveryResult, Outcome
-from dashboard.models import DeliveryAttempt, Message, MessageStatus, utcnow
+from dashboard.models import MessageStatus, utcnow
 from dashboard.sending.failure_guard import is_failure, pause_failing_campaigns
+from dashboard.sending.outcome_statements import insert_attempts, update_messages
 from dashboard.sending.sent_counts import move_sends
 from dashboard.webhooks.outbox import enqueue_outcomes
 
 log = logging.getLogger(__name__)
 
-# Core statements, executed with one parameter set per result: the ORM's bulk paths would
-# inspect every row (a fifth of a bulk worker's time) for what these say once.
-_MESSAGE = Message.__table__
-_UPDATE_MESSAGE = update(_MESSAGE).where(_MESSAGE.c.id == bindparam("key"))
-_INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)
+#: The longest SMTP reply kept, on the row and on the attempt.
+REPLY_CHARS = 2000
 
 
 def record_outcomes(
@@ -52,12 +48,12 @@ def record_outcomes(
     (the batch has them in memory already).
     """
     now = utcnow()
-    updates = [message_update(result, retry_at, now) for result in results]
-    attempts = [attempt_row(result, worker, task_id, now) for result in results]
+    # A message with two results in one chunk ends as the later one says (as row by row did).
+    final = {result.key: message_update(result, retry_at, now) for result in results}
     sent = [result.key for result in results if result.outcome is Outcome.SENT]
     with transaction():
-        _write_outcomes(attempts, sent, updates, now)
-        enqueue_outcomes(db.session, updates)  # webhooks' events commit with the outcomes
+        _write_outcomes(results, sent, final, worker=worker, task_id=task_id, now=now)
+        enqueue_outcomes(db.session, final.values())  # webhooks' events commit with the outcomes
     try:
         _check_failing_campaigns(results)
     except DATABASE_AWAY as error:  # recorded already: writing them again would log them twice
@@ -73,7 +69,7 @@ def message_update(
     row: dict[str, Any] = {
         "key": result.key,
         "last_code": result.code,
-        "last_reply": result.reply[:2000],
+        "last_reply": result.reply[:REPLY_CHARS],
         "updated_at": now,
     }
     if result.outcome is Outcome.SENT:
@@ -85,38 +81,34 @@ def message_update(
     return row
 
 
-def attempt_row(
-    result: DeliveryResult, worker: str, task_id: str | None, now: datetime
-) -> dict[str, Any]:
-    """The `DeliveryAttempt` a result adds."""
-    return {
-        "message_id": result.key,
-        "outcome": result.outcome.value,
-        "smtp_code": result.code,
-        "smtp_reply": result.reply[:2000],
-        "worker": worker[:200],
-        "task_id": task_id,
-        "duration_ms": result.duration_ms,
-        "finished_at": now,
-    }
-
-
 def _write_outcomes(
-    attempts: list[dict[str, Any]],
+    results: Sequence[DeliveryResult],
     sent: list[int],
-    updates: list[dict[str, Any]],
+    final: Mapping[int, Mapping[str, Any]],
+    *,
+    worker: str,
+    task_id: str | None,
     now: datetime,
 ) -> None:
     """The transaction's statements, in this order: the attempts, the hourly counts, the rows."""
-    db.session.execute(_INSERT_ATTEMPT, attempts)
+    insert_attempts(
+        [(r.key, r.outcome.value, r.code, r.reply[:REPLY_CHARS], r.duration_ms) for r in results],
+        worker=worker[:200],
+        task_id=task_id,
+        now=now,
+    )
     # The hourly sent counts need each message's previous sent_at: read after a first
     # write (SQLite takes its write lock there; PostgreSQL locks the rows read) and before
     # the update, so no other writer can change it in between.
     move_sends(sent, now)
-    # Consecutive rows of one shape (sent, retrying, failed) go in one executemany, in
-    # their order (id order: concurrent writers lock rows alike).
-    for _, shaped in groupby(updates, key=lambda row: tuple(row)):
-        db.session.execute(_UPDATE_MESSAGE, list(shaped))
+    by_status: dict[str, list[tuple[int, int | None, str, datetime | None]]] = {}
+    for key in sorted(final):  # id order: concurrent writers lock rows alike
+        row = final[key]
+        by_status.setdefault(row["status"], []).append(
+            (key, row["last_code"], row["last_reply"], row.get("next_attempt_at"))
+        )
+    for status, rows in by_status.items():
+        update_messages(status, rows, now)
 
 
 def _check_failing_campaigns(results: Sequence[DeliveryResult]) -> None:
@@ -134,17 +126,23 @@ def _check_failing_campaigns(results: Sequence[DeliveryResult]) -> None:
 def log_attempts(
     results: Sequence[DeliveryResult], worker: str, recipients: Mapping[int, tuple[int, str]]
 ) -> None:
-    """One logfmt line per attempt, for log search across hosts: the recipient's domain only,
-    never the address, the body or a credential."""
+    """One INFO record per chunk: a summary line, then one logfmt line per attempt, for log
+    search across hosts; the recipient's domain only, never the address, the body or a
+    credential. One record, not one per attempt: making and writing a record cost a bulk
+    worker more than writing the attempt to the database."""
+    if not results or not log.isEnabledFor(logging.INFO):
+        return
+    worker = worker or "-"
+    counts: dict[str, int] = {}
+    lines = []
     for result in results:
+        outcome = result.outcome.value
+        counts[outcome] = counts.get(outcome, 0) + 1
         campaign_id, domain = recipients.get(result.key, (None, ""))
-        log.info(
-            "delivery campaign=%s message=%s domain=%s outcome=%s code=%s duration_ms=%s worker=%s",
-            campaign_id,
-            result.key,
-            domain or "-",
-            result.outcome.value,
-            result.code if result.code is not None else "-",
-            result.duration_ms,
-            worker or "-",
+        code = result.code if result.code is not None else "-"
+        lines.append(
+            f"delivery campaign={campaign_id} message={result.key} domain={domain or '-'} "
+            f"outcome={outcome} code={code} duration_ms={result.duration_ms} worker={worker}"
         )
+    summary = " ".join(f"{outcome}={count}" for outcome, count in sorted(counts.items()))
+    log.info("deliveries worker=%s %s\n%s", worker, summary, "\n".join(lines))

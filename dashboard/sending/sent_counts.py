@@ -21,12 +21,13 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Insert, bindparam, func, select
+from sqlalchemy import Insert, Select, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dashboard.extensions import db
 from dashboard.models import DeliveryAttempt, DuplicateSend, Message, SentHour
+from dashboard.sending.id_lists import among_ids, dialect_name, ids_parameter
 from dashboard.sending.time_buckets import LABEL_FORMATS, floor_to, time_bucket
 
 
@@ -44,14 +45,16 @@ def _upserts(dialect: str) -> tuple[Insert, Insert]:
     return add, duplicate.on_conflict_do_nothing()
 
 
-# Locked (PostgreSQL) so that two workers recording the same message count it once: the second
-# one waits and then reads the first one's sent_at.
-_PREVIOUS_SENT_AT = (
-    select(Message.id, Message.sent_at)
-    .where(Message.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Message.id)
-    .with_for_update()
-)
+@cache
+def _previous_sent_at(dialect: str) -> Select[tuple[int, datetime | None]]:
+    """Locked (PostgreSQL) so that two workers recording the same message count it once: the
+    second one waits and then reads the first one's sent_at."""
+    return (
+        select(Message.id, Message.sent_at)
+        .where(among_ids(Message.id, dialect))
+        .order_by(Message.id)
+        .with_for_update()
+    )
 
 
 def add_duplicates(message_ids: Collection[int]) -> None:
@@ -78,11 +81,12 @@ def move_sends(message_ids: Sequence[int], now: datetime) -> None:
     if not message_ids:
         return
     results_of = Counter(message_ids)
-    previous = db.session.execute(_PREVIOUS_SENT_AT, {"ids": sorted(set(message_ids))}).all()
-    changes: Counter[datetime] = Counter()
+    dialect = dialect_name()
+    ids = ids_parameter(sorted(set(message_ids)), dialect)
+    previous = db.session.execute(_previous_sent_at(dialect), {"ids": ids}).all()
+    changes: Counter[datetime] = Counter({floor_to(now, "hour"): len(previous)})
     duplicates = []
     for message_id, sent_at in previous:
-        changes[floor_to(now, "hour")] += 1
         if sent_at is not None:
             changes[floor_to(sent_at, "hour")] -= 1
         if sent_at is not None or results_of[message_id] > 1:
