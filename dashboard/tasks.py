@@ -18,7 +18,7 @@ from dashboard.campaigns.importer import run_import
 from dashboard.database import DATABASE_AWAY
 from dashboard.extensions import db
 from dashboard.mail.rate_limit import QuotaExhausted, next_window
-from dashboard.mail.smtp import DeliveryResult, Envelope, Outcome
+from dashboard.mail.smtp import DeliveryResult, Envelope, Outcome, StopSending
 from dashboard.models import utcnow
 from dashboard.sending.accounts.delivery import AccountsWaiting, deliver_through, route_waiting
 from dashboard.sending.accounts.health import probe_held_accounts
@@ -152,7 +152,8 @@ def _while_held(envelopes: Iterable[Envelope], lease: Lease, report: _Report) ->
     skipped, never sent by this batch."""
     for envelope in envelopes:
         if not lease.keep(report.settle):
-            return
+            # Not `return`: a message taken ahead of its predecessor's reply must not go out.
+            raise StopSending
         if lease.holds(envelope.key):
             yield envelope
         else:
@@ -231,6 +232,8 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
             admit=lambda paced: _while_held(paced, lease, report),
         ):
             report.add(result)
+    except StopSending:  # an outcome could not be written, or the lease was lost
+        pass
     except AccountsWaiting as waiting:
         # Back to `retrying`: the dispatcher sends them when a hold is lifted (or at midnight).
         held_until = waiting.until(utcnow())

@@ -9,7 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from dashboard.mail.smtp import DeliveryResult, Envelope, Outcome, SmtpSettings, deliver_batch
+from dashboard.mail.smtp import (
+    DeliveryResult,
+    Envelope,
+    Outcome,
+    SmtpSettings,
+    StopSending,
+    deliver_batch,
+)
 from tests.smtp_server import ScriptedSMTPServer
 
 SENDER = "from@example.com"
@@ -127,6 +134,27 @@ def test_a_source_that_fails_gets_the_message_in_progress_finished_first(
         results.extend(deliver_batch(source(), settings(server)))
     assert outcomes(results) == [(1, Outcome.SENT, 250), (2, Outcome.SENT, 250)]
     assert [r.rcpt_tos for r in server.received] == [["m1@example.vn"], ["m2@example.vn"]]
+
+
+def test_a_source_that_stops_sending_abandons_the_message_taken_ahead(
+    server: ScriptedSMTPServer,
+) -> None:
+    """A batch that cannot record an outcome stops: the message whose envelope went ahead of
+    its predecessor's reply is never delivered, and has no result."""
+
+    def source() -> Iterator[Envelope]:
+        yield message(1)
+        yield message(2)
+        raise StopSending
+
+    results: list[DeliveryResult] = []
+    with pytest.raises(StopSending):
+        results.extend(deliver_batch(source(), settings(server)))
+    # One command at a time, message 2 is finished before the source is asked for a third.
+    delivered = [1] if server.script.pipelining else [1, 2]
+    assert [r.key for r in results] == delivered
+    assert all(r.outcome is Outcome.SENT for r in results)
+    assert [r.rcpt_tos for r in server.received] == [[f"m{k}@example.vn"] for k in delivered]
 
 
 def test_a_connection_dropped_after_a_reply_keeps_it_and_sends_the_rest_again(

@@ -60,6 +60,12 @@ class DeliveryResult:
     duration_ms: int
 
 
+class StopSending(Exception):
+    """Raised by the envelopes' source to stop at once: a message whose commands are already
+    on the wire (taken ahead of the last reply) is abandoned, its connection closed before the
+    end of its data so that the server discards it, instead of being finished."""
+
+
 class AccountUnavailable(Exception):
     """The SMTP account cannot be used now: its server cannot be reached, or it refuses the
     login (535) or the connection. Nothing is wrong with the messages; they should wait."""
@@ -380,8 +386,9 @@ def deliver_batch(
     server's reply to the end of that message's data. Without `lookahead` (a caller that hands
     over one envelope and waits for its result) each result comes before the next is taken.
     If taking an envelope raises, the message in progress is finished and its result yielded
-    first. Raises AccountUnavailable when no connection can be opened (at the start, or to
-    reconnect): the envelopes being sent and those after them have no result then.
+    first, except for StopSending, which abandons it unsent. Raises AccountUnavailable when no
+    connection can be opened (at the start, or to reconnect): the envelopes being sent and
+    those after them have no result then.
     """
     queue = _Queue(envelopes)
     link: _Link | None = None
@@ -391,6 +398,8 @@ def deliver_batch(
                 link = yield from _round_trip(link, None, queue)
             try:
                 attempt = queue.take()
+            except StopSending:
+                raise  # `finally` closes the link mid-dialogue: nothing more is delivered
             except Exception:
                 if link is not None and link.open is not None:
                     yield from _round_trip(link, None, queue, retry=False)
