@@ -70,3 +70,29 @@ def test_the_warning_is_asked_for_as_the_fields_change(client: FlaskClient, uniq
     assert 'id="empty-fields"' not in client.post("/compose/warnings", data=unmerged).get_data(
         as_text=True
     )
+
+
+def test_the_api_accepts_and_says_which_recipients_merge_nothing(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    body = {
+        "to": [f"An <a-{unique}@example.vn>", f"b-{unique}@example.vn", f"c-{unique}@example.vn"],
+        "subject": f"Chào {{{{ name }}}} {unique}",
+        "text": "Chào {{ name }}, đơn hàng của bạn đã sẵn sàng.",
+    }
+    headers = {"Accept-Language": "vi", "Idempotency-Key": f"warn-{unique}"}
+    first = client.post("/api/v1/emails", json=body, headers=headers)
+    assert first.status_code == 202
+    [warning] = first.json["warnings"]
+    assert warning["field"] == "name"
+    assert (warning["empty_for"], warning["recipients"]) == (2, 3)
+    assert warning["examples"] == [f"b-{unique}@example.vn", f"c-{unique}@example.vn"]
+    assert warning["message"].startswith("{{ name }} ") and "2" in warning["message"]
+    assert "is empty" not in warning["message"]  # in the requester's language
+    assert len(_campaigns(app, unique)) == 1  # accepted: an API client asked for it as it is
+
+    again = client.post("/api/v1/emails", json=body, headers=headers)
+    assert again.status_code == 202 and again.json == first.json
+
+    named = {**body, "to": [f"An <d-{unique}@example.vn>"]}
+    assert client.post("/api/v1/emails", json=named).json["warnings"] == []

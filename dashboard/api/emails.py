@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from pydantic import ValidationError
 
@@ -14,6 +15,7 @@ from dashboard.api.serialize import iso, message_out
 from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.auth.hosts import public_url
 from dashboard.auth.ownership import campaign_for
+from dashboard.campaigns.empty_fields import EmptyField, blank_merge_fields
 from dashboard.campaigns.overview import campaign_messages
 from dashboard.errors import api_error, invalid_fields
 from dashboard.models import Campaign, IdempotencyKey
@@ -42,10 +44,12 @@ def create_email():
         return bad_key(invalid)
 
     recipients: list[int] = []  # how many the request named, once it is validated
+    warnings: list[EmptyField] = []
 
     def submit(idempotency_key: IdempotencyKey | None) -> Campaign:
         email = EmailRequest.model_validate(data, context=limits_context(current_app.config))
         recipients.append(len(email.recipients))
+        warnings.extend(blank_merge_fields(email))
         return submit_email(
             email,
             source="api",
@@ -63,10 +67,41 @@ def create_email():
         return invalid_fields("", {invalid.field: str(invalid)})
     except (IdempotencyKeyReused, IdempotencyKeyBusy) as refused:
         return key_refused(refused)
-    return _accepted(created, None if created.replayed else recipients[0])
+    if created.replayed:  # the same body as the first answer: its warnings found again
+        warnings = _replayed_warnings(data)
+    return _accepted(created, None if created.replayed else recipients[0], warnings)
 
 
-def _accepted(created: Created, recipients: int | None):
+def _replayed_warnings(data: object) -> list[EmptyField]:
+    try:
+        email = EmailRequest.model_validate(data, context=limits_context(current_app.config))
+    except ValidationError:  # the limits changed since: the first answer stands without them
+        return []
+    return blank_merge_fields(email)
+
+
+def _warning(empty: EmptyField) -> dict:
+    field = f"{{{{ {empty.variable} }}}}"
+    total = empty.total or empty.rows
+    return {
+        "field": empty.variable,
+        "empty_for": empty.rows,
+        "recipients": total,
+        "examples": list(empty.recipients),
+        "message": ngettext(
+            "%(field)s is empty for %(count)s of %(total)s recipients: those messages merge "
+            "nothing there.",
+            "%(field)s is empty for %(count)s of %(total)s recipients: those messages merge "
+            "nothing there.",
+            empty.rows,
+            field=field,
+            count=empty.rows,
+            total=total,
+        ),
+    }
+
+
+def _accepted(created: Created, recipients: int | None, warnings: list[EmptyField]):
     """The 202 of a submitted email. A repeated request gets the same body: it depends only on
     what the campaign was submitted as (its recipients counted again when not given)."""
     campaign = created.campaign
@@ -79,6 +114,7 @@ def _accepted(created: Created, recipients: int | None):
             "status_url": status_url,
             "campaign_url": public_url("api.get_campaign", campaign_id=campaign.id),
             "send_at": iso(campaign.send_at),
+            "warnings": [_warning(empty) for empty in warnings],
         }
     )
     return response, 202, {"Location": status_url, **replay_headers(created)}

@@ -29,6 +29,16 @@ class MessageOut(BaseModel):
     sent_at: str | None
 
 
+class EmptyMergeField(BaseModel):
+    """A merge field that merges nothing for some recipients: sent all the same, as asked."""
+
+    field: str = Field(description="The variable, e.g. `name`.")
+    empty_for: int = Field(description="How many recipients it is empty for.")
+    recipients: int = Field(description="How many recipients the email has.")
+    examples: list[str] = Field(description="The first few addresses it is empty for.")
+    message: str = Field(description="The same warning in the requester's language.")
+
+
 class EmailAccepted(BaseModel):
     """The answer to `POST /api/v1/emails` (202): the campaign the email became."""
 
@@ -41,6 +51,11 @@ class EmailAccepted(BaseModel):
         "(pause, resume, cancel and retry-failed are under it)."
     )
     send_at: str | None = Field(default=None, description="When it is scheduled (UTC).")
+    warnings: list[EmptyMergeField] = Field(
+        default_factory=list,
+        description="Merge fields that merge nothing for some recipients, such as "
+        "`{{ name }}` for an address without a display name (Compose asks before sending).",
+    )
 
 
 class EmailStatus(BaseModel):
