@@ -300,3 +300,31 @@ def test_history_and_statistics_render_for_an_empty_database(
     assert len(stats["series"]) == 24 and not any(p["sent"] for p in stats["series"])
     export = client.get("/history/export.csv")
     assert export.get_data().decode("utf-8-sig").strip() == ",".join(COLUMNS)
+
+
+def test_the_throughput_charts_read_in_the_person_s_zone(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    day = datetime(2020, 6, 3, 10, 0)  # UTC; 17:00 in Hồ Chí Minh City
+    seed_campaign(
+        app,
+        [
+            {
+                "to_address": f"z{i}-{unique}@example.vn",
+                "status": "sent",
+                "sent_at": day + timedelta(seconds=30 * i),
+                "sent_attempts": 1,
+            }
+            for i in range(4)
+        ],
+        created_at=day,
+    )
+    zone = app.config["DISPLAY_TIMEZONE"]
+    app.config["DISPLAY_TIMEZONE"] = "Asia/Ho_Chi_Minh"
+    try:
+        page = client.get("/stats/", query_string=days_of(day)).get_data(as_text=True)
+    finally:
+        app.config["DISPLAY_TIMEZONE"] = zone
+    charts = page.split("throughput-chart")[1]
+    assert ">17:00<" in charts and ">17:01<" in charts
+    assert ">10:00<" not in charts

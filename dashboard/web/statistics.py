@@ -15,6 +15,7 @@ from dashboard.reporting.charts import BarChart, grouped_bars
 from dashboard.reporting.history import status_choices
 from dashboard.reporting.ranges import PRESETS, parse_range
 from dashboard.reporting.statistics import Statistics, compute_statistics
+from dashboard.sending.schedule import to_display
 from dashboard.web.formatting import UNIT_NAMES, bucket_label, state
 
 stats = Blueprint("stats", __name__, url_prefix="/stats")
@@ -37,7 +38,8 @@ def throughput_charts(statistics: Statistics) -> list[tuple[Throughput, BarChart
         (
             run,
             grouped_bars(
-                [moment.strftime("%H:%M") for moment, _count in run.per_minute],
+                # Minutes in the person's zone, as every other time on the pages.
+                [to_display(moment).strftime("%H:%M") for moment, _count in run.per_minute],
                 [("throughput", _("delivered"), [count for _, count in run.per_minute])],
                 title=_("Messages per minute, campaign #%(id)s", id=run.campaign_id),
                 height=140,
