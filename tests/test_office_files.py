@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from werkzeug.datastructures import FileStorage
 
 from tests.conftest import messages_of, wait_for_final, wait_until
-from tests.csv_campaign_helpers import csv_bytes, imported, post_multipart, upload
+from tests.csv_campaign_helpers import csv_bytes, imported, post_multipart, upload, wait_for_import
 from tests.office_files import excel_cp1258_csv, excel_workbook
 from tests.smtp_server import ScriptedSMTPServer
 from tests.test_campaign_pages import live_part, token_on
@@ -170,3 +170,40 @@ def test_an_xlsx_without_email_column_or_that_is_not_a_workbook_is_refused(
     response = upload(client, b"email\r\na@example.vn\r\n", filename="a.xlsx")
     assert response.status_code == 422
     assert "not an Excel workbook" in response.json["error"]["fields"]["file"]
+
+
+def _damaged_after_the_header(workbook: bytes) -> bytes:
+    """The workbook with its sheet's <dimension> removed (as many tools other than Excel
+    write it) and the sheet's XML cut off in its third row."""
+    import re
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(workbook))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb"<dimension [^>]*/>", b"", data)
+                third = data.index(b'<row r="3"')
+                data = data[: third + 20]
+            target.writestr(item, data)
+    return out.getvalue()
+
+
+def test_an_xlsx_damaged_past_its_header_fails_its_import_with_a_reason_and_no_rows(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    rows: list[list[object]] = [["Email", "Tên"]] + [
+        [f"r{i}-{unique}@example.vn", f"Người {i}"] for i in range(5)
+    ]
+    data = _damaged_after_the_header(excel_workbook(rows))
+    # The upload reads the header only, from the head of the sheet (not the whole sheet).
+    response = upload(
+        client, data, filename="hỏng.xlsx", subject=f"Chào {unique}", text="Chào {{ tên }}"
+    )
+    assert response.status_code == 202, response.json
+    body = wait_for_import(client, response.json["id"])
+    assert body["import"]["status"] == "failed"
+    assert "This workbook cannot be read" in body["import"]["error"]
+    assert messages_of(app, body["id"]) == []
