@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from playwright.sync_api import Page
+from sqlalchemy import select, update
 
+from dashboard.extensions import db
+from dashboard.models import User
 from tests.caught_rows import caught_row, seed_caught, simple_mail
 from tests.history_rows import seed_campaign
 from tests.test_browser import browser, console_errors, page  # noqa: F401  (fixtures)
@@ -119,21 +122,28 @@ HEADER_ROWS = """() => {
 
 @pytest.mark.browser
 def test_the_header_is_two_rows_at_1280_px_in_both_languages(
+    app: Flask,
     page: Page,  # noqa: F811  (signed in, as an admin: every link shown)
     live_url: str,
 ) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
     rows = {}
+    with app.app_context():  # the switch saves a language; later tests need the admin's own
+        languages = {
+            row.id: row.language for row in db.session.execute(select(User.id, User.language))
+        }
+        db.session.rollback()
     try:
         for language in ("vi", "en"):
             page.goto(live_url + "/history/")
             page.locator(f".language-switch button[value={language}]").click()
             page.wait_for_url("**/history/")
             rows[language] = page.evaluate(HEADER_ROWS)
-    finally:  # the admin's language is theirs in every later test: back to English
-        if page.locator("html").get_attribute("lang") != "en":
-            page.locator(".language-switch button[value=en]").click()
-            page.wait_for_url("**/history/")
+    finally:  # every user's language as it was (none: the browser's Accept-Language)
+        with app.app_context():
+            for user_id, language in languages.items():
+                db.session.execute(update(User).where(User.id == user_id).values(language=language))
+            db.session.commit()
     for language, found in rows.items():
         assert len(found["main"]) == 1, (language, found)  # brand and main links: one line
         assert len(found["account"]) == 1, (language, found)  # account links and language

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from dashboard.extensions import db
 from dashboard.models import Message, utcnow
 from dashboard.sending.broker_depths import queue_depths
+from dashboard.sending.intake import wait_published
 from dashboard.sending.queues import QUEUES
 from dashboard.sending.requests import EmailContent
 from dashboard.sending.submission import submit_email
@@ -53,6 +54,7 @@ def submit(app: Flask, count: int, tag: str) -> list[str]:
             {"to": addresses, "subject": f"Mất tác vụ {tag}", "text": "Xin chào"}
         )
         submit_email(content, source="api")
+    assert wait_published(app)  # the tasks are on the broker before the test looks
     return addresses
 
 

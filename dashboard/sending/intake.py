@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -210,6 +211,28 @@ def _publisher(intake: _Intake) -> None:
                     publish_batches([batch], queue=queue, sent_event=False)  # never raises
             finally:
                 db.session.remove()
+
+
+def wait_published(app: Flask, timeout: float = EXIT_PUBLISH_SECONDS) -> bool:
+    """Wait (at most `timeout` s) until every batch this process committed for `app` is on the
+    broker; whether it is. For a caller that must see the tasks at once (a script, a test)."""
+    intake = app.extensions.get("dispatcher_group_commit")
+    if intake is None:
+        return True
+    deadline = time.monotonic() + timeout
+    with intake.condition:
+        while (
+            intake.pending
+            or intake.writing
+            or intake.open
+            or intake.ready
+            or (intake.publisher is not None and not intake.publisher_waiting)
+        ):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            intake.condition.wait(min(left, 0.05))  # the publisher does not notify when idle
+    return True
 
 
 @atexit.register
