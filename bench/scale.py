@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.csv_campaign import Stack, bench_project, process_tree  # noqa: E402
+from bench.process_cpu import machine_busy  # noqa: E402
 
 POSTGRES_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -114,13 +115,6 @@ def pids_whose_cmdline_has(words: tuple[str, ...]) -> list[int]:
     return pids
 
 
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) ticks of all CPUs since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
 @dataclass
 class CpuMeter:
     """Cores used by each part of the run between start() and stop()."""
@@ -135,7 +129,7 @@ class CpuMeter:
         self.started = {
             name: {p: cpu_ticks(p) for p in pids()} for name, pids in self.groups.items()
         }
-        self.machine_start = machine_ticks()
+        self.machine_start = machine_busy()
         self.wall_start = time.monotonic()
 
     def stop(self) -> dict[str, float]:
@@ -144,7 +138,7 @@ class CpuMeter:
             before = self.started[name]
             used = sum(max(0, cpu_ticks(p) - before.get(p, 0)) for p in pids())
             self.cores[name] = used / TICKS / wall
-        busy, total = machine_ticks()
+        busy, total = machine_busy()
         busy0, total0 = self.machine_start
         cpus = os.cpu_count() or 1
         self.cores["machine"] = (busy - busy0) / max(1, total - total0) * cpus

@@ -28,7 +28,6 @@ import os
 import pickle
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.loopback import free_port, wait_port  # noqa: E402
+
 SENDER = "dispatcher@example.com"
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 SMTP_SINK = "/usr/sbin/smtp-sink"
@@ -46,23 +49,6 @@ PARAGRAPH = (
     "cuối năm. Chương trình gồm phần giới thiệu sản phẩm mới, trao quà tri ân và tiệc trà. "
     "Xin vui lòng xác nhận trước ngày hai mươi tháng mười hai để chúng tôi chuẩn bị chu đáo."
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on port {port} after {timeout}s")
 
 
 def build_messages(count: int) -> list[tuple[str, bytes]]:
