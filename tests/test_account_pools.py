@@ -160,6 +160,16 @@ def test_a_pool_goes_on_without_an_account_that_refuses_its_login_or_its_connect
     assert "refusing at 127.0.0.1:" in shown and "refuses the login (535" in shown
     assert "down at 127.0.0.1:" in shown and "cannot be reached" in shown
     assert PASSWORD not in shown
+    # Every page's banner and /readyz name each held account, not only the default one.
+    banner = client.get("/").get_data(as_text=True)
+    assert 'id="account-held"' in banner and "Accounts page" in banner
+    assert "refusing at 127.0.0.1:" in banner and "down at 127.0.0.1:" in banner
+    assert "good at 127.0.0.1:" not in banner and PASSWORD not in banner
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    problem = ready.json["checks"]["smtp_account"]["error"]
+    assert "refusing at 127.0.0.1:" in problem and "down at 127.0.0.1:" in problem
+    assert PASSWORD not in ready.get_data(as_text=True)
 
     # The account is fixed: beat's probe lifts its hold, and the pool uses it again.
     refusing.login = (USER, PASSWORD)
@@ -171,6 +181,8 @@ def test_a_pool_goes_on_without_an_account_that_refuses_its_login_or_its_connect
     wait_all_final(stack, app, 180, 120)
     assert sorted(recipients(good) + recipients(refusing)) == sorted(expected + more)
     assert recipients(refusing)  # the lifted account takes its share again
+    banner = client.get("/").get_data(as_text=True)
+    assert "down at 127.0.0.1:" in banner and "refusing at 127.0.0.1:" not in banner
 
 
 def test_an_account_logs_in_with_xoauth2_using_a_token_from_its_refresh_token(

@@ -1,7 +1,8 @@
-"""Whether the SMTP account is held, for the banner at the top of every page and for /readyz.
+"""Which SMTP accounts are held, for the banner at the top of every page and for /readyz.
 
-The worker that finds the account unreachable, or its login refused, sets the hold
-(`sending.account_hold`); a beat probe lifts it. This module only reads it.
+The worker that finds an account unreachable, or its login refused, sets its hold
+(`sending.account_hold`); a beat probe lifts it. This module only reads the holds: the default
+account's (MAIL_*) and every sending account's.
 """
 
 from __future__ import annotations
@@ -12,34 +13,37 @@ from typing import Any
 from flask import Flask, current_app
 
 from dashboard.ops.probes import ProbeResult
-from dashboard.sending.account_hold import AccountHold, account_hold
+from dashboard.sending.account_hold import AccountHold
+from dashboard.sending.accounts.health import held_accounts
 
 
-def held_account() -> AccountHold | None:
-    return account_hold(current_app.config)
+def account_holds() -> list[AccountHold]:
+    return held_accounts(current_app.config)
 
 
 def init_account_banner(app: Flask) -> None:
-    """Give every template `account_hold()`, called only by the pages that show the banner
+    """Give every template `account_holds()`, called only by the pages that show the banner
     (base.html), so that an HTMX partial costs no look-up."""
 
     @app.context_processor
     def account_banner() -> dict[str, Callable[[], Any]]:
-        return {"account_hold": held_account}
+        return {"account_holds": account_holds}
 
 
 def probe_account_hold(app: Flask) -> ProbeResult:
-    """/readyz's `smtp_account` check: fails while the account's mail is held, and says why."""
+    """/readyz's `smtp_account` check: fails while any account's mail is held, and says which
+    and why. Its target is the default account's server."""
     with app.app_context():
-        hold = account_hold(app.config)
+        holds = held_accounts(app.config)
     target = f"{app.config['MAIL_SERVER']}:{app.config['MAIL_PORT']}"
-    if hold is None:
+    if not holds:
         return ProbeResult("smtp_account", True, target, 0)
+    why = "; ".join(f"held since {hold.since}: {hold.describe()}" for hold in holds)
     return ProbeResult(
         "smtp_account",
         False,
         target,
         0,
-        f"held since {hold.since}: {hold.describe()}; mail waits, a probe retries the login "
+        f"{why}; mail waits, a probe retries the login "
         f"every {app.config['ACCOUNT_PROBE_SECONDS']:g} s",
     )

@@ -52,6 +52,15 @@ class AccountHold:
     account: str = DEFAULT_ACCOUNT_NAME  # its name (holds stored before names had none)
 
     @property
+    def since_time(self) -> datetime | None:
+        """When the hold began, as the database keeps times (naive UTC); None if unreadable."""
+        try:
+            began = datetime.fromisoformat(self.since)
+        except ValueError:
+            return None
+        return began.astimezone(UTC).replace(tzinfo=None) if began.tzinfo else began
+
+    @property
     def problem(self) -> str:
         return LOGIN_REFUSED if self.login_refused else UNREACHABLE
 
@@ -102,6 +111,28 @@ def account_hold(config: Mapping[str, Any], account: Account | None = None) -> A
         return AccountHold(**json.loads(raw))
     except (TypeError, ValueError):
         return None
+
+
+def holds_by_key(config: Mapping[str, Any], keys: list[str]) -> list[AccountHold]:
+    """The holds of the accounts whose Redis keys are `keys` (`Account.key`), in their order,
+    read in one round trip; accounts that may send are left out (so is everything when the
+    store cannot say)."""
+    if not keys:
+        return []
+    try:
+        raws = _client(config["RATE_LIMIT_REDIS_URL"]).mget([f"{key}:hold" for key in keys])
+    except redis.RedisError as error:
+        log.warning("cannot read the accounts' holds: %s", error)
+        return []
+    holds = []
+    for raw in raws:
+        if not raw:
+            continue
+        try:
+            holds.append(AccountHold(**json.loads(raw)))
+        except (TypeError, ValueError):
+            continue
+    return holds
 
 
 def hold_account(
