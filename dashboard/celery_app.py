@@ -18,6 +18,7 @@ from dashboard.sending.queues import (
     HOUSEKEEPING,
     POLL_BOUNCES,
     PROBE_ACCOUNT,
+    PRUNE_WEBHOOKS,
     QUEUES,
     REMOVE_DRAFTS,
     SWEEP_STALE,
@@ -64,7 +65,8 @@ def check_broker_settings(config: Mapping[str, Any]) -> None:
             )
 
 
-#: How often beat looks for drafts past DRAFT_MAX_AGE_HOURS (a cheap query when there is none).
+#: How often beat looks for drafts past DRAFT_MAX_AGE_HOURS, and for webhook events past
+#: WEBHOOK_RETENTION_DAYS (a cheap query each when there is none).
 DRAFT_SWEEP_SECONDS = 900.0
 
 
@@ -86,8 +88,8 @@ def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         for name, (task, period) in jobs.items()
     }
     # Work that may wait on a remote server (webhook receivers, the bounce mailbox) or is slow
-    # (deleting old drafts) runs beside the mail, not on `housekeeping`, so that it never
-    # delays the dispatcher; a run no worker took before the next one is dropped.
+    # (deleting old drafts and old webhook events) runs beside the mail, not on `housekeeping`,
+    # so that it never delays the dispatcher; a run no worker took before the next is dropped.
     webhooks = float(config["WEBHOOK_DELIVERY_INTERVAL_SECONDS"])
     schedule["deliver-webhooks"] = {
         "task": DELIVER_WEBHOOKS,
@@ -96,6 +98,11 @@ def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     }
     schedule["remove-abandoned-drafts"] = {
         "task": REMOVE_DRAFTS,
+        "schedule": DRAFT_SWEEP_SECONDS,
+        "options": {"queue": "bulk", "expires": DRAFT_SWEEP_SECONDS},
+    }
+    schedule["prune-webhook-events"] = {
+        "task": PRUNE_WEBHOOKS,
         "schedule": DRAFT_SWEEP_SECONDS,
         "options": {"queue": "bulk", "expires": DRAFT_SWEEP_SECONDS},
     }

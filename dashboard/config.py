@@ -197,6 +197,9 @@ def webhook_settings() -> dict[str, Any]:
         # Loopback and private addresses are refused as targets in production unless allowed.
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": _bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", not production),
         "WEBHOOK_MAX_ENDPOINTS_PER_USER": _int("WEBHOOK_MAX_ENDPOINTS_PER_USER", 20),
+        # Delivered and failed events, with their attempts' logs, are deleted this many days
+        # after their last attempt (0: kept for ever); pending ones are never deleted.
+        "WEBHOOK_RETENTION_DAYS": _float("WEBHOOK_RETENTION_DAYS", 30.0),
     }
 
 

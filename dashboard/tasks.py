@@ -36,6 +36,7 @@ from dashboard.sending.queues import (
     IMPORT_CSV,
     POLL_BOUNCES,
     PROBE_ACCOUNT,
+    PRUNE_WEBHOOKS,
     REMOVE_DRAFTS,
     SEND_BATCH,
     SWEEP_STALE,
@@ -45,6 +46,7 @@ from dashboard.sending.slices import put_back, slice_seconds, split_for_rate, un
 from dashboard.sending.sweeper import sweep_stale
 from dashboard.signals import delivery_results, recorded
 from dashboard.webhooks.delivery import deliver_due
+from dashboard.webhooks.retention import prune_settled_events
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +310,13 @@ def deliver_webhooks() -> dict[str, int]:
 def remove_abandoned_draft_campaigns() -> int:
     """Beat, every quarter hour: delete drafts older than DRAFT_MAX_AGE_HOURS."""
     return remove_abandoned_drafts(timedelta(hours=current_app.config["DRAFT_MAX_AGE_HOURS"]))
+
+
+@shared_task(name=PRUNE_WEBHOOKS, ignore_result=True)
+def prune_webhook_events() -> int:
+    """Beat, every quarter hour: delete the delivered and failed webhook events, with their
+    attempts, older than WEBHOOK_RETENTION_DAYS (in bounded chunks)."""
+    return prune_settled_events(current_app.config)
 
 
 @shared_task(name=IMPORT_CSV)

@@ -187,6 +187,8 @@ class FaultStack:
             "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
             "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings["DATABASE_URL"]),
             "CELERY": celery_settings(settings["CELERY_BROKER_URL"], self.redis_url, settings),
+            # What the processes note there (published tasks, beat stamps) the app reads too.
+            "REDIS_URL": self.redis_url,
         }
         for name, value in settings.items():
             if name.startswith(
@@ -223,14 +225,21 @@ class FaultStack:
 
     # --- Celery processes ---------------------------------------------------------------------
     def _spawn(
-        self, name: str, argv: list[str], ready: bytes, *, wait: bool = True
+        self,
+        name: str,
+        argv: list[str],
+        ready: bytes,
+        *,
+        wait: bool = True,
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen:
+        """Start `argv` with the stack's settings (and `env` over them), logging to a file."""
         log_path = self.root / f"{name}-{len(self.processes)}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 argv,
                 cwd=ROOT,
-                env=self.env(),
+                env={**self.env(), **(env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -28,13 +28,22 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
+from dashboard.bounces.intake import take_in_report
 from dashboard.bounces.mailbox import PollResult, poll_mailbox
 from dashboard.bounces.parsing import BounceKind
 from dashboard.bounces.recording import record_bounce
 from dashboard.bounces.ses import trusted_url
+from dashboard.database import DATABASE_AWAY
 from dashboard.extensions import db
 from dashboard.mail.verp import MAX_LOCAL_PART
-from dashboard.models import CaughtMail, DeliveryAttempt, Message, Suppression, utcnow
+from dashboard.models import (
+    BounceReceipt,
+    CaughtMail,
+    DeliveryAttempt,
+    Message,
+    Suppression,
+    utcnow,
+)
 from dashboard.ops.bounce_receiver import start_bounce_receiver
 from dashboard.ops.catcher import run_catcher
 from tests.dovecot import Dovecot, running_dovecot, start_dovecot
@@ -162,6 +171,16 @@ def sample(name: str, *, recipient: str, bounce_to: str, message_id: str) -> byt
     return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
+def retry_report(raw: bytes, attempt: str) -> bytes:
+    """The same server's report of a later attempt at the same message: the same text, under a
+    Message-ID of its own (the report's first Message-ID header, not the returned message's)."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    at = next(i for i, line in enumerate(lines) if line.lower().startswith(b"message-id:"))
+    lines[at] = f"Message-ID: <retry-{attempt}-{secrets.token_hex(6)}@mx.example.net>".encode()
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
 def test_bounces_from_the_mailbox_and_the_receiver_suppress_and_the_next_campaign_skips(
     loop: Loop, unique: str
 ) -> None:
@@ -230,9 +249,11 @@ def _bounces_read_back(
             ("exim.eml", "exim"),
             ("yahoo.eml", "yahoo"),
             ("gmail_mailbox_full.eml", "soft"),
-            ("gmail_mailbox_full.eml", "soft"),
         ):
             smtp.sendmail("", [received[address[name]].mail_from], report(sample_name, name))
+        # The next attempt's delay report: another report, so another soft bounce.
+        later = retry_report(report("gmail_mailbox_full.eml", "soft"), "2")
+        smtp.sendmail("", [received[address["soft"]].mail_from], later)
 
     campaign_id = first[address["keep"]].campaign_id
     hard = ["postfix", "outlook", "gmail", "exim", "yahoo"]
@@ -246,6 +267,8 @@ def _bounces_read_back(
         )
 
     after = wait_for(loop, all_recorded, campaign_id, "the bounces to be recorded")
+    answer = loop.client.get(f"/api/v1/campaigns/{campaign_id}")
+    assert answer.json["bounces"] == {"bounced": 5, "soft_bounces": 2, "complaints": 1}
     assert after[address["keep"]].status == "sent"
     assert after[address["complaint"]].status == "sent"  # delivered; complained about
     assert after[address["postfix"]].last_code == 550
@@ -341,6 +364,122 @@ def test_a_forged_or_foreign_bounce_changes_nothing(loop: Loop, unique: str) -> 
         db.session.rollback()
 
 
+def soft_bounce_state(app: Flask, message_id: int) -> tuple[int, bool, int]:
+    """A message's soft bounces, whether its address is suppressed, and its reports recorded."""
+    with app.app_context():
+        message = db.session.get(Message, message_id)
+        suppressed = select(Suppression.id).where(Suppression.address == message.to_address)
+        receipts = select(func.count()).where(BounceReceipt.message_id == message_id)
+        state = (
+            message.soft_bounces,
+            db.session.scalar(suppressed) is not None,
+            db.session.scalar(receipts),
+        )
+        db.session.rollback()
+    return state
+
+
+def wait_mailbox_read(loop: Loop) -> None:
+    """Until beat has read (and flagged) every message of the mailbox."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        with loop.imap() as imap:
+            imap.select("INBOX")
+            status, data = imap.search(None, "UNSEEN")
+        if status == "OK" and data == [b""]:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"the mailbox was not read: {data}\n{loop.stack.log_tail()}")
+        time.sleep(0.25)
+
+
+def test_a_report_read_twice_counts_once_and_a_later_attempts_report_counts(
+    loop: Loop, unique: str
+) -> None:
+    """Two soft bounces suppress an address here. One delay report that arrives by the built-in
+    receiver and in the mailbox too, then is read again from the mailbox (as after a crash
+    before it was flagged), is one soft bounce; the report of a later attempt is the second."""
+    target = f"twice-{unique}@example.net"
+    [row] = send_campaign(loop, [target]).values()
+    [got] = [r for r in loop.stack.smtp.received if r.rcpt_tos == [target]]
+    delayed = sample(
+        "gmail_mailbox_full.eml",
+        recipient=target,
+        bounce_to=got.mail_from,
+        message_id=str(got.message["Message-ID"]),
+    )
+    with smtplib.SMTP("127.0.0.1", loop.receiver_port, timeout=10) as smtp:
+        smtp.sendmail("", [got.mail_from], delayed)
+    assert soft_bounce_state(loop.app, row.id) == (1, False, 1)
+
+    # The same report, delivered to the mailbox as well (with the trace its servers add).
+    copy = b"Delivered-To: " + loop.user.encode() + b"@example.net\r\n" + delayed
+    with loop.imap() as imap:
+        assert imap.append("INBOX", None, None, copy)[0] == "OK"
+    wait_mailbox_read(loop)
+    assert soft_bounce_state(loop.app, row.id) == (1, False, 1)
+
+    # Read again: flagged unseen once more, as a poll that crashed before flagging leaves it.
+    with loop.imap() as imap:
+        imap.select("INBOX")
+        status, data = imap.search(None, "HEADER", "Delivered-To", loop.user)
+        assert status == "OK" and data[0]
+        assert imap.store(data[0].replace(b" ", b","), "-FLAGS", r"(\Seen)")[0] == "OK"
+    wait_mailbox_read(loop)
+    assert soft_bounce_state(loop.app, row.id) == (1, False, 1)
+
+    # The next attempt's report is another soft bounce: the second, and the address goes.
+    with smtplib.SMTP("127.0.0.1", loop.receiver_port, timeout=10) as smtp:
+        smtp.sendmail("", [got.mail_from], retry_report(delayed, "2"))
+    assert soft_bounce_state(loop.app, row.id) == (2, True, 2)
+
+
+def read_at_once(loop: Loop, report: bytes, readers: int) -> list[object]:
+    """What each of `readers` threads got from reading `report` at the same moment: the outcome,
+    or the database's error (a loser may be told to try again later)."""
+    start = threading.Barrier(readers)
+    outcomes: list[object] = []
+
+    def read() -> None:
+        with loop.app.app_context():
+            start.wait(10)
+            try:
+                outcomes.append(take_in_report(report, loop.app.config, source="race"))
+            except DATABASE_AWAY as error:
+                outcomes.append(error)
+
+    threads = [threading.Thread(target=read) for _ in range(readers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return outcomes
+
+
+def test_two_readers_of_one_report_at_the_same_moment_count_it_once(
+    loop: Loop, unique: str
+) -> None:
+    target = f"race-{unique}@example.net"
+    [row] = send_campaign(loop, [target]).values()
+    [got] = [r for r in loop.stack.smtp.received if r.rcpt_tos == [target]]
+    raw = sample(
+        "gmail_mailbox_full.eml",
+        recipient=target,
+        bounce_to=got.mail_from,
+        message_id=str(got.message["Message-ID"]),
+    )
+    for attempt in range(3):  # three different reports, each read by two readers at once
+        report = retry_report(raw, f"race{attempt}")
+        outcomes = read_at_once(loop, report, readers=2)
+        recorded = [o for o in outcomes if getattr(o, "recorded", False)]
+        assert len(outcomes) == 2 and len(recorded) == 1, outcomes
+        # Whoever lost, reading it again later changes nothing.
+        with loop.app.app_context():
+            assert not take_in_report(report, loop.app.config, source="race").recorded
+    # The threshold (2) was crossed by the second report, not by a reader counting twice.
+    assert soft_bounce_state(loop.app, row.id) == (3, True, 3)
+
+
 @pytest.mark.parametrize("mode", ["starttls", "plain", "imaps"])
 def test_the_mailbox_is_read_once_in_each_mode_and_a_reply_is_left_alone(
     dovecot: Dovecot, mode: str
@@ -386,7 +525,8 @@ def test_ses_notifications_through_sns_are_checked_then_recorded(loop: Loop, uni
     loop.app.config.update(SES_SNS_ENABLED=True, SNS_TRUSTED_CERT_HOST=sns.host)
     try:
         bounced, complained = f"ses-b-{unique}@example.net", f"ses-c-{unique}@example.net"
-        rows = send_campaign(loop, [bounced, complained])
+        delayed = f"ses-s-{unique}@example.net"
+        rows = send_campaign(loop, [bounced, complained, delayed])
         got = {r.rcpt_tos[0]: r for r in loop.stack.smtp.received if r.rcpt_tos[0] in rows}
         topic = "arn:aws:sns:us-east-1:123456789012:ses-bounces"
         base = {"MessageId": "0d1e2f", "TopicArn": topic, "Timestamp": "2026-12-04T23:30:00Z"}
@@ -445,10 +585,34 @@ def test_ses_notifications_through_sns_are_checked_then_recorded(loop: Loop, uni
         answer = loop.client.post("/bounces/ses", data=sns.sign(notification, "2"))
         assert (answer.status_code, answer.json["outcome"]) == (200, "recorded")
 
+        # SNS delivers a notification again (same MessageId): a soft bounce counted once.
+        transient = {
+            "notificationType": "Bounce",
+            "bounce": {
+                "bounceType": "Transient",
+                "bounceSubType": "MailboxFull",
+                "feedbackId": f"0100019393-{unique}",
+                "bouncedRecipients": [{"emailAddress": delayed, "status": "4.2.2"}],
+            },
+            "mail": {"source": got[delayed].mail_from, "commonHeaders": {"messageId": "<x@y>"}},
+        }
+        notification = {
+            **base,
+            "MessageId": f"sns-{unique}",
+            "Type": "Notification",
+            "Message": json.dumps(transient),
+        }
+        outcomes = [
+            loop.client.post("/bounces/ses", data=sns.sign(notification, "2")).json["outcome"]
+            for _ in range(2)
+        ]
+        assert outcomes == ["recorded", "ignored"]
+
         after = rows_of(loop.app, rows[bounced].campaign_id)
         by = {row.to_address: row for row in after}
         assert by[bounced].status == "bounced" and "5.1.1 user unknown" in by[bounced].last_reply
         assert by[complained].complained_at is not None
+        assert by[delayed].soft_bounces == 1
     finally:
         loop.app.config.update(SES_SNS_ENABLED=False, SNS_TRUSTED_CERT_HOST="")
         sns.stop()
@@ -507,6 +671,9 @@ def test_a_campaign_still_sending_pauses_when_too_many_of_its_messages_bounce(
     page = loop.client.get(f"/campaigns/{campaign_id}").get_data(as_text=True)
     assert "2 of 3 delivered messages bounced" in page
     assert "2 bounced, 0 soft bounces, 0 complaints" in page
+    # The API counts them as the page does.
+    answer = loop.client.get(f"/api/v1/campaigns/{campaign_id}")
+    assert answer.json["bounces"] == {"bounced": 2, "soft_bounces": 0, "complaints": 0}
 
 
 def test_the_local_catcher_hands_bounces_home_and_catches_the_rest(loop: Loop, unique: str) -> None:

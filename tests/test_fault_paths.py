@@ -186,11 +186,11 @@ def test_kill_9_of_the_web_process_while_api_clients_post_with_idempotency_keys(
     about a third and started again 2 s later. Every request that got a 202 is delivered once,
     and every key posted again afterwards gets the same email back, not a second one.
 
-    A request killed after its commit but before its publish leaves its row `queued` with
-    nothing marking it unpublished: only the sweeper finds it, after STALE_QUEUED_SECONDS
-    (600 s shipped). That gap is counted (`unpublished`), and the sweeper's wait shortened to
-    30 s here so the run stays short."""
-    stack = fault_stack(shipped=True, STALE_QUEUED_SECONDS="30")
+    A request killed after its commit but before its publish leaves its row `queued` with a
+    task no broker saw: the sweeper publishes it once it has waited QUEUED_RECHECK_SECONDS
+    (60 s), however busy the lane (its task was never noted as published). Such rows are
+    counted (`unpublished`)."""
+    stack = fault_stack(shipped=True)
     app = stack.app()
     token = api_token(app)
     stack.start_worker()

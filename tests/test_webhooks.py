@@ -18,7 +18,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from dashboard.extensions import db
-from dashboard.models import WebhookAttempt, WebhookEndpoint, utcnow
+from dashboard.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
+from dashboard.sending.queues import PRUNE_WEBHOOKS
+from dashboard.webhooks.retention import prune_settled_events
 from tests.auth_helpers import PASSWORD, Person, form_csrf, make_user, sign_in
 from tests.conftest import wait_for_final, wait_until
 from tests.csv_campaign_helpers import csv_bytes, imported
@@ -132,6 +134,86 @@ def test_a_campaign_and_an_unsubscribe_reach_the_receiver_once_each_signed_and_i
     html = page.get_data(as_text=True)
     assert "0 pending, 7 delivered, 0 failed" in html
     assert receiver.secret not in html  # the secret was shown once, at creation (by the API)
+
+
+def test_settled_events_and_their_attempts_go_after_the_retention_pending_ones_stay(
+    app: Flask,
+    smtp_server: ScriptedSMTPServer,
+    receiver: WebhookReceiver,
+    sender: Person,
+    unique: str,
+) -> None:
+    client = api_client(app, sender)
+    register(client, receiver, events=["sent", "failed"])
+    addresses = [f"keep{i}-{unique}@example.vn" for i in range(5)]
+    smtp_server.script.rcpt_replies[addresses[4]] = "550 5.1.1 No such user here"
+    campaign_id = send_campaign(client, addresses)
+    wait_for_final(app, campaign_id)
+    wait_until(
+        lambda: len(receiver.of_campaign(campaign_id)) >= 5, what="the campaign's five events"
+    )
+    endpoint_id = _endpoint_id(app, sender)
+    now = utcnow()
+    with app.app_context():
+        deliveries = list(
+            db.session.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.endpoint_id == endpoint_id)
+                .order_by(WebhookDelivery.id)
+            )
+        )
+        assert [d.state for d in deliveries] == ["delivered"] * 5
+        # Three delivered long ago, one of them since failed on a replay; two recent.
+        old, recent = deliveries[:3], deliveries[3:]
+        for delivery in old:
+            delivery.next_attempt_at = now - timedelta(days=31)
+        old[2].state = "failed"
+        # An event still waiting for its retry, written long ago: never deleted.
+        waiting = WebhookDelivery(
+            endpoint_id=endpoint_id,
+            message_id=old[0].message_id,
+            event="sent",
+            event_id=f"evt_waiting_{unique}",
+            payload="{}",
+            state="pending",
+            attempts=3,
+            created_at=now - timedelta(days=40),
+            next_attempt_at=now + timedelta(hours=1),
+            retry_until=now + timedelta(hours=2),
+        )
+        db.session.add(waiting)
+        db.session.flush()
+        db.session.add(WebhookAttempt(delivery_id=waiting.id, endpoint_id=endpoint_id, at=now))
+        db.session.commit()
+        old_ids, recent_ids = [d.id for d in old], [d.id for d in recent]
+        waiting_id = waiting.id
+
+        # Bounded: two chunks of one event each, then the next run takes the rest.
+        assert prune_settled_events(app.config, chunk=1, max_chunks=2) == 2
+        assert prune_settled_events(app.config, chunk=1, max_chunks=50) >= 1
+        assert prune_settled_events(app.config) == 0
+        db.session.expire_all()
+        kept = set(
+            db.session.scalars(
+                select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint_id)
+            )
+        )
+        logged = set(
+            db.session.scalars(
+                select(WebhookAttempt.delivery_id).where(WebhookAttempt.endpoint_id == endpoint_id)
+            )
+        )
+        db.session.rollback()
+    assert kept == {*recent_ids, waiting_id}
+    assert logged == kept  # the deleted events' attempts went with them, the others stayed
+    assert not kept & set(old_ids)
+
+    # The quarter-hourly beat job does it, beside the mail; the page says for how long.
+    schedule = app.extensions["celery"].conf.beat_schedule["prune-webhook-events"]
+    assert (schedule["task"], schedule["options"]["queue"]) == (PRUNE_WEBHOOKS, "bulk")
+    html = page_client(app, sender).get(f"/webhooks/{endpoint_id}").get_data(as_text=True)
+    assert "kept with their attempts for 30 days after their last attempt" in html
+    assert "0 pending" not in html and "1 pending, 2 delivered, 0 failed" in html
 
 
 def _endpoint_id(app: Flask, person: Person) -> int:

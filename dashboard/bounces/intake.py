@@ -91,4 +91,5 @@ def record_report(
         code=report.code,
         diagnostic=report.reply,
         source=source,
+        report_key=report.key,
     )

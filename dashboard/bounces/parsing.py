@@ -8,6 +8,7 @@ are ARF reports (RFC 5965, `report-type=feedback-report`). No Flask, no database
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -40,6 +41,8 @@ class BounceReport:
     code: int | None = None  # the SMTP reply code, e.g. 550
     diagnostic: str = ""
     original_message_id: str = ""  # the returned message's Message-ID, without <>
+    # Names the report itself, the same however it came (see `report_key`): empty, not known.
+    key: str = ""
 
     @property
     def reply(self) -> str:
@@ -192,10 +195,29 @@ def _quoted_message_id(text: str) -> str:
     return found[-1] if found else ""
 
 
+def report_key(kind: str, value: str | bytes) -> str:
+    """The key a report is known by (SHA-256, hex): `kind` says what names it (message-id,
+    ses, raw), `value` is that name or the report's bytes."""
+    data = value.encode("utf-8", "replace") if isinstance(value, str) else value
+    return hashlib.sha256(kind.encode() + b":" + data).hexdigest()
+
+
+def _key_of(message: MimeMessage, raw: bytes) -> str:
+    """A received report's key: its own Message-ID, which the servers it passes through leave
+    alone (they add trace headers); without one, its bytes, line endings aside."""
+    own_id = str(message.get("Message-ID") or "").strip().strip("<>").strip()
+    if own_id:
+        return report_key("message-id", own_id)
+    return report_key("raw", raw.replace(b"\r\n", b"\n"))
+
+
 def parse_report(raw: bytes) -> BounceReport | None:
     """What a message received at the bounce address reports, or None when it is neither a
     bounce nor a complaint (an auto-reply, a person writing back)."""
     if len(raw) > MAX_REPORT_BYTES:
         raw = raw[:MAX_REPORT_BYTES]
     message = _parse(raw)
-    return _arf(message) or _dsn(message) or _non_standard(message)
+    report = _arf(message) or _dsn(message) or _non_standard(message)
+    if report is not None:
+        report.key = _key_of(message, raw)
+    return report

@@ -4,7 +4,8 @@ A hard bounce marks its message `bounced` and suppresses the address; a soft bou
 message's count and suppresses the address once its soft bounces reach SOFT_BOUNCE_THRESHOLD;
 a complaint stamps the message and suppresses the address. Each is logged as a
 `DeliveryAttempt` with its status code and diagnostic, and the suppression names the message.
-Every way a bounce comes in (SMTP receiver, IMAP, SES) ends here.
+Every way a bounce comes in (SMTP receiver, IMAP, SES) ends here, and a report already recorded
+for its message (`BounceReceipt`, by the report's key) changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from dashboard.bounces.parsing import BounceKind
 from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.mail.sentences import english
 from dashboard.models import (
+    BounceReceipt,
     Campaign,
     DeliveryAttempt,
     Message,
@@ -49,7 +52,9 @@ class BounceRecorded:
 
     message_id: int
     kind: BounceKind
-    recorded: bool  # False: a repeat of one already recorded, or for a message never sent
+    # False: the same report again, a repeat of a hard bounce or complaint already recorded,
+    # or a report about a message never sent
+    recorded: bool
     suppressed: bool = False
     paused_campaign: bool = False
 
@@ -84,20 +89,59 @@ def record_bounce(
     code: int | None = None,
     diagnostic: str = "",
     source: str = "",
+    report_key: str = "",
 ) -> BounceRecorded:
     """Record a bounce or complaint of a sent message: its state, its attempt log, the
     suppression list and the campaign's bounce-rate guard, in one transaction (then the guard).
 
     `status` is the enhanced code (5.1.1), `code` the SMTP reply code, `diagnostic` the remote
     server's text, `source` where the report came from (smtp, imap, ses) for the attempt log.
-    A second report of the same hard bounce or complaint changes nothing.
+    `report_key` names the report (`parsing.report_key`): the same report recorded again for
+    the same message, however it came and even by a concurrent reader, changes nothing, so a
+    soft bounce read twice is counted once. A second report of the same hard bounce or
+    complaint changes nothing either.
     """
+    try:
+        return _record(message_id, kind, status, code, diagnostic, source, report_key)
+    except IntegrityError:  # a concurrent reader recorded the same report first
+        log.info("bounce message=%s: the same report was recorded meanwhile", message_id)
+        return BounceRecorded(message_id, kind, recorded=False)
+
+
+def _record(
+    message_id: int,
+    kind: BounceKind,
+    status: str,
+    code: int | None,
+    diagnostic: str,
+    source: str,
+    report_key: str,
+) -> BounceRecorded:
     now = utcnow()
     reply = diagnostic if status in diagnostic else f"{status} {diagnostic}".strip()
     with transaction():
-        message = db.session.get(Message, message_id)
+        # Locked: reports of one message are recorded one after the other (PostgreSQL).
+        message = db.session.get(Message, message_id, with_for_update=True)
         if message is None or message.status not in (MessageStatus.SENT, MessageStatus.BOUNCED):
             return BounceRecorded(message_id, kind, recorded=False)
+        receipt = None
+        if report_key:
+            seen = select(BounceReceipt.id).where(
+                BounceReceipt.message_id == message_id, BounceReceipt.report_key == report_key
+            )
+            if db.session.scalar(seen) is not None:
+                log.info("bounce message=%s: this report was recorded already", message_id)
+                return BounceRecorded(message_id, kind, recorded=False)
+            receipt = BounceReceipt(
+                message_id=message_id,
+                report_key=report_key,
+                kind=kind.value,
+                source=source[:20],
+                outcome="repeat",
+                received_at=now,
+            )
+            db.session.add(receipt)
+            db.session.flush()  # the unique key answers here, before anything is counted
         if (kind is BounceKind.HARD and message.status == MessageStatus.BOUNCED) or (
             kind is BounceKind.COMPLAINT and message.complained_at is not None
         ):
@@ -134,6 +178,8 @@ def record_bounce(
                 finished_at=now,
             )
         )
+        if receipt is not None:
+            receipt.outcome, receipt.suppressed = "recorded", suppressed
         campaign_id = message.campaign_id
     log.info(
         "bounce message=%s kind=%s code=%s status=%s source=%s suppressed=%s",

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from dashboard.bounces.intake import record_report
-from dashboard.bounces.parsing import BounceKind, BounceReport
+from dashboard.bounces.parsing import BounceKind, BounceReport, report_key
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,12 @@ def verify_sns(
         raise SnsRejected("the signature does not verify") from None
 
 
+def _feedback_key(feedback: Mapping[str, Any]) -> str:
+    """SES's own id of a bounce or complaint (`feedbackId`), the same in every copy SNS sends."""
+    found = str(feedback.get("feedbackId") or "").strip()
+    return report_key("ses", found) if found else ""
+
+
 def _ses_report(notification: Mapping[str, Any]) -> tuple[BounceReport, str] | None:
     """SES's bounce or complaint as a report, with the envelope sender it names."""
     kind = notification.get("notificationType") or notification.get("eventType")
@@ -147,6 +153,7 @@ def _ses_report(notification: Mapping[str, Any]) -> tuple[BounceReport, str] | N
             code=int(code.group(1)) if code else None,
             diagnostic=diagnostic or str(bounce.get("bounceSubType") or ""),
             original_message_id=message_id,
+            key=_feedback_key(bounce),
         )
     elif kind == "Complaint":
         complaint = notification.get("complaint") or {}
@@ -157,6 +164,7 @@ def _ses_report(notification: Mapping[str, Any]) -> tuple[BounceReport, str] | N
             [str(first.get("emailAddress") or "").lower()],
             diagnostic=f"complaint ({feedback}) reported through Amazon SES",
             original_message_id=message_id,
+            key=_feedback_key(complaint),
         )
     else:
         return None
@@ -200,6 +208,8 @@ def handle_sns(
     if found is None:
         return SnsOutcome("ignored", "not a bounce or a complaint")
     report, source = found
+    # SNS may deliver a notification more than once, each copy with the same MessageId.
+    report.key = report.key or report_key("sns", str(message.get("MessageId") or ""))
     outcome = record_report(report, config, envelope=[source], source="ses")
     if outcome is None or not outcome.recorded:
         return SnsOutcome("ignored", "it names no message sent from here, or was recorded")

@@ -269,6 +269,11 @@ def overview_json(view: CampaignOverview, urls: dict[str, str]) -> dict[str, Any
             {"to": p.to, "subject": p.subject, "text": p.text, "html": p.html, "error": p.error}
             for p in view.preview
         ],
+        "bounces": {
+            "bounced": view.bounces.bounced,
+            "soft_bounces": view.bounces.soft_bounces,
+            "complaints": view.bounces.complaints,
+        },
         "status_url": urls["status"],
     }
 

@@ -165,6 +165,14 @@ class FinishOut(BaseModel):
     waits_for_tomorrow: bool = Field(description="Today's quota is spent: it waits for tomorrow")
 
 
+class BouncesOut(BaseModel):
+    """What came back after the send, as the campaign's page counts it."""
+
+    bounced: int = Field(description="Messages that bounced hard (now `bounced`)")
+    soft_bounces: int = Field(description="Soft bounces read back, all its messages together")
+    complaints: int = Field(description="Messages their recipient reported as spam")
+
+
 class CampaignOut(BaseModel):
     """The answer to `GET /api/v1/campaigns/{id}` (and to the create call, with 202)."""
 
@@ -184,6 +192,7 @@ class CampaignOut(BaseModel):
     csv_import: ImportOut | None = Field(default=None, alias="import")
     invalid_rows: list[InvalidRowOut] = Field(description="The first invalid rows")
     preview: list[RenderedOut] = Field(description="The first messages, rendered")
+    bounces: BouncesOut = Field(description="Bounces and complaints read back after the send")
     status_url: str
 
     model_config = ConfigDict(populate_by_name=True)

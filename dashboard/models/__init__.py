@@ -8,6 +8,7 @@ May import: `dashboard.extensions` only. Everything else in the app may import t
 from dashboard.models.accounts import ApiToken, User
 from dashboard.models.audit import AuditEvent, event_values, record_event
 from dashboard.models.base import MAX_DATABASE_ID, utcnow
+from dashboard.models.bounces import BounceReceipt
 from dashboard.models.bulk import (
     CHUNK_BYTES,
     CsvChunk,
@@ -55,6 +56,7 @@ __all__ = [
     "ApiToken",
     "Attachment",
     "AuditEvent",
+    "BounceReceipt",
     "Campaign",
     "CampaignProgress",
     "CaughtMail",

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus, utcnow
+from dashboard.sending.published_tasks import note_published
 from dashboard.sending.queues import SEND_BATCH
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,16 @@ def publish_batches(batches: Sequence[Batch], *, queue: str, sent_event: bool = 
     It never raises: the rows are stored, so whatever the broker says (unreachable, refusing
     at the protocol level, a vhost gone) the submission stands. The ids it could not publish
     are marked for the dispatcher (`mark_unpublished`), which publishes them at its next run
-    after the broker answers again. `sent_event`: see `send_task`.
+    after the broker answers again; the tasks it published are noted (`published_tasks`), so
+    that rows whose task never got here are told from rows whose task waits its turn.
+    `sent_event`: see `send_task`.
     """
+    published = _publish_each(batches, queue=queue, sent_event=sent_event)
+    note_published(current_app.config, [batch.task_id for batch in batches[:published]])
+    return published
+
+
+def _publish_each(batches: Sequence[Batch], *, queue: str, sent_event: bool) -> int:
     published = 0
     for batch in batches:
         try:

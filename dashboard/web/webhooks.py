@@ -34,6 +34,7 @@ from dashboard.webhooks.endpoints import (
     replay,
     set_enabled,
 )
+from dashboard.webhooks.retention import retention_days
 
 webhooks = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 # The session names the endpoint whose secret the next page view shows, never the secret.
@@ -101,6 +102,7 @@ def endpoint(endpoint_id: int):
         "webhook.html",
         hook=found,
         activity=activity_of(found),
+        retention_days=retention_days(current_app.config),
         secret=secret,
         action=ActionForm(),
     )
