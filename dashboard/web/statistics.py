@@ -15,7 +15,7 @@ from dashboard.reporting.charts import BarChart, grouped_bars
 from dashboard.reporting.history import status_choices
 from dashboard.reporting.ranges import PRESETS, parse_range
 from dashboard.reporting.statistics import Statistics, compute_statistics
-from dashboard.sending.schedule import to_display
+from dashboard.sending.schedule import display_zone, to_display
 from dashboard.web.formatting import UNIT_NAMES, bucket_label, state
 
 stats = Blueprint("stats", __name__, url_prefix="/stats")
@@ -24,7 +24,7 @@ stats = Blueprint("stats", __name__, url_prefix="/stats")
 def outcome_chart(statistics: Statistics) -> BarChart:
     unit = statistics.range.unit
     return grouped_bars(
-        [bucket_label(point.start, unit) for point in statistics.series],
+        [bucket_label(point.start, unit, statistics.range.zone) for point in statistics.series],
         [
             ("sent", state("sent"), [point.sent for point in statistics.series]),
             ("failed", state("failed"), [point.failed for point in statistics.series]),
@@ -52,7 +52,7 @@ def throughput_charts(statistics: Statistics) -> list[tuple[Throughput, BarChart
 @stats.get("/")
 @requires(VIEWER)
 def index():
-    found, errors = parse_range(request.args)
+    found, errors = parse_range(request.args, zone=display_zone())
     statistics = compute_statistics(found, owner_id=owner_scope(current_user))
     return render_template(
         "stats.html",
