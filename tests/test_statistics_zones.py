@@ -95,6 +95,13 @@ def test_a_vietnamese_team_sees_its_own_days_and_hours(app: Flask, unique: str) 
         "10/07/2020 23h: 1 đã gửi",
         "11/07/2020 00h: 2 đã gửi",
     ]
+    # Under the axis the hours, with the day where one begins.
+    chart = hours.get_data(as_text=True).split('id="outcome-chart"')[1].split("</svg>")[0]
+    assert re.findall(r'text-anchor="middle">([^<]+)</text>', chart) == [
+        "10/07 22h",
+        "23h",
+        "11/07 00h",
+    ]
     # A failure group's link opens the history of the same local days: it holds that message.
     link = re.search(r'href="(/history/\?status=failed[^"]+)"', page).group(1)
     assert "since=2020-07-10T00:00" in link
