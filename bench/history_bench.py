@@ -269,6 +269,11 @@ def views(app: Flask) -> list[tuple[str, str]]:
         ("message detail", f"/history/{failed}"),
         ("statistics, 30 days", "/stats/?range=30d"),
         ("GET /api/v1/stats, 30 days", "/api/v1/stats?range=30d"),
+        # The same counted in a person's own days: a fixed offset, a clock change, half hours.
+        ("stats API, 30 days, Asia/Ho_Chi_Minh", "/api/v1/stats?range=30d&zone=Asia/Ho_Chi_Minh"),
+        ("stats API, 90 days, UTC", "/api/v1/stats?range=90d"),
+        ("stats API, 90 days, Europe/Berlin", "/api/v1/stats?range=90d&zone=Europe/Berlin"),
+        ("stats API, 30 days, Asia/Kolkata", "/api/v1/stats?range=30d&zone=Asia/Kolkata"),
     ]
 
 

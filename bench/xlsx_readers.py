@@ -3,9 +3,10 @@ side in one run (rows/s and the reading process's peak RSS), and the import's ow
 
     .venv/bin/python bench/xlsx_readers.py [--rows 1000000] [--keep PATH]
 
-The workbook is written once with openpyxl's write-only mode, as Excel lays one out (shared
-strings, a number-looking phone column, a date column); each reader then runs in its own
-process so its peak memory is its own.
+The workbook is written once with openpyxl's write-only mode (a number-looking phone column, a
+date column; its texts inline, where Excel keeps them in a shared-strings part:
+`write_excel_layout` writes the same rows that way); each reader then runs in its own process
+so its peak memory is its own.
 """
 
 from __future__ import annotations
@@ -44,6 +45,108 @@ def write_workbook(path: Path, rows: int) -> None:
             ]
         )
     book.save(path)
+
+
+def excel_row(i: int) -> list[object]:
+    """Row `i` of the bench's sheet: the values `write_workbook` and `write_excel_layout` write."""
+    born = dt.date(1990, 1, 1)
+    return [
+        f"kh{i}@example.vn",
+        f"{FAMILY[i % 10]} {GIVEN[i % 7]} {i}",
+        84_900_000_000 + i,
+        born + dt.timedelta(days=i % 9000),
+        "" if i % 5 == 0 else f"Công ty {i % 1000}",
+    ]
+
+
+def write_excel_layout(path: Path, rows: int) -> None:
+    """The same rows laid out as Excel saves them: every text in a shared-strings part (one
+    entry per distinct text: two million here), `<dimension>` at the top of the sheet, an empty
+    cell left out. The other parts (styles with the date format) are those openpyxl writes for
+    a two-row workbook; the sheet and the shared strings are streamed."""
+    import io
+    import re
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Khách hàng"
+    sheet.append(["Email", "Họ và tên", "Điện thoại", "Ngày sinh", "Công ty"])
+    sheet.append(excel_row(1))
+    small = io.BytesIO()
+    book.save(small)
+    parts = zipfile.ZipFile(small)
+    date_style = re.search(rb'<c r="D2" s="(\d+)"', parts.read("xl/worksheets/sheet1.xml"))[1]
+    strings: dict[str, int] = {}
+    uses = 0
+
+    def text_cell(ref: str, text: str) -> str:
+        nonlocal uses
+        uses += 1
+        index = strings.setdefault(text, len(strings))
+        return f'<c r="{ref}" t="s"><v>{index}</v></c>'
+
+    epoch = dt.date(1899, 12, 30)
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        # openpyxl wrote its strings inline: the shared-strings part is named here as Excel does.
+        added = {
+            "[Content_Types].xml": (
+                b"</Types>",
+                b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+            ),
+            "xl/_rels/workbook.xml.rels": (
+                b"</Relationships>",
+                b'<Relationship Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+                b'relationships/sharedStrings" Target="sharedStrings.xml" Id="rIdStrings"/>'
+                b"</Relationships>",
+            ),
+        }
+        for item in parts.infolist():
+            if item.filename in ("xl/worksheets/sheet1.xml", "xl/sharedStrings.xml"):
+                continue
+            data = parts.read(item.filename)
+            if item.filename in added:
+                data = data.replace(*added[item.filename])
+            out.writestr(item, data)
+        with out.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as xml:
+            xml.write(
+                f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                f'<worksheet xmlns="{main}"><dimension ref="A1:E{rows + 1}"/><sheetData>'.encode()
+            )
+            header = "Email", "Họ và tên", "Điện thoại", "Ngày sinh", "Công ty"
+            cells = "".join(text_cell(f"{c}1", t) for c, t in zip("ABCDE", header, strict=True))
+            xml.write(f'<row r="1">{cells}</row>'.encode())
+            chunk = []
+            for i in range(rows):
+                r = i + 2
+                email, name, phone, born, company = excel_row(i)
+                cells = (
+                    text_cell(f"A{r}", email)
+                    + text_cell(f"B{r}", name)
+                    + f'<c r="C{r}"><v>{phone}</v></c>'
+                    + f'<c r="D{r}" s="{date_style.decode()}"><v>{(born - epoch).days}</v></c>'
+                    + (text_cell(f"E{r}", company) if company else "")
+                )
+                chunk.append(f'<row r="{r}">{cells}</row>')
+                if len(chunk) == 10_000:
+                    xml.write("".join(chunk).encode())
+                    chunk = []
+            xml.write(("".join(chunk) + "</sheetData></worksheet>").encode())
+        with out.open("xl/sharedStrings.xml", "w", force_zip64=True) as xml:
+            xml.write(
+                f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="{main}" '
+                f'count="{uses}" uniqueCount="{len(strings)}">'.encode()
+            )
+            listed = list(strings)  # in index order: a dict keeps insertion order
+            for start in range(0, len(listed), 10_000):
+                block = listed[start : start + 10_000]
+                xml.write("".join(f"<si><t>{escape(t)}</t></si>" for t in block).encode())
+            xml.write(b"</sst>")
 
 
 def read_openpyxl(path: str) -> int:

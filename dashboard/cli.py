@@ -21,7 +21,11 @@ from dashboard.ops.bounce_receiver import run_bounce_receiver
 from dashboard.ops.catcher import run_catcher
 from dashboard.sending.account_hold import account_hold
 from dashboard.sending.accounts.commands import accounts_cli
-from dashboard.sending.cli_language import option, speak_shell_language
+from dashboard.sending.cli_language import (
+    option,
+    speak_shell_language,
+    translate_library_commands,
+)
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.requests import EmailContent, limits_context
 from dashboard.sending.stored_texts import translated
@@ -212,3 +216,4 @@ def init_commands(app: Flask) -> None:
     app.cli.add_command(bounce_receiver)
     app.cli.add_command(poll_bounces)
     app.cli.add_command(accounts_cli)
+    translate_library_commands(app.cli)

@@ -15,6 +15,7 @@ from sqlalchemy import delete, update
 
 from dashboard.extensions import db
 from dashboard.models import CaughtMail
+from dashboard.ops.caught_mail import SHORT_WORD_WINDOW
 from tests.caught_rows import caught_row, seed_caught, simple_mail
 
 ROW = re.compile(r'<a href="/outbox/(\d+)">')
@@ -280,3 +281,39 @@ def test_a_caught_message_changed_or_deleted_is_searched_as_it_is_now(
     assert ids_on(client.get(f"/outbox/?q=mới {unique}").get_data(as_text=True)) == [mail_id]
     forget(app, [mail_id])
     assert ids_on(client.get(f"/outbox/?q=mới {unique}").get_data(as_text=True)) == []
+
+
+def test_a_word_of_one_or_two_letters_reads_only_the_newest_ten_thousand(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    """The index needs three characters: a shorter word is read row by row, so among the
+    newest SHORT_WORD_WINDOW candidates only, and the page says so."""
+    raw = simple_mail(f"Đơn {unique}", "Khách <k@example.vn>")
+    template = caught_row(raw, "shop@example.com", ["k@example.vn"])
+
+    def row(i: int, words: str) -> dict[str, object]:
+        return {**template, "subject": f"Đơn {i}", "search_text": f"đơn {i} {unique} {words}"}
+
+    count = SHORT_WORD_WINDOW + 2_000
+    rows = [row(i, "") for i in range(count)]
+    rows[5] = row(5, f"qz xq-old-{unique}")  # old: past the newest 10,000
+    rows[count - 10] = row(count - 10, "qz")  # new
+    ids = seed_caught(app, rows, chunk=10_000)
+    try:
+        page = client.get("/outbox/?q=qz").get_data(as_text=True)
+        assert ids_on(page) == [ids[count - 10]]
+        assert 'id="outbox-window"' in page and "newest 10,000 messages" in page
+        # A longer word that few messages hold bounds the reading itself: then all are searched.
+        old = client.get(f"/outbox/?q=qz+xq-old-{unique}").get_data(as_text=True)
+        assert ids_on(old) == [ids[5]] and 'id="outbox-window"' not in old
+        # A longer word that every message holds: its newest 10,000 only, and said so.
+        common = client.get(f"/outbox/?q={unique}+qz").get_data(as_text=True)
+        assert ids_on(common) == [ids[count - 10]] and 'id="outbox-window"' in common
+        # Without a short word nothing is cut.
+        assert 'id="outbox-window"' not in client.get(f"/outbox/?q={unique}").get_data(as_text=True)
+        vietnamese = client.get("/outbox/?q=qz", headers={"Accept-Language": "vi"})
+        assert "10.000" in vietnamese.get_data(as_text=True)
+    finally:
+        with app.app_context():
+            db.session.execute(delete(CaughtMail).where(CaughtMail.id >= ids[0]))
+            db.session.commit()

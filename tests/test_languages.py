@@ -9,14 +9,18 @@ import subprocess
 import sys
 from datetime import datetime
 
+import pytest
 from flask import Flask
+from flask.cli import routes_command, run_command, shell_command
 from flask.testing import FlaskClient
+from flask_migrate.cli import db as migrations
 from markupsafe import escape
 
 from dashboard.extensions import db
 from dashboard.mail.sentences import english
 from dashboard.models import Campaign, Message, MessageStatus, User
 from dashboard.ops.local_stack import process_env
+from dashboard.sending.cli_language import LIBRARY_WORDS, english_help
 from dashboard.sending.holds import pause_campaign
 from dashboard.sending.stored_texts import ACCOUNT_PROBLEM, PAUSED_FOR_FAILURES, UNREACHABLE
 from dashboard.sending.unsubscribe_links import unsubscribe_serializer, unsubscribe_url
@@ -335,4 +339,50 @@ def test_what_the_system_stored_in_english_is_shown_in_the_reader_s_language(
     statistics = client.get("/stats/?range=7d", headers=VIETNAMESE).get_data(as_text=True)
     assert 'aria-label="Thư đã gửi và thất bại theo ngày"' in statistics
     # The range is written day first, as the rest of the Vietnamese pages write dates.
-    assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d – \d\d/\d\d/\d{4} \d\d:\d\d UTC", statistics)  # noqa: RUF001
+    assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d – \d\d/\d\d/\d{4} \d\d:\d\d \(UTC\)", statistics)  # noqa: RUF001
+
+
+def test_flask_s_and_flask_migrate_s_own_commands_are_listed_in_the_shell_s_language(
+    stack_settings: dict[str, str], migrated_database: str
+) -> None:
+    def flask(language: str, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {
+            **process_env(stack_settings),
+            "LANG": language,
+            "LANGUAGE": "",
+            "LC_ALL": "",
+            "COLUMNS": "200",
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "flask", *args],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    listed = flask("vi_VN.UTF-8", "--help")
+    assert listed.returncode == 0, listed.stderr
+    for line in ("run              Chạy máy chủ phát triển.",
+                 "shell            Mở Python shell trong ngữ cảnh của ứng dụng.",
+                 "routes           Liệt kê các đường dẫn (route) của ứng dụng.",
+                 "db               Chuyển đổi (migration) cơ sở dữ liệu."):  # fmt: skip
+        assert line in listed.stdout, line
+    migrations = flask("vi_VN.UTF-8", "db", "--help")
+    assert migrations.returncode == 0, migrations.stderr
+    for words in ("Cách dùng:", "flask db [", "Chuyển đổi (migration) cơ sở dữ liệu.",
+                  "Thư mục chứa các script migration", "Nâng lên một phiên bản mới hơn",
+                  "Ghi revision đã cho vào bảng revision ('stamp')"):  # fmt: skip
+        assert words in migrations.stdout, words
+    assert "Upgrade to a later version" not in migrations.stdout
+    english = flask("C.UTF-8", "db", "--help")
+    assert "Perform database migrations." in english.stdout
+    assert "Upgrade to a later version" in english.stdout and "Nâng lên" not in english.stdout
+
+
+def test_every_text_of_flask_s_own_commands_has_its_translation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new Flask or Flask-Migrate that rewords a command fails here, not silently in English."""
+    monkeypatch.setenv("LANGUAGE", "C")  # the texts as the libraries wrote them
+    shown = [str(c.short_help) for c in (run_command, shell_command, routes_command)]
+    shown += [str(c.help) for c in (migrations, *migrations.commands.values())]
+    shown += [str(english_help(p)) for p in migrations.params if english_help(p)]
+    assert {" ".join(text.split()) for text in shown} <= set(LIBRARY_WORDS)

@@ -111,6 +111,7 @@ def test_the_numbers_equal_the_database_counts(
         "start": "2020-02-03T00:00:00Z",
         "end": "2020-02-05T00:00:00Z",
         "unit": "hour",
+        "zone": "UTC",
     }
     totals = stats["totals"]
     # What happened in the range: the sums of the chart below.
@@ -262,7 +263,10 @@ def test_bad_ranges_are_refused_with_a_reason(client: FlaskClient) -> None:
     assert "use day" in too_fine.json["error"]["fields"]["unit"]
     misspelt = client.get("/api/v1/stats?rnage=30d")
     assert misspelt.status_code == 422
-    assert "use range, since, until or unit" in misspelt.json["error"]["fields"]["rnage"]
+    assert "use range, since, until, unit or zone" in misspelt.json["error"]["fields"]["rnage"]
+    unknown_zone = client.get("/api/v1/stats?zone=Mars/Olympus")
+    assert unknown_zone.status_code == 422
+    assert "Mars/Olympus" in unknown_zone.json["error"]["fields"]["zone"]
 
 
 def test_history_and_statistics_render_for_an_empty_database(

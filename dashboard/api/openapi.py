@@ -142,9 +142,10 @@ def build_openapi() -> dict[str, Any]:
                     "summary": "Totals, rates, sent/failed series, failures by reason, campaigns",
                     "parameters": _query_parameters(
                         ("range", "24h, 7d (the default), 30d or 90d"),
-                        ("since", "Start, UTC: 2026-11-01 or 2026-11-01T10:30"),
-                        ("until", "End, UTC, inclusive: 2026-11-30 or 2026-11-30T18:00"),
-                        ("unit", "Bucket of the series: hour or day"),
+                        ("since", "Start, in `zone`: 2026-11-01 or 2026-11-01T10:30"),
+                        ("until", "End, in `zone`, inclusive: 2026-11-30 or 2026-11-30T18:00"),
+                        ("unit", "Bucket of the series: hour or day of `zone`"),
+                        ("zone", "IANA time zone of the range and buckets (default UTC)"),
                     ),
                     "responses": {"200": _json("StatsResponse", "The numbers"), **_errors(422)},
                 }

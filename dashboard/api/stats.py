@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from flask import jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -12,6 +14,7 @@ from dashboard.api.stats_schemas import StatsResponse
 from dashboard.auth import VIEWER, requires
 from dashboard.auth.hosts import public_url
 from dashboard.auth.ownership import owner_scope
+from dashboard.auth.preferences import zone_exists
 from dashboard.errors import invalid_fields
 from dashboard.models import MessageStatus
 from dashboard.reporting.ranges import parse_range
@@ -22,7 +25,12 @@ def stats_out(statistics: Statistics) -> StatsResponse:
     found, totals = statistics.range, statistics.totals
     return StatsResponse.model_validate(
         {
-            "range": {"start": iso(found.start), "end": iso(found.end), "unit": found.unit},
+            "range": {
+                "start": iso(found.start),
+                "end": iso(found.end),
+                "unit": found.unit,
+                "zone": found.zone.key,
+            },
             "totals": {
                 "counts": totals.counts,
                 "sent": totals.count(MessageStatus.SENT),
@@ -50,7 +58,7 @@ def stats_out(statistics: Statistics) -> StatsResponse:
                         status="failed",
                         code=group.code or "",
                         domain=group.domain,
-                        **found.query_args(),
+                        **found.query_args(with_offset=True),
                     ),
                 }
                 for group in statistics.failures
@@ -85,15 +93,22 @@ def stats_out(statistics: Statistics) -> StatsResponse:
 
 # The query parameters the document lists; any other is refused, so that a misspelt one
 # (`rnage=30d`) is reported instead of silently answered with the default range.
-STATS_PARAMETERS = ("range", "since", "until", "unit")
+STATS_PARAMETERS = ("range", "since", "until", "unit", "zone")
 
 
 @api.get("/stats")
 @requires(VIEWER)
 def get_stats():
-    found, errors = parse_range(request.args)
+    zone_name = (request.args.get("zone") or "").strip() or "UTC"
+    zone_error = None if zone_exists(zone_name) else zone_name
+    found, errors = parse_range(request.args, zone=ZoneInfo("UTC" if zone_error else zone_name))
+    if zone_error is not None:
+        errors["zone"] = _(
+            "'%(value)s' is not a time zone name; try UTC or Asia/Ho_Chi_Minh",
+            value=zone_error[:40],
+        )
     for name in sorted(set(request.args) - set(STATS_PARAMETERS)):
-        errors[name[:40]] = _("is not a parameter here; use range, since, until or unit")
+        errors[name[:40]] = _("is not a parameter here; use range, since, until, unit or zone")
     if errors:
         return invalid_fields(_("The range was not understood"), errors)
     return jsonify(

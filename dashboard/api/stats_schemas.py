@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 class StatsRangeOut(BaseModel):
     start: str = Field(description="Start of the range, UTC, inclusive.")
     end: str = Field(description="End of the range, UTC, exclusive.")
-    unit: str = Field(description="Bucket of the series: hour or day.")
+    unit: str = Field(description="Bucket of the series: hour or day, of `zone`.")
+    zone: str = Field(description="The zone whose hours and days the series counts (IANA name).")
 
 
 class StatsTotals(BaseModel):
@@ -29,7 +30,9 @@ class StatsTotals(BaseModel):
 
 
 class StatsPoint(BaseModel):
-    start: str
+    start: str = Field(
+        description="Start of the bucket, UTC (a local midnight or hour of the zone)."
+    )
     sent: int
     failed: int
 

@@ -27,6 +27,8 @@ PAGE_SIZE = 50
 # The number of matches is counted exactly up to here; past it the page says "more than".
 COUNT_CAP = 10_000
 TRIGRAM = 3  # FTS5's trigram index finds words of at least this many characters
+# A word shorter than TRIGRAM is read row by row: among this many of the newest candidates only.
+SHORT_WORD_WINDOW = 10_000
 SEARCH_MAX_CHARS = 200
 SEARCH_MAX_WORDS = 8
 _LIKE_ESCAPE = "\\"
@@ -76,6 +78,8 @@ class CaughtPage:
     older: int | None  # `before=` for the next page
     newer: int | None  # `after=` for the previous page
     more: bool = False  # more than `matching` match: the count stopped at COUNT_CAP
+    # Set when a short word limited the search to the newest this many candidates.
+    window: int | None = None
 
     def recipients(self, mail: CaughtMail) -> list[str]:
         return json.loads(mail.rcpt_tos)
@@ -110,37 +114,58 @@ def _phrase(word: str) -> str:
     return '"' + word.replace('"', '""') + '"'
 
 
-def _matches(words: list[str]) -> tuple[ColumnElement[int], list[ColumnElement[bool]]]:
+def _matches(
+    words: list[str], floor: int | None = None
+) -> tuple[ColumnElement[int], list[ColumnElement[bool]]]:
     """The id column and the conditions that find the messages holding every word, from the
-    subject, From, To or the envelope ("contains", not whole words).
+    subject, From, To or the envelope ("contains", not whole words), with ids from `floor` up.
 
     SQLite: the FTS5 trigram table the migration keeps beside caught_mail (a narrow copy of
     `search_text`): a word of three characters or more is a phrase its index finds; a shorter
     one is a LIKE over that narrow copy. PostgreSQL: LIKE on `search_text`, served by the
     pg_trgm index for words of three characters or more. Neither reads `raw`."""
     if db.session.get_bind().dialect.name != "sqlite":
-        return CaughtMail.id, [_like(CaughtMail.search_text, word) for word in words]
-    found = [_like(_FTS.c.search_text, word) for word in words if len(word) < TRIGRAM]
-    indexed = [_phrase(word) for word in words if len(word) >= TRIGRAM]
-    if indexed:
-        found.insert(0, _FTS.c.search_text.op("MATCH")(" AND ".join(indexed)))
-    return _FTS.c.rowid, found
+        key, found = CaughtMail.id, [_like(CaughtMail.search_text, word) for word in words]
+    else:
+        key = _FTS.c.rowid
+        found = [_like(_FTS.c.search_text, word) for word in words if len(word) < TRIGRAM]
+        indexed = [_phrase(word) for word in words if len(word) >= TRIGRAM]
+        if indexed:
+            found.insert(0, _FTS.c.search_text.op("MATCH")(" AND ".join(indexed)))
+    if floor is not None:
+        found.append(key >= floor)
+    return key, found
 
 
-def _count(words: list[str]) -> tuple[int, bool]:
+def _short_word_floor(words: list[str]) -> int | None:
+    """With a word too short for the index, the lowest id the search reads: that of the
+    SHORT_WORD_WINDOW-th newest message the longer words find (or of all). None when there are
+    fewer, or no short word: then the index bounds the work."""
+    if all(len(word) >= TRIGRAM for word in words):
+        return None
+    key, where = _matches([word for word in words if len(word) >= TRIGRAM])
+    newest_first = select(key).where(*where).order_by(key.desc())
+    return db.session.scalar(newest_first.offset(SHORT_WORD_WINDOW - 1).limit(1))
+
+
+def _count(words: list[str], floor: int | None) -> tuple[int, bool]:
     """How many messages match, exactly up to COUNT_CAP; and whether more do."""
-    key, where = _matches(words)
+    key, where = _matches(words, floor)
     capped = select(key).where(*where).limit(COUNT_CAP + 1).subquery()
     counted = db.session.scalar(select(func.count()).select_from(capped)) or 0
     return min(counted, COUNT_CAP), counted > COUNT_CAP
 
 
 def _rows(
-    words: list[str], *, before: int | None = None, after: int | None = None
+    words: list[str],
+    floor: int | None,
+    *,
+    before: int | None = None,
+    after: int | None = None,
 ) -> list[CaughtMail]:
     """Up to PAGE_SIZE + 1 listed rows: newest first, or oldest first after `after`."""
     query = select(CaughtMail).options(load_only(*_LISTED))
-    key, where = (CaughtMail.id, []) if not words else _matches(words)
+    key, where = (CaughtMail.id, []) if not words else _matches(words, floor)
     if before is not None:
         where.append(key < before)
     if after is not None:
@@ -156,22 +181,28 @@ def _rows(
 def caught_page(
     search: str = "", *, before: int | None = None, after: int | None = None
 ) -> CaughtPage:
-    """The page just older than `before`, or just newer than `after`, or the newest page."""
+    """The page just older than `before`, or just newer than `after`, or the newest page. A
+    search with a word of one or two characters reads the newest SHORT_WORD_WINDOW messages
+    that its longer words find (all of them without any) and says so."""
     words = search_words(search)
     total = db.session.scalar(select(func.count()).select_from(CaughtMail)) or 0
-    matching, more = _count(words) if words else (total, False)
+    floor = _short_word_floor(words) if words else None
+    matching, more = _count(words, floor) if words else (total, False)
+    window = SHORT_WORD_WINDOW if floor is not None else None
     if after is not None:
-        rows = _rows(words, after=after)
+        rows = _rows(words, floor, after=after)
         mails = list(reversed(rows[:PAGE_SIZE]))
         if not mails:  # nothing newer: the newest page rather than an empty one
             return caught_page(search)
         newer = mails[0].id if len(rows) > PAGE_SIZE else None
-        return CaughtPage(mails, total, matching, older=mails[-1].id, newer=newer, more=more)
-    rows = _rows(words, before=before)
+        return CaughtPage(
+            mails, total, matching, older=mails[-1].id, newer=newer, more=more, window=window
+        )
+    rows = _rows(words, floor, before=before)
     mails = rows[:PAGE_SIZE]
     older = mails[-1].id if len(rows) > PAGE_SIZE else None
     newer = mails[0].id if before is not None and mails else None
-    return CaughtPage(mails, total, matching, older=older, newer=newer, more=more)
+    return CaughtPage(mails, total, matching, older=older, newer=newer, more=more, window=window)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,11 @@ def nice_ceiling(value: int) -> tuple[int, int]:
     return step * math.ceil(value / step), step
 
 
+def label_step(count: int) -> int:
+    """Every how many bars the axis writes a label (at most MAX_X_LABELS labels)."""
+    return max(1, math.ceil(count / MAX_X_LABELS))
+
+
 def grouped_bars(
     labels: Sequence[str],
     series: Sequence[tuple[str, str, Sequence[int]]],
@@ -65,9 +70,11 @@ def grouped_bars(
     title: str,
     width: int = WIDTH,
     height: int = HEIGHT,
+    tick_labels: Sequence[str] | None = None,
 ) -> BarChart:
     """One group of bars per label, one bar per series (`(css class, name, values)`) in each
-    group; counts are written with the reader's separators."""
+    group; counts are written with the reader's separators. `tick_labels` (shorter, one per
+    label) are written under the axis instead of the labels, which the bars' titles keep."""
     top_value, step = nice_ceiling(max((v for *_, values in series for v in values), default=0))
     plot_width = width - LEFT - RIGHT
     plot_height = height - TOP - BOTTOM
@@ -94,10 +101,10 @@ def grouped_bars(
         Tick(round(baseline - plot_height * v / top_value, 2), format_decimal(v))
         for v in range(0, top_value + 1, step)
     ]
-    every = max(1, math.ceil(len(labels) / MAX_X_LABELS))
+    every = label_step(len(labels))
     x_ticks = [
         Tick(round(LEFT + index * slot + slot / 2, 2), label)
-        for index, label in enumerate(labels)
+        for index, label in enumerate(tick_labels or labels)
         if index % every == 0
     ]
     return BarChart(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from flask_babel import gettext as _
@@ -41,17 +41,21 @@ def like_literal(text: str) -> str:
 DATE_EXAMPLE = _l("a date like 2026-11-25 or 2026-11-25T10:30")
 
 
-def parse_moment(value: str, *, end: bool, field: str = "since") -> datetime:
-    """A date (`2026-11-25`) or a minute (`2026-11-25T10:30`) in UTC; as an `end` the whole day
-    or minute is included, so the moment returned is just after it. FieldError (a ValueError)
-    for anything else, or a time outside the range the app can show (`sending.moments`)."""
+def parse_moment(value: str, *, end: bool, field: str = "since", zone: tzinfo = UTC) -> datetime:
+    """A date (`2026-11-25`) or a minute (`2026-11-25T10:30`) in `zone` (or with its own UTC
+    offset), as stored (naive UTC); as an `end` the whole day or minute is included, so the
+    moment returned is just after it (the next local midnight: a day is 23 to 25 hours where
+    clocks change). FieldError (a ValueError) for anything else, or a time outside the range
+    the app can show (`sending.moments`)."""
     value = value.strip()
-    moment = moments.parse_moment(
-        value, field=field, zone=UTC, offsets=False, example=str(DATE_EXAMPLE)
-    ).replace(second=0, microsecond=0)
+    moment = moments.parse_moment(value, field=field, zone=zone, example=str(DATE_EXAMPLE))
     if not end:
-        return moment
-    return moment + (timedelta(days=1) if len(value) == 10 else timedelta(minutes=1))
+        return moment.replace(second=0, microsecond=0)
+    typed = datetime.fromisoformat(value).replace(second=0, microsecond=0)
+    typed = typed if typed.tzinfo else typed.replace(tzinfo=zone)
+    # Counted on the wall clock, then converted; within range, as the start was (END_OF_RANGE).
+    after = typed + (timedelta(days=1) if len(value) == 10 else timedelta(minutes=1))
+    return after.astimezone(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -68,12 +72,17 @@ class HistoryFilter:
     domain: str = ""
     # Only the campaigns of this user (a sender's own); set by the view, never from the URL.
     owner_id: int | None = None
+    # The zone since and until are typed in (the person's own); set by the view.
+    zone: tzinfo = UTC
 
     @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> tuple[HistoryFilter, dict[str, str]]:
-        """Read the filters from query arguments; bad ones are dropped and explained by field."""
+    def from_args(
+        cls, args: Mapping[str, str], zone: tzinfo = UTC
+    ) -> tuple[HistoryFilter, dict[str, str]]:
+        """Read the filters from query arguments, times in `zone`; bad ones are dropped and
+        explained by field."""
         errors: dict[str, str] = {}
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {"zone": zone}
         status = (args.get("status") or "").strip()
         if status and status not in status_choices():
             errors["status"] = _(
@@ -99,7 +108,7 @@ class HistoryFilter:
             if not raw:
                 continue
             try:
-                parse_moment(raw, end=name == "until", field=name)
+                parse_moment(raw, end=name == "until", field=name, zone=zone)
             except ValueError as error:
                 errors[name] = str(error)
             else:
@@ -119,17 +128,17 @@ class HistoryFilter:
         return found, errors
 
     def start(self) -> datetime | None:
-        return parse_moment(self.since, end=False) if self.since else None
+        return parse_moment(self.since, end=False, zone=self.zone) if self.since else None
 
     def end(self) -> datetime | None:
-        return parse_moment(self.until, end=True) if self.until else None
+        return parse_moment(self.until, end=True, zone=self.zone) if self.until else None
 
     def query_args(self) -> dict[str, Any]:
         """The filters that are set, for `url_for` (so a view can be shared or bookmarked)."""
         return {
             f.name: getattr(self, f.name)
             for f in fields(self)
-            if getattr(self, f.name) and f.name != "owner_id"
+            if getattr(self, f.name) and f.name not in ("owner_id", "zone")
         }
 
     @property

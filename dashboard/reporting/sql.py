@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, text
+from sqlalchemy import ColumnElement, case, func, literal_column, text
 
 from dashboard.extensions import db
 from dashboard.sending.time_buckets import LABEL_FORMATS, time_bucket
+
+PREFIX_CHARS = {"day": 10, "hour": 13}
 
 
 def without_jit() -> None:
@@ -30,6 +32,34 @@ def bucket_start(column: ColumnElement, unit: str) -> ColumnElement:
     if db.engine.dialect.name == "postgresql":
         return func.date_trunc(unit, column)
     return time_bucket(column, unit)
+
+
+def local_bucket(
+    column: ColumnElement, unit: str, stretches: list[tuple[datetime, int]]
+) -> tuple[ColumnElement, ColumnElement | None]:
+    """The hour or day of `column` in a zone, as `bucket_start` gives it for UTC, and the UTC
+    offset it was read with when the range has more than one (`stretches`, from
+    `zone_buckets.offset_stretches`). Grouped by both, no group straddles a local bucket: a
+    repeated hour (clocks going back) is two offsets.
+    """
+    seconds = [literal_column(str(int(offset))) for _, offset in stretches]
+    if len(stretches) == 1:
+        if stretches[0][1] == 0:
+            return bucket_start(column, unit), None
+        offset: ColumnElement = seconds[0]
+        changes = None
+    else:
+        # Only the changes inside the range: a CASE of two or three branches per row.
+        offset = changes = case(
+            *((column < until, n) for n, (until, _) in zip(seconds, stretches[1:], strict=False)),
+            else_=seconds[-1],
+        )
+    if db.engine.dialect.name == "postgresql":
+        shifted = column + offset * literal_column("interval '1 second'")
+        return func.date_trunc(unit, shifted), changes
+    # SQLite: datetime() takes the shift as a modifier ('+25200 seconds') and writes ISO text.
+    modifier = func.printf("%+d seconds", offset)
+    return func.substr(func.datetime(column, modifier), 1, PREFIX_CHARS[unit]), changes
 
 
 def as_moment(value: datetime | str, unit: str) -> datetime:

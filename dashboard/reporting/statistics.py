@@ -13,7 +13,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, exists, func, literal_column, select
 
@@ -22,13 +22,15 @@ from dashboard.models import DuplicateSend, Message, MessageStatus, utcnow
 from dashboard.reporting.campaign_stats import CampaignRow, Throughput, campaign_rows, throughput
 from dashboard.reporting.ranges import StatsRange
 from dashboard.reporting.sent_hours import sent_in_hours
-from dashboard.reporting.sql import as_moment, bucket_start, recipient_domain, without_jit
+from dashboard.reporting.sql import local_bucket, recipient_domain, without_jit
 from dashboard.sending.time_buckets import floor_to
 
 FAILURE_GROUPS_SHOWN = 20
 SUBQUERIES_PER_STATEMENT = 100
 RETRIED = literal_column("1")
 FAILED = literal_column("'failed'")
+HOUR = timedelta(hours=1)
+ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -140,23 +142,31 @@ def totals(found: StatsRange, series: list[SeriesPoint]) -> Totals:
 def sent_series(found: StatsRange) -> list[int]:
     """Messages sent in each bucket of the range (by sent_at), in the order of its buckets.
 
-    The whole hours before the current one are read from the hourly counts the outcome handler
-    keeps (`sent_hours`); the rest (the current hour, a range ending inside an hour) is counted
-    from the rows: one indexed range count per bucket.
+    The whole UTC hours inside a bucket and before the current hour are read from the hourly
+    counts the outcome handler keeps (`sent_hours`); the rest (the current hour, a range ending
+    inside an hour, the half hours at the edges of a day in Asia/Kolkata) is counted from the
+    rows: one indexed range count per piece.
     """
     buckets = found.buckets()
     ends = [*buckets[1:], found.end]
     kept_until = min(floor_to(found.end, "hour"), floor_to(utcnow(), "hour"))
-    if found.start != floor_to(found.start, "hour") or kept_until < found.start:
-        kept_until = found.start  # parse_range starts ranges on the hour; if not, count all
+    kept: dict[int, tuple[datetime, datetime]] = {}
+    live: list[tuple[int, datetime, datetime]] = []
+    for index, (start, end) in enumerate(zip(buckets, ends, strict=True)):
+        first_hour = floor_to(start + HOUR - ONE_MICROSECOND, "hour")
+        last_hour = min(floor_to(end, "hour"), kept_until)
+        if first_hour >= last_hour:
+            live.append((index, start, end))
+            continue
+        kept[index] = (first_hour, last_hour)
+        live += [(index, a, b) for a, b in ((start, first_hour), (last_hour, end)) if a < b]
     sent = [0] * len(buckets)
-    for hour, n in sent_in_hours(found.start, kept_until).items():
-        sent[bisect_right(buckets, hour) - 1] += n
-    live = [
-        (index, max(start, kept_until), end)
-        for index, (start, end) in enumerate(zip(buckets, ends, strict=True))
-        if end > kept_until
-    ]
+    if kept:
+        for hour, n in sent_in_hours(buckets[0], kept_until).items():
+            index = bisect_right(buckets, hour) - 1
+            first_hour, last_hour = kept.get(index, (hour, hour))
+            if first_hour <= hour < last_hour:
+                sent[index] += n
     for first in range(0, len(live), SUBQUERIES_PER_STATEMENT):
         chunk = live[first : first + SUBQUERIES_PER_STATEMENT]
         counts = db.session.execute(
@@ -179,17 +189,22 @@ def failures(found: StatsRange) -> list[tuple[datetime, int | None, str, int]]:
     """Messages that failed in the range, counted by bucket, SMTP code and recipient domain.
 
     One pass over the failed rows (a partial index holds them with these columns) serves both
-    the chart's failed bars and the failure groups.
+    the chart's failed bars and the failure groups. Rows are grouped by their hour or day in the
+    range's zone (and the offset they were read with, across a clock change); the earliest time
+    of a group places it among the bucket starts computed here.
     """
-    bucket = bucket_start(Message.updated_at, found.unit)
+    bucket, offset = local_bucket(Message.updated_at, found.unit, found.offset_stretches())
     domain = recipient_domain(Message.to_address)
+    keys = [bucket, *([offset] if offset is not None else []), Message.last_code, domain]
     rows = db.session.execute(
-        select(bucket, Message.last_code, domain, func.count())
+        select(func.min(Message.updated_at), Message.last_code, domain, func.count())
         .where(Message.status == FAILED, *_active_in(found))
-        .group_by(bucket, Message.last_code, domain)
+        .group_by(*keys)
     ).all()
+    buckets = found.buckets()
     return [
-        (as_moment(start, found.unit), code, domain or "", n) for start, code, domain, n in rows
+        (buckets[bisect_right(buckets, first) - 1], code, domain or "", n)
+        for first, code, domain, n in rows
     ]
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from flask import Flask
 from flask_babel import format_datetime, format_decimal, format_percent, get_locale
@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from dashboard.auth.preferences import LANGUAGES
 from dashboard.auth.roles import ROLE_LABELS, role_label
+from dashboard.reporting.zone_buckets import local
 from dashboard.sending.schedule import display_zone, to_display
 from dashboard.sending.stored_texts import translated
 
@@ -21,10 +22,15 @@ _PATTERNS = {
     "vi": {"second": "dd/MM/yyyy HH:mm:ss", "minute": "dd/MM/yyyy HH:mm", "date": "dd/MM/yyyy"},
 }
 _DASH = "—"
-# A chart's buckets (UTC), labelled as each language writes a day and an hour.
+# A chart's buckets, labelled as each language writes a day and an hour.
 _BUCKET_PATTERNS = {
     "en": {"day": "yyyy-MM-dd", "hour": "yyyy-MM-dd HH", "minute": "yyyy-MM-dd HH:mm"},
     "vi": {"day": "dd/MM/yyyy", "hour": "dd/MM/yyyy HH'h'", "minute": "dd/MM/yyyy HH:mm"},
+}
+# Under a chart's axis: an hour alone, and with its day where a day begins.
+_TICK_PATTERNS = {
+    "en": {"clock": "HH:mm", "day-hour": "MM-dd HH:mm"},
+    "vi": {"clock": "HH'h'", "day-hour": "dd/MM HH'h'"},
 }
 UNIT_NAMES = {"minute": _l("minute"), "hour": _l("hour"), "day": _l("day")}
 # What a state is called on a page; the state itself (a CSS class, a filter value) stays English.
@@ -87,10 +93,26 @@ def when(stored: datetime | None, precision: str = "second") -> str:
     return format_datetime(to_display(stored), patterns[precision], rebase=False)
 
 
-def bucket_label(start: datetime, unit: str) -> str:
-    """A chart bucket's start (UTC, as the chart says) in the reader's way of writing dates."""
+def bucket_label(start: datetime, unit: str, zone: tzinfo | None = None) -> str:
+    """A chart bucket's start (stored, naive UTC) in `zone` (else the person's own), in the
+    reader's way of writing dates."""
     patterns = _BUCKET_PATTERNS.get(str(get_locale()), _BUCKET_PATTERNS["en"])
-    return format_datetime(start, patterns[unit], rebase=False)
+    return format_datetime(local(start, zone or display_zone()), patterns[unit], rebase=False)
+
+
+def hour_ticks(starts: list[datetime], step: int, zone: tzinfo) -> list[str]:
+    """Labels under an hourly chart (every `step`-th is shown): the hour, and the day too on the
+    first one shown and on the first shown of each new day."""
+    patterns = _TICK_PATTERNS.get(str(get_locale()), _TICK_PATTERNS["en"])
+    labels, shown_day = [], None
+    for index, start in enumerate(starts):
+        moment = local(start, zone)
+        new_day = index % step == 0 and moment.date() != shown_day
+        if index % step == 0:
+            shown_day = moment.date()
+        pattern = patterns["day-hour"] if new_day else patterns["clock"]
+        labels.append(format_datetime(moment, pattern, rebase=False))
+    return labels
 
 
 def input_time(stored: datetime | None) -> str:

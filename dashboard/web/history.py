@@ -38,6 +38,7 @@ from dashboard.reporting.history import (
 )
 from dashboard.reporting.history_export import csv_lines
 from dashboard.reporting.message_view import html_preview_of, render_message
+from dashboard.sending.schedule import display_zone
 from dashboard.web.html_preview import html_preview
 from dashboard.web.paging import page_cursor
 
@@ -48,7 +49,7 @@ history = Blueprint("history", __name__, url_prefix="/history")
 @requires(VIEWER)
 def index():
     """The full page, or only the results table when HTMX swaps it in."""
-    found, errors = HistoryFilter.from_args(request.args)
+    found, errors = HistoryFilter.from_args(request.args, zone=display_zone())
     found = replace(found, owner_id=owner_scope(current_user))
     before, after = page_cursor("before", errors), page_cursor("after", errors)
     page = history_page(found, before=before, after=after)
@@ -73,7 +74,7 @@ def index():
 @requires(VIEWER)
 def export():
     """The filtered list as CSV, streamed in keyset chunks however long it is."""
-    found, errors = HistoryFilter.from_args(request.args)
+    found, errors = HistoryFilter.from_args(request.args, zone=display_zone())
     found = replace(found, owner_id=owner_scope(current_user))
     if errors:
         message = "; ".join(f"{name}: {text}" for name, text in errors.items())

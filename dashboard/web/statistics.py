@@ -11,25 +11,32 @@ from dashboard.auth.ownership import owner_scope
 from dashboard.models import MessageStatus
 from dashboard.ops.system_status import system_status
 from dashboard.reporting.campaign_stats import Throughput
-from dashboard.reporting.charts import BarChart, grouped_bars
+from dashboard.reporting.charts import BarChart, grouped_bars, label_step
 from dashboard.reporting.history import status_choices
 from dashboard.reporting.ranges import PRESETS, parse_range
 from dashboard.reporting.statistics import Statistics, compute_statistics
-from dashboard.sending.schedule import to_display
-from dashboard.web.formatting import UNIT_NAMES, bucket_label, state
+from dashboard.sending.schedule import display_zone, to_display
+from dashboard.web.formatting import UNIT_NAMES, bucket_label, hour_ticks, state
 
 stats = Blueprint("stats", __name__, url_prefix="/stats")
 
 
 def outcome_chart(statistics: Statistics) -> BarChart:
-    unit = statistics.range.unit
+    found, series = statistics.range, statistics.series
+    starts = [point.start for point in series]
+    ticks = (
+        hour_ticks(starts, label_step(len(starts)), found.zone) if found.unit == "hour" else None
+    )
     return grouped_bars(
-        [bucket_label(point.start, unit) for point in statistics.series],
+        [bucket_label(start, found.unit, found.zone) for start in starts],
         [
-            ("sent", state("sent"), [point.sent for point in statistics.series]),
-            ("failed", state("failed"), [point.failed for point in statistics.series]),
+            ("sent", state("sent"), [point.sent for point in series]),
+            ("failed", state("failed"), [point.failed for point in series]),
         ],
-        title=_("Messages sent and failed per %(unit)s", unit=UNIT_NAMES.get(unit, unit)),
+        title=_(
+            "Messages sent and failed per %(unit)s", unit=UNIT_NAMES.get(found.unit, found.unit)
+        ),
+        tick_labels=ticks,
     )
 
 
@@ -52,7 +59,7 @@ def throughput_charts(statistics: Statistics) -> list[tuple[Throughput, BarChart
 @stats.get("/")
 @requires(VIEWER)
 def index():
-    found, errors = parse_range(request.args)
+    found, errors = parse_range(request.args, zone=display_zone())
     statistics = compute_statistics(found, owner_id=owner_scope(current_user))
     return render_template(
         "stats.html",
