@@ -27,8 +27,9 @@ def excel_cp1258_csv(rows: list[list[str]]) -> bytes:
 
 
 def excel_workbook(rows: list[list[object]], *, phone_format: str | None = None) -> bytes:
-    """An .xlsx written by openpyxl (write mode), laid out as Excel saves one: shared strings,
-    numbers and dates as typed values with their display formats."""
+    """An .xlsx written by openpyxl (write mode): numbers and dates as typed values with their
+    display formats as Excel saves them, texts inline (`with_shared_strings` moves them to the
+    shared-strings part where Excel keeps them)."""
     import io
 
     from openpyxl import Workbook
@@ -44,4 +45,53 @@ def excel_workbook(rows: list[list[object]], *, phone_format: str | None = None)
     book.create_sheet("Ghi chú").append(["email"])  # only the first sheet is read
     out = io.BytesIO()
     book.save(out)
+    return out.getvalue()
+
+
+def with_shared_strings(workbook: bytes, styled: dict[str, str] | None = None) -> bytes:
+    """`workbook` (openpyxl writes every text inline) with its first sheet's texts moved to a
+    shared-strings part, one entry per distinct text in the order each first occurs, as Excel
+    saves them. `styled` maps a text to the body Excel writes for its entry when part of it is
+    formatted (rich-text runs) or it carries phonetic guides, in place of the plain `<t>`."""
+    import io
+    import re
+    import zipfile
+
+    styled = styled or {}
+    strings: dict[str, int] = {}
+
+    def shared(match: re.Match[bytes]) -> bytes:
+        index = strings.setdefault(match[3].decode(), len(strings))
+        return b'<c %st="s"%s><v>%d</v></c>' % (match[1], match[2], index)
+
+    inline = re.compile(rb'<c ([^>]*?)t="inlineStr"([^>]*)><is><t[^>]*>(.*?)</t></is></c>')
+    source = zipfile.ZipFile(io.BytesIO(workbook))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = inline.sub(shared, data)
+            elif item.filename == "[Content_Types].xml":
+                data = data.replace(
+                    b"</Types>",
+                    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+                )
+            elif item.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(
+                    b"</Relationships>",
+                    b'<Relationship Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+                    b'relationships/sharedStrings" Target="sharedStrings.xml" Id="rIdStrings"/>'
+                    b"</Relationships>",
+                )
+            target.writestr(item, data)
+        plain = '<t xml:space="preserve">{}</t>'.format
+        entries = "".join(f"<si>{styled.get(text) or plain(text)}</si>" for text in strings)
+        target.writestr(
+            "xl/sharedStrings.xml",
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="http://'
+            f'schemas.openxmlformats.org/spreadsheetml/2006/main" count="{len(strings)}" '
+            f'uniqueCount="{len(strings)}">{entries}</sst>',
+        )
     return out.getvalue()

@@ -13,7 +13,7 @@ from werkzeug.datastructures import FileStorage
 
 from tests.conftest import messages_of, wait_for_final, wait_until
 from tests.csv_campaign_helpers import csv_bytes, imported, post_multipart, upload, wait_for_import
-from tests.office_files import excel_cp1258_csv, excel_workbook
+from tests.office_files import excel_cp1258_csv, excel_workbook, with_shared_strings
 from tests.smtp_server import ScriptedSMTPServer
 from tests.test_campaign_pages import live_part, token_on
 
@@ -199,6 +199,70 @@ def test_an_xlsx_damaged_past_its_header_fails_its_import_with_a_reason_and_no_r
     ]
     data = _damaged_after_the_header(excel_workbook(rows))
     # The upload reads the header only, from the head of the sheet (not the whole sheet).
+    response = upload(
+        client, data, filename="hỏng.xlsx", subject=f"Chào {unique}", text="Chào {{ tên }}"
+    )
+    assert response.status_code == 202, response.json
+    body = wait_for_import(client, response.json["id"])
+    assert body["import"]["status"] == "failed"
+    assert "This workbook cannot be read" in body["import"]["error"]
+    assert messages_of(app, body["id"]) == []
+
+
+def test_an_xlsx_with_its_texts_in_shared_strings_as_excel_saves_them(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    rows: list[list[object]] = [
+        ["Email", "Họ và tên", "Công ty"],
+        [f"ha-{unique}@example.vn", "Nguyễn Thị Hà", "Sao Mai"],
+        [f"dung-{unique}@example.vn", "Đặng Quốc Dũng", "Sao Mai"],  # one entry, used twice
+        [f"le-{unique}@example.vn", "Trương Mỹ Lệ", "  Hoa Sen  "],
+    ]
+    styled = {
+        # "Nguyễn" in bold: Excel splits the text into runs.
+        "Nguyễn Thị Hà": '<r><rPr><b/><sz val="11"/></rPr><t>Nguyễn</t></r>'
+        '<r><rPr><sz val="11"/></rPr><t xml:space="preserve"> Thị Hà</t></r>',
+        # Phonetic guides, as Excel keeps them for a text typed with an IME: not the text.
+        "Đặng Quốc Dũng": '<t>Đặng Quốc Dũng</t><rPh sb="0" eb="4"><t>ダン</t></rPh>'
+        '<phoneticPr fontId="1" type="noConversion"/>',
+    }
+    data = with_shared_strings(excel_workbook(rows), styled)
+    template = "Chào {{ họ_và_tên }} ở [{{ công_ty }}]"
+    body = imported(client, data, filename="khách.xlsx", subject=template, text=template)
+    assert body["import"]["columns"] == ["email", "họ_và_tên", "công_ty"]
+    assert (body["import"]["valid"], body["import"]["invalid"]) == (3, 0)
+    subjects = [p["subject"] for p in body["preview"]]
+    assert subjects[:2] == ["Chào Nguyễn Thị Hà ở [Sao Mai]", "Chào Đặng Quốc Dũng ở [Sao Mai]"]
+    names = [m.to_name for m in messages_of(app, body["id"])]
+    assert names == ["Nguyễn Thị Hà", "Đặng Quốc Dũng", "Trương Mỹ Lệ"]
+
+
+def _shared_strings_cut_after(workbook: bytes, entries: int) -> bytes:
+    """The workbook with its shared-strings part cut off inside entry number `entries`."""
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(workbook))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/sharedStrings.xml":
+                start = 0
+                for _ in range(entries + 1):
+                    start = data.index(b"<si>", start) + 1
+                data = data[: start + 10]
+            target.writestr(item, data)
+    return out.getvalue()
+
+
+def test_an_xlsx_whose_shared_strings_are_damaged_fails_its_import_with_a_reason_and_no_rows(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    rows: list[list[object]] = [["Email", "Tên"]] + [
+        [f"r{i}-{unique}@example.vn", f"Người {i}"] for i in range(5)
+    ]
+    data = _shared_strings_cut_after(with_shared_strings(excel_workbook(rows)), 6)
+    # The upload reads the header's two entries only, so it does not reach the damage.
     response = upload(
         client, data, filename="hỏng.xlsx", subject=f"Chào {unique}", text="Chào {{ tên }}"
     )

@@ -1,4 +1,5 @@
-"""Campaigns, from an upload to a sent list: reading the CSV files people export (`csv_reading`),
+"""Campaigns, from an upload to a sent list: reading the CSV files people export (`csv_reading`)
+and Excel workbooks (`xlsx_reading`, its shared strings read lazily by `xlsx_shared_strings`),
 storing an upload and starting its import (`upload`), the import task's work (`importer`), what
 the import found (`import_report`), confirming (`confirm`), pausing, resuming, cancelling and
 retrying (`control`, `message_control`), what a campaign's page shows (`overview`, and when a

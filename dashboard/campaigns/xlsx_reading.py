@@ -16,15 +16,17 @@ import zipfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from openpyxl import load_workbook
 from openpyxl.cell.read_only import EmptyCell
+from openpyxl.reader.excel import ExcelReader
 from openpyxl.worksheet import _reader as sheet_reader
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet._reader import DATA_TAG, DIMENSION_TAG, ROW_TAG
 from openpyxl.worksheet.dimensions import SheetDimension
+from openpyxl.xml.constants import SHARED_STRINGS
 from openpyxl.xml.functions import iterparse
 
 from dashboard.campaigns.csv_reading import CsvFormatError, CsvLayout, layout_of
+from dashboard.campaigns.xlsx_shared_strings import SharedStrings
 from dashboard.mail.sentences import english
 from dashboard.sending.stored_texts import (
     NOT_A_WORKBOOK,
@@ -81,6 +83,22 @@ ReadOnlyWorksheet._get_size = _size_from_the_head
 sheet_reader.iterparse = _iterparse_letting_rows_go
 
 
+class _LazyStringsReader(ExcelReader):
+    """openpyxl's reader in read-only mode, with the shared strings read as the sheet asks
+    for them (`xlsx_shared_strings`) instead of all of them when the workbook opens. The
+    part stays open with the archive until the workbook is closed."""
+
+    def read_strings(self) -> None:
+        part = self.package.find(SHARED_STRINGS)
+        if part is not None:
+            self.shared_strings = SharedStrings(self.archive.open(part.PartName[1:]))
+
+    def close(self) -> None:
+        if isinstance(self.shared_strings, SharedStrings):
+            self.shared_strings.close()
+        self.wb.close()
+
+
 def is_workbook(filename: str) -> bool:
     return filename.lower().endswith((".xlsx", ".xlsm"))
 
@@ -134,17 +152,18 @@ def read_workbook_rows(
     non-empty cells or longer than `max_row_bytes`."""
     _check_archive(file)
     try:
-        book = load_workbook(file, read_only=True, data_only=True)
+        reader = _LazyStringsReader(file, read_only=True, data_only=True)
+        reader.read()
     except Exception as error:  # openpyxl raises many kinds on a damaged workbook
         raise CsvFormatError(english(WORKBOOK_UNREADABLE, error=type(error).__name__)) from None
     try:
-        yield from _sheet_rows(book.worksheets[0], max_fields, max_row_bytes)
+        yield from _sheet_rows(reader.wb.worksheets[0], max_fields, max_row_bytes)
     except CsvFormatError:
         raise
     except Exception as error:  # the sheet's XML damaged past the rows read so far
         raise CsvFormatError(english(WORKBOOK_UNREADABLE, error=type(error).__name__)) from None
     finally:
-        book.close()
+        reader.close()
 
 
 def _sheet_rows(
