@@ -3,14 +3,16 @@ large campaign sent as fast as the SMTP sink takes it, and during a campaign hel
 RATE_LIMIT_PER_SECOND; side by side, in one run.
 
     .venv/bin/python bench/transactional_latency.py [--campaign 100000] [--limited 3000]
-                                                    [--rate 50] [--singles 40]
+                                                    [--rate 50] [--singles 40] [--tree PATH]
 
 Each figure is the time from the API's 202 (as the client receives it) to the SMTP server
 receiving that email's MAIL FROM, timestamped in the sink (`bench/timing_sink.py`): p50, p99 and
 max over `--singles` emails posted one every 0.25 s. The set-up is the default one: the workers
 `make run` starts (`DEFAULT_LANES`: one for `transactional`, one for `bulk`), beat, gunicorn as
 `make run` runs it, SQLite, its own redis-server as broker, all on free loopback ports. The
-campaigns are real CSV campaigns (uploaded, imported, confirmed through the API).
+campaigns are real CSV campaigns (uploaded, imported, confirmed through the API) of the
+real-sized mail of `bench/workload.py`. `--tree` runs another checkout of the project (e.g. `git
+worktree add /tmp/base <commit>`) by this harness, with this workload, for a before and after.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ SPACING_SECONDS = 0.25
 class LaneStack(Stack):
     """The csv_campaign bench's stack with the timing sink, the default lanes and beat."""
 
-    def __init__(self, tmp: Path, settings: dict[str, str]) -> None:
-        super().__init__(tmp)
+    def __init__(self, tmp: Path, settings: dict[str, str], root: Path = ROOT) -> None:
+        super().__init__(tmp, root=root)
         self.settings = settings
         self.times_path = tmp / "mail-from-times.txt"
         self.lane_processes: list = []
@@ -200,10 +202,14 @@ def main() -> None:
     parser.add_argument("--limited", type=int, default=3000, help="rate-limited campaign's size")
     parser.add_argument("--rate", type=float, default=50, help="RATE_LIMIT_PER_SECOND")
     parser.add_argument("--singles", type=int, default=40, help="single emails per situation")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout to run")
     args = parser.parse_args()
+    tree = args.tree.resolve()
+    if not (tree / "celery_worker.py").exists():
+        parser.error(f"{tree} is not a checkout of this project")
     rows = []
     with tempfile.TemporaryDirectory(prefix="lane-bench-") as tmp:
-        stack = LaneStack(Path(tmp) / "fast", {})
+        stack = LaneStack(Path(tmp) / "fast", {}, tree)
         stack.tmp.mkdir()
         stack.start_base()
         try:
@@ -224,7 +230,8 @@ def main() -> None:
             )
         finally:
             stack.stop()
-        limited = LaneStack(Path(tmp) / "limited", {"RATE_LIMIT_PER_SECOND": f"{args.rate:g}"})
+        limited_settings = {"RATE_LIMIT_PER_SECOND": f"{args.rate:g}"}
+        limited = LaneStack(Path(tmp) / "limited", limited_settings, tree)
         limited.tmp.mkdir()
         limited.start_base()
         try:

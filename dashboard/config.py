@@ -163,7 +163,10 @@ def load_settings() -> dict[str, Any]:
         # What one merged message may render to (subject and bodies), in bytes: rendering stops
         # there and that recipient is refused, at preview and at send time.
         "MERGE_MAX_RENDERED_BYTES": _int("MERGE_MAX_RENDERED_BYTES", MB),
-        "BULK_BATCH_SIZE": _int("BULK_BATCH_SIZE", 500),
+        # Ids per bulk task. A batch claims only what its pace sends in a slice (see
+        # sending/slices.py), so a large one costs a slow server nothing; on a fast one each
+        # task's hand-over, claim and SMTP session serve more messages.
+        "BULK_BATCH_SIZE": _int("BULK_BATCH_SIZE", 2000),
         # A bulk batch sends for at most about this long, then gives its rest back to the queue.
         "BULK_SLICE_SECONDS": _float("BULK_SLICE_SECONDS", 2.0),
         # Where people and programs reach the app: the start of every link it builds for

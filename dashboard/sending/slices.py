@@ -3,9 +3,12 @@ BULK_SLICE_SECONDS of sending, so that pauses, other campaigns and the beat jobs
 and a rate-limited campaign does not sit on processes waiting for tokens.
 
 Under a per-second rate a batch claims only what that rate lets it send in one slice and puts
-the rest of its ids back on the queue as a new task, unclaimed (one publish, no row touched);
-whatever rate applies, a batch stops handing out messages once its slice is over, and what it
-claimed and did not send is given back (`holds.release_unsent`) and published again.
+the rest of its ids back on the queue as a new task, unclaimed (one publish, no row touched).
+With no rate, what the process's last bulk batch sent per second stands for it (with room to
+grow, and never fewer than PACED_FLOOR ids): a large batch on a slow server claims and renders
+what it can send, not thousands it would give back. Whatever the pace, a batch stops handing
+out messages once its slice is over, and what it claimed and did not send is given back
+(`holds.release_unsent`) and published again.
 """
 
 from __future__ import annotations
@@ -23,13 +26,33 @@ def slice_seconds(config: Mapping[str, Any]) -> float:
     return max(0.1, float(config["BULK_SLICE_SECONDS"]))
 
 
+#: With no rate limit, a batch keeps at least this many ids whatever the last one's pace (as
+#: many as a whole batch held when BULK_BATCH_SIZE was 500), and this many times what that
+#: pace sends in a slice, so that a pace that was held back can grow again.
+PACED_FLOOR = 500
+PACED_ROOM = 2.0
+# Messages per second of this process's last bulk batch (a prefork process runs one at a time).
+_last_pace: dict[str, float] = {}
+
+
+def note_pace(sent: int, seconds: float) -> None:
+    """Remember how fast a bulk batch of this process sent (`sent` messages in `seconds`)."""
+    if sent > 0 and seconds > 0:
+        _last_pace["bulk"] = sent / seconds
+
+
 def split_for_rate(message_ids: Sequence[int], config: Mapping[str, Any]) -> tuple[list, list]:
-    """The ids a bulk batch keeps (what the configured rate sends in one slice) and the rest."""
+    """The ids a bulk batch keeps (what the configured rate, or else the last batch's pace,
+    sends in one slice) and the rest."""
     per_second = float(config["RATE_LIMIT_PER_SECOND"])
     ids = list(message_ids)
-    if per_second <= 0:
+    if per_second > 0:
+        keep = max(1, int(per_second * slice_seconds(config)))
+    elif "bulk" in _last_pace:
+        paced = int(_last_pace["bulk"] * slice_seconds(config) * PACED_ROOM)
+        keep = max(PACED_FLOOR, paced)
+    else:
         return ids, []
-    keep = max(1, int(per_second * slice_seconds(config)))
     return ids[:keep], ids[keep:]
 
 
