@@ -7,9 +7,7 @@ The first request to arrive writes what is waiting; those that arrive while it d
 the first of them is handed the turn to write them all when it is done (each waiting request
 is woken once: when its rows are written, or when its turn comes). Under no load a group is one
 submission; under load it holds what arrived during one write. Rows go in through the driver's
-own cursor (`intake_rows`), with their batch's task id in hand before the insert, on a pool
-connection the writes keep while they keep coming (back to the pool after
-CONNECTION_IDLE_SECONDS unused).
+own cursor (`intake_rows`), with their batch's task id in hand before the insert.
 
 Batches outlive groups: the groups committed within PUBLISH_INTERVAL_SECONDS of the last publish
 fill the same open batch (up to the queue's batch size, its task id stamped on each of their
@@ -63,8 +61,6 @@ PUBLISHER_IDLE_SECONDS = 30.0
 #: carries what this process committed meanwhile (a publish costs the web tier more than the
 #: write of several emails), and an email that arrives after a quiet spell goes at once.
 PUBLISH_INTERVAL_SECONDS = 0.02
-#: A writer connection unused for this long goes back to the pool (pinged at its next checkout).
-CONNECTION_IDLE_SECONDS = 1.0
 #: On exit, how long the process waits for its publisher to hand over what it holds.
 EXIT_PUBLISH_SECONDS = 10.0
 
@@ -118,8 +114,6 @@ class _Intake:
     publisher_waiting: bool = False
     published_at: float = float("-inf")  # time.monotonic() the open batches were last handed over
     stopping: bool = False
-    connection: Any = None  # the pool's connection the writes use while more keep coming
-    connection_used_at: float = 0.0  # time.monotonic()
 
     def __post_init__(self) -> None:
         # The publisher waits on it (and so do wait_published and the exit); requests never do.
@@ -253,11 +247,9 @@ def _start_publisher(intake: _Intake) -> None:
 
 def _publisher(intake: _Intake) -> None:
     """Publish committed batches as they come, each batch in one task (a partly filled one at
-    most once per PUBLISH_INTERVAL_SECONDS); hand an idle writer connection back to the pool;
-    end when idle."""
+    most once per PUBLISH_INTERVAL_SECONDS); end when idle."""
     with intake.app.app_context():
         while True:
-            idle_connection = None
             with intake.lock:
                 while True:
                     wait = PUBLISHER_IDLE_SECONDS
@@ -269,16 +261,10 @@ def _publisher(intake: _Intake) -> None:
                             wait = due  # else the next write hands it over, or wakes us
                     if intake.ready or intake.stopping:
                         break
-                    if intake.connection is not None and not intake.writing:
-                        idle_for = time.monotonic() - intake.connection_used_at
-                        if idle_for >= CONNECTION_IDLE_SECONDS:
-                            idle_connection, intake.connection = intake.connection, None
-                            break
-                        wait = min(wait, CONNECTION_IDLE_SECONDS - idle_for)
                     intake.publisher_waiting = True
                     woken = intake.publishing.wait(wait)
                     intake.publisher_waiting = False
-                    if not (woken or intake.ready or intake.open or intake.connection):
+                    if not (woken or intake.ready or intake.open):
                         intake.publisher = None
                         return
                 work, intake.ready = intake.ready, []
@@ -289,8 +275,6 @@ def _publisher(intake: _Intake) -> None:
             try:
                 for queue, batch in work:
                     publish_batches([batch], queue=queue, sent_event=False)  # never raises
-                if idle_connection is not None:
-                    idle_connection.close()
             finally:
                 db.session.remove()
 
@@ -335,27 +319,15 @@ def _stop(intake: _Intake) -> None:
 
 def _write(intake: _Intake, submissions: Sequence[Submission], slots: Sequence[_Slot]) -> list[int]:
     """Insert every submission's rows in one transaction; mark each done (with its campaign id,
-    or the error for all). Returns the message ids, in the order of `slots`' rows.
-
-    The connection is the pool's, checked out (and pinged) when a busy spell starts and kept
-    while requests keep waiting to be written: a write under load pays no checkout, ping or
-    session bookkeeping."""
+    or the error for all). Returns the message ids, in the order of `slots`' rows."""
     try:
-        engine = db.engine
-        if (
-            intake.connection is not None
-            and time.monotonic() - intake.connection_used_at >= CONNECTION_IDLE_SECONDS
-        ):
-            # Idle a while (the database may have restarted since): back to the pool, whose
-            # checkout pings it.
-            stale, intake.connection = intake.connection, None
-            stale.close()
-        if intake.connection is None:
-            intake.connection = engine.raw_connection()
-        connection = intake.connection
+        # On the writing request's own session connection (no second checkout: the requests
+        # waiting for this write may hold the pool's other connections), its commit the session's.
+        session_connection = db.session.connection()
+        connection = session_connection.connection
         first = submissions[0]
         insert_campaigns, insert_messages, insert_events = _statements(
-            engine.dialect,
+            session_connection.dialect,
             tuple(first.campaign),
             (*first.messages[0], "campaign_id"),
             (*first.event, "target"),
@@ -372,8 +344,8 @@ def _write(intake: _Intake, submissions: Sequence[Submission], slots: Sequence[_
         with pipeline(connection.dbapi_connection):
             inserted = insert_rows(cursor, insert_messages, messages)
             insert_rows(events_cursor, insert_events, [s.event for s in submissions])
-            connection.commit()
-        intake.connection_used_at = time.monotonic()
+            connection.commit()  # in the pipeline; the session's commit then has nothing left
+        db.session.commit()
         by_row = {id(row): message_id for row, message_id in zip(messages, inserted(), strict=True)}
         queues = dict.fromkeys(slot.queue for slot in slots)
         message_ids = [
@@ -384,25 +356,13 @@ def _write(intake: _Intake, submissions: Sequence[Submission], slots: Sequence[_
             for row in s.messages
         ]
     except BaseException as error:
-        _discard_connection(intake)
+        db.session.rollback()
         for submission in submissions:
             submission.error, submission.campaign_id = error, None
         message_ids = []
     for submission in submissions:
         submission.done = True
     return message_ids
-
-
-def _discard_connection(intake: _Intake) -> None:
-    """After a failed write: its transaction rolled back, and its connection not trusted again
-    (the database may have gone away)."""
-    connection, intake.connection = intake.connection, None
-    if connection is None:
-        return
-    try:
-        connection.invalidate()
-    finally:
-        connection.close()
 
 
 def message_values(*, to_address: str, to_name: str, message_id_header: str) -> dict[str, Any]:
