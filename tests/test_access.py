@@ -231,6 +231,27 @@ def test_a_session_may_call_the_api_but_state_changes_need_csrf(
     assert sent.status_code == 202, sent.json
 
 
+def test_a_token_request_neither_reads_nor_writes_the_session_beside_it(
+    app: Flask, anonymous_client: FlaskClient, unique: str
+) -> None:
+    """With a bearer token the API acts as the token's user, without CSRF, even beside
+    another person's signed-in session; that session is left as it was."""
+    browser = make_user(app, f"browser-{unique}@example.com")
+    program = make_user(app, f"program-{unique}@example.com")
+    assert sign_in(anonymous_client, browser.email, PASSWORD).status_code == 302
+    sent = anonymous_client.post(
+        "/api/v1/emails",
+        json={**EMAIL, "to": f"to-{unique}@example.com"},
+        headers={"Authorization": f"Bearer {program.token}"},
+    )
+    assert sent.status_code == 202, sent.json
+    assert "Set-Cookie" not in sent.headers
+    with app.app_context():
+        campaign = db.session.get(Campaign, sent.json["id"])
+        assert campaign is not None and campaign.owner_id == program.id
+    assert anonymous_client.get("/campaigns/").status_code == 200  # still signed in
+
+
 def test_pages_ignore_bearer_tokens(
     anonymous_client: FlaskClient, admin_identity: AdminIdentity
 ) -> None:

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, g, redirect, request, url_for
+from flask import Flask, Request, abort, current_app, g, redirect, request, url_for
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -85,13 +86,23 @@ def _login_redirect():
     return redirect(login_url)
 
 
-def _bearer_token() -> str | None:
+def _bearer_token(header: str | None) -> str | None:
     """The token of an `Authorization: Bearer` header; "" for any other Authorization."""
-    header = request.headers.get("Authorization")
     if header is None:
         return None
     scheme, _, credentials = header.strip().partition(" ")
     return credentials.strip() if scheme.lower() == "bearer" else ""
+
+
+class NoSessionForBearerTokens(SecureCookieSessionInterface):
+    """The signed cookie session, except for an API request that carries a bearer token: the
+    gate authenticates it by the token alone (and without CSRF), so its cookie is neither read
+    nor written, and it pays for no session."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path.startswith("/api/") and _bearer_token(request.headers.get("Authorization")):
+            return None  # Flask gives it the null session: read as empty, never saved
+        return super().open_session(app, request)
 
 
 def _role_refusal():
@@ -127,7 +138,7 @@ def check_access():
         csrf.protect(apply_exemptions=True)
         return None
     if is_api_request():
-        token = _bearer_token()
+        token = _bearer_token(request.headers.get("Authorization"))
         if token is not None:
             if not token:
                 return _unauthorized_api(
@@ -170,4 +181,5 @@ def check_access():
 def init_access(app: Flask) -> None:
     # The gate calls CSRF itself, after deciding who is asking (token requests skip it).
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    app.session_interface = NoSessionForBearerTokens()
     app.before_request(check_access)

@@ -70,13 +70,16 @@ def check_production_settings(config: dict) -> None:
 
 
 def add_security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    """Each security header the view did not set itself (the headers are read once: a lookup
+    per name would scan them each time, on every response)."""
+    present = {name.lower() for name, _value in response.headers.items()}
+    wanted = list(SECURITY_HEADERS.items())
     if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        wanted.append(("Strict-Transport-Security", "max-age=31536000"))
     if request.endpoint != "static":
         # Pages show job data and, once, new tokens: no shared or back-button cache keeps them.
-        response.headers.setdefault("Cache-Control", "no-store")
+        wanted.append(("Cache-Control", "no-store"))
+    response.headers.extend([(n, v) for n, v in wanted if n.lower() not in present])
     return response
 
 

@@ -27,6 +27,13 @@ from dashboard.mail.sentences import (
 
 _SEPARATORS = re.compile(r"[,;\n\r]")
 _QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+# `Name <local@domain>` whose name holds nothing the address parser reads specially (quotes,
+# comments, brackets, `@ , ; : \`) and whose address is a plain dot-atom: what the parser
+# answers for it is known beforehand (the name's words and the bracketed text), so such an
+# entry, the usual one, skips the parser. Anything else takes the parser's path.
+_PLAIN_NAME_ADDR = re.compile(
+    r"([^\"()<>\[\]\\,;:@]*?)\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>"
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,8 @@ class AddressError(ValueError):
 
 def split_address_list(text: str) -> list[str]:
     """Split on commas, semicolons and newlines that are not inside quotes or angle brackets."""
+    if _SEPARATORS.search(text) is None:  # one entry (the usual case): nothing to walk
+        return [text.strip()] if text.strip() else []
     items: list[str] = []
     current: list[str] = []
     in_quotes = in_angle = escaped = False
@@ -71,7 +80,7 @@ def split_address_list(text: str) -> list[str]:
             in_angle = True
         elif char == ">" and not in_quotes:
             in_angle = False
-        if _SEPARATORS.fullmatch(char) and not in_quotes and not in_angle:
+        if char in ",;\n\r" and not in_quotes and not in_angle:
             items.append("".join(current))
             current = []
         else:
@@ -87,23 +96,7 @@ def parse_mailbox(text: str) -> Mailbox:
         check_header_value(text, field=THE_ADDRESS)
     except HeaderInjectionError as error:
         raise AddressError(str(error)) from None
-    if "<" in text or '"' in text:
-        name, addr = parseaddr(text)
-        head, _, bracketed = text[:-1].rpartition("<")
-        # parseaddr reads `Bcc: x@a.example <y@b.example>` as x@a: the address must be the
-        # one between the brackets, or what is sent is not what the person sees. A `<` may
-        # appear only inside the quoted name.
-        unquoted = _QUOTED_STRING.sub("", head)
-        if (
-            not addr
-            or not text.endswith(">")
-            or "<" in unquoted
-            or ">" in unquoted
-            or addr != bracketed.strip()
-        ):
-            raise AddressError(english(NOT_OF_THE_FORM, text=text))
-    else:
-        name, addr = "", text
+    name, addr = plain_name_and_address(text) or parsed_name_and_address(text)
     try:
         check_no_bidi_controls(name, field=THE_NAME)
     except BidiControlError as error:
@@ -113,6 +106,36 @@ def parse_mailbox(text: str) -> Mailbox:
     except EmailNotValidError as error:
         raise AddressError(english(NOT_A_VALID_ADDRESS, address=addr, reason=error)) from None
     return Mailbox(address=valid.ascii_email or valid.normalized, name=plain_display_name(name))
+
+
+def plain_name_and_address(text: str) -> tuple[str, str] | None:
+    """(name, address) of a plain `Name <local@domain>`, as `parsed_name_and_address` reads
+    it but for the name's whitespace (which its plain form collapses anyway); None for
+    anything else."""
+    found = _PLAIN_NAME_ADDR.fullmatch(text)
+    return (found[1], found[2]) if found is not None else None
+
+
+def parsed_name_and_address(text: str) -> tuple[str, str]:
+    """(name, address) of `Name <addr>` or a bare `addr`, by the standard library's parser, or
+    AddressError when what it reads is not what a person sees."""
+    if "<" not in text and '"' not in text:
+        return "", text
+    name, addr = parseaddr(text)
+    head, _, bracketed = text[:-1].rpartition("<")
+    # parseaddr reads `Bcc: x@a.example <y@b.example>` as x@a: the address must be the
+    # one between the brackets, or what is sent is not what the person sees. A `<` may
+    # appear only inside the quoted name.
+    unquoted = _QUOTED_STRING.sub("", head)
+    if (
+        not addr
+        or not text.endswith(">")
+        or "<" in unquoted
+        or ">" in unquoted
+        or addr != bracketed.strip()
+    ):
+        raise AddressError(english(NOT_OF_THE_FORM, text=text))
+    return name, addr
 
 
 def parse_address_list(text: str) -> list[Mailbox]:

@@ -3,17 +3,18 @@ transaction, each request answers once the commit that holds its rows is done (n
 acknowledged that is not stored), and a publisher thread of the process hands the committed ids
 to the broker behind the answers.
 
-There is no timer: the first request to arrive writes what is waiting, and those that arrive
-while it does wait for the next write, which one of them makes. Under no load a group is one
-submission; under load it holds what arrived during one write. Rows go in by Core INSERTs with
-RETURNING (one statement per table), with their batch's task id in hand before the insert.
+The first request to arrive writes what is waiting; those that arrive while it does wait, and
+the first of them is handed the turn to write them all when it is done (each waiting request
+is woken once: when its rows are written, or when its turn comes). Under no load a group is one
+submission; under load it holds what arrived during one write. Rows go in through the driver's
+own cursor (`intake_rows`), with their batch's task id in hand before the insert.
 
-Batches outlive groups: while the publisher is busy, the groups committed meanwhile fill the
-same open batch (up to the queue's batch size, its task id stamped on each of their rows), so
-one publish carries what several writes stored. A process that dies between a commit and the
-publish leaves its rows `queued` with no task: the sweeper finds them within
-QUEUED_RECHECK_SECONDS (`lost_tasks`) and publishes them then. On a normal exit the publisher
-publishes what it holds first.
+Batches outlive groups: the groups committed within PUBLISH_INTERVAL_SECONDS of the last publish
+fill the same open batch (up to the queue's batch size, its task id stamped on each of their
+rows), so under load one publish carries what many writes stored, and an email after a quiet
+spell is published at once. A process that dies between a commit and the publish leaves its
+rows `queued` with no task: the sweeper finds them within QUEUED_RECHECK_SECONDS (`lost_tasks`)
+and publishes them then. On a normal exit the publisher publishes what it holds first.
 
 Only plain submissions take this path (sent now, no attachments, no `Idempotency-Key`);
 `submission.submit_email` sends the others through the ORM as before.
@@ -28,27 +29,46 @@ import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from uuid import uuid4
 
 from flask import Flask, current_app
-from sqlalchemy import insert
+from sqlalchemy.engine import Dialect
 
 from dashboard.extensions import db
 from dashboard.models import AuditEvent, Campaign, Message, MessageStatus
+from dashboard.sending.intake_rows import CompiledInsert, compile_insert, insert_rows, pipeline
 from dashboard.sending.publishing import Batch, batch_size_for, publish_batches
 
 log = logging.getLogger(__name__)
 
-# Built once: building a statement and its cache key costs more than running it on SQLite.
-_INSERT_CAMPAIGNS = insert(Campaign).returning(Campaign.id, sort_by_parameter_order=True)
-_INSERT_MESSAGES = insert(Message).returning(Message.id, sort_by_parameter_order=True)
-_INSERT_EVENTS = insert(AuditEvent)
+
+@lru_cache(maxsize=64)
+def _statements(
+    dialect: Dialect, campaign: tuple[str, ...], message: tuple[str, ...], event: tuple[str, ...]
+) -> tuple[CompiledInsert, CompiledInsert, CompiledInsert]:
+    return (
+        compile_insert(Campaign.__table__, campaign, dialect),
+        compile_insert(Message.__table__, message, dialect),
+        compile_insert(AuditEvent.__table__, event, dialect),
+    )
+
 
 #: A publisher with nothing to do for this long ends (the next submission starts another).
 PUBLISHER_IDLE_SECONDS = 30.0
+#: At most one publish of a partly filled batch per this many seconds: under load a task then
+#: carries what this process committed meanwhile (a publish costs the web tier more than the
+#: write of several emails), and an email that arrives after a quiet spell goes at once.
+PUBLISH_INTERVAL_SECONDS = 0.02
 #: On exit, how long the process waits for its publisher to hand over what it holds.
 EXIT_PUBLISH_SECONDS = 10.0
+
+
+def _taken_lock() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
 
 
 @dataclass
@@ -62,6 +82,9 @@ class Submission:
     campaign_id: int | None = None
     error: BaseException | None = None
     done: bool = False
+    # Released once, to wake its request: its rows are written (done), or it is its turn to
+    # write what waits (its own rows among them).
+    turn: threading.Lock = field(default_factory=_taken_lock)
 
 
 @dataclass
@@ -75,19 +98,26 @@ class _Slot:
 
 @dataclass(eq=False)
 class _Intake:
-    """One app's group commit in this process. Everything is read and changed under
-    `condition`; `writing` is true while a write is under way (one at a time), during which the
-    open batches it stamps are not handed to the publisher."""
+    """One app's group commit in this process. Everything is read and changed under `lock`.
+    `writing` is true from the moment a request starts writing until no request waits for a
+    write any more (the turn passes from writer to writer); the open batches a write in flight
+    stamps (`stamping`) are not handed to the publisher until that write is filed."""
 
     app: Flask
-    condition: threading.Condition = field(default_factory=threading.Condition)
+    lock: threading.Lock = field(default_factory=threading.Lock)
     pending: list[Submission] = field(default_factory=list)
     writing: bool = False
+    stamping: bool = False
     open: dict[str, Batch] = field(default_factory=dict)  # queue -> batch being filled
     ready: list[tuple[str, Batch]] = field(default_factory=list)  # committed, to publish
     publisher: threading.Thread | None = None
     publisher_waiting: bool = False
+    published_at: float = float("-inf")  # time.monotonic() the open batches were last handed over
     stopping: bool = False
+
+    def __post_init__(self) -> None:
+        # The publisher waits on it (and so do wait_published and the exit); requests never do.
+        self.publishing = threading.Condition(self.lock)
 
 
 # Every app's intake in this process, for the exit (weakly: a test's app may go away).
@@ -107,33 +137,59 @@ def submit_together(submission: Submission) -> int:
     its messages published; return its campaign's id once it is committed, or raise what the
     database raised."""
     intake = _intake_of(current_app._get_current_object())
-    with intake.condition:
+    with intake.lock:
         intake.pending.append(submission)
-        while not submission.done:
-            if intake.writing:
-                intake.condition.wait()
-                continue
-            intake.writing = True
-            group, intake.pending = intake.pending, []
-            slots = _plan(intake, group)
-            intake.condition.release()
-            message_ids: list[int] = []
-            try:
-                message_ids = _write(group, slots)
-            finally:
-                intake.condition.acquire()
-                intake.writing = False
-                _file(intake, slots, message_ids)
-                intake.condition.notify_all()
+        my_turn = not intake.writing
+        intake.writing = True
+    if not my_turn:
+        submission.turn.acquire()  # until written by another request, or handed the turn
+    if not submission.done:
+        _write_pending(intake)
     if submission.error is not None:
         raise submission.error
     assert submission.campaign_id is not None
     return submission.campaign_id
 
 
+def _write_pending(intake: _Intake) -> None:
+    """Write what waits (in one transaction), wake the requests it held, and pass the turn to
+    the first that arrived meanwhile (or end the writing spell)."""
+    group: list[Submission] = []
+    slots: list[_Slot] = []
+    message_ids: list[int] = []
+    try:
+        with intake.lock:
+            group, intake.pending = intake.pending, []
+            slots = _plan(intake, group)
+            intake.stamping = True
+        message_ids = _write(intake, group, slots)
+    except BaseException as error:  # before the write could record it
+        for submission in group:
+            submission.error = submission.error or error
+        raise
+    finally:
+        following: Submission | None = None
+        with intake.lock:
+            intake.stamping = False
+            _file(intake, slots, message_ids)
+            if intake.pending:
+                following = intake.pending[0]
+            else:
+                intake.writing = False
+            if intake.ready or (intake.open and not intake.writing):
+                intake.publishing.notify()
+        for submission in group:
+            submission.done = True
+            submission.turn.release()  # (the writer's own too: nobody waits on it)
+        if following is not None:
+            following.turn.release()
+
+
 def _plan(intake: _Intake, group: Sequence[Submission]) -> list[_Slot]:
     """Stamp each row of `group` with the task id of the batch it will go in (the queue's open
-    batch while it has room, then new ones); under the lock."""
+    batch while it has room and is not due to be published, then new ones); under the lock."""
+    if intake.open and _publish_due(intake) <= 0:
+        _close_open_batches(intake)  # handed to the publisher, which this write's end wakes
     slots: list[_Slot] = []
     for queue in dict.fromkeys(s.campaign["queue"] for s in group):
         rows = [m for s in group if s.campaign["queue"] == queue for m in s.messages]
@@ -154,8 +210,7 @@ def _plan(intake: _Intake, group: Sequence[Submission]) -> list[_Slot]:
 
 def _file(intake: _Intake, slots: Sequence[_Slot], message_ids: Sequence[int]) -> None:
     """Put a write's committed ids (none if it failed) into their batches: full ones are ready
-    to publish, the last of each queue stays open; all are ready if the publisher is idle.
-    Under the lock."""
+    to publish, the last of each queue stays open. Under the lock."""
     if message_ids:
         start = 0
         for slot in slots:
@@ -167,15 +222,20 @@ def _file(intake: _Intake, slots: Sequence[_Slot], message_ids: Sequence[int]) -
                 intake.ready.append((slot.queue, slot.batch))
             else:
                 intake.open[slot.queue] = slot.batch
-    if intake.publisher_waiting:
-        _close_open_batches(intake)
     if (intake.ready or intake.open) and intake.publisher is None:
         _start_publisher(intake)
 
 
+def _publish_due(intake: _Intake) -> float:
+    """Seconds until a partly filled batch may be published (<= 0: now)."""
+    return intake.published_at + PUBLISH_INTERVAL_SECONDS - time.monotonic()
+
+
 def _close_open_batches(intake: _Intake) -> None:
+    """Hand the open batches to the publisher (the interval counts from here)."""
     intake.ready.extend(intake.open.items())
     intake.open.clear()
+    intake.published_at = time.monotonic()
 
 
 def _start_publisher(intake: _Intake) -> None:
@@ -186,25 +246,31 @@ def _start_publisher(intake: _Intake) -> None:
 
 
 def _publisher(intake: _Intake) -> None:
-    """Publish committed batches as they come, each batch in one task; end when idle."""
+    """Publish committed batches as they come, each batch in one task (a partly filled one at
+    most once per PUBLISH_INTERVAL_SECONDS); end when idle."""
     with intake.app.app_context():
         while True:
-            with intake.condition:
+            with intake.lock:
                 while True:
-                    if not intake.writing and intake.open:
-                        _close_open_batches(intake)
+                    wait = PUBLISHER_IDLE_SECONDS
+                    if intake.open and not intake.stamping:
+                        due = _publish_due(intake)
+                        if due <= 0 or intake.stopping:
+                            _close_open_batches(intake)
+                        elif not intake.writing:
+                            wait = due  # else the next write hands it over, or wakes us
                     if intake.ready or intake.stopping:
                         break
                     intake.publisher_waiting = True
-                    woken = intake.condition.wait(PUBLISHER_IDLE_SECONDS)
+                    woken = intake.publishing.wait(wait)
                     intake.publisher_waiting = False
-                    if not woken and not intake.ready and not intake.open:
+                    if not (woken or intake.ready or intake.open):
                         intake.publisher = None
                         return
                 work, intake.ready = intake.ready, []
                 if not work and intake.stopping:
                     intake.publisher = None
-                    intake.condition.notify_all()
+                    intake.publishing.notify_all()
                     return
             try:
                 for queue, batch in work:
@@ -220,7 +286,7 @@ def wait_published(app: Flask, timeout: float = EXIT_PUBLISH_SECONDS) -> bool:
     if intake is None:
         return True
     deadline = time.monotonic() + timeout
-    with intake.condition:
+    with intake.lock:
         while (
             intake.pending
             or intake.writing
@@ -231,7 +297,7 @@ def wait_published(app: Flask, timeout: float = EXIT_PUBLISH_SECONDS) -> bool:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            intake.condition.wait(min(left, 0.05))  # the publisher does not notify when idle
+            intake.publishing.wait(min(left, 0.01))  # nobody notifies this wait: it looks again
     return True
 
 
@@ -243,35 +309,44 @@ def _publish_before_exit() -> None:
 
 
 def _stop(intake: _Intake) -> None:
-    with intake.condition:
+    with intake.lock:
         intake.stopping = True
         if intake.publisher is None and (intake.ready or intake.open):
             _start_publisher(intake)
-        intake.condition.notify_all()
-        intake.condition.wait_for(lambda: intake.publisher is None, EXIT_PUBLISH_SECONDS)
+        intake.publishing.notify_all()
+        intake.publishing.wait_for(lambda: intake.publisher is None, EXIT_PUBLISH_SECONDS)
 
 
-def _write(submissions: Sequence[Submission], slots: Sequence[_Slot]) -> list[int]:
+def _write(intake: _Intake, submissions: Sequence[Submission], slots: Sequence[_Slot]) -> list[int]:
     """Insert every submission's rows in one transaction; mark each done (with its campaign id,
     or the error for all). Returns the message ids, in the order of `slots`' rows."""
     try:
+        # On the writing request's own session connection (no second checkout: the requests
+        # waiting for this write may hold the pool's other connections), its commit the session's.
+        session_connection = db.session.connection()
+        connection = session_connection.connection
+        first = submissions[0]
+        insert_campaigns, insert_messages, insert_events = _statements(
+            session_connection.dialect,
+            tuple(first.campaign),
+            (*first.messages[0], "campaign_id"),
+            (*first.event, "target"),
+        )
+        cursor, events_cursor = connection.cursor(), connection.cursor()
+        campaign_ids = insert_rows(cursor, insert_campaigns, [s.campaign for s in submissions])()
         messages: list[dict[str, Any]] = []
-        # On the writing request's own connection (no second checkout, nor its pre-ping):
-        # the commit is the session's, as `submit_email`'s ORM path commits it too.
-        connection = db.session.connection()
-        campaign_ids = connection.scalars(
-            _INSERT_CAMPAIGNS, [s.campaign for s in submissions]
-        ).all()
         for submission, campaign_id in zip(submissions, campaign_ids, strict=True):
             submission.campaign_id = campaign_id
             submission.event["target"] = f"campaign {campaign_id}"
             for row in submission.messages:
                 row["campaign_id"] = campaign_id
                 messages.append(row)
-        inserted = connection.scalars(_INSERT_MESSAGES, messages).all()
-        connection.execute(_INSERT_EVENTS, [s.event for s in submissions])
+        with pipeline(connection.dbapi_connection):
+            inserted = insert_rows(cursor, insert_messages, messages)
+            insert_rows(events_cursor, insert_events, [s.event for s in submissions])
+            connection.commit()  # in the pipeline; the session's commit then has nothing left
         db.session.commit()
-        by_row = {id(row): message_id for row, message_id in zip(messages, inserted, strict=True)}
+        by_row = {id(row): message_id for row, message_id in zip(messages, inserted(), strict=True)}
         queues = dict.fromkeys(slot.queue for slot in slots)
         message_ids = [
             by_row[id(row)]

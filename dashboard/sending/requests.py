@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -44,6 +45,10 @@ from dashboard.sending.field_errors import field_error
 from dashboard.sending.schedule import check_send_at, parse_with_offset
 
 MB = 1024 * 1024
+
+
+# Translated only when a message names it (an error), not on every request.
+_THE_SUBJECT = _l("the subject")
 
 
 def limits_context(config: Any) -> dict[str, int]:
@@ -146,7 +151,7 @@ class EmailContent(BaseModel):
         if not value:
             raise ValueError(_("a subject is required"))
         try:
-            return check_header_value(value, field=_("the subject"))
+            return check_header_value(value, field=_THE_SUBJECT)
         except HeaderInjectionError as error:
             raise ValueError(str(error)) from None
 

@@ -1,0 +1,124 @@
+"""The plain `Name <local@domain>` entry skips the standard library's address parser: for every
+text that path takes, what comes out (the mailbox, or the refusal and its words) is what the
+parser's path gives. Random names and addresses from pieces that matter to the parser (quotes,
+comments, brackets, dots, separators, Unicode whitespace and letters, bidi controls), and the
+Unicode corpus the header tests use."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dashboard.mail import addresses
+from dashboard.mail.addresses import (
+    AddressError,
+    parse_mailbox,
+    parsed_name_and_address,
+    plain_name_and_address,
+    split_address_list,
+)
+from tests.unicode_corpus import corpus
+
+EXAMPLES = settings(
+    max_examples=1500,
+    deadline=timedelta(milliseconds=500),
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+_NAME_PIECES = [
+    "Nguyễn",
+    "Văn",
+    "An",
+    "O'Brien",
+    "Dr.",
+    ".",
+    " ",
+    "  ",
+    "\t",
+    "\u00a0",
+    "\u3000",
+    "\u200f",
+    "\u202e",
+    '"',
+    "\\",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ";",
+    ":",
+    "@",
+    "<",
+    ">",
+    "=?utf-8?b?w6k=?=",
+    "😀",
+    "x",
+]
+_ADDRESS_PIECES = ["an", "a.b", ".", "..", "-", "_", "+", "@", "example.com", "ví.dụ", "x", "1", ""]
+
+
+def _through_the_parser(text: str) -> object:
+    """parse_mailbox's answer with the plain path switched off."""
+    plain = addresses.plain_name_and_address
+    addresses.plain_name_and_address = lambda _text: None
+    try:
+        return _answer(text)
+    finally:
+        addresses.plain_name_and_address = plain
+
+
+def _answer(text: str) -> object:
+    try:
+        return parse_mailbox(text)
+    except AddressError as error:
+        return ("refused", str(error))
+
+
+@EXAMPLES
+@given(
+    name=st.lists(st.sampled_from(_NAME_PIECES), max_size=6).map("".join),
+    address=st.lists(st.sampled_from(_ADDRESS_PIECES), max_size=5).map("".join),
+    gap=st.sampled_from(["", " ", "  ", "\t"]),
+)
+def test_a_plain_entry_parses_as_the_parser_reads_it(name: str, address: str, gap: str) -> None:
+    text = f"{name}{gap}<{address}>"
+    assert _answer(text) == _through_the_parser(text)
+    plain = plain_name_and_address(text.strip())
+    if plain is not None:
+        parsed_name, parsed_address = parsed_name_and_address(text.strip())
+        assert plain[1] == parsed_address
+        assert plain[0].split() == parsed_name.split()
+
+
+def test_corpus_names_parse_as_the_parser_reads_them() -> None:
+    taken = 0
+    for name in corpus(600, braces=False, long=False):
+        for text in (f"{name} <a.b@example.com>", f"{name}<x@ví-dụ.vn>", f"  {name}  <x@y>  "):
+            assert _answer(text) == _through_the_parser(text), text
+            taken += plain_name_and_address(text.strip()) is not None
+    assert taken > 100  # the plain path is the usual one
+
+
+@EXAMPLES
+@given(st.lists(st.sampled_from([*_NAME_PIECES, "a@b.c", "<a@b.c>", "\n", "\r"]), max_size=8))
+def test_a_list_with_one_entry_splits_as_the_walk_does(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    walked = addresses._SEPARATORS
+    try:
+        addresses._SEPARATORS = _AlwaysFound()
+        by_walking = split_address_list(text)
+    finally:
+        addresses._SEPARATORS = walked
+    assert split_address_list(text) == by_walking
+
+
+class _AlwaysFound:
+    """Stands in for the separator pattern so that every text takes the character walk."""
+
+    def search(self, _text: str) -> bool:
+        return True
