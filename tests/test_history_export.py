@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
 
+from dashboard.extensions import db
+from dashboard.models import Message
 from dashboard.reporting.history_export import COLUMNS
 from tests.history_rows import seed_campaign
 
@@ -68,6 +71,16 @@ def test_export_disarms_formulas_and_keeps_vietnamese_text_intact(
         str(campaign),
     )
     assert third["last_code"] == "" and third["sent_at"] == ""
+    # Times in the reader's zone, as the page shows them, with the offset that says so.
+    with app.app_context():
+        created = db.session.get(Message, ids[0]).created_at
+    configured, app.config["DISPLAY_TIMEZONE"] = app.config["DISPLAY_TIMEZONE"], "Asia/Ho_Chi_Minh"
+    try:
+        local = read_csv(client, f"/history/export.csv?campaign={campaign}")
+    finally:
+        app.config["DISPLAY_TIMEZONE"] = configured
+    saigon = (created + timedelta(hours=7)).isoformat(sep=" ", timespec="seconds")
+    assert {row["id"]: row["created_at"] for row in local}[str(ids[0])] == saigon + "+07:00"
 
     failed_only = read_csv(client, f"/history/export.csv?campaign={campaign}&status=failed")
     assert [int(row["id"]) for row in failed_only] == [ids[1]]

@@ -1,4 +1,6 @@
-"""The history as CSV: streamed row by row, with spreadsheet formulas disarmed."""
+"""The history as CSV: streamed row by row, with spreadsheet formulas disarmed, its times in the
+reader's zone as the page shows them, each with its UTC offset (`2026-12-06 16:12:30+07:00`) so
+the file says which zone it is in."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from datetime import datetime
 
 from dashboard.models import Message
 from dashboard.reporting.csv_cells import spreadsheet_safe
+from dashboard.sending.schedule import to_display
 
 COLUMNS = (
     "id",
@@ -31,7 +34,7 @@ def neutralise(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
+        return to_display(value).isoformat(sep=" ", timespec="seconds")
     return spreadsheet_safe(value) if isinstance(value, str) else str(value)
 
 
