@@ -7,13 +7,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import redis
 
 from dashboard.mail.rate_limit import RateLimiter, account_key
 from dashboard.mail.smtp import SmtpSettings
+from dashboard.sending.redis_clients import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,10 @@ def sender_allowed(patterns: tuple[str, ...] | list[str], address: str) -> bool:
     return any(pattern in (address, domain) for pattern in patterns)
 
 
+# The shared bucket may take its time to answer; a batch waits for it rather than overspend.
+RATE_LIMIT_TIMEOUT_SECONDS = 5.0
+
+
 def default_account(config: Mapping[str, Any]) -> Account:
     """The account the MAIL_* settings name, limited by RATE_LIMIT_PER_SECOND/PER_DAY."""
     return Account(
@@ -66,11 +70,6 @@ def default_account(config: Mapping[str, Any]) -> Account:
         per_second=float(config["RATE_LIMIT_PER_SECOND"]),
         per_day=int(config["RATE_LIMIT_PER_DAY"]),
     )
-
-
-@lru_cache(maxsize=8)
-def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
 def limiter_for(config: Mapping[str, Any], *, urgent: bool = False) -> RateLimiter | None:
@@ -87,7 +86,7 @@ def account_limiter(
     if account.per_second <= 0 and account.per_day <= 0:
         return None
     return RateLimiter(
-        _redis(config["RATE_LIMIT_REDIS_URL"]),
+        redis_client(config["RATE_LIMIT_REDIS_URL"], RATE_LIMIT_TIMEOUT_SECONDS),
         account.key,
         per_second=account.per_second,
         per_day=account.per_day,

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import redis
@@ -24,6 +23,7 @@ import redis
 from dashboard.mail.sentences import english
 from dashboard.mail.smtp import AccountUnavailable, try_account
 from dashboard.sending.account import DEFAULT_ACCOUNT_NAME, Account, default_account
+from dashboard.sending.redis_clients import redis_client
 from dashboard.sending.stored_texts import (
     ACCOUNT_PROBLEM,
     LOGIN_REFUSED,
@@ -79,11 +79,9 @@ class AccountHold:
         )
 
 
-@lru_cache(maxsize=8)
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url, socket_timeout=READ_TIMEOUT_SECONDS, socket_connect_timeout=READ_TIMEOUT_SECONDS
-    )
+def _store(config: Mapping[str, Any]) -> redis.Redis:
+    """Where holds live: beside the shared rate limit."""
+    return redis_client(config["RATE_LIMIT_REDIS_URL"], READ_TIMEOUT_SECONDS)
 
 
 def _account(config: Mapping[str, Any], account: Account | None) -> Account:
@@ -101,7 +99,7 @@ def _now() -> str:
 def account_hold(config: Mapping[str, Any], account: Account | None = None) -> AccountHold | None:
     """The account's hold, or None when its mail may go (or the store cannot say)."""
     try:
-        raw = _client(config["RATE_LIMIT_REDIS_URL"]).get(_key(config, account))
+        raw = _store(config).get(_key(config, account))
     except redis.RedisError as error:
         log.warning("cannot read the account's hold: %s", error)
         return None
@@ -120,7 +118,7 @@ def holds_by_key(config: Mapping[str, Any], keys: list[str]) -> list[AccountHold
     if not keys:
         return []
     try:
-        raws = _client(config["RATE_LIMIT_REDIS_URL"]).mget([f"{key}:hold" for key in keys])
+        raws = _store(config).mget([f"{key}:hold" for key in keys])
     except redis.RedisError as error:
         log.warning("cannot read the accounts' holds: %s", error)
         return []
@@ -152,9 +150,7 @@ def hold_account(
         account=held.name,
     )
     try:
-        _client(config["RATE_LIMIT_REDIS_URL"]).set(
-            _key(config, account), json.dumps(asdict(hold)), ex=HOLD_TTL_SECONDS
-        )
+        _store(config).set(_key(config, account), json.dumps(asdict(hold)), ex=HOLD_TTL_SECONDS)
     except redis.RedisError as error:  # then every batch finds out for itself
         log.warning("cannot store the account's hold: %s", error)
     if earlier is None:
@@ -165,7 +161,7 @@ def hold_account(
 def release_account(config: Mapping[str, Any], account: Account | None = None) -> bool:
     """Lift the hold; True when there was one."""
     try:
-        lifted = bool(_client(config["RATE_LIMIT_REDIS_URL"]).delete(_key(config, account)))
+        lifted = bool(_store(config).delete(_key(config, account)))
     except redis.RedisError as error:
         log.warning("cannot lift the account's hold: %s", error)
         return False

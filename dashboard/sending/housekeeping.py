@@ -14,10 +14,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import redis
+
+from dashboard.sending.redis_clients import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +37,6 @@ JOBS: dict[str, tuple[str, str]] = {
 }
 
 
-@lru_cache(maxsize=8)
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
-    )
-
-
 def period_of(job: str, config: Mapping[str, Any]) -> float:
     return float(config[JOBS[job][0]])
 
@@ -52,7 +46,7 @@ def ran_recently(job: str, config: Mapping[str, Any]) -> bool:
     behind it, need not run); otherwise this run is noted as started."""
     key = f"{KEY_PREFIX}{job}:started"
     try:
-        client = _client(config["REDIS_URL"])
+        client = redis_client(config["REDIS_URL"], TIMEOUT_SECONDS)
         started = client.get(key)
         if started is not None and time.time() - float(started) < period_of(job, config) / 2:
             return True
@@ -65,7 +59,9 @@ def ran_recently(job: str, config: Mapping[str, Any]) -> bool:
 def stamp_run(job: str, config: Mapping[str, Any]) -> None:
     """Record that `job` has just finished a run (a store that is away only loses the stamp)."""
     try:
-        _client(config["REDIS_URL"]).set(KEY_PREFIX + job, repr(time.time()), ex=7 * 24 * 3600)
+        redis_client(config["REDIS_URL"], TIMEOUT_SECONDS).set(
+            KEY_PREFIX + job, repr(time.time()), ex=7 * 24 * 3600
+        )
     except redis.RedisError as error:
         log.warning("could not stamp the %s run: %s", job, error)
 
@@ -85,7 +81,9 @@ class JobRun:
 def last_runs(config: Mapping[str, Any]) -> list[JobRun] | None:
     """Each job's last run, or None when the store cannot be asked."""
     try:
-        stamps = _client(config["REDIS_URL"]).mget([KEY_PREFIX + job for job in JOBS])
+        stamps = redis_client(config["REDIS_URL"], TIMEOUT_SECONDS).mget(
+            [KEY_PREFIX + job for job in JOBS]
+        )
     except redis.RedisError as error:
         log.warning("could not read the housekeeping stamps: %s", error)
         return None

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 import redis
+
+from dashboard.sending.redis_clients import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +30,13 @@ KEEP_PAST_BACKSTOP_SECONDS = 600
 CHUNK = 1000
 
 
-@lru_cache(maxsize=8)
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
-    )
-
-
 def note_published(config: Mapping[str, Any], task_ids: Sequence[str]) -> None:
     """Note that these tasks are on the broker (one pipelined round trip)."""
     if not task_ids:
         return
     keep = int(float(config["STALE_QUEUED_SECONDS"])) + KEEP_PAST_BACKSTOP_SECONDS
     try:
-        pipe = _client(config["REDIS_URL"]).pipeline(transaction=False)
+        pipe = redis_client(config["REDIS_URL"], TIMEOUT_SECONDS).pipeline(transaction=False)
         for task_id in task_ids:
             pipe.set(KEY_PREFIX + task_id, b"1", ex=keep)
         pipe.execute()
@@ -55,7 +49,7 @@ def never_published(config: Mapping[str, Any], task_ids: Sequence[str]) -> list[
     asked (then the sweeper's backstop stays the way back)."""
     unknown: list[str] = []
     try:
-        client = _client(config["REDIS_URL"])
+        client = redis_client(config["REDIS_URL"], TIMEOUT_SECONDS)
         for start in range(0, len(task_ids), CHUNK):
             chunk = task_ids[start : start + CHUNK]
             found = client.mget([KEY_PREFIX + task_id for task_id in chunk])
