@@ -7,18 +7,17 @@ send, whichever way the message was submitted.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, text
+from sqlalchemy import Row
 
 from dashboard.extensions import db
 from dashboard.mail.merge import TemplateProblem
 from dashboard.mail.smtp import DeliveryResult, Envelope, Outcome
 from dashboard.sending.envelopes import CampaignRenderer, load_for_sending
-from dashboard.sending.id_lists import dialect_name
+from dashboard.sending.outcome_statements import update_subjects
 from dashboard.sending.suppression import suppressed_among
 
 
@@ -77,32 +76,11 @@ def prepare_batch(message_ids: Sequence[int], config: Mapping[str, Any]) -> Prep
     return prepared
 
 
-# The rows' subjects in one parameter (a JSON array on SQLite, arrays on PostgreSQL): as an
-# executemany, one UPDATE a row, it cost a bulk worker more CPU than the claim.
-_SUBJECTS = {
-    "sqlite": text(
-        "UPDATE message SET subject = v.subject FROM (SELECT json_extract(value, '$[0]') AS id, "
-        "json_extract(value, '$[1]') AS subject FROM json_each(:rows)) AS v "
-        "WHERE message.id = v.id"
-    ),
-    "postgresql": text(
-        "UPDATE message SET subject = v.subject FROM unnest(CAST(:ids AS INTEGER[]), "
-        "CAST(:subjects AS TEXT[])) AS v (id, subject) WHERE message.id = v.id"
-    ),
-}
-
-
 def keep_rendered_subjects(subjects: Mapping[int, str]) -> None:
     """Store each merge message's rendered subject on its row before it is sent, so History
     lists and searches what the recipient got. One statement for the batch; `updated_at` is
     left alone (it is the message's last event, and building it is none)."""
     if not subjects:
         return
-    dialect = dialect_name()
-    if dialect == "sqlite":
-        rows = json.dumps(list(subjects.items()), ensure_ascii=False, separators=(",", ":"))
-        params: dict[str, Any] = {"rows": rows}
-    else:
-        params = {"ids": list(subjects), "subjects": list(subjects.values())}
-    db.session.execute(_SUBJECTS[dialect], params)
+    update_subjects(subjects)
     db.session.commit()
