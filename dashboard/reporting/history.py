@@ -20,6 +20,7 @@ from sqlalchemy.orm import contains_eager, load_only, selectinload
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus
 from dashboard.sending import moments
+from dashboard.sending.schedule import as_stored
 
 PAGE_SIZE = 50
 SEARCH_MAX_CHARS = 320
@@ -55,7 +56,7 @@ def parse_moment(value: str, *, end: bool, field: str = "since", zone: tzinfo = 
     typed = typed if typed.tzinfo else typed.replace(tzinfo=zone)
     # Counted on the wall clock, then converted; within range, as the start was (END_OF_RANGE).
     after = typed + (timedelta(days=1) if len(value) == 10 else timedelta(minutes=1))
-    return after.astimezone(UTC).replace(tzinfo=None)
+    return as_stored(after)
 
 
 @dataclass(frozen=True)

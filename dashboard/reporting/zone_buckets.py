@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from dashboard.sending.schedule import as_stored
 from dashboard.sending.time_buckets import floor_to
 
 STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -25,14 +26,9 @@ def local(stored: datetime, zone: tzinfo) -> datetime:
     return stored.replace(tzinfo=UTC).astimezone(zone)
 
 
-def stored(moment: datetime) -> datetime:
-    """An aware time as stored: naive UTC."""
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
 def floor_local(moment: datetime, unit: str, zone: tzinfo) -> datetime:
     """The start (naive UTC) of the hour or day in `zone` that the stored time `moment` is in."""
-    start = stored(floor_to(local(moment, zone), unit))
+    start = as_stored(floor_to(local(moment, zone), unit))
     # A midnight the clocks skip (a change at 00:00) reads as the change itself: never later.
     return min(start, moment)
 
@@ -41,7 +37,7 @@ def next_start(start: datetime, unit: str, zone: tzinfo) -> datetime:
     """The start (naive UTC) of the bucket after the one starting at `start`."""
     if unit == "day":
         wall = local(start, zone).replace(tzinfo=None) + STEPS["day"]
-        following = stored(floor_to(wall, "day").replace(tzinfo=zone))
+        following = as_stored(floor_to(wall, "day").replace(tzinfo=zone))
     else:
         following = floor_local(start + STEPS["hour"], "hour", zone)
     # Never back or in place (a zone moving by half an hour): then one hour of real time.
@@ -52,7 +48,7 @@ def days_before(start: datetime, days: int, zone: tzinfo) -> datetime:
     """The local midnight (naive UTC) `days` calendar days before the day `start` is in: a week
     of days across a clock change is 167 or 169 hours."""
     wall = floor_to(local(start, zone).replace(tzinfo=None), "day") - timedelta(days=days)
-    return floor_local(stored(wall.replace(tzinfo=zone)), "day", zone)
+    return floor_local(as_stored(wall.replace(tzinfo=zone)), "day", zone)
 
 
 def bucket_starts(start: datetime, end: datetime, unit: str, zone: tzinfo) -> list[datetime]:

@@ -24,6 +24,7 @@ from dashboard.mail.sentences import english
 from dashboard.mail.smtp import AccountUnavailable, try_account
 from dashboard.sending.account import DEFAULT_ACCOUNT_NAME, Account, default_account
 from dashboard.sending.redis_clients import redis_client
+from dashboard.sending.schedule import as_stored
 from dashboard.sending.stored_texts import (
     ACCOUNT_PROBLEM,
     LOGIN_REFUSED,
@@ -58,7 +59,7 @@ class AccountHold:
             began = datetime.fromisoformat(self.since)
         except ValueError:
             return None
-        return began.astimezone(UTC).replace(tzinfo=None) if began.tzinfo else began
+        return as_stored(began) if began.tzinfo else began
 
     @property
     def problem(self) -> str:
