@@ -41,6 +41,7 @@ def record_delivery_results(
     worker: str,
     task_id: str | None,
     recipients: Mapping[int, tuple[int, str]] | None = None,
+    subjects: Mapping[int, str] | None = None,
     **_: Any,
 ) -> bool:
     """The `delivery_results` handler: record a chunk of the task's results
@@ -51,7 +52,14 @@ def record_delivery_results(
     and writes them again once the database answers.
     """
     with _flask_app(sender).app_context():
-        record_outcomes(results, retry_at, worker=worker, task_id=task_id, recipients=recipients)
+        record_outcomes(
+            results,
+            retry_at,
+            worker=worker,
+            task_id=task_id,
+            recipients=recipients,
+            subjects=subjects,
+        )
     return True
 
 

@@ -82,11 +82,13 @@ class _Report:
         *,
         attempts: Mapping[int, int],
         recipients: Mapping[int, tuple[int, str]],
+        subjects: Mapping[int, str],
         config: Mapping,
     ) -> None:
         self.task = task
         self.attempts = attempts  # per message, counting the one being made now
         self.recipients = recipients  # per message, its campaign and recipient's domain
+        self.subjects = subjects  # per merge message rendered, its subject (filled as it goes)
         self.config = config
         self.pending: list[DeliveryResult] = []
         self.counts = {outcome.value: 0 for outcome in Outcome}
@@ -146,6 +148,7 @@ class _Report:
                         worker=self.task.request.hostname or "",
                         task_id=self.task.request.id,
                         recipients=self.recipients,
+                        subjects=self.subjects,
                     )
                 )
             except BaseException:
@@ -223,12 +226,21 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
         log.warning("batch %s not loaded (%s): left to its lease", lease.token, error)
         return {"claimed": len(claimed), "held": len(claimed)}
     db.session.rollback()  # end the read transaction: SQLite writers must not wait on it
-    report = _Report(self, attempts=batch.attempts, recipients=batch.recipients, config=config)
-    for refusal in batch.refused:  # suppressed addresses, rows their template cannot render
+    report = _Report(
+        self,
+        attempts=batch.attempts,
+        recipients=batch.recipients,
+        subjects=batch.subjects,
+        config=config,
+    )
+    for refusal in batch.refused:  # suppressed addresses, campaigns whose sender cannot be written
         report.add(refusal)
     watch = HoldWatch(batch.campaign_ids)
     # A campaign paused or cancelled meanwhile stops here, before it takes rate-limit tokens.
-    unheld = (e for e in batch.envelopes if not watch.holds(batch.recipients[e.key][0]))
+    # Rows their template cannot render are refused as they come.
+    unheld = (
+        e for e in batch.envelopes(refuse=report.add) if not watch.holds(batch.recipients[e.key][0])
+    )
     if bulk:  # what is left when the slice is over goes back to the queue, unsent
         unheld = until_slice_ends(unheld, slice_seconds(config))
     held_until, reason = None, ""
@@ -239,8 +251,9 @@ def send_batch(self, message_ids: list[int]) -> dict[str, int]:
             unheld,
             config,
             urgent=not bulk,
-            expected=len(batch.envelopes),
+            expected=len(batch.rows),
             while_waiting=lease.renew_if_due,
+            while_answering=batch.render_ahead,
             admit=lambda paced: _while_held(paced, lease, report),
         ):
             report.add(result)

@@ -104,6 +104,28 @@ def test_no_message_is_reported_sent_before_the_servers_reply_to_its_data(
         assert seen == [(k, list(range(1, k + 1))) for k in range(1, 6)]
 
 
+def test_the_wait_for_each_reply_is_offered_to_the_caller_after_the_write(
+    server: ScriptedSMTPServer,
+) -> None:
+    """A batch renders its next message while the server answers the last: the call comes
+    after each write that needs a reply, before that reply is read."""
+    results: list[DeliveryResult] = []
+    seen_at_call: list[int] = []
+
+    def while_answering() -> None:
+        seen_at_call.append(len(results))
+
+    for result in deliver_batch(
+        [message(k) for k in range(1, 6)], settings(server), while_answering=while_answering
+    ):
+        results.append(result)
+    assert [r.outcome for r in results] == [Outcome.SENT] * 5
+    if server.script.pipelining:  # the first envelope alone, then each message's data
+        assert seen_at_call == [0, 0, 1, 2, 3, 4]
+    else:  # after each message's data
+        assert seen_at_call == [0, 1, 2, 3, 4]
+
+
 def test_without_lookahead_each_result_comes_before_the_next_message_is_taken(
     server: ScriptedSMTPServer,
 ) -> None:

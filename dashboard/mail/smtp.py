@@ -14,7 +14,7 @@ import smtplib
 import ssl
 import time
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -218,9 +218,10 @@ class _Link:
     read it is `unanswered`, and a broken connection leaves it so (never counted as sent).
     Without PIPELINING, one command at a time."""
 
-    def __init__(self, conn: smtplib.SMTP) -> None:
+    def __init__(self, conn: smtplib.SMTP, while_answering: Callable[[], None] | None) -> None:
         self.conn = conn
         self.wire = Wire(conn)
+        self.while_answering = while_answering
         self.pipelining = bool(conn.does_esmtp and conn.has_extn("pipelining"))
         self.open: _Attempt | None = None  # its DATA was answered 354: its data goes next
         self.unanswered: list[_Attempt] = []  # written to the server, no final reply read yet
@@ -256,6 +257,8 @@ class _Link:
                 parts += [b"RSET\r\n", *commands] if reset else commands
         if parts:
             self.wire.write(parts)
+            if self.while_answering is not None:
+                self.while_answering()
         if finishing is not None:
             code, reply = self.wire.reply()
             yield self._answered(finishing, Outcome.SENT if code == 250 else None, code, reply)
@@ -300,6 +303,8 @@ class _Link:
             self._command(rcpt, (250, 251))
             self._command(data, (354,))
             self.wire.write(data_block(envelope.data))
+            if self.while_answering is not None:
+                self.while_answering()
             code, reply = self.wire.reply()
             if code != 250:
                 raise Refused(code, reply)
@@ -342,9 +347,9 @@ def _end_if_closing(code: int, reply: str) -> None:
         raise smtplib.SMTPServerDisconnected(f"{code} {reply}")
 
 
-def _connect(settings: SmtpSettings) -> _Link:
+def _connect(settings: SmtpSettings, while_answering: Callable[[], None] | None) -> _Link:
     try:
-        return _Link(open_connection(settings))
+        return _Link(open_connection(settings), while_answering)
     except _CONNECT_ERRORS as error:
         raise _unavailable(error, settings.password) from None
 
@@ -376,6 +381,7 @@ def deliver_batch(
     settings: SmtpSettings,
     *,
     lookahead: bool = True,
+    while_answering: Callable[[], None] | None = None,
 ) -> Iterator[DeliveryResult]:
     """Send each envelope over one connection, yielding one result per envelope, in order.
 
@@ -389,6 +395,10 @@ def deliver_batch(
     first, except for StopSending, which abandons it unsent. Raises AccountUnavailable when no
     connection can be opened (at the start, or to reconnect): the envelopes being sent and
     those after them have no result then.
+
+    `while_answering`, if given, is called after each pipelined write, while the server works
+    on it: the caller's chance to do work that would otherwise wait for the reply (it must
+    not raise, and must not take envelopes).
     """
     queue = _Queue(envelopes)
     link: _Link | None = None
@@ -410,7 +420,7 @@ def deliver_batch(
                 link = yield from _round_trip(link, None, queue)  # may leave some to send again
                 continue
             if link is None:
-                link = _connect(settings)
+                link = _connect(settings, while_answering)
             link = yield from _round_trip(link, attempt, queue)
     finally:
         if link is not None:

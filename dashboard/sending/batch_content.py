@@ -3,40 +3,79 @@
 Every campaign in a batch, merge or not, is rendered from one MIME skeleton (see
 `sending/envelopes.py`). Suppressed addresses are refused here, so the list applies to every
 send, whichever way the message was submitted.
+
+Messages are rendered as the batch sends them, not all before: the SMTP session renders the
+next one while the server answers the last (`render_ahead`), so that wait is not idle. A row
+that cannot be rendered is refused before its envelope goes on the wire, as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Row
 
-from dashboard.extensions import db
 from dashboard.mail.merge import TemplateProblem
 from dashboard.mail.smtp import DeliveryResult, Envelope, Outcome
 from dashboard.sending.envelopes import CampaignRenderer, load_for_sending
-from dashboard.sending.outcome_statements import update_subjects
 from dashboard.sending.suppression import suppressed_among
-
-
-@dataclass
-class PreparedBatch:
-    envelopes: list[Envelope] = field(default_factory=list)
-    refused: list[DeliveryResult] = field(default_factory=list)  # failed before any SMTP
-    campaign_ids: set[int] = field(default_factory=set)
-    # message id -> (campaign id, recipient's domain): for the pause checks and the log lines
-    recipients: dict[int, tuple[int, str]] = field(default_factory=dict)
-    attempts: dict[int, int] = field(default_factory=dict)  # counting the one being made now
 
 
 def _refusal(message_id: int, reply: str) -> DeliveryResult:
     return DeliveryResult(message_id, Outcome.PERMANENT, None, reply, 0)
 
 
+@dataclass
+class PreparedBatch:
+    refused: list[DeliveryResult] = field(default_factory=list)  # known before any rendering
+    campaign_ids: set[int] = field(default_factory=set)
+    # message id -> (campaign id, recipient's domain): for the pause checks and the log lines
+    recipients: dict[int, tuple[int, str]] = field(default_factory=dict)
+    attempts: dict[int, int] = field(default_factory=dict)  # counting the one being made now
+    #: Each rendered message's subject, by id, where it is not its campaign's.
+    subjects: dict[int, str] = field(default_factory=dict)
+    # The rows to render, in id order, each with its campaign's renderer.
+    rows: list[tuple[Row[Any], CampaignRenderer]] = field(default_factory=list)
+    _next: int = 0  # index in `rows` of the next message `envelopes` hands out
+    _ahead: Envelope | DeliveryResult | None = None  # that message, rendered ahead
+
+    def envelopes(self, refuse: Callable[[DeliveryResult], None]) -> Iterator[Envelope]:
+        """Each message's envelope, in id order, rendered now unless it was ahead; a row
+        that cannot be rendered goes to `refuse` instead."""
+        while self._next < len(self.rows):
+            rendered = self._ahead or self._render(self._next)
+            self._ahead = None
+            self._next += 1
+            if isinstance(rendered, Envelope):
+                yield rendered
+            else:
+                refuse(rendered)
+
+    def render_ahead(self) -> None:
+        """Render the message `envelopes` hands out next, if not done (for the SMTP session to
+        call while it waits for the server)."""
+        if self._ahead is None and self._next < len(self.rows):
+            self._ahead = self._render(self._next)
+
+    def _render(self, index: int) -> Envelope | DeliveryResult:
+        message, renderer = self.rows[index]
+        try:
+            envelope = renderer.envelope(message)
+        except TemplateProblem as problem:
+            return _refusal(message.id, f"Not sent: the {problem.field} template: {problem}")
+        except ValueError as error:  # one row's bad value must not fail its neighbours
+            return _refusal(message.id, f"Not sent: {error}")
+        subject = renderer.rendered_subjects.pop(message.id, None)
+        if subject is not None:
+            self.subjects[message.id] = subject
+        return envelope
+
+
 def prepare_batch(message_ids: Sequence[int], config: Mapping[str, Any]) -> PreparedBatch:
-    """Load the claimed messages and turn each into an envelope or a refusal."""
+    """Load the claimed messages, refuse those that must not be sent (suppressed, or their
+    campaign's sender cannot be written), and line up the others for rendering."""
     messages, campaigns = load_for_sending(message_ids)
     prepared = PreparedBatch(
         campaign_ids={m.campaign_id for m in messages},
@@ -46,41 +85,22 @@ def prepare_batch(message_ids: Sequence[int], config: Mapping[str, Any]) -> Prep
         attempts={m.id: m.attempts for m in messages},
     )
     suppressed = suppressed_among(m.to_address for m in messages)
-    by_campaign: dict[int, list[Row[Any]]] = {}
-    for message in messages:
+    renderers: dict[int, CampaignRenderer | ValueError] = {}
+    for message in messages:  # id order
         if message.to_address.lower() in suppressed:
             prepared.refused.append(
                 _refusal(message.id, "Not sent: the address is on the suppression list.")
             )
-        else:
-            by_campaign.setdefault(message.campaign_id, []).append(message)
-    subjects: dict[int, str] = {}
-    for campaign_id, group in by_campaign.items():
-        try:
-            renderer = CampaignRenderer(campaigns[campaign_id], config)
-        except ValueError as error:  # the campaign's own sender cannot be written
-            prepared.refused.extend(_refusal(m.id, f"Not sent: {error}") for m in group)
             continue
-        for message in group:
+        renderer = renderers.get(message.campaign_id)
+        if renderer is None:
             try:
-                prepared.envelopes.append(renderer.envelope(message))
-            except TemplateProblem as problem:
-                prepared.refused.append(
-                    _refusal(message.id, f"Not sent: the {problem.field} template: {problem}")
-                )
-            except ValueError as error:  # one row's bad value must not fail its neighbours
-                prepared.refused.append(_refusal(message.id, f"Not sent: {error}"))
-        subjects.update(renderer.rendered_subjects)
-    prepared.envelopes.sort(key=lambda envelope: envelope.key)
-    keep_rendered_subjects(subjects)
+                renderer = CampaignRenderer(campaigns[message.campaign_id], config)
+            except ValueError as error:  # the campaign's own sender cannot be written
+                renderer = error
+            renderers[message.campaign_id] = renderer
+        if isinstance(renderer, ValueError):
+            prepared.refused.append(_refusal(message.id, f"Not sent: {renderer}"))
+        else:
+            prepared.rows.append((message, renderer))
     return prepared
-
-
-def keep_rendered_subjects(subjects: Mapping[int, str]) -> None:
-    """Store each merge message's rendered subject on its row before it is sent, so History
-    lists and searches what the recipient got. One statement for the batch; `updated_at` is
-    left alone (it is the message's last event, and building it is none)."""
-    if not subjects:
-        return
-    update_subjects(subjects)
-    db.session.commit()

@@ -1,7 +1,7 @@
 """The statements that write a flush of outcomes (one INSERT of its attempts, and one UPDATE of
-its message rows per final status) and a batch's rendered subjects (one UPDATE), with the rows'
-own values passed as one parameter each (a JSON array on SQLite, arrays on PostgreSQL) and the
-values they share (the time, the worker, the task, the status) bound once.
+its message rows per final status, with each row's rendered subject), with the rows' own values
+passed as one parameter each (a JSON array on SQLite, arrays on PostgreSQL) and the values they
+share (the time, the worker, the task, the status) bound once.
 
 Executemany ran one statement per row and sent every row's values through SQLAlchemy's type
 processing, the shared ones too: a fifth of a bulk worker's CPU went to writing outcomes. The
@@ -11,7 +11,7 @@ SQL text is the same for every flush, so it is compiled (and prepared) once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -46,16 +46,21 @@ _POSTGRESQL_ATTEMPTS = (
 
 def _sqlite_rows(status: str) -> str:
     columns = [f"{_item(0)} AS id", f"{_item(1)} AS code", f"{_item(2)} AS reply"]
+    columns.append(f"{_item(3)} AS subject")
     if status == MessageStatus.RETRYING:
-        columns.append(f"{_item(3)} AS next_at")
+        columns.append(f"{_item(4)} AS next_at")
     return f"(SELECT {', '.join(columns)} FROM json_each(:rows))"
 
 
 def _postgresql_rows(status: str) -> str:
-    arrays = "CAST(:ids AS INTEGER[]), CAST(:codes AS INTEGER[]), CAST(:replies AS TEXT[])"
+    arrays = (
+        "CAST(:ids AS INTEGER[]), CAST(:codes AS INTEGER[]), CAST(:replies AS TEXT[]), "
+        "CAST(:subjects AS TEXT[])"
+    )
     if status == MessageStatus.RETRYING:
-        return f"unnest({arrays}, CAST(:next_ats AS TIMESTAMP[])) AS v (id, code, reply, next_at)"
-    return f"unnest({arrays}) AS v (id, code, reply)"
+        arrays += ", CAST(:next_ats AS TIMESTAMP[])"
+        return f"unnest({arrays}) AS v (id, code, reply, subject, next_at)"
+    return f"unnest({arrays}) AS v (id, code, reply, subject)"
 
 
 @cache
@@ -67,7 +72,7 @@ def _statements(dialect: str) -> tuple[TextClause, dict[str, TextClause]]:
     updates = {}
     for status in (MessageStatus.SENT, MessageStatus.RETRYING, MessageStatus.FAILED):
         sets = ["status = :status", "last_code = v.code", "last_reply = v.reply"]
-        sets.append("updated_at = :now")
+        sets += ["subject = coalesce(v.subject, message.subject)", "updated_at = :now"]
         if status == MessageStatus.SENT:
             sets.append("sent_at = :now")
         if status == MessageStatus.RETRYING:
@@ -108,13 +113,13 @@ def insert_attempts(
 
 def update_messages(
     status: str,
-    rows: Sequence[tuple[int, int | None, str, datetime | None]],
+    rows: Sequence[tuple[int, int | None, str, str | None, datetime | None]],
     now: datetime,
 ) -> None:
-    """Set `status` and each row's `(id, last code, last reply, next attempt)` on the message
-    rows, all updated at `now` (and, sent, sent at `now`; the next attempt is only written
-    for `retrying`). Ids must be distinct: which of two rows for one id won would be left to
-    the database."""
+    """Set `status` and each row's `(id, last code, last reply, subject, next attempt)` on the
+    message rows, all updated at `now` (and, sent, sent at `now`; the next attempt is only
+    written for `retrying`; a subject of None leaves the row's as it is). Ids must be distinct:
+    which of two rows for one id won would be left to the database."""
     if not rows:
         return
     dialect = dialect_name()
@@ -123,41 +128,15 @@ def update_messages(
     if dialect == "sqlite":
         stamp = _sqlite_datetime()
         params["rows"] = _json(
-            [(i, code, reply, stamp(next_at)) if retrying else (i, code, reply)
-             for i, code, reply, next_at in rows]
+            [(i, code, reply, subject, stamp(next_at)) if retrying else (i, code, reply, subject)
+             for i, code, reply, subject, next_at in rows]
         )  # fmt: skip
     else:
-        ids, codes, replies, next_ats = (list(column) for column in zip(*rows, strict=True))
-        params.update(ids=ids, codes=codes, replies=replies)
+        ids, codes, replies, subjects, next_ats = (list(c) for c in zip(*rows, strict=True))
+        params.update(ids=ids, codes=codes, replies=replies, subjects=subjects)
         if retrying:
             params["next_ats"] = next_ats
     db.session.execute(_statements(dialect)[1][str(status)], params)
-
-
-# The rows' subjects in one parameter, as the outcomes: as an executemany, one UPDATE a row, it
-# cost a bulk worker more CPU than the claim.
-_SUBJECTS = {
-    "sqlite": text(
-        f"UPDATE message SET subject = v.subject FROM (SELECT {_item(0)} AS id, "
-        f"{_item(1)} AS subject FROM json_each(:rows)) AS v WHERE message.id = v.id"
-    ),
-    "postgresql": text(
-        "UPDATE message SET subject = v.subject FROM unnest(CAST(:ids AS INTEGER[]), "
-        "CAST(:subjects AS TEXT[])) AS v (id, subject) WHERE message.id = v.id"
-    ),
-}
-
-
-def update_subjects(subjects: Mapping[int, str]) -> None:
-    """Set each message row's `subject` (by id), leaving `updated_at` alone."""
-    if not subjects:
-        return
-    dialect = dialect_name()
-    if dialect == "sqlite":
-        params: dict[str, Any] = {"rows": _json(list(subjects.items()))}
-    else:
-        params = {"ids": list(subjects), "subjects": list(subjects.values())}
-    db.session.execute(_SUBJECTS[dialect], params)
 
 
 @cache

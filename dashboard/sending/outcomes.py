@@ -1,7 +1,8 @@
 """Recording outcomes: a chunk of a batch's per-recipient results written to the rows.
 
 Each result sets its message's status (`sent`, `retrying` with the time it goes again, or
-`failed`) and adds a `DeliveryAttempt`; sent results move the hourly sent counts
+`failed`) and, for a merge message, the subject it was rendered with, and adds a
+`DeliveryAttempt`; sent results move the hourly sent counts
 (`sent_counts`). All of it is one transaction of a few statements (`outcome_statements`); the
 failure guard then looks at the campaigns of new refusals, and the chunk is logged in one
 record, a line per attempt.
@@ -39,20 +40,24 @@ def record_outcomes(
     worker: str,
     task_id: str | None,
     recipients: Mapping[int, tuple[int, str]] | None = None,
+    subjects: Mapping[int, str] | None = None,
 ) -> None:
     """Write each result to its message row and log it as an attempt, in one transaction.
 
     `retry_at` gives, per message, when a transient failure is tried again (the beat dispatcher
     queues it then); None means its retries are used up, so a transient failure is final.
     `recipients` names, per message, its campaign and its recipient's domain for the log line
-    (the batch has them in memory already).
+    (the batch has them in memory already); `subjects`, per message rendered with a subject
+    other than its campaign's, that subject (so History lists what the recipient got).
     """
     now = utcnow()
     # A message with two results in one chunk ends as the later one says (as row by row did).
     final = {result.key: message_update(result, retry_at, now) for result in results}
     sent = [result.key for result in results if result.outcome is Outcome.SENT]
     with transaction():
-        _write_outcomes(results, sent, final, worker=worker, task_id=task_id, now=now)
+        _write_outcomes(
+            results, sent, final, subjects or {}, worker=worker, task_id=task_id, now=now
+        )
         enqueue_outcomes(db.session, final.values())  # webhooks' events commit with the outcomes
     try:
         _check_failing_campaigns(results)
@@ -85,6 +90,7 @@ def _write_outcomes(
     results: Sequence[DeliveryResult],
     sent: list[int],
     final: Mapping[int, Mapping[str, Any]],
+    subjects: Mapping[int, str],
     *,
     worker: str,
     task_id: str | None,
@@ -101,11 +107,17 @@ def _write_outcomes(
     # write (SQLite takes its write lock there; PostgreSQL locks the rows read) and before
     # the update, so no other writer can change it in between.
     move_sends(sent, now)
-    by_status: dict[str, list[tuple[int, int | None, str, datetime | None]]] = {}
+    by_status: dict[str, list[tuple[int, int | None, str, str | None, datetime | None]]] = {}
     for key in sorted(final):  # id order: concurrent writers lock rows alike
         row = final[key]
         by_status.setdefault(row["status"], []).append(
-            (key, row["last_code"], row["last_reply"], row.get("next_attempt_at"))
+            (
+                key,
+                row["last_code"],
+                row["last_reply"],
+                subjects.get(key),
+                row.get("next_attempt_at"),
+            )
         )
     for status, rows in by_status.items():
         update_messages(status, rows, now)

@@ -67,6 +67,7 @@ def deliver_through(
     urgent: bool,
     expected: int,
     while_waiting: Callable[[], None] | None = None,
+    while_answering: Callable[[], None] | None = None,
     admit: Admit | None = None,
 ) -> Iterator[DeliveryResult]:
     """Send `envelopes` through `accounts`, yielding a result per message sent or tried.
@@ -75,18 +76,20 @@ def deliver_through(
     spent on messages that never reached a server is given back to its account.
 
     `while_waiting` is called while a rate limit makes the batch wait (it renews its lease);
+    `while_answering` while a server answers a message (the batch renders the next one then);
     `admit` filters the envelopes as late as possible, once their token is taken (the batch
     drops those whose row it no longer holds, and stops once it cannot record)."""
     admit = admit or (lambda paced: paced)
     if len(accounts) == 1:
         yield from _through_one(
             accounts[0], envelopes, config, urgent=urgent, expected=expected,
-            while_waiting=while_waiting, admit=admit,
+            while_waiting=while_waiting, while_answering=while_answering, admit=admit,
         )  # fmt: skip
     else:
         yield from _through_pool(
-            accounts, admit(envelopes), config, urgent=urgent, while_waiting=while_waiting
-        )
+            accounts, admit(envelopes), config, urgent=urgent, while_waiting=while_waiting,
+            while_answering=while_answering,
+        )  # fmt: skip
 
 
 def _unreached(result: DeliveryResult) -> bool:
@@ -109,6 +112,7 @@ def _through_one(
     urgent: bool,
     expected: int,
     while_waiting: Callable[[], None] | None,
+    while_answering: Callable[[], None] | None,
     admit: Admit,
 ) -> Iterator[DeliveryResult]:
     if account.problem:
@@ -122,7 +126,9 @@ def _through_one(
     )
     unreached = 0
     try:
-        for result in deliver_batch(admit(paced), account.settings):
+        for result in deliver_batch(
+            admit(paced), account.settings, while_answering=while_answering
+        ):
             unreached += _unreached(result)
             yield result
     except AccountUnavailable as problem:
@@ -136,9 +142,15 @@ class _Lane:
     `deliver_batch` fed one envelope at a time, without lookahead: each result is needed before
     the pool hands over the next envelope)."""
 
-    def __init__(self, account: Account, limiter: RateLimiter | None) -> None:
+    def __init__(
+        self,
+        account: Account,
+        limiter: RateLimiter | None,
+        while_answering: Callable[[], None] | None = None,
+    ) -> None:
         self.account = account
         self.limiter = limiter
+        self.while_answering = while_answering
         self.inbox: deque[Envelope] = deque()
         self.session: Iterator[DeliveryResult] | None = None
 
@@ -150,7 +162,12 @@ class _Lane:
         """Send one message over this account's session (opened on first use)."""
         self.inbox.append(envelope)
         if self.session is None:
-            self.session = deliver_batch(self._drain(), self.account.settings, lookahead=False)
+            self.session = deliver_batch(
+                self._drain(),
+                self.account.settings,
+                lookahead=False,
+                while_answering=self.while_answering,
+            )
         try:
             return next(self.session)
         except AccountUnavailable:
@@ -172,6 +189,7 @@ def _through_pool(
     *,
     urgent: bool,
     while_waiting: Callable[[], None] | None = None,
+    while_answering: Callable[[], None] | None = None,
 ) -> Iterator[DeliveryResult]:
     holds: list[AccountHold] = []
     exhausted: list[str] = []
@@ -184,7 +202,8 @@ def _through_pool(
             problem = AccountUnavailable(None, account.problem, login_refused=True)
             holds.append(hold_account(config, problem, account))
         else:
-            lanes.append(_Lane(account, account_limiter(account, config, urgent=urgent)))
+            limiter = account_limiter(account, config, urgent=urgent)
+            lanes.append(_Lane(account, limiter, while_answering))
     # Batches start at different accounts, so one account is not every batch's first choice.
     turn = random.randrange(len(lanes)) if lanes else 0
     try:
