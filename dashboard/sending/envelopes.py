@@ -69,7 +69,13 @@ class CampaignRenderer:
     recipient's bytes."""
 
     def __init__(self, campaign: Campaign, config: Mapping[str, Any]) -> None:
-        self.campaign = campaign
+        # Plain copies: a batch commits its outcomes as it sends, which expires the ORM row,
+        # and reading it again would cost a query at the next message.
+        self.campaign_id: int = campaign.id
+        self.subject: str = campaign.subject
+        self.text_body: str = campaign.text_body
+        self.html_body: str | None = campaign.html_body
+        self.sender: str = campaign.from_address
         self.template: MergeTemplate | None = (
             _compiled_merge(campaign.subject, campaign.text_body, campaign.html_body)
             if campaign.merge
@@ -104,12 +110,11 @@ class CampaignRenderer:
     def envelope(self, message: Row[Any] | Message) -> Envelope:
         """The message's bytes. A merge raises TemplateProblem when the row does not fit the
         templates; a value no header can carry raises ValueError naming the field."""
-        campaign = self.campaign
-        link = self.links.url(message.to_address, campaign.id) if self.bulk else None
+        link = self.links.url(message.to_address, self.campaign_id) if self.bulk else None
         text: Body
         html: Body | None
         if self.template is None:
-            subject, text, html = campaign.subject, campaign.text_body, campaign.html_body
+            subject, text, html = self.subject, self.text_body, self.html_body
         else:
             values: dict[str, str] = json.loads(message.merge_data) if message.merge_data else {}
             values.setdefault("email", message.to_address)
@@ -118,7 +123,7 @@ class CampaignRenderer:
                 values["unsubscribe_url"] = link
             content = self.template.render(values, max_bytes=self.max_rendered_bytes)
             subject, text, html = content.subject, content.text_pieces, content.html_pieces
-            if subject != campaign.subject:
+            if subject != self.subject:
                 self.rendered_subjects[message.id] = subject
         data = self.skeleton.render(
             Personalised(
@@ -130,7 +135,7 @@ class CampaignRenderer:
                 unsubscribe_url=link,
             )
         )
-        sender = campaign.from_address
+        sender = self.sender
         if self.bounce_domain:
             sender = verp_address(
                 message.id, self.bounce_local, self.bounce_domain, self.bounce_key
