@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from itsdangerous import Signer
 
-from dashboard.mail import quoted_printable
 from dashboard.mail.addresses import Mailbox
 from dashboard.mail.header_encoding import encoded_words
 from dashboard.mail.merge import compile_merge
@@ -101,27 +100,6 @@ def test_bodies_encoded_once_equal_the_whole_text_encoded(data: st.DataObject, p
         text, html = encoder.encode(content.text_pieces, content.html_pieces)
         assert text == reference_qp(content.text)
         assert html == reference_qp(content.html)
-
-
-@EXAMPLES
-@given(st.data())
-def test_a_line_met_again_encodes_as_it_did_the_first_time(data: st.DataObject) -> None:
-    """Recipients share values (a city, a plan): the encoder remembers each line it encoded,
-    and forgets them all when it holds too many; neither changes a byte."""
-    template = compile_merge("{{ name }}", data.draw(templates(True)), data.draw(templates(True)))
-    shared_values = data.draw(st.lists(VALUE, min_size=1, max_size=4))
-    encoder = BodyEncoder(template.literals)
-    kept = quoted_printable.REMEMBERED_LINES
-    quoted_printable.REMEMBERED_LINES = data.draw(st.integers(0, 6))
-    try:
-        for _ in range(12):
-            values = {name: data.draw(st.sampled_from(shared_values)) for name in NAMES}
-            content = template.render(values)
-            text, html = encoder.encode(content.text_pieces, content.html_pieces)
-            assert text == reference_qp(content.text)
-            assert html == reference_qp(content.html)
-    finally:
-        quoted_printable.REMEMBERED_LINES = kept
 
 
 @EXAMPLES

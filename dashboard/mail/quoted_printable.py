@@ -5,9 +5,8 @@ CRLF line ends, ending in a line break, soft breaks where `binascii.b2a_qp` puts
 encoder works a line at a time (what it does to a character depends on the line it is in
 only), so the encoding of a text is the encodings of its lines end to end. The complete lines
 inside a literal piece of a body (the text of a template between two values) are encoded once,
-with the skeleton; for each message only the lines that hold a value are encoded. Those lines
-often repeat from one recipient to the next (a city, a plan, a shop), so an encoder keeps the
-encodings of the last few thousand it met and encodes each line only the first time.
+with the skeleton; for each message only the lines that hold a value are encoded, those of all
+its bodies in one call.
 """
 
 from __future__ import annotations
@@ -27,9 +26,6 @@ _ENCODED_SEPARATOR = b"=00\r\n"
 
 # A body: a string, the pieces it is made of, or a layout filled with values.
 Body = str | Iterable[str]
-
-#: The most encoded lines an encoder keeps (then it forgets them all and starts again).
-REMEMBERED_LINES = 4096
 
 
 def _encode(text: str) -> bytes:
@@ -87,7 +83,6 @@ class BodyEncoder:
     def __init__(self, literals: Iterable[str] = ()) -> None:
         self._splits = {piece: split for piece in literals if (split := _split(piece))}
         self._plans: dict[Layout, _Plan] = {}
-        self._lines: dict[str, bytes] = {}  # a line (without its break) -> its encoding
 
     def encode(self, *bodies: Body) -> list[bytes]:
         """Each body as quoted-printable."""
@@ -104,7 +99,7 @@ class BodyEncoder:
                 text += "\n"  # a text part ends a line (an empty body is one empty line)
             texts.append(text)
             shared.append(lines)
-        parts = self._encode_runs(_SEPARATOR.join(texts))
+        parts = _encode(_SEPARATOR.join(texts)).split(_ENCODED_SEPARATOR)
         if len(parts) != sum(len(lines) + 1 for lines in shared):
             return [self._alone(body) for body in bodies]  # a line of the text ends in a NUL
         results = []
@@ -117,32 +112,6 @@ class BodyEncoder:
             results.append(b"".join(chunks))
             start = end
         return results
-
-    def _encode_runs(self, text: str) -> list[bytes]:
-        """`_encode(text).split(_ENCODED_SEPARATOR)`, a line at a time, each line's encoding
-        remembered; a separator is a line of one NUL alone."""
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        lines = text.split("\n")
-        ending = lines.pop()  # "" when the text ends with a break, as every run does
-        remembered = self._lines
-        if len(remembered) > REMEMBERED_LINES:
-            remembered.clear()
-        runs: list[bytes] = []
-        run: list[bytes] = []
-        for line in lines:
-            if line == "\x00":
-                runs.append(b"".join(run))
-                run = []
-                continue
-            encoded = remembered.get(line)
-            if encoded is None:
-                encoded = remembered[line] = _encode(line + "\n")
-            run.append(encoded)
-        if ending:
-            run.append(_encode(ending))
-        runs.append(b"".join(run))
-        return runs
 
     def _plan(self, layout: Layout) -> _Plan:
         plan = self._plans[layout] = _Plan(layout)
