@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -317,3 +318,21 @@ Index("ix_campaign_created_at", Campaign.created_at)  # campaigns of a range
 # A bounce without its bounce address is matched by the returned message's Message-ID.
 Index("ix_message_message_id_header", Message.message_id_header)
 Index("ix_message_complained_at", Message.complained_at)  # complaints of a range
+# The rows that bounced softly or complained, few in any campaign, counted on every poll of its
+# page. The conditions are written as SQL text so that both databases match a query's terms to
+# them (a bound 0 would not prove `soft_bounces > 0`).
+SOFT_BOUNCED = text("message.soft_bounces > 0")
+COMPLAINED = text("message.complained_at IS NOT NULL")
+Index(
+    "ix_message_soft_bounced",
+    Message.campaign_id,
+    Message.soft_bounces,
+    sqlite_where=SOFT_BOUNCED,
+    postgresql_where=SOFT_BOUNCED,
+)
+Index(
+    "ix_message_complained",
+    Message.campaign_id,
+    sqlite_where=COMPLAINED,
+    postgresql_where=COMPLAINED,
+)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
 from dashboard.extensions import db
-from dashboard.models import Message, MessageStatus
+from dashboard.models import COMPLAINED, SOFT_BOUNCED, Message, MessageStatus
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,15 @@ class BounceCounts:
 
 
 def bounce_counts(campaign_id: int) -> BounceCounts:
-    """The campaign's bounces and complaints, in one query."""
-    bounced, soft, complaints = db.session.execute(
-        select(
-            func.count(case((Message.status == MessageStatus.BOUNCED.value, 1))),
-            func.coalesce(func.sum(Message.soft_bounces), 0),
-            func.count(Message.complained_at),
-        ).where(Message.campaign_id == campaign_id)
-    ).one()
+    """The campaign's bounces and complaints. Each is read from an index that holds only such
+    rows (the few that bounced or complained), never from every row of the campaign: the page
+    and the API ask on every poll, and a 100,000-row campaign's rows took 60 ms to read."""
+    of_campaign = Message.campaign_id == campaign_id
+    bounced = db.session.scalar(
+        select(func.count()).where(of_campaign, Message.status == MessageStatus.BOUNCED.value)
+    )
+    soft = db.session.scalar(
+        select(func.coalesce(func.sum(Message.soft_bounces), 0)).where(of_campaign, SOFT_BOUNCED)
+    )
+    complaints = db.session.scalar(select(func.count()).where(of_campaign, COMPLAINED))
     return BounceCounts(int(bounced or 0), int(soft or 0), int(complaints or 0))
