@@ -3,14 +3,23 @@ cancellable, and with a one-click unsubscribe that works."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import messages_of, wait_for_final, wait_until
+from dashboard.campaigns.confirm import queue_next_drafts
+from dashboard.extensions import db
+from dashboard.models import MessageStatus
+from dashboard.sending.publishing import publish_batches
+from tests.conftest import AdminIdentity, messages_of, wait_for_final, wait_until
 from tests.csv_campaign_helpers import csv_bytes, imported
 from tests.smtp_server import ScriptedSMTPServer
 
@@ -248,3 +257,80 @@ def test_a_campaign_scheduled_on_confirm_waits_then_each_row_is_sent_once(
         assert message.sent_at >= stored_due
         [received] = smtp_server.received_by(address)
         assert received.message["Subject"] == f"Chào {name}: thư mời riêng"
+
+
+def test_a_confirm_cut_short_is_finished_by_the_next_and_each_row_goes_once(
+    app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
+) -> None:
+    app.config["BULK_BATCH_SIZE"] = 7
+    rows = people(30, unique)
+    body = imported(client, campaign_file(rows), subject=SUBJECT, text=TEXT, html=HTML)
+    campaign_id = body["id"]
+    with app.app_context():
+        # What a confirm stopped after its first batch leaves: that batch committed (each row
+        # stamped with the task that carries it) and published, the rest drafts.
+        batch = queue_next_drafts(campaign_id, {"status": MessageStatus.QUEUED}, 7, publish=True)
+        assert batch is not None
+        db.session.commit()
+        publish_batches([batch], queue="bulk")
+    first_ids = [m.id for m in messages_of(app, campaign_id)][:7]
+    assert batch.message_ids == first_ids
+    assert client.get(f"/api/v1/campaigns/{campaign_id}").json["status"] == "draft"
+
+    confirmed = client.post(f"/api/v1/campaigns/{campaign_id}/confirm")
+    assert confirmed.status_code == 200, confirmed.json
+    assert confirmed.json["affected"] == len(rows) - 7
+    messages = wait_for_final(app, campaign_id, timeout=60)
+    assert [m.status for m in messages] == ["sent"] * len(rows)
+    for address, name, _ in rows:
+        [received] = smtp_server.received_by(address)
+        assert received.message["Subject"] == f"Chào {name}: thư mời riêng"
+    # A batch at a time, lowest ids first: every task carried the 7 rows its confirm stamped.
+    by_task: dict[str, list[int]] = {}
+    for message in messages:
+        by_task.setdefault(message.task_id, []).append(message.id)
+    assert sorted(by_task.values()) == [
+        [m.id for m in messages][start : start + 7] for start in range(0, len(rows), 7)
+    ]
+    assert by_task[batch.task_id] == first_ids
+
+
+def test_confirms_fired_at_once_queue_each_row_once(
+    app: Flask,
+    live_url: str,
+    admin_identity: AdminIdentity,
+    smtp_server: ScriptedSMTPServer,
+    unique: str,
+) -> None:
+    app.config["BULK_BATCH_SIZE"] = 5
+    rows = people(40, unique)
+    client = app.test_client()
+    body = imported(client, campaign_file(rows), subject=SUBJECT, text=TEXT, html=HTML)
+    start_together = threading.Barrier(8)
+
+    def confirm(_: int) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            f"{live_url}/api/v1/campaigns/{body['id']}/confirm",
+            headers={"Authorization": f"Bearer {admin_identity.token}"},
+            method="POST",
+        )
+        start_together.wait(timeout=30)
+        try:
+            with urllib.request.urlopen(request, timeout=90) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(confirm, range(8)))
+
+    accepted = [answer for status, answer in answers if status == 200]
+    assert accepted and sum(answer["affected"] for answer in accepted) == len(rows), answers
+    for status, answer in answers:
+        if status != 200:
+            assert status == 409, answer
+            assert "confirmed already" in answer["error"]["message"]
+    messages = wait_for_final(app, body["id"], timeout=60)
+    assert [m.status for m in messages] == ["sent"] * len(rows)
+    for address, *_ in rows:
+        assert len(smtp_server.received_by(address)) == 1
