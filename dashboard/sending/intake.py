@@ -112,6 +112,7 @@ class _Intake:
     ready: list[tuple[str, Batch]] = field(default_factory=list)  # committed, to publish
     publisher: threading.Thread | None = None
     publisher_waiting: bool = False
+    publisher_wakes_at: float = float("inf")  # when the waiting publisher looks again by itself
     published_at: float = float("-inf")  # time.monotonic() the open batches were last handed over
     stopping: bool = False
 
@@ -176,8 +177,8 @@ def _write_pending(intake: _Intake) -> None:
                 following = intake.pending[0]
             else:
                 intake.writing = False
-            if intake.ready or (intake.open and not intake.writing):
-                intake.publishing.notify()
+            if _publisher_to_wake(intake):
+                intake.publishing.notify_all()
         for submission in group:
             submission.done = True
             submission.turn.release()  # (the writer's own too: nobody waits on it)
@@ -226,6 +227,21 @@ def _file(intake: _Intake, slots: Sequence[_Slot], message_ids: Sequence[int]) -
         _start_publisher(intake)
 
 
+def _publisher_to_wake(intake: _Intake) -> bool:
+    """Whether the waiting publisher must be woken to hand over what was filed: a batch is
+    ready, or one is open and the publisher would not look again by itself when it falls due.
+    Under load it is mostly asleep until the interval ends: waking it after every write cost
+    the writing request its time slice (a wake-up is a thread switch holding the GIL).
+    Under the lock."""
+    if not intake.publisher_waiting:
+        return False  # it is publishing, and looks again before it waits
+    if intake.ready:
+        return True
+    return bool(intake.open) and (
+        intake.publisher_wakes_at > intake.published_at + PUBLISH_INTERVAL_SECONDS
+    )
+
+
 def _publish_due(intake: _Intake) -> float:
     """Seconds until a partly filled batch may be published (<= 0: now)."""
     return intake.published_at + PUBLISH_INTERVAL_SECONDS - time.monotonic()
@@ -252,16 +268,17 @@ def _publisher(intake: _Intake) -> None:
         while True:
             with intake.lock:
                 while True:
-                    wait = PUBLISHER_IDLE_SECONDS
+                    wait = PUBLISHER_IDLE_SECONDS  # or until a write wakes it
                     if intake.open and not intake.stamping:
                         due = _publish_due(intake)
                         if due <= 0 or intake.stopping:
                             _close_open_batches(intake)
-                        elif not intake.writing:
-                            wait = due  # else the next write hands it over, or wakes us
+                        else:
+                            wait = due  # unless a write hands them over first
                     if intake.ready or intake.stopping:
                         break
                     intake.publisher_waiting = True
+                    intake.publisher_wakes_at = time.monotonic() + wait
                     woken = intake.publishing.wait(wait)
                     intake.publisher_waiting = False
                     if not (woken or intake.ready or intake.open):
