@@ -383,8 +383,11 @@ def _writer_connection(intake: _Intake) -> PoolProxiedConnection:
     lock, between writing spells."""
     if intake.connection is None:
         engine = db.engine
-        connection = engine.raw_connection()  # opened as the pool opens them (its pragmas)
-        connection.detach()  # ... but not counted by the pool, nor returned to it
+        # Not from the engine's pool even for a moment: its connections may all be lent to the
+        # requests waiting for this write. A pool of the same kind (its pragmas, its ping)
+        # opens it, and it is detached from that one too.
+        connection = engine.pool.recreate().connect()
+        connection.detach()
         intake.connection = connection
         if not event.contains(engine, "engine_disposed", intake.engine_disposed):
             event.listen(engine, "engine_disposed", intake.engine_disposed)
