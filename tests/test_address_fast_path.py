@@ -1,13 +1,15 @@
-"""The plain `Name <local@domain>` entry skips the standard library's address parser: for every
-text that path takes, what comes out (the mailbox, or the refusal and its words) is what the
-parser's path gives. Random names and addresses from pieces that matter to the parser (quotes,
-comments, brackets, dots, separators, Unicode whitespace and letters, bidi controls), and the
-Unicode corpus the header tests use."""
+"""The plain `Name <local@domain>` entry skips the standard library's address parser, and a plain
+ASCII address skips email_validator: for every text those paths take, what comes out (the
+mailbox, or the refusal and its words) is what the slow path gives. Random names and addresses
+from pieces that matter to the parser (quotes, comments, brackets, dots, separators, Unicode
+whitespace and letters, bidi controls, special-use domains), and the Unicode corpus the header
+tests use."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from email_validator import EmailNotValidError, validate_email
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +18,7 @@ from dashboard.mail.addresses import (
     AddressError,
     parse_mailbox,
     parsed_name_and_address,
+    plain_address,
     plain_name_and_address,
     split_address_list,
 )
@@ -122,3 +125,47 @@ class _AlwaysFound:
 
     def search(self, _text: str) -> bool:
         return True
+
+
+_DOMAIN_PIECES = ["example", "Example", "EXAMPLE", ".", "..", "-", "com", "COM", "vn", "ví", "dụ"]
+_DOMAIN_PIECES += ["local", "test", "invalid", "localhost", "1", "x" * 63, "x" * 64, "_", "a"]
+
+
+@EXAMPLES
+@given(
+    local=st.lists(
+        st.sampled_from(["an", "A.B", ".", "..", "+tag", "'", "x" * 64, "é", '"q"', " ", ""]),
+        max_size=4,
+    ).map("".join),
+    domain=st.lists(st.sampled_from(_DOMAIN_PIECES), max_size=6).map("".join),
+)
+def test_a_plain_address_is_what_email_validator_makes_of_it(local: str, domain: str) -> None:
+    address = f"{local}@{domain}"
+    plain = plain_address(address)
+    if plain is not None:
+        valid = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+        assert plain == (valid.ascii_email or valid.normalized)
+    text = f"Nguyễn Văn An <{address}>"
+    assert _answer(text) == _without_the_plain_address(text)
+
+
+def test_corpus_addresses_check_as_email_validator_does() -> None:
+    for name in corpus(300, braces=False, long=False):
+        for address in (f"{name}@example.com", f"a@{name}.vn", name):
+            plain = plain_address(address)
+            try:
+                valid = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+            except EmailNotValidError:
+                assert plain is None, address
+                continue
+            assert plain in (None, valid.ascii_email or valid.normalized), address
+
+
+def _without_the_plain_address(text: str) -> object:
+    """parse_mailbox's answer with every address judged by email_validator."""
+    plain = addresses.plain_address
+    addresses.plain_address = lambda _addr: None
+    try:
+        return _answer(text)
+    finally:
+        addresses.plain_address = plain

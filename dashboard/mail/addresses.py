@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import parseaddr
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from dashboard.mail.headers import (
     BidiControlError,
@@ -34,6 +34,14 @@ _QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _PLAIN_NAME_ADDR = re.compile(
     r"([^\"()<>\[\]\\,;:@]*?)\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>"
 )
+
+# A subset of what email_validator accepts: a dot-atom local part without leading, trailing or
+# doubled dots; domain labels of letters, digits and inner hyphens; an alphabetic top-level domain.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
+)
+_SPECIAL_SUFFIXES = tuple("." + name for name in SPECIAL_USE_DOMAIN_NAMES)
 
 
 @dataclass(frozen=True)
@@ -101,11 +109,33 @@ def parse_mailbox(text: str) -> Mailbox:
         check_no_bidi_controls(name, field=THE_NAME)
     except BidiControlError as error:
         raise AddressError(f"'{addr}': {error}") from None
+    return Mailbox(address=valid_address(addr), name=plain_display_name(name))
+
+
+def valid_address(addr: str) -> str:
+    """`addr` as email_validator normalises it (domain lower-cased, IDN as punycode; no DNS),
+    or AddressError saying why it is not an address."""
+    plain = plain_address(addr)
+    if plain is not None:
+        return plain
     try:
         valid = validate_email(addr, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
         raise AddressError(english(NOT_A_VALID_ADDRESS, address=addr, reason=error)) from None
-    return Mailbox(address=valid.ascii_email or valid.normalized, name=plain_display_name(name))
+    return valid.ascii_email or valid.normalized
+
+
+def plain_address(addr: str) -> str | None:
+    """The normalised `addr` when it is a plain ASCII address that email_validator accepts as
+    it is but for the domain's case (almost every real one), found without it (it costs about
+    40 µs an address); None for any other text, which email_validator must judge."""
+    match = _PLAIN_ADDRESS.fullmatch(addr)
+    if match is None or len(addr) > 254 or addr.index("@") > 64:
+        return None
+    domain = match.group(1).lower()
+    if domain.endswith(_SPECIAL_SUFFIXES):
+        return None
+    return addr[: match.start(1)] + domain
 
 
 def plain_name_and_address(text: str) -> tuple[str, str] | None:

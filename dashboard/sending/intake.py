@@ -7,7 +7,8 @@ The first request to arrive writes what is waiting; those that arrive while it d
 the first of them is handed the turn to write them all when it is done (each waiting request
 is woken once: when its rows are written, or when its turn comes). Under no load a group is one
 submission; under load it holds what arrived during one write. Rows go in through the driver's
-own cursor (`intake_rows`), with their batch's task id in hand before the insert.
+own cursor (`intake_rows`), with their batch's task id in hand before the insert, on a connection
+the writes of this process keep for themselves (outside the pool, closed when they stop).
 
 Batches outlive groups: the groups committed within PUBLISH_INTERVAL_SECONDS of the last publish
 fill the same open batch (up to the queue's batch size, its task id stamped on each of their
@@ -23,6 +24,7 @@ Only plain submissions take this path (sent now, no attachments, no `Idempotency
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import threading
 import time
@@ -34,7 +36,9 @@ from typing import Any
 from uuid import uuid4
 
 from flask import Flask, current_app
-from sqlalchemy.engine import Dialect
+from sqlalchemy import event
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 from dashboard.extensions import db
 from dashboard.models import AuditEvent, Campaign, Message, MessageStatus
@@ -112,12 +116,22 @@ class _Intake:
     ready: list[tuple[str, Batch]] = field(default_factory=list)  # committed, to publish
     publisher: threading.Thread | None = None
     publisher_waiting: bool = False
+    publisher_wakes_at: float = float("inf")  # when the waiting publisher looks again by itself
     published_at: float = float("-inf")  # time.monotonic() the open batches were last handed over
     stopping: bool = False
+    # The writers' own connection, outside the pool (see `_writer_connection`); None between
+    # writing spells that the publisher saw end.
+    connection: PoolProxiedConnection | None = None
 
     def __post_init__(self) -> None:
         # The publisher waits on it (and so do wait_published and the exit); requests never do.
         self.publishing = threading.Condition(self.lock)
+
+    def engine_disposed(self, _engine: Engine) -> None:
+        """The app's engine closed its connections: the writers' goes too (a write in flight
+        keeps it, and the publisher closes it once it idles)."""
+        with self.lock:
+            _close_writer_connection(self)
 
 
 # Every app's intake in this process, for the exit (weakly: a test's app may go away).
@@ -176,8 +190,8 @@ def _write_pending(intake: _Intake) -> None:
                 following = intake.pending[0]
             else:
                 intake.writing = False
-            if intake.ready or (intake.open and not intake.writing):
-                intake.publishing.notify()
+            if _publisher_to_wake(intake):
+                intake.publishing.notify_all()
         for submission in group:
             submission.done = True
             submission.turn.release()  # (the writer's own too: nobody waits on it)
@@ -226,6 +240,21 @@ def _file(intake: _Intake, slots: Sequence[_Slot], message_ids: Sequence[int]) -
         _start_publisher(intake)
 
 
+def _publisher_to_wake(intake: _Intake) -> bool:
+    """Whether the waiting publisher must be woken to hand over what was filed: a batch is
+    ready, or one is open and the publisher would not look again by itself when it falls due.
+    Under load it is mostly asleep until the interval ends: waking it after every write cost
+    the writing request its time slice (a wake-up is a thread switch holding the GIL).
+    Under the lock."""
+    if not intake.publisher_waiting:
+        return False  # it is publishing, and looks again before it waits
+    if intake.ready:
+        return True
+    return bool(intake.open) and (
+        intake.publisher_wakes_at > intake.published_at + PUBLISH_INTERVAL_SECONDS
+    )
+
+
 def _publish_due(intake: _Intake) -> float:
     """Seconds until a partly filled batch may be published (<= 0: now)."""
     return intake.published_at + PUBLISH_INTERVAL_SECONDS - time.monotonic()
@@ -252,24 +281,27 @@ def _publisher(intake: _Intake) -> None:
         while True:
             with intake.lock:
                 while True:
-                    wait = PUBLISHER_IDLE_SECONDS
+                    wait = PUBLISHER_IDLE_SECONDS  # or until a write wakes it
                     if intake.open and not intake.stamping:
                         due = _publish_due(intake)
                         if due <= 0 or intake.stopping:
                             _close_open_batches(intake)
-                        elif not intake.writing:
-                            wait = due  # else the next write hands it over, or wakes us
+                        else:
+                            wait = due  # unless a write hands them over first
                     if intake.ready or intake.stopping:
                         break
                     intake.publisher_waiting = True
+                    intake.publisher_wakes_at = time.monotonic() + wait
                     woken = intake.publishing.wait(wait)
                     intake.publisher_waiting = False
                     if not (woken or intake.ready or intake.open):
                         intake.publisher = None
+                        _close_writer_connection(intake)
                         return
                 work, intake.ready = intake.ready, []
                 if not work and intake.stopping:
                     intake.publisher = None
+                    _close_writer_connection(intake)
                     intake.publishing.notify_all()
                     return
             try:
@@ -321,19 +353,82 @@ def _write(intake: _Intake, submissions: Sequence[Submission], slots: Sequence[_
     """Insert every submission's rows in one transaction; mark each done (with its campaign id,
     or the error for all). Returns the message ids, in the order of `slots`' rows."""
     try:
-        # On the writing request's own session connection (no second checkout: the requests
-        # waiting for this write may hold the pool's other connections), its commit the session's.
-        session_connection = db.session.connection()
-        connection = session_connection.connection
-        first = submissions[0]
-        insert_campaigns, insert_messages, insert_events = _statements(
-            session_connection.dialect,
-            tuple(first.campaign),
-            (*first.messages[0], "campaign_id"),
-            (*first.event, "target"),
-        )
-        cursor, events_cursor = connection.cursor(), connection.cursor()
-        campaign_ids = insert_rows(cursor, insert_campaigns, [s.campaign for s in submissions])()
+        try:
+            return _insert(intake, _writer_connection(intake), submissions, slots)
+        except _Disconnected as lost:  # nothing was written: once more, on a new connection
+            return _insert(intake, _writer_connection(intake), submissions, slots, lost.error)
+    except BaseException as error:
+        for submission in submissions:
+            submission.error, submission.campaign_id = error, None
+        return []
+    finally:
+        for submission in submissions:
+            submission.done = True
+
+
+class _Disconnected(Exception):
+    """The kept connection was found closed by the write's first statement (the database
+    restarted, or closed it while it idled): nothing of the write reached the database."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _writer_connection(intake: _Intake) -> PoolProxiedConnection:
+    """The connection the writes of this process go through: one of its own, outside the pool
+    (the requests waiting for a write may hold the pool's connections), kept while writes keep
+    coming (the publisher closes it once it idles). The session's connection cost a checkout
+    with its ping (a round trip on PostgreSQL), a session transaction and a second commit per
+    write. Only the writing request touches it (one at a time); the publisher only under the
+    lock, between writing spells."""
+    if intake.connection is None:
+        engine = db.engine
+        # Not from the engine's pool even for a moment: its connections may all be lent to the
+        # requests waiting for this write. A pool of the same kind (its pragmas, its ping)
+        # opens it, and it is detached from that one too.
+        connection = engine.pool.recreate().connect()
+        connection.detach()
+        intake.connection = connection
+        if not event.contains(engine, "engine_disposed", intake.engine_disposed):
+            event.listen(engine, "engine_disposed", intake.engine_disposed)
+    return intake.connection
+
+
+def _close_writer_connection(intake: _Intake) -> None:
+    """Close the writers' connection unless a write is in flight. Under the lock."""
+    if intake.connection is not None and not intake.writing:
+        connection, intake.connection = intake.connection, None
+        with contextlib.suppress(Exception):  # a connection already broken: nothing to close
+            connection.dbapi_connection.close()
+
+
+def _insert(
+    intake: _Intake,
+    connection: PoolProxiedConnection,
+    submissions: Sequence[Submission],
+    slots: Sequence[_Slot],
+    retried: BaseException | None = None,
+) -> list[int]:
+    dialect = db.engine.dialect
+    first = submissions[0]
+    insert_campaigns, insert_messages, insert_events = _statements(
+        dialect,
+        tuple(first.campaign),
+        (*first.messages[0], "campaign_id"),
+        (*first.event, "target"),
+    )
+    cursor = None
+    try:
+        try:
+            cursor, events_cursor = connection.cursor(), connection.cursor()
+            campaign_ids = insert_rows(
+                cursor, insert_campaigns, [s.campaign for s in submissions]
+            )()
+        except dialect.loaded_dbapi.Error as error:
+            lost = dialect.is_disconnect(error, connection.dbapi_connection, cursor)
+            if lost and retried is None:
+                raise _Disconnected(error) from error
+            raise
         messages: list[dict[str, Any]] = []
         for submission, campaign_id in zip(submissions, campaign_ids, strict=True):
             submission.campaign_id = campaign_id
@@ -344,25 +439,23 @@ def _write(intake: _Intake, submissions: Sequence[Submission], slots: Sequence[_
         with pipeline(connection.dbapi_connection):
             inserted = insert_rows(cursor, insert_messages, messages)
             insert_rows(events_cursor, insert_events, [s.event for s in submissions])
-            connection.commit()  # in the pipeline; the session's commit then has nothing left
-        db.session.commit()
+            connection.commit()
         by_row = {id(row): message_id for row, message_id in zip(messages, inserted(), strict=True)}
-        queues = dict.fromkeys(slot.queue for slot in slots)
-        message_ids = [
-            by_row[id(row)]
-            for queue in queues
-            for s in submissions
-            if s.campaign["queue"] == queue
-            for row in s.messages
-        ]
-    except BaseException as error:
-        db.session.rollback()
-        for submission in submissions:
-            submission.error, submission.campaign_id = error, None
-        message_ids = []
-    for submission in submissions:
-        submission.done = True
-    return message_ids
+    except BaseException:
+        # Whatever failed, the connection goes (closed as it is: its transaction with it, and
+        # no reset that could fail again); the next write opens a new one.
+        intake.connection = None
+        with contextlib.suppress(Exception):
+            connection.dbapi_connection.close()
+        raise
+    queues = dict.fromkeys(slot.queue for slot in slots)
+    return [
+        by_row[id(row)]
+        for queue in queues
+        for s in submissions
+        if s.campaign["queue"] == queue
+        for row in s.messages
+    ]
 
 
 def message_values(*, to_address: str, to_name: str, message_id_header: str) -> dict[str, Any]:
