@@ -11,6 +11,7 @@ that cannot be rendered is refused before its envelope goes on the wire, as befo
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,9 +56,11 @@ class PreparedBatch:
 
     def render_ahead(self) -> None:
         """Render the message `envelopes` hands out next, if not done (for the SMTP session to
-        call while it waits for the server)."""
+        call while it waits for the server). Never raises: an unexpected error is left for that
+        message's turn, where the session finishes the message in flight before it goes up."""
         if self._ahead is None and self._next < len(self.rows):
-            self._ahead = self._render(self._next)
+            with contextlib.suppress(Exception):
+                self._ahead = self._render(self._next)
 
     def _render(self, index: int) -> Envelope | DeliveryResult:
         message, renderer = self.rows[index]
