@@ -4,11 +4,7 @@ cancellable, and with a one-click unsubscribe that works."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -19,6 +15,7 @@ from dashboard.campaigns.confirm import queue_next_drafts
 from dashboard.extensions import db
 from dashboard.models import MessageStatus
 from dashboard.sending.publishing import publish_batches
+from tests.concurrent_requests import fire_at_once
 from tests.conftest import AdminIdentity, messages_of, wait_for_final, wait_until
 from tests.csv_campaign_helpers import csv_bytes, imported
 from tests.smtp_server import ScriptedSMTPServer
@@ -308,23 +305,15 @@ def test_confirms_fired_at_once_queue_each_row_once(
     rows = people(40, unique)
     client = app.test_client()
     body = imported(client, campaign_file(rows), subject=SUBJECT, text=TEXT, html=HTML)
-    start_together = threading.Barrier(8)
-
-    def confirm(_: int) -> tuple[int, dict]:
-        request = urllib.request.Request(
+    answers = [
+        (status, json.loads(content))
+        for status, content in fire_at_once(
             f"{live_url}/api/v1/campaigns/{body['id']}/confirm",
-            headers={"Authorization": f"Bearer {admin_identity.token}"},
-            method="POST",
+            b"",
+            {"Authorization": f"Bearer {admin_identity.token}"},
+            copies=8,
         )
-        start_together.wait(timeout=30)
-        try:
-            with urllib.request.urlopen(request, timeout=90) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(confirm, range(8)))
+    ]
 
     accepted = [answer for status, answer in answers if status == 200]
     assert accepted and sum(answer["affected"] for answer in accepted) == len(rows), answers

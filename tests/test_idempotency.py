@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +21,7 @@ from dashboard.extensions import db
 from dashboard.models import ApiToken, Campaign, IdempotencyKey, utcnow
 from tests import engines
 from tests.auth_helpers import make_user
+from tests.concurrent_requests import fire_at_once
 from tests.conftest import (
     AdminIdentity,
     AppFactory,
@@ -286,23 +283,6 @@ def test_a_campaign_upload_sent_again_gets_the_same_campaign(
     assert campaigns_with_subject(app, subject) == [first.json["id"]]
 
 
-def fire_at_once(url: str, body: bytes, headers: dict[str, str]) -> list[tuple[int, bytes]]:
-    """Send DUPLICATES copies of one request from as many threads, released together."""
-    start = threading.Barrier(DUPLICATES)
-
-    def send(_: int) -> tuple[int, bytes]:
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        start.wait(timeout=30)
-        try:
-            with urllib.request.urlopen(request, timeout=90) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
-    with ThreadPoolExecutor(max_workers=DUPLICATES) as pool:
-        return list(pool.map(send, range(DUPLICATES)))
-
-
 def test_twenty_concurrent_duplicate_emails_make_one_job_and_one_message(
     app: Flask,
     live_url: str,
@@ -319,6 +299,7 @@ def test_twenty_concurrent_duplicate_emails_make_one_job_and_one_message(
             "Authorization": f"Bearer {admin_identity.token}",
             HEADER: f"burst-{unique}",
         },
+        DUPLICATES,
     )
     assert {status for status, _ in answers} == {202}, answers
     assert len({content for _, content in answers}) == 1  # byte for byte the same answer
@@ -345,6 +326,7 @@ def test_twenty_concurrent_duplicate_uploads_make_one_campaign_and_one_message(
             "Authorization": f"Bearer {admin_identity.token}",
             HEADER: f"burst-upload-{unique}",
         },
+        DUPLICATES,
     )
     assert {status for status, _ in answers} == {202}, answers
     [campaign_id] = campaigns_with_subject(app, subject)
