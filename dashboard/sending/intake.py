@@ -396,8 +396,15 @@ def _writer_connection(intake: _Intake) -> PoolProxiedConnection:
 
 def _close_writer_connection(intake: _Intake) -> None:
     """Close the writers' connection unless a write is in flight. Under the lock."""
-    if intake.connection is not None and not intake.writing:
-        connection, intake.connection = intake.connection, None
+    if not intake.writing:
+        _discard_connection(intake)
+
+
+def _discard_connection(intake: _Intake) -> None:
+    """Forget the writers' connection and close it as it is (its transaction with it, and no
+    reset that could fail again); the next write opens a new one."""
+    connection, intake.connection = intake.connection, None
+    if connection is not None:
         with contextlib.suppress(Exception):  # a connection already broken: nothing to close
             connection.dbapi_connection.close()
 
@@ -442,11 +449,7 @@ def _insert(
             connection.commit()
         by_row = {id(row): message_id for row, message_id in zip(messages, inserted(), strict=True)}
     except BaseException:
-        # Whatever failed, the connection goes (closed as it is: its transaction with it, and
-        # no reset that could fail again); the next write opens a new one.
-        intake.connection = None
-        with contextlib.suppress(Exception):
-            connection.dbapi_connection.close()
+        _discard_connection(intake)  # whatever failed, the connection goes
         raise
     queues = dict.fromkeys(slot.queue for slot in slots)
     return [
