@@ -184,7 +184,8 @@ def publish_campaign(
             .order_by(Message.id)
         )
     )
-    # The rows are not stamped with their batch's task id (the claim stamps them): for a
-    # million-row campaign that would be an UPDATE per batch inside the confirm request.
+    # The rows are not stamped with their batch's task id (the claim stamps them): a resume or
+    # a retry would need an UPDATE per batch for it. A confirm stamps each batch in the UPDATE
+    # that queues it (`campaigns.confirm`).
     publish_batches(cut_batches(ids, campaign.queue), queue=campaign.queue)
     return len(ids)
