@@ -8,7 +8,9 @@ the first of them is handed the turn to write them all when it is done (each wai
 is woken once: when its rows are written, or when its turn comes). Under no load a group is one
 submission; under load it holds what arrived during one write. Rows go in through the driver's
 own cursor (`intake_rows`), with their batch's task id in hand before the insert, on a connection
-the writes of this process keep for themselves (outside the pool, closed when they stop).
+the writes of this process keep for themselves (outside the pool, closed when they stop). On
+SQLite the writers of the machine's web processes take turns through a lock file
+(`sqlite_turns`) rather than meeting in SQLite's busy handler.
 
 Batches outlive groups: the groups committed within PUBLISH_INTERVAL_SECONDS of the last publish
 fill the same open batch (up to the queue's batch size, its task id stamped on each of their
@@ -44,6 +46,7 @@ from dashboard.extensions import db
 from dashboard.models import AuditEvent, Campaign, Message, MessageStatus
 from dashboard.sending.intake_rows import CompiledInsert, compile_insert, insert_rows, pipeline
 from dashboard.sending.publishing import Batch, batch_size_for, publish_batches
+from dashboard.sending.sqlite_turns import write_turn
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +66,10 @@ def _statements(
 PUBLISHER_IDLE_SECONDS = 30.0
 #: At most one publish of a partly filled batch per this many seconds: under load a task then
 #: carries what this process committed meanwhile (a publish costs the web tier more than the
-#: write of several emails), and an email that arrives after a quiet spell goes at once.
-PUBLISH_INTERVAL_SECONDS = 0.02
+#: write of several emails), and an email that arrives after a quiet spell goes at once. Under a
+#: steady stream an email waits at most this long for its publish; 0.05 against 0.02 took the
+#: web tier's CPU per email down 3 to 5% (docs/benchmarks.md, "API intake").
+PUBLISH_INTERVAL_SECONDS = 0.05
 #: On exit, how long the process waits for its publisher to hand over what it holds.
 EXIT_PUBLISH_SECONDS = 10.0
 
@@ -353,10 +358,11 @@ def _write(intake: _Intake, submissions: Sequence[Submission], slots: Sequence[_
     """Insert every submission's rows in one transaction; mark each done (with its campaign id,
     or the error for all). Returns the message ids, in the order of `slots`' rows."""
     try:
-        try:
-            return _insert(intake, _writer_connection(intake), submissions, slots)
-        except _Disconnected as lost:  # nothing was written: once more, on a new connection
-            return _insert(intake, _writer_connection(intake), submissions, slots, lost.error)
+        with write_turn(db.engine):
+            try:
+                return _insert(intake, _writer_connection(intake), submissions, slots)
+            except _Disconnected as lost:  # nothing was written: once more, on a new connection
+                return _insert(intake, _writer_connection(intake), submissions, slots, lost.error)
     except BaseException as error:
         for submission in submissions:
             submission.error, submission.campaign_id = error, None
