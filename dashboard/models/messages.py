@@ -282,8 +282,19 @@ Index("ix_message_status_id", Message.status, Message.id)  # status filter, newe
 Index("ix_message_to_address_lower", func.lower(Message.to_address))  # recipient search
 Index("ix_message_updated_at", Message.updated_at)  # date-range filter (last activity)
 Index("ix_message_status_updated_at", Message.status, Message.updated_at)  # both together
-Index("ix_message_sent_at", Message.sent_at)  # sent per hour
-Index("ix_message_campaign_sent_at", Message.campaign_id, Message.sent_at)  # campaign durations
+# Only sent rows: a row is written many times before it is sent (stored, confirmed, claimed),
+# and every write of a row with no send time would keep its entry up (PostgreSQL writes a new
+# entry in every index on each such UPDATE). Each query that reads them says `sent_at` is set
+# (a comparison on it says so too), which is how both databases know the index fits.
+SENT = text("message.sent_at IS NOT NULL")
+Index("ix_message_sent_at", Message.sent_at, sqlite_where=SENT, postgresql_where=SENT)  # per hour
+Index(  # campaign durations and pace
+    "ix_message_campaign_sent_at",
+    Message.campaign_id,
+    Message.sent_at,
+    sqlite_where=SENT,
+    postgresql_where=SENT,
+)
 Index("ix_message_status_lease_expires_at", Message.status, Message.lease_expires_at)  # sweeper
 # The dispatcher's: only rows waiting for a time (scheduled, retrying, or unpublished), so the
 # claim and the outcome of a campaign's rows, which have none, leave it alone.
@@ -317,12 +328,17 @@ Index("ix_delivery_attempt_message_outcome", DeliveryAttempt.message_id, Deliver
 Index("ix_campaign_created_at", Campaign.created_at)  # campaigns of a range
 # A bounce without its bounce address is matched by the returned message's Message-ID.
 Index("ix_message_message_id_header", Message.message_id_header)
-Index("ix_message_complained_at", Message.complained_at)  # complaints of a range
 # The rows that bounced softly or complained, few in any campaign, counted on every poll of its
-# page. The conditions are written as SQL text so that both databases match a query's terms to
-# them (a bound 0 would not prove `soft_bounces > 0`).
+# page, and the complaints of a range. The conditions are written as SQL text so that both
+# databases match a query's terms to them (a bound 0 would not prove `soft_bounces > 0`).
 SOFT_BOUNCED = text("message.soft_bounces > 0")
 COMPLAINED = text("message.complained_at IS NOT NULL")
+Index(  # complaints of a range
+    "ix_message_complained_at",
+    Message.complained_at,
+    sqlite_where=COMPLAINED,
+    postgresql_where=COMPLAINED,
+)
 Index(
     "ix_message_soft_bounced",
     Message.campaign_id,

@@ -90,7 +90,7 @@ def campaign_rows(found: StatsRange, *, owner_id: int | None = None) -> list[Cam
     )
     last_sent = (
         select(func.max(Message.sent_at))
-        .where(Message.campaign_id == Campaign.id)
+        .where(Message.campaign_id == Campaign.id, Message.sent_at.is_not(None))
         .scalar_subquery()
     )
     query = select(
