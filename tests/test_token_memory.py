@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -17,7 +18,7 @@ from dashboard.extensions import db
 from dashboard.models import ApiToken, AuditEvent, Campaign
 from dashboard.ops.local_stack import process_env
 from tests.auth_helpers import Person, make_user
-from tests.conftest import ROOT, AppFactory, app_config
+from tests.conftest import ROOT, AppFactory, app_config, wait_for_final
 
 MEMORY_SECONDS = 1.5
 
@@ -76,19 +77,26 @@ def test_without_memory_a_token_revoked_elsewhere_is_refused_at_once(
 
 
 def test_a_remembered_token_acts_as_its_user_and_role(
-    make_app: AppFactory, stack_settings: dict[str, str], migrated_database: str, unique: str
+    make_app: AppFactory,
+    stack_settings: dict[str, str],
+    migrated_database: str,
+    worker: Path,
+    unique: str,
 ) -> None:
-    """Served from memory, the token still sends as its own user, and a viewer's still cannot."""
+    """Served from memory, the token still sends as its own user, and a viewer's still cannot.
+    The emails are sent before the test ends (none left in flight for a later test's server)."""
     app = _app(make_app, stack_settings, 60)
     client = app.test_client()
     sender = make_user(app, f"sender-{unique}@example.com")
     viewer = make_user(app, f"viewer-{unique}@example.com", role="viewer")
     email = {"to": f"to-{unique}@example.com", "subject": "Xin chào", "text": "Chào bạn."}
+    accepted = []
     for _ in range(3):  # the first read fills the memory, the others come from it
         sent = client.post(
             "/api/v1/emails", json=email, headers={"Authorization": f"Bearer {sender.token}"}
         )
         assert sent.status_code == 202, sent.get_data(as_text=True)
+        accepted.append(sent.get_json()["id"])
         refused = client.post(
             "/api/v1/emails", json=email, headers={"Authorization": f"Bearer {viewer.token}"}
         )
@@ -102,3 +110,5 @@ def test_a_remembered_token_acts_as_its_user_and_role(
         ).all()
     assert owners == [sender.id]
     assert actors == [sender.email]
+    for campaign_id in accepted:
+        assert [m.status for m in wait_for_final(app, campaign_id)] == ["sent"]
