@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -32,17 +32,27 @@ M = TypeVar("M")
 OWNER_ONLY = 0o600
 
 
+def sqlite_file(database_url: str | URL) -> str | None:
+    """The file of a SQLite database URL, as SQLite opens it; None for another database, or a
+    SQLite one without a file of its own to name (in memory, or a URI filename, which SQLite
+    opens itself)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    if url.database.startswith("file:"):
+        return None
+    return url.database
+
+
 def owner_only_sqlite_files(database_url: str) -> None:
     """Create the SQLite file owner-only (0600) before SQLite does (it would use the umask,
     often 0644, and give its -wal and -shm files the same mode), and tighten the mode of files
     an earlier version created readable by everyone: the database holds every message, the
     password hashes and the API token digests."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+    file = sqlite_file(database_url)
+    if file is None:
         return
-    path = Path(url.database)
-    if url.database.startswith("file:"):  # a URI filename: SQLite opens it itself
-        return
+    path = Path(file)
     try:
         if path.parent.is_dir():
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, OWNER_ONLY))

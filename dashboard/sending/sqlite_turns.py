@@ -23,6 +23,8 @@ from collections.abc import Iterator
 
 from sqlalchemy.engine import Engine
 
+from dashboard.database import sqlite_file
+
 log = logging.getLogger(__name__)
 
 _opened: dict[tuple[int, str], int] = {}  # (process id, lock file) -> its descriptor
@@ -32,12 +34,8 @@ _opening = threading.Lock()
 def lock_file_of(engine: Engine) -> str | None:
     """The lock file of the engine's database, or None when it has none (not SQLite, or a
     database without a file of its own: in memory, or a URI filename)."""
-    url = engine.url
-    if engine.dialect.name != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    if url.database.startswith("file:"):
-        return None
-    return f"{url.database}-intake.lock"
+    database = sqlite_file(engine.url)
+    return None if database is None else f"{database}-intake.lock"
 
 
 @contextlib.contextmanager
