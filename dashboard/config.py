@@ -320,6 +320,9 @@ def celery_settings(
         "task_send_sent_event": True,
         "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),
     }
+    if broker_url.startswith(("redis://", "rediss://")):
+        # Kombu's, surviving a broker lost while tasks are unacked: see that module.
+        settings["broker_transport"] = "dashboard.sending.redis_transport:Transport"
     if is_sqs(broker_url):
         settings.update(sqs_celery_settings(broker_url, os.environ if environ is None else environ))
     return settings

@@ -163,3 +163,36 @@ def test_a_broker_that_refuses_after_the_commit_gets_a_202_and_the_mail_goes_onc
     assert received.message["Subject"] == subject
     assert received.message.get_content() == "Mã của bạn là 482913.\r\n"  # as on the wire
     assert [len(smtp.received_by(address)) for address in everyone] == [1, 1, 1, 1]
+
+
+def test_a_broker_lost_while_a_send_is_unacknowledged_leaves_the_worker_running(stack):
+    """Tasks are acknowledged late: while an email is being sent its task is unacknowledged,
+    and the broker going away then must not stop the worker (with Kombu's own Redis transport
+    the worker dies of an AttributeError as it gives the task back; see redis_transport.py)."""
+    fault_stack, broker = stack
+    worker = fault_stack.start_worker()
+    app = fault_stack.app()
+    client = signed_in(app)
+    smtp = fault_stack.smtp
+    smtp.script.data_delay = 3  # the send is under way, its task unacknowledged, for 3 s
+
+    during = _post(client, "dang-gui@example.vn", "Gửi khi hàng đợi mất")
+    assert during.status_code == 202
+    _wait("the send to begin", lambda: smtp.script.mail_count >= 1, fault_stack)
+    broker.remove()
+    _wait("the send to end", lambda: smtp.received_by("dang-gui@example.vn"), fault_stack)
+    time.sleep(1)  # the worker has met the lost broker and given the task back by now
+    assert worker.poll() is None, fault_stack.log_tail()
+    broker.create()
+    smtp.script.data_delay = 0
+
+    after = _post(client, "sau-khi@example.vn", "Sau khi hàng đợi trở lại")
+    assert after.status_code == 202
+    _wait(
+        "the email after the broker came back",
+        lambda: smtp.received_by("sau-khi@example.vn"),
+        fault_stack,
+    )
+    assert worker.poll() is None, fault_stack.log_tail()
+    assert len(smtp.received_by("dang-gui@example.vn")) == 1
+    assert len(smtp.received_by("sau-khi@example.vn")) == 1
