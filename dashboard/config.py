@@ -320,12 +320,22 @@ def celery_settings(
         "task_send_sent_event": True,
         "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),
     }
-    if broker_url.startswith(("redis://", "rediss://")):
-        # Kombu's, surviving a broker lost while tasks are unacked: see that module.
+    if uses_project_redis_transport(broker_url):
         settings["broker_transport"] = "dashboard.sending.redis_transport:Transport"
     if is_sqs(broker_url):
         settings.update(sqs_celery_settings(broker_url, os.environ if environ is None else environ))
     return settings
+
+
+def uses_project_redis_transport(broker_url: str) -> bool:
+    """Whether the workers use the project's Redis transport (Kombu's, surviving a broker lost
+    while tasks are unacknowledged: `dashboard/sending/redis_transport.py`). Named by a setting,
+    the transport no longer tells Kombu the URL said `rediss://`, and Kombu's TLS without
+    certificate checks for a `rediss://` URL that names no `ssl_cert_reqs` would become plain
+    TCP: such a URL keeps Kombu's own transport."""
+    if broker_url.startswith("redis://"):
+        return True
+    return broker_url.startswith("rediss://") and "ssl_cert_reqs=" in urlsplit(broker_url).query
 
 
 # --- Amazon SQS as the broker (Kombu's SQS transport; docs/operations.md#amazon-sqs) -----------

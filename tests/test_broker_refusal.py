@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import ssl
 import subprocess
 import time
 import uuid
@@ -22,10 +23,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask.testing import FlaskClient
+from kombu import Connection
 from sqlalchemy import select
 
+from dashboard.config import celery_settings
 from dashboard.extensions import db
 from dashboard.models import Message
+from dashboard.sending.redis_transport import Transport as ProjectRedisTransport
 from tests import engines
 from tests.fault_stack import FaultStack, signed_in
 from tests.smtp_server import ScriptedSMTPServer
@@ -196,3 +200,26 @@ def test_a_broker_lost_while_a_send_is_unacknowledged_leaves_the_worker_running(
     assert worker.poll() is None, fault_stack.log_tail()
     assert len(smtp.received_by("dang-gui@example.vn")) == 1
     assert len(smtp.received_by("sau-khi@example.vn")) == 1
+
+
+@pytest.mark.parametrize(
+    ("broker_url", "project_transport", "tls"),
+    [
+        ("redis://127.0.0.1:6379/0", True, None),
+        ("rediss://:secret@redis.example.vn:6380/0?ssl_cert_reqs=required", True, "required"),
+        # Kombu's own TLS default (no certificate check) for a URL that names none: named by a
+        # setting, the project's transport would not know the URL said rediss and go plain.
+        ("rediss://:secret@redis.example.vn:6380/0", False, "none"),
+        ("amqp://guest:guest@127.0.0.1:5672//", False, None),
+    ],
+)
+def test_which_brokers_use_the_project_redis_transport(broker_url, project_transport, tls):
+    settings = celery_settings(broker_url, "redis://127.0.0.1:6379/1")
+    connection = Connection(broker_url, transport=settings.get("broker_transport"))
+    assert (connection.transport_cls == "dashboard.sending.redis_transport:Transport") is (
+        project_transport
+    )
+    if project_transport:
+        assert isinstance(connection.transport, ProjectRedisTransport)
+    wanted = {"required": ssl.CERT_REQUIRED, "none": ssl.CERT_NONE}.get(tls)
+    assert (connection.ssl or {}).get("ssl_cert_reqs") == wanted
