@@ -125,3 +125,46 @@ def test_compose_names_the_bare_addresses_before_send(
         sent = db.session.scalars(select(Message).where(Message.to_address.contains(unique))).all()
     assert sorted(m.to_name for m in sent) == ["", "Lan"]
     assert not console_errors
+
+
+@pytest.mark.browser
+def test_a_send_anyway_ticked_while_the_warnings_are_asked_again_stays_ticked(
+    app: Flask,
+    page: Page,  # noqa: F811  (signed in)
+    live_url: str,
+    unique: str,
+    console_errors: list[str],  # noqa: F811
+) -> None:
+    """The warnings are asked again whenever a field changes: an answer that was on its way
+    when the person ticked "send anyway" must not untick it (the send would then be refused
+    with the same warning)."""
+    page.goto(live_url + "/")
+    page.fill("#to", f"Lan <lan-{unique}@example.vn>, hoa-{unique}@example.vn")
+    page.fill("#subject", f"Chào {{{{ name }}}} {unique}")
+    page.fill("#text", "Chào {{ name }}!")
+    page.press("#text", "Tab")
+    expect(page.locator("#compose-warnings #empty-fields")).to_contain_text("1 of 2 recipients")
+    page.wait_for_load_state("networkidle")  # every warnings request of the typing answered
+
+    held = []  # the next warnings request, answered only once the box is ticked
+    page.route("**/compose/warnings", lambda route: held.append(route))
+    page.fill("#text", "Chào {{ name }}, hẹn gặp lại!")
+    page.press("#text", "Tab")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "changing the text asked for the warnings again"
+    page.check("#send_anyway")
+    with page.expect_response("**/compose/warnings"):
+        held[0].continue_()
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#send_anyway")).to_be_checked()
+
+    page.unroute("**/compose/warnings")
+    page.click("form.compose button.primary")
+    page.wait_for_url(re.compile(r"/campaigns/\d+$"))
+    with app.app_context():
+        sent = db.session.scalars(select(Message).where(Message.to_address.contains(unique))).all()
+    assert sorted(m.to_name for m in sent) == ["", "Lan"]
+    assert not console_errors
