@@ -5,9 +5,9 @@ Kombu's transport from it) and then closes it. Closing the default channel gives
 tasks back, which needs a Redis client, which needs the connection's address: the transport no
 longer has one, and the `AttributeError` that follows is not a connection error, so it escapes
 the consumer's reconnect loop: the worker stops ("Unrecoverable error"), or lives on and never
-consumes again (seen in this project's tests and in its CI). Whether it
-happens depends on whether a task was delivered and not yet acknowledged at that moment; with
-late acks (this project's setting) that is most of the time under load.
+consumes again (seen in this project's tests and in its CI). Whether it happens depends on
+whether a task was delivered and not yet acknowledged at that moment; with late acks (this
+project's setting) that is most of the time under load.
 
 Here a channel whose transport is detached raises Redis's own `ConnectionError` instead, which
 Kombu and Celery treat as the broker being away: the close goes on, the worker reconnects, and
