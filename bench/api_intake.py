@@ -4,7 +4,7 @@
 one run.
 
     .venv/bin/python bench/api_intake.py [--seconds 20] [--rounds 3] [--connections 8]
-                                         [--backends sqlite,postgresql]
+                                         [--backends sqlite,postgresql] [--floor]
 
 Each server is gunicorn as the Dockerfile and docker-compose.yml start it (`--workers 2
 --threads 4`), the same for all three. The load is `wrk` (Debian's package: `apt-get install
@@ -26,6 +26,13 @@ the bench's own (`bench_intake_<pid>`, created and dropped on `--postgres-url`, 
 `BENCH_POSTGRES_URL`). Afterwards it checks that every accepted email was stored (a message row
 each) and published (the tasks on the broker carry exactly the stored messages' ids; concurrent
 submissions share tasks, see `dashboard/sending/intake.py`).
+
+`--floor` adds a fourth server, `bench/stored_floor_api.py`: the tutorial's view storing each
+email in the project's own PostgreSQL schema (one statement a request, committed) instead of
+publishing it, the least any design that stores before it answers does per request; its
+database is the bench's own too (`bench_floor_<pid>`). Every round also gives the PostgreSQL
+server's CPU per accepted email (its processes' user + system time over the round), which the
+web CPU column does not count and which runs on the same cores.
 """
 
 from __future__ import annotations
@@ -159,8 +166,9 @@ class Server:
         return process_tree(self.process.pid) if self.process else []
 
 
-def project_server(name: str, tmp: Path, database_url: str, redis_url: str) -> Server:
-    """The project's app on `database_url`: migrated, an admin, a token made with the CLI."""
+def project_env(name: str, tmp: Path, database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment the project's processes get for `database_url` (an instance folder of
+    their own under `tmp`)."""
     instance = tmp / name
     instance.mkdir()
     settings = loopback_settings(
@@ -171,19 +179,28 @@ def project_server(name: str, tmp: Path, database_url: str, redis_url: str) -> S
         mail_port=free_port(),  # nothing sends: no worker runs
         secret_key="bench-secret",
     )
-    env = process_env(settings)
+    return process_env(settings)
+
+
+def flask_command(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [PY, "-m", "flask", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
+
+
+def project_server(name: str, tmp: Path, database_url: str, redis_url: str) -> Server:
+    """The project's app on `database_url`: migrated, an admin, a token made with the CLI."""
+    env = project_env(name, tmp, database_url, redis_url)
     server = Server(name, tmp, "wsgi:app", env)
 
     def flask(*args: str) -> str:
-        return subprocess.run(
-            [PY, "-m", "flask", *args],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        ).stdout
+        return flask_command(env, *args)
 
     flask("db", "upgrade")
     flask("create-admin", "--email", "bench@example.com", "--password", uuid.uuid4().hex)
@@ -205,6 +222,34 @@ def tutorial_server(tmp: Path, redis_url: str) -> Server:
     return server
 
 
+def floor_server(tmp: Path, database_url: str, redis_url: str) -> Server:
+    """`bench/stored_floor_api.py` on `database_url`, migrated by the project's migrations."""
+    flask_command(project_env("floor", tmp, database_url, redis_url), "db", "upgrade")
+    env = {
+        **os.environ,
+        "BENCH_FLOOR_DATABASE": make_url(database_url)
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False),
+        "PYTHONUNBUFFERED": "1",
+    }
+    server = Server("floor", tmp, "bench.stored_floor_api:app", env)
+    server.start()
+    return server
+
+
+def database_server_pids() -> list[int]:
+    """The PostgreSQL server's processes (its backends do each statement's work)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
 def load(server: Server, tmp: Path, seconds: float, connections: int) -> dict[str, float]:
     """`wrk` against `server` for `seconds`; rates, latencies and the web tier's CPU."""
     script = tmp / f"{server.name}.lua"
@@ -212,7 +257,8 @@ def load(server: Server, tmp: Path, seconds: float, connections: int) -> dict[st
     script.write_text(WRK_SCRIPT.format(body=json.dumps(BODY, ensure_ascii=False), auth=auth))
     pids = server.pids()
     master = server.process.pid if server.process else None
-    cpu_before = cpu_seconds(pids)
+    database_pids = database_server_pids()
+    cpu_before, database_before = cpu_seconds(pids), cpu_seconds(database_pids)
     result = subprocess.run(
         [
             shutil.which("wrk") or "wrk",
@@ -233,7 +279,10 @@ def load(server: Server, tmp: Path, seconds: float, connections: int) -> dict[st
         timeout=seconds + 60,
         check=True,
     )
-    cpu_after = cpu_seconds(pids)
+    cpu_after, database_after = cpu_seconds(pids), cpu_seconds(database_pids)
+    database_cpu = sum(database_after.values()) - sum(
+        database_before.get(pid, 0.0) for pid in database_after
+    )
     spent = {pid: cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after}
     cpu = sum(spent.values())
     # The workers race to accept wrk's connections, once per round: when one takes them all,
@@ -251,6 +300,7 @@ def load(server: Server, tmp: Path, seconds: float, connections: int) -> dict[st
         "p99_ms": found["p99_us"] / 1000,
         "max_ms": found["max_us"] / 1000,
         "web_cpu_ms": 1000 * cpu / max(accepted, 1),
+        "database_cpu_ms": 1000 * database_cpu / max(accepted, 1),
         "busiest_worker": busiest,
     }
 
@@ -292,6 +342,12 @@ def main() -> None:
     parser.add_argument("--project-db", type=int, default=10)
     parser.add_argument("--tutorial-db", type=int, default=11)
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also the least a design storing each email in PostgreSQL does "
+        "(bench/stored_floor_api.py)",
+    )
+    parser.add_argument(
         "--postgres-url",
         default=os.environ.get(
             "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -307,6 +363,8 @@ def main() -> None:
         redis.Redis.from_url(url).flushdb()
     tmp = Path(tempfile.mkdtemp(prefix="bench-intake-"))
     pg_name = f"bench_intake_{os.getpid()}"
+    floor_name = f"bench_floor_{os.getpid()}"
+    floor_url = ""
     servers: list[Server] = []
     databases: dict[str, str] = {}
     try:
@@ -323,9 +381,19 @@ def main() -> None:
                 )
             servers.append(project_server(backend, tmp, databases[backend], project_redis))
         servers.append(tutorial_server(tmp, tutorial_redis))
+        if args.floor:
+            with admin_connection(args.postgres_url) as admin:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(floor_name)))
+            floor_url = (
+                make_url(args.postgres_url)
+                .set(database=floor_name)
+                .render_as_string(hide_password=False)
+            )
+            servers.append(floor_server(tmp, floor_url, project_redis))
         for server in servers:  # warm-up: connections opened, code paths compiled
             load(server, tmp, 3, args.connections)
         warmed = {name: stored_messages(url) for name, url in databases.items()}
+        floor_warm = stored_messages(floor_url) if floor_url else 0
         tutorial_warm = redis.Redis.from_url(tutorial_redis).llen("tutorial")
         project_warm = redis.Redis.from_url(project_redis).llen("transactional")
         ids_warm = published_ids(project_redis, "transactional")
@@ -339,6 +407,7 @@ def main() -> None:
                     f"round {number + 1} {server.name:<11} {figures['per_second']:>7,.0f}/s "
                     f"p50 {figures['p50_ms']:.1f} ms p99 {figures['p99_ms']:.1f} ms "
                     f"web CPU {figures['web_cpu_ms']:.2f} ms/req, "
+                    f"PostgreSQL {figures['database_cpu_ms']:.2f}, "
                     f"busiest worker {figures['busiest_worker']:.0%} of it "
                     f"(load {os.getloadavg()[0]:.1f})",
                     flush=True,
@@ -361,15 +430,20 @@ def main() -> None:
         accepted = sum(r["accepted"] for r in results["tutorial"])
         checks.append(f"tutorial: {accepted:,} accepted, {queued:,} tasks on the broker")
         assert queued >= accepted, checks[-1]
+        if floor_url:
+            accepted = sum(r["accepted"] for r in results["floor"])
+            stored = stored_messages(floor_url) - floor_warm
+            checks.append(f"floor: {accepted:,} accepted, {stored:,} stored")
+            assert stored >= accepted, checks[-1]
     finally:
         for server in servers:
             server.stop()
-        if "postgresql" in databases:
+        dropped = [pg_name] if "postgresql" in databases else []
+        dropped += [floor_name] if floor_url else []
+        for name in dropped:
             with admin_connection(args.postgres_url) as admin:
                 admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(pg_name)
-                    )
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )
         for url in (project_redis, tutorial_redis):
             redis.Redis.from_url(url).flushdb()
@@ -382,12 +456,13 @@ def main() -> None:
     tutorial_rate = statistics.median(r["per_second"] for r in results["tutorial"])
     print(
         f"{'design':<34}{'accepted/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'web CPU ms/req':>16}"
-        f"{'vs tutorial':>13}"
+        f"{'PostgreSQL CPU':>16}{'vs tutorial':>13}"
     )
     labels = {
         "sqlite": "project, SQLite (stored)",
         "postgresql": "project, PostgreSQL (stored)",
         "tutorial": "tutorial (.delay(), nothing kept)",
+        "floor": "floor: one INSERT, PostgreSQL",
     }
     for server in servers:
         print_row(labels[server.name], results[server.name], tutorial_rate)
@@ -415,6 +490,7 @@ def print_row(label: str, runs: list[dict[str, float]], tutorial_rate: float) ->
         f"{statistics.median(r['p50_ms'] for r in runs):>9.1f}"
         f"{statistics.median(r['p99_ms'] for r in runs):>9.1f}"
         f"{statistics.median(r['web_cpu_ms'] for r in runs):>16.2f}"
+        f"{statistics.median(r['database_cpu_ms'] for r in runs):>16.2f}"
         f"{rate / tutorial_rate:>12.2f}x"
     )
 
