@@ -45,6 +45,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from dashboard.extensions import db
 from dashboard.models import AuditEvent, Campaign, Message, MessageStatus
 from dashboard.sending.intake_rows import CompiledInsert, compile_insert, insert_rows, pipeline
+from dashboard.sending.lost_answers import rows_committed
 from dashboard.sending.publishing import Batch, batch_size_for, publish_batches
 from dashboard.sending.sqlite_turns import write_turn
 
@@ -449,11 +450,22 @@ def _insert(
             for row in submission.messages:
                 row["campaign_id"] = campaign_id
                 messages.append(row)
-        with pipeline(connection.dbapi_connection):
-            inserted = insert_rows(cursor, insert_messages, messages)
-            insert_rows(events_cursor, insert_events, [s.event for s in submissions])
-            connection.commit()
-        by_row = {id(row): message_id for row, message_id in zip(messages, inserted(), strict=True)}
+        backend_pid = _backend_pid(connection.dbapi_connection)
+        try:
+            with pipeline(connection.dbapi_connection):
+                inserted = insert_rows(cursor, insert_messages, messages)
+                insert_rows(events_cursor, insert_events, [s.event for s in submissions])
+                connection.commit()
+            message_ids = inserted()
+        except dialect.loaded_dbapi.Error as error:
+            if not dialect.is_disconnect(error, connection.dbapi_connection, cursor):
+                raise
+            # The commit may have landed: answer as the database says, not as the socket did.
+            message_ids = _ids_if_committed(backend_pid, messages)
+            if message_ids is None:
+                raise
+            _discard_connection(intake)
+        by_row = {id(row): row_id for row, row_id in zip(messages, message_ids, strict=True)}
     except BaseException:
         _discard_connection(intake)  # whatever failed, the connection goes
         raise
@@ -465,6 +477,26 @@ def _insert(
         if s.campaign["queue"] == queue
         for row in s.messages
     ]
+
+
+def _backend_pid(dbapi_connection: Any) -> int | None:
+    """The server process of a PostgreSQL connection (None on SQLite)."""
+    info = getattr(dbapi_connection, "info", None)
+    return getattr(info, "backend_pid", None)
+
+
+def _ids_if_committed(
+    backend_pid: int | None, messages: Sequence[dict[str, Any]]
+) -> list[int] | None:
+    """After a write's answer was lost: its message ids, in `messages`' order, if it committed;
+    None if it did not, or if that cannot be told (the write then fails as before)."""
+    headers = [row["message_id_header"] for row in messages]
+    found = rows_committed(db.engine, backend_pid, headers)
+    if not found:
+        log.warning("a write's answer was lost and its %d rows are not stored", len(headers))
+        return None
+    log.warning("a write's answer was lost but its %d rows are stored: accepted", len(headers))
+    return [found[header] for header in headers]
 
 
 def message_values(*, to_address: str, to_name: str, message_id_header: str) -> dict[str, Any]:

@@ -1,0 +1,219 @@
+"""A PostgreSQL intake write whose answer is lost (the connection dies once its commit is on the
+way) answers as the database says: accepted when its rows committed (an error would have the
+client send the email again: twice), refused when they did not (nothing half-written). A proxy
+between the app and PostgreSQL cuts the writer's connection at its commit: after the server has
+answered the commit, or before the commit reaches it. On PostgreSQL whatever the session's
+pair: SQLite, in the process, has no answer to lose."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+import redis
+from flask import Flask
+from sqlalchemy.engine import make_url
+
+from dashboard.config import celery_settings, engine_options
+from dashboard.ops.local_stack import process_env
+from dashboard.sending.requests import EmailContent
+from dashboard.sending.submission import submit_email
+from tests import engines
+from tests.conftest import REDIS_URL, ROOT, AppFactory, app_config, close_pool
+
+_TIMEOUT = 10.0
+
+
+class CommitCutter:
+    """A loopback TCP proxy to PostgreSQL. Armed (`arm("after")` or `arm("before")`), it cuts the
+    first connection that sends a COMMIT after an `INSERT INTO message`: once the server has
+    answered the commit (the rows are stored, the client never hears so), or instead of
+    forwarding it (the server rolls the transaction back)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.mode: str | None = None
+        self.cuts = 0
+        self.lock = threading.Lock()
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self, mode: str) -> None:
+        with self.lock:
+            self.mode = mode
+
+    def close(self) -> None:
+        self.listener.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target, timeout=_TIMEOUT)
+            server.settimeout(None)
+            self.sockets += [client, server]
+            pair = _Pair(client, server)
+            threading.Thread(target=self._up, args=(pair,), daemon=True).start()
+            threading.Thread(target=self._down, args=(pair,), daemon=True).start()
+
+    def _up(self, pair: _Pair) -> None:
+        """Client to server."""
+        while chunk := _receive(pair.client):
+            pair.wrote_messages = pair.wrote_messages or b"INSERT INTO message " in chunk
+            if pair.wrote_messages and b"COMMIT" in chunk:
+                with self.lock:
+                    mode, self.mode = self.mode, None
+                if mode == "before":
+                    self.cuts += 1
+                    pair.cut()
+                    return
+                pair.cut_after_commit = mode == "after"
+            with contextlib.suppress(OSError):
+                pair.server.sendall(chunk)
+        pair.cut()
+
+    def _down(self, pair: _Pair) -> None:
+        """Server to client; the commit's answer dropped, and the connection with it, when cut
+        after the commit."""
+        while chunk := _receive(pair.server):
+            if pair.cut_after_commit and b"COMMIT\x00" in chunk:
+                self.cuts += 1
+                pair.cut()
+                return
+            with contextlib.suppress(OSError):
+                pair.client.sendall(chunk)
+        pair.cut()
+
+
+@dataclass
+class _Pair:
+    client: socket.socket
+    server: socket.socket
+    wrote_messages: bool = False
+    cut_after_commit: bool = False
+
+    def cut(self) -> None:
+        for sock in (self.client, self.server):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def _receive(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(65536)
+    except OSError:
+        return b""
+
+
+@dataclass
+class LostAnswerStack:
+    app: Flask
+    cutter: CommitCutter
+    direct_url: str
+
+    def stored(self, address: str) -> list[tuple[int, str]]:
+        """The message rows for `address` (campaign id, status), read past the proxy."""
+        url = make_url(self.direct_url).set(drivername="postgresql")
+        with psycopg.connect(url.render_as_string(hide_password=False)) as connection:
+            return connection.execute(
+                "SELECT campaign_id, status FROM message WHERE to_address = %s", (address,)
+            ).fetchall()
+
+
+@pytest.fixture
+def lost_answer_stack(
+    stack_settings: dict[str, str], make_app: AppFactory, unique: str
+) -> Iterator[LostAnswerStack]:
+    """An app on a PostgreSQL database of its own, reached through a `CommitCutter`; its tasks
+    go to Redis keys of their own that no worker reads."""
+    with engines.postgres_database(engines.session_name(f"dispatcher_lost_{unique}")) as url:
+        settings = {**stack_settings, "DATABASE_URL": url}
+        migrated = subprocess.run(
+            [sys.executable, "-m", "flask", "db", "upgrade"],
+            cwd=ROOT,
+            env=process_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert migrated.returncode == 0, migrated.stderr
+        direct = make_url(url)
+        cutter = CommitCutter(direct.host or "127.0.0.1", direct.port or 5432)
+        proxied = direct.set(host="127.0.0.1", port=cutter.port).render_as_string(
+            hide_password=False
+        )
+        config = app_config({**settings, "DATABASE_URL": proxied})
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(proxied)
+        prefix = f"lost-answer-{unique}:"
+        config["CELERY"] = celery_settings(REDIS_URL, REDIS_URL, settings)
+        config["CELERY"]["broker_transport_options"]["global_keyprefix"] = prefix
+        app = make_app(config)
+        try:
+            yield LostAnswerStack(app, cutter, url)
+        finally:
+            close_pool(app)
+            cutter.close()
+            client = redis.Redis.from_url(REDIS_URL)
+            for key in client.scan_iter(f"{prefix}*"):
+                client.delete(key)
+
+
+def _submit(app: Flask, address: str) -> int:
+    with app.app_context():
+        content = EmailContent.model_validate(
+            {"to": f"Trần Thị Lan <{address}>", "subject": "Mã xác nhận", "text": "Mã: 4821\n"}
+        )
+        return submit_email(content, source="api").id
+
+
+def test_a_write_whose_commit_landed_but_whose_answer_was_lost_is_accepted_once(
+    lost_answer_stack: LostAnswerStack, unique: str
+) -> None:
+    stack = lost_answer_stack
+    _submit(stack.app, f"before-{unique}@example.vn")  # the writer's connection is open
+    stack.cutter.arm("after")
+    address = f"lost-{unique}@example.vn"
+
+    campaign_id = _submit(stack.app, address)
+
+    assert stack.cutter.cuts == 1  # the answer to the commit never reached the app
+    assert stack.stored(address) == [(campaign_id, "queued")]
+    # The next email goes through a new connection.
+    after = f"after-{unique}@example.vn"
+    assert _submit(stack.app, after) > campaign_id
+    assert len(stack.stored(after)) == 1
+
+
+def test_a_write_cut_before_its_commit_is_refused_and_leaves_nothing(
+    lost_answer_stack: LostAnswerStack, unique: str
+) -> None:
+    stack = lost_answer_stack
+    _submit(stack.app, f"before-{unique}@example.vn")
+    stack.cutter.arm("before")
+    address = f"cut-{unique}@example.vn"
+
+    with pytest.raises(Exception) as refused:
+        _submit(stack.app, address)
+
+    assert stack.cutter.cuts == 1
+    assert "closed" in str(refused.value) or "lost" in str(refused.value), refused.value
+    assert stack.stored(address) == []
+    after = f"after-{unique}@example.vn"
+    _submit(stack.app, after)
+    assert len(stack.stored(after)) == 1
