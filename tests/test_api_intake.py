@@ -90,3 +90,51 @@ def test_emails_posted_at_once_are_each_stored_answered_and_sent_once(
             (admin_identity.email, "1 recipient(s) from api")
         }
         db.session.rollback()
+
+
+def test_emails_of_several_recipients_written_together_each_keep_their_own(
+    app: Flask, live_url: str, admin_identity: AdminIdentity, unique: str
+) -> None:
+    """A group holds emails of one, two and three recipients: each campaign gets exactly its own
+    recipients, names and subject, and its own audit event."""
+    senders = 12
+    start = threading.Barrier(senders)
+
+    def recipients(number: int) -> list[str]:
+        return [
+            f"Khách {number}.{k} <k{number}-{k}-{unique}@example.vn>" for k in range(number % 3 + 1)
+        ]
+
+    def post(number: int) -> dict:
+        body = {"to": recipients(number), "subject": f"Thư {number} — {unique}", "text": "Chào\n"}
+        request = urllib.request.Request(
+            f"{live_url}/api/v1/emails",
+            data=json.dumps(body).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {admin_identity.token}",
+            },
+            method="POST",
+        )
+        start.wait(timeout=30)
+        with urllib.request.urlopen(request, timeout=90) as response:
+            assert response.status == 202
+            return json.loads(response.read())
+
+    with ThreadPoolExecutor(max_workers=senders) as pool:
+        answers = list(pool.map(post, range(senders)))
+
+    with app.app_context():
+        for number, answer in enumerate(answers):
+            campaign = db.session.get(Campaign, answer["id"])
+            assert campaign is not None and campaign.subject == f"Thư {number} — {unique}"
+            stored = db.session.scalars(
+                select(Message).where(Message.campaign_id == campaign.id).order_by(Message.id)
+            ).all()
+            assert [f"{m.to_name} <{m.to_address}>" for m in stored] == recipients(number)
+            assert answer["recipients"] == len(stored)
+            [event] = db.session.scalars(
+                select(AuditEvent).where(AuditEvent.target == f"campaign {campaign.id}")
+            ).all()
+            assert event.detail == f"{len(stored)} recipient(s) from api"
+        db.session.rollback()

@@ -44,6 +44,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from dashboard.extensions import db
 from dashboard.models import AuditEvent, Campaign, Message, MessageStatus
+from dashboard.sending.intake_group import GroupInsert, compile_group_insert
 from dashboard.sending.intake_rows import CompiledInsert, compile_insert, insert_rows, pipeline
 from dashboard.sending.lost_answers import rows_committed
 from dashboard.sending.publishing import Batch, batch_size_for, publish_batches
@@ -60,6 +61,15 @@ def _statements(
         compile_insert(Campaign.__table__, campaign, dialect),
         compile_insert(Message.__table__, message, dialect),
         compile_insert(AuditEvent.__table__, event, dialect),
+    )
+
+
+@lru_cache(maxsize=64)
+def _group_statement(
+    dialect: Dialect, statements: tuple[CompiledInsert, CompiledInsert, CompiledInsert]
+) -> GroupInsert:
+    return compile_group_insert(
+        (Campaign.__table__, Message.__table__, AuditEvent.__table__), statements, dialect
     )
 
 
@@ -423,52 +433,29 @@ def _insert(
     slots: Sequence[_Slot],
     retried: BaseException | None = None,
 ) -> list[int]:
+    """Write the group's rows; returns the message ids in the order of `slots`' rows, each
+    submission's campaign id set."""
     dialect = db.engine.dialect
     first = submissions[0]
-    insert_campaigns, insert_messages, insert_events = _statements(
+    statements = _statements(
         dialect,
         tuple(first.campaign),
         (*first.messages[0], "campaign_id"),
         (*first.event, "target"),
     )
-    cursor = None
     try:
-        try:
-            cursor, events_cursor = connection.cursor(), connection.cursor()
-            campaign_ids = insert_rows(
-                cursor, insert_campaigns, [s.campaign for s in submissions]
-            )()
-        except dialect.loaded_dbapi.Error as error:
-            lost = dialect.is_disconnect(error, connection.dbapi_connection, cursor)
-            if lost and retried is None:
-                raise _Disconnected(error) from error
-            raise
-        messages: list[dict[str, Any]] = []
-        for submission, campaign_id in zip(submissions, campaign_ids, strict=True):
-            submission.campaign_id = campaign_id
-            submission.event["target"] = f"campaign {campaign_id}"
-            for row in submission.messages:
-                row["campaign_id"] = campaign_id
-                messages.append(row)
-        backend_pid = _backend_pid(connection.dbapi_connection)
-        try:
-            with pipeline(connection.dbapi_connection):
-                inserted = insert_rows(cursor, insert_messages, messages)
-                insert_rows(events_cursor, insert_events, [s.event for s in submissions])
-                connection.commit()
-            message_ids = inserted()
-        except dialect.loaded_dbapi.Error as error:
-            if not dialect.is_disconnect(error, connection.dbapi_connection, cursor):
-                raise
-            # The commit may have landed: answer as the database says, not as the socket did.
-            message_ids = _ids_if_committed(backend_pid, messages)
-            if message_ids is None:
-                raise
-            _discard_connection(intake)
-        by_row = {id(row): row_id for row, row_id in zip(messages, message_ids, strict=True)}
+        if dialect.name == "postgresql":
+            ids = _insert_group(intake, connection, submissions, statements, retried)
+        else:
+            ids = _insert_rows(connection, submissions, statements, retried)
     except BaseException:
         _discard_connection(intake)  # whatever failed, the connection goes
         raise
+    by_row = {
+        id(row): row_id
+        for s in submissions
+        for row, row_id in zip(s.messages, ids[id(s)], strict=True)
+    }
     queues = dict.fromkeys(slot.queue for slot in slots)
     return [
         by_row[id(row)]
@@ -479,24 +466,94 @@ def _insert(
     ]
 
 
+def _insert_rows(
+    connection: PoolProxiedConnection,
+    submissions: Sequence[Submission],
+    statements: tuple[CompiledInsert, CompiledInsert, CompiledInsert],
+    retried: BaseException | None,
+) -> dict[int, list[int]]:
+    """SQLite: each row by its own INSERT on the driver's cursor (in the process: nothing to
+    save by grouping them), one commit. Per submission (by `id()`), its message ids. A handle
+    found closed by the first statement wrote nothing: the write is made once more."""
+    dialect = db.engine.dialect
+    insert_campaigns, insert_messages, insert_events = statements
+    cursor = None
+    try:
+        cursor = connection.cursor()
+        campaign_ids = insert_rows(cursor, insert_campaigns, [s.campaign for s in submissions])
+    except dialect.loaded_dbapi.Error as error:
+        lost = dialect.is_disconnect(error, connection.dbapi_connection, cursor)
+        if lost and retried is None:
+            raise _Disconnected(error) from error
+        raise
+    ids: dict[int, list[int]] = {}
+    for submission, campaign_id in zip(submissions, campaign_ids, strict=True):
+        submission.campaign_id = campaign_id
+        submission.event["target"] = f"campaign {campaign_id}"
+        for row in submission.messages:
+            row["campaign_id"] = campaign_id
+        ids[id(submission)] = insert_rows(cursor, insert_messages, submission.messages)
+    insert_rows(cursor, insert_events, [s.event for s in submissions])
+    connection.commit()
+    return ids
+
+
+def _insert_group(
+    intake: _Intake,
+    connection: PoolProxiedConnection,
+    submissions: Sequence[Submission],
+    statements: tuple[CompiledInsert, CompiledInsert, CompiledInsert],
+    retried: BaseException | None,
+) -> dict[int, list[int]]:
+    """PostgreSQL: the group in one statement, sent with its BEGIN and COMMIT in one round trip
+    (`intake_group`). A connection lost on the way leaves the write's fate unknown: the rows
+    are looked up by their Message-IDs on a new connection (`lost_answers`); stored, the write
+    succeeded; not stored, it is made once more on a new connection (once)."""
+    dialect = db.engine.dialect
+    group = _group_statement(dialect, statements)
+    parameters = group.parameters(
+        [s.campaign for s in submissions],
+        [s.messages for s in submissions],
+        [s.event for s in submissions],
+    )
+    dbapi_connection = connection.dbapi_connection
+    backend_pid = _backend_pid(dbapi_connection)
+    cursor = None
+    try:
+        cursor = connection.cursor()
+        with pipeline(dbapi_connection):
+            cursor.execute(group.sql, parameters)
+            connection.commit()
+        campaign_ids, headers, message_ids = cursor.fetchone()
+        found = {
+            header: (row_id, None) for header, row_id in zip(headers, message_ids, strict=True)
+        }
+    except dialect.loaded_dbapi.Error as error:
+        if not dialect.is_disconnect(error, dbapi_connection, cursor):
+            raise
+        # The commit may have landed: answer as the database says, not as the socket did.
+        expected = [row["message_id_header"] for s in submissions for row in s.messages]
+        stored = rows_committed(db.engine, backend_pid, expected)
+        if stored == {} and retried is None:
+            log.warning("a write's connection was lost before it stored anything: made again")
+            raise _Disconnected(error) from error
+        if not stored:
+            raise
+        log.warning("a write's answer was lost but its %d rows are stored: accepted", len(stored))
+        _discard_connection(intake)
+        found = stored
+        campaign_ids = [found[s.messages[0]["message_id_header"]][1] for s in submissions]
+    ids: dict[int, list[int]] = {}
+    for submission, campaign_id in zip(submissions, campaign_ids, strict=True):
+        submission.campaign_id = campaign_id
+        ids[id(submission)] = [found[row["message_id_header"]][0] for row in submission.messages]
+    return ids
+
+
 def _backend_pid(dbapi_connection: Any) -> int | None:
     """The server process of a PostgreSQL connection (None on SQLite)."""
     info = getattr(dbapi_connection, "info", None)
     return getattr(info, "backend_pid", None)
-
-
-def _ids_if_committed(
-    backend_pid: int | None, messages: Sequence[dict[str, Any]]
-) -> list[int] | None:
-    """After a write's answer was lost: its message ids, in `messages`' order, if it committed;
-    None if it did not, or if that cannot be told (the write then fails as before)."""
-    headers = [row["message_id_header"] for row in messages]
-    found = rows_committed(db.engine, backend_pid, headers)
-    if not found:
-        log.warning("a write's answer was lost and its %d rows are not stored", len(headers))
-        return None
-    log.warning("a write's answer was lost but its %d rows are stored: accepted", len(headers))
-    return [found[header] for header in headers]
 
 
 def message_values(*, to_address: str, to_name: str, message_id_header: str) -> dict[str, Any]:

@@ -4,10 +4,9 @@ all read from the models), and each write then hands its rows straight to the dr
 small statements the ORM's and Core's execution machinery cost several times the driver's own
 work, on every write.
 
-Ids come back in the order the rows were given: SQLite's from each row's own INSERT (its
-cursor knows the rowid; there is no round trip to save), PostgreSQL's from pipelined
-`executemany` calls whose results are read back row by row. On PostgreSQL the statements that
-follow the first, and the commit, go in one pipeline: a write costs two round trips.
+On SQLite each row goes by its own INSERT (its cursor knows the rowid; there is no round trip to
+save). On PostgreSQL a write is one statement (`intake_group`), which takes the keys, defaults
+and conversions compiled here.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ class CompiledInsert:
     defaults: tuple[tuple[str, Any, bool], ...]  # (key, default, whether it is to be called)
     processors: tuple[_Processor, ...]  # per key: its type's conversion for the driver
     positional: bool
-    returns_ids: bool  # RETURNING id (PostgreSQL); SQLite's cursor tells each row's id
 
     def parameters(self, row: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         values = [row[key] if key in row else _default(self.defaults, key) for key in self.keys]
@@ -52,13 +50,8 @@ def _default(defaults: tuple[tuple[str, Any, bool], ...], key: str) -> Any:
 
 
 def compile_insert(table: Table, columns: Sequence[str], dialect: Dialect) -> CompiledInsert:
-    """`INSERT INTO table (columns, and the columns with a Python default)` for `dialect`,
-    with `RETURNING id` where the driver needs it to tell the new rows' ids."""
-    statement = insert(table)
-    returns_ids = dialect.name != "sqlite"
-    if returns_ids:
-        statement = statement.returning(table.c.id)
-    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    """`INSERT INTO table (columns, and the columns with a Python default)` for `dialect`."""
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
     keys = tuple(compiled.positiontup if compiled.positional else compiled.binds)
     return CompiledInsert(
         sql=compiled.string,
@@ -71,32 +64,18 @@ def compile_insert(table: Table, columns: Sequence[str], dialect: Dialect) -> Co
             table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys
         ),
         positional=compiled.positional,
-        returns_ids=returns_ids,
     )
 
 
 def insert_rows(
     cursor: Any, statement: CompiledInsert, rows: Sequence[Mapping[str, Any]]
-) -> Callable[[], list[int]]:
-    """Send `rows` to `cursor`'s connection; returns what tells their ids, in order (call it
-    once the statement's results are in: at once, or after the pipeline it was sent in)."""
-    parameters = [statement.parameters(row) for row in rows]
-    if statement.returns_ids:
-        cursor.executemany(statement.sql, parameters, returning=True)
-        return lambda: _returned_ids(cursor)
+) -> list[int]:
+    """Insert `rows` one by one on `cursor` (SQLite); their ids, in order."""
     ids = []
-    for row in parameters:
-        cursor.execute(statement.sql, row)
+    for row in rows:
+        cursor.execute(statement.sql, statement.parameters(row))
         ids.append(cursor.lastrowid)
-    return lambda: ids
-
-
-def _returned_ids(cursor: Any) -> list[int]:
-    ids = []
-    while True:
-        ids.append(cursor.fetchone()[0])
-        if not cursor.nextset():
-            return ids
+    return ids
 
 
 def pipeline(dbapi_connection: Any) -> AbstractContextManager[Any]:

@@ -23,8 +23,8 @@ BACKEND_END_SECONDS = 5.0
 
 def rows_committed(
     engine: Engine, backend_pid: int | None, message_id_headers: Sequence[str]
-) -> dict[str, int] | None:
-    """The row id of each Message-ID in `message_id_headers` when the write committed, {} when it
+) -> dict[str, tuple[int, int]] | None:
+    """Each Message-ID's row (its id and its campaign's) when the write committed, {} when it
     did not, None when that cannot be told (the database cannot be reached, or the old backend,
     `backend_pid`, does not end in time). PostgreSQL only."""
     if engine.dialect.name != "postgresql" or not backend_pid or not message_id_headers:
@@ -51,10 +51,11 @@ def rows_committed(
             connection.rollback()  # a new snapshot for the next look
             time.sleep(0.05)
         cursor.execute(
-            "SELECT message_id_header, id FROM message WHERE message_id_header = ANY(%s)",
+            "SELECT message_id_header, id, campaign_id FROM message"
+            " WHERE message_id_header = ANY(%s)",
             (list(message_id_headers),),
         )
-        found = {header: row_id for header, row_id in cursor.fetchall()}
+        found = {header: (row_id, campaign_id) for header, row_id, campaign_id in cursor}
         connection.rollback()
     except Exception as error:
         log.warning("a lost write could not be checked (%s)", type(error).__name__)
