@@ -7,10 +7,12 @@ The first request to arrive writes what is waiting; those that arrive while it d
 the first of them is handed the turn to write them all when it is done (each waiting request
 is woken once: when its rows are written, or when its turn comes). Under no load a group is one
 submission; under load it holds what arrived during one write. Rows go in through the driver's
-own cursor (`intake_rows`), with their batch's task id in hand before the insert, on a connection
-the writes of this process keep for themselves (outside the pool, closed when they stop). On
-SQLite the writers of the machine's web processes take turns through a lock file
-(`sqlite_turns`) rather than meeting in SQLite's busy handler.
+own cursor, with their batch's task id in hand before the insert, on a connection the writes of
+this process keep for themselves (outside the pool, closed when they stop): on PostgreSQL a group
+is one statement in one round trip (`intake_group`), and a write whose answer is lost is settled
+by looking its rows up (`lost_answers`); on SQLite each row has its INSERT (`intake_rows`), and
+the writers of the machine's web processes take turns through a lock file (`sqlite_turns`)
+rather than meeting in SQLite's busy handler.
 
 Batches outlive groups: the groups committed within PUBLISH_INTERVAL_SECONDS of the last publish
 fill the same open batch (up to the queue's batch size, its task id stamped on each of their
