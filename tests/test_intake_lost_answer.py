@@ -212,3 +212,18 @@ def test_a_write_cut_before_its_commit_is_made_once_more_and_stored_once(
 
     assert stack.cutter.cuts == 1  # the first attempt never reached the server
     assert stack.stored(address) == [(campaign_id, "queued")]
+
+
+def test_a_kept_connection_closed_on_this_side_costs_no_email(
+    lost_answer_stack: LostAnswerStack, unique: str
+) -> None:
+    stack = lost_answer_stack
+    _submit(stack.app, f"before-{unique}@example.vn")
+    kept = stack.app.extensions["dispatcher_group_commit"].connection
+    kept.dbapi_connection.close()  # as a failed earlier use would leave it
+    address = f"closed-{unique}@example.vn"
+
+    campaign_id = _submit(stack.app, address)
+
+    assert stack.cutter.cuts == 0
+    assert stack.stored(address) == [(campaign_id, "queued")]

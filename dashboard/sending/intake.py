@@ -519,9 +519,9 @@ def _insert_group(
         [s.event for s in submissions],
     )
     dbapi_connection = connection.dbapi_connection
-    backend_pid = _backend_pid(dbapi_connection)
-    cursor = None
+    backend_pid, cursor = None, None
     try:
+        backend_pid = dbapi_connection.info.backend_pid  # raises on a connection closed already
         cursor = connection.cursor()
         with pipeline(dbapi_connection):
             cursor.execute(group.sql, parameters)
@@ -533,9 +533,10 @@ def _insert_group(
     except dialect.loaded_dbapi.Error as error:
         if not dialect.is_disconnect(error, dbapi_connection, cursor):
             raise
-        # The commit may have landed: answer as the database says, not as the socket did.
+        # The commit may have landed: answer as the database says, not as the socket did. A
+        # connection found closed before anything was sent stored nothing.
         expected = [row["message_id_header"] for s in submissions for row in s.messages]
-        stored = rows_committed(db.engine, backend_pid, expected)
+        stored = {} if backend_pid is None else rows_committed(db.engine, backend_pid, expected)
         if stored == {} and retried is None:
             log.warning("a write's connection was lost before it stored anything: made again")
             raise _Disconnected(error) from error
@@ -550,12 +551,6 @@ def _insert_group(
         submission.campaign_id = campaign_id
         ids[id(submission)] = [found[row["message_id_header"]][0] for row in submission.messages]
     return ids
-
-
-def _backend_pid(dbapi_connection: Any) -> int | None:
-    """The server process of a PostgreSQL connection (None on SQLite)."""
-    info = getattr(dbapi_connection, "info", None)
-    return getattr(info, "backend_pid", None)
 
 
 def message_values(*, to_address: str, to_name: str, message_id_header: str) -> dict[str, Any]:
