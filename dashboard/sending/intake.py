@@ -526,10 +526,7 @@ def _insert_group(
         with pipeline(dbapi_connection):
             cursor.execute(group.sql, parameters)
             connection.commit()
-        campaign_ids, headers, message_ids = cursor.fetchone()
-        found = {
-            header: (row_id, None) for header, row_id in zip(headers, message_ids, strict=True)
-        }
+        found = {header: (row_id, campaign_id) for header, row_id, campaign_id in cursor}
     except dialect.loaded_dbapi.Error as error:
         if not dialect.is_disconnect(error, dbapi_connection, cursor):
             raise
@@ -545,11 +542,11 @@ def _insert_group(
         log.warning("a write's answer was lost but its %d rows are stored: accepted", len(stored))
         _discard_connection(intake)
         found = stored
-        campaign_ids = [found[s.messages[0]["message_id_header"]][1] for s in submissions]
     ids: dict[int, list[int]] = {}
-    for submission, campaign_id in zip(submissions, campaign_ids, strict=True):
-        submission.campaign_id = campaign_id
-        ids[id(submission)] = [found[row["message_id_header"]][0] for row in submission.messages]
+    for submission in submissions:
+        rows = [found[row["message_id_header"]] for row in submission.messages]
+        submission.campaign_id = rows[0][1]
+        ids[id(submission)] = [row_id for row_id, _ in rows]
     return ids
 
 

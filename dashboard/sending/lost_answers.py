@@ -22,13 +22,11 @@ BACKEND_END_SECONDS = 5.0
 
 
 def rows_committed(
-    engine: Engine, backend_pid: int | None, message_id_headers: Sequence[str]
+    engine: Engine, backend_pid: int, message_id_headers: Sequence[str]
 ) -> dict[str, tuple[int, int]] | None:
     """Each Message-ID's row (its id and its campaign's) when the write committed, {} when it
     did not, None when that cannot be told (the database cannot be reached, or the old backend,
     `backend_pid`, does not end in time). PostgreSQL only."""
-    if engine.dialect.name != "postgresql" or not backend_pid or not message_id_headers:
-        return None
     try:
         # Not from the engine's pool: its connections may all be lent to the requests that wait
         # for this write (see `intake._writer_connection`).
