@@ -199,12 +199,13 @@ def project_server(name: str, tmp: Path, database_url: str, redis_url: str) -> S
     env = project_env(name, tmp, database_url, redis_url)
     server = Server(name, tmp, "wsgi:app", env)
 
-    def flask(*args: str) -> str:
-        return flask_command(env, *args)
-
-    flask("db", "upgrade")
-    flask("create-admin", "--email", "bench@example.com", "--password", uuid.uuid4().hex)
-    created = flask("tokens", "create", "--user", "bench@example.com", "--name", "bench")
+    flask_command(env, "db", "upgrade")
+    flask_command(
+        env, "create-admin", "--email", "bench@example.com", "--password", uuid.uuid4().hex
+    )
+    created = flask_command(
+        env, "tokens", "create", "--user", "bench@example.com", "--name", "bench"
+    )
     server.token = created.strip().splitlines()[-1]  # the secret, printed once, last
     server.start()
     return server
