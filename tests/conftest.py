@@ -204,18 +204,23 @@ def stack_settings(
     }
 
 
-@pytest.fixture(scope="session")
-def migrated_database(stack_settings: dict[str, str]) -> str:
-    """The schema comes from the migrations, exactly as `make run` applies them."""
+def migrate(settings: dict[str, str]) -> None:
+    """Run the migrations on `settings`' DATABASE_URL, exactly as `make run` applies them."""
     result = subprocess.run(
         [sys.executable, "-m", "flask", "db", "upgrade"],
         cwd=ROOT,
-        env=process_env(stack_settings),
+        env=process_env(settings),
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, f"flask db upgrade failed:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.fixture(scope="session")
+def migrated_database(stack_settings: dict[str, str]) -> str:
+    """The schema comes from the migrations, exactly as `make run` applies them."""
+    migrate(stack_settings)
     return stack_settings["DATABASE_URL"]
 
 

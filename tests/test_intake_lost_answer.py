@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,11 +20,10 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 
 from dashboard.config import celery_settings, engine_options
-from dashboard.ops.local_stack import process_env
 from dashboard.sending.requests import EmailContent
 from dashboard.sending.submission import submit_email
 from tests import engines
-from tests.conftest import REDIS_URL, ROOT, AppFactory, app_config, close_pool
+from tests.conftest import REDIS_URL, AppFactory, app_config, close_pool, migrate
 
 _TIMEOUT = 10.0
 
@@ -144,15 +141,7 @@ def lost_answer_stack(
     go to Redis keys of their own that no worker reads."""
     with engines.postgres_database(engines.session_name(f"dispatcher_lost_{unique}")) as url:
         settings = {**stack_settings, "DATABASE_URL": url}
-        migrated = subprocess.run(
-            [sys.executable, "-m", "flask", "db", "upgrade"],
-            cwd=ROOT,
-            env=process_env(settings),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert migrated.returncode == 0, migrated.stderr
+        migrate(settings)
         direct = make_url(url)
         cutter = CommitCutter(direct.host or "127.0.0.1", direct.port or 5432)
         proxied = direct.set(host="127.0.0.1", port=cutter.port).render_as_string(

@@ -21,7 +21,7 @@ from dashboard.extensions import db
 from dashboard.models import ApiToken, User
 from dashboard.ops.local_stack import process_env
 from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
-from tests.conftest import ROOT, AppFactory, app_config
+from tests.conftest import ROOT, AppFactory, app_config, migrate
 
 
 def test_sign_in_with_the_right_password_opens_the_dashboard(
@@ -198,15 +198,7 @@ def fresh_app(
 ) -> Flask:
     """An app on a new, empty database of the session's engine, migrated as `make run` does:
     the state of a first run."""
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "db", "upgrade"],
-        cwd=ROOT,
-        env=process_env({**stack_settings, "DATABASE_URL": fresh_database_url}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
+    migrate({**stack_settings, "DATABASE_URL": fresh_database_url})
     return make_app(app_config({**stack_settings, "DATABASE_URL": fresh_database_url}))
 
 
