@@ -22,6 +22,16 @@ from tests.smtp_server import ScriptedSMTPServer
 AT_ONCE = 24
 
 
+def _email_request(live_url: str, token: str, body: dict) -> urllib.request.Request:
+    """`POST /api/v1/emails` of `body`, with the API token."""
+    return urllib.request.Request(
+        f"{live_url}/api/v1/emails",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST",
+    )
+
+
 def test_emails_posted_at_once_are_each_stored_answered_and_sent_once(
     app: Flask,
     live_url: str,
@@ -37,15 +47,7 @@ def test_emails_posted_at_once_are_each_stored_answered_and_sent_once(
             "subject": f"Mã số {number} của bạn — {unique}",
             "text": f"Mã của bạn là {number:06}.\n",
         }
-        request = urllib.request.Request(
-            f"{live_url}/api/v1/emails",
-            data=json.dumps(body).encode(),
-            headers={
-                "Content-Type": "application/json",
-                "Authorization": f"Bearer {admin_identity.token}",
-            },
-            method="POST",
-        )
+        request = _email_request(live_url, admin_identity.token, body)
         start.wait(timeout=30)
         try:
             with urllib.request.urlopen(request, timeout=90) as response:
@@ -107,15 +109,7 @@ def test_emails_of_several_recipients_written_together_each_keep_their_own(
 
     def post(number: int) -> dict:
         body = {"to": recipients(number), "subject": f"Thư {number} — {unique}", "text": "Chào\n"}
-        request = urllib.request.Request(
-            f"{live_url}/api/v1/emails",
-            data=json.dumps(body).encode(),
-            headers={
-                "Content-Type": "application/json",
-                "Authorization": f"Bearer {admin_identity.token}",
-            },
-            method="POST",
-        )
+        request = _email_request(live_url, admin_identity.token, body)
         start.wait(timeout=30)
         with urllib.request.urlopen(request, timeout=90) as response:
             assert response.status == 202
