@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.pool import PoolProxiedConnection
 
 from dashboard.extensions import db
 
@@ -102,3 +103,13 @@ def detached_row(model: type[M], values: Mapping[str, Any]) -> M:
     instance.__dict__.update(values)
     make_transient_to_detached(instance)
     return instance
+
+
+def connection_outside_pool(engine: Engine) -> PoolProxiedConnection:
+    """A connection of `engine`'s kind (its pragmas, its ping) that no pool lends or takes back,
+    even for a moment: for work that must not wait on the engine's pool, whose connections may
+    all be lent to requests waiting for that work. Opened by a pool of the same kind and
+    detached from it; the caller closes it."""
+    connection = engine.pool.recreate().connect()
+    connection.detach()
+    return connection

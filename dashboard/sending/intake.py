@@ -44,6 +44,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
+from dashboard.database import connection_outside_pool
 from dashboard.extensions import db
 from dashboard.models import AuditEvent, Campaign, Message, MessageStatus
 from dashboard.sending.intake_group import GroupInsert, compile_group_insert
@@ -402,12 +403,9 @@ def _writer_connection(intake: _Intake) -> PoolProxiedConnection:
     lock, between writing spells."""
     if intake.connection is None:
         engine = db.engine
-        # Not from the engine's pool even for a moment: its connections may all be lent to the
-        # requests waiting for this write. A pool of the same kind (its pragmas, its ping)
-        # opens it, and it is detached from that one too.
-        connection = engine.pool.recreate().connect()
-        connection.detach()
-        intake.connection = connection
+        # Not from the engine's pool: its connections may all be lent to the requests waiting
+        # for this write.
+        intake.connection = connection_outside_pool(engine)
         if not event.contains(engine, "engine_disposed", intake.engine_disposed):
             event.listen(engine, "engine_disposed", intake.engine_disposed)
     return intake.connection

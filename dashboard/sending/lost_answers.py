@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Engine
 
+from dashboard.database import connection_outside_pool
+
 log = logging.getLogger(__name__)
 
 #: How long the look waits for the old backend to end before it gives up (and tells nothing).
@@ -29,12 +31,11 @@ def rows_committed(
     `backend_pid`, does not end in time). PostgreSQL only."""
     try:
         # Not from the engine's pool: its connections may all be lent to the requests that wait
-        # for this write (see `intake._writer_connection`).
-        connection = engine.pool.recreate().connect()
+        # for this write.
+        connection = connection_outside_pool(engine)
     except Exception as error:  # the database cannot be reached: nothing can be told
         log.warning("a lost write could not be checked (%s)", type(error).__name__)
         return None
-    connection.detach()
     try:
         cursor = connection.cursor()
         cursor.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
