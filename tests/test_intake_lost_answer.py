@@ -1,8 +1,8 @@
-"""A PostgreSQL intake write whose answer is lost (the connection dies once its commit is on the
-way) answers as the database says: accepted when its rows committed (an error would have the
+"""A PostgreSQL intake write whose answer is lost (the connection dies once its statement is on
+the way) answers as the database says: accepted when its rows committed (an error would have the
 client send the email again: twice), made once more on a new connection when they did not. A
-proxy between the app and PostgreSQL cuts the writer's connection at its commit: after the
-server has answered the commit, or before the commit reaches it. On PostgreSQL whatever the
+proxy between the app and PostgreSQL cuts the writer's connection at a write: after the server
+has committed it and answered, or before the write reaches it. On PostgreSQL whatever the
 session's pair: SQLite, in the process, has no answer to lose."""
 
 from __future__ import annotations
@@ -28,11 +28,17 @@ from tests.conftest import REDIS_URL, AppFactory, app_config, close_pool, migrat
 _TIMEOUT = 10.0
 
 
+# The extended protocol's Sync ends a write (its statement commits there, in autocommit), and
+# ReadyForQuery follows the commit.
+_SYNC = b"S\x00\x00\x00\x04"
+_READY = b"Z\x00\x00\x00\x05"
+
+
 class CommitCutter:
     """A loopback TCP proxy to PostgreSQL. Armed (`arm("after")` or `arm("before")`), it cuts the
-    first connection that sends a COMMIT after an `INSERT INTO message`: once the server has
-    answered the commit (the rows are stored, the client never hears so), or instead of
-    forwarding it (the server rolls the transaction back)."""
+    next write of the connection that has written `INSERT INTO message`: once the server has
+    committed it and answered (the rows are stored, the client never hears so), or instead of
+    forwarding its end (the server never commits it)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
@@ -71,7 +77,7 @@ class CommitCutter:
         """Client to server."""
         while chunk := _receive(pair.client):
             pair.wrote_messages = pair.wrote_messages or b"INSERT INTO message " in chunk
-            if pair.wrote_messages and b"COMMIT" in chunk:
+            if pair.wrote_messages and _SYNC in chunk:
                 with self.lock:
                     mode, self.mode = self.mode, None
                 if mode == "before":
@@ -84,10 +90,10 @@ class CommitCutter:
         pair.cut()
 
     def _down(self, pair: _Pair) -> None:
-        """Server to client; the commit's answer dropped, and the connection with it, when cut
-        after the commit."""
+        """Server to client; the answer after the commit dropped, and the connection with it,
+        when cut after the commit."""
         while chunk := _receive(pair.server):
-            if pair.cut_after_commit and b"COMMIT\x00" in chunk:
+            if pair.cut_after_commit and _READY in chunk:
                 self.cuts += 1
                 pair.cut()
                 return

@@ -48,7 +48,7 @@ from dashboard.database import connection_outside_pool
 from dashboard.extensions import db
 from dashboard.models import AuditEvent, Campaign, Message, MessageStatus
 from dashboard.sending.intake_group import GroupInsert, compile_group_insert
-from dashboard.sending.intake_rows import CompiledInsert, compile_insert, insert_rows, pipeline
+from dashboard.sending.intake_rows import CompiledInsert, compile_insert, insert_rows
 from dashboard.sending.lost_answers import rows_committed
 from dashboard.sending.publishing import Batch, batch_size_for, publish_batches
 from dashboard.sending.sqlite_turns import write_turn
@@ -406,6 +406,9 @@ def _writer_connection(intake: _Intake) -> PoolProxiedConnection:
         # Not from the engine's pool: its connections may all be lent to the requests waiting
         # for this write.
         intake.connection = connection_outside_pool(engine)
+        if engine.dialect.name == "postgresql":
+            # The group is one statement, its own transaction: no BEGIN or COMMIT to send.
+            intake.connection.dbapi_connection.autocommit = True
         if not event.contains(engine, "engine_disposed", intake.engine_disposed):
             event.listen(engine, "engine_disposed", intake.engine_disposed)
     return intake.connection
@@ -505,10 +508,11 @@ def _insert_group(
     statements: tuple[CompiledInsert, CompiledInsert, CompiledInsert],
     retried: BaseException | None,
 ) -> dict[int, list[int]]:
-    """PostgreSQL: the group in one statement, sent with its BEGIN and COMMIT in one round trip
-    (`intake_group`). A connection lost on the way leaves the write's fate unknown: the rows
-    are looked up by their Message-IDs on a new connection (`lost_answers`); stored, the write
-    succeeded; not stored, it is made once more on a new connection (once)."""
+    """PostgreSQL: the group in one statement, its own transaction on the writers' autocommit
+    connection, in one round trip (`intake_group`). A connection lost on the way leaves the
+    write's fate unknown: the rows are looked up by their Message-IDs on a new connection
+    (`lost_answers`); stored, the write succeeded; not stored, it is made once more on a new
+    connection (once)."""
     dialect = db.engine.dialect
     group = _group_statement(dialect, statements)
     parameters = group.parameters(
@@ -521,9 +525,7 @@ def _insert_group(
     try:
         backend_pid = dbapi_connection.info.backend_pid  # raises on a connection closed already
         cursor = connection.cursor()
-        with pipeline(dbapi_connection):
-            cursor.execute(group.sql, parameters)
-            connection.commit()
+        cursor.execute(group.sql, parameters)  # autocommit: committed when it answers
         found = {header: (row_id, campaign_id) for header, row_id, campaign_id in cursor}
     except dialect.loaded_dbapi.Error as error:
         if not dialect.is_disconnect(error, dbapi_connection, cursor):

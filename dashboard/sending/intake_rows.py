@@ -12,7 +12,6 @@ and conversions compiled here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,9 +75,3 @@ def insert_rows(
         cursor.execute(statement.sql, statement.parameters(row))
         ids.append(cursor.lastrowid)
     return ids
-
-
-def pipeline(dbapi_connection: Any) -> AbstractContextManager[Any]:
-    """Where the driver can, a block whose statements (and commit) go to the server together."""
-    start = getattr(dbapi_connection, "pipeline", None)
-    return start() if start is not None else nullcontext()
