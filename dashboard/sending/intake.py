@@ -300,18 +300,21 @@ def _publisher(intake: _Intake) -> None:
         while True:
             with intake.lock:
                 while True:
-                    wait = PUBLISHER_IDLE_SECONDS  # or until a write wakes it
+                    now = time.monotonic()
+                    wakes_at = now + PUBLISHER_IDLE_SECONDS  # or when a write wakes it
                     if intake.open and not intake.stamping:
-                        due = _publish_due(intake)
-                        if due <= 0 or intake.stopping:
+                        due_at = intake.published_at + PUBLISH_INTERVAL_SECONDS
+                        if due_at <= now or intake.stopping:
                             _close_open_batches(intake)
                         else:
-                            wait = due  # unless a write hands them over first
+                            # Exactly the time `_publisher_to_wake` compares with: a wake time
+                            # read off the clock again came out later, and every write woke it.
+                            wakes_at = due_at  # unless a write hands them over first
                     if intake.ready or intake.stopping:
                         break
                     intake.publisher_waiting = True
-                    intake.publisher_wakes_at = time.monotonic() + wait
-                    woken = intake.publishing.wait(wait)
+                    intake.publisher_wakes_at = wakes_at
+                    woken = intake.publishing.wait(wakes_at - now)
                     intake.publisher_waiting = False
                     if not (woken or intake.ready or intake.open):
                         intake.publisher = None
