@@ -47,7 +47,12 @@ from sqlalchemy.pool import PoolProxiedConnection
 from dashboard.database import connection_outside_pool
 from dashboard.extensions import db
 from dashboard.models import AuditEvent, Campaign, Message, MessageStatus
-from dashboard.sending.intake_group import GroupInsert, compile_group_insert
+from dashboard.sending.intake_group import (
+    CAMPAIGN_COLUMN,
+    TARGET_COLUMN,
+    GroupInsert,
+    compile_group_insert,
+)
 from dashboard.sending.intake_rows import CompiledInsert, compile_insert, insert_rows
 from dashboard.sending.lost_answers import rows_committed
 from dashboard.sending.publishing import Batch, batch_size_for, publish_batches
@@ -375,11 +380,13 @@ def _write(intake: _Intake, submissions: Sequence[Submission], slots: Sequence[_
     """Insert every submission's rows in one transaction; mark each done (with its campaign id,
     or the error for all). Returns the message ids, in the order of `slots`' rows."""
     try:
+        write = _prepare(submissions)  # before the turn, which lasts only the database's work
         with write_turn(db.engine):
             try:
-                return _insert(intake, _writer_connection(intake), submissions, slots)
+                return _insert(intake, _writer_connection(intake), write, submissions, slots)
             except _Disconnected as lost:  # nothing was written: once more, on a new connection
-                return _insert(intake, _writer_connection(intake), submissions, slots, lost.error)
+                connection = _writer_connection(intake)
+                return _insert(intake, connection, write, submissions, slots, lost.error)
     except BaseException as error:
         for submission in submissions:
             submission.error, submission.campaign_id = error, None
@@ -432,9 +439,52 @@ def _discard_connection(intake: _Intake) -> None:
             connection.dbapi_connection.close()
 
 
+@dataclass(frozen=True)
+class _PreparedWrite:
+    """A group's statements and each row's parameters, as its driver takes them. On SQLite a
+    message's campaign and an event's target are filled in as the campaigns' ids come."""
+
+    statements: tuple[CompiledInsert, CompiledInsert, CompiledInsert]
+    group: GroupInsert | None = None  # PostgreSQL: the one statement, and its parameters
+    group_parameters: dict[str, str] = field(default_factory=dict)
+    campaigns: list[Any] = field(default_factory=list)  # SQLite: a row each
+    messages: list[list[Any]] = field(default_factory=list)  # per campaign, its messages'
+    events: list[Any] = field(default_factory=list)
+
+
+def _prepare(submissions: Sequence[Submission]) -> _PreparedWrite:
+    dialect = db.engine.dialect
+    first = submissions[0]
+    statements = _statements(
+        dialect,
+        tuple(first.campaign),
+        (*first.messages[0], CAMPAIGN_COLUMN),
+        (*first.event, TARGET_COLUMN),
+    )
+    if dialect.name == "postgresql":
+        group = _group_statement(dialect, statements)
+        parameters = group.parameters(
+            [s.campaign for s in submissions],
+            [s.messages for s in submissions],
+            [s.event for s in submissions],
+        )
+        return _PreparedWrite(statements, group, parameters)
+    campaign, message, event = statements
+    return _PreparedWrite(
+        statements,
+        campaigns=[campaign.parameters(s.campaign) for s in submissions],
+        messages=[
+            [message.parameters({**row, CAMPAIGN_COLUMN: None}) for row in s.messages]
+            for s in submissions
+        ],
+        events=[event.parameters(s.event) for s in submissions],
+    )
+
+
 def _insert(
     intake: _Intake,
     connection: PoolProxiedConnection,
+    write: _PreparedWrite,
     submissions: Sequence[Submission],
     slots: Sequence[_Slot],
     retried: BaseException | None = None,
@@ -442,18 +492,11 @@ def _insert(
     """Write the group's rows; returns the message ids in the order of `slots`' rows, each
     submission's campaign id set."""
     dialect = db.engine.dialect
-    first = submissions[0]
-    statements = _statements(
-        dialect,
-        tuple(first.campaign),
-        (*first.messages[0], "campaign_id"),
-        (*first.event, "target"),
-    )
     try:
         if dialect.name == "postgresql":
-            ids = _insert_group(intake, connection, submissions, statements, retried)
+            ids = _insert_group(intake, connection, write, submissions, retried)
         else:
-            ids = _insert_rows(connection, submissions, statements, retried)
+            ids = _insert_rows(connection, write, submissions, retried)
     except BaseException:
         _discard_connection(intake)  # whatever failed, the connection goes
         raise
@@ -474,32 +517,36 @@ def _insert(
 
 def _insert_rows(
     connection: PoolProxiedConnection,
+    write: _PreparedWrite,
     submissions: Sequence[Submission],
-    statements: tuple[CompiledInsert, CompiledInsert, CompiledInsert],
     retried: BaseException | None,
 ) -> dict[int, list[int]]:
     """SQLite: each row by its own INSERT on the driver's cursor (in the process: nothing to
     save by grouping them), one commit. Per submission (by `id()`), its message ids. A handle
     found closed by the first statement wrote nothing: the write is made once more."""
     dialect = db.engine.dialect
-    insert_campaigns, insert_messages, insert_events = statements
+    insert_campaigns, insert_messages, insert_events = write.statements
     cursor = None
     try:
         cursor = connection.cursor()
-        campaign_ids = insert_rows(cursor, insert_campaigns, [s.campaign for s in submissions])
+        campaign_ids = insert_rows(cursor, insert_campaigns.sql, write.campaigns)
     except dialect.loaded_dbapi.Error as error:
         lost = dialect.is_disconnect(error, connection.dbapi_connection, cursor)
         if lost and retried is None:
             raise _Disconnected(error) from error
         raise
     ids: dict[int, list[int]] = {}
-    for submission, campaign_id in zip(submissions, campaign_ids, strict=True):
+    events = []
+    for submission, campaign_id, messages, audit in zip(
+        submissions, campaign_ids, write.messages, write.events, strict=True
+    ):
         submission.campaign_id = campaign_id
-        submission.event["target"] = f"campaign {campaign_id}"
-        for row in submission.messages:
-            row["campaign_id"] = campaign_id
-        ids[id(submission)] = insert_rows(cursor, insert_messages, submission.messages)
-    insert_rows(cursor, insert_events, [s.event for s in submissions])
+        messages = [
+            insert_messages.with_value(row, CAMPAIGN_COLUMN, campaign_id) for row in messages
+        ]
+        ids[id(submission)] = insert_rows(cursor, insert_messages.sql, messages)
+        events.append(insert_events.with_value(audit, TARGET_COLUMN, f"campaign {campaign_id}"))
+    insert_rows(cursor, insert_events.sql, events)
     connection.commit()
     return ids
 
@@ -507,8 +554,8 @@ def _insert_rows(
 def _insert_group(
     intake: _Intake,
     connection: PoolProxiedConnection,
+    write: _PreparedWrite,
     submissions: Sequence[Submission],
-    statements: tuple[CompiledInsert, CompiledInsert, CompiledInsert],
     retried: BaseException | None,
 ) -> dict[int, list[int]]:
     """PostgreSQL: the group in one statement, its own transaction on the writers' autocommit
@@ -517,18 +564,14 @@ def _insert_group(
     (`lost_answers`); stored, the write succeeded; not stored, it is made once more on a new
     connection (once)."""
     dialect = db.engine.dialect
-    group = _group_statement(dialect, statements)
-    parameters = group.parameters(
-        [s.campaign for s in submissions],
-        [s.messages for s in submissions],
-        [s.event for s in submissions],
-    )
+    assert write.group is not None
     dbapi_connection = connection.dbapi_connection
     backend_pid, cursor = None, None
     try:
         backend_pid = dbapi_connection.info.backend_pid  # raises on a connection closed already
         cursor = connection.cursor()
-        cursor.execute(group.sql, parameters)  # autocommit: committed when it answers
+        # Autocommit: committed by the time it answers.
+        cursor.execute(write.group.sql, write.group_parameters)
         found = {header: (row_id, campaign_id) for header, row_id, campaign_id in cursor}
     except dialect.loaded_dbapi.Error as error:
         if not dialect.is_disconnect(error, dbapi_connection, cursor):

@@ -40,6 +40,15 @@ class CompiledInsert:
         ]
         return tuple(converted) if self.positional else dict(zip(self.keys, converted, strict=True))
 
+    def with_value(self, parameters: Any, key: str, value: Any) -> Any:
+        """`parameters` (as `parameters` made them) with `key`'s value replaced by `value`."""
+        index = self.keys.index(key)
+        process = self.processors[index]
+        value = value if process is None else process(value)
+        if not self.positional:
+            return {**parameters, key: value}
+        return (*parameters[:index], value, *parameters[index + 1 :])
+
 
 def _default(defaults: tuple[tuple[str, Any, bool], ...], key: str) -> Any:
     for name, default, called in defaults:
@@ -66,12 +75,11 @@ def compile_insert(table: Table, columns: Sequence[str], dialect: Dialect) -> Co
     )
 
 
-def insert_rows(
-    cursor: Any, statement: CompiledInsert, rows: Sequence[Mapping[str, Any]]
-) -> list[int]:
-    """Insert `rows` one by one on `cursor` (SQLite); their ids, in order."""
+def insert_rows(cursor: Any, sql: str, parameters: Sequence[Any]) -> list[int]:
+    """Run the INSERT `sql` once per row of `parameters` on `cursor` (SQLite); their ids, in
+    order."""
     ids = []
-    for row in rows:
-        cursor.execute(statement.sql, statement.parameters(row))
+    for row in parameters:
+        cursor.execute(sql, row)
         ids.append(cursor.lastrowid)
     return ids
