@@ -16,6 +16,7 @@ from dashboard.extensions import db
 from dashboard.models import Campaign, ImportStatus, Message, MessageStatus, record_event, utcnow
 from dashboard.sending.publishing import Batch, batch_size_for, publish_batches
 from dashboard.sending.schedule import check_send_at
+from dashboard.sending.sqlite_turns import write_turn
 
 
 class CampaignStateError(ValueError):
@@ -54,8 +55,13 @@ def confirm_campaign(campaign: Campaign, send_at: datetime | None = None) -> int
         campaign.send_at = send_at
         new_state = {"status": MessageStatus.SCHEDULED, "next_attempt_at": send_at}
     queued = 0
-    while batch := queue_next_drafts(campaign_id, new_state, batch_size_for(queue), publish):
-        db.session.commit()
+    while True:
+        with write_turn(db.engine):
+            batch = queue_next_drafts(campaign_id, new_state, batch_size_for(queue), publish)
+            if batch is not None:
+                db.session.commit()
+        if batch is None:
+            break
         queued += len(batch.message_ids)
         if publish:
             publish_batches([batch], queue=queue)

@@ -23,6 +23,7 @@ from dashboard.models import (
 )
 from dashboard.sending.id_lists import among_ids, dialect_name, ids_parameter
 from dashboard.sending.leases import lease_expiry
+from dashboard.sending.sqlite_turns import write_turn
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,9 @@ def claim_messages(
         )
         .returning(table.c.id)
     )
-    claimed = list(db.session.scalars(statement, {"ids": ids_parameter(message_ids, dialect)}))
-    db.session.commit()
+    with write_turn(db.engine):
+        claimed = list(db.session.scalars(statement, {"ids": ids_parameter(message_ids, dialect)}))
+        db.session.commit()
     return sorted(claimed)
 
 

@@ -25,6 +25,7 @@ from dashboard.models import MessageStatus, utcnow
 from dashboard.sending.failure_guard import is_failure, pause_failing_campaigns
 from dashboard.sending.outcome_statements import insert_attempts, update_messages
 from dashboard.sending.sent_counts import move_sends
+from dashboard.sending.sqlite_turns import write_turn
 from dashboard.webhooks.outbox import enqueue_outcomes
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def record_outcomes(
     # A message with two results in one chunk ends as the later one says (as row by row did).
     final = {result.key: message_update(result, retry_at, now) for result in results}
     sent = [result.key for result in results if result.outcome is Outcome.SENT]
-    with transaction():
+    with write_turn(db.engine), transaction():
         _write_outcomes(
             results, sent, final, subjects or {}, worker=worker, task_id=task_id, now=now
         )
