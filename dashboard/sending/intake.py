@@ -64,21 +64,18 @@ log = logging.getLogger(__name__)
 @lru_cache(maxsize=64)
 def _statements(
     dialect: Dialect, campaign: tuple[str, ...], message: tuple[str, ...], event: tuple[str, ...]
-) -> tuple[CompiledInsert, CompiledInsert, CompiledInsert]:
-    return (
+) -> tuple[tuple[CompiledInsert, CompiledInsert, CompiledInsert], GroupInsert | None]:
+    """Each table's INSERT of these columns for `dialect` and, on PostgreSQL, the one
+    statement that writes a group of them (`intake_group`)."""
+    inserts = (
         compile_insert(Campaign.__table__, campaign, dialect),
         compile_insert(Message.__table__, message, dialect),
         compile_insert(AuditEvent.__table__, event, dialect),
     )
-
-
-@lru_cache(maxsize=64)
-def _group_statement(
-    dialect: Dialect, statements: tuple[CompiledInsert, CompiledInsert, CompiledInsert]
-) -> GroupInsert:
-    return compile_group_insert(
-        (Campaign.__table__, Message.__table__, AuditEvent.__table__), statements, dialect
-    )
+    if dialect.name != "postgresql":
+        return inserts, None
+    tables = (Campaign.__table__, Message.__table__, AuditEvent.__table__)
+    return inserts, compile_group_insert(tables, inserts, dialect)
 
 
 #: A publisher with nothing to do for this long ends (the next submission starts another).
@@ -455,14 +452,13 @@ class _PreparedWrite:
 def _prepare(submissions: Sequence[Submission]) -> _PreparedWrite:
     dialect = db.engine.dialect
     first = submissions[0]
-    statements = _statements(
+    statements, group = _statements(
         dialect,
         tuple(first.campaign),
         (*first.messages[0], CAMPAIGN_COLUMN),
         (*first.event, TARGET_COLUMN),
     )
-    if dialect.name == "postgresql":
-        group = _group_statement(dialect, statements)
+    if group is not None:
         parameters = group.parameters(
             [s.campaign for s in submissions],
             [s.messages for s in submissions],
