@@ -58,10 +58,9 @@ def confirm_campaign(campaign: Campaign, send_at: datetime | None = None) -> int
     while True:
         with write_turn(db.engine):
             batch = queue_next_drafts(campaign_id, new_state, batch_size_for(queue), publish)
-            if batch is not None:
-                db.session.commit()
-        if batch is None:
-            break
+            if batch is None:
+                break
+            db.session.commit()
         queued += len(batch.message_ids)
         if publish:
             publish_batches([batch], queue=queue)
