@@ -223,7 +223,7 @@ def _write_pending(intake: _Intake) -> None:
 def _plan(intake: _Intake, group: Sequence[Submission]) -> list[_Slot]:
     """Stamp each row of `group` with the task id of the batch it will go in (the queue's open
     batch while it has room and is not due to be published, then new ones); under the lock."""
-    if intake.open and _publish_due(intake) <= 0:
+    if intake.open and _due_at(intake) <= time.monotonic():
         _close_open_batches(intake)  # handed to the publisher, which this write's end wakes
     slots: list[_Slot] = []
     for queue in dict.fromkeys(s.campaign["queue"] for s in group):
@@ -271,14 +271,12 @@ def _publisher_to_wake(intake: _Intake) -> bool:
         return False  # it is publishing, and looks again before it waits
     if intake.ready:
         return True
-    return bool(intake.open) and (
-        intake.publisher_wakes_at > intake.published_at + PUBLISH_INTERVAL_SECONDS
-    )
+    return bool(intake.open) and (intake.publisher_wakes_at > _due_at(intake))
 
 
-def _publish_due(intake: _Intake) -> float:
-    """Seconds until a partly filled batch may be published (<= 0: now)."""
-    return intake.published_at + PUBLISH_INTERVAL_SECONDS - time.monotonic()
+def _due_at(intake: _Intake) -> float:
+    """When (`time.monotonic()`) a partly filled batch may be published."""
+    return intake.published_at + PUBLISH_INTERVAL_SECONDS
 
 
 def _close_open_batches(intake: _Intake) -> None:
@@ -305,7 +303,7 @@ def _publisher(intake: _Intake) -> None:
                     now = time.monotonic()
                     wakes_at = now + PUBLISHER_IDLE_SECONDS  # or when a write wakes it
                     if intake.open and not intake.stamping:
-                        due_at = intake.published_at + PUBLISH_INTERVAL_SECONDS
+                        due_at = _due_at(intake)
                         if due_at <= now or intake.stopping:
                             _close_open_batches(intake)
                         else:
