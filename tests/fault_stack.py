@@ -35,7 +35,7 @@ from dashboard.auth.accounts import create_user
 from dashboard.auth.tokens import create_token
 from dashboard.config import celery_settings, engine_options
 from dashboard.extensions import db
-from dashboard.models import FINAL_STATUSES, Message
+from dashboard.models import FINAL_STATUSES, DeliveryAttempt, Message
 from dashboard.ops.local_stack import beat_command, loopback_settings, process_env, worker_command
 from dashboard.sending.queues import QUEUES
 from tests import engines
@@ -433,6 +433,8 @@ def tally(
         db.session.rollback()
     received = Counter(address for r in stack.smtp.received for address in r.rcpt_tos)
     lost = sum(1 for address, status in rows if status != "sent" or received[address] == 0)
+    if lost:
+        print(_lost_story(app, received), stack.log_tail(), sep="\n", flush=True)
     duplicates = sum(max(0, received[address] - 1) for address, _ in rows)
     report = FaultReport(
         name,
@@ -449,6 +451,34 @@ def tally(
     print(report.line(), flush=True)
     report.save()
     return report
+
+
+def _lost_story(app: Flask, received: Counter) -> str:
+    """Each lost message's row and attempts, for the failure's output: what it ended as, and
+    how it got there."""
+    lines = ["lost messages (row; then its attempts):"]
+    with app.app_context():
+        for message in db.session.scalars(select(Message).order_by(Message.id)):
+            if message.status == "sent" and received[message.to_address]:
+                continue
+            lines.append(
+                f"  #{message.id} {message.to_address} {message.status} received="
+                f"{received[message.to_address]} attempts={message.attempts} "
+                f"stale_resends={message.stale_resends} last={message.last_code} "
+                f"{message.last_reply!r} task={message.task_id}"
+            )
+            for attempt in db.session.scalars(
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.message_id == message.id)
+                .order_by(DeliveryAttempt.id)
+            ):
+                lines.append(
+                    f"    {attempt.finished_at:%H:%M:%S.%f} {attempt.outcome} "
+                    f"{attempt.smtp_code} {attempt.smtp_reply!r} by {attempt.worker} "
+                    f"task={attempt.task_id}"
+                )
+        db.session.rollback()
+    return "\n".join(lines)
 
 
 @contextlib.contextmanager
