@@ -14,6 +14,7 @@ from sqlalchemy import update
 from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import (
+    SENDING_ROWS,
     Message,
     MessageStatus,
     held_campaigns,
@@ -55,7 +56,8 @@ def sweep_stale(now: datetime | None = None) -> dict[str, int]:
                 .execution_options(synchronize_session=False)
             )
         )
-        stuck = (Message.status == MessageStatus.SENDING, lease_ran_out(now, lease_seconds(config)))
+        # Read through the lease index, which holds only `sending` rows (`SENDING_ROWS`).
+        stuck = (SENDING_ROWS, lease_ran_out(now, lease_seconds(config)))
         resent = list(
             db.session.scalars(
                 update(Message)
