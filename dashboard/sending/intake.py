@@ -435,23 +435,28 @@ def _discard_connection(intake: _Intake) -> None:
 
 
 @dataclass(frozen=True)
-class _PreparedWrite:
-    """A group's statements and each row's parameters, as its driver takes them. On SQLite a
+class _GroupWrite:
+    """PostgreSQL: the group's one statement (`intake_group`) and its parameters."""
+
+    statement: GroupInsert
+    parameters: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _RowWrites:
+    """SQLite: the three INSERTs and each row's parameters, as the driver takes them; a
     message's campaign and an event's target are filled in as the campaigns' ids come."""
 
     statements: tuple[CompiledInsert, CompiledInsert, CompiledInsert]
-    group: GroupInsert | None = None  # PostgreSQL: the one statement, and its parameters
-    group_parameters: dict[str, str] = field(default_factory=dict)
-    campaigns: list[Any] = field(default_factory=list)  # SQLite: a row each
-    messages: list[list[Any]] = field(default_factory=list)  # per campaign, its messages'
-    events: list[Any] = field(default_factory=list)
+    campaigns: list[Any]  # a row each
+    messages: list[list[Any]]  # per campaign, its messages'
+    events: list[Any]
 
 
-def _prepare(submissions: Sequence[Submission]) -> _PreparedWrite:
-    dialect = db.engine.dialect
+def _prepare(submissions: Sequence[Submission]) -> _GroupWrite | _RowWrites:
     first = submissions[0]
     statements, group = _statements(
-        dialect,
+        db.engine.dialect,
         tuple(first.campaign),
         (*first.messages[0], CAMPAIGN_COLUMN),
         (*first.event, TARGET_COLUMN),
@@ -462,9 +467,9 @@ def _prepare(submissions: Sequence[Submission]) -> _PreparedWrite:
             [s.messages for s in submissions],
             [s.event for s in submissions],
         )
-        return _PreparedWrite(statements, group, parameters)
+        return _GroupWrite(group, parameters)
     campaign, message, event = statements
-    return _PreparedWrite(
+    return _RowWrites(
         statements,
         campaigns=[campaign.parameters(s.campaign) for s in submissions],
         messages=[
@@ -478,16 +483,15 @@ def _prepare(submissions: Sequence[Submission]) -> _PreparedWrite:
 def _insert(
     intake: _Intake,
     connection: PoolProxiedConnection,
-    write: _PreparedWrite,
+    write: _GroupWrite | _RowWrites,
     submissions: Sequence[Submission],
     slots: Sequence[_Slot],
     retried: BaseException | None = None,
 ) -> list[int]:
     """Write the group's rows; returns the message ids in the order of `slots`' rows, each
     submission's campaign id set."""
-    dialect = db.engine.dialect
     try:
-        if dialect.name == "postgresql":
+        if isinstance(write, _GroupWrite):
             ids = _insert_group(intake, connection, write, submissions, retried)
         else:
             ids = _insert_rows(connection, write, submissions, retried)
@@ -511,7 +515,7 @@ def _insert(
 
 def _insert_rows(
     connection: PoolProxiedConnection,
-    write: _PreparedWrite,
+    write: _RowWrites,
     submissions: Sequence[Submission],
     retried: BaseException | None,
 ) -> dict[int, list[int]]:
@@ -535,10 +539,8 @@ def _insert_rows(
         submissions, campaign_ids, write.messages, write.events, strict=True
     ):
         submission.campaign_id = campaign_id
-        messages = [
-            insert_messages.with_value(row, CAMPAIGN_COLUMN, campaign_id) for row in messages
-        ]
-        ids[id(submission)] = insert_rows(cursor, insert_messages.sql, messages)
+        filled = [insert_messages.with_value(row, CAMPAIGN_COLUMN, campaign_id) for row in messages]
+        ids[id(submission)] = insert_rows(cursor, insert_messages.sql, filled)
         events.append(insert_events.with_value(audit, TARGET_COLUMN, f"campaign {campaign_id}"))
     insert_rows(cursor, insert_events.sql, events)
     connection.commit()
@@ -548,7 +550,7 @@ def _insert_rows(
 def _insert_group(
     intake: _Intake,
     connection: PoolProxiedConnection,
-    write: _PreparedWrite,
+    write: _GroupWrite,
     submissions: Sequence[Submission],
     retried: BaseException | None,
 ) -> dict[int, list[int]]:
@@ -558,14 +560,13 @@ def _insert_group(
     (`lost_answers`); stored, the write succeeded; not stored, it is made once more on a new
     connection (once)."""
     dialect = db.engine.dialect
-    assert write.group is not None
     dbapi_connection = connection.dbapi_connection
     backend_pid, cursor = None, None
     try:
         backend_pid = dbapi_connection.info.backend_pid  # raises on a connection closed already
         cursor = connection.cursor()
         # Autocommit: committed by the time it answers.
-        cursor.execute(write.group.sql, write.group_parameters)
+        cursor.execute(write.statement.sql, write.parameters)
         found = {header: (row_id, campaign_id) for header, row_id, campaign_id in cursor}
     except dialect.loaded_dbapi.Error as error:
         if not dialect.is_disconnect(error, dbapi_connection, cursor):
