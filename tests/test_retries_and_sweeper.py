@@ -4,7 +4,6 @@ row at most once."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -18,9 +17,8 @@ from dashboard.extensions import db
 from dashboard.models import Campaign, DeliveryAttempt, Message, User, utcnow
 from dashboard.models.webhooks import WebhookDelivery, WebhookEndpoint
 from dashboard.sending.claims import claim_batch
-from dashboard.sending.housekeeping import KEY_PREFIX as HOUSEKEEPING_KEYS
+from dashboard.sending.housekeeping import note_started
 from dashboard.sending.leases import Lease, new_token
-from dashboard.sending.redis_clients import redis_client
 from dashboard.sending.requests import EmailContent
 from dashboard.sending.submission import submit_email
 from dashboard.sending.sweeper import sweep_stale
@@ -189,9 +187,7 @@ def test_a_redelivered_batch_takes_over_only_what_its_first_delivery_left_sendin
         # The session worker's beat sweeps too, and a sweep between the rows' lease running out
         # and the claim below would take the two over itself: noted as just started, its runs
         # stand aside for half a period (`housekeeping.ran_recently`).
-        redis_client(app.config["REDIS_URL"], 1.0).set(
-            f"{HOUSEKEEPING_KEYS}sweep:started", repr(time.time())
-        )
+        note_started("sweep", app.config)
         content = EmailContent.model_validate({"to": addresses, "subject": "Lại", "text": "x"})
         campaign = submit_email(content, source="api", send_at=utcnow() + timedelta(hours=1))
         ids = list(

@@ -44,16 +44,26 @@ def period_of(job: str, config: Mapping[str, Any]) -> float:
 def ran_recently(job: str, config: Mapping[str, Any]) -> bool:
     """Whether a run of `job` started less than half its period ago (then this one, piled up
     behind it, need not run); otherwise this run is noted as started."""
-    key = f"{KEY_PREFIX}{job}:started"
     try:
         client = redis_client(config["REDIS_URL"], TIMEOUT_SECONDS)
-        started = client.get(key)
+        started = client.get(_started_key(job))
         if started is not None and time.time() - float(started) < period_of(job, config) / 2:
             return True
-        client.set(key, repr(time.time()), ex=7 * 24 * 3600)
+        note_started(job, config)
     except redis.RedisError:
         pass  # no stamp to go by: run
     return False
+
+
+def note_started(job: str, config: Mapping[str, Any]) -> None:
+    """Note a run of `job` as started now: the runs after it stand aside for half a period.
+    Raises what Redis raises."""
+    client = redis_client(config["REDIS_URL"], TIMEOUT_SECONDS)
+    client.set(_started_key(job), repr(time.time()), ex=7 * 24 * 3600)
+
+
+def _started_key(job: str) -> str:
+    return f"{KEY_PREFIX}{job}:started"
 
 
 def stamp_run(job: str, config: Mapping[str, Any]) -> None:
