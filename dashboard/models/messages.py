@@ -298,7 +298,7 @@ Index(  # campaign durations and pace
 # The sweeper's: only rows being sent, so no other write of a row keeps an entry up. A query
 # reads it by saying `SENDING_ROWS` (a literal: a bound status would not tell either database
 # that the index fits).
-SENDING_ROWS = text("message.status = 'sending'")
+SENDING_ROWS = text(f"message.status = '{MessageStatus.SENDING.value}'")
 Index(
     "ix_message_sending_lease_expires_at",
     Message.lease_expires_at,
