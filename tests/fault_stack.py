@@ -453,13 +453,21 @@ def tally(
     return report
 
 
+#: Lost messages told in full by a failing fault run; the rest are only counted.
+LOST_TOLD = 20
+
+
 def _lost_story(app: Flask, received: Counter) -> str:
-    """Each lost message's row and attempts, for the failure's output: what it ended as, and
-    how it got there."""
+    """The first lost messages' rows and attempts, for the failure's output: what each ended
+    as, and how it got there."""
     lines = ["lost messages (row; then its attempts):"]
+    told = 0
     with app.app_context():
         for message in db.session.scalars(select(Message).order_by(Message.id)):
             if message.status == "sent" and received[message.to_address]:
+                continue
+            told += 1
+            if told > LOST_TOLD:
                 continue
             lines.append(
                 f"  #{message.id} {message.to_address} {message.status} received="
@@ -478,6 +486,8 @@ def _lost_story(app: Flask, received: Counter) -> str:
                     f"task={attempt.task_id}"
                 )
         db.session.rollback()
+    if told > LOST_TOLD:
+        lines.append(f"  ... and {told - LOST_TOLD} more")
     return "\n".join(lines)
 
 
