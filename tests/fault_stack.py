@@ -432,7 +432,7 @@ def tally(
         rows = db.session.execute(select(Message.to_address, Message.status)).all()
         db.session.rollback()
     received = Counter(address for r in stack.smtp.received for address in r.rcpt_tos)
-    lost = sum(1 for address, status in rows if status != "sent" or received[address] == 0)
+    lost = sum(1 for address, status in rows if _is_lost(status, received[address]))
     if lost:
         print(_lost_story(app, received), stack.log_tail(), sep="\n", flush=True)
     duplicates = sum(max(0, received[address] - 1) for address, _ in rows)
@@ -453,6 +453,11 @@ def tally(
     return report
 
 
+def _is_lost(status: str, copies: int) -> bool:
+    """A message is lost when its row does not say `sent` or the server never received it."""
+    return status != "sent" or copies == 0
+
+
 #: Lost messages told in full by a failing fault run; the rest are only counted.
 LOST_TOLD = 20
 
@@ -464,7 +469,7 @@ def _lost_story(app: Flask, received: Counter) -> str:
     told = 0
     with app.app_context():
         for message in db.session.scalars(select(Message).order_by(Message.id)):
-            if message.status == "sent" and received[message.to_address]:
+            if not _is_lost(message.status, received[message.to_address]):
                 continue
             told += 1
             if told > LOST_TOLD:
