@@ -56,7 +56,8 @@ def sweep_stale(now: datetime | None = None) -> dict[str, int]:
                 .execution_options(synchronize_session=False)
             )
         )
-        # Read through the lease index, which holds only `sending` rows (`SENDING_ROWS`).
+        # Said as the lease index's own condition (`SENDING_ROWS`, a literal), so either database
+        # may read only the `sending` rows through an index.
         stuck = (SENDING_ROWS, lease_ran_out(now, lease_seconds(config)))
         resent = list(
             db.session.scalars(
