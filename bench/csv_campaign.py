@@ -10,9 +10,10 @@ The workload (`bench/workload.py`): Vietnamese names and cities in the CSV, a Vi
 subject with the name merged, text (~1.5 KB) and HTML (~2 KB) bodies with name and city merged,
 List-Unsubscribe; about 6.5 KB a message on the wire. In each round, in a rotating order:
 
-1. this project: its own redis-server, smtp-sink, gunicorn web app and one Celery worker of
-   `--concurrency` processes on SQLite, all fresh; the CSV uploaded over the API and imported,
-   then timed from the confirm POST to the last message's `sent_at`;
+1. this project: its own redis-server, smtp-sink, gunicorn web app and one Celery worker with
+   as many processes as the checkout's `make run` gives its bulk lane (or `--concurrency`), on
+   SQLite, all fresh; the CSV uploaded over the API and imported, then timed from the confirm
+   POST to the last message's `sent_at`;
 2. the same for the `--baseline` checkout (e.g. `git worktree add /tmp/base aee3fdb`), started
    from its own directory by the same harness;
 3. Postfix's `smtp-source` with one kept connection and with four, the same number of messages
@@ -414,6 +415,17 @@ def bench_import(stack: Stack, count: int) -> dict[str, float]:
 
 
 # --- the run -----------------------------------------------------------------------------------
+def bulk_lane_processes(root: Path) -> int:
+    """How many processes the checkout's `make run` gives its bulk worker (`DEFAULT_LANES`), or
+    2 for a checkout from before the lanes had their own."""
+    code = (
+        "from dashboard.ops.local_stack import DEFAULT_LANES;"
+        "print(next(lane.concurrency for lane in DEFAULT_LANES if 'bulk' in lane.queues))"
+    )
+    found = subprocess.run([PY, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    return int(found.stdout) if found.returncode == 0 else 2
+
+
 def revision(root: Path) -> str:
     """The checkout's commit, with `+changes` when its tracked files differ from it."""
     try:
@@ -529,7 +541,11 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path, help="another checkout of the project")
     parser.add_argument("--raw", type=int, default=20_000, help="messages for the raw loops")
     parser.add_argument("--tutorial", type=int, default=2_000, help="0 to leave it out")
-    parser.add_argument("--concurrency", type=int, default=2, help="processes per worker")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        help="processes per worker (default: each checkout's make-run bulk lane; 2 for the rest)",
+    )
     parser.add_argument("--spy-rate", type=int, default=10, help="py-spy samples/s; 0: none")
     parser.add_argument("--import-rows", type=int, default=0, help="a separate import bench")
     parser.add_argument("--keep", action="store_true", help="keep the logs and py-spy samples")
@@ -539,6 +555,11 @@ def main() -> int:
 
     project = f"this tree ({revision(ROOT)})"
     baseline = f"baseline ({revision(args.baseline)})" if args.baseline else None
+    lanes = {project: args.concurrency or bulk_lane_processes(ROOT)}
+    if args.baseline:
+        lanes[baseline] = args.concurrency or bulk_lane_processes(args.baseline.resolve())
+    others = args.concurrency or 2  # the raw loops, the tutorial and the import bench
+    print("worker processes: " + ", ".join(f"{name} {n}" for name, n in lanes.items()), flush=True)
     source_1, source_4 = "smtp-source, 1 kept connection", "smtp-source, 4 kept connections"
     workdir = Path(tempfile.mkdtemp(prefix="bench-campaign-"))
     message_file = workdir / "message.eml"
@@ -554,7 +575,7 @@ def main() -> int:
     systems: list[tuple[str, Callable[[Path], Run]]] = [
         (
             project,
-            lambda f: run_project(project, ROOT, f, args.project, args.concurrency, args.spy_rate),
+            lambda f: run_project(project, ROOT, f, args.project, lanes[project], args.spy_rate),
         )
     ]
     if args.baseline:
@@ -566,7 +587,7 @@ def main() -> int:
                     args.baseline.resolve(),
                     f,
                     args.project,
-                    args.concurrency,
+                    lanes[baseline],
                     args.spy_rate,
                 ),
             )
@@ -579,8 +600,8 @@ def main() -> int:
         systems += [
             ("raw Python, one connection", lambda f: run_raw(f, args.raw)),
             (
-                f"raw pipelined, {args.concurrency} processes",
-                lambda f: run_raw_pipelined(f, args.raw, args.concurrency),
+                f"raw pipelined, {others} processes",
+                lambda f: run_raw_pipelined(f, args.raw, others),
             ),
         ]
 
@@ -593,12 +614,12 @@ def main() -> int:
                 results[name].append(outcome)
                 report_run(number, outcome)
         if args.tutorial:
-            outcome = run_tutorial(workdir / "tutorial", args.tutorial, args.concurrency, ROOT)
+            outcome = run_tutorial(workdir / "tutorial", args.tutorial, others, ROOT)
             results[outcome.system] = [outcome]
             report_run(1, outcome)
         imported = None
         if args.import_rows:
-            stack = Stack(workdir / "import", args.concurrency)
+            stack = Stack(workdir / "import", others)
             stack.tmp.mkdir()
             try:
                 stack.start_base()
