@@ -3,13 +3,16 @@
 values (dots and `=` at line starts, spaces before line ends, CR and LF in every combination,
 values long enough to cross the 76-character lines), what it makes must be exactly what the
 straightforward encoding of the whole rendered message gives: here, the reference, kept only in
-this test. Derandomized, with no example database.
+this test. The same holds for the bytes as a batch sends them, their lines' leading dots doubled
+for SMTP's DATA by the builder (`mail/dot_stuffing.py`): they must be what doubling every such
+dot in the whole message gives. Derandomized, with no example database.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +21,7 @@ from hypothesis import strategies as st
 from itsdangerous import Signer
 
 from dashboard.mail.addresses import Mailbox
+from dashboard.mail.attachments import AttachmentFile
 from dashboard.mail.header_encoding import encoded_words
 from dashboard.mail.merge import compile_merge
 from dashboard.mail.quoted_printable import BodyEncoder
@@ -54,6 +58,11 @@ def reference_qp(text: str) -> bytes:
     return binascii.b2a_qp(normal, quotetabs=False, istext=True, header=False).replace(
         b"\n", b"\r\n"
     )
+
+
+def reference_doubled(data: bytes) -> bytes:
+    """Every line's leading dot doubled, the way smtplib's `sendmail` does it."""
+    return re.sub(rb"(?m)^\.", b"..", data)
 
 
 @st.composite
@@ -100,6 +109,8 @@ def test_bodies_encoded_once_equal_the_whole_text_encoded(data: st.DataObject, p
         text, html = encoder.encode(content.text_pieces, content.html_pieces)
         assert text == reference_qp(content.text)
         assert html == reference_qp(content.html)
+        doubled = encoder.encode(content.text_pieces, content.html_pieces, dots_doubled=True)
+        assert doubled == [reference_doubled(text), reference_doubled(html)]
 
 
 @EXAMPLES
@@ -111,6 +122,9 @@ def test_a_plain_body_and_its_pieces_encode_alike(bodies: list[str], literal: st
     for more in ([], [literal + "\x00\n" + literal], ["\x00", literal, "a\x00\r\nb"]):
         every = [*bodies, literal, *more]
         assert encoder.encode(*every) == [reference_qp(body) for body in every]
+        assert encoder.encode(*every, dots_doubled=True) == [
+            reference_doubled(reference_qp(body)) for body in every
+        ]
 
 
 @EXAMPLES
@@ -123,16 +137,28 @@ def test_the_whole_message_is_the_one_the_whole_text_makes(data: st.DataObject) 
     for name in ("name", "city"):  # a header's name: words, single-spaced
         values[name] = " ".join(data.draw(st.lists(st.sampled_from(WORDS), max_size=12)))
     content = template.render(values)
-    made = {"date": datetime(2026, 12, 5, tzinfo=UTC), "boundary_seed": "s", "has_html": True}
+    attachments = data.draw(
+        st.sampled_from([[], [AttachmentFile(".hoá đơn.txt", "text/plain", b".\n.")]])
+    )
+    made = {
+        "date": datetime(2026, 12, 5, tzinfo=UTC),
+        "boundary_seed": "s",
+        "has_html": data.draw(st.booleans()),
+        "attachments": attachments,
+        "list_unsubscribe": True,
+    }
     fast = MimeSkeleton(Mailbox("tin@example.vn", "Tin"), literals=template.literals, **made)
     whole = MimeSkeleton(Mailbox("tin@example.vn", "Tin"), **made)
     recipient = Mailbox("an@example.vn", values["name"])
+    link = "https://e.vn/u/" + "x" * data.draw(st.integers(0, 90))
     pieces = Personalised(
-        recipient, content.subject, content.text_pieces, content.html_pieces, "<1@e.vn>"
+        recipient, content.subject, content.text_pieces, content.html_pieces, "<1@e.vn>", link
     )
-    strings = Personalised(recipient, content.subject, content.text, content.html, "<1@e.vn>")
+    strings = Personalised(recipient, content.subject, content.text, content.html, "<1@e.vn>", link)
     assert fast.render(pieces) == whole.render(strings)
-    assert reference_qp(content.html) in whole.render(strings)
+    assert fast.render(pieces, dots_doubled=True) == reference_doubled(whole.render(strings))
+    if made["has_html"]:
+        assert reference_qp(content.html) in whole.render(strings)
 
 
 def reference_encoded_words(text: str, first_room: int) -> list[str]:

@@ -22,12 +22,13 @@ class StubRenderer:
         self.rendered_subjects: dict[int, str] = {}
         self.rendered: list[int] = []
 
-    def envelope(self, message: Row) -> Envelope:
+    def envelope(self, message: Row, *, dots_doubled: bool = False) -> Envelope:
         self.rendered.append(message.id)
         if message.id in self.failing:
             raise self.failing[message.id]
         self.rendered_subjects[message.id] = f"Chào {message.id}"
-        return Envelope(message.id, "tin@example.vn", f"n{message.id}@example.vn", b"x\r\n")
+        to = f"n{message.id}@example.vn"
+        return Envelope(message.id, "tin@example.vn", to, b"x\r\n", dots_doubled)
 
 
 def batch_of(renderer: StubRenderer, count: int) -> PreparedBatch:

@@ -50,6 +50,9 @@ def test_each_message_keeps_its_own_outcome_and_the_bytes_arrive_exactly(
     dotted = ".một dòng bắt đầu bằng dấu chấm\r\n..và hai\r\n.\r\nhết".encode()
     envelopes = [message(k) for k in range(1, 9)]
     envelopes[0] = Envelope(1, SENDER, "m1@example.vn", dotted)
+    # As a batch's builder hands them over: the dots doubled already, not doubled again.
+    doubled = "...một\r\n..\r\n....hai dấu\r\n".encode()
+    envelopes[7] = Envelope(8, SENDER, "m8@example.vn", doubled, dots_doubled=True)
     script = server.script
     script.rcpt_replies["m2@example.vn"] = "550 5.1.1 No such user"
     script.data_command_replies["m3@example.vn"] = "451 4.3.0 Not now"
@@ -75,6 +78,7 @@ def test_each_message_keeps_its_own_outcome_and_the_bytes_arrive_exactly(
     assert sorted(received) == ["m1@example.vn", "m6@example.vn", "m8@example.vn"]
     assert received["m1@example.vn"].raw == dotted + b"\r\n"  # the dots as they were written
     assert received["m6@example.vn"].raw == envelopes[5].data
+    assert received["m8@example.vn"].raw == "..một\r\n.\r\n...hai dấu\r\n".encode()
     assert all(r.mail_from == SENDER for r in server.received)
     # One read per round trip, at least: with PIPELINING about one a message; without, four.
     if script.pipelining:

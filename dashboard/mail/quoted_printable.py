@@ -15,6 +15,7 @@ import re
 from binascii import b2a_qp
 from collections.abc import Iterable, Sequence
 
+from dashboard.mail.dot_stuffing import double_dots
 from dashboard.mail.layout import Filled, Layout
 
 # A line break as the normalising replaces read one: CR LF, or CR or LF alone. A CR that ends a
@@ -51,9 +52,9 @@ def _escaped(text: str) -> str:
 
 class _Plan:
     """A layout's text as runs to fill and encode (a %-format, runs joined by the separator)
-    and the lines between the runs, encoded."""
+    and the lines between the runs, encoded, and encoded with their leading dots doubled."""
 
-    __slots__ = ("format", "lines")
+    __slots__ = ("doubled", "format", "lines")
 
     def __init__(self, layout: Layout) -> None:
         runs: list[str] = []
@@ -73,6 +74,7 @@ class _Plan:
         runs.append("".join(run))
         self.format = _SEPARATOR.join(runs)
         self.lines = tuple(lines)
+        self.doubled = tuple(double_dots(encoded) for encoded in lines)
 
 
 class BodyEncoder:
@@ -82,18 +84,23 @@ class BodyEncoder:
 
     def __init__(self, literals: Iterable[str] = ()) -> None:
         self._splits = {piece: split for piece in literals if (split := _split(piece))}
+        # The encoded lines of each split with their leading dots doubled, by the same key.
+        self._doubled = {piece: double_dots(split[1]) for piece, split in self._splits.items()}
         self._plans: dict[Layout, _Plan] = {}
 
-    def encode(self, *bodies: Body) -> list[bytes]:
-        """Each body as quoted-printable."""
+    def encode(self, *bodies: Body, dots_doubled: bool = False) -> list[bytes]:
+        """Each body as quoted-printable; with `dots_doubled`, as it goes after SMTP's DATA
+        (`dot_stuffing`): the shared lines were doubled once, the rest is searched here. Each
+        piece of a body starts a line: a run follows a line break, and so do the shared lines."""
         texts: list[str] = []  # per body, its runs to encode, joined by the separator
         shared: list[Sequence[bytes]] = []  # per body, the encoded lines between its runs
         for body in bodies:
             if type(body) is Filled:
                 plan = self._plans.get(body.layout) or self._plan(body.layout)
-                text, lines = plan.format % body.values, plan.lines
+                text = plan.format % body.values
+                lines = plan.doubled if dots_doubled else plan.lines
             else:
-                runs, lines = self._runs(body)
+                runs, lines = self._runs(body, dots_doubled)
                 text = _SEPARATOR.join(runs)
             if not text.endswith(("\n", "\r")):
                 text += "\n"  # a text part ends a line (an empty body is one empty line)
@@ -101,7 +108,11 @@ class BodyEncoder:
             shared.append(lines)
         parts = _encode(_SEPARATOR.join(texts)).split(_ENCODED_SEPARATOR)
         if len(parts) != sum(len(lines) + 1 for lines in shared):
-            return [self._alone(body) for body in bodies]  # a line of the text ends in a NUL
+            # A line of the text ends in a NUL.
+            alone = [self._alone(body) for body in bodies]
+            return [double_dots(body) for body in alone] if dots_doubled else alone
+        if dots_doubled:
+            parts = [double_dots(part) for part in parts]
         results = []
         start = 0
         for lines in shared:
@@ -117,8 +128,9 @@ class BodyEncoder:
         plan = self._plans[layout] = _Plan(layout)
         return plan
 
-    def _runs(self, body: Body) -> tuple[list[str], list[bytes]]:
-        """The text of a body to encode, in runs, and the encoded lines between them."""
+    def _runs(self, body: Body, dots_doubled: bool = False) -> tuple[list[str], list[bytes]]:
+        """The text of a body to encode, in runs, and the encoded lines between them (their
+        dots doubled with `dots_doubled`)."""
         runs: list[str] = []
         lines: list[bytes] = []
         run: list[str] = []
@@ -130,7 +142,7 @@ class BodyEncoder:
             else:
                 run.append(split[0])
                 runs.append("".join(run))
-                lines.append(split[1])
+                lines.append(self._doubled[piece] if dots_doubled else split[1])
                 run = [split[2]]
         runs.append("".join(run))
         return runs, lines

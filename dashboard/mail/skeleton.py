@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from dashboard.mail.addresses import Mailbox
 from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_filename
+from dashboard.mail.dot_stuffing import double_dots
 from dashboard.mail.header_encoding import CRLF, header_line, mailbox_header, subject_header
 from dashboard.mail.headers import check_header_value
 from dashboard.mail.quoted_printable import Body, BodyEncoder
@@ -103,7 +104,7 @@ class MimeSkeleton:
             parts = (b"--" + mixed + CRLF + _attachment_part(a) + CRLF for a in attachments)
             closing = CRLF + b"".join(parts) + b"--" + mixed + b"--" + CRLF
         self._text_only = (opening + _text_part_headers("plain") + CRLF, closing)
-        self._alternatives: tuple[bytes, bytes, bytes] | None = None
+        self._alternatives: tuple[bytes, ...] | None = None
         if has_html:
             alternative = _boundary(boundary_seed, "alternative").encode("ascii")
             self._alternatives = (
@@ -118,9 +119,19 @@ class MimeSkeleton:
                 CRLF + b"--" + alternative + CRLF + _text_part_headers("html") + CRLF,
                 CRLF + b"--" + alternative + b"--" + CRLF + closing,
             )
+        # The same with their leading dots doubled (each starts a line), for SMTP's DATA.
+        self._text_only_doubled = tuple(double_dots(part) for part in self._text_only)
+        self._alternatives_doubled = (
+            None
+            if self._alternatives is None
+            else tuple(double_dots(part) for part in self._alternatives)
+        )
 
-    def render(self, message: Personalised) -> bytes:
-        """The whole message for one recipient, as RFC 5322 bytes with CRLF line ends."""
+    def render(self, message: Personalised, *, dots_doubled: bool = False) -> bytes:
+        """The whole message for one recipient, as RFC 5322 bytes with CRLF line ends; with
+        `dots_doubled`, as it goes after SMTP's DATA (`dot_stuffing`), for less than doubling
+        them in the whole message. Header lines never start with a dot: each starts with its
+        field's name, or with the space of a fold, and no value may hold a line break."""
         parts = [
             self._from,
             mailbox_header("To", message.recipient),
@@ -133,10 +144,16 @@ class MimeSkeleton:
             parts.append(header_line("List-Unsubscribe", f"<{url}>", field="unsubscribe URL"))
             parts.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
         if self._alternatives is None or message.html is None:
-            opening, closing = self._text_only
-            parts += (opening, *self._bodies.encode(message.text), closing)
+            opening, closing = self._text_only_doubled if dots_doubled else self._text_only
+            parts += (
+                opening,
+                *self._bodies.encode(message.text, dots_doubled=dots_doubled),
+                closing,
+            )
         else:
-            opening, between, closing = self._alternatives
-            text, html = self._bodies.encode(message.text, message.html)
+            opening, between, closing = (
+                self._alternatives_doubled if dots_doubled else self._alternatives
+            )
+            text, html = self._bodies.encode(message.text, message.html, dots_doubled=dots_doubled)
             parts += (opening, text, between, html, closing)
         return b"".join(parts)

@@ -43,12 +43,15 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Envelope:
-    """What goes on the wire for one message; `key` lets the caller match the result."""
+    """What goes on the wire for one message; `key` lets the caller match the result. With
+    `dots_doubled`, `data` is the message as it goes after DATA, its lines' leading dots
+    doubled already (`MimeSkeleton.render`); otherwise the session doubles them."""
 
     key: int
     sender: str
     recipient: str
     data: bytes = field(repr=False)
+    dots_doubled: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,10 @@ class _Link:
 
     def _pipelined(self, following: _Attempt | None) -> Iterator[DeliveryResult]:
         finishing, self.open = self.open, None
-        parts = data_block(finishing.envelope.data) if finishing is not None else []
+        parts = []
+        if finishing is not None:
+            envelope = finishing.envelope
+            parts = data_block(envelope.data, dots_doubled=envelope.dots_doubled)
         refused = reset = None
         if following is not None:
             self.unanswered.append(following)
@@ -302,7 +308,7 @@ class _Link:
             self._command(mail, (250,))
             self._command(rcpt, (250, 251))
             self._command(data, (354,))
-            self.wire.write(data_block(envelope.data))
+            self.wire.write(data_block(envelope.data, dots_doubled=envelope.dots_doubled))
             if self.while_answering is not None:
                 self.while_answering()
             code, reply = self.wire.reply()

@@ -8,6 +8,8 @@ import smtplib
 import socket
 from typing import BinaryIO
 
+from dashboard.mail.dot_stuffing import double_dots
+
 # RFC 5321 4.5.3.1.5 allows reply lines of 512 octets; smtplib takes up to 8192 and so do we.
 _MAX_LINE = 8192
 
@@ -34,14 +36,13 @@ def envelope_commands(sender: str, recipient: str) -> list[bytes]:
     ]
 
 
-def data_block(data: bytes) -> list[bytes]:
-    """A message as it goes after DATA's 354: a dot doubled where a line starts with one, a
-    CRLF at the end, then the lone dot. The same bytes as smtplib's regex over every line, by
-    C-speed searches and a replace only when a line can start with a dot."""
-    if b"\n." in data:
-        data = data.replace(b"\n.", b"\n..")
-    if data.startswith(b"."):
-        data = b"." + data
+def data_block(data: bytes, *, dots_doubled: bool = False) -> list[bytes]:
+    """A message as it goes after DATA's 354: a dot doubled where a line starts with one
+    (unless the builder did it: `dots_doubled`), a CRLF at the end, then the lone dot. The same
+    bytes as smtplib's regex over every line, by C-speed searches and a replace only when a line
+    can start with a dot."""
+    if not dots_doubled:
+        data = double_dots(data)
     return [data, b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"]
 
 

@@ -65,7 +65,7 @@ class PreparedBatch:
     def _render(self, index: int) -> Envelope | DeliveryResult:
         message, renderer = self.rows[index]
         try:
-            envelope = renderer.envelope(message)
+            envelope = renderer.envelope(message, dots_doubled=True)
         except TemplateProblem as problem:
             return _refusal(message.id, f"Not sent: the {problem.field} template: {problem}")
         except ValueError as error:  # one row's bad value must not fail its neighbours

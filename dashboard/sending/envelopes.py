@@ -107,9 +107,10 @@ class CampaignRenderer:
         #: Each rendered message's subject, by message id, where it is not the campaign's.
         self.rendered_subjects: dict[int, str] = {}
 
-    def envelope(self, message: Row[Any] | Message) -> Envelope:
-        """The message's bytes. A merge raises TemplateProblem when the row does not fit the
-        templates; a value no header can carry raises ValueError naming the field."""
+    def envelope(self, message: Row[Any] | Message, *, dots_doubled: bool = False) -> Envelope:
+        """The message's bytes (as they go after SMTP's DATA with `dots_doubled`: what a batch
+        sends). A merge raises TemplateProblem when the row does not fit the templates; a value
+        no header can carry raises ValueError naming the field."""
         link = self.links.url(message.to_address, self.campaign_id) if self.bulk else None
         text: Body
         html: Body | None
@@ -133,14 +134,15 @@ class CampaignRenderer:
                 html=html,
                 message_id=message.message_id_header,
                 unsubscribe_url=link,
-            )
+            ),
+            dots_doubled=dots_doubled,
         )
         sender = self.sender
         if self.bounce_domain:
             sender = verp_address(
                 message.id, self.bounce_local, self.bounce_domain, self.bounce_key
             )
-        return Envelope(message.id, sender, message.to_address, data)
+        return Envelope(message.id, sender, message.to_address, data, dots_doubled)
 
 
 def envelope_for(message_id: int, config: Mapping[str, Any]) -> Envelope:
