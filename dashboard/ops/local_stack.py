@@ -35,12 +35,12 @@ class WorkerLane:
 #: The workers `make run` starts (docker-compose.yml and deploy/kubernetes have the same three):
 #: the API's own mail has processes that a campaign cannot occupy, however long its batches wait
 #: for the rate limit; the beat jobs (dispatching, sweeping, probing the account) have a process
-#: of their own that no sending can occupy. Campaigns get three processes: a pool process waits
-#: for the SMTP server's replies about a third of a batch, and on two cores a third process keeps
-#: them busy meanwhile (docs/benchmarks.md, "CSV campaigns").
+#: of their own that no sending can occupy. Campaigns get two processes: a third one keeps the
+#: two cores busier but costs more CPU a message than it fills (docs/benchmarks.md, "CSV
+#: campaigns").
 DEFAULT_LANES = (
     WorkerLane("transactional", ("transactional",), 2),
-    WorkerLane("bulk", ("bulk",), 3),
+    WorkerLane("bulk", ("bulk",), 2),
     WorkerLane("housekeeping", ("housekeeping",), 1),
 )
 
