@@ -177,6 +177,41 @@ def test_a_lease_renewal_returns_only_the_rows_the_batch_still_holds(
         db.session.commit()
 
 
+def test_a_claim_takes_its_rows_under_its_task_id_however_they_were_stamped(
+    app: Flask, unique: str
+) -> None:
+    """Rows the confirm stamped with this task's id, rows published again under another one,
+    rows never stamped, and a row not claimable: the claim takes the first three kinds, each
+    under the batch's task id and lease, with its attempt counted, and leaves the sent row."""
+    ids = held_campaign(app, unique, 5)
+    stamps = ["this-task", "this-task", "an-earlier-task", None, "this-task"]
+    with app.app_context():
+        for message_id, stamp in zip(ids, stamps, strict=True):
+            db.session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(status="queued", task_id=stamp, next_attempt_at=None)
+            )
+        db.session.execute(update(Message).where(Message.id == ids[4]).values(status="sent"))
+        db.session.commit()
+        lease = Lease(new_token(), (), 30)
+        claimed = claim_batch(
+            ids, task_id="this-task", redelivered=False, token=lease.token, lease_seconds=30
+        )
+        assert claimed == ids[:4]
+        rows = db.session.execute(
+            select(Message.status, Message.task_id, Message.lease_token, Message.attempts)
+            .where(Message.id.in_(ids))
+            .order_by(Message.id)
+        ).all()
+        assert [tuple(row) for row in rows] == [
+            *[("sending", "this-task", lease.token, 1)] * 4,
+            ("sent", "this-task", None, 0),
+        ]
+        db.session.execute(update(Message).where(Message.id.in_(ids)).values(status="cancelled"))
+        db.session.commit()
+
+
 def test_a_redelivered_batch_takes_over_only_what_its_first_delivery_left_sending(
     app: Flask, unique: str
 ) -> None:
