@@ -104,7 +104,7 @@ class MimeSkeleton:
             parts = (b"--" + mixed + CRLF + _attachment_part(a) + CRLF for a in attachments)
             closing = CRLF + b"".join(parts) + b"--" + mixed + b"--" + CRLF
         self._text_only = (opening + _text_part_headers("plain") + CRLF, closing)
-        self._alternatives: tuple[bytes, ...] | None = None
+        self._alternatives: tuple[bytes, bytes, bytes] | None = None
         if has_html:
             alternative = _boundary(boundary_seed, "alternative").encode("ascii")
             self._alternatives = (
@@ -120,12 +120,16 @@ class MimeSkeleton:
                 CRLF + b"--" + alternative + b"--" + CRLF + closing,
             )
         # The same with their leading dots doubled (each starts a line), for SMTP's DATA.
-        self._text_only_doubled = tuple(double_dots(part) for part in self._text_only)
-        self._alternatives_doubled = (
-            None
-            if self._alternatives is None
-            else tuple(double_dots(part) for part in self._alternatives)
-        )
+        before, after = self._text_only
+        self._text_only_doubled = (double_dots(before), double_dots(after))
+        self._alternatives_doubled: tuple[bytes, bytes, bytes] | None = None
+        if self._alternatives is not None:
+            before, between, after = self._alternatives
+            self._alternatives_doubled = (
+                double_dots(before),
+                double_dots(between),
+                double_dots(after),
+            )
 
     def render(self, message: Personalised, *, dots_doubled: bool = False) -> bytes:
         """The whole message for one recipient, as RFC 5322 bytes with CRLF line ends; with

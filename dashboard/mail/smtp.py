@@ -245,10 +245,10 @@ class _Link:
 
     def _pipelined(self, following: _Attempt | None) -> Iterator[DeliveryResult]:
         finishing, self.open = self.open, None
-        parts = []
+        parts: list[bytes] = []
         if finishing is not None:
-            envelope = finishing.envelope
-            parts = data_block(envelope.data, dots_doubled=envelope.dots_doubled)
+            sent = finishing.envelope
+            parts = data_block(sent.data, dots_doubled=sent.dots_doubled)
         refused = reset = None
         if following is not None:
             self.unanswered.append(following)
