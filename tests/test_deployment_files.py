@@ -230,19 +230,40 @@ def test_celery_services_find_the_projects_celery_app(
         assert f"Queue {queue} ->" in result.stdout
 
 
+def _lane_of(argv: list[str]) -> tuple[tuple[str, ...], int]:
+    """A worker command's queues and its number of processes."""
+    queues = tuple(argv[argv.index("--queues") + 1].split(","))
+    return queues, int(argv[argv.index("--concurrency") + 1])
+
+
 def test_the_workers_are_the_lanes_make_run_starts(compose: dict[str, Any]) -> None:
-    """Every queue the app publishes to has a worker, and the API's mail has one of its own."""
+    """Every queue the app publishes to has a worker, and the API's mail has one of its own;
+    docker-compose.yml and the Kubernetes manifests run each lane with as many processes as
+    `make run` does (what the benchmarks and the transactional lane's tests measure)."""
     lanes = {}
     for service in ("transactional-worker", "worker", "housekeeping-worker"):
-        argv = command_of(compose["services"][service])
-        lanes[service] = tuple(argv[argv.index("--queues") + 1].split(","))
-    assert lanes == {
+        lanes[service] = _lane_of(command_of(compose["services"][service]))
+    assert {service: queues for service, (queues, _) in lanes.items()} == {
         "transactional-worker": ("transactional",),
         "worker": ("bulk",),
         "housekeeping-worker": ("housekeeping",),
     }
     assert sorted(q for lane in DEFAULT_LANES for q in lane.queues) == sorted(QUEUES)
-    assert {lane.queues for lane in DEFAULT_LANES} == set(lanes.values())
+    made = {(lane.queues, lane.concurrency) for lane in DEFAULT_LANES}
+    assert made == set(lanes.values())
+    manifests = []
+    for name in ("worker-transactional", "worker-bulk", "worker-housekeeping"):
+        documents = yaml.safe_load_all(
+            (ROOT / "deploy" / "kubernetes" / f"{name}.yaml").read_text()
+        )
+        manifests += [
+            _lane_of(container["command"])
+            for document in documents
+            if document and document.get("kind") == "Deployment"
+            for container in document["spec"]["template"]["spec"]["containers"]
+            if "--queues" in container.get("command", [])
+        ]
+    assert sorted(manifests) == sorted(made)
 
 
 def test_celery_worker_module_exposes_celery_not_a_flask_app() -> None:
