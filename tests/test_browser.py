@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
+from dashboard.mail.smtp import AccountUnavailable, SmtpSettings
+from dashboard.sending.account import Account
+from dashboard.sending.account_hold import hold_account, release_account
 from tests.conftest import AdminIdentity, sign_in
 from tests.smtp_server import ScriptedSMTPServer
 from tests.test_stored_xss import plant_hostile_data
@@ -148,3 +152,40 @@ def test_every_header_link_is_visible_and_none_overlaps(page: Page, live_url: st
                     or other_box["y"] + other_box["height"] <= box["y"]
                 )
                 assert apart, f"at {width}px '{name}' overlaps '{other}'"
+
+
+@pytest.mark.browser
+def test_a_held_account_is_said_at_the_top_of_the_page_on_a_phone_and_a_desk(
+    page: Page, app: Flask, live_url: str
+) -> None:
+    """The banner of a held SMTP account is under the header, above the page's own content,
+    in the first screenful at a phone's width as at a desktop's: not after <main>. The account
+    is one nothing answers at, so that the beat's probe keeps it held while the pages load."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    client = app.test_client()
+    added = client.post(
+        "/api/v1/accounts",
+        json={"name": "hop-thu-dung", "host": "127.0.0.1", "port": port, "tls_mode": "none"},
+    )
+    assert added.status_code == 201, added.get_data(as_text=True)
+    account = Account("hop-thu-dung", SmtpSettings("127.0.0.1", port))
+    refused = AccountUnavailable(535, "5.7.8 Tên đăng nhập hoặc mật khẩu sai", login_refused=True)
+    hold_account(app.config, refused, account)
+    try:
+        for width, height in ((390, 844), (1280, 800)):
+            page.set_viewport_size({"width": width, "height": height})
+            for path in ("/campaigns/", "/history/"):
+                page.goto(live_url + path)
+                banner = page.locator("#account-held")
+                expect(banner).to_contain_text("hop-thu-dung at 127.0.0.1:")
+                held, top = banner.bounding_box(), page.locator("header.top").bounding_box()
+                content = page.locator("main").bounding_box()
+                assert held and top and content
+                assert top["y"] + top["height"] <= held["y"], (width, path)
+                assert held["y"] + held["height"] <= content["y"], (width, path)
+                assert held["y"] < height and held["width"] >= width - 1, (width, path)
+    finally:
+        release_account(app.config, account)
+        client.delete(f"/api/v1/accounts/{added.json['id']}")
