@@ -134,13 +134,19 @@ def overview(campaign: Campaign, *, with_preview: bool = True) -> CampaignOvervi
             - result.progress.done
             - result.progress.counts.get(MessageStatus.DRAFT, 0)
         )
+        now = utcnow()
         result.finish = estimate_finish(
             remaining,
             current_app.config,
             bulk=campaign.queue == "bulk",
             measured_per_second=result.messages_per_second or None,
-            now=utcnow(),
+            now=now,
         )
+        if result.finish is not None and result.finish.finishes_at is not None:
+            # The limits know better than the recent pace: a campaign past today's quota is
+            # not done in `remaining / pace` seconds, and the two answers must not disagree.
+            left = (result.finish.finishes_at - now).total_seconds()
+            result.seconds_left = round(max(0.0, left), 1)
     return result
 
 

@@ -185,7 +185,10 @@ class CampaignOut(BaseModel):
     paused: bool
     cancelled: bool
     messages_per_second: float | None
-    seconds_left: float | None
+    seconds_left: float | None = Field(
+        description="While it is sending: seconds until it finishes, at the account's limits "
+        "when they are set (the moment of `finish.finishes_at`), else at the recent pace"
+    )
     finish: FinishOut | None = Field(
         default=None, description="While it is sending: when it will finish at the limits"
     )
