@@ -189,3 +189,39 @@ def test_a_held_account_is_said_at_the_top_of_the_page_on_a_phone_and_a_desk(
     finally:
         release_account(app.config, account)
         client.delete(f"/api/v1/accounts/{added.json['id']}")
+
+
+@pytest.mark.browser
+def test_the_hold_banner_comes_and_goes_without_a_reload(
+    page: Page, app: Flask, live_url: str
+) -> None:
+    """A page that refreshes a part of itself (the statistics' system panel, every 5 s) brings
+    the banner of an account held meanwhile, and takes it away once beat's probe finds the
+    account answering again."""
+    server = ScriptedSMTPServer()  # not listening yet: the account cannot be reached
+    client = app.test_client()
+    added = client.post(
+        "/api/v1/accounts",
+        json={"name": "hop-thu-sau", "host": "127.0.0.1", "port": server.port, "tls_mode": "none"},
+    )
+    assert added.status_code == 201, added.get_data(as_text=True)
+    account = Account("hop-thu-sau", SmtpSettings("127.0.0.1", server.port))
+    listening = False
+    try:
+        page.goto(live_url + "/stats/")
+        expect(page.locator("#system-panel h3").first).to_be_visible()
+        expect(page.locator("#account-held")).to_have_count(0)
+        refused = AccountUnavailable(None, "ConnectionRefusedError", login_refused=False)
+        hold_account(app.config, refused, account)  # as a worker that met it does
+        expect(page.locator("#account-held")).to_contain_text(
+            "hop-thu-sau at 127.0.0.1:", timeout=15_000
+        )
+        assert page.locator("#hold-banner").count() == 1  # swapped in place, not added
+        server.start()  # the probe logs in now, and lifts the hold
+        listening = True
+        expect(page.locator("#account-held")).to_have_count(0, timeout=20_000)
+    finally:
+        if listening:
+            server.stop()
+        release_account(app.config, account)
+        client.delete(f"/api/v1/accounts/{added.json['id']}")

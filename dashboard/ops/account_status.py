@@ -22,8 +22,9 @@ def account_holds() -> list[AccountHold]:
 
 
 def init_account_banner(app: Flask) -> None:
-    """Give every template `account_holds()`, called only by the pages that show the banner
-    (base.html), so that an HTMX partial costs no look-up."""
+    """Give every template `account_holds()`, called only where the banner is shown: a whole
+    page (base.html) and the parts of pages that refresh themselves (`hold_banner_again.html`),
+    so that other HTMX partials cost no look-up."""
 
     @app.context_processor
     def account_banner() -> dict[str, Callable[[], Any]]:
