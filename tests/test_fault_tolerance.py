@@ -355,7 +355,10 @@ def test_scheduled_sends_survive_a_restart_of_beat_worker_and_redis(
     assert report.lost == 0
     assert report.duplicates <= in_flight
     assert min(lateness) >= 0  # never early
-    assert max(lateness) <= 5
+    # Mail due while a process was down goes once it is back: late by that outage and a few
+    # dispatch rounds at most. The outages are this machine's (a slow one's worker takes 6 s to
+    # come back), so the bound is too; minutes late would mean it waited for the sweeper.
+    assert max(lateness) <= max(outages) + 5
 
 
 # --- At a provider's pace, with the shipped timers -------------------------------------------
