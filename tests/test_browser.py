@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from flask import Flask
@@ -16,6 +16,7 @@ from dashboard.sending.account import Account
 from dashboard.sending.account_hold import hold_account, release_account
 from tests.conftest import AdminIdentity, sign_in
 from tests.smtp_server import ScriptedSMTPServer
+from tests.test_account_pools import add_account
 from tests.test_stored_xss import plant_hostile_data
 
 CHROMIUM = "/usr/bin/chromium"
@@ -154,26 +155,34 @@ def test_every_header_link_is_visible_and_none_overlaps(page: Page, live_url: st
                 assert apart, f"at {width}px '{name}' overlaps '{other}'"
 
 
+@contextmanager
+def unreachable_account(app: Flask, name: str) -> Iterator[tuple[Account, ScriptedSMTPServer]]:
+    """A sending account whose server does not listen (until the test restarts it), so that
+    beat's probe keeps a hold of it; the hold and the account are removed after."""
+    server = ScriptedSMTPServer()
+    server.start()
+    server.stop()  # nothing listens on its port: connections are refused
+    client = app.test_client()
+    account_id = add_account(client, name, server)
+    account = Account(name, SmtpSettings("127.0.0.1", server.port))
+    try:
+        yield account, server
+    finally:
+        release_account(app.config, account)
+        client.delete(f"/api/v1/accounts/{account_id}")
+
+
 @pytest.mark.browser
 def test_a_held_account_is_said_at_the_top_of_the_page_on_a_phone_and_a_desk(
     page: Page, app: Flask, live_url: str
 ) -> None:
     """The banner of a held SMTP account is under the header, above the page's own content,
-    in the first screenful at a phone's width as at a desktop's: not after <main>. The account
-    is one nothing answers at, so that the beat's probe keeps it held while the pages load."""
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    client = app.test_client()
-    added = client.post(
-        "/api/v1/accounts",
-        json={"name": "hop-thu-dung", "host": "127.0.0.1", "port": port, "tls_mode": "none"},
-    )
-    assert added.status_code == 201, added.get_data(as_text=True)
-    account = Account("hop-thu-dung", SmtpSettings("127.0.0.1", port))
-    refused = AccountUnavailable(535, "5.7.8 Tên đăng nhập hoặc mật khẩu sai", login_refused=True)
-    hold_account(app.config, refused, account)
-    try:
+    in the first screenful at a phone's width as at a desktop's: not after <main>."""
+    with unreachable_account(app, "hop-thu-dung") as (account, _):
+        refused = AccountUnavailable(
+            535, "5.7.8 Tên đăng nhập hoặc mật khẩu sai", login_refused=True
+        )
+        hold_account(app.config, refused, account)
         for width, height in ((390, 844), (1280, 800)):
             page.set_viewport_size({"width": width, "height": height})
             for path in ("/campaigns/", "/history/"):
@@ -186,9 +195,6 @@ def test_a_held_account_is_said_at_the_top_of_the_page_on_a_phone_and_a_desk(
                 assert top["y"] + top["height"] <= held["y"], (width, path)
                 assert held["y"] + held["height"] <= content["y"], (width, path)
                 assert held["y"] < height and held["width"] >= width - 1, (width, path)
-    finally:
-        release_account(app.config, account)
-        client.delete(f"/api/v1/accounts/{added.json['id']}")
 
 
 @pytest.mark.browser
@@ -198,16 +204,7 @@ def test_the_hold_banner_comes_and_goes_without_a_reload(
     """A page that refreshes a part of itself (the statistics' system panel, every 5 s) brings
     the banner of an account held meanwhile, and takes it away once beat's probe finds the
     account answering again."""
-    server = ScriptedSMTPServer()  # not listening yet: the account cannot be reached
-    client = app.test_client()
-    added = client.post(
-        "/api/v1/accounts",
-        json={"name": "hop-thu-sau", "host": "127.0.0.1", "port": server.port, "tls_mode": "none"},
-    )
-    assert added.status_code == 201, added.get_data(as_text=True)
-    account = Account("hop-thu-sau", SmtpSettings("127.0.0.1", server.port))
-    listening = False
-    try:
+    with unreachable_account(app, "hop-thu-sau") as (account, server):
         page.goto(live_url + "/stats/")
         expect(page.locator("#system-panel h3").first).to_be_visible()
         expect(page.locator("#account-held")).to_have_count(0)
@@ -217,11 +214,8 @@ def test_the_hold_banner_comes_and_goes_without_a_reload(
             "hop-thu-sau at 127.0.0.1:", timeout=15_000
         )
         assert page.locator("#hold-banner").count() == 1  # swapped in place, not added
-        server.start()  # the probe logs in now, and lifts the hold
-        listening = True
-        expect(page.locator("#account-held")).to_have_count(0, timeout=20_000)
-    finally:
-        if listening:
+        server.restart()  # the probe logs in now, and lifts the hold
+        try:
+            expect(page.locator("#account-held")).to_have_count(0, timeout=20_000)
+        finally:
             server.stop()
-        release_account(app.config, account)
-        client.delete(f"/api/v1/accounts/{added.json['id']}")
