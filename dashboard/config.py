@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from cryptography.fernet import Fernet
 from dotenv import load_dotenv
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -58,18 +59,19 @@ def trusted_hosts(named: str, public_base_url: str) -> list[str] | None:
     return list(dict.fromkeys([*LOCAL_HOSTS, *([public_host] if public_host else [])]))
 
 
-def instance_secret_key() -> str:
-    """The key used when SECRET_KEY is not set: random, made on the first start and kept in the
-    instance folder (owner-only), so that a quick start is not signed with a key anyone can read
-    in this repository. Every process sharing the folder (web, workers, beat) reads the same one.
-    """
-    path = INSTANCE_DIR / "secret_key"
+def _instance_file(name: str, make: Callable[[], str], *, create: bool = True) -> str:
+    """A value kept in the instance folder (owner-only), made by `make` on the first start
+    (with `create`; otherwise "" until then). Every process sharing the folder (web, workers,
+    beat) reads the same one."""
+    path = INSTANCE_DIR / name
     if not path.exists():
+        if not create:
+            return ""
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-        draft = INSTANCE_DIR / f".secret_key.{os.getpid()}"
+        draft = INSTANCE_DIR / f".{name}.{os.getpid()}"
         descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as out:
-            out.write(secrets.token_urlsafe(48))
+            out.write(make())
         try:
             os.link(draft, path)  # whole or not at all; a process that got there first wins
         except FileExistsError:
@@ -77,6 +79,28 @@ def instance_secret_key() -> str:
         finally:
             draft.unlink(missing_ok=True)
     return path.read_text().strip()
+
+
+def instance_secret_key() -> str:
+    """The key used when SECRET_KEY is not set: random, made on the first start and kept in the
+    instance folder, so that a quick start is not signed with a key anyone can read in this
+    repository."""
+    return _instance_file("secret_key", lambda: secrets.token_urlsafe(48))
+
+
+def account_keys_setting(configured: str) -> str:
+    """ACCOUNT_KEYS as the app uses it. Unset, a Fernet key made on the first start and kept in
+    the instance folder (`account_key`), so that a quick start can save an account's password.
+    Set, the instance folder's key, if one was made, comes last: it seals nothing then, but the
+    secrets it sealed stay readable until `flask accounts rotate-key` seals them again with the
+    first key."""
+    if not configured.strip():
+        try:
+            return _instance_file("account_key", lambda: Fernet.generate_key().decode())
+        except OSError:  # a read-only folder: no account can hold a secret until it is set
+            return ""
+    made_here = _instance_file("account_key", str, create=False)
+    return f"{configured},{made_here}" if made_here else configured
 
 
 def load_settings() -> dict[str, Any]:
@@ -123,7 +147,8 @@ def load_settings() -> dict[str, Any]:
         "LEASE_SECONDS": _float("LEASE_SECONDS", 45.0),
         # Fernet keys (comma-separated; the first encrypts, every one decrypts) that seal the
         # sending accounts' passwords and tokens. Not SECRET_KEY: rotating one leaves the other.
-        "ACCOUNT_KEYS": os.environ.get("ACCOUNT_KEYS", ""),
+        # Without it, a key kept in the instance folder (`account_keys_setting`).
+        "ACCOUNT_KEYS": account_keys_setting(os.environ.get("ACCOUNT_KEYS", "")),
         # While the SMTP account is held (unreachable, login refused), how often beat tries it.
         "ACCOUNT_PROBE_SECONDS": _float("ACCOUNT_PROBE_SECONDS", 15.0),
         # Uploaded campaigns never sent are removed, rows and file, after this many hours.

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 
 from dashboard import create_app
@@ -201,3 +202,42 @@ def test_without_a_secret_key_each_installation_makes_its_own_and_keeps_it(
     assert key_seen_by_a_new_process(tmp_path / "one") == first  # kept across restarts
     assert key_seen_by_a_new_process(tmp_path / "two") != first  # another installation
     assert stat.S_IMODE((tmp_path / "one" / "secret_key").stat().st_mode) == 0o600
+
+
+def test_without_account_keys_each_installation_makes_a_fernet_key_and_keeps_it(
+    tmp_path: Path,
+) -> None:
+    """`make run` must take an account's password without a key set by hand; once ACCOUNT_KEYS
+    is set, the key made before still opens what it sealed, after the configured ones."""
+
+    def keys_seen_by_a_new_process(instance: Path, configured: str | None = None) -> list[str]:
+        env = {k: v for k, v in os.environ.items() if k != "ACCOUNT_KEYS"}
+        if configured is not None:
+            env["ACCOUNT_KEYS"] = configured
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from dashboard.config import load_settings as s; print(s()['ACCOUNT_KEYS'])",
+            ],
+            cwd=ROOT,
+            env={**env, "INSTANCE_DIR": str(instance)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return result.stdout.strip().split(",")
+
+    fresh = tmp_path / "fresh"
+    assert keys_seen_by_a_new_process(fresh, "  ") != [""]  # blank is unset
+    [made] = keys_seen_by_a_new_process(fresh)
+    Fernet(made.encode())  # a real key: raises otherwise
+    assert keys_seen_by_a_new_process(fresh) == [made]  # kept across restarts
+    assert keys_seen_by_a_new_process(tmp_path / "other") != [made]  # another installation
+    assert stat.S_IMODE((fresh / "account_key").stat().st_mode) == 0o600
+    configured = Fernet.generate_key().decode()
+    assert keys_seen_by_a_new_process(fresh, configured) == [configured, made]
+    # Configured from the start: nothing is made in the folder.
+    assert keys_seen_by_a_new_process(tmp_path / "set", configured) == [configured]
+    assert not (tmp_path / "set" / "account_key").exists()

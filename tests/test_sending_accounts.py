@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from dashboard import config
 from dashboard.extensions import db
 from dashboard.mail.oauth import OAuthClient
 from dashboard.mail.smtp import AccountUnavailable, SmtpSettings, try_account
@@ -118,10 +120,53 @@ def test_every_problem_of_an_account_is_named_at_once(api: FlaskClient) -> None:
     }
 
 
-def test_without_account_keys_no_secret_is_stored(app: Flask, unique: str) -> None:
-    refused = app.test_client().post("/api/v1/accounts", json=account_json(f"nokey-{unique}"))
+def test_with_no_account_key_at_all_no_secret_is_stored(
+    app: Flask, make_app: AppFactory, stack_settings: dict[str, str], unique: str
+) -> None:
+    """ACCOUNT_KEYS unset and an instance folder that could not hold a key of its own."""
+    keyless = make_app({**app_config(stack_settings), "ACCOUNT_KEYS": ""})
+    keyless.test_client_class = app.test_client_class
+    name = f"nokey-{unique}"
+    refused = keyless.test_client().post("/api/v1/accounts", json=account_json(name))
     assert refused.status_code == 422
     assert "ACCOUNT_KEYS is not set" in refused.json["error"]["fields"]["password"]
+    with keyless.app_context():
+        assert db.session.scalar(select(SendingAccount).where(SendingAccount.name == name)) is None
+
+
+def test_the_instance_folders_key_seals_until_account_keys_is_set_and_rotated(
+    app: Flask,
+    make_app: AppFactory,
+    stack_settings: dict[str, str],
+    unique: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A quick start (no ACCOUNT_KEYS) saves a password under the instance folder's own key; a
+    host that sets ACCOUNT_KEYS later still reads it, and `rotate-key` moves it to that key."""
+    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path)
+
+    def app_with(keys: str) -> Flask:
+        made = make_app({**app_config(stack_settings), "ACCOUNT_KEYS": keys})
+        made.test_client_class = app.test_client_class
+        return made
+
+    quick = app_with(config.account_keys_setting(""))
+    instance_key = (tmp_path / "account_key").read_text().strip()
+    name = f"quick-{unique}"
+    assert quick.test_client().post("/api/v1/accounts", json=account_json(name)).status_code == 201
+    secret = stored(quick, name).secret
+    assert unseal({"ACCOUNT_KEYS": instance_key}, secret) == {"password": PASSWORD}
+
+    # KEY_1 too: the command seals every account again, the other tests' included.
+    configured = app_with(config.account_keys_setting(f"{KEY_2},{KEY_1}"))
+    with configured.app_context():
+        assert unseal(configured.config, stored(configured, name).secret) == {"password": PASSWORD}
+        result = configured.test_cli_runner().invoke(args=["accounts", "rotate-key"])
+    assert result.exit_code == 0, result.output
+    assert unseal({"ACCOUNT_KEYS": KEY_2}, stored(configured, name).secret) == {
+        "password": PASSWORD
+    }
 
 
 def test_rotate_key_seals_every_secret_with_the_new_key(

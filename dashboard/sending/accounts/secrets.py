@@ -30,7 +30,8 @@ def account_keys(config: Mapping[str, Any]) -> list[Fernet]:
     keys = [key.strip() for key in str(config.get("ACCOUNT_KEYS", "")).split(",") if key.strip()]
     if not keys:
         raise NoAccountKey(
-            "ACCOUNT_KEYS is not set: generate a key with "
+            "ACCOUNT_KEYS is not set and the instance folder cannot hold a key of its own: "
+            "generate one with "
             '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key())"`'
         )
     try:
@@ -56,7 +57,8 @@ def unseal(config: Mapping[str, Any], token: str) -> dict[str, str]:
         opened = MultiFernet(account_keys(config)).decrypt(token.encode())
     except InvalidToken:
         raise SecretUnreadable(
-            "no key in ACCOUNT_KEYS opens this account's secret (was its key dropped?)"
+            "no key in ACCOUNT_KEYS opens this account's secret (was its key dropped, or was it "
+            "sealed with the key of an instance folder this host does not share?)"
         ) from None
     return {str(k): str(v) for k, v in json.loads(opened).items()}
 
