@@ -1,6 +1,7 @@
-"""On a phone (390 px wide): every header link can be tapped, and no page scrolls sideways:
-wide tables scroll inside their own box. Screenshots of each page at 390 and 1280 px go to
-SHOTS_DIR when it is set, for a person to look at."""
+"""On a phone (390 px wide): the header's links fold behind a Menu button, each can be tapped
+once it is opened, and no page scrolls sideways: wide tables scroll inside their own box.
+Screenshots of each page at 390 and 1280 px go to SHOTS_DIR when it is set, for a person to look
+at."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select, update
 
 from dashboard.extensions import db
 from dashboard.models import User
 from tests.caught_rows import caught_row, seed_caught, simple_mail
+from tests.conftest import AdminIdentity, sign_in
 from tests.history_rows import seed_campaign
 from tests.test_browser import browser, console_errors, page  # noqa: F401  (fixtures)
 
 PHONE = {"width": 390, "height": 844}
+# Where a phone's page may start with the header's links folded: the brand's row (about 56 px).
+MAX_FOLDED_HEADER_PX = 80
 LONG_REPLY = (
     "5.7.1 Message rejected due to local policy: the recipient's mailbox is over quota and "
     "the server at mx1.example.vn refuses further mail for nguyen.van.a until it is emptied"
@@ -96,6 +100,16 @@ def test_every_page_fits_a_phone_and_every_header_link_can_be_tapped(
                 page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
             if width != PHONE["width"]:
                 continue
+            # Folded: the page starts under the brand's row, every link behind the Menu button.
+            main_top = page.evaluate("document.querySelector('main').getBoundingClientRect().top")
+            if main_top > MAX_FOLDED_HEADER_PX:
+                problems.append(f"{path}: the page starts {main_top:.0f} px down")
+            shown = [link["text"] for link in page.evaluate(TAPPABLE_LINKS)[1:] if link["visible"]]
+            if shown:  # [0] is the brand
+                problems.append(f"{path}: links shown before the menu is opened: {shown}")
+            menu = page.locator("button.menu-toggle")
+            menu.click()
+            expect(menu).to_have_attribute("aria-expanded", "true")
             links = page.evaluate(TAPPABLE_LINKS)
             assert len(links) >= 10, links
             problems += [
@@ -108,6 +122,26 @@ def test_every_page_fits_a_phone_and_every_header_link_can_be_tapped(
                 problems.append(f"{path}: the page is {scroll_width} px wide")
     assert not problems, "\n".join(problems)
     assert not console_errors
+
+
+@pytest.mark.browser
+def test_without_javascript_a_phone_shows_every_header_link_unfolded(
+    browser: Browser,  # noqa: F811
+    live_url: str,
+    admin_identity: AdminIdentity,
+) -> None:
+    """The Menu button needs its script: without it there is no button, and no link hidden."""
+    context = browser.new_context(java_script_enabled=False, viewport=PHONE)
+    try:
+        page = context.new_page()
+        sign_in(page, live_url, admin_identity)
+        page.goto(live_url + "/campaigns/")
+        expect(page.locator("button.menu-toggle")).to_be_hidden()
+        links = page.evaluate(TAPPABLE_LINKS)
+        assert len(links) >= 10, links
+        assert all(link["visible"] and link["tappable"] for link in links), links
+    finally:
+        context.close()
 
 
 # How many lines each header row's links take: tops more than 8 px apart start a new line.
