@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 from dashboard.api.blueprint import api
 from dashboard.api.serialize import iso
 from dashboard.auth import ADMIN, requires
-from dashboard.auth.audit_trail import AuditFilter, audit_page, page_cursor
+from dashboard.auth.audit_trail import AuditFilter, audit_page
 from dashboard.errors import invalid_fields
+from dashboard.reporting.paging import page_cursor
 
 AUDIT_PARAMETERS = ("actor", "action", "target", "since", "until", "before")
 

@@ -7,12 +7,19 @@ from typing import Any
 from pydantic import BaseModel
 
 from dashboard.api.idempotency import key_parameter, replayed_header
-from dashboard.campaigns.schemas import CampaignActionOut, CampaignFields, CampaignOut
+from dashboard.campaigns.listing import MAX_PAGE_SIZE, PAGE_SIZE
+from dashboard.campaigns.schemas import (
+    CampaignActionOut,
+    CampaignFields,
+    CampaignListOut,
+    CampaignOut,
+)
 
 CAMPAIGN_MODELS: list[tuple[type[BaseModel], str]] = [
     (CampaignFields, "validation"),
     (CampaignOut, "serialization"),
     (CampaignActionOut, "serialization"),
+    (CampaignListOut, "serialization"),
 ]
 
 
@@ -33,8 +40,44 @@ def campaign_paths(ref, json_response, errors) -> dict[str, Any]:
             **fields,
         },
     }
+    cursor = {"type": "integer", "minimum": 0}
     paths: dict[str, Any] = {
         "/campaigns": {
+            "get": {
+                "operationId": "listCampaigns",
+                "summary": "The campaigns, newest first, a page at a time; follow `older`",
+                "description": "Each with its status, counts by state and status_url; a "
+                "sender sees their own campaigns, admins and viewers every one.",
+                "parameters": [
+                    {
+                        "name": "before",
+                        "in": "query",
+                        "description": "The page cursor given in `older`",
+                        "schema": cursor,
+                    },
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "description": "The page cursor given in `newer`",
+                        "schema": cursor,
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "description": "Campaigns per page",
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_PAGE_SIZE,
+                            "default": PAGE_SIZE,
+                        },
+                    },
+                ],
+                "responses": {
+                    "200": json_response("CampaignListOut", "A page of campaigns"),
+                    **errors(422),
+                },
+            },
             "post": {
                 "operationId": "createCampaign",
                 "summary": "Upload a CSV and templates; the import runs in the background",
@@ -62,7 +105,7 @@ def campaign_paths(ref, json_response, errors) -> dict[str, Any]:
                         "retry with the same key",
                     ),
                 },
-            }
+            },
         },
         "/campaigns/{id}": {
             "get": {

@@ -1,5 +1,6 @@
-"""CSV campaigns over the API: `POST /api/v1/campaigns` (multipart: the CSV and the templates),
-`GET /api/v1/campaigns/<id>` (import progress, preview, counts, speed), and the actions."""
+"""Campaigns over the API: `POST /api/v1/campaigns` (multipart: the CSV and the templates),
+`GET /api/v1/campaigns` (the list, newest first, a page at a time), `GET /api/v1/campaigns/<id>`
+(import progress, preview, counts, speed), and the actions."""
 
 from __future__ import annotations
 
@@ -12,14 +13,21 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from dashboard.api.blueprint import api
 from dashboard.api.idempotency import bad_key, idempotent_request, key_refused, replay_headers
 from dashboard.api.json_input import json_body
+from dashboard.api.serialize import iso
 from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.auth.hosts import public_url
-from dashboard.auth.ownership import campaign_for
+from dashboard.auth.ownership import campaign_for, owner_scope
 from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
 from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
 from dashboard.campaigns.import_report import import_of, invalid_rows_download
+from dashboard.campaigns.listing import (
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    ListedCampaign,
+    campaign_page,
+)
 from dashboard.campaigns.overview import overview, overview_json
-from dashboard.campaigns.schemas import campaign_content
+from dashboard.campaigns.schemas import CampaignListOut, CampaignSummaryOut, campaign_content
 from dashboard.campaigns.upload import (
     CampaignInputError,
     create_csv_campaign,
@@ -29,6 +37,7 @@ from dashboard.campaigns.upload import (
 from dashboard.errors import api_error, invalid_fields
 from dashboard.extensions import db
 from dashboard.models import Campaign, IdempotencyKey, find_template
+from dashboard.reporting.paging import page_cursor
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.holds import pause_campaign
 from dashboard.sending.idempotency import (
@@ -39,6 +48,8 @@ from dashboard.sending.idempotency import (
     upload_request_hash,
 )
 from dashboard.sending.requests import CampaignConfirm
+
+LIST_PARAMETERS = ("before", "after", "limit")
 
 _ACTIONS = {
     "pause": pause_campaign,
@@ -113,6 +124,64 @@ def create_campaign():
         jsonify(overview_json(overview(created.campaign), urls)),
         202,
         {"Location": urls["status"], **replay_headers(created)},
+    )
+
+
+@api.get("/campaigns")
+@requires(VIEWER)
+def list_campaigns():
+    errors: dict[str, str] = {}
+    before = page_cursor(request.args, "before", errors)
+    after = page_cursor(request.args, "after", errors)
+    if before is not None and after is not None:
+        errors["after"] = _("give before or after, not both")
+    limit = _page_size(request.args.get("limit"), errors)
+    for name in sorted(set(request.args) - set(LIST_PARAMETERS)):
+        errors[name[:40]] = _(
+            "is not a parameter here; use %(names)s", names=", ".join(LIST_PARAMETERS)
+        )
+    if errors:
+        return invalid_fields(_("The campaigns were not listed"), errors)
+    page = campaign_page(
+        owner_id=owner_scope(current_user), before=before, after=after, limit=limit
+    )
+    paging = {"limit": limit} if "limit" in request.args else {}
+    body = CampaignListOut(
+        campaigns=[_summary(row) for row in page.campaigns],
+        older=public_url("api.list_campaigns", before=page.older, **paging) if page.older else None,
+        newer=public_url("api.list_campaigns", after=page.newer, **paging) if page.newer else None,
+    )
+    return jsonify(body.model_dump())
+
+
+def _page_size(raw: str | None, errors: dict[str, str]) -> int:
+    if raw is None or not raw.strip():
+        return PAGE_SIZE
+    raw = raw.strip()
+    if raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= MAX_PAGE_SIZE:
+        return int(raw)
+    errors["limit"] = _(
+        "'%(value)s' is not a page size: give a whole number from 1 to %(most)s",
+        value=raw[:40],
+        most=MAX_PAGE_SIZE,
+    )
+    return PAGE_SIZE
+
+
+def _summary(row: ListedCampaign) -> CampaignSummaryOut:
+    campaign, progress = row.campaign, row.progress
+    return CampaignSummaryOut(
+        id=campaign.id,
+        status=row.status,
+        subject=campaign.subject,
+        source=campaign.source,
+        created_at=iso(campaign.created_at) or "",
+        total=progress.total,
+        counts=progress.as_dict(),
+        percent=progress.percent,
+        paused=campaign.is_paused,
+        cancelled=campaign.cancelled_at is not None,
+        status_url=public_url("api.get_campaign", campaign_id=campaign.id),
     )
 
 

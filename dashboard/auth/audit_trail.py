@@ -104,17 +104,6 @@ class AuditFilter:
         return where
 
 
-def page_cursor(args: Mapping[str, str], name: str, errors: dict[str, str]) -> int | None:
-    """The `before`/`after` page position in `args`, or None (a bad one is explained)."""
-    raw = (args.get(name) or "").strip()
-    if not raw:
-        return None
-    if raw.isdigit() and len(raw) <= 18:
-        return int(raw)
-    errors[name] = f"'{raw[:40]}' is not a page position; start again from the first page"
-    return None
-
-
 @dataclass(frozen=True)
 class AuditPage:
     events: list[AuditEvent]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from dashboard.auth.audit_trail import ACTIONS, AuditFilter, audit_page, page_cursor
+from dashboard.auth.audit_trail import ACTIONS, AuditFilter, audit_page
 from dashboard.auth.roles import ADMIN, requires
+from dashboard.reporting.paging import page_cursor
 
 audit_pages = Blueprint("audit", __name__, url_prefix="/audit")
 

@@ -12,13 +12,23 @@ from flask import Response, stream_with_context
 from sqlalchemy import select
 
 from dashboard.extensions import db
-from dashboard.models import CsvImport, CsvProblem
+from dashboard.models import CampaignProgress, CsvImport, CsvProblem, ImportStatus
 from dashboard.reporting.csv_cells import spreadsheet_safe
 from dashboard.sending.stored_texts import translated
 
 
 def import_of(campaign_id: int) -> CsvImport | None:
     return db.session.scalar(select(CsvImport).where(CsvImport.campaign_id == campaign_id))
+
+
+def campaign_status(progress: CampaignProgress, csv_import: CsvImport | None) -> str:
+    """One word for where a campaign is: its import's, while that runs or when it failed, else
+    its messages' (`CampaignProgress.status`)."""
+    if csv_import is not None and not csv_import.is_done:
+        return "importing"
+    if csv_import is not None and csv_import.status == ImportStatus.FAILED:
+        return "import failed"
+    return progress.status
 
 
 def problems_of(import_id: int, limit: int | None = None) -> list[CsvProblem]:

@@ -13,7 +13,12 @@ from sqlalchemy import func, select
 from dashboard.campaigns.csv_reading import encoding_label
 from dashboard.campaigns.empty_fields import EmptyField, empty_fields
 from dashboard.campaigns.finish import FinishEstimate, estimate_finish
-from dashboard.campaigns.import_report import import_counts, import_of, problems_of
+from dashboard.campaigns.import_report import (
+    campaign_status,
+    import_counts,
+    import_of,
+    problems_of,
+)
 from dashboard.extensions import db
 from dashboard.mail.merge import TemplateProblem, compile_merge
 from dashboard.mail.reading import read_message
@@ -22,7 +27,6 @@ from dashboard.models import (
     CampaignProgress,
     CsvImport,
     CsvProblem,
-    ImportStatus,
     Message,
     MessageStatus,
     utcnow,
@@ -64,11 +68,7 @@ class CampaignOverview:
 
     @property
     def status(self) -> str:
-        if self.csv_import is not None and not self.csv_import.is_done:
-            return "importing"
-        if self.csv_import is not None and self.csv_import.status == ImportStatus.FAILED:
-            return "import failed"
-        return self.progress.status
+        return campaign_status(self.progress, self.csv_import)
 
     @property
     def encoding_label(self) -> str:
@@ -300,14 +300,6 @@ def finish_json(finish: FinishEstimate) -> dict[str, Any]:
         "days": finish.days,
         "waits_for_tomorrow": finish.waits_for_tomorrow,
     }
-
-
-def recent_campaigns(limit: int = 50, *, owner_id: int | None = None) -> list[Campaign]:
-    """The newest campaigns, newest first (only `owner_id`'s when given)."""
-    query = select(Campaign).order_by(Campaign.id.desc()).limit(limit)
-    if owner_id is not None:
-        query = query.where(Campaign.owner_id == owner_id)
-    return list(db.session.scalars(query))
 
 
 def campaign_messages(campaign_id: int, limit: int | None = None) -> list[Message]:

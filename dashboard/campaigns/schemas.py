@@ -208,3 +208,27 @@ class CampaignActionOut(BaseModel):
     action: str
     affected: int = Field(description="Messages queued, cancelled or requeued by the action")
     status: str
+
+
+class CampaignSummaryOut(BaseModel):
+    """A campaign in the list: where it is and its counts; its status_url has the rest."""
+
+    id: int
+    status: str = Field(description="importing, draft, queued, sending, paused, sent, ...")
+    subject: str = Field(description="As typed: a merge subject keeps its {{ variables }}")
+    source: str = Field(description="form, api, csv or cli: how it was submitted")
+    created_at: str = Field(description="UTC, ISO 8601")
+    total: int = Field(description="Its messages, whatever their state")
+    counts: dict[str, int] = Field(description="Its messages by state")
+    percent: int = Field(description="Of its messages, those in a final state")
+    paused: bool
+    cancelled: bool
+    status_url: str
+
+
+class CampaignListOut(BaseModel):
+    """The answer to `GET /api/v1/campaigns`: a page of campaigns, newest first."""
+
+    campaigns: list[CampaignSummaryOut] = Field(description="Newest first")
+    older: str | None = Field(description="The next page (older campaigns), or null")
+    newer: str | None = Field(description="The previous page (newer campaigns), or null")

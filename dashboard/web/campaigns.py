@@ -27,7 +27,8 @@ from dashboard.campaigns.confirm import CampaignStateError, confirm_campaign
 from dashboard.campaigns.control import cancel_campaign, resume_campaign, retry_failed
 from dashboard.campaigns.drafts import delete_draft
 from dashboard.campaigns.import_report import import_of, invalid_rows_download
-from dashboard.campaigns.overview import campaign_messages, overview, recent_campaigns
+from dashboard.campaigns.listing import campaign_page
+from dashboard.campaigns.overview import campaign_messages, overview
 from dashboard.campaigns.schemas import campaign_content
 from dashboard.campaigns.templates import template_names
 from dashboard.campaigns.upload import (
@@ -39,9 +40,10 @@ from dashboard.campaigns.upload import (
 )
 from dashboard.extensions import csrf, db
 from dashboard.mail.merge import readable_template
-from dashboard.models import Campaign, Message, MessageTemplate, find_template, progress_of
+from dashboard.models import Campaign, Message, MessageTemplate, find_template
 from dashboard.reporting.campaign_stats import CampaignRow, Throughput
 from dashboard.reporting.message_view import html_preview_of
+from dashboard.reporting.paging import page_cursor
 from dashboard.sending.field_errors import FieldError
 from dashboard.sending.holds import pause_campaign
 from dashboard.sending.schedule import display_zone, parse_local, to_display
@@ -149,8 +151,13 @@ def _campaign(campaign_id: int, *, to_act: bool = False) -> Campaign:
 @campaigns.get("/")
 @requires(VIEWER)
 def index():
-    recent = recent_campaigns(owner_id=owner_scope(current_user))
-    return render_template("campaigns.html", campaigns=recent, progress=progress_of(recent))
+    """The newest campaigns, or the page `?before=` or `?after=` points at."""
+    errors: dict[str, str] = {}
+    before = page_cursor(request.args, "before", errors)
+    after = page_cursor(request.args, "after", errors)
+    page = campaign_page(owner_id=owner_scope(current_user), before=before, after=after)
+    html = render_template("campaigns.html", page=page, errors=errors)
+    return html, 422 if errors else 200
 
 
 @campaigns.get("/<int:campaign_id>")

@@ -30,9 +30,9 @@ from dashboard.ops.caught_mail import (
     parse_caught,
     search_problem,
 )
+from dashboard.reporting.paging import page_cursor
 from dashboard.web.forms import ActionForm
 from dashboard.web.html_preview import html_preview
-from dashboard.web.paging import page_cursor
 
 outbox = Blueprint("outbox", __name__, url_prefix="/outbox")
 
@@ -49,7 +49,8 @@ def index():
     if problem := search_problem(search):
         errors["q"] = problem
         search = ""
-    before, after = page_cursor("before", errors), page_cursor("after", errors)
+    before = page_cursor(request.args, "before", errors)
+    after = page_cursor(request.args, "after", errors)
     page = caught_page(search, before=before, after=after)
     context = {"page": page, "search": search, "errors": errors, "action_form": ActionForm()}
     partial = request.headers.get("HX-Request") and not request.headers.get(

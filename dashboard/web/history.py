@@ -38,9 +38,9 @@ from dashboard.reporting.history import (
 )
 from dashboard.reporting.history_export import csv_lines
 from dashboard.reporting.message_view import html_preview_of, render_message
+from dashboard.reporting.paging import page_cursor
 from dashboard.sending.schedule import display_zone
 from dashboard.web.html_preview import html_preview
-from dashboard.web.paging import page_cursor
 
 history = Blueprint("history", __name__, url_prefix="/history")
 
@@ -51,7 +51,8 @@ def index():
     """The full page, or only the results table when HTMX swaps it in."""
     found, errors = HistoryFilter.from_args(request.args, zone=display_zone())
     found = replace(found, owner_id=owner_scope(current_user))
-    before, after = page_cursor("before", errors), page_cursor("after", errors)
+    before = page_cursor(request.args, "before", errors)
+    after = page_cursor(request.args, "after", errors)
     page = history_page(found, before=before, after=after)
     context = {"found": found, "errors": errors, "page": page}
     partial = request.headers.get("HX-Request") and not request.headers.get(
