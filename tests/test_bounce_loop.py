@@ -434,6 +434,46 @@ def test_a_report_read_twice_counts_once_and_a_later_attempts_report_counts(
     assert soft_bounce_state(loop.app, row.id) == (2, True, 2)
 
 
+def test_a_report_without_its_own_message_id_counts_once_by_both_routes(
+    loop: Loop, unique: str
+) -> None:
+    """Known by its Date and body then, which the servers on either route leave alone: the copy
+    in the mailbox, with the trace headers its delivery added, is the same report; the server's
+    report of a later attempt (another Date, another last attempt) is another soft bounce."""
+    target = f"no-id-{unique}@example.net"
+    [row] = send_campaign(loop, [target]).values()
+    [got] = [r for r in loop.stack.smtp.received if r.rcpt_tos == [target]]
+    with_id = sample(
+        "gmail_mailbox_full.eml",
+        recipient=target,
+        bounce_to=got.mail_from,
+        message_id=str(got.message["Message-ID"]),
+    )
+    head, _, body = with_id.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    head = b"\r\n".join(line for line in lines if not line.lower().startswith(b"message-id:"))
+    delayed = head + b"\r\n\r\n" + body
+    with smtplib.SMTP("127.0.0.1", loop.receiver_port, timeout=10) as smtp:
+        smtp.sendmail("", [got.mail_from], delayed)
+    assert soft_bounce_state(loop.app, row.id) == (1, False, 1)
+
+    copy = (
+        b"Delivered-To: " + loop.user.encode() + b"@example.net\r\n"
+        b"Received: from mx.example.net by imap.example.net; Fri, 04 Dec 2026 23:40:09 +0000\r\n"
+        + delayed
+    )
+    with loop.imap() as imap:
+        assert imap.append("INBOX", None, None, copy)[0] == "OK"
+    wait_mailbox_read(loop)
+    assert soft_bounce_state(loop.app, row.id) == (1, False, 1)
+
+    later = delayed.replace(b"15:40:05", b"17:10:42")  # its Date and Last-Attempt-Date
+    assert later.count(b"17:10:42") == 2
+    with smtplib.SMTP("127.0.0.1", loop.receiver_port, timeout=10) as smtp:
+        smtp.sendmail("", [got.mail_from], later)
+    assert soft_bounce_state(loop.app, row.id) == (2, True, 2)
+
+
 def read_at_once(loop: Loop, report: bytes, readers: int) -> list[object]:
     """What each of `readers` threads got from reading `report` at the same moment: the outcome,
     or the database's error (a loser may be told to try again later)."""

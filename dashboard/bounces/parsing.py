@@ -197,18 +197,23 @@ def _quoted_message_id(text: str) -> str:
 
 def report_key(kind: str, value: str | bytes) -> str:
     """The key a report is known by (SHA-256, hex): `kind` says what names it (message-id,
-    ses, raw), `value` is that name or the report's bytes."""
+    ses, date-and-body), `value` is that name or the report's bytes."""
     data = value.encode("utf-8", "replace") if isinstance(value, str) else value
     return hashlib.sha256(kind.encode() + b":" + data).hexdigest()
 
 
 def _key_of(message: MimeMessage, raw: bytes) -> str:
     """A received report's key: its own Message-ID, which the servers it passes through leave
-    alone (they add trace headers); without one, its bytes, line endings aside."""
+    alone (they add trace headers at the top); without one, what they leave alone too: its Date
+    and its body, line endings aside. (Its whole bytes would differ between two routes, the
+    built-in receiver and the mailbox, and the one report would count twice.)"""
     own_id = str(message.get("Message-ID") or "").strip().strip("<>").strip()
     if own_id:
         return report_key("message-id", own_id)
-    return report_key("raw", raw.replace(b"\r\n", b"\n"))
+    text = raw.replace(b"\r\n", b"\n")
+    body = text.partition(b"\n\n")[2]
+    date = str(message.get("Date") or "").strip()
+    return report_key("date-and-body", date.encode("utf-8", "replace") + b"\n" + body)
 
 
 def parse_report(raw: bytes) -> BounceReport | None:
