@@ -61,6 +61,11 @@ def owned_campaigns(app: Flask, owner: Person, unique: str) -> list[int]:
     return ids
 
 
+def relative(url: str) -> str:
+    """The path and query of an absolute URL the API gave, for the test client."""
+    return urlsplit(url)._replace(scheme="", netloc="").geturl()
+
+
 def every_page(client: FlaskClient, person: Person, url: str) -> list[list[dict]]:
     """Each page of the list from `url`, following `older` (at most 50 pages)."""
     pages = []
@@ -70,7 +75,7 @@ def every_page(client: FlaskClient, person: Person, url: str) -> list[list[dict]
         pages.append(answer.json["campaigns"])
         if answer.json["older"] is None:
             return pages
-        url = urlsplit(answer.json["older"])._replace(scheme="", netloc="").geturl()
+        url = relative(answer.json["older"])
     raise AssertionError("more than 50 pages")
 
 
@@ -106,11 +111,16 @@ def test_the_api_lists_a_senders_own_campaigns_newest_first_a_page_at_a_time(
     # The second page's `newer` leads back to the first page.
     second = client.get(f"/api/v1/campaigns?limit=2&before={ids[3]}", headers=bearer(owner)).json
     assert [c["id"] for c in second["campaigns"]] == [ids[2], ids[1]]
-    back = client.get(
-        urlsplit(second["newer"])._replace(scheme="", netloc="").geturl(), headers=bearer(owner)
-    ).json
+    back = client.get(relative(second["newer"]), headers=bearer(owner)).json
     assert [c["id"] for c in back["campaigns"]] == [ids[4], ids[3]]
     assert back["newer"] is None and "limit=2" in back["older"]
+
+    # Past the oldest (a cursor typed by hand): nothing, and the way back to the oldest page.
+    past = client.get(f"/api/v1/campaigns?limit=2&before={ids[0]}", headers=bearer(owner)).json
+    assert past["campaigns"] == [] and past["older"] is None, past
+    assert past["newer"], past
+    oldest = client.get(relative(past["newer"]), headers=bearer(owner)).json
+    assert [c["id"] for c in oldest["campaigns"]] == [ids[1], ids[0]]
 
     # An admin (and a viewer) reads every campaign: the other sender's are there too.
     viewer = make_user(app, f"viewer-{unique}@example.vn", role="viewer")

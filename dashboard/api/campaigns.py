@@ -148,8 +148,12 @@ def list_campaigns():
     paging = {"limit": limit} if "limit" in request.args else {}
     body = CampaignListOut(
         campaigns=[_summary(row) for row in page.campaigns],
-        older=public_url("api.list_campaigns", before=page.older, **paging) if page.older else None,
-        newer=public_url("api.list_campaigns", after=page.newer, **paging) if page.newer else None,
+        older=None
+        if page.older is None
+        else public_url("api.list_campaigns", before=page.older, **paging),
+        newer=None
+        if page.newer is None
+        else public_url("api.list_campaigns", after=page.newer, **paging),
     )
     return jsonify(body.model_dump())
 

@@ -70,7 +70,9 @@ def campaign_page(
         rows = db.session.scalars(query.order_by(Campaign.id.desc()).limit(limit + 1)).all()
         campaigns = list(rows[:limit])
         older = campaigns[-1].id if len(rows) > limit else None
-        newer = campaigns[0].id if before is not None and campaigns else None
+        newer = None
+        if before is not None:  # past the oldest (a cursor typed by hand): back from `before`
+            newer = campaigns[0].id if campaigns else max(before - 1, 0)
     return CampaignPage(_listed(campaigns), older=older, newer=newer)
 
 
