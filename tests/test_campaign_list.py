@@ -139,6 +139,7 @@ def test_the_api_lists_a_senders_own_campaigns_newest_first_a_page_at_a_time(
         ("before=abc&after=-1", {"before", "after"}),
         ("before=5&after=3", {"after"}),
         ("befor=5&limit=x", {"befor", "limit"}),
+        ("after=9999999999&before=2147483648", {"before", "after"}),  # past any row id
     ],
 )
 def test_bad_paging_is_refused_with_every_problem_named(
@@ -188,3 +189,11 @@ def test_the_campaigns_page_pages_back_in_time_and_says_importing(app: Flask, un
     assert "&#39;1x&#39; không phải là vị trí trang" in bad.get_data(as_text=True)
     shown = [int(n) for n in re.findall(r'href="/campaigns/(\d+)">#', bad.get_data(as_text=True))]
     assert shown == sorted([*ids, *older_ids], reverse=True)[:50]  # the newest page, still
+
+
+@pytest.mark.parametrize("path", ["/campaigns/", "/history/", "/outbox/", "/audit/"])
+def test_every_list_page_refuses_a_position_past_any_row_id(client: FlaskClient, path: str) -> None:
+    """Ids are 32-bit in PostgreSQL: a larger one must be refused, not fail the query (a 500)."""
+    answer = client.get(f"{path}?before=9999999999")
+    assert answer.status_code in (400, 422)  # as each page answers its other bad input
+    assert "&#39;9999999999&#39; is not a page position" in answer.get_data(as_text=True)

@@ -14,6 +14,7 @@ from dashboard.campaigns.schemas import (
     CampaignListOut,
     CampaignOut,
 )
+from dashboard.reporting.paging import LARGEST_ID
 
 CAMPAIGN_MODELS: list[tuple[type[BaseModel], str]] = [
     (CampaignFields, "validation"),
@@ -40,7 +41,7 @@ def campaign_paths(ref, json_response, errors) -> dict[str, Any]:
             **fields,
         },
     }
-    cursor = {"type": "integer", "minimum": 0}
+    cursor = {"type": "integer", "minimum": 0, "maximum": LARGEST_ID}
     paths: dict[str, Any] = {
         "/campaigns": {
             "get": {
