@@ -197,3 +197,27 @@ def test_every_list_page_refuses_a_position_past_any_row_id(client: FlaskClient,
     answer = client.get(f"{path}?before=9999999999")
     assert answer.status_code in (400, 422)  # as each page answers its other bad input
     assert "&#39;9999999999&#39; is not a page position" in answer.get_data(as_text=True)
+
+
+def test_the_list_polls_itself_while_a_campaign_in_it_can_change(app: Flask, unique: str) -> None:
+    owner = make_user(app, f"live-{unique}@example.vn")
+    browser = FlaskClient(app, app.response_class)
+    assert sign_in(browser, owner.email, PASSWORD).status_code == 302
+    [done] = [seed_campaign(app, [{"to_address": f"a-{unique}@example.vn", "status": "sent"}])[0]]
+    with app.app_context():
+        db.session.execute(update(Campaign).where(Campaign.id == done).values(owner_id=owner.id))
+        db.session.commit()
+
+    final = browser.get("/campaigns/").get_data(as_text=True)
+    assert 'data-final="true"' in final and "hx-trigger" not in final
+
+    owned_campaigns(app, owner, unique)  # one of them still importing
+    live = browser.get("/campaigns/").get_data(as_text=True)
+    assert 'data-final="false"' in live and 'hx-trigger="every 3s"' in live
+    assert 'hx-get="/campaigns/?"' in live
+
+    polled = browser.get("/campaigns/", headers={"HX-Request": "true"})
+    part = polled.get_data(as_text=True)
+    assert polled.status_code == 200 and "<html" not in part
+    assert part.lstrip().startswith('<section id="campaign-list"')
+    assert part.count('href="/campaigns/') >= 6 and "status-importing" in part

@@ -36,12 +36,23 @@ class ListedCampaign:
     progress: CampaignProgress
     status: str  # as the campaign's page says it: importing, draft, sending, sent...
 
+    @property
+    def is_live(self) -> bool:
+        """Whether it will still change without a person acting (as its own page polls)."""
+        if self.status in ("draft", "import failed"):
+            return False
+        return self.status == "importing" or not self.progress.is_final
+
 
 @dataclass(frozen=True)
 class CampaignPage:
     campaigns: list[ListedCampaign]
     older: int | None  # `before=` for the next, older page
     newer: int | None  # `after=` for the previous, newer page
+
+    @property
+    def is_live(self) -> bool:
+        return any(listed.is_live for listed in self.campaigns)
 
 
 def campaign_page(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -156,8 +157,14 @@ def index():
     before = page_cursor(request.args, "before", errors)
     after = page_cursor(request.args, "after", errors)
     page = campaign_page(owner_id=owner_scope(current_user), before=before, after=after)
-    html = render_template("campaigns.html", page=page, errors=errors)
-    return html, 422 if errors else 200
+    partial = request.headers.get("HX-Request") and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
+    template = "partials/campaign_list.html" if partial else "campaigns.html"
+    response = Response(render_template(template, page=page, errors=errors))
+    response.status_code = 422 if errors else 200
+    response.vary.add("HX-Request")
+    return response
 
 
 @campaigns.get("/<int:campaign_id>")
