@@ -31,6 +31,14 @@ def campaign_status(progress: CampaignProgress, csv_import: CsvImport | None) ->
     return progress.status
 
 
+def campaign_is_live(status: str, progress: CampaignProgress) -> bool:
+    """Whether a campaign in `status` (`campaign_status`) will still change without a person
+    acting: what its page and the list poll for."""
+    if status == "importing":
+        return True
+    return status not in ("draft", "import failed") and not progress.is_final
+
+
 def problems_of(import_id: int, limit: int | None = None) -> list[CsvProblem]:
     query = select(CsvProblem).where(CsvProblem.import_id == import_id).order_by(CsvProblem.line)
     return list(db.session.scalars(query.limit(limit) if limit else query))

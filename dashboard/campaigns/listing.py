@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import load_only
 
-from dashboard.campaigns.import_report import campaign_status
+from dashboard.campaigns.import_report import campaign_is_live, campaign_status
 from dashboard.extensions import db
 from dashboard.models import Campaign, CampaignProgress, CsvImport, progress_of
 
@@ -39,9 +39,7 @@ class ListedCampaign:
     @property
     def is_live(self) -> bool:
         """Whether it will still change without a person acting (as its own page polls)."""
-        if self.status in ("draft", "import failed"):
-            return False
-        return self.status == "importing" or not self.progress.is_final
+        return campaign_is_live(self.status, self.progress)
 
 
 @dataclass(frozen=True)

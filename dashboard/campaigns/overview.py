@@ -14,6 +14,7 @@ from dashboard.campaigns.csv_reading import encoding_label
 from dashboard.campaigns.empty_fields import EmptyField, empty_fields
 from dashboard.campaigns.finish import FinishEstimate, estimate_finish
 from dashboard.campaigns.import_report import (
+    campaign_is_live,
     campaign_status,
     import_counts,
     import_of,
@@ -78,9 +79,7 @@ class CampaignOverview:
     @property
     def is_live(self) -> bool:
         """Whether anything on the page will still change without a person acting."""
-        if self.csv_import is not None and not self.csv_import.is_done:
-            return True
-        return self.status not in ("draft", "import failed") and not self.progress.is_final
+        return campaign_is_live(self.status, self.progress)
 
     @property
     def can_confirm(self) -> bool:
