@@ -48,7 +48,7 @@ from dashboard.ops.bounce_receiver import start_bounce_receiver
 from dashboard.ops.catcher import run_catcher
 from tests.dovecot import Dovecot, running_dovecot, start_dovecot
 from tests.fault_stack import FaultStack, own_stacks, signed_in
-from tests.smtp_server import ScriptedSMTPServer, free_port
+from tests.smtp_server import Received, ScriptedSMTPServer, free_port
 from tests.sns_signer import start_fake_sns
 from tests.webhook_receiver import WebhookReceiver
 
@@ -169,6 +169,20 @@ def sample(name: str, *, recipient: str, bounce_to: str, message_id: str) -> byt
     ):
         raw = raw.replace(marker, value.encode())
     return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def sent_and_delayed(loop: Loop, target: str) -> tuple[Message, Received, bytes]:
+    """A one-recipient campaign to `target` sent, its row, the mail the server got, and Gmail's
+    report that its delivery is delayed (a soft bounce), addressed as that mail's bounces are."""
+    [row] = send_campaign(loop, [target]).values()
+    [got] = [r for r in loop.stack.smtp.received if r.rcpt_tos == [target]]
+    report = sample(
+        "gmail_mailbox_full.eml",
+        recipient=target,
+        bounce_to=got.mail_from,
+        message_id=str(got.message["Message-ID"]),
+    )
+    return row, got, report
 
 
 def retry_report(raw: bytes, attempt: str) -> bytes:
@@ -400,14 +414,7 @@ def test_a_report_read_twice_counts_once_and_a_later_attempts_report_counts(
     receiver and in the mailbox too, then is read again from the mailbox (as after a crash
     before it was flagged), is one soft bounce; the report of a later attempt is the second."""
     target = f"twice-{unique}@example.net"
-    [row] = send_campaign(loop, [target]).values()
-    [got] = [r for r in loop.stack.smtp.received if r.rcpt_tos == [target]]
-    delayed = sample(
-        "gmail_mailbox_full.eml",
-        recipient=target,
-        bounce_to=got.mail_from,
-        message_id=str(got.message["Message-ID"]),
-    )
+    row, got, delayed = sent_and_delayed(loop, target)
     with smtplib.SMTP("127.0.0.1", loop.receiver_port, timeout=10) as smtp:
         smtp.sendmail("", [got.mail_from], delayed)
     assert soft_bounce_state(loop.app, row.id) == (1, False, 1)
@@ -441,14 +448,7 @@ def test_a_report_without_its_own_message_id_counts_once_by_both_routes(
     in the mailbox, with the trace headers its delivery added, is the same report; the server's
     report of a later attempt (another Date, another last attempt) is another soft bounce."""
     target = f"no-id-{unique}@example.net"
-    [row] = send_campaign(loop, [target]).values()
-    [got] = [r for r in loop.stack.smtp.received if r.rcpt_tos == [target]]
-    with_id = sample(
-        "gmail_mailbox_full.eml",
-        recipient=target,
-        bounce_to=got.mail_from,
-        message_id=str(got.message["Message-ID"]),
-    )
+    row, got, with_id = sent_and_delayed(loop, target)
     head, _, body = with_id.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     head = b"\r\n".join(line for line in lines if not line.lower().startswith(b"message-id:"))
@@ -500,14 +500,7 @@ def test_two_readers_of_one_report_at_the_same_moment_count_it_once(
     loop: Loop, unique: str
 ) -> None:
     target = f"race-{unique}@example.net"
-    [row] = send_campaign(loop, [target]).values()
-    [got] = [r for r in loop.stack.smtp.received if r.rcpt_tos == [target]]
-    raw = sample(
-        "gmail_mailbox_full.eml",
-        recipient=target,
-        bounce_to=got.mail_from,
-        message_id=str(got.message["Message-ID"]),
-    )
+    row, _, raw = sent_and_delayed(loop, target)
     for attempt in range(3):  # three different reports, each read by two readers at once
         report = retry_report(raw, f"race{attempt}")
         outcomes = read_at_once(loop, report, readers=2)

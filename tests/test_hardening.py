@@ -174,6 +174,28 @@ def test_secrets_appear_in_no_page_no_api_answer_and_no_log_line(
         assert secret not in log_text
 
 
+def setting_seen_by_a_new_process(name: str, instance: Path, value: str | None = None) -> str:
+    """The setting `name` as a new process with this instance folder loads it: from `value`,
+    or with `name` unset in its environment when None."""
+    env = {k: v for k, v in os.environ.items() if k != name}
+    if value is not None:
+        env[name] = value
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from dashboard.config import load_settings as s; print(s()[{name!r}])",
+        ],
+        cwd=ROOT,
+        env={**env, "INSTANCE_DIR": str(instance)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
 def test_without_a_secret_key_each_installation_makes_its_own_and_keeps_it(
     tmp_path: Path,
 ) -> None:
@@ -181,21 +203,7 @@ def test_without_a_secret_key_each_installation_makes_its_own_and_keeps_it(
     repository; web, workers and beat sharing an instance folder must agree on theirs."""
 
     def key_seen_by_a_new_process(instance: Path) -> str:
-        env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from dashboard.config import load_settings as s; print(s()['SECRET_KEY'])",
-            ],
-            cwd=ROOT,
-            env={**env, "INSTANCE_DIR": str(instance)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return result.stdout.strip()
+        return setting_seen_by_a_new_process("SECRET_KEY", instance)
 
     first = key_seen_by_a_new_process(tmp_path / "one")
     assert len(first) >= 64 and first != DEFAULT_SECRET_KEY
@@ -211,23 +219,7 @@ def test_without_account_keys_each_installation_makes_a_fernet_key_and_keeps_it(
     is set, the key made before still opens what it sealed, after the configured ones."""
 
     def keys_seen_by_a_new_process(instance: Path, configured: str | None = None) -> list[str]:
-        env = {k: v for k, v in os.environ.items() if k != "ACCOUNT_KEYS"}
-        if configured is not None:
-            env["ACCOUNT_KEYS"] = configured
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from dashboard.config import load_settings as s; print(s()['ACCOUNT_KEYS'])",
-            ],
-            cwd=ROOT,
-            env={**env, "INSTANCE_DIR": str(instance)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return result.stdout.strip().split(",")
+        return setting_seen_by_a_new_process("ACCOUNT_KEYS", instance, configured).split(",")
 
     fresh = tmp_path / "fresh"
     assert keys_seen_by_a_new_process(fresh, "  ") != [""]  # blank is unset
