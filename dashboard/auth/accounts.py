@@ -208,7 +208,8 @@ def user_for_session(session_id: str) -> User | None:
     user_id, separator, generation = (session_id or "").partition(":")
     if not separator or not user_id.isdigit() or not generation.isdigit():
         return None  # a session from before generations existed: sign in again
-    user = db.session.get(User, int(user_id))
+    # Read afresh: a session may have been ended by another process since this one last saw it.
+    user = db.session.get(User, int(user_id), populate_existing=True)
     if user is None or not user.is_active or user.session_generation != int(generation):
         return None
     return user
