@@ -161,8 +161,9 @@ def index():
         "HX-History-Restore-Request"
     )
     template = "partials/campaign_list.html" if partial else "campaigns.html"
-    response = Response(render_template(template, page=page, errors=errors))
-    response.status_code = 422 if errors else 200
+    response = Response(
+        render_template(template, page=page, errors=errors), status=422 if errors else 200
+    )
     response.vary.add("HX-Request")
     return response
 
