@@ -137,4 +137,4 @@ def test_pages_are_cut_by_id_and_filters_are_checked(
     assert bad.status_code == 422
     assert set(bad.json["error"]["fields"]) == {"action", "since"}
     assert set(client.get("/api/v1/audit?page=2").json["error"]["fields"]) == {"page"}
-    assert client.get("/audit/?before=x").status_code == 400
+    assert client.get("/audit/?before=x").status_code == 422

@@ -94,7 +94,7 @@ def test_pages_count_and_search_by_subject_from_and_to_names(
         forget(app, ids)
 
 
-def test_bad_paging_and_search_input_is_a_clear_400(client: FlaskClient) -> None:
+def test_bad_paging_and_search_input_is_a_clear_422(client: FlaskClient) -> None:
     for query, text in (
         ("before=abc", "is not a page position"),
         ("q=" + "x" * 201, "at most 200 characters"),
@@ -102,7 +102,7 @@ def test_bad_paging_and_search_input_is_a_clear_400(client: FlaskClient) -> None
         ("q=" + "+".join("abcdefghi"), "at most 8 words"),
     ):
         answer = client.get(f"/outbox/?{query}")
-        assert answer.status_code == 400, query
+        assert answer.status_code == 422, query
         assert text in answer.get_data(as_text=True), query
 
 

@@ -20,7 +20,7 @@ def index():
         before=page_cursor(request.args, "before", errors),
         after=page_cursor(request.args, "after", errors),
     )
-    status = 400 if errors else 200
+    status = 422 if errors else 200
     return render_template(
         "auth/audit.html", found=found, errors=errors, page=page, actions=ACTIONS
     ), status

@@ -57,7 +57,7 @@ def index():
         "HX-History-Restore-Request"
     )
     template = "partials/outbox_list.html" if partial else "outbox.html"
-    response = Response(render_template(template, **context), status=400 if errors else 200)
+    response = Response(render_template(template, **context), status=422 if errors else 200)
     response.vary.add("HX-Request")
     return response
 
