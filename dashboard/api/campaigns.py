@@ -37,7 +37,7 @@ from dashboard.campaigns.upload import (
 from dashboard.errors import api_error, invalid_fields
 from dashboard.extensions import db
 from dashboard.models import Campaign, IdempotencyKey, find_template
-from dashboard.reporting.paging import page_cursor
+from dashboard.reporting.paging import page_cursor, whole_number
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.holds import pause_campaign
 from dashboard.sending.idempotency import (
@@ -162,8 +162,8 @@ def _page_size(raw: str | None, errors: dict[str, str]) -> int:
     if raw is None or not raw.strip():
         return PAGE_SIZE
     raw = raw.strip()
-    if raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= MAX_PAGE_SIZE:
-        return int(raw)
+    if (size := whole_number(raw, MAX_PAGE_SIZE)) is not None and size >= 1:
+        return size
     errors["limit"] = _(
         "'%(value)s' is not a page size: give a whole number from 1 to %(most)s",
         value=raw[:40],

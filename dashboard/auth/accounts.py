@@ -16,6 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from dashboard.auth.roles import ADMIN, ROLES, SENDER
 from dashboard.extensions import db
 from dashboard.models import User, record_event, utcnow
+from dashboard.reporting.paging import LARGEST_ID, whole_number
 
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256
@@ -205,12 +206,14 @@ def end_sessions(user: User, *, commit: bool = True, action: str = "sessions-end
 
 def user_for_session(session_id: str) -> User | None:
     """The active user of a session's `id:generation`, or None if that session has ended."""
-    user_id, separator, generation = (session_id or "").partition(":")
-    if not separator or not user_id.isdigit() or not generation.isdigit():
+    user_text, separator, generation_text = (session_id or "").partition(":")
+    user_id = whole_number(user_text, LARGEST_ID)
+    generation = whole_number(generation_text, LARGEST_ID)
+    if not separator or user_id is None or generation is None:
         return None  # a session from before generations existed: sign in again
     # Read afresh: a session may have been ended by another process since this one last saw it.
-    user = db.session.get(User, int(user_id), populate_existing=True)
-    if user is None or not user.is_active or user.session_generation != int(generation):
+    user = db.session.get(User, user_id, populate_existing=True)
+    if user is None or not user.is_active or user.session_generation != generation:
         return None
     return user
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import contains_eager, load_only, selectinload
 
 from dashboard.extensions import db
 from dashboard.models import Campaign, Message, MessageStatus
+from dashboard.reporting.paging import whole_number
 from dashboard.sending import moments
 from dashboard.sending.schedule import as_stored
 
@@ -100,8 +101,8 @@ class HistoryFilter:
             raw = (args.get(name) or "").strip().lstrip("#")
             if not raw:
                 continue
-            if raw.isdigit() and len(raw) <= 9:
-                values[name] = int(raw)
+            if (number := whole_number(raw, 999_999_999)) is not None:
+                values[name] = number
             else:
                 errors[name] = label % {"value": raw[:40]}
         for name in ("since", "until"):
