@@ -140,6 +140,7 @@ def test_the_api_lists_a_senders_own_campaigns_newest_first_a_page_at_a_time(
         ("before=5&after=3", {"after"}),
         ("befor=5&limit=x", {"befor", "limit"}),
         ("after=9999999999&before=2147483648", {"before", "after"}),  # past any row id
+        ("before=&after=%20&limit=", {"before", "after", "limit"}),  # a value left out
     ],
 )
 def test_bad_paging_is_refused_with_every_problem_named(

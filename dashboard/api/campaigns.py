@@ -136,6 +136,9 @@ def list_campaigns():
     if before is not None and after is not None:
         errors["after"] = _("give before or after, not both")
     limit = _page_size(request.args.get("limit"), errors)
+    for name in LIST_PARAMETERS:  # `?limit=` is a client's missing value, not "the default"
+        if name in request.args and not request.args[name].strip():
+            errors[name] = _("is empty: give a whole number, or leave it out")
     for name in sorted(set(request.args) - set(LIST_PARAMETERS)):
         errors[name[:40]] = _(
             "is not a parameter here; use %(names)s", names=", ".join(LIST_PARAMETERS)
