@@ -70,7 +70,7 @@ def index():
         presets=list(PRESETS),
         statuses=status_choices(),
         MessageStatus=MessageStatus,
-    ), (400 if errors else 200)
+    ), (422 if errors else 200)
 
 
 @stats.get("/system")
