@@ -9,6 +9,8 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from dashboard.extensions import db
+
 log = logging.getLogger(__name__)
 
 _CODES = {
@@ -107,6 +109,12 @@ def init_error_pages(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
+        # A failed statement leaves the session unusable, and the error page reads the
+        # signed-in user through it: without this the page itself fails, as a bare 500.
+        try:
+            db.session.rollback()
+        except Exception:  # the connection itself is gone: the page needs no database
+            log.warning("could not roll back after the error", exc_info=True)
         message = _("Something went wrong on our side; the error has been logged.")
         if _is_api_request():
             return api_error(500, message)

@@ -18,6 +18,8 @@ from dashboard import create_app
 from dashboard.auth import VIEWER, requires
 from dashboard.auth.hardening import CONTENT_SECURITY_POLICY, InsecureConfiguration
 from dashboard.config import DEFAULT_SECRET_KEY
+from dashboard.extensions import db
+from dashboard.models import MessageTemplate
 from dashboard.ops.local_stack import process_env
 from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
 from tests.conftest import ROOT, AdminIdentity, AppFactory, app_config
@@ -105,6 +107,31 @@ def test_the_command_line_refuses_to_start_production_with_the_default_key(
         timeout=60,
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_a_failed_database_write_still_gets_the_error_page_in_the_readers_language(
+    stack_settings: dict[str, str], migrated_database: str, unique: str, make_app: AppFactory
+) -> None:
+    """A statement that fails leaves the session unusable; the error page reads the signed-in
+    user through it, and without a rollback first it failed too: a bare 500 in English."""
+    app = make_app(app_config(stack_settings))
+    app.test_client_class = FlaskClient
+
+    @app.get("/campaigns/broken-write")
+    @requires(VIEWER)
+    def broken_write():
+        db.session.add(MessageTemplate())  # no name, no subject: NOT NULL fails at the flush
+        db.session.flush()
+
+    person = make_user(app, f"broken-write-{unique}@example.com")
+    browser = app.test_client()
+    sign_in(browser, person.email, PASSWORD)
+    answer = browser.get("/campaigns/broken-write", headers={"Accept-Language": "vi"})
+    assert answer.status_code == 500
+    page = answer.get_data(as_text=True)
+    assert "Hệ thống gặp lỗi; lỗi đã được ghi lại." in page
+    assert person.email in page  # the page's header, read through the session again
+    assert browser.get("/campaigns/").status_code == 200
 
 
 def test_secrets_appear_in_no_page_no_api_answer_and_no_log_line(
