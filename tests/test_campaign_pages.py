@@ -16,7 +16,7 @@ from dashboard.campaigns.import_report import import_of
 from dashboard.campaigns.upload import CampaignContent
 from dashboard.extensions import db
 from dashboard.mail.addresses import Mailbox
-from dashboard.models import Campaign, CsvImport, ImportStatus
+from dashboard.models import Campaign, CsvImport, ImportStatus, MessageTemplate
 from tests.conftest import count_rows, wait_for_final, wait_until
 from tests.csv_campaign_helpers import csv_bytes, post_multipart
 from tests.smtp_server import ScriptedSMTPServer
@@ -277,3 +277,34 @@ def test_an_import_no_worker_took_can_be_started_again(
     wait_until(lambda: 'data-status="draft"' in live_part(client, campaign_id), what="import")
     with app.app_context():
         assert db.session.get(CsvImport, import_id).status == ImportStatus.READY
+
+
+def test_a_template_with_a_nul_or_a_control_character_is_refused_by_field_and_stores_nothing(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    """On PostgreSQL a NUL reached the INSERT (a 500); every field is checked, in Vietnamese."""
+    page = client.get("/templates/new").get_data(as_text=True)
+    before = count_rows(app, MessageTemplate)
+    refused = client.post(
+        "/templates/new",
+        headers={"Accept-Language": "vi"},
+        data={
+            "csrf_token": token_on(page),
+            "name": f"Mẫu\x00{unique}",
+            "subject": "Chào\x07 {{ name }}",
+            "text": "Thân gửi\x00",
+            "html": "<p>\x00</p>",
+        },
+    )
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert html.count("phải nằm trên một dòng") == 2  # the name (a NUL) and the subject (a BEL)
+    assert html.count("ký tự NUL") == 2  # the text and the HTML bodies
+    assert count_rows(app, MessageTemplate) == before
+    long_name = client.post(
+        "/templates/new",
+        data={"csrf_token": token_on(page), "name": "x" * 201, "subject": "s", "text": "t"},
+    )
+    assert long_name.status_code == 422
+    assert "at most 200 characters" in long_name.get_data(as_text=True)
+    assert count_rows(app, MessageTemplate) == before

@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, func, select
 
 from dashboard.extensions import db
@@ -64,13 +65,19 @@ class AuditFilter:
         errors: dict[str, str] = {}
         for name in ("actor", "target"):
             raw = (args.get(name) or "").strip()
-            if len(raw) > MAX_FILTER_CHARS or "\0" in raw:
-                errors[name] = f"at most {MAX_FILTER_CHARS} characters, no NUL"
+            if len(raw) > MAX_FILTER_CHARS:
+                errors[name] = _("at most %(count)s characters", count=MAX_FILTER_CHARS)
+            elif "\0" in raw:
+                errors[name] = _("may not contain a NUL character")
             elif raw:
                 values[name] = raw
         action = (args.get("action") or "").strip()
         if action and action not in ACTIONS:
-            errors["action"] = f"'{action[:40]}' is not an action; use one of {', '.join(ACTIONS)}"
+            errors["action"] = _(
+                "'%(value)s' is not an action; use one of %(actions)s",
+                value=action[:40],
+                actions=", ".join(ACTIONS),
+            )
         elif action:
             values["action"] = action
         for name in ("since", "until"):
@@ -80,7 +87,9 @@ class AuditFilter:
             try:
                 _moment(raw, end=name == "until")
             except ValueError:
-                errors[name] = f"'{raw[:40]}' is not a date like 2026-11-25 or 2026-11-25T10:30"
+                errors[name] = _(
+                    "'%(value)s' is not a date like 2026-11-25 or 2026-11-25T10:30", value=raw[:40]
+                )
             else:
                 values[name] = raw
         return cls(**values), errors

@@ -8,9 +8,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.extensions import db
+from dashboard.mail.headers import HeaderInjectionError, check_header_value
 from dashboard.mail.merge import BUILTIN_VARIABLES, TemplateProblem, check_merge, compile_merge
 from dashboard.models import MessageTemplate
 from dashboard.sending.requests import text_from_html
+from dashboard.sending.stored_texts import translated
+
+#: As long as the column holds (a longer name is refused, not cut).
+MAX_NAME_CHARS = 200
 
 
 class TemplateInputError(ValueError):
@@ -29,13 +34,20 @@ def save_template(
     name, subject = name.strip(), subject.strip()
     if not name:
         problems["name"] = _("a name is required")
+    elif len(name) > MAX_NAME_CHARS:
+        problems["name"] = _("at most %(count)s characters", count=MAX_NAME_CHARS)
+    elif problem := _not_one_line(name, _("the name")):
+        problems["name"] = problem
     if not subject:
         problems["subject"] = _("a subject is required")
-    elif "\n" in subject or "\r" in subject:
-        problems["subject"] = _("the subject must be a single line")
+    elif problem := _not_one_line(subject, _("the subject")):
+        problems["subject"] = problem
     html = html if html and html.strip() else None
     if not text.strip() and not html:
         problems["text"] = _("a text or an HTML body is required")
+    for field, body in (("text", text), ("html", html)):
+        if body and "\0" in body:  # an email may not carry one, and PostgreSQL refuses it
+            problems[field] = _("the body contains a NUL character, which an email may not carry")
     if not problems:
         try:
             merge = compile_merge(subject, text or text_from_html(html or ""), html)
@@ -47,15 +59,27 @@ def save_template(
     if problems:
         raise TemplateInputError(problems)
     template = template or MessageTemplate()
-    template.name, template.subject = name[:200], subject
+    template.name, template.subject = name, subject
     template.text_body, template.html_body = text or text_from_html(html or ""), html
     db.session.add(template)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise TemplateInputError({"name": f"a template called '{name}' exists already"}) from None
+        raise TemplateInputError(
+            {"name": _("a template called '%(name)s' exists already", name=name)}
+        ) from None
     return template
+
+
+def _not_one_line(value: str, field: str) -> str | None:
+    """Why `value` cannot be one line of a mail's header (a control character, a NUL, too
+    long), in the reader's language; None when it can."""
+    try:
+        check_header_value(value, field=field)
+    except HeaderInjectionError as error:
+        return translated(str(error))
+    return None
 
 
 def preview_template(template: MessageTemplate) -> tuple[dict[str, str | None], list[str]]:
