@@ -129,6 +129,25 @@ def test_a_vietnamese_name_column_names_the_recipient_whatever_its_accents(
     assert message.to_name == "Phạm Thị Lan"
 
 
+def test_a_name_with_a_control_character_past_the_sniffed_start_is_an_invalid_row(
+    client: FlaskClient, unique: str
+) -> None:
+    """The first 4 KB are sniffed for control characters (a file that has them is not a CSV);
+    past them, a name that would become the To header is checked row by row, so the row is
+    reported with its line before sending, not failed at the send."""
+    rows = [["email", "name"]] + [[f"p{i}-{unique}@example.vn", f"Người {i}"] for i in range(300)]
+    rows.append([f"bell-{unique}@example.vn", "Lê\x07Chi"])
+    rows.append([f"sep-{unique}@example.vn", "Phạm\u2028Bình"])  # a line separator: a space
+    body = imported(client, csv_bytes(rows))
+    assert (body["import"]["valid"], body["import"]["invalid"]) == (301, 1)
+    [problem] = body["invalid_rows"]
+    assert (problem["line"], problem["email"]) == (302, f"bell-{unique}@example.vn")
+    assert problem["reason"] == (
+        "the name must be a single line of text; it contains the control or line-separator "
+        "character U+0007"
+    )
+
+
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01" + bytes(range(256))
 
 

@@ -23,9 +23,9 @@ from dashboard.campaigns.csv_reading import CsvFormatError, CsvLayout, name_colu
 from dashboard.campaigns.xlsx_reading import XLSX_ENCODING, read_workbook_rows
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError
-from dashboard.mail.headers import has_bidi_control
+from dashboard.mail.headers import HeaderInjectionError, check_header_value, has_bidi_control
 from dashboard.mail.recipient_check import check_address
-from dashboard.mail.sentences import english
+from dashboard.mail.sentences import THE_NAME, english
 from dashboard.models import (
     CHUNK_BYTES,
     CsvChunk,
@@ -334,6 +334,11 @@ def _check_rows(
         name = " ".join(cells[name_index].split())[:200] if name_index is not None else ""
         if has_bidi_control(name):
             sink.add_problem(line, raw, ROW_BIDI_NAME)
+            continue
+        try:  # it becomes the To header's name: a control character would fail it at the send
+            check_header_value(name, field=THE_NAME)
+        except HeaderInjectionError as error:
+            sink.add_problem(line, raw, str(error))
             continue
         sink.add_row(address, name, data, empty_columns(cells) if "" in cells else ())
         if len(sink.rows) + len(sink.problems) >= ROWS_PER_COMMIT:
