@@ -256,7 +256,7 @@ def test_bad_ranges_are_refused_with_a_reason(client: FlaskClient) -> None:
     assert answer.status_code == 422
     assert set(answer.json["error"]["fields"]) == {"range", "unit"}
     page = client.get("/stats/?since=2020-13-01")
-    assert page.status_code == 400
+    assert page.status_code == 422
     assert "is not a date like 2026-11-25" in page.get_data(as_text=True)
     too_fine = client.get("/api/v1/stats?since=2020-01-01&until=2020-12-31&unit=hour")
     assert too_fine.status_code == 422
