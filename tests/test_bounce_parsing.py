@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dashboard.bounces.parsing import BounceKind, parse_report
 from dashboard.mail.verp import (
@@ -81,3 +83,34 @@ def test_a_reply_from_a_person_is_not_a_bounce() -> None:
         b"Subject: Re: Your December offer\r\n\r\nThanks, but no thanks. 550 reasons.\r\n"
     )
     assert parse_report(raw) is None
+
+
+@st.composite
+def damaged_reports(draw: st.DrawFn) -> bytes:
+    """A real system's report cut, spliced or with bytes changed, as mail can arrive."""
+    raw = bytearray(filled(draw(st.sampled_from(sorted(p.name for p in SAMPLES.glob("*.eml"))))))
+    for _ in range(draw(st.integers(0, 8))):
+        at = draw(st.integers(0, len(raw)))
+        edit = draw(st.sampled_from(["cut", "byte", "insert", "drop"]))
+        if edit == "cut":
+            raw = raw[:at]
+        elif edit == "byte" and at < len(raw):
+            raw[at] = draw(st.integers(0, 255))
+        elif edit == "insert":
+            raw[at:at] = draw(st.sampled_from([b"\r\n", b"--", b"\x00", b"Status: 5.1.1\r\n"]))
+        else:
+            del raw[at : at + draw(st.integers(1, 300))]
+    return bytes(raw)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(damaged_reports() | st.binary(max_size=500))
+def test_a_damaged_or_empty_message_is_a_report_or_none_never_an_error(raw: bytes) -> None:
+    """An exception here is a 451 to the sending server (retried for days) or an IMAP message
+    left unseen and read again at every poll; an empty message tripped a bounce detector."""
+    report = parse_report(raw)
+    assert report is None or report.kind in set(BounceKind)
+
+
+def test_an_empty_message_is_not_a_report() -> None:
+    assert parse_report(b"") is None

@@ -9,6 +9,7 @@ are ARF reports (RFC 5965, `report-type=feedback-report`). No Flask, no database
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -17,6 +18,8 @@ from email.utils import parseaddr
 from enum import StrEnum
 
 from flufl.bounce import all_failures
+
+log = logging.getLogger(__name__)
 
 # A report bigger than this is not read (a bounce that returns a large message whole).
 MAX_REPORT_BYTES = 2 * 1024 * 1024
@@ -162,7 +165,11 @@ def _first_text(message: MimeMessage) -> str:
 
 def _non_standard(message: MimeMessage) -> BounceReport | None:
     """The older formats (Exim's, Yahoo's, qmail's...), through flufl.bounce's detectors."""
-    temporary, permanent = all_failures(message)
+    try:
+        temporary, permanent = all_failures(message)
+    except Exception:  # a detector tripping on a damaged message (an empty one: IndexError)
+        log.info("no bounce detector could read a message; taken as not a report", exc_info=True)
+        return None
     addresses = permanent or temporary
     if not addresses:
         return None
