@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -51,6 +50,7 @@ from dashboard.sending.schedule import display_zone, parse_local, to_display
 from dashboard.sending.submission import default_sender
 from dashboard.web.forms import ActionForm, CsvCampaignForm
 from dashboard.web.html_preview import html_preview
+from dashboard.web.list_answers import list_answer, wants_list_only
 
 campaigns = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -157,15 +157,8 @@ def index():
     before = page_cursor(request.args, "before", errors)
     after = page_cursor(request.args, "after", errors)
     page = campaign_page(owner_id=owner_scope(current_user), before=before, after=after)
-    partial = request.headers.get("HX-Request") and not request.headers.get(
-        "HX-History-Restore-Request"
-    )
-    template = "partials/campaign_list.html" if partial else "campaigns.html"
-    response = Response(
-        render_template(template, page=page, errors=errors), status=422 if errors else 200
-    )
-    response.vary.add("HX-Request")
-    return response
+    template = "partials/campaign_list.html" if wants_list_only() else "campaigns.html"
+    return list_answer(render_template(template, page=page, errors=errors), errors)
 
 
 @campaigns.get("/<int:campaign_id>")

@@ -33,6 +33,7 @@ from dashboard.ops.caught_mail import (
 from dashboard.reporting.paging import page_cursor
 from dashboard.web.forms import ActionForm
 from dashboard.web.html_preview import html_preview
+from dashboard.web.list_answers import list_answer, wants_list_only
 
 outbox = Blueprint("outbox", __name__, url_prefix="/outbox")
 
@@ -53,13 +54,8 @@ def index():
     after = page_cursor(request.args, "after", errors)
     page = caught_page(search, before=before, after=after)
     context = {"page": page, "search": search, "errors": errors, "action_form": ActionForm()}
-    partial = request.headers.get("HX-Request") and not request.headers.get(
-        "HX-History-Restore-Request"
-    )
-    template = "partials/outbox_list.html" if partial else "outbox.html"
-    response = Response(render_template(template, **context), status=422 if errors else 200)
-    response.vary.add("HX-Request")
-    return response
+    template = "partials/outbox_list.html" if wants_list_only() else "outbox.html"
+    return list_answer(render_template(template, **context), errors)
 
 
 def _found(mail_id: int):

@@ -41,6 +41,7 @@ from dashboard.reporting.message_view import html_preview_of, render_message
 from dashboard.reporting.paging import page_cursor
 from dashboard.sending.schedule import display_zone
 from dashboard.web.html_preview import html_preview
+from dashboard.web.list_answers import list_answer, wants_list_only
 
 history = Blueprint("history", __name__, url_prefix="/history")
 
@@ -55,20 +56,14 @@ def index():
     after = page_cursor(request.args, "after", errors)
     page = history_page(found, before=before, after=after)
     context = {"found": found, "errors": errors, "page": page}
-    partial = request.headers.get("HX-Request") and not request.headers.get(
-        "HX-History-Restore-Request"
-    )
-    if partial:
+    if wants_list_only():
         html = render_template("partials/history_table.html", oob_field_errors=True, **context)
     else:
         campaigns = campaign_choices(owner_id=owner_scope(current_user))
         html = render_template(
             "history.html", statuses=status_choices(), campaigns=campaigns, **context
         )
-    # 422, which htmx is configured to swap: the list and the words beside the fields show.
-    response = Response(html, status=422 if errors else 200)
-    response.vary.add("HX-Request")
-    return response
+    return list_answer(html, errors)
 
 
 @history.get("/export.csv")
