@@ -11,7 +11,7 @@ from dashboard.extensions import db
 from dashboard.mail.headers import HeaderInjectionError, check_header_value
 from dashboard.mail.merge import BUILTIN_VARIABLES, TemplateProblem, check_merge, compile_merge
 from dashboard.models import MessageTemplate
-from dashboard.sending.requests import text_from_html
+from dashboard.sending.requests import body_nul_problem, text_from_html
 from dashboard.sending.stored_texts import translated
 
 #: As long as the column holds (a longer name is refused, not cut).
@@ -46,8 +46,8 @@ def save_template(
     if not text.strip() and not html:
         problems["text"] = _("a text or an HTML body is required")
     for field, body in (("text", text), ("html", html)):
-        if body and "\0" in body:  # an email may not carry one, and PostgreSQL refuses it
-            problems[field] = _("the body contains a NUL character, which an email may not carry")
+        if problem := body_nul_problem(body):
+            problems[field] = problem
     if not problems:
         try:
             merge = compile_merge(subject, text or text_from_html(html or ""), html)

@@ -174,10 +174,8 @@ class EmailContent(BaseModel):
     @field_validator("text", "html")
     @classmethod
     def _body_has_no_nul(cls, value: str | None) -> str | None:
-        # A message's text may not hold a NUL (RFC 5322 2.3) and PostgreSQL refuses one in text:
-        # refuse it here, naming the field, rather than fail at the INSERT on one engine only.
-        if value is not None and "\0" in value:
-            raise ValueError(_("the body contains a NUL character, which an email may not carry"))
+        if problem := body_nul_problem(value):
+            raise ValueError(problem)
         return value
 
     # The recipients and the sender are checked as fields, so their problems come in the same
@@ -319,6 +317,15 @@ class EmailRequest(EmailContent, ScheduledSend):
     @property
     def files(self) -> list[AttachmentFile]:
         return list(self._files)
+
+
+def body_nul_problem(body: str | None) -> str | None:
+    """Why `body` cannot be a message's text, if it holds a NUL: a message may not (RFC 5322
+    2.3) and PostgreSQL refuses one in text, so it is refused by field rather than failing at
+    the INSERT on one engine only."""
+    if body is not None and "\0" in body:
+        return _("the body contains a NUL character, which an email may not carry")
+    return None
 
 
 def check_attachments(files: list[AttachmentFile], limit: int | None) -> None:
