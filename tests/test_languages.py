@@ -4,6 +4,7 @@ times in the person's own zone with its name."""
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import sys
@@ -386,3 +387,61 @@ def test_every_text_of_flask_s_own_commands_has_its_translation(
     shown += [str(c.help) for c in (migrations, *migrations.commands.values())]
     shown += [str(english_help(p)) for p in migrations.params if english_help(p)]
     assert {" ".join(text.split()) for text in shown} <= set(LIBRARY_WORDS)
+
+
+def _field_error(page: str) -> str:
+    """The text of the first field error on a form page."""
+    found = re.search(r'<p class="error" role="alert">(.*?)</p>', page, re.DOTALL)
+    assert found, page[:3000]
+    return found.group(1).strip()
+
+
+def test_a_control_character_is_refused_in_the_reader_s_language_on_every_form(
+    app: Flask, unique: str
+) -> None:
+    """The header check's refusal, which the mail layer writes in English, is said in
+    Vietnamese wherever a person meets it: a token's name, a webhook's description, a CSV
+    campaign's subject, an attachment's file name."""
+    client, _ = signed_in(app, unique)
+    client.environ_base.update(HTTP_ACCEPT_LANGUAGE=VIETNAMESE["Accept-Language"])
+    token = client.post(
+        "/tokens", data={"csrf_token": form_csrf(client, "/tokens"), "name": "máy\x07in"}
+    )
+    assert token.status_code == 422
+    refusal = _field_error(token.get_data(as_text=True))
+    assert is_vietnamese(refusal) and "must be" not in refusal, refusal
+    webhook = client.post(
+        "/webhooks/",
+        data={
+            "csrf_token": form_csrf(client, "/webhooks/"),
+            "url": "https://hooks.example.com/in",
+            "description": "hệ thống\x00kế toán",
+            "events": ["sent"],
+        },
+    )
+    assert webhook.status_code == 422
+    refusal = _field_error(webhook.get_data(as_text=True))
+    assert is_vietnamese(refusal) and "must be" not in refusal, refusal
+    api = FlaskClient(app, app.response_class)
+    api.environ_base.update(
+        HTTP_ACCEPT_LANGUAGE=VIETNAMESE["Accept-Language"],
+        HTTP_AUTHORIZATION=f"Bearer {make_user(app, f'lang-api-{unique}@example.com').token}",
+    )
+    campaign = upload(api, b"email\r\nan@example.com\r\n", subject="Tin\x07 mới")
+    assert campaign.status_code == 422, campaign.get_data(as_text=True)
+    refusal = campaign.json["error"]["fields"]["subject"]
+    assert is_vietnamese(refusal) and "must be" not in refusal, refusal
+    compose = client.post(
+        "/",
+        data={
+            "csrf_token": form_csrf(client, "/"),
+            "to": "an@example.com",
+            "subject": "Hoá đơn",
+            "text": "Xin chào",
+            "attachments": (io.BytesIO(b"x"), "hoa-don\u202etxt.exe"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert compose.status_code == 422
+    refusal = _field_error(compose.get_data(as_text=True))
+    assert is_vietnamese(refusal) and "contains the bidirectional" not in refusal, refusal

@@ -25,8 +25,8 @@ from sqlalchemy import bindparam, event, inspect, select, update
 from dashboard.auth.accounts import AccountError
 from dashboard.database import detached_row
 from dashboard.extensions import db
-from dashboard.mail.headers import HeaderInjectionError, check_header_value
 from dashboard.models import ApiToken, User, record_event, utcnow
+from dashboard.sending.requests import one_line_problem
 
 TOKEN_PREFIX = "edt_"
 MAX_NAME_CHARS = 100
@@ -93,10 +93,8 @@ def create_token(user: User, name: str) -> NewToken:
     name = (name or "").strip()
     if not name:
         raise AccountError("name", _("give the token a name, e.g. the program that will use it"))
-    try:
-        check_header_value(name, field="the name")
-    except HeaderInjectionError as error:
-        raise AccountError("name", str(error)) from None
+    if problem := one_line_problem(name, _("the name")):
+        raise AccountError("name", problem)
     if len(name) > MAX_NAME_CHARS:
         raise AccountError(
             "name", _("the name may be at most %(count)s characters long", count=MAX_NAME_CHARS)

@@ -10,11 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dashboard.campaigns.upload import CampaignContent, CampaignInputError
 from dashboard.mail.addresses import AddressError, parse_mailbox
-from dashboard.mail.headers import HeaderInjectionError, check_header_value
 from dashboard.models import MessageTemplate
 from dashboard.sending.accounts.registry import AccountProblems, resolve_route
 from dashboard.sending.field_errors import field_errors
-from dashboard.sending.requests import text_from_html
+from dashboard.sending.requests import one_line_problem, text_from_html
 from dashboard.sending.submission import default_sender
 
 
@@ -69,11 +68,8 @@ def campaign_content(
     problems: dict[str, str] = {}
     if not subject:
         problems["subject"] = _("a subject is required")
-    else:
-        try:
-            check_header_value(subject, field="the subject")
-        except HeaderInjectionError as error:
-            problems["subject"] = str(error)
+    elif problem := one_line_problem(subject, _("the subject")):
+        problems["subject"] = problem
     for name, body in (("text", text), ("html", html)):
         if body is not None and len(body.encode("utf-8", "surrogatepass")) > max_body_bytes:
             problems[name] = _(

@@ -8,11 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.extensions import db
-from dashboard.mail.headers import HeaderInjectionError, check_header_value
 from dashboard.mail.merge import BUILTIN_VARIABLES, TemplateProblem, check_merge, compile_merge
 from dashboard.models import MessageTemplate
-from dashboard.sending.requests import body_nul_problem, text_from_html
-from dashboard.sending.stored_texts import translated
+from dashboard.sending.requests import body_nul_problem, one_line_problem, text_from_html
 
 #: As long as the column holds (a longer name is refused, not cut).
 MAX_NAME_CHARS = 200
@@ -36,11 +34,11 @@ def save_template(
         problems["name"] = _("a name is required")
     elif len(name) > MAX_NAME_CHARS:
         problems["name"] = _("at most %(count)s characters", count=MAX_NAME_CHARS)
-    elif problem := _not_one_line(name, _("the name")):
+    elif problem := one_line_problem(name, _("the name")):
         problems["name"] = problem
     if not subject:
         problems["subject"] = _("a subject is required")
-    elif problem := _not_one_line(subject, _("the subject")):
+    elif problem := one_line_problem(subject, _("the subject")):
         problems["subject"] = problem
     html = html if html and html.strip() else None
     if not text.strip() and not html:
@@ -70,16 +68,6 @@ def save_template(
             {"name": _("a template called '%(name)s' exists already", name=name)}
         ) from None
     return template
-
-
-def _not_one_line(value: str, field: str) -> str | None:
-    """Why `value` cannot be one line of a mail's header (a control character, a NUL, too
-    long), in the reader's language; None when it can."""
-    try:
-        check_header_value(value, field=field)
-    except HeaderInjectionError as error:
-        return translated(str(error))
-    return None
 
 
 def preview_template(template: MessageTemplate) -> tuple[dict[str, str | None], list[str]]:

@@ -43,6 +43,7 @@ from dashboard.mail.headers import (
 )
 from dashboard.sending.field_errors import field_error
 from dashboard.sending.schedule import check_send_at, parse_with_offset
+from dashboard.sending.stored_texts import translated
 
 MB = 1024 * 1024
 
@@ -250,12 +251,9 @@ class AttachmentIn(BaseModel):
     @field_validator("filename")
     @classmethod
     def _filename_shows_as_it_is(cls, value: str) -> str:
-        try:
-            return check_no_bidi_controls(
-                value, field=_("the file name '%(name)s'", name=value[:60])
-            )
-        except BidiControlError as error:
-            raise ValueError(str(error)) from None
+        if problem := file_name_problem(value):
+            raise ValueError(problem)
+        return value
 
     def to_file(self) -> AttachmentFile:
         try:
@@ -317,6 +315,26 @@ class EmailRequest(EmailContent, ScheduledSend):
     @property
     def files(self) -> list[AttachmentFile]:
         return list(self._files)
+
+
+def one_line_problem(value: str, field: str) -> str | None:
+    """Why `value` cannot be one line of a mail's header (a control character, a NUL, too
+    long), in the reader's language, `field` naming it; None when it can."""
+    try:
+        check_header_value(value, field=field)
+    except HeaderInjectionError as error:
+        return translated(str(error))
+    return None
+
+
+def file_name_problem(filename: str) -> str | None:
+    """Why `filename` cannot name an attachment as given (a bidirectional control character
+    would show it as another name), in the reader's language; None when it can."""
+    try:
+        check_no_bidi_controls(filename, field=_("the file name '%(name)s'", name=filename[:60]))
+    except BidiControlError as error:
+        return translated(str(error))
+    return None
 
 
 def body_nul_problem(body: str | None) -> str | None:

@@ -13,7 +13,6 @@ from werkzeug.datastructures import FileStorage
 from dashboard.auth import SENDER, requires
 from dashboard.campaigns.empty_fields import EmptyField, blank_merge_fields
 from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_filename
-from dashboard.mail.headers import BidiControlError, check_no_bidi_controls
 from dashboard.mail.merge import (
     BUILTIN_VARIABLES,
     TemplateProblem,
@@ -23,7 +22,12 @@ from dashboard.mail.merge import (
 )
 from dashboard.models import find_template
 from dashboard.sending.field_errors import FieldError, field_errors
-from dashboard.sending.requests import EmailContent, check_attachments, limits_context
+from dashboard.sending.requests import (
+    EmailContent,
+    check_attachments,
+    file_name_problem,
+    limits_context,
+)
 from dashboard.sending.schedule import check_send_at, display_zone, parse_local
 from dashboard.sending.submission import default_sender, submit_email
 from dashboard.web.forms import ComposeForm
@@ -48,10 +52,8 @@ def files_from_uploads(uploads: list[FileStorage]) -> list[AttachmentFile]:
     files = []
     for upload in uploads:
         if upload and upload.filename:
-            try:
-                check_no_bidi_controls(upload.filename, field=f"the file name '{upload.filename}'")
-            except BidiControlError as error:
-                raise FieldError("attachments", str(error)) from None
+            if problem := file_name_problem(upload.filename):
+                raise FieldError("attachments", problem)
             name = safe_filename(upload.filename)
             files.append(
                 AttachmentFile(name, guess_content_type(name, upload.mimetype), upload.read())

@@ -87,8 +87,10 @@ def _checked(
         description = description.strip()
         try:
             check_header_value(description, field="the description")
-        except HeaderInjectionError as error:
-            errors["description"] = str(error)
+        except HeaderInjectionError:
+            errors["description"] = _(
+                "the description must be a single line, without control characters"
+            )
         if len(description) > MAX_DESCRIPTION_CHARS:
             errors["description"] = _("at most %(n)s characters", n=MAX_DESCRIPTION_CHARS)
         values["description"] = description
