@@ -396,12 +396,12 @@ def _field_error(page: str) -> str:
     return found.group(1).strip()
 
 
-def test_a_control_character_is_refused_in_the_reader_s_language_on_every_form(
+def test_the_mail_layer_s_refusals_are_said_in_the_reader_s_language_on_every_form(
     app: Flask, unique: str
 ) -> None:
     """The header check's refusal, which the mail layer writes in English, is said in
     Vietnamese wherever a person meets it: a token's name, a webhook's description, a CSV
-    campaign's subject, an attachment's file name."""
+    campaign's subject and sender, a new user's address, an attachment's file name."""
     client, _ = signed_in(app, unique)
     client.environ_base.update(HTTP_ACCEPT_LANGUAGE=VIETNAMESE["Accept-Language"])
     token = client.post(
@@ -431,6 +431,22 @@ def test_a_control_character_is_refused_in_the_reader_s_language_on_every_form(
     assert campaign.status_code == 422, campaign.get_data(as_text=True)
     refusal = campaign.json["error"]["fields"]["subject"]
     assert is_vietnamese(refusal) and "must be" not in refusal, refusal
+    sender = upload(api, b"email\r\nan@example.com\r\n", **{"from": "phong kinh doanh"})
+    assert sender.status_code == 422, sender.get_data(as_text=True)
+    refusal = sender.json["error"]["fields"]["from"]
+    assert is_vietnamese(refusal) and "@-sign" not in refusal, refusal
+    person = client.post(
+        "/users",
+        data={
+            "csrf_token": form_csrf(client, "/users"),
+            "email": "an..nguyen@example.com",
+            "password": PASSWORD,
+            "role": "sender",
+        },
+    )
+    assert person.status_code == 422
+    refusal = _field_error(person.get_data(as_text=True))
+    assert is_vietnamese(refusal) and "period" not in refusal, refusal
     compose = client.post(
         "/",
         data={
@@ -445,3 +461,79 @@ def test_a_control_character_is_refused_in_the_reader_s_language_on_every_form(
     assert compose.status_code == 422
     refusal = _field_error(compose.get_data(as_text=True))
     assert is_vietnamese(refusal) and "contains the bidirectional" not in refusal, refusal
+
+
+def _field_errors(page: str) -> list[str]:
+    return [m.strip() for m in re.findall(r'<p class="error" role="alert">(.*?)</p>', page, re.S)]
+
+
+def test_the_sending_accounts_refusals_are_said_in_the_reader_s_language(
+    app: Flask, unique: str
+) -> None:
+    """Every problem of the Sending accounts form and of the pool form, and a submission naming
+    an account that does not exist, in Vietnamese."""
+    client, _ = signed_in(app, unique)
+    client.environ_base.update(HTTP_ACCEPT_LANGUAGE=VIETNAMESE["Accept-Language"])
+    account = client.post(
+        "/accounts/",
+        data={
+            "csrf_token": form_csrf(client, "/accounts/"),
+            "name": "tên sai!",
+            "host": "smtp example",
+            "port": "587",
+            "tls_mode": "starttls",
+            "auth": "xoauth2",
+            "username": "",
+            "oauth_token_url": "ftp://x",
+            "from_allowed": "không phải địa chỉ",
+            "per_second": "0",
+            "per_day": "0",
+        },
+    )
+    assert account.status_code == 422
+    refusals = _field_errors(account.get_data(as_text=True))
+    assert len(refusals) == 4, refusals  # name, host, token endpoint, allowed senders
+    for refusal in refusals:
+        assert is_vietnamese(refusal), refusal
+    xoauth2 = client.post(
+        "/accounts/",
+        data={
+            "csrf_token": form_csrf(client, "/accounts/"),
+            "name": f"gmail-{unique}",
+            "host": "smtp.gmail.com",
+            "port": "587",
+            "tls_mode": "starttls",
+            "auth": "xoauth2",
+            "oauth_token_url": "https://oauth2.googleapis.com/token",
+            "per_second": "0",
+            "per_day": "0",
+        },
+    )
+    assert xoauth2.status_code == 422
+    refusals = _field_errors(xoauth2.get_data(as_text=True))
+    assert len(refusals) == 4, refusals  # user name, client id, client secret, refresh token
+    for refusal in refusals:
+        assert is_vietnamese(refusal), refusal
+    pool = client.post(
+        "/accounts/pools",
+        data={
+            "csrf_token": form_csrf(client, "/accounts/"),
+            "pool-name": f"pool-{unique}",
+            "pool-accounts": f"khong-co-{unique}",
+        },
+    )
+    assert pool.status_code == 422
+    (refusal,) = _field_errors(pool.get_data(as_text=True))
+    assert is_vietnamese(refusal) and f"khong-co-{unique}" in refusal, refusal
+    api = FlaskClient(app, app.response_class)
+    email = api.post(
+        "/api/v1/emails",
+        json={"to": "an@example.com", "subject": "Chào", "text": "x", "account": "khong-co"},
+        headers={
+            **VIETNAMESE,
+            "Authorization": f"Bearer {make_user(app, f'lang-acc-{unique}@example.com').token}",
+        },
+    )
+    assert email.status_code == 422
+    refusal = email.json["error"]["fields"]["account"]
+    assert is_vietnamese(refusal) and "khong-co" in refusal, refusal

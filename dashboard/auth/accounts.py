@@ -17,6 +17,7 @@ from dashboard.auth.roles import ADMIN, ROLES, SENDER
 from dashboard.extensions import db
 from dashboard.models import User, record_event, utcnow
 from dashboard.reporting.paging import LARGEST_ID, whole_number
+from dashboard.sending.stored_texts import translated
 
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256
@@ -44,7 +45,7 @@ def normalise_email(email: str) -> str:
         valid = validate_email(email, check_deliverability=False)
     except EmailNotValidError as error:
         raise AccountError(
-            "email", _("that is not a valid email address: %(error)s", error=str(error))
+            "email", _("that is not a valid email address: %(error)s", error=translated(str(error)))
         ) from None
     return valid.normalized.lower()
 

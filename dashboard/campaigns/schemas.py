@@ -14,6 +14,7 @@ from dashboard.models import MessageTemplate
 from dashboard.sending.accounts.registry import AccountProblems, resolve_route
 from dashboard.sending.field_errors import field_errors
 from dashboard.sending.requests import one_line_problem, text_from_html
+from dashboard.sending.stored_texts import translated
 from dashboard.sending.submission import default_sender
 
 
@@ -85,7 +86,7 @@ def campaign_content(
         try:
             sender = parse_mailbox(fields.from_)
         except AddressError as error:
-            problems["from"] = str(error)
+            problems["from"] = translated(str(error))
     account_id = pool_id = None
     if "from" not in problems:
         try:

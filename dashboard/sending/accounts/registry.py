@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from dashboard.database import transaction
@@ -104,7 +105,7 @@ def save_account(
     field's problem at once."""
     problems: dict[str, str] = {}
     if _name_taken(data.name, account_id=existing.id if existing else None):
-        problems["name"] = "an account or a pool already has this name"
+        problems["name"] = _("an account or a pool already has this name")
     secrets: dict[str, str] = {}
     try:
         secrets = _secrets(config, data, existing)
@@ -112,15 +113,15 @@ def save_account(
         problems["password" if data.auth == "password" else "oauth_refresh_token"] = str(error)
     if data.auth == "xoauth2":
         if not data.username:
-            problems["username"] = "XOAUTH2 logs in as a user: give the account's address"
+            problems["username"] = _("XOAUTH2 logs in as a user: give the account's address")
         if not data.oauth_client_id:
-            problems["oauth_client_id"] = "XOAUTH2 needs the OAuth client's id"
+            problems["oauth_client_id"] = _("XOAUTH2 needs the OAuth client's id")
         if not secrets.get("client_secret") and "oauth_refresh_token" not in problems:
-            problems["oauth_client_secret"] = "XOAUTH2 needs the OAuth client's secret"
+            problems["oauth_client_secret"] = _("XOAUTH2 needs the OAuth client's secret")
         if not secrets.get("refresh_token") and "oauth_refresh_token" not in problems:
-            problems["oauth_refresh_token"] = "XOAUTH2 needs a refresh token"
+            problems["oauth_refresh_token"] = _("XOAUTH2 needs a refresh token")
     elif secrets.get("password") and not data.username:
-        problems["username"] = "a password needs a user name"
+        problems["username"] = _("a password needs a user name")
     sealed = ""
     if not problems:
         try:
@@ -162,13 +163,13 @@ def _in_use(*, account_id: int | None = None, pool_id: int | None = None) -> str
             .limit(1)
         )
         if pool:
-            return f"the pool {pool} sends through it: take it out of the pool first"
+            return _("the pool %(pool)s sends through it: take it out of the pool first", pool=pool)
     column = Campaign.account_id if account_id is not None else Campaign.pool_id
     campaign = db.session.scalar(
         select(Campaign.id).where(column == (account_id or pool_id)).limit(1)
     )
     if campaign is not None:
-        return f"campaign {campaign} was sent through it; it stays for their history"
+        return _("campaign %(id)s was sent through it; it stays for their history", id=campaign)
     return None
 
 
@@ -186,7 +187,7 @@ def save_pool(data: PoolIn, existing: AccountPool | None = None) -> AccountPool:
     """Add a pool (or change `existing`) of the named accounts, in the order given."""
     problems: dict[str, str] = {}
     if _name_taken(data.name, pool_id=existing.id if existing else None):
-        problems["name"] = "an account or a pool already has this name"
+        problems["name"] = _("an account or a pool already has this name")
     names = list(dict.fromkeys(name.strip() for name in data.accounts if name.strip()))
     found = {
         a.name: a
@@ -194,9 +195,9 @@ def save_pool(data: PoolIn, existing: AccountPool | None = None) -> AccountPool:
     }
     unknown = [name for name in names if name not in found]
     if unknown:
-        problems["accounts"] = "no account is called " + ", ".join(unknown)
+        problems["accounts"] = _("no account is called %(names)s", names=", ".join(unknown))
     elif not names:
-        problems["accounts"] = "a pool needs at least one account"
+        problems["accounts"] = _("a pool needs at least one account")
     if problems:
         raise AccountProblems(problems)
     pool = existing or AccountPool()
@@ -234,14 +235,31 @@ def resolve_route(name: str | None, from_address: str) -> tuple[int | None, int 
     account = db.session.scalar(select(SendingAccount).where(SendingAccount.name == name))
     if account is not None:
         if not sender_allowed(account.from_patterns, from_address):
-            raise AccountProblems({"account": f"the account {name} may not send as {from_address}"})
+            raise AccountProblems(
+                {
+                    "account": _(
+                        "the account %(name)s may not send as %(sender)s",
+                        name=name,
+                        sender=from_address,
+                    )
+                }
+            )
         return account.id, None
     pool = db.session.scalar(select(AccountPool).where(AccountPool.name == name))
     if pool is None:
-        raise AccountProblems({"account": f"no sending account or pool is called {name}"})
+        raise AccountProblems(
+            {"account": _("no sending account or pool is called %(name)s", name=name)}
+        )
     refusing = [a.name for a in pool.accounts if not sender_allowed(a.from_patterns, from_address)]
     if refusing:
         raise AccountProblems(
-            {"account": f"in the pool {name}, {', '.join(refusing)} may not send as {from_address}"}
+            {
+                "account": _(
+                    "in the pool %(name)s, %(accounts)s may not send as %(sender)s",
+                    name=name,
+                    accounts=", ".join(refusing),
+                    sender=from_address,
+                )
+            }
         )
     return None, pool.id

@@ -7,6 +7,7 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
+from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dashboard.mail.addresses import AddressError, parse_mailbox
@@ -18,7 +19,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 def _name(value: str) -> str:
     value = value.strip()
     if not NAME.match(value):
-        raise ValueError("1 to 64 letters, digits, dots, dashes or underscores")
+        raise ValueError(_("1 to 64 letters, digits, dots, dashes or underscores"))
     return value
 
 
@@ -64,14 +65,14 @@ class AccountIn(BaseModel):
     def _host(cls, value: str) -> str:
         value = value.strip()
         if not re.match(r"^[A-Za-z0-9.:\[\]-]+$", value):
-            raise ValueError("a host name or an IP address")
+            raise ValueError(_("a host name or an IP address"))
         return value
 
     @field_validator("username", "oauth_client_id")
     @classmethod
     def _one_line(cls, value: str) -> str:
         if any(c in value for c in "\r\n\0"):
-            raise ValueError("one line")
+            raise ValueError(_("one line"))
         return value.strip()
 
     @field_validator("oauth_token_url")
@@ -79,7 +80,7 @@ class AccountIn(BaseModel):
     def _url(cls, value: str) -> str:
         parts = urlsplit(value.strip())
         if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError("an http(s) URL")
+            raise ValueError(_("an http(s) URL"))
         return value.strip()
 
     @field_validator("from_allowed")
@@ -93,7 +94,9 @@ class AccountIn(BaseModel):
             try:
                 parse_mailbox(("x" + value) if value.startswith("@") else value)
             except AddressError:
-                raise ValueError(f"{value!r} is neither an address nor @domain") from None
+                raise ValueError(
+                    _("'%(value)s' is neither an address nor @domain", value=value)
+                ) from None
             patterns.append(value)
         return list(dict.fromkeys(patterns))
 
