@@ -12,34 +12,10 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, func, select
 
 from dashboard.extensions import db
-from dashboard.models import AuditEvent
+from dashboard.models import ACTIONS, AuditEvent
 
 PAGE_SIZE = 50
 MAX_FILTER_CHARS = 200
-# Every action the services record (dashboard/models/audit.py's callers).
-ACTIONS = (
-    "sign-in",
-    "sign-in-failed",
-    "sign-out",
-    "sessions-ended",
-    "password-changed",
-    "password-set",
-    "user-created",
-    "user-disabled",
-    "user-enabled",
-    "role-changed",
-    "token-created",
-    "token-revoked",
-    "sent",
-    "scheduled",
-    "rescheduled",
-    "paused",
-    "resumed",
-    "cancelled",
-    "retried",
-    "suppressed",
-    "unsuppressed",
-)
 
 
 def _moment(raw: str, *, end: bool) -> datetime:

@@ -6,7 +6,7 @@ May import: `dashboard.extensions` only. Everything else in the app may import t
 """
 
 from dashboard.models.accounts import ApiToken, User
-from dashboard.models.audit import AuditEvent, event_values, record_event
+from dashboard.models.audit import ACTIONS, AuditEvent, event_values, record_event
 from dashboard.models.base import MAX_DATABASE_ID, utcnow
 from dashboard.models.bounces import BounceReceipt
 from dashboard.models.bulk import (
@@ -50,6 +50,7 @@ from dashboard.models.webhooks import (
 )
 
 __all__ = [
+    "ACTIONS",
     "CANCELLABLE_STATUSES",
     "CHUNK_BYTES",
     "CLAIMABLE_STATUSES",

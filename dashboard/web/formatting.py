@@ -81,6 +81,18 @@ _WORDS = {
     "retried": _l("retried"),
     "suppressed": _l("suppressed"),
     "unsuppressed": _l("unsuppressed"),
+    "account-added": _l("sending account added"),
+    "account-changed": _l("sending account changed"),
+    "account-removed": _l("sending account removed"),
+    "pool-added": _l("account pool added"),
+    "pool-changed": _l("account pool changed"),
+    "pool-removed": _l("account pool removed"),
+    "webhook-created": _l("webhook added"),
+    "webhook-enabled": _l("webhook enabled"),
+    "webhook-disabled": _l("webhook disabled"),
+    "webhook-deleted": _l("webhook deleted"),
+    "webhook-replayed": _l("webhook events sent again"),
+    "draft-deleted": _l("draft deleted"),
 }
 
 
