@@ -99,7 +99,9 @@ def create_campaign():
         if data.get("template_id"):
             template = find_template(data["template_id"])
             if template is None:
-                raise CampaignInputError({"template_id": "there is no saved template with this id"})
+                raise CampaignInputError(
+                    {"template_id": _("there is no saved template with this id")}
+                )
         content = campaign_content(
             data, template=template, max_body_bytes=current_app.config["MAX_BODY_BYTES"]
         )

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from dashboard.campaigns.import_report import import_of
@@ -40,12 +41,12 @@ def confirm_campaign(campaign: Campaign, send_at: datetime | None = None) -> int
     csv_import = import_of(campaign.id)
     if csv_import is not None and csv_import.status != ImportStatus.READY:
         raise CampaignStateError(
-            "The file has not finished importing."
+            _("The file has not finished importing.")
             if not csv_import.is_done
-            else "The import failed; upload a corrected file."
+            else _("The import failed; upload a corrected file.")
         )
     if campaign.cancelled_at is not None:
-        raise CampaignStateError("The campaign was cancelled.")
+        raise CampaignStateError(_("The campaign was cancelled."))
     campaign_id, queue = campaign.id, campaign.queue
     # A paused campaign's messages wait for the resume, which publishes them.
     publish = send_at is None and campaign.paused_at is None
@@ -66,7 +67,7 @@ def confirm_campaign(campaign: Campaign, send_at: datetime | None = None) -> int
             publish_batches([batch], queue=queue)
     if queued == 0:
         db.session.rollback()
-        raise CampaignStateError("There is nothing left to send: it was confirmed already.")
+        raise CampaignStateError(_("There is nothing left to send: it was confirmed already."))
     record_event(
         "scheduled" if send_at else "sent",
         f"campaign {campaign_id}",

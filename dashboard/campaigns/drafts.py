@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import delete, exists, select
 
 from dashboard.campaigns.confirm import CampaignStateError
@@ -38,8 +39,10 @@ def delete_draft(campaign: Campaign) -> int:
     Refused (CampaignStateError) once any message was confirmed, or while its file imports."""
     if not is_draft(campaign):
         raise CampaignStateError(
-            "Only a draft can be deleted: this campaign was sent, scheduled or cancelled, or its "
-            "file is still being imported."
+            _(
+                "Only a draft can be deleted: this campaign was sent, scheduled or cancelled, "
+                "or its file is still being imported."
+            )
         )
     return _delete([campaign.id], reason="deleted by a person")
 

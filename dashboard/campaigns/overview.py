@@ -187,7 +187,8 @@ def render_preview(campaign: Campaign, count: int = PREVIEW_MESSAGES) -> list[Re
         try:
             raw = renderer.envelope(message).data
         except TemplateProblem as problem:
-            previews.append(RenderedPreview(to=shown, error=f"{problem.field}: {problem}"))
+            error = f"{problem.field}: {translated(str(problem))}"
+            previews.append(RenderedPreview(to=shown, error=error))
             continue
         except ValueError as error:  # a merged value no header can carry: refused, named
             previews.append(RenderedPreview(to=shown, error=str(error)))

@@ -11,6 +11,7 @@ from dashboard.extensions import db
 from dashboard.mail.merge import BUILTIN_VARIABLES, TemplateProblem, check_merge, compile_merge
 from dashboard.models import MessageTemplate
 from dashboard.sending.requests import body_nul_problem, one_line_problem, text_from_html
+from dashboard.sending.stored_texts import translated
 
 #: As long as the column holds (a longer name is refused, not cut).
 MAX_NAME_CHARS = 200
@@ -50,10 +51,10 @@ def save_template(
         try:
             merge = compile_merge(subject, text or text_from_html(html or ""), html)
         except TemplateProblem as problem:
-            problems[problem.field] = str(problem)
+            problems[problem.field] = translated(str(problem))
         else:  # every variable counts as a column here: only what the sandbox refuses is left
             for problem in check_merge(merge, merge.variables):
-                problems.setdefault("text", str(problem))
+                problems.setdefault("text", translated(str(problem)))
     if problems:
         raise TemplateInputError(problems)
     template = template or MessageTemplate()
@@ -78,7 +79,7 @@ def preview_template(template: MessageTemplate) -> tuple[dict[str, str | None], 
     try:
         rendered = merge.render(values)
     except TemplateProblem as problem:
-        return {"error": f"{problem.field}: {problem}"}, variables
+        return {"error": f"{problem.field}: {translated(str(problem))}"}, variables
     return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html}, variables
 
 

@@ -23,7 +23,7 @@ from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
 from dashboard.models import CHUNK_BYTES, Campaign, CsvChunk, CsvImport, IdempotencyKey
 from dashboard.sending.publishing import send_task
 from dashboard.sending.queues import IMPORT_CSV
-from dashboard.sending.stored_texts import translated
+from dashboard.sending.stored_texts import translated, translated_joined
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,10 @@ def create_csv_campaign(
     try:
         template = compile_merge(content.subject, content.text, content.html)
     except TemplateProblem as problem:
-        raise CampaignInputError({problem.field: str(problem)}) from None
+        raise CampaignInputError({problem.field: translated(str(problem))}) from None
     problems = check_merge(template, layout.columns)
     if problems:
-        raise CampaignInputError({"template": "; ".join(str(p) for p in problems)})
+        raise CampaignInputError({"template": translated_joined(problems)})
 
     campaign = Campaign(
         source=source,

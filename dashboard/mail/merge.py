@@ -21,6 +21,44 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from dashboard.mail.plain_merge import PlainMerge, layout_of
+from dashboard.mail.sentences import N_, english
+
+# Why a template is refused, as msgids (the pages say them in the reader's language).
+TOO_MANY_TOKENS = N_(
+    "line %(line)s: an expression of more than %(count)s names, operators and values is too "
+    "long for mail merge"
+)
+NUMBER_TOO_LONG = N_(
+    "line %(line)s: a number of more than %(count)s digits is too long for mail merge"
+)
+NESTED_TOO_DEEP = N_(
+    "line %(line)s: more than %(count)s levels of nesting is too deep for mail merge"
+)
+TOO_MANY_REFERENCES = N_(
+    "line %(line)s: more than %(count)s variables and filters in one template is too many for "
+    "mail merge"
+)
+UNKNOWN_FILTER = N_(
+    "line %(line)s: the filter |%(filter)s is not available in mail merge (these are: %(allowed)s)"
+)
+FILTER_ARGUMENTS = N_("line %(line)s: the filter |%(filter)s takes no arguments here")
+NOT_IN_MERGE = N_(
+    "line %(line)s: mail merge has no %(what)s; use {{ column }}, filters like {{ name|title }} "
+    "and {%% if column %%}...{%% endif %%}"
+)
+SYNTAX = N_("line %(line)s: %(problem)s")
+TOO_COMPLEX = N_("the template is too complex for mail merge (%(error)s)")
+TOO_LARGE = N_(
+    "the message would be larger than %(limit)s bytes for this recipient (the limit is "
+    "MERGE_MAX_RENDERED_BYTES); shorten the template or the values it repeats"
+)
+SANDBOX = N_("refused by the sandbox: %(error)s")
+UNDEFINED = N_("the variable %(name)s is not defined")
+NO_COLUMN = N_(
+    "the template uses {{ %(name)s }} but the file has no column '%(column)s' (its columns: "
+    "%(columns)s)"
+)
+NO_COLUMNS = N_("none")
 
 # What ends a line for someone (CR LF, the other ASCII breaks, NEL, the Unicode separators).
 _SUBJECT_LINE_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
@@ -75,11 +113,12 @@ _PLAIN_FILTERS = frozenset(
     }
 )
 _FILTERS_WITH_ARGUMENTS = frozenset({"default", "d", "escape"})
+# What mail merge has not; the prose ones are msgids (one with a % sign cannot be).
 _NODE_WORDS = {
     nodes.For: "{% for %} loops",
-    nodes.Call: "calls like range() or .format()",
-    nodes.Mul: "the * operator",
-    nodes.Pow: "the ** operator",
+    nodes.Call: N_("calls like range() or .format()"),
+    nodes.Mul: N_("the * operator"),
+    nodes.Pow: N_("the ** operator"),
     nodes.Mod: "the % operator",
     nodes.Include: "{% include %}",
     nodes.Import: "{% import %}",
@@ -88,6 +127,25 @@ _NODE_WORDS = {
     nodes.Macro: "{% macro %}",
     nodes.Assign: "{% set %}",
 }
+
+# For `stored_texts.translated`: the general "line N: problem" last, after the particular ones.
+SENTENCES = (
+    TOO_MANY_TOKENS,
+    NUMBER_TOO_LONG,
+    NESTED_TOO_DEEP,
+    TOO_MANY_REFERENCES,
+    UNKNOWN_FILTER,
+    FILTER_ARGUMENTS,
+    NOT_IN_MERGE,
+    TOO_COMPLEX,
+    TOO_LARGE,
+    SANDBOX,
+    UNDEFINED,
+    NO_COLUMN,
+    NO_COLUMNS,
+    *(words for words in _NODE_WORDS.values() if "%" not in words),
+    SYNTAX,
+)
 
 
 # What one message may render to (subject and bodies together) unless the caller says otherwise;
@@ -149,15 +207,11 @@ def _refuse_complex_shape(environment: SandboxedEnvironment, source: str, field:
         tag_tokens += 1
         if tag_tokens > MAX_TAG_TOKENS:
             raise TemplateProblem(
-                field,
-                f"line {lineno}: an expression of more than {MAX_TAG_TOKENS} names, operators "
-                "and values is too long for mail merge",
+                field, english(TOO_MANY_TOKENS, line=lineno, count=MAX_TAG_TOKENS)
             )
         if kind in ("integer", "float") and len(value) > MAX_NUMBER_DIGITS:
             raise TemplateProblem(
-                field,
-                f"line {lineno}: a number of more than {MAX_NUMBER_DIGITS} digits is too long "
-                "for mail merge",
+                field, english(NUMBER_TOO_LONG, line=lineno, count=MAX_NUMBER_DIGITS)
             )
         if kind == "operator" and value in _BRACKETS:
             brackets.append(value)
@@ -175,16 +229,10 @@ def _refuse_complex_shape(environment: SandboxedEnvironment, source: str, field:
             blocks -= 1  # `{% set x = 1 %}` opens no block, `{% set x %}...{% endset %}` does
             tag_start = "set="
         if blocks > MAX_NESTING or len(brackets) > MAX_NESTING:
-            raise TemplateProblem(
-                field,
-                f"line {lineno}: more than {MAX_NESTING} levels of nesting is too deep for "
-                "mail merge",
-            )
+            raise TemplateProblem(field, english(NESTED_TOO_DEEP, line=lineno, count=MAX_NESTING))
         if references > MAX_REFERENCES:
             raise TemplateProblem(
-                field,
-                f"line {lineno}: more than {MAX_REFERENCES:,} variables and filters in one "
-                "template is too many for mail merge",
+                field, english(TOO_MANY_REFERENCES, line=lineno, count=f"{MAX_REFERENCES:,}")
             )
 
 
@@ -196,23 +244,18 @@ def _refuse_costly_parts(tree: nodes.Template, field: str) -> None:
                 allowed = ", ".join(sorted(_PLAIN_FILTERS | _FILTERS_WITH_ARGUMENTS))
                 raise TemplateProblem(
                     field,
-                    f"line {node.lineno}: the filter |{node.name} is not available in mail "
-                    f"merge (these are: {allowed})",
+                    english(UNKNOWN_FILTER, line=node.lineno, filter=node.name, allowed=allowed),
                 )
         elif isinstance(node, nodes.Filter) and (node.args or node.kwargs):
             raise TemplateProblem(
-                field, f"line {node.lineno}: the filter |{node.name} takes no arguments here"
+                field, english(FILTER_ARGUMENTS, line=node.lineno, filter=node.name)
             )
         if not isinstance(node, _ALLOWED_NODES):
             words = next(
-                (text for kind, text in _NODE_WORDS.items() if isinstance(node, kind)),
+                (english(text) for kind, text in _NODE_WORDS.items() if isinstance(node, kind)),
                 f"'{type(node).__name__}' expressions",
             )
-            raise TemplateProblem(
-                field,
-                f"line {node.lineno}: mail merge has no {words}; use {{{{ column }}}}, "
-                "filters like {{ name|title }} and {% if column %}...{% endif %}",
-            )
+            raise TemplateProblem(field, english(NOT_IN_MERGE, line=node.lineno, what=words))
 
 
 _TEXT = _environment(html=False)
@@ -285,7 +328,7 @@ class MergeTemplate:
             except TemplateProblem:
                 raise
             except SecurityError as error:
-                raise TemplateProblem(field, f"refused by the sandbox: {error}") from None
+                raise TemplateProblem(field, english(SANDBOX, error=error)) from None
             except TemplateError as error:
                 raise TemplateProblem(field, _describe(error)) from None
             except Exception as error:  # a template is code a person wrote: any error is theirs
@@ -337,12 +380,7 @@ class _Budget:
             self.exact += sum(_utf8_size(piece) for piece in pieces[:-1])
         self.exact += _utf8_size(pieces[-1])
         if self.exact > self.limit:
-            raise TemplateProblem(
-                field,
-                f"the message would be larger than {self.limit:,} bytes for this recipient "
-                "(the limit is MERGE_MAX_RENDERED_BYTES); shorten the template or the "
-                "values it repeats",
-            )
+            raise TemplateProblem(field, english(TOO_LARGE, limit=f"{self.limit:,}"))
 
 
 def _utf8_size(piece: str) -> int:
@@ -352,9 +390,9 @@ def _utf8_size(piece: str) -> int:
 def _describe(error: TemplateError) -> str:
     message = str(error.message if hasattr(error, "message") else error)
     if "has no attribute" in message and "'_" in message:
-        return f"refused by the sandbox: {message}"
+        return english(SANDBOX, error=message)
     if "is undefined" in message:
-        return f"the variable {message.removesuffix(' is undefined')} is not defined"
+        return english(UNDEFINED, name=message.removesuffix(" is undefined"))
     return message
 
 
@@ -379,15 +417,15 @@ def compile_merge(subject: str, text: str, html: str | None) -> MergeTemplate:
             compiled.append(env.from_string(source))
             layouts.append(layout_of(tree))
         except TemplateSyntaxError as error:
-            raise TemplateProblem(field, f"line {error.lineno}: {error.message}") from None
+            raise TemplateProblem(
+                field, english(SYNTAX, line=error.lineno, problem=error.message)
+            ) from None
         except TemplateProblem:
             raise
         except (RecursionError, SyntaxError, ValueError) as error:
             # The shape check above should catch these first; a shape it missed is still the
             # template's problem, never a 500.
-            raise TemplateProblem(
-                field, f"the template is too complex for mail merge ({type(error).__name__})"
-            ) from None
+            raise TemplateProblem(field, english(TOO_COMPLEX, error=type(error).__name__)) from None
     subject_template, text_template, html_template = compiled
     subject_layout, text_layout, *html_layout = layouts
     plain = None
@@ -421,8 +459,12 @@ def check_merge(template: MergeTemplate, columns: Iterable[str]) -> list[Templat
     problems = [
         TemplateProblem(
             "template",
-            f"the template uses {{{{ {name} }}}} but the file has no column '{name}' "
-            f"(its columns: {', '.join(sorted(set(columns))) or 'none'})",
+            english(
+                NO_COLUMN,
+                name=name,
+                column=name,
+                columns=", ".join(sorted(set(columns))) or english(NO_COLUMNS),
+            ),
         )
         for name in missing
     ]

@@ -12,10 +12,12 @@ stays as written, and a text that matches no msgid is shown as it is.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cache
 
 from flask_babel import get_locale, gettext
 
+from dashboard.mail import merge
 from dashboard.mail import sentences as mail_sentences
 from dashboard.mail.sentences import N_
 
@@ -193,6 +195,7 @@ SENTENCES = (
     *_AUDIT_TARGETS,
     *_IMPORTS,
     *mail_sentences.SENTENCES,
+    *merge.SENTENCES,
 )
 # Values that are sentences of their own; `why` and `problem` may join several with "; ".
 _NESTED = {"why", "problem", "field", "what", "reason"}
@@ -208,6 +211,11 @@ def _pattern(msgid: str) -> re.Pattern[str]:
         end = found.end()
     parts.append(re.escape(msgid[end:]))
     return re.compile("".join(parts), re.DOTALL)
+
+
+def translated_joined(problems: Iterable[object]) -> str:
+    """Several problems, each in the reader's language, joined by "; "."""
+    return "; ".join(translated(str(problem)) for problem in problems)
 
 
 def translated(stored: str | None) -> str:

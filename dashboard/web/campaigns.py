@@ -101,7 +101,7 @@ def new():
         upload = form.file.data
         try:
             if not upload or not upload.filename:
-                raise CampaignInputError({"file": "choose a CSV file to upload"})
+                raise CampaignInputError({"file": _("choose a CSV file to upload")})
             content = campaign_content(
                 {
                     "subject": form.subject.data or "",

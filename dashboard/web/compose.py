@@ -29,6 +29,7 @@ from dashboard.sending.requests import (
     limits_context,
 )
 from dashboard.sending.schedule import check_send_at, display_zone, parse_local
+from dashboard.sending.stored_texts import translated, translated_joined
 from dashboard.sending.submission import default_sender, submit_email
 from dashboard.web.forms import ComposeForm
 
@@ -162,7 +163,7 @@ def check_compose_template(content: EmailContent) -> dict[str, str]:
     try:
         template = compile_merge(content.subject, content.text, content.html)
     except TemplateProblem as problem:
-        return {problem.field: str(problem)}
+        return {problem.field: translated(str(problem))}
     offered = {"name", "email"}
     missing = sorted(template.variables - offered - BUILTIN_VARIABLES)
     if missing:  # an email written here has no file: say what it does offer
@@ -174,7 +175,7 @@ def check_compose_template(content: EmailContent) -> dict[str, str]:
             )
         }
     problems = check_merge(template, offered)
-    return {"text": "; ".join(str(p) for p in problems)} if problems else {}
+    return {"text": translated_joined(problems)} if problems else {}
 
 
 def prefill_from_template(form: ComposeForm, template_id: str) -> None:
