@@ -74,7 +74,7 @@ def export():
     found = replace(found, owner_id=owner_scope(current_user))
     if errors:
         message = "; ".join(f"{name}: {text}" for name, text in errors.items())
-        abort(400, _("The export was not made: %(problem)s.", problem=message))
+        abort(422, _("The export was not made: %(problem)s.", problem=message))
     filename = f"history-{utcnow():%Y%m%d-%H%M%S}.csv"
     return Response(
         stream_with_context(csv_lines(iter_history(found))),
