@@ -338,6 +338,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--gunicorn",
+        default=" ".join(WEB_GUNICORN_OPTIONS),
+        help="the gunicorn options every server gets (default: the project's own)",
+    )
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379", help="server, no db")
     parser.add_argument("--project-db", type=int, default=10)
@@ -355,6 +360,7 @@ def main() -> None:
         ),
     )
     args = parser.parse_args()
+    GUNICORN[:] = args.gunicorn.split()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
