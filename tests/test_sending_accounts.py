@@ -120,6 +120,48 @@ def test_every_problem_of_an_account_is_named_at_once(api: FlaskClient) -> None:
     }
 
 
+def test_a_bad_field_does_not_hide_what_the_stored_accounts_refuse(
+    api: FlaskClient, unique: str
+) -> None:
+    """Every field's problem at once, those found against the stored accounts and pools too: a
+    taken name beside a bad host, what XOAUTH2 needs beside a bad port, an unknown account
+    beside a bad pool name (each was said only after the others were mended)."""
+    name = f"taken-{unique}"
+    assert api.post("/api/v1/accounts", json=account_json(name)).status_code == 201
+    try:
+        both = api.post("/api/v1/accounts", json=account_json(name.upper(), host="smtp example"))
+        assert both.status_code == 422
+        assert set(both.json["error"]["fields"]) == {"name", "host"}
+        assert "already has this name" in both.json["error"]["fields"]["name"]
+        oauth = api.post(
+            "/api/v1/accounts",
+            json={"name": f"o-{unique}", "host": "smtp.gmail.com", "port": 0, "auth": "xoauth2"},
+        )
+        assert set(oauth.json["error"]["fields"]) == {
+            "port",
+            "username",
+            "oauth_client_id",
+            "oauth_client_secret",
+            "oauth_refresh_token",
+        }
+        pool = api.post("/api/v1/pools", json={"name": "bad name!", "accounts": [f"no-{unique}"]})
+        assert pool.status_code == 422
+        assert set(pool.json["error"]["fields"]) == {"name", "accounts"}
+        assert f"no-{unique}" in pool.json["error"]["fields"]["accounts"]
+        renamed = api.put(
+            f"/api/v1/accounts/{_account_id(api, name)}",
+            json=account_json(name, host="smtp example", per_day=-1),
+        )
+        assert set(renamed.json["error"]["fields"]) == {"host", "per_day"}  # its own name: free
+    finally:
+        api.delete(f"/api/v1/accounts/{_account_id(api, name)}")
+
+
+def _account_id(api: FlaskClient, name: str) -> int:
+    (account,) = [a for a in api.get("/api/v1/accounts").json["accounts"] if a["name"] == name]
+    return account["id"]
+
+
 def test_with_no_account_key_at_all_no_secret_is_stored(
     app: Flask, make_app: AppFactory, stack_settings: dict[str, str], unique: str
 ) -> None:

@@ -3,11 +3,8 @@ never hold a secret: an account says only whether it has one."""
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from flask import current_app, jsonify
 from flask_babel import gettext as _
-from pydantic import BaseModel, ValidationError
 
 from dashboard.api.blueprint import api
 from dashboard.api.json_input import json_body
@@ -26,8 +23,7 @@ from dashboard.sending.accounts.registry import (
     save_account,
     save_pool,
 )
-from dashboard.sending.accounts.schemas import AccountIn, AccountsOut, PoolIn
-from dashboard.sending.field_errors import field_errors
+from dashboard.sending.accounts.schemas import AccountsOut
 
 
 def _refused(what: str, fields: dict[str, str]):
@@ -36,19 +32,6 @@ def _refused(what: str, fields: dict[str, str]):
         "pool": _("The pool was not saved"),
     }
     return invalid_fields(summary.get(what, _("It was not saved")), fields)
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _read(model: type[M]) -> tuple[M | None, object]:
-    data, error = json_body()
-    if error:
-        return None, error
-    try:
-        return model.model_validate(data), None
-    except ValidationError as invalid:
-        return None, _refused("account" if model is AccountIn else "pool", field_errors(invalid))
 
 
 @api.get("/accounts")
@@ -64,8 +47,8 @@ def get_accounts():
 @api.post("/accounts")
 @requires(ADMIN)
 def create_account():
-    data, error = _read(AccountIn)
-    if data is None:
+    data, error = json_body()
+    if error:
         return error
     try:
         account = save_account(current_app.config, data)
@@ -80,8 +63,8 @@ def update_account(account_id: int):
     account = find_account(account_id)
     if account is None:
         return api_error(404, _("There is no sending account with id %(id)s.", id=account_id))
-    data, error = _read(AccountIn)
-    if data is None:
+    data, error = json_body()
+    if error:
         return error
     try:
         account = save_account(current_app.config, data, account)
@@ -106,8 +89,8 @@ def remove_account(account_id: int):
 @api.post("/pools")
 @requires(ADMIN)
 def create_pool():
-    data, error = _read(PoolIn)
-    if data is None:
+    data, error = json_body()
+    if error:
         return error
     try:
         pool = save_pool(data)
@@ -122,8 +105,8 @@ def update_pool(pool_id: int):
     pool = find_pool(pool_id)
     if pool is None:
         return api_error(404, _("There is no pool with id %(id)s.", id=pool_id))
-    data, error = _read(PoolIn)
-    if data is None:
+    data, error = json_body()
+    if error:
         return error
     try:
         pool = save_pool(data, pool)

@@ -16,7 +16,6 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from pydantic import ValidationError
 
 from dashboard.auth import ADMIN, requires
 from dashboard.models import SendingAccount
@@ -31,8 +30,6 @@ from dashboard.sending.accounts.registry import (
     save_account,
     save_pool,
 )
-from dashboard.sending.accounts.schemas import AccountIn, PoolIn
-from dashboard.sending.field_errors import field_errors
 from dashboard.web.forms import ActionForm, PoolForm, SendingAccountForm
 
 sending_accounts = Blueprint("sending_accounts", __name__, url_prefix="/accounts")
@@ -73,11 +70,7 @@ def _show_problems(form: Any, problems: dict[str, str]) -> None:
 
 def _save(form: SendingAccountForm, existing: SendingAccount | None) -> bool:
     try:
-        data = AccountIn.model_validate(_account_data(form))
-        save_account(current_app.config, data, existing)
-    except ValidationError as invalid:
-        _show_problems(form, field_errors(invalid))
-        return False
+        save_account(current_app.config, _account_data(form), existing)
     except AccountProblems as problems:
         _show_problems(form, problems.fields)
         return False
@@ -146,7 +139,7 @@ def add_pool():
     pool_form = PoolForm(prefix="pool")
     if pool_form.validate_on_submit():
         try:
-            data = PoolIn.model_validate(
+            pool = save_pool(
                 {
                     "name": (pool_form.name.data or "").strip(),
                     "accounts": [
@@ -154,13 +147,10 @@ def add_pool():
                     ],
                 }
             )
-            save_pool(data)
-        except ValidationError as invalid:
-            _show_problems(pool_form, field_errors(invalid))
         except AccountProblems as problems:
             _show_problems(pool_form, problems.fields)
         else:
-            flash(_("The pool %(name)s was added.", name=data.name))
+            flash(_("The pool %(name)s was added.", name=pool.name))
             return redirect(url_for("sending_accounts.index"))
         return _page(SendingAccountForm(formdata=None), pool_form, 422)
     return _page(SendingAccountForm(formdata=None), pool_form, 400)

@@ -4,10 +4,11 @@ secrets are sealed before they reach the row and never come back out of here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from flask_babel import gettext as _
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from dashboard.database import transaction
@@ -16,6 +17,29 @@ from dashboard.models import AccountPool, Campaign, PoolMember, SendingAccount, 
 from dashboard.sending.account import sender_allowed
 from dashboard.sending.accounts.schemas import AccountIn, AccountOut, PoolIn, PoolOut
 from dashboard.sending.accounts.secrets import NoAccountKey, SecretUnreadable, seal, unseal
+from dashboard.sending.field_errors import field_errors
+
+M = TypeVar("M", bound=BaseModel)
+
+# A valid value for each field, put in place of a refused one so that the other fields can still
+# be checked against the stored accounts and pools (a taken name, what XOAUTH2 needs).
+_ACCOUNT_STAND_INS: dict[str, Any] = {
+    "name": "stand-in",
+    "host": "localhost",
+    "port": 25,
+    "tls_mode": "starttls",
+    "username": "",
+    "auth": "password",
+    "password": None,
+    "oauth_client_id": "",
+    "oauth_client_secret": None,
+    "oauth_refresh_token": None,
+    "oauth_token_url": "https://stand-in.invalid/token",
+    "from_allowed": [],
+    "per_second": 0,
+    "per_day": 0,
+}
+_POOL_STAND_INS: dict[str, Any] = {"name": "stand-in", "accounts": ["stand-in"]}
 
 
 class AccountProblems(ValueError):
@@ -24,6 +48,31 @@ class AccountProblems(ValueError):
     def __init__(self, fields: dict[str, str]) -> None:
         super().__init__("; ".join(f"{name}: {message}" for name, message in fields.items()))
         self.fields = fields
+
+
+def _validated(
+    model: type[M],
+    raw: object,
+    stand_ins: Mapping[str, Any],
+    problems_of: Callable[[M], dict[str, str]],
+) -> M:
+    """`raw` as `model`, or AccountProblems naming every field's problem at once: the shape's,
+    and what `problems_of` finds in the fields the shape let through (each refused field
+    replaced by its stand-in, so that, say, a taken name is said beside a bad host)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as invalid:
+        problems = field_errors(invalid)
+        refused = {str(item["loc"][0]) for item in invalid.errors() if item["loc"]}
+    if not isinstance(raw, Mapping) or not refused:
+        raise AccountProblems(problems)
+    values = {name: value for name, value in raw.items() if name not in refused}
+    values |= {name: stand_ins[name] for name in refused if name in stand_ins}
+    try:
+        found = problems_of(model.model_validate(values))
+    except ValidationError:  # refused in a way no stand-in mends: the shape's problems alone
+        found = {}
+    raise AccountProblems({**{k: v for k, v in found.items() if k not in refused}, **problems})
 
 
 def list_accounts() -> list[SendingAccount]:
@@ -99,29 +148,14 @@ def _secrets(
 
 
 def save_account(
-    config: Mapping[str, Any], data: AccountIn, existing: SendingAccount | None = None
+    config: Mapping[str, Any], raw: object, existing: SendingAccount | None = None
 ) -> SendingAccount:
-    """Add an account (or change `existing`), its secrets sealed; AccountProblems says every
-    field's problem at once."""
-    problems: dict[str, str] = {}
-    if _name_taken(data.name, account_id=existing.id if existing else None):
-        problems["name"] = _("an account or a pool already has this name")
-    secrets: dict[str, str] = {}
-    try:
-        secrets = _secrets(config, data, existing)
-    except (NoAccountKey, SecretUnreadable) as error:
-        problems["password" if data.auth == "password" else "oauth_refresh_token"] = str(error)
-    if data.auth == "xoauth2":
-        if not data.username:
-            problems["username"] = _("XOAUTH2 logs in as a user: give the account's address")
-        if not data.oauth_client_id:
-            problems["oauth_client_id"] = _("XOAUTH2 needs the OAuth client's id")
-        if not secrets.get("client_secret") and "oauth_refresh_token" not in problems:
-            problems["oauth_client_secret"] = _("XOAUTH2 needs the OAuth client's secret")
-        if not secrets.get("refresh_token") and "oauth_refresh_token" not in problems:
-            problems["oauth_refresh_token"] = _("XOAUTH2 needs a refresh token")
-    elif secrets.get("password") and not data.username:
-        problems["username"] = _("a password needs a user name")
+    """Add an account (or change `existing`) from the values given (`AccountIn`'s fields), its
+    secrets sealed; AccountProblems says every field's problem at once."""
+    data = _validated(
+        AccountIn, raw, _ACCOUNT_STAND_INS, lambda d: _account_problems(config, d, existing)[0]
+    )
+    problems, secrets = _account_problems(config, data, existing)
     sealed = ""
     if not problems:
         try:
@@ -154,6 +188,33 @@ def save_account(
     return account
 
 
+def _account_problems(
+    config: Mapping[str, Any], data: AccountIn, existing: SendingAccount | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """What is wrong with a well-formed account beside the stored ones (a taken name, what its
+    way of logging in needs), by field; and the secrets it would keep."""
+    problems: dict[str, str] = {}
+    if _name_taken(data.name, account_id=existing.id if existing else None):
+        problems["name"] = _("an account or a pool already has this name")
+    secrets: dict[str, str] = {}
+    try:
+        secrets = _secrets(config, data, existing)
+    except (NoAccountKey, SecretUnreadable) as error:
+        problems["password" if data.auth == "password" else "oauth_refresh_token"] = str(error)
+    if data.auth == "xoauth2":
+        if not data.username:
+            problems["username"] = _("XOAUTH2 logs in as a user: give the account's address")
+        if not data.oauth_client_id:
+            problems["oauth_client_id"] = _("XOAUTH2 needs the OAuth client's id")
+        if not secrets.get("client_secret") and "oauth_refresh_token" not in problems:
+            problems["oauth_client_secret"] = _("XOAUTH2 needs the OAuth client's secret")
+        if not secrets.get("refresh_token") and "oauth_refresh_token" not in problems:
+            problems["oauth_refresh_token"] = _("XOAUTH2 needs a refresh token")
+    elif secrets.get("password") and not data.username:
+        problems["username"] = _("a password needs a user name")
+    return problems, secrets
+
+
 def _in_use(*, account_id: int | None = None, pool_id: int | None = None) -> str | None:
     if account_id is not None:
         pool = db.session.scalar(
@@ -183,23 +244,14 @@ def delete_account(account: SendingAccount) -> None:
         db.session.delete(account)
 
 
-def save_pool(data: PoolIn, existing: AccountPool | None = None) -> AccountPool:
-    """Add a pool (or change `existing`) of the named accounts, in the order given."""
-    problems: dict[str, str] = {}
-    if _name_taken(data.name, pool_id=existing.id if existing else None):
-        problems["name"] = _("an account or a pool already has this name")
-    names = list(dict.fromkeys(name.strip() for name in data.accounts if name.strip()))
-    found = {
-        a.name: a
-        for a in db.session.scalars(select(SendingAccount).where(SendingAccount.name.in_(names)))
-    }
-    unknown = [name for name in names if name not in found]
-    if unknown:
-        problems["accounts"] = _("no account is called %(names)s", names=", ".join(unknown))
-    elif not names:
-        problems["accounts"] = _("a pool needs at least one account")
+def save_pool(raw: object, existing: AccountPool | None = None) -> AccountPool:
+    """Add a pool (or change `existing`) from the values given (`PoolIn`'s fields): the named
+    accounts, in the order given; AccountProblems says every field's problem at once."""
+    data = _validated(PoolIn, raw, _POOL_STAND_INS, lambda d: _pool_problems(d, existing)[0])
+    problems, found = _pool_problems(data, existing)
     if problems:
         raise AccountProblems(problems)
+    names = list(found)
     pool = existing or AccountPool()
     pool.name = data.name
     pool.members = [
@@ -214,6 +266,27 @@ def save_pool(data: PoolIn, existing: AccountPool | None = None) -> AccountPool:
             ", ".join(names),
         )
     return pool
+
+
+def _pool_problems(
+    data: PoolIn, existing: AccountPool | None
+) -> tuple[dict[str, str], dict[str, SendingAccount]]:
+    """What is wrong with a well-formed pool beside the stored accounts and pools, by field; and
+    its accounts by name, in the order given."""
+    problems: dict[str, str] = {}
+    if _name_taken(data.name, pool_id=existing.id if existing else None):
+        problems["name"] = _("an account or a pool already has this name")
+    names = list(dict.fromkeys(name.strip() for name in data.accounts if name.strip()))
+    stored = {
+        a.name: a
+        for a in db.session.scalars(select(SendingAccount).where(SendingAccount.name.in_(names)))
+    }
+    unknown = [name for name in names if name not in stored]
+    if unknown:
+        problems["accounts"] = _("no account is called %(names)s", names=", ".join(unknown))
+    elif not names:
+        problems["accounts"] = _("a pool needs at least one account")
+    return problems, {name: stored[name] for name in names if name in stored}
 
 
 def delete_pool(pool: AccountPool) -> None:
