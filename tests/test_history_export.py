@@ -92,14 +92,3 @@ def test_a_long_export_streams_every_row_once(app: Flask, client: FlaskClient, u
     )
     rows = read_csv(client, f"/history/export.csv?campaign={campaign}")
     assert [int(row["id"]) for row in rows] == sorted(ids, reverse=True)  # past several chunks
-
-
-def test_an_export_with_bad_filters_names_each_problem_and_makes_no_file(
-    client: FlaskClient,
-) -> None:
-    answer = client.get("/history/export.csv", query_string={"status": "nope", "since": "hôm qua"})
-    assert answer.status_code == 422
-    assert answer.mimetype == "text/html" and "Content-Disposition" not in answer.headers
-    page = answer.get_data(as_text=True)
-    assert "The export was not made" in page
-    assert "status" in page and "since" in page
