@@ -148,6 +148,9 @@ def test_a_bad_field_does_not_hide_what_the_stored_accounts_refuse(
         assert pool.status_code == 422
         assert set(pool.json["error"]["fields"]) == {"name", "accounts"}
         assert f"no-{unique}" in pool.json["error"]["fields"]["accounts"]
+        nul = api.post("/api/v1/pools", json={"name": "bad name!", "accounts": ["a\x00b"]})
+        assert nul.status_code == 422  # not looked up: PostgreSQL refuses a NUL in text
+        assert set(nul.json["error"]["fields"]) == {"name", "accounts"}
         renamed = api.put(
             f"/api/v1/accounts/{_account_id(api, name)}",
             json=account_json(name, host="smtp example", per_day=-1),

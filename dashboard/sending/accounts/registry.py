@@ -15,7 +15,7 @@ from dashboard.database import transaction
 from dashboard.extensions import db
 from dashboard.models import AccountPool, Campaign, PoolMember, SendingAccount, record_event
 from dashboard.sending.account import sender_allowed
-from dashboard.sending.accounts.schemas import AccountIn, AccountOut, PoolIn, PoolOut
+from dashboard.sending.accounts.schemas import NAME, AccountIn, AccountOut, PoolIn, PoolOut
 from dashboard.sending.accounts.secrets import NoAccountKey, SecretUnreadable, seal, unseal
 from dashboard.sending.field_errors import field_errors
 
@@ -277,9 +277,11 @@ def _pool_problems(
     if _name_taken(data.name, pool_id=existing.id if existing else None):
         problems["name"] = _("an account or a pool already has this name")
     names = list(dict.fromkeys(name.strip() for name in data.accounts if name.strip()))
+    # Only what could be an account's name is looked up (a NUL, say, is refused by PostgreSQL).
+    possible = [name for name in names if NAME.match(name)]
     stored = {
         a.name: a
-        for a in db.session.scalars(select(SendingAccount).where(SendingAccount.name.in_(names)))
+        for a in db.session.scalars(select(SendingAccount).where(SendingAccount.name.in_(possible)))
     }
     unknown = [name for name in names if name not in stored]
     if unknown:
