@@ -77,6 +77,9 @@ def _pages(app: Flask, unique: str) -> dict[str, str]:
         "suppressions": "/suppressions/",
         "tokens": "/tokens",
         "users": "/users",
+        "sending-accounts": "/accounts/",
+        "webhooks": "/webhooks/",
+        "audit": "/audit/",
     }
 
 
