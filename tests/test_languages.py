@@ -593,3 +593,26 @@ def test_a_merge_template_s_problems_are_said_in_the_reader_s_language(
     assert compose.status_code == 422
     refusal = _field_error(compose.get_data(as_text=True))
     assert is_vietnamese(refusal) and "refused by the sandbox" not in refusal, refusal
+
+
+def test_the_audit_trail_s_details_are_said_in_the_reader_s_language(
+    app: Flask, unique: str
+) -> None:
+    """What the services wrote as an event's detail, in English, reads in Vietnamese on the
+    Audit page (the API keeps the detail as stored)."""
+    person = make_user(app, f"lang-audit-{unique}@example.com")
+    api = FlaskClient(app, app.response_class)
+    token = {"Authorization": f"Bearer {person.token}"}
+    sent = api.post(
+        "/api/v1/emails",
+        json={"to": "a@example.com", "subject": "Chào", "text": "x"},
+        headers=token,
+    )
+    assert sent.status_code == 202
+    client, _ = signed_in(app, unique)
+    target = f"campaign {sent.json['id']}"
+    (event,) = client.get("/api/v1/audit", query_string={"target": target}).json["events"]
+    assert event["detail"] == "1 recipient(s) from api"
+    page = client.get("/audit/", query_string={"target": target}, headers=VIETNAMESE)
+    row = page.get_data(as_text=True).split(f'id="event-{event["id"]}"')[1].split("</tr>")[0]
+    assert "1 người nhận từ api" in row and "recipient(s)" not in row

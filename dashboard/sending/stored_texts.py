@@ -218,13 +218,42 @@ def translated_joined(problems: Iterable[object]) -> str:
     return "; ".join(translated(str(problem)) for problem in problems)
 
 
+# What the services write as an audit event's detail. Read only there: patterns this general
+# ("%(email)s as %(role)s") would take other stored sentences apart.
+_AUDIT_DETAILS = (
+    N_("%(count)s recipient(s) from %(source)s, due %(time)s UTC"),
+    N_("%(count)s recipient(s) from %(source)s"),
+    N_("%(count)s recipient(s) confirmed, due %(time)s UTC"),
+    N_("%(count)s recipient(s) confirmed"),
+    N_("to %(time)s UTC"),
+    N_("%(count)s address(es), %(reason)s, message %(id)s"),
+    N_("%(count)s address(es), %(reason)s"),
+    N_("%(email)s as the first admin"),
+    N_("%(email)s as %(role)s"),
+    N_("no such account"),
+    N_("wrong password"),
+    N_("account disabled"),
+    N_("'%(name)s' for %(email)s"),
+    N_("'%(name)s' of %(email)s"),
+)
+
+
+def audit_detail(stored: str | None) -> str:
+    """An audit event's detail in the reader's language, where it is one of ours."""
+    return _translated(stored, (*_AUDIT_DETAILS, *SENTENCES))
+
+
 def translated(stored: str | None) -> str:
     """A stored sentence in the reader's language; as stored when it is not one of ours."""
+    return _translated(stored, SENTENCES)
+
+
+def _translated(stored: str | None, sentences: tuple[str, ...]) -> str:
     if not stored:
         return stored or ""
     if str(get_locale() or "en") == "en":  # already in its reader's language
         return stored
-    for msgid in SENTENCES:
+    for msgid in sentences:
         found = _pattern(msgid).fullmatch(stored)
         if found is None:
             continue

@@ -13,7 +13,7 @@ from dashboard.auth.preferences import LANGUAGES
 from dashboard.auth.roles import ROLE_LABELS, role_label
 from dashboard.reporting.zone_buckets import local
 from dashboard.sending.schedule import display_zone, to_display
-from dashboard.sending.stored_texts import translated
+from dashboard.sending.stored_texts import audit_detail, translated
 
 # Patterns per language: English keeps the ISO order people paste into filters; Vietnamese
 # writes the day first, as a Vietnamese office does.
@@ -175,6 +175,7 @@ def init_formatting(app: Flask) -> None:
     app.add_template_filter(bucket_label, "bucket")
     # A sentence the system stored in English (a pause reason, why a message waits).
     app.add_template_filter(translated, "stored")
+    app.add_template_filter(audit_detail)
     app.add_template_global(zone_name)
     app.add_template_global(get_locale, "current_locale")
     app.add_template_global(LANGUAGES, "languages")
