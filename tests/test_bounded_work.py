@@ -60,7 +60,7 @@ def test_a_campaign_over_the_cap_is_refused_on_the_preview_and_per_recipient_whe
     assert over["to"] == big and "larger than 1,048,576 bytes" in over["error"]
     assert ok["to"] == fine and ok["text"].rstrip("\n") == "ngắn" * 500
     page = client.get(f"/campaigns/{body['id']}").get_data(as_text=True)
-    assert f"To {big}: cannot be rendered: text: the message would be larger" in page
+    assert f"To {big}: cannot be rendered: Text body: the message would be larger" in page
 
     confirmed = client.post(f"/api/v1/campaigns/{body['id']}/confirm")
     assert confirmed.status_code == 200, confirmed.json

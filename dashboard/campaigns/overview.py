@@ -35,7 +35,7 @@ from dashboard.models import (
 from dashboard.reporting.bounce_counts import BounceCounts, bounce_counts
 from dashboard.reporting.campaign_stats import overall_rate
 from dashboard.sending.envelopes import CampaignRenderer
-from dashboard.sending.stored_texts import translated
+from dashboard.sending.stored_texts import template_problem, translated
 
 PREVIEW_MESSAGES = 3
 PROBLEMS_SHOWN = 20
@@ -187,8 +187,7 @@ def render_preview(campaign: Campaign, count: int = PREVIEW_MESSAGES) -> list[Re
         try:
             raw = renderer.envelope(message).data
         except TemplateProblem as problem:
-            error = f"{problem.field}: {translated(str(problem))}"
-            previews.append(RenderedPreview(to=shown, error=error))
+            previews.append(RenderedPreview(to=shown, error=template_problem(problem)))
             continue
         except ValueError as error:  # a merged value no header can carry: refused, named
             previews.append(RenderedPreview(to=shown, error=str(error)))

@@ -11,7 +11,7 @@ from dashboard.extensions import db
 from dashboard.mail.merge import BUILTIN_VARIABLES, TemplateProblem, check_merge, compile_merge
 from dashboard.models import MessageTemplate
 from dashboard.sending.requests import body_nul_problem, one_line_problem, text_from_html
-from dashboard.sending.stored_texts import translated
+from dashboard.sending.stored_texts import template_problem, translated
 
 #: As long as the column holds (a longer name is refused, not cut).
 MAX_NAME_CHARS = 200
@@ -79,7 +79,7 @@ def preview_template(template: MessageTemplate) -> tuple[dict[str, str | None], 
     try:
         rendered = merge.render(values)
     except TemplateProblem as problem:
-        return {"error": f"{problem.field}: {translated(str(problem))}"}, variables
+        return {"error": template_problem(problem)}, variables
     return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html}, variables
 
 

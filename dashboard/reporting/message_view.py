@@ -10,7 +10,7 @@ from dashboard.mail.merge import TemplateProblem
 from dashboard.mail.reading import MessageParts, preview_html, read_message
 from dashboard.models import Message
 from dashboard.sending.envelopes import envelope_for
-from dashboard.sending.stored_texts import translated
+from dashboard.sending.stored_texts import template_problem
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,7 @@ def render_message(message: Message) -> RenderedMessage:
     try:
         envelope = envelope_for(message.id, current_app.config)
     except TemplateProblem as problem:
-        problem_text = f"{problem.field}: {translated(str(problem))}"
-        return RenderedMessage([], None, None, [], 0, problem=problem_text)
+        return RenderedMessage([], None, None, [], 0, problem=template_problem(problem))
     except ValueError as error:
         return RenderedMessage([], None, None, [], 0, problem=str(error))
     return RenderedMessage(**vars(read_message(envelope.data)))

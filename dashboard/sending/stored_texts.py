@@ -16,9 +16,11 @@ from collections.abc import Iterable
 from functools import cache
 
 from flask_babel import get_locale, gettext
+from flask_babel import lazy_gettext as _l
 
 from dashboard.mail import merge
 from dashboard.mail import sentences as mail_sentences
+from dashboard.mail.merge import TemplateProblem
 from dashboard.mail.sentences import N_
 
 PAUSED_BY_A_PERSON = N_("Paused by a person.")
@@ -236,6 +238,12 @@ _AUDIT_DETAILS = (
     N_("'%(name)s' for %(email)s"),
     N_("'%(name)s' of %(email)s"),
 )
+
+
+def template_problem(problem: TemplateProblem) -> str:
+    """A template's problem in the reader's language, after the part it is in."""
+    parts = {"subject": _l("Subject"), "text": _l("Text body"), "html": _l("HTML body")}
+    return f"{parts.get(problem.field, problem.field)}: {translated(str(problem))}"
 
 
 def audit_detail(stored: str | None) -> str:
