@@ -185,6 +185,25 @@ _AUDIT_TARGETS = (
     N_("%(count)s event(s)"),
 )
 
+# What the services write as an audit event's detail. Read only there: patterns this general
+# ("%(email)s as %(role)s") would take other stored sentences apart.
+_AUDIT_DETAILS = (
+    N_("%(count)s recipient(s) from %(source)s, due %(time)s UTC"),
+    N_("%(count)s recipient(s) from %(source)s"),
+    N_("%(count)s recipient(s) confirmed, due %(time)s UTC"),
+    N_("%(count)s recipient(s) confirmed"),
+    N_("to %(time)s UTC"),
+    N_("%(count)s address(es), %(reason)s, message %(id)s"),
+    N_("%(count)s address(es), %(reason)s"),
+    N_("%(email)s as the first admin"),
+    N_("%(email)s as %(role)s"),
+    N_("no such account"),
+    N_("wrong password"),
+    N_("account disabled"),
+    N_("'%(name)s' for %(email)s"),
+    N_("'%(name)s' of %(email)s"),
+)
+
 SENTENCES = (
     PAUSED_BY_A_PERSON,
     PAUSED_FOR_FAILURES,
@@ -218,26 +237,6 @@ def _pattern(msgid: str) -> re.Pattern[str]:
 def translated_joined(problems: Iterable[object]) -> str:
     """Several problems, each in the reader's language, joined by "; "."""
     return "; ".join(translated(str(problem)) for problem in problems)
-
-
-# What the services write as an audit event's detail. Read only there: patterns this general
-# ("%(email)s as %(role)s") would take other stored sentences apart.
-_AUDIT_DETAILS = (
-    N_("%(count)s recipient(s) from %(source)s, due %(time)s UTC"),
-    N_("%(count)s recipient(s) from %(source)s"),
-    N_("%(count)s recipient(s) confirmed, due %(time)s UTC"),
-    N_("%(count)s recipient(s) confirmed"),
-    N_("to %(time)s UTC"),
-    N_("%(count)s address(es), %(reason)s, message %(id)s"),
-    N_("%(count)s address(es), %(reason)s"),
-    N_("%(email)s as the first admin"),
-    N_("%(email)s as %(role)s"),
-    N_("no such account"),
-    N_("wrong password"),
-    N_("account disabled"),
-    N_("'%(name)s' for %(email)s"),
-    N_("'%(name)s' of %(email)s"),
-)
 
 
 def template_problem(problem: TemplateProblem) -> str:
