@@ -151,10 +151,9 @@ class EmailContent(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError(_("a subject is required"))
-        try:
-            return check_header_value(value, field=_THE_SUBJECT)
-        except HeaderInjectionError as error:
-            raise ValueError(str(error)) from None
+        if problem := one_line_problem(value, _THE_SUBJECT):
+            raise ValueError(problem)
+        return value
 
     @field_validator("text", "html")
     @classmethod
