@@ -389,11 +389,37 @@ def test_every_text_of_flask_s_own_commands_has_its_translation(
     assert {" ".join(text.split()) for text in shown} <= set(LIBRARY_WORDS)
 
 
-def _field_error(page: str) -> str:
-    """The text of the first field error on a form page."""
-    found = re.search(r'<p class="error" role="alert">(.*?)</p>', page, re.DOTALL)
-    assert found, page[:3000]
-    return found.group(1).strip()
+def vietnamese_session(app: Flask, unique: str) -> FlaskClient:
+    """An admin's signed-in client whose browser asks for Vietnamese."""
+    client, _ = signed_in(app, unique)
+    client.environ_base.update(HTTP_ACCEPT_LANGUAGE=VIETNAMESE["Accept-Language"])
+    return client
+
+
+def vietnamese_api(app: Flask, email: str) -> FlaskClient:
+    """A new sender's API client, with its token, asking for Vietnamese."""
+    api = FlaskClient(app, app.response_class)
+    api.environ_base.update(
+        HTTP_ACCEPT_LANGUAGE=VIETNAMESE["Accept-Language"],
+        HTTP_AUTHORIZATION=f"Bearer {make_user(app, email).token}",
+    )
+    return api
+
+
+def refusals(
+    client: FlaskClient, path: str, fields: dict, *, form_page: str = "", **post: object
+) -> list[str]:
+    """Post a form with the CSRF token of its page (`form_page`, else `path`): it must be
+    refused (422); the field errors the page shows."""
+    token = form_csrf(client, form_page or path)
+    answer = client.post(path, data={"csrf_token": token, **fields}, **post)
+    assert answer.status_code == 422, answer.status_code
+    return field_errors_on(answer.get_data(as_text=True))
+
+
+def field_errors_on(page: str) -> list[str]:
+    found = re.findall(r'<p class="error" role="alert">(.*?)</p>', page, re.DOTALL)
+    return [text.strip() for text in found]
 
 
 def test_the_mail_layer_s_refusals_are_said_in_the_reader_s_language_on_every_form(
@@ -402,31 +428,17 @@ def test_the_mail_layer_s_refusals_are_said_in_the_reader_s_language_on_every_fo
     """The header check's refusal, which the mail layer writes in English, is said in
     Vietnamese wherever a person meets it: a token's name, a webhook's description, a CSV
     campaign's subject and sender, a new user's address, an attachment's file name."""
-    client, _ = signed_in(app, unique)
-    client.environ_base.update(HTTP_ACCEPT_LANGUAGE=VIETNAMESE["Accept-Language"])
-    token = client.post(
-        "/tokens", data={"csrf_token": form_csrf(client, "/tokens"), "name": "máy\x07in"}
-    )
-    assert token.status_code == 422
-    refusal = _field_error(token.get_data(as_text=True))
+    client = vietnamese_session(app, unique)
+    refusal = refusals(client, "/tokens", {"name": "máy\x07in"})[0]
     assert is_vietnamese(refusal) and "must be" not in refusal, refusal
-    webhook = client.post(
-        "/webhooks/",
-        data={
-            "csrf_token": form_csrf(client, "/webhooks/"),
-            "url": "https://hooks.example.com/in",
-            "description": "hệ thống\x00kế toán",
-            "events": ["sent"],
-        },
-    )
-    assert webhook.status_code == 422
-    refusal = _field_error(webhook.get_data(as_text=True))
+    webhook = {
+        "url": "https://hooks.example.com/in",
+        "description": "hệ thống\x00kế toán",
+        "events": ["sent"],
+    }
+    refusal = refusals(client, "/webhooks/", webhook)[0]
     assert is_vietnamese(refusal) and "must be" not in refusal, refusal
-    api = FlaskClient(app, app.response_class)
-    api.environ_base.update(
-        HTTP_ACCEPT_LANGUAGE=VIETNAMESE["Accept-Language"],
-        HTTP_AUTHORIZATION=f"Bearer {make_user(app, f'lang-api-{unique}@example.com').token}",
-    )
+    api = vietnamese_api(app, f"lang-api-{unique}@example.com")
     campaign = upload(api, b"email\r\nan@example.com\r\n", subject="Tin\x07 mới")
     assert campaign.status_code == 422, campaign.get_data(as_text=True)
     refusal = campaign.json["error"]["fields"]["subject"]
@@ -435,36 +447,17 @@ def test_the_mail_layer_s_refusals_are_said_in_the_reader_s_language_on_every_fo
     assert sender.status_code == 422, sender.get_data(as_text=True)
     refusal = sender.json["error"]["fields"]["from"]
     assert is_vietnamese(refusal) and "@-sign" not in refusal, refusal
-    person = client.post(
-        "/users",
-        data={
-            "csrf_token": form_csrf(client, "/users"),
-            "email": "an..nguyen@example.com",
-            "password": PASSWORD,
-            "role": "sender",
-        },
-    )
-    assert person.status_code == 422
-    refusal = _field_error(person.get_data(as_text=True))
+    person = {"email": "an..nguyen@example.com", "password": PASSWORD, "role": "sender"}
+    refusal = refusals(client, "/users", person)[0]
     assert is_vietnamese(refusal) and "period" not in refusal, refusal
-    compose = client.post(
-        "/",
-        data={
-            "csrf_token": form_csrf(client, "/"),
-            "to": "an@example.com",
-            "subject": "Hoá đơn",
-            "text": "Xin chào",
-            "attachments": (io.BytesIO(b"x"), "hoa-don\u202etxt.exe"),
-        },
-        content_type="multipart/form-data",
-    )
-    assert compose.status_code == 422
-    refusal = _field_error(compose.get_data(as_text=True))
+    email = {
+        "to": "an@example.com",
+        "subject": "Hoá đơn",
+        "text": "Xin chào",
+        "attachments": (io.BytesIO(b"x"), "hoa-don\u202etxt.exe"),
+    }
+    refusal = refusals(client, "/", email, content_type="multipart/form-data")[0]
     assert is_vietnamese(refusal) and "contains the bidirectional" not in refusal, refusal
-
-
-def _field_errors(page: str) -> list[str]:
-    return [m.strip() for m in re.findall(r'<p class="error" role="alert">(.*?)</p>', page, re.S)]
 
 
 def test_the_sending_accounts_refusals_are_said_in_the_reader_s_language(
@@ -472,68 +465,44 @@ def test_the_sending_accounts_refusals_are_said_in_the_reader_s_language(
 ) -> None:
     """Every problem of the Sending accounts form and of the pool form, and a submission naming
     an account that does not exist, in Vietnamese."""
-    client, _ = signed_in(app, unique)
-    client.environ_base.update(HTTP_ACCEPT_LANGUAGE=VIETNAMESE["Accept-Language"])
-    account = client.post(
-        "/accounts/",
-        data={
-            "csrf_token": form_csrf(client, "/accounts/"),
-            "name": "tên sai!",
-            "host": "smtp example",
-            "port": "587",
-            "tls_mode": "starttls",
-            "auth": "xoauth2",
-            "username": "",
-            "oauth_token_url": "ftp://x",
-            "from_allowed": "không phải địa chỉ",
-            "per_second": "0",
-            "per_day": "0",
-        },
-    )
-    assert account.status_code == 422
-    refusals = _field_errors(account.get_data(as_text=True))
+    client = vietnamese_session(app, unique)
+    xoauth2 = {
+        "port": "587",
+        "tls_mode": "starttls",
+        "auth": "xoauth2",
+        "per_second": "0",
+        "per_day": "0",
+    }
+    bad = {
+        **xoauth2,
+        "name": "tên sai!",
+        "host": "smtp example",
+        "username": "",
+        "oauth_token_url": "ftp://x",
+        "from_allowed": "không phải địa chỉ",
+    }
+    said = refusals(client, "/accounts/", bad)
     # Name, host, token endpoint, allowed senders; and what XOAUTH2 needs, all at once.
-    assert len(refusals) == 8, refusals
-    for refusal in refusals:
+    assert len(said) == 8, said
+    for refusal in said:
         assert is_vietnamese(refusal), refusal
-    xoauth2 = client.post(
-        "/accounts/",
-        data={
-            "csrf_token": form_csrf(client, "/accounts/"),
-            "name": f"gmail-{unique}",
-            "host": "smtp.gmail.com",
-            "port": "587",
-            "tls_mode": "starttls",
-            "auth": "xoauth2",
-            "oauth_token_url": "https://oauth2.googleapis.com/token",
-            "per_second": "0",
-            "per_day": "0",
-        },
-    )
-    assert xoauth2.status_code == 422
-    refusals = _field_errors(xoauth2.get_data(as_text=True))
-    assert len(refusals) == 4, refusals  # user name, client id, client secret, refresh token
-    for refusal in refusals:
+    lacking = {
+        **xoauth2,
+        "name": f"gmail-{unique}",
+        "host": "smtp.gmail.com",
+        "oauth_token_url": "https://oauth2.googleapis.com/token",
+    }
+    said = refusals(client, "/accounts/", lacking)
+    assert len(said) == 4, said  # user name, client id, client secret, refresh token
+    for refusal in said:
         assert is_vietnamese(refusal), refusal
-    pool = client.post(
-        "/accounts/pools",
-        data={
-            "csrf_token": form_csrf(client, "/accounts/"),
-            "pool-name": f"pool-{unique}",
-            "pool-accounts": f"khong-co-{unique}",
-        },
-    )
-    assert pool.status_code == 422
-    (refusal,) = _field_errors(pool.get_data(as_text=True))
+    pool = {"pool-name": f"pool-{unique}", "pool-accounts": f"khong-co-{unique}"}
+    (refusal,) = refusals(client, "/accounts/pools", pool, form_page="/accounts/")
     assert is_vietnamese(refusal) and f"khong-co-{unique}" in refusal, refusal
-    api = FlaskClient(app, app.response_class)
+    api = vietnamese_api(app, f"lang-acc-{unique}@example.com")
     email = api.post(
         "/api/v1/emails",
         json={"to": "an@example.com", "subject": "Chào", "text": "x", "account": "khong-co"},
-        headers={
-            **VIETNAMESE,
-            "Authorization": f"Bearer {make_user(app, f'lang-acc-{unique}@example.com').token}",
-        },
     )
     assert email.status_code == 422
     refusal = email.json["error"]["fields"]["account"]
@@ -567,31 +536,12 @@ def test_a_merge_template_s_problems_are_said_in_the_reader_s_language(
         # Jinja's own account of a syntax error stays English, after "dòng 1:" (line 1).
         said = is_vietnamese(refusal) or refusal.startswith("dòng 1: ")
         assert said and english_words not in refusal, refusal
-    client, _ = signed_in(app, unique)
-    client.environ_base.update(HTTP_ACCEPT_LANGUAGE=VIETNAMESE["Accept-Language"])
-    template = client.post(
-        "/templates/new",
-        data={
-            "csrf_token": form_csrf(client, "/templates/new"),
-            "name": f"mẫu {unique}",
-            "subject": "Chào {{ name",
-            "text": "x",
-        },
-    )
-    assert template.status_code == 422
-    refusal = _field_error(template.get_data(as_text=True))
+    client = vietnamese_session(app, unique)
+    template = {"name": f"mẫu {unique}", "subject": "Chào {{ name", "text": "x"}
+    refusal = refusals(client, "/templates/new", template)[0]
     assert refusal.startswith("dòng 1:"), refusal
-    compose = client.post(
-        "/",
-        data={
-            "csrf_token": form_csrf(client, "/"),
-            "to": "an@example.com",
-            "subject": "Chào {{ name }}",
-            "text": "{{ name.__class__ }}",
-        },
-    )
-    assert compose.status_code == 422
-    refusal = _field_error(compose.get_data(as_text=True))
+    email = {"to": "an@example.com", "subject": "Chào {{ name }}", "text": "{{ name.__class__ }}"}
+    refusal = refusals(client, "/", email)[0]
     assert is_vietnamese(refusal) and "refused by the sandbox" not in refusal, refusal
 
 
