@@ -4,6 +4,7 @@ times in the person's own zone with its name."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import subprocess
@@ -17,13 +18,17 @@ from flask.testing import FlaskClient
 from flask_migrate.cli import db as migrations
 from markupsafe import escape
 
+from dashboard.auth.accounts import set_role
 from dashboard.extensions import db
 from dashboard.mail.sentences import english
-from dashboard.models import Campaign, Message, MessageStatus, User
+from dashboard.models import Campaign, Message, MessageStatus, SuppressionReason, User
 from dashboard.ops.local_stack import process_env
 from dashboard.sending.cli_language import LIBRARY_WORDS, english_help
 from dashboard.sending.holds import pause_campaign
+from dashboard.sending.requests import EmailRequest
 from dashboard.sending.stored_texts import ACCOUNT_PROBLEM, PAUSED_FOR_FAILURES, UNREACHABLE
+from dashboard.sending.submission import submit_email
+from dashboard.sending.suppression import suppress
 from dashboard.sending.unsubscribe_links import unsubscribe_serializer, unsubscribe_url
 from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
 from tests.conftest import ROOT
@@ -565,4 +570,40 @@ def test_the_audit_trail_s_details_are_said_in_the_reader_s_language(
     assert event["detail"] == "1 recipient(s) from api"
     page = client.get("/audit/", query_string={"target": target}, headers=VIETNAMESE)
     row = page.get_data(as_text=True).split(f'id="event-{event["id"]}"')[1].split("</tr>")[0]
-    assert "1 người nhận từ api" in row and "recipient(s)" not in row
+    assert "1 người nhận từ API" in row and "recipient(s)" not in row
+
+
+def test_the_codes_in_an_audit_detail_are_said_in_words(app: Flask, unique: str) -> None:
+    """A role, where recipients came from and why an address is suppressed are stored as codes
+    in an event's detail; the Audit page names them as the rest of the dashboard does, and a
+    role change reads as one."""
+    person = make_user(app, f"lang-codes-{unique}@example.com", role="viewer")
+    address = f"chan-{unique}@example.com"
+    with app.app_context():
+        set_role(db.session.get(User, person.id), "sender")
+        suppress([address], SuppressionReason.MANUAL)
+        submit_email(EmailRequest(to=["a@example.com"], subject="Chào", text="x"), source="form")
+    client, _ = signed_in(app, unique)
+
+    def detail(**filters: str) -> tuple[str, str]:
+        stored = client.get("/api/v1/audit", query_string=filters).json["events"][0]
+        page = client.get("/audit/", query_string=filters, headers=VIETNAMESE)
+        row = page.get_data(as_text=True).split(f'id="event-{stored["id"]}"')[1]
+        shown = re.search(r'data-label="Chi tiết">(.*?)</td>', row.split("</tr>")[0])
+        assert shown is not None, row
+        return stored["detail"], html.unescape(shown.group(1))
+
+    user = f"user {person.id}"
+    assert detail(target=user, action="user-created") == (
+        f"{person.email} as viewer",
+        f"{person.email} với vai trò người xem",
+    )
+    assert detail(target=user, action="role-changed") == (
+        f"{person.email}: viewer to sender",
+        f"{person.email}: từ người xem thành người gửi",
+    )
+    assert detail(target=address) == (
+        "1 address(es), manual",
+        "1 địa chỉ, lý do thêm thủ công",
+    )
+    assert detail(action="sent") == ("1 recipient(s) from form", "1 người nhận từ Soạn thư")

@@ -12,7 +12,7 @@ stays as written, and a text that matches no msgid is shown as it is.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 
 from flask_babel import get_locale, gettext
@@ -203,6 +203,10 @@ _AUDIT_DETAILS = (
     N_("'%(name)s' for %(email)s"),
     N_("'%(name)s' of %(email)s"),
 )
+# Details only one action writes, read only for its events.
+_ACTION_DETAILS = {
+    "role-changed": (N_("%(email)s: %(old_role)s to %(new_role)s"),),
+}
 
 SENTENCES = (
     PAUSED_BY_A_PERSON,
@@ -245,9 +249,16 @@ def template_problem(problem: TemplateProblem) -> str:
     return f"{parts.get(problem.field, problem.field)}: {translated(str(problem))}"
 
 
-def audit_detail(stored: str | None) -> str:
-    """An audit event's detail in the reader's language, where it is one of ours."""
-    return _translated(stored, (*_AUDIT_DETAILS, *SENTENCES))
+def audit_detail(
+    stored: str | None,
+    action: str | None = None,
+    labels: Mapping[str, Callable[[str], str]] | None = None,
+) -> str:
+    """An audit event's detail in the reader's language, where it is one of ours. `labels`
+    name the codes a detail holds (a role, where recipients came from) in that language, by
+    their placeholder; a value no label knows is translated as a sentence, or left as it is."""
+    sentences = (*_ACTION_DETAILS.get(action or "", ()), *_AUDIT_DETAILS, *SENTENCES)
+    return _translated(stored, sentences, labels or {})
 
 
 def translated(stored: str | None) -> str:
@@ -255,7 +266,11 @@ def translated(stored: str | None) -> str:
     return _translated(stored, SENTENCES)
 
 
-def _translated(stored: str | None, sentences: tuple[str, ...]) -> str:
+def _translated(
+    stored: str | None,
+    sentences: tuple[str, ...],
+    labels: Mapping[str, Callable[[str], str]] | None = None,
+) -> str:
     if not stored:
         return stored or ""
     if str(get_locale() or "en") == "en":  # already in its reader's language
@@ -265,10 +280,20 @@ def _translated(stored: str | None, sentences: tuple[str, ...]) -> str:
         if found is None:
             continue
         values = {
-            name: "; ".join(translated(part) for part in value.split("; "))
-            if name in _NESTED
-            else value
-            for name, value in found.groupdict().items()
+            name: _value(name, value, labels or {}) for name, value in found.groupdict().items()
         }
         return gettext(msgid, **values) if values else gettext(msgid)
     return stored
+
+
+def _value(name: str, value: str, labels: Mapping[str, Callable[[str], str]]) -> str:
+    """A placeholder's value in the reader's language: a code by its label, a sentence of ours
+    translated, anything else as written."""
+    label = labels.get(name)
+    if label is not None:
+        named = label(value)
+        if named != value:
+            return named
+    if name in _NESTED:
+        return "; ".join(translated(part) for part in value.split("; "))
+    return value

@@ -11,9 +11,11 @@ from flask_babel import lazy_gettext as _l
 
 from dashboard.auth.preferences import LANGUAGES
 from dashboard.auth.roles import ROLE_LABELS, role_label
+from dashboard.models import SuppressionReason
 from dashboard.reporting.zone_buckets import local
+from dashboard.sending import stored_texts
 from dashboard.sending.schedule import display_zone, to_display
-from dashboard.sending.stored_texts import audit_detail, translated
+from dashboard.sending.stored_texts import translated
 
 # Patterns per language: English keeps the ISO order people paste into filters; Vietnamese
 # writes the day first, as a Vietnamese office does.
@@ -160,6 +162,35 @@ def word(value: object) -> str:
     return str(_WORDS.get(name, name))
 
 
+_SUPPRESSION_REASONS = {
+    SuppressionReason.MANUAL: _l("added by hand"),
+    SuppressionReason.BOUNCED: _l("bounced"),
+    SuppressionReason.UNSUBSCRIBED: _l("unsubscribed"),
+    SuppressionReason.COMPLAINED: _l("complained"),
+    SuppressionReason.CSV: _l("from a CSV file"),
+}
+
+
+def suppression_reason(value: object) -> str:
+    """Why an address is on the suppression list, as the page says it (`manual`: `added by
+    hand`); an unknown code as it is."""
+    name = str(value)
+    return str(_SUPPRESSION_REASONS.get(name, name))
+
+
+def audit_detail(detail: str | None, action: str | None = None) -> str:
+    """An audit event's detail in the reader's language, the codes it holds (where recipients
+    came from, a role, why an address is suppressed) in words."""
+    labels = {
+        "source": word,
+        "role": role_label,
+        "old_role": role_label,
+        "new_role": role_label,
+        "reason": suppression_reason,
+    }
+    return stored_texts.audit_detail(detail, action, labels)
+
+
 def zone_name() -> str:
     """The name of the zone the page's times are in (an IANA name: Asia/Ho_Chi_Minh)."""
     return display_zone().key
@@ -176,6 +207,7 @@ def init_formatting(app: Flask) -> None:
     # A sentence the system stored in English (a pause reason, why a message waits).
     app.add_template_filter(translated, "stored")
     app.add_template_filter(audit_detail)
+    app.add_template_filter(suppression_reason)
     app.add_template_global(zone_name)
     app.add_template_global(get_locale, "current_locale")
     app.add_template_global(LANGUAGES, "languages")
