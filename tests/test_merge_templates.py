@@ -79,3 +79,47 @@ def test_a_loop_bomb_uploaded_as_a_campaign_is_refused_and_stores_nothing(
     assert response.status_code == 422, response.json
     assert "{% for %} loops" in response.json["error"]["fields"]["html"]
     assert (count_rows(app, Campaign), count_rows(app, CsvImport)) == before
+
+
+# A template broken in each of the ways a person breaks one: delimiters, blocks, expressions.
+_BROKEN = (
+    "Chào {{ ten",
+    "Chào {{ ten }",
+    "{{ }}",
+    "{{ ten | }}",
+    "{{ ten ? }}",
+    "{{ ho ten }}",
+    "{{ ten( }}",
+    '{{ "Hà Nội }}',
+    "{{ ten.}}",
+    "{{ 5 6 }}",
+    "{{ ten 'x' }}",
+    "{{ [1, 2 }}",
+    "{{ 1 * }}",
+    "{% if ten %}có tên",
+    "{% for x in ten %}x",
+    "{% endif %}",
+    "{% else %}",
+    "{% chao %}",
+    "{% if %}x{% endif %}",
+    "{% if a %}{% for b in c %}{% endif %}",
+    "{% if a %}{% chao %}{% endif %}",
+    "{% if a %}x{% endfor %}",
+    "{# ghi chú",
+    "{% raw %}x",
+    "{{ a |",
+    "{% if a }",
+)
+
+
+@pytest.mark.parametrize("source", _BROKEN)
+def test_a_syntax_error_is_said_in_the_project_s_words(source: str) -> None:
+    """Jinja's account of a syntax error is said in sentences of the project's catalogue, which
+    name the delimiters a person types ({{, }}, {% %}) where Jinja says "end of print
+    statement", so that a page can say them in its reader's language."""
+    with pytest.raises(TemplateProblem) as refused:
+        compile_merge(source, "x", None)
+    said = str(refused.value)
+    assert said.startswith("line 1: "), said
+    jinja_words = ("unexpected", "Encountered", "Jinja", "statement", "expression", "Missing")
+    assert not any(words in said for words in jinja_words), said

@@ -20,6 +20,7 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
+from dashboard.mail import syntax_errors
 from dashboard.mail.plain_merge import PlainMerge, layout_of
 from dashboard.mail.sentences import N_, english
 
@@ -128,7 +129,8 @@ _NODE_WORDS = {
     nodes.Assign: "{% set %}",
 }
 
-# For `stored_texts.translated`: the general "line N: problem" last, after the particular ones.
+# For `stored_texts.translated`: the general "line N: problem" after the particular ones, then
+# the syntax errors it holds (which start with a value, and would take "line N: " for theirs).
 SENTENCES = (
     TOO_MANY_TOKENS,
     NUMBER_TOO_LONG,
@@ -145,6 +147,7 @@ SENTENCES = (
     NO_COLUMNS,
     *(words for words in _NODE_WORDS.values() if "%" not in words),
     SYNTAX,
+    *syntax_errors.SENTENCES,
 )
 
 
@@ -418,7 +421,8 @@ def compile_merge(subject: str, text: str, html: str | None) -> MergeTemplate:
             layouts.append(layout_of(tree))
         except TemplateSyntaxError as error:
             raise TemplateProblem(
-                field, english(SYNTAX, line=error.lineno, problem=error.message)
+                field,
+                english(SYNTAX, line=error.lineno, problem=syntax_errors.reworded(error.message)),
             ) from None
         except TemplateProblem:
             raise

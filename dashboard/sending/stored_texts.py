@@ -223,7 +223,7 @@ SENTENCES = (
     *merge.SENTENCES,
 )
 # Values that are sentences of their own; `why` and `problem` may join several with "; ".
-_NESTED = {"why", "problem", "field", "what", "reason"}
+_NESTED = {"why", "problem", "field", "what", "reason", "token", "expected"}
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 
 
