@@ -4,14 +4,18 @@ when the template is compiled, naming the field and line, before anything is sto
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
-from dashboard.models import Campaign, CsvImport
+from dashboard.models import Campaign, CsvImport, MessageTemplate
+from tests.auth_helpers import form_csrf
 from tests.conftest import count_rows
-from tests.csv_campaign_helpers import upload
+from tests.csv_campaign_helpers import post_multipart, upload
 
 VALUES = {"name": "nguyễn văn an", "company": "Công ty Sao Mai", "email": "an@example.vn"}
 
@@ -123,3 +127,69 @@ def test_a_syntax_error_is_said_in_the_project_s_words(source: str) -> None:
     assert said.startswith("line 1: "), said
     jinja_words = ("unexpected", "Encountered", "Jinja", "statement", "expression", "Missing")
     assert not any(words in said for words in jinja_words), said
+
+
+def test_each_part_s_syntax_error_is_found_at_once() -> None:
+    with pytest.raises(TemplateProblem) as refused:
+        compile_merge("Chào {{ name", "Nội dung đúng {{ name }}", "<p>{% if name %}</p>")
+    said = {problem.field: str(problem) for problem in refused.value.each()}
+    assert said == {
+        "subject": "line 1: the template ends where }} was expected",
+        "html": "line 1: the template ends before {% if %} is closed "
+        "(with {% elif %} / {% else %} / {% endif %})",
+    }
+
+
+def test_every_form_names_each_part_s_template_problem_with_the_other_fields(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The compose form, a saved template and a CSV campaign over the API say what is wrong
+    with each part of the template beside what is wrong with their other fields, and store
+    nothing."""
+    broken = {"subject": "Chào {{ name ? }}", "text": "{% for x in name %}", "html": "<p>{{ }}</p>"}
+    before = (count_rows(app, Campaign), count_rows(app, MessageTemplate))
+    compose = client.post(
+        "/", data={"csrf_token": form_csrf(client, "/"), "to": "not an address", **broken}
+    )
+    assert compose.status_code == 422
+    assert set(field_errors(compose)) == {"to", "subject", "text", "html"}, field_errors(compose)
+
+    saved = client.post(
+        "/templates/new",
+        data={"csrf_token": form_csrf(client, "/templates/new"), "name": "", **broken},
+    )
+    assert saved.status_code == 422
+    assert set(field_errors(saved)) == {"name", "subject", "text", "html"}, field_errors(saved)
+
+    api = upload(client, b"", filename="empty.csv", **broken)
+    assert api.status_code == 422
+    fields = api.json["error"]["fields"]
+    assert set(fields) == {"file", "subject", "text", "html"}, fields
+    closes = "{% endfor %} / {% else %}"
+    assert (
+        fields["text"] == f"line 1: the template ends before {{% for %}} is closed (with {closes})"
+    )
+
+    no_file = post_multipart(client, "/api/v1/campaigns", {**broken, "from": "nobody"})
+    assert no_file.status_code == 422
+    fields = no_file.json["error"]["fields"]
+    assert set(fields) == {"file", "from", "subject", "text", "html"}, fields
+
+    form = client.post(
+        "/campaigns/new",
+        data={"csrf_token": form_csrf(client, "/campaigns/new"), "sender": "nobody", **broken},
+    )
+    assert form.status_code == 422
+    assert set(field_errors(form)) == {"file", "sender", "subject", "text", "html"}
+    assert (count_rows(app, Campaign), count_rows(app, MessageTemplate)) == before
+
+
+def field_errors(answer) -> dict[str, str]:
+    """The page's problems by the name of the field they are shown under."""
+    found = {}
+    for block in answer.get_data(as_text=True).split('<div class="field')[1:]:
+        errors = re.findall(r'<p class="error" role="alert">(.*?)</p>', block, re.DOTALL)
+        name = re.search(r'name="(\w+)"', block)
+        if errors and name:
+            found[name.group(1)] = html.unescape(" ".join(errors))
+    return found

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -29,6 +31,7 @@ from dashboard.campaigns.listing import (
 from dashboard.campaigns.overview import overview, overview_json
 from dashboard.campaigns.schemas import CampaignListOut, CampaignSummaryOut, campaign_content
 from dashboard.campaigns.upload import (
+    CampaignContent,
     CampaignInputError,
     create_csv_campaign,
     too_large_upload,
@@ -82,9 +85,14 @@ def create_campaign():
         upload = request.files.get("file")
     except RequestEntityTooLarge:
         return api_error(413, too_large_upload())
-    if upload is None or not upload.filename:
-        return _invalid({"file": _("the CSV file is required, as the multipart part 'file'")})
     data = {key: request.form.get(key) for key in request.form}
+    if upload is None or not upload.filename:
+        no_file = {"file": _("the CSV file is required, as the multipart part 'file'")}
+        try:
+            _content(data)
+        except CampaignInputError as error:
+            return _invalid({**no_file, **error.fields})
+        return _invalid(no_file)
     try:
         request_key = idempotent_request(
             lambda: upload_request_hash(
@@ -95,20 +103,10 @@ def create_campaign():
         return bad_key(invalid)
 
     def create(idempotency_key: IdempotencyKey | None) -> Campaign:
-        template = None
-        if data.get("template_id"):
-            template = find_template(data["template_id"])
-            if template is None:
-                raise CampaignInputError(
-                    {"template_id": _("there is no saved template with this id")}
-                )
-        content = campaign_content(
-            data, template=template, max_body_bytes=current_app.config["MAX_BODY_BYTES"]
-        )
         return create_csv_campaign(
             upload.stream,
             filename=upload.filename,
-            content=content,
+            content=_content(data),
             source="api",
             idempotency_key=idempotency_key,
             owner_id=current_user.id,
@@ -126,6 +124,19 @@ def create_campaign():
         jsonify(overview_json(overview(created.campaign), urls)),
         202,
         {"Location": urls["status"], **replay_headers(created)},
+    )
+
+
+def _content(data: dict[str, Any]) -> CampaignContent:
+    """The submission's content, the fields it leaves empty taken from its `template_id`;
+    CampaignInputError names each bad field."""
+    template = None
+    if data.get("template_id"):
+        template = find_template(data["template_id"])
+        if template is None:
+            raise CampaignInputError({"template_id": _("there is no saved template with this id")})
+    return campaign_content(
+        data, template=template, max_body_bytes=current_app.config["MAX_BODY_BYTES"]
     )
 
 

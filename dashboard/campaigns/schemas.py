@@ -10,11 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dashboard.campaigns.upload import CampaignContent, CampaignInputError
 from dashboard.mail.addresses import AddressError, parse_mailbox
+from dashboard.mail.merge import TemplateProblem, compile_merge
 from dashboard.models import MessageTemplate
 from dashboard.sending.accounts.registry import AccountProblems, resolve_route
 from dashboard.sending.field_errors import field_errors
 from dashboard.sending.requests import one_line_problem, text_from_html
-from dashboard.sending.stored_texts import translated
+from dashboard.sending.stored_texts import template_field_problems, translated
 from dashboard.sending.submission import default_sender
 
 
@@ -94,7 +95,8 @@ def campaign_content(
         except AccountProblems as refused:
             problems.update(refused.fields)
     if problems:
-        raise CampaignInputError(problems)
+        # The template's own problems too (create_csv_campaign checks them when these pass).
+        raise CampaignInputError({**_template_problems(subject, text, html), **problems})
     return CampaignContent(
         subject=subject,
         text=text,
@@ -229,3 +231,11 @@ class CampaignListOut(BaseModel):
     campaigns: list[CampaignSummaryOut] = Field(description="Newest first")
     older: str | None = Field(description="The next page (older campaigns), or null")
     newer: str | None = Field(description="The previous page (newer campaigns), or null")
+
+
+def _template_problems(subject: str, text: str, html: str | None) -> dict[str, str]:
+    try:
+        compile_merge(subject, text, html)
+    except TemplateProblem as problem:
+        return template_field_problems(problem)
+    return {}

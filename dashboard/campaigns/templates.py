@@ -11,7 +11,7 @@ from dashboard.extensions import db
 from dashboard.mail.merge import BUILTIN_VARIABLES, TemplateProblem, check_merge, compile_merge
 from dashboard.models import MessageTemplate
 from dashboard.sending.requests import body_nul_problem, one_line_problem, text_from_html
-from dashboard.sending.stored_texts import template_problem, translated
+from dashboard.sending.stored_texts import template_field_problems, template_problem, translated
 
 #: As long as the column holds (a longer name is refused, not cut).
 MAX_NAME_CHARS = 200
@@ -47,14 +47,14 @@ def save_template(
     for field, body in (("text", text), ("html", html)):
         if problem := body_nul_problem(body):
             problems[field] = problem
-    if not problems:
-        try:
-            merge = compile_merge(subject, text or text_from_html(html or ""), html)
-        except TemplateProblem as problem:
-            problems[problem.field] = translated(str(problem))
-        else:  # every variable counts as a column here: only what the sandbox refuses is left
-            for problem in check_merge(merge, merge.variables):
-                problems.setdefault("text", translated(str(problem)))
+    try:
+        merge = compile_merge(subject, text or text_from_html(html or ""), html)
+    except TemplateProblem as problem:
+        # A field's own problem above (empty, a NUL) is said first.
+        problems = {**template_field_problems(problem), **problems}
+    else:  # every variable counts as a column here: only what the sandbox refuses is left
+        for problem in check_merge(merge, merge.variables):
+            problems.setdefault("text", translated(str(problem)))
     if problems:
         raise TemplateInputError(problems)
     template = template or MessageTemplate()

@@ -23,7 +23,7 @@ from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
 from dashboard.models import CHUNK_BYTES, Campaign, CsvChunk, CsvImport, IdempotencyKey
 from dashboard.sending.publishing import send_task
 from dashboard.sending.queues import IMPORT_CSV
-from dashboard.sending.stored_texts import translated, translated_joined
+from dashboard.sending.stored_texts import template_field_problems, translated, translated_joined
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ def create_csv_campaign(
     and start the import task. CampaignInputError (nothing stored) when something is wrong. An
     `idempotency_key` row is stored with the campaign, in its transaction."""
     max_fields = current_app.config["CSV_MAX_FIELDS"]
+    problems: dict[str, str] = {}
+    layout = template = None
     try:
         if is_workbook(filename):
             layout = sniff_workbook(upload, max_fields=max_fields)
@@ -72,14 +74,15 @@ def create_csv_campaign(
             sample = upload.read(SNIFF_BYTES)
             layout = sniff_layout(sample, complete=len(sample) < SNIFF_BYTES, max_fields=max_fields)
     except CsvFormatError as error:
-        raise CampaignInputError({"file": translated(str(error))}) from None
+        problems["file"] = translated(str(error))
     try:
         template = compile_merge(content.subject, content.text, content.html)
     except TemplateProblem as problem:
-        raise CampaignInputError({problem.field: translated(str(problem))}) from None
-    problems = check_merge(template, layout.columns)
-    if problems:
-        raise CampaignInputError({"template": translated_joined(problems)})
+        problems.update(template_field_problems(problem))
+    if layout and template and (unknown := check_merge(template, layout.columns)):
+        problems["template"] = translated_joined(unknown)
+    if problems or not (layout and template):
+        raise CampaignInputError(problems)
 
     campaign = Campaign(
         source=source,

@@ -5,7 +5,7 @@ cannot reach Python's internals."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -272,6 +272,21 @@ class TemplateProblem(ValueError):
         super().__init__(message)
         self.field = field
 
+    def each(self) -> tuple[TemplateProblem, ...]:
+        """Every problem this stands for, one a field."""
+        return (self,)
+
+
+class TemplateProblems(TemplateProblem):
+    """Problems in several parts of a template, each a TemplateProblem; read alone, the first."""
+
+    def __init__(self, problems: Sequence[TemplateProblem]) -> None:
+        super().__init__(problems[0].field, str(problems[0]))
+        self.problems = tuple(problems)
+
+    def each(self) -> tuple[TemplateProblem, ...]:
+        return self.problems
+
 
 @dataclass(frozen=True)
 class RenderedContent:
@@ -400,7 +415,9 @@ def _describe(error: TemplateError) -> str:
 
 
 def compile_merge(subject: str, text: str, html: str | None) -> MergeTemplate:
-    """Compile the three parts; TemplateProblem for a syntax error, naming field and line."""
+    """Compile the three parts; TemplateProblem for a syntax error, naming field and line
+    (TemplateProblems when more than one part has one)."""
+    problems: list[TemplateProblem] = []
     compiled = []
     layouts = []
     variables: set[str] = set()
@@ -420,16 +437,20 @@ def compile_merge(subject: str, text: str, html: str | None) -> MergeTemplate:
             compiled.append(env.from_string(source))
             layouts.append(layout_of(tree))
         except TemplateSyntaxError as error:
-            raise TemplateProblem(
-                field,
-                english(SYNTAX, line=error.lineno, problem=syntax_errors.reworded(error.message)),
-            ) from None
-        except TemplateProblem:
-            raise
+            reworded = syntax_errors.reworded(error.message)
+            problems.append(
+                TemplateProblem(field, english(SYNTAX, line=error.lineno, problem=reworded))
+            )
+        except TemplateProblem as problem:
+            problems.append(problem)
         except (RecursionError, SyntaxError, ValueError) as error:
             # The shape check above should catch these first; a shape it missed is still the
             # template's problem, never a 500.
-            raise TemplateProblem(field, english(TOO_COMPLEX, error=type(error).__name__)) from None
+            problems.append(
+                TemplateProblem(field, english(TOO_COMPLEX, error=type(error).__name__))
+            )
+    if problems:
+        raise problems[0] if len(problems) == 1 else TemplateProblems(problems)
     subject_template, text_template, html_template = compiled
     subject_layout, text_layout, *html_layout = layouts
     plain = None

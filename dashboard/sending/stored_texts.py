@@ -243,6 +243,11 @@ def translated_joined(problems: Iterable[object]) -> str:
     return "; ".join(translated(str(problem)) for problem in problems)
 
 
+def template_field_problems(error: TemplateProblem) -> dict[str, str]:
+    """A template's problems in the reader's language, by the field each is in."""
+    return {problem.field: translated(str(problem)) for problem in error.each()}
+
+
 def template_problem(problem: TemplateProblem) -> str:
     """A template's problem in the reader's language, after the part it is in."""
     parts = {"subject": _l("Subject"), "text": _l("Text body"), "html": _l("HTML body")}

@@ -99,19 +99,23 @@ def new():
         form.html.data = template.html_body or ""
     if form.validate_on_submit():
         upload = form.file.data
+        no_file = {} if upload and upload.filename else {"file": _("choose a CSV file to upload")}
         try:
-            if not upload or not upload.filename:
-                raise CampaignInputError({"file": _("choose a CSV file to upload")})
-            content = campaign_content(
-                {
-                    "subject": form.subject.data or "",
-                    "text": form.text.data or "",
-                    "html": form.html.data or None,
-                    "from": form.sender.data or None,
-                },
-                template=saved_template(form.template_id.data),
-                max_body_bytes=current_app.config["MAX_BODY_BYTES"],
-            )
+            try:
+                content = campaign_content(
+                    {
+                        "subject": form.subject.data or "",
+                        "text": form.text.data or "",
+                        "html": form.html.data or None,
+                        "from": form.sender.data or None,
+                    },
+                    template=saved_template(form.template_id.data),
+                    max_body_bytes=current_app.config["MAX_BODY_BYTES"],
+                )
+            except CampaignInputError as error:
+                raise CampaignInputError({**no_file, **error.fields}) from None
+            if no_file:
+                raise CampaignInputError(no_file)
             campaign = create_csv_campaign(
                 upload.stream,
                 filename=upload.filename,

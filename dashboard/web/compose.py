@@ -29,7 +29,7 @@ from dashboard.sending.requests import (
     limits_context,
 )
 from dashboard.sending.schedule import check_send_at, display_zone, parse_local
-from dashboard.sending.stored_texts import translated, translated_joined
+from dashboard.sending.stored_texts import template_field_problems, translated_joined
 from dashboard.sending.submission import default_sender, submit_email
 from dashboard.web.forms import ComposeForm
 
@@ -96,10 +96,15 @@ def compose_page():
         except FieldError as error:
             errors[error.field] = str(error)
         if errors or content is None:
+            # A template's own problems too, beside those of the other fields.
+            parts = (form.subject.data or "", form.text.data or "", form.html.data or None)
+            if uses_merge_syntax(*parts):
+                errors = {**check_compose_template(*parts), **errors}
             _attach_errors(form, errors)
         else:
             merge = uses_merge_syntax(content.subject, content.text, content.html)
-            problems = check_compose_template(content) if merge else {}
+            parts = (content.subject, content.text, content.html)
+            problems = check_compose_template(*parts) if merge else {}
             warnings = [] if problems or form.send_anyway.data else blank_merge_fields(content)
             if warnings:  # shown, with a box to tick, before anything is sent
                 return render_compose(form, warnings), 422
@@ -158,12 +163,12 @@ def render_compose(form: ComposeForm, warnings: Sequence[EmptyField] = ()) -> st
     )
 
 
-def check_compose_template(content: EmailContent) -> dict[str, str]:
+def check_compose_template(subject: str, text: str, html: str | None) -> dict[str, str]:
     """A composed email that uses {{ }} is rendered per recipient with `name` and `email`."""
     try:
-        template = compile_merge(content.subject, content.text, content.html)
+        template = compile_merge(subject, text, html)
     except TemplateProblem as problem:
-        return {problem.field: translated(str(problem))}
+        return template_field_problems(problem)
     offered = {"name", "email"}
     missing = sorted(template.variables - offered - BUILTIN_VARIABLES)
     if missing:  # an email written here has no file: say what it does offer
