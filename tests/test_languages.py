@@ -610,3 +610,6 @@ def test_the_codes_in_an_audit_detail_are_said_in_words(app: Flask, unique: str)
         "1 địa chỉ, lý do thêm thủ công",
     )
     assert detail(action="sent") == ("1 recipient(s) from form", "1 người nhận từ Soạn thư")
+    # The column of where a request came from is its IP address, not a message's sender.
+    page = client.get("/audit/", headers=VIETNAMESE).get_data(as_text=True)
+    assert 'data-label="Địa chỉ IP"' in page and 'data-label="Người gửi"' not in page
