@@ -79,6 +79,7 @@ def test_the_api_accepts_and_says_which_recipients_merge_nothing(
         "to": [f"An <a-{unique}@example.vn>", f"b-{unique}@example.vn", f"c-{unique}@example.vn"],
         "subject": f"Chào {{{{ name }}}} {unique}",
         "text": "Chào {{ name }}, đơn hàng của bạn đã sẵn sàng.",
+        "merge": True,
     }
     headers = {"Accept-Language": "vi", "Idempotency-Key": f"warn-{unique}"}
     first = client.post("/api/v1/emails", json=body, headers=headers)
@@ -96,3 +97,5 @@ def test_the_api_accepts_and_says_which_recipients_merge_nothing(
 
     named = {**body, "to": [f"An <d-{unique}@example.vn>"]}
     assert client.post("/api/v1/emails", json=named).json["warnings"] == []
+    as_written = {**body, "merge": False, "subject": f"Chào {{{{ name }}}} {unique}!"}
+    assert client.post("/api/v1/emails", json=as_written).json["warnings"] == []

@@ -48,7 +48,7 @@ def test_compose_names_every_problem_at_once_in_its_own_words(
     )
     assert unknown.status_code == 422
     words = html.unescape(unknown.get_data(as_text=True))
-    assert "The email uses {{ họ_tên }}, but an email written here offers only {{ name }}" in words
+    assert "The email uses {{ họ_tên }}, but an email (not a CSV campaign) offers only" in words
     assert "has no column" not in words and "the file" not in words
 
 

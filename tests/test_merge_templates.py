@@ -170,6 +170,17 @@ def test_every_form_names_each_part_s_template_problem_with_the_other_fields(
         fields["text"] == f"line 1: the template ends before {{% for %}} is closed (with {closes})"
     )
 
+    email = client.post("/api/v1/emails", json={**broken, "to": "not an address", "merge": True})
+    assert email.status_code == 422
+    fields = email.json["error"]["fields"]
+    assert set(fields) == {"to", "subject", "text", "html"}, fields
+    unknown = client.post(
+        "/api/v1/emails",
+        json={"to": "an@example.vn", "subject": "Chào {{ ho_ten }}", "text": "x", "merge": True},
+    )
+    assert unknown.status_code == 422
+    assert unknown.json["error"]["fields"]["text"].startswith("The email uses {{ ho_ten }}")
+
     no_file = post_multipart(client, "/api/v1/campaigns", {**broken, "from": "nobody"})
     assert no_file.status_code == 422
     fields = no_file.json["error"]["fields"]

@@ -38,9 +38,9 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     request_schema = schemas["EmailRequest"]
     assert sorted(request_schema["required"]) == ["subject", "to"]
     assert request_schema["additionalProperties"] is False
-    assert {"to", "subject", "text", "html", "from", "account", "attachments", "send_at"} == set(
-        request_schema["properties"]
-    )
+    fields = {"to", "subject", "text", "html", "from", "account", "attachments", "send_at", "merge"}
+    assert fields == set(request_schema["properties"])
+    assert request_schema["properties"]["merge"]["default"] is False
     assert request_schema["properties"]["send_at"]["anyOf"][0]["format"] == "date-time"
     for name in ("EmailAccepted", "EmailStatus", "TaskStatus", "ErrorResponse", "StatsResponse"):
         assert name in schemas

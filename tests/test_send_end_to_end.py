@@ -264,3 +264,46 @@ def test_a_composed_email_is_a_campaign_with_one_page_and_one_api_name(
         "sent",
         1,
     )
+
+
+def test_an_api_email_that_uses_merge_fields_is_rendered_for_each_recipient(
+    app: Flask, client: FlaskClient, smtp_server: ScriptedSMTPServer, unique: str
+) -> None:
+    """With `merge`, an API email is a template, as on Compose: each recipient gets their own
+    name and address in it (the 202's warnings say for whom a field merges nothing); without
+    it, the braces arrive as written."""
+    named, bare = f"an-{unique}@example.vn", f"binh-{unique}@example.vn"
+    response = client.post(
+        "/api/v1/emails",
+        json={
+            "to": [f"Nguyễn Văn An <{named}>", bare],
+            "subject": "Chào {{ name or 'bạn' }} – hoá đơn tháng 12",  # noqa: RUF001
+            "text": "Kính gửi {{ name or 'quý khách' }},\nthư này gửi tới {{ email }}.\n",
+            "html": "<p>Kính gửi <b>{{ name }}</b></p>",
+            "merge": True,
+        },
+    )
+    assert response.status_code == 202, response.json
+    assert [warning["field"] for warning in response.json["warnings"]] == ["name"]
+    assert [m.status for m in wait_for_final(app, response.json["id"])] == ["sent", "sent"]
+
+    [first] = smtp_server.received_by(named)
+    assert first.message["Subject"] == "Chào Nguyễn Văn An – hoá đơn tháng 12"  # noqa: RUF001
+    text = first.message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text == f"Kính gửi Nguyễn Văn An,\nthư này gửi tới {named}.\n"
+    assert "<p>Kính gửi <b>Nguyễn Văn An</b></p>" in first.message.get_body(("html",)).get_content()
+    [second] = smtp_server.received_by(bare)
+    assert second.message["Subject"] == "Chào bạn – hoá đơn tháng 12"  # noqa: RUF001
+    text = second.message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text == f"Kính gửi quý khách,\nthư này gửi tới {bare}.\n"
+
+    literal = f"lit-{unique}@example.vn"
+    response = client.post(
+        "/api/v1/emails",
+        json={"to": [f"Nguyễn Văn An <{literal}>"], "subject": "{{ name }}", "text": "{% x %}\n"},
+    )
+    assert response.status_code == 202 and response.json["warnings"] == []
+    wait_for_final(app, response.json["id"])
+    [as_written] = smtp_server.received_by(literal)
+    assert as_written.message["Subject"] == "{{ name }}"
+    assert as_written.message.get_content().replace("\r\n", "\n") == "{% x %}\n"

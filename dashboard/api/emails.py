@@ -15,8 +15,10 @@ from dashboard.api.serialize import iso, message_out
 from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.auth.hosts import public_url
 from dashboard.auth.ownership import campaign_for
+from dashboard.campaigns.email_merge import email_template_problems
 from dashboard.campaigns.empty_fields import EmptyField, blank_merge_fields
 from dashboard.campaigns.overview import campaign_messages
+from dashboard.campaigns.templates import TemplateInputError
 from dashboard.errors import api_error, invalid_fields
 from dashboard.models import Campaign, IdempotencyKey
 from dashboard.sending.field_errors import FieldError, field_errors
@@ -48,13 +50,19 @@ def create_email():
 
     def submit(idempotency_key: IdempotencyKey | None) -> Campaign:
         email = EmailRequest.model_validate(data, context=limits_context(current_app.config))
+        if email.merge and (
+            problems := email_template_problems(email.subject, email.text, email.html)
+        ):
+            raise TemplateInputError(problems)
         recipients.append(len(email.recipients))
-        warnings.extend(blank_merge_fields(email))
+        if email.merge:
+            warnings.extend(blank_merge_fields(email))
         return submit_email(
             email,
             source="api",
             attachments=email.files,
             send_at=email.send_at,
+            merge=email.merge,
             idempotency_key=idempotency_key,
             owner_id=current_user.id,
         )
@@ -62,7 +70,10 @@ def create_email():
     try:
         created = create_once(request_key, submit)
     except ValidationError as invalid:
-        return invalid_fields(_("The email was not accepted"), field_errors(invalid))
+        problems = {**_template_problems_in(data), **field_errors(invalid)}
+        return invalid_fields(_("The email was not accepted"), problems)
+    except TemplateInputError as invalid:
+        return invalid_fields(_("The email was not accepted"), invalid.fields)
     except FieldError as invalid:  # send_at passed while the request was being read
         return invalid_fields("", {invalid.field: str(invalid)})
     except (IdempotencyKeyReused, IdempotencyKeyBusy) as refused:
@@ -72,12 +83,25 @@ def create_email():
     return _accepted(created, None if created.replayed else recipients[0], warnings)
 
 
+def _template_problems_in(data: object) -> dict[str, str]:
+    """The template's problems of a body asking for `merge` whose other fields were refused,
+    read from its parts that are text."""
+    if not isinstance(data, dict) or data.get("merge") is not True:
+        return {}
+    subject, text, html = (data.get(part) for part in ("subject", "text", "html"))
+    return email_template_problems(
+        subject if isinstance(subject, str) else "",
+        text if isinstance(text, str) else "",
+        html if isinstance(html, str) else None,
+    )
+
+
 def _replayed_warnings(data: object) -> list[EmptyField]:
     try:
         email = EmailRequest.model_validate(data, context=limits_context(current_app.config))
     except ValidationError:  # the limits changed since: the first answer stands without them
         return []
-    return blank_merge_fields(email)
+    return blank_merge_fields(email) if email.merge else []
 
 
 def _warning(empty: EmptyField) -> dict:

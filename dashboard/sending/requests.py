@@ -298,6 +298,12 @@ class EmailRequest(EmailContent, ScheduledSend):
     """The body of `POST /api/v1/emails`."""
 
     attachments: list[AttachmentIn] = Field(default_factory=list)
+    merge: bool = Field(
+        default=False,
+        description="Render the subject and bodies for each recipient as templates, with "
+        "{{ name }} (the display name, empty for a bare address) and {{ email }}; without it "
+        "they are sent exactly as written, braces and all.",
+    )
 
     @model_validator(mode="after")
     def _decode_attachments(self, info: ValidationInfo) -> EmailRequest:

@@ -11,15 +11,9 @@ from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
 from dashboard.auth import SENDER, requires
+from dashboard.campaigns.email_merge import email_template_problems, merges
 from dashboard.campaigns.empty_fields import EmptyField, blank_merge_fields
 from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_filename
-from dashboard.mail.merge import (
-    BUILTIN_VARIABLES,
-    TemplateProblem,
-    check_merge,
-    compile_merge,
-    uses_merge_syntax,
-)
 from dashboard.models import find_template
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.requests import (
@@ -29,7 +23,6 @@ from dashboard.sending.requests import (
     limits_context,
 )
 from dashboard.sending.schedule import check_send_at, display_zone, parse_local
-from dashboard.sending.stored_texts import template_field_problems, translated_joined
 from dashboard.sending.submission import default_sender, submit_email
 from dashboard.web.forms import ComposeForm
 
@@ -98,13 +91,13 @@ def compose_page():
         if errors or content is None:
             # A template's own problems too, beside those of the other fields.
             parts = (form.subject.data or "", form.text.data or "", form.html.data or None)
-            if uses_merge_syntax(*parts):
-                errors = {**check_compose_template(*parts), **errors}
+            if merges(*parts):
+                errors = {**email_template_problems(*parts), **errors}
             _attach_errors(form, errors)
         else:
-            merge = uses_merge_syntax(content.subject, content.text, content.html)
             parts = (content.subject, content.text, content.html)
-            problems = check_compose_template(*parts) if merge else {}
+            merge = merges(*parts)
+            problems = email_template_problems(*parts) if merge else {}
             warnings = [] if problems or form.send_anyway.data else blank_merge_fields(content)
             if warnings:  # shown, with a box to tick, before anything is sent
                 return render_compose(form, warnings), 422
@@ -161,26 +154,6 @@ def render_compose(form: ComposeForm, warnings: Sequence[EmptyField] = ()) -> st
         default_sender=default_sender(),
         zone=display_zone().key,
     )
-
-
-def check_compose_template(subject: str, text: str, html: str | None) -> dict[str, str]:
-    """A composed email that uses {{ }} is rendered per recipient with `name` and `email`."""
-    try:
-        template = compile_merge(subject, text, html)
-    except TemplateProblem as problem:
-        return template_field_problems(problem)
-    offered = {"name", "email"}
-    missing = sorted(template.variables - offered - BUILTIN_VARIABLES)
-    if missing:  # an email written here has no file: say what it does offer
-        return {
-            "text": _(
-                "The email uses %(missing)s, but an email written here offers only {{ name }} "
-                "and {{ email }} for each recipient (other variables need a CSV campaign).",
-                missing=", ".join("{{ " + name + " }}" for name in missing),
-            )
-        }
-    problems = check_merge(template, offered)
-    return {"text": translated_joined(problems)} if problems else {}
 
 
 def prefill_from_template(form: ComposeForm, template_id: str) -> None:
