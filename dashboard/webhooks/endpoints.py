@@ -86,7 +86,7 @@ def _checked(
     if description is not None:
         description = description.strip()
         try:
-            check_header_value(description, field="the description")
+            check_header_value(description)  # its own sentence below, not the header's
         except HeaderInjectionError:
             errors["description"] = _(
                 "the description must be a single line, without control characters"
