@@ -3,6 +3,7 @@ the CLI that does what the pages do."""
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.security import check_password_hash
 
 from dashboard.auth.accounts import find_user
 from dashboard.auth.setup_link import setup_token
@@ -217,6 +219,13 @@ def test_setup_page_creates_the_first_admin_once(fresh_app: Flask) -> None:
     form = {"csrf_token": csrf.group(1), "token": setup_token(app), "email": "Chi@Example.vn"}
     mismatch = client.post("/setup", data={**form, "password": PASSWORD, "confirm": "other"})
     assert mismatch.status_code == 422 and "differ" in mismatch.get_data(as_text=True)
+    every = client.post("/setup", data={**form, "email": "chi@", "password": "x", "confirm": "y"})
+    assert every.status_code == 422
+    assert errors_on(every) == {
+        "email": "that is not a valid email address: There must be something after the @-sign.",
+        "password": "the password must be at least 10 characters long",
+        "confirm": "the two passwords differ",
+    }
     made = client.post("/setup", data={**form, "password": PASSWORD, "confirm": PASSWORD})
     assert made.status_code == 302
     assert client.get("/users").status_code == 200  # signed in as the new admin
@@ -294,3 +303,52 @@ def test_make_run_tells_the_console_how_to_create_the_first_admin(
         timeout=60,
     )
     assert after.stdout.strip().splitlines()[-1] == "None"
+
+
+def errors_on(answer) -> dict[str, str]:
+    """A form page's problems by the name of the field each is shown under."""
+    found = {}
+    for block in answer.get_data(as_text=True).split('<div class="field')[1:]:
+        errors = re.findall(r'<p class="error" role="alert">(.*?)</p>', block, re.DOTALL)
+        name = re.search(r'name="(\w+)"', block)
+        if errors and name:
+            found[name.group(1)] = html.unescape(" ".join(errors))
+    return found
+
+
+def test_the_account_forms_and_commands_name_every_problem_at_once(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    """Adding a user (page and command), setting up the first admin and changing one's password
+    say what is wrong with every field together, and change nothing."""
+    added = client.post(
+        "/users",
+        data={"csrf_token": form_csrf(client, "/users"), "email": "an@", "password": "x"},
+    )
+    assert added.status_code == 422
+    assert set(errors_on(added)) == {"email", "password"}, errors_on(added)
+
+    runner = app.test_cli_runner()
+    command = ["users", "add", "an@", "--role", "viewer", "--password", "x"]
+    said = runner.invoke(args=command)
+    assert said.exit_code == 2
+    assert "error: email: " in said.output and "error: password: " in said.output
+
+    person = make_user(app, f"every-{unique}@example.com")
+    browser = FlaskClient(app, app.response_class)
+    assert sign_in(browser, person.email, PASSWORD).status_code == 302
+    changed = browser.post(
+        "/account/password",
+        data={
+            "csrf_token": form_csrf(browser, "/account/password"),
+            "current": "not it",
+            "new": "short",
+            "confirm": "other",
+        },
+    )
+    assert changed.status_code == 422
+    assert set(errors_on(changed)) == {"current", "new", "confirm"}, errors_on(changed)
+    with app.app_context():
+        assert find_user("an@") is None
+        user = db.session.get(User, person.id)
+        assert user is not None and check_password_hash(user.password_hash, PASSWORD)

@@ -25,11 +25,45 @@ PASSWORD_METHOD = "scrypt"  # werkzeug's scrypt: n=2**15, r=8, p=1, salted
 
 
 class AccountError(ValueError):
-    """A request about an account that cannot be carried out, naming the field at fault."""
+    """A request about an account that cannot be carried out, naming the field at fault;
+    `fields` holds every field's problem where several were found at once (the first is
+    `field` and the message)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.field = field
+        self.fields = fields or {field: message}
+
+
+def _refuse(problems: dict[str, str]) -> None:
+    """AccountError naming each of `problems`, if there is any."""
+    if problems:
+        field, message = next(iter(problems.items()))
+        raise AccountError(field, message, problems)
+
+
+def _new_account(email: str, password: str, role: str | None = None) -> str:
+    """The address of an account about to be made, normalised; AccountError naming every
+    field's problem (the address, one taken already, the password, the role)."""
+    problems: dict[str, str] = {}
+    try:
+        email = normalise_email(email)
+    except AccountError as error:
+        problems.update(error.fields)
+    else:
+        if db.session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
+            problems["email"] = _("there is already a user %(email)s", email=email)
+    try:
+        check_password_rules(password)
+    except AccountError as error:
+        problems.update(error.fields)
+    if role is not None:
+        try:
+            check_role(role)
+        except AccountError as error:
+            problems.update(error.fields)
+    _refuse(problems)
+    return email
 
 
 def normalise_email(email: str) -> str:
@@ -97,11 +131,7 @@ def check_role(role: str) -> str:
 
 def create_user(email: str, password: str, *, role: str = SENDER) -> User:
     """Add a user; raise AccountError if the address is taken or the password too weak."""
-    email = normalise_email(email)
-    check_password_rules(password)
-    check_role(role)
-    if db.session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
-        raise AccountError("email", _("there is already a user %(email)s", email=email))
+    email = _new_account(email, password, role)
     user = User(email=email, password_hash=hash_password(password), role=role)
     db.session.add(user)
     db.session.flush()
@@ -110,10 +140,14 @@ def create_user(email: str, password: str, *, role: str = SENDER) -> User:
     return user
 
 
+def check_first_admin(email: str, password: str) -> None:
+    """AccountError naming what is wrong with a first admin's address and password, if any."""
+    _new_account(email, password)
+
+
 def create_first_admin(email: str, password: str) -> User:
     """Create the first admin, only while no user exists (the insert checks it atomically)."""
-    email = normalise_email(email)
-    check_password_rules(password)
+    email = _new_account(email, password)
     row = {
         "email": email,
         "password_hash": hash_password(password),
@@ -219,11 +253,22 @@ def user_for_session(session_id: str) -> User | None:
     return user
 
 
+def check_password_change(user: User, current: str, new: str) -> None:
+    """AccountError naming what is wrong with a change of password (the current one, the new
+    one's rules), if anything."""
+    problems: dict[str, str] = {}
+    if not check_password_hash(user.password_hash, current or ""):
+        problems["current"] = _("that is not your current password")
+    try:
+        check_password_rules(new)
+    except AccountError as error:
+        problems.update(error.fields)
+    _refuse(problems)
+
+
 def change_password(user: User, current: str, new: str) -> User:
     """Set a new password (the current one must be right); every session of the user ends."""
-    if not check_password_hash(user.password_hash, current or ""):
-        raise AccountError("current", _("that is not your current password"))
-    check_password_rules(new)
+    check_password_change(user, current, new)
     user.password_hash = hash_password(new)
     end_sessions(user, commit=False)
     record_event("password-changed", f"user {user.id}", user.email)

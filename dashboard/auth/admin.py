@@ -53,7 +53,8 @@ def add_user():
             form.email.data or "", form.password.data or "", role=form.role.data or ""
         )
     except AccountError as error:
-        getattr(form, error.field).errors = [str(error)]
+        for field, problem in error.fields.items():
+            getattr(form, field).errors = [problem]
         return _users_page(form, 422)
     flash(_("%(email)s was added as %(role)s.", email=user.email, role=user.role), "ok")
     return redirect(url_for("people.users"))

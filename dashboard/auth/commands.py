@@ -30,8 +30,10 @@ from dashboard.sending.stored_texts import translated
 
 
 def _fail(error: AccountError) -> NoReturn:
-    message = _("error: %(field)s: %(problem)s", field=error.field, problem=translated(str(error)))
-    click.echo(message, err=True)
+    for field, problem in error.fields.items():
+        click.echo(
+            _("error: %(field)s: %(problem)s", field=field, problem=translated(problem)), err=True
+        )
     raise SystemExit(2)
 
 

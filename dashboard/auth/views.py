@@ -25,6 +25,8 @@ from dashboard.auth.accounts import (
     any_user_exists,
     authenticate,
     change_password,
+    check_first_admin,
+    check_password_change,
     create_first_admin,
     end_sessions,
     sign_in_key,
@@ -118,14 +120,20 @@ def password():
     form = PasswordForm()
     if not form.is_submitted():
         return render_template("auth/password.html", form=form)
-    if (form.new.data or "") != (form.confirm.data or ""):
+    differ = (form.new.data or "") != (form.confirm.data or "")
+    if differ:
         form.confirm.errors = [_("the two new passwords differ")]
-        return render_template("auth/password.html", form=form), 422
     user = current_user._get_current_object()
     try:
-        change_password(user, form.current.data or "", form.new.data or "")
+        if differ:  # nothing changes; the other fields are still checked, to say it all at once
+            check_password_change(user, form.current.data or "", form.new.data or "")
+        else:
+            change_password(user, form.current.data or "", form.new.data or "")
     except AccountError as error:
-        getattr(form, "new" if error.field == "password" else error.field).errors = [str(error)]
+        for field, problem in error.fields.items():
+            getattr(form, "new" if field == "password" else field).errors = [problem]
+        differ = True
+    if differ:
         return render_template("auth/password.html", form=form), 422
     _start_session(user)
     return render_template("auth/password.html", form=PasswordForm(formdata=None), changed=True)
@@ -147,17 +155,23 @@ def setup():
     form.token.data = token
     if not form.is_submitted():
         return render_template("auth/setup.html", form=form)
-    if (form.password.data or "") != (form.confirm.data or ""):
+    differ = (form.password.data or "") != (form.confirm.data or "")
+    if differ:
         form.confirm.errors = [_("the two passwords differ")]
-        return render_template("auth/setup.html", form=form), 422
     try:
-        user = create_first_admin(form.email.data or "", form.password.data or "")
-    except AccountError as error:
-        field = getattr(form, error.field, None)
-        if field is not None and error.field != "token":
-            field.errors = [str(error)]
+        if differ:  # nothing is made; the other fields are still checked, to say it all at once
+            check_first_admin(form.email.data or "", form.password.data or "")
         else:
-            form.form_errors.append(str(error))
+            user = create_first_admin(form.email.data or "", form.password.data or "")
+    except AccountError as error:
+        for name, problem in error.fields.items():
+            field = getattr(form, name, None)
+            if field is not None and name != "token":
+                field.errors = [problem]
+            else:
+                form.form_errors.append(problem)
+        differ = True
+    if differ:
         return render_template("auth/setup.html", form=form), 422
     _start_session(user)
     return redirect(_home())
