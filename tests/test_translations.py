@@ -139,6 +139,7 @@ def test_every_sentence_the_system_stores_in_english_reads_back_in_vietnamese() 
     from flask import Flask
     from flask_babel import Babel, force_locale, gettext
 
+    from dashboard.mail import merge
     from dashboard.mail.sentences import english
     from dashboard.sending.stored_texts import (
         ACCOUNT_PROBLEM,
@@ -167,5 +168,14 @@ def test_every_sentence_the_system_stores_in_english_reads_back_in_vietnamese() 
             "tài khoản SMTP tại smtp.example.vn:587 từ chối đăng nhập (421 x)"
         )
         assert translated("550 5.1.1 mailbox unknown") == "550 5.1.1 mailbox unknown"
+        # A sentence with "; " of its own, inside another, reads whole.
+        for refusal in (
+            english(merge.TOO_LARGE, limit="1,048,576"),
+            english(merge.NOT_IN_MERGE, line=2, what="{% for %}"),
+        ):
+            assert "; " in refusal
+            stored = english("Not sent: %(why)s", why=refusal)
+            assert translated(stored) == gettext("Not sent: %(why)s", why=translated(refusal))
+            assert translated(refusal) != refusal and "; " in translated(refusal)
     with app.test_request_context(), force_locale("en"):
         assert translated(english("waiting: %(why)s", why=why)) == f"waiting: {why}"

@@ -280,15 +280,23 @@ def _translated(
         return stored or ""
     if str(get_locale() or "en") == "en":  # already in its reader's language
         return stored
+    found = _sentence_of(stored, sentences)
+    if found is None:
+        return stored
+    msgid, match = found
+    values = {name: _value(name, value, labels or {}) for name, value in match.groupdict().items()}
+    return gettext(msgid, **values) if values else gettext(msgid)
+
+
+def _sentence_of(
+    stored: str, sentences: tuple[str, ...] = SENTENCES
+) -> tuple[str, re.Match[str]] | None:
+    """The first of `sentences` that `stored` is, with its values; None for none."""
     for msgid in sentences:
         found = _pattern(msgid).fullmatch(stored)
-        if found is None:
-            continue
-        values = {
-            name: _value(name, value, labels or {}) for name, value in found.groupdict().items()
-        }
-        return gettext(msgid, **values) if values else gettext(msgid)
-    return stored
+        if found is not None:
+            return msgid, found
+    return None
 
 
 def _value(name: str, value: str, labels: Mapping[str, Callable[[str], str]]) -> str:
@@ -300,5 +308,10 @@ def _value(name: str, value: str, labels: Mapping[str, Callable[[str], str]]) ->
         if named != value:
             return named
     if name in _NESTED:
-        return "; ".join(translated(part) for part in value.split("; "))
+        parts = value.split("; ")
+        # Several sentences joined, unless a part is none of ours and the whole is one (a
+        # sentence with "; " of its own).
+        if len(parts) > 1 and not all(map(_sentence_of, parts)) and _sentence_of(value):
+            return translated(value)
+        return "; ".join(translated(part) for part in parts)
     return value
