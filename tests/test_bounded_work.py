@@ -5,6 +5,7 @@ a clear error naming its field, line or row, and the work it costs has a limit."
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from dashboard.extensions import db
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
 from dashboard.models import Campaign, Message, MessageTemplate
 from dashboard.reporting.csv_cells import spreadsheet_safe
+from dashboard.sending.suppression import suppressed_among
 from tests.conftest import AppFactory, app_config, count_rows, wait_for_final
 from tests.csv_campaign_helpers import csv_bytes, imported, post_multipart, upload
 from tests.test_campaign_pages import token_on
@@ -164,6 +166,32 @@ def test_a_suppression_list_with_a_huge_field_is_a_clear_422(client: FlaskClient
     )
     assert response.status_code == 422
     assert "Line 2 cannot be read" in response.get_data(as_text=True)
+
+
+def test_a_suppression_list_s_bad_addresses_are_named_where_they_were_written(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    """Addresses typed in the box are named by their entry, those of the file by its line
+    (under the file), all at once; nothing is added."""
+    page = client.get("/suppressions/").get_data(as_text=True)
+    data = f"email,note\r\nok-{unique}@example.vn,x\r\nbad1,y\r\n\r\nbad2@,z\r\n".encode()
+    response = post_multipart(
+        client,
+        "/suppressions/",
+        {
+            "csrf_token": token_on(page),
+            "addresses": f"typed-{unique}@example.vn\nnot-an-address",
+            "reason": "manual",
+            "file": FileStorage(io.BytesIO(data), filename="list.csv", content_type="text/csv"),
+        },
+    )
+    assert response.status_code == 422
+    said = html.unescape(response.get_data(as_text=True))
+    assert "entry 2: 'not-an-address' is not a valid address" in said
+    assert "line 3 of the file: 'bad1' is not a valid address" in said
+    assert "line 5 of the file: 'bad2@' is not a valid address" in said
+    with app.app_context():
+        assert suppressed_among([f"ok-{unique}@example.vn", f"typed-{unique}@example.vn"]) == set()
 
 
 # --- Formulas in the CSVs the app writes ---------------------------------------------------

@@ -18,8 +18,9 @@ from dashboard.campaigns.csv_reading import (
 )
 
 
-def addresses_from_csv(data: bytes) -> list[str]:
-    """The non-empty cells of the list's address column; CsvFormatError says what is wrong."""
+def addresses_from_csv(data: bytes) -> list[tuple[int, str]]:
+    """The non-empty cells of the list's address column, each with the line of the file it is
+    on; CsvFormatError says what is wrong."""
     config = current_app.config
     try:
         layout = sniff_layout(
@@ -41,4 +42,8 @@ def addresses_from_csv(data: bytes) -> list[str]:
     records = read_records(
         text, layout, max_row_bytes=config["CSV_MAX_ROW_KB"] * 1024, has_header=has_header
     )
-    return [cells[index] for _, cells in records if len(cells) > index and cells[index].strip()]
+    return [
+        (line, cells[index])
+        for line, cells in records
+        if len(cells) > index and cells[index].strip()
+    ]

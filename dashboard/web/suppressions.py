@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext
 from flask_babel import gettext as _
 
 from dashboard.auth import SENDER, VIEWER, requires
@@ -11,6 +12,7 @@ from dashboard.campaigns.suppression_csv import addresses_from_csv
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError, split_address_list
 from dashboard.mail.recipient_check import check_address
+from dashboard.mail.sentences import N_
 from dashboard.models import Suppression, SuppressionReason
 from dashboard.sending.stored_texts import translated
 from dashboard.sending.suppression import (
@@ -23,6 +25,9 @@ from dashboard.web.forms import ActionForm, SuppressionForm
 
 suppressions = Blueprint("suppressions", __name__, url_prefix="/suppressions")
 ROWS_SHOWN = 200
+BAD_ENTRIES_SHOWN = 20  # per field
+_ENTRY = N_("entry %(n)s: %(error)s")
+_LINE = N_("line %(n)s of the file: %(error)s")
 
 
 @suppressions.route("/", methods=["GET", "POST"])
@@ -31,22 +36,27 @@ def index():
     form = SuppressionForm()
     status = 200
     if form.validate_on_submit():
-        items = split_address_list(form.addresses.data or "")
+        typed = split_address_list(form.addresses.data or "")
+        in_file: list[tuple[int, str]] = []
         upload = form.file.data
         try:
             if upload and upload.filename:
-                items += addresses_from_csv(upload.read())
+                in_file = addresses_from_csv(upload.read())
         except CsvFormatError as error:
             form.file.errors = [translated(str(error))]
-        addresses, bad = [], []
-        for position, item in enumerate(items, start=1):
-            try:
-                addresses.append(check_address(item))
-            except AddressError as error:
-                bad.append(_("entry %(n)s: %(error)s", n=position, error=translated(str(error))))
-        if bad:
-            form.addresses.errors = [*form.addresses.errors, *bad[:20]]
-        elif not addresses and not form.file.errors:
+        addresses: list[str] = []
+        # Each refusal where it was written: the box's by entry, the file's by line.
+        for errors, entries, where in (
+            (form.addresses.errors, enumerate(typed, start=1), _ENTRY),
+            (form.file.errors, in_file, _LINE),
+        ):
+            for position, item in entries:
+                try:
+                    addresses.append(check_address(item))
+                except AddressError as error:
+                    if len(errors) < BAD_ENTRIES_SHOWN:
+                        errors.append(gettext(where, n=position, error=translated(str(error))))
+        if not addresses and not form.errors:
             form.addresses.errors = [_("give at least one address, or a CSV file")]
         if form.errors:
             status = 422
