@@ -179,3 +179,49 @@ def test_every_sentence_the_system_stores_in_english_reads_back_in_vietnamese() 
             assert translated(refusal) != refusal and "; " in translated(refusal)
     with app.test_request_context(), force_locale("en"):
         assert translated(english("waiting: %(why)s", why=why)) == f"waiting: {why}"
+
+
+# Addresses refused for each of the address checker's reasons that a person meets.
+_BAD_ADDRESSES = (
+    "an.example.vn",
+    "@example.vn",
+    "an@",
+    "an..binh@example.vn",
+    ".an@example.vn",
+    "an.@example.vn",
+    "an@.example.vn",
+    "an@example..vn",
+    "an@@example.vn",
+    "an@ví_dụ.vn",
+    "an binh@example.vn",
+    "nguyễn@example.vn",
+    "an@example.vn\u200b",
+    "an\ufe6bexample.vn",
+    '"an binh"@example.vn',
+    "an@[192.0.2.1]",
+    "an@-example.vn",
+    "an@example-.vn",
+    "an@localhost",
+    "an@example.123",
+    "an@" + "b" * 70 + ".vn",
+    "an@" + ("b" * 60 + ".") * 5 + "vn",
+)
+
+
+@pytest.mark.parametrize("address", _BAD_ADDRESSES)
+def test_every_reason_an_address_is_refused_reads_in_vietnamese(address: str) -> None:
+    from flask import Flask
+    from flask_babel import Babel, force_locale
+
+    from dashboard.mail.addresses import AddressError
+    from dashboard.mail.recipient_check import check_address
+    from dashboard.sending.stored_texts import translated
+
+    with pytest.raises(AddressError) as refused:
+        check_address(address)
+    app = Flask("dashboard")
+    Babel(app)
+    with app.test_request_context(), force_locale("vi"):
+        said = translated(str(refused.value))
+    english_words = ("@-sign", "address", "character", "period", "hyphen", "must", "cannot")
+    assert not any(words in said.replace(address, "") for words in english_words), said

@@ -47,6 +47,31 @@ _ADDRESS_REASONS = (
     N_("The email address contains invalid characters before the @-sign."),
     N_("The email address contains an invalid character."),
     N_("There can't be anything after the email address."),
+    N_("An email address cannot have a hyphen immediately after the @-sign."),
+    N_("An email address cannot end with a hyphen."),
+    N_("An email address cannot have a period and a hyphen next to each other."),
+    N_("The part after the @-sign contains invalid characters: %(characters)s."),
+    N_("The email address contains invalid characters before the @-sign: %(characters)s."),
+    N_("Internationalized characters before the @-sign are not supported: %(characters)s."),
+    N_("The email address contains unsafe characters: %(characters)s."),
+    N_('The email address has the "small commercial at" character instead of a regular at-sign.'),
+    N_("Quoting the part before the @-sign is not allowed here."),
+    N_("A bracketed IP address after the @-sign is not allowed here."),
+    # Its lengths, as the checker words them: "(1 character too many)", "(2 characters ...)".
+    N_(
+        "After the @-sign, periods cannot be separated by so many characters (%(count)s "
+        "characters too many)."
+    ),
+    N_(
+        "After the @-sign, periods cannot be separated by so many characters (%(count)s "
+        "character too many)."
+    ),
+    N_("The email address is too long (%(count)s characters too many)."),
+    N_("The email address is too long (%(count)s character too many)."),
+    N_("The email address is too long before the @-sign (%(count)s characters too many)."),
+    N_("The email address is too long before the @-sign (%(count)s character too many)."),
+    N_("The email address is too long after the @-sign (%(count)s characters too many)."),
+    N_("The email address is too long after the @-sign (%(count)s character too many)."),
 )
 
 SENTENCES = (
