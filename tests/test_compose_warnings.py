@@ -12,6 +12,7 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import Campaign
 from tests.auth_helpers import form_csrf
+from tests.csv_campaign_helpers import csv_bytes, imported
 
 
 def _compose(client: FlaskClient, unique: str, **extra: str) -> tuple[int, str]:
@@ -99,3 +100,32 @@ def test_the_api_accepts_and_says_which_recipients_merge_nothing(
     assert client.post("/api/v1/emails", json=named).json["warnings"] == []
     as_written = {**body, "merge": False, "subject": f"Chào {{{{ name }}}} {unique}!"}
     assert client.post("/api/v1/emails", json=as_written).json["warnings"] == []
+
+
+def test_a_template_that_falls_back_for_an_empty_name_is_not_warned_about(
+    client: FlaskClient, unique: str
+) -> None:
+    """`{{ name or 'bạn' }}` or `{% if name %}` already say what an empty name becomes: Compose,
+    the API and a CSV campaign's page warn only where a value is printed as it is."""
+    data = {"csrf_token": form_csrf(client, "/"), "to": f"b-{unique}@example.vn"}
+    for subject, text, warned in (
+        ("Chào {{ name or 'bạn' }}", "Xin chào", False),
+        ("Tin mới", "{% if name %}Chào {{ name }},{% else %}Chào bạn,{% endif %}", False),
+        ("Tin mới", "Chào {{ name|title }},", True),
+        ("Chào {{ name|default('bạn') }}", "x", True),  # default is for a missing value only
+    ):
+        fields = {**data, "subject": subject, "text": text}
+        page = client.post("/compose/warnings", data=fields).get_data(as_text=True)
+        assert ('id="empty-fields"' in page) is warned, (subject, text)
+        email = {"to": fields["to"], "subject": subject, "text": text, "merge": True}
+        answer = client.post("/api/v1/emails", json=email).json
+        assert bool(answer["warnings"]) is warned, (subject, text, answer)
+
+    rows = [[f"a-{unique}@example.vn", "Lan", ""], [f"b-{unique}@example.vn", "", ""]]
+    body = imported(
+        client,
+        csv_bytes([["email", "name", "cong_ty"], *rows]),
+        subject="Chào {{ name or 'bạn' }} ở {{ cong_ty }}",
+        text="Xin chào",
+    )
+    assert body["import"]["empty_fields"] == [{"variable": "cong_ty", "rows": 2}]

@@ -25,19 +25,20 @@ class EmptyField:
     recipients: tuple[str, ...] = ()  # the first few it is empty for, when they are named
 
 
-def empty_fields(used: frozenset[str], empty_counts: Mapping[str, int]) -> list[EmptyField]:
-    """The variables of `used` that are empty somewhere, in `empty_counts`'s order."""
+def empty_fields(template: MergeTemplate, empty_counts: Mapping[str, int]) -> list[EmptyField]:
+    """The variables the templates print blank where they are empty, and are empty somewhere,
+    in `empty_counts`'s order."""
     return [
         EmptyField(variable, count)
         for variable, count in empty_counts.items()
-        if count and variable in used
+        if count and variable in template.variables and template.blank_when_empty(variable)
     ]
 
 
 def bare_address_fields(template: MergeTemplate, recipients: Sequence[Mailbox]) -> list[EmptyField]:
     """`{{ name }}` in an email written by hand is the recipient's display name: empty for a bare
-    address, so "Chào {{ name }}," reads "Chào ," to them."""
-    if "name" not in template.variables:
+    address, so "Chào {{ name }}," reads "Chào ," to them (not so `{{ name or 'bạn' }}`)."""
+    if "name" not in template.variables or not template.blank_when_empty("name"):
         return []
     bare = [mailbox.address for mailbox in recipients if not mailbox.name]
     if not bare:

@@ -154,15 +154,15 @@ def empty_merge_fields(campaign: Campaign, csv_import: CsvImport) -> list[EmptyF
     file's column order (the counts were taken while importing)."""
     counts = dict(csv_import.empty_counts or {})
     try:
-        used = compile_merge(campaign.subject, campaign.text_body, campaign.html_body).variables
+        template = compile_merge(campaign.subject, campaign.text_body, campaign.html_body)
     except TemplateProblem:
         return []
-    if "name" in used and "name" not in counts:
+    if "name" in template.variables and "name" not in counts:
         # No `name` column: {{ name }} is the address's display name, empty for a bare address.
         counts["name"] = db.session.scalar(
             select(func.count()).where(Message.campaign_id == campaign.id, Message.to_name == "")
         )
-    return empty_fields(used, counts)
+    return empty_fields(template, counts)
 
 
 def render_preview(campaign: Campaign, count: int = PREVIEW_MESSAGES) -> list[RenderedPreview]:

@@ -66,6 +66,9 @@ _SUBJECT_LINE_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]"
 
 # Variables every merge offers besides the file's columns.
 BUILTIN_VARIABLES = frozenset({"email", "unsubscribe_url"})
+# A value no filter changes and no text holds (a private-use character): where it shows, the
+# value was printed as it is.
+_MARKER = "\ue000"
 
 # A merge template is values, filters and conditions: its cost is linear in its own length.
 # Loops, calls, arithmetic and sized filters could make one template cost hours or gigabytes
@@ -319,6 +322,21 @@ class MergeTemplate:
     literals: frozenset[str] = frozenset()
     #: For a template of nothing but text and {{ name }}: the same rendering without Jinja.
     plain: PlainMerge | None = None
+
+    def blank_when_empty(self, variable: str) -> bool:
+        """Whether an empty `variable` leaves a blank where its value goes: the templates print
+        it as it is, with no fallback (`{{ name or 'bạn' }}`, `{% if name %}`) for an empty
+        one. Told by rendering it empty and as a marker, every other variable filled."""
+        filled = dict.fromkeys(self.variables | BUILTIN_VARIABLES, "x")
+        try:
+            empty = self.render({**filled, variable: ""})
+            marked = self.render({**filled, variable: _MARKER})
+        except TemplateProblem:
+            return True  # said where the template is refused, or at the send
+        shown = (marked.subject, marked.text, marked.html or "")
+        return any(_MARKER in part for part in shown) and tuple(
+            part.replace(_MARKER, "") for part in shown
+        ) == (empty.subject, empty.text, empty.html or "")
 
     def render(
         self, values: Mapping[str, str], *, max_bytes: int = DEFAULT_MAX_RENDERED_BYTES
