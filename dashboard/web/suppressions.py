@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_babel import gettext
 from flask_babel import gettext as _
 
 from dashboard.auth import SENDER, VIEWER, requires
@@ -55,7 +54,7 @@ def index():
                     addresses.append(check_address(item))
                 except AddressError as error:
                     if len(errors) < BAD_ENTRIES_SHOWN:
-                        errors.append(gettext(where, n=position, error=translated(str(error))))
+                        errors.append(_(where, n=position, error=translated(str(error))))
         if not addresses and not form.errors:
             form.addresses.errors = [_("give at least one address, or a CSV file")]
         if form.errors:
