@@ -113,6 +113,7 @@ def test_a_template_that_falls_back_for_an_empty_name_is_not_warned_about(
         ("Tin mới", "{% if name %}Chào {{ name }},{% else %}Chào bạn,{% endif %}", False),
         ("Tin mới", "Chào {{ name|title }},", True),
         ("Chào {{ name|default('bạn') }}", "x", True),  # default is for a missing value only
+        ("Chào {{ name or 'bạn' }}", "Kính gửi {{ name }},", True),  # the text has no fallback
     ):
         fields = {**data, "subject": subject, "text": text}
         page = client.post("/compose/warnings", data=fields).get_data(as_text=True)

@@ -324,19 +324,23 @@ class MergeTemplate:
     plain: PlainMerge | None = None
 
     def blank_when_empty(self, variable: str) -> bool:
-        """Whether an empty `variable` leaves a blank where its value goes: the templates print
-        it as it is, with no fallback (`{{ name or 'bạn' }}`, `{% if name %}`) for an empty
-        one. Told by rendering it empty and as a marker, every other variable filled."""
+        """Whether an empty `variable` leaves a blank where its value goes: a part (subject,
+        text, HTML) prints it as it is, with no fallback (`{{ name or 'bạn' }}`, `{% if name
+        %}`) for an empty one. Told by rendering it empty and as a marker, every other variable
+        filled."""
         filled = dict.fromkeys(self.variables | BUILTIN_VARIABLES, "x")
         try:
             empty = self.render({**filled, variable: ""})
             marked = self.render({**filled, variable: _MARKER})
         except TemplateProblem:
             return True  # said where the template is refused, or at the send
-        shown = (marked.subject, marked.text, marked.html or "")
-        return any(_MARKER in part for part in shown) and tuple(
-            part.replace(_MARKER, "") for part in shown
-        ) == (empty.subject, empty.text, empty.html or "")
+        shown = zip(
+            (marked.subject, marked.text, marked.html or ""),
+            (empty.subject, empty.text, empty.html or ""),
+            strict=True,
+        )
+        # A part that prints it, and prints nothing else for it when it is empty.
+        return any(_MARKER in part and part.replace(_MARKER, "") == bare for part, bare in shown)
 
     def render(
         self, values: Mapping[str, str], *, max_bytes: int = DEFAULT_MAX_RENDERED_BYTES
