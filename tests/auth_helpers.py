@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -50,3 +51,14 @@ def make_user(app: Flask, email: str, *, role: str = "sender") -> Person:
     with app.app_context():
         user = create_user(email, PASSWORD, role=role)
         return Person(user.id, user.email, create_token(user, "test").secret)
+
+
+def errors_by_field(answer: TestResponse) -> dict[str, str]:
+    """A form page's problems by the name of the field each is shown under."""
+    found = {}
+    for block in answer.get_data(as_text=True).split('<div class="field')[1:]:
+        errors = re.findall(r'<p class="error" role="alert">(.*?)</p>', block, re.DOTALL)
+        name = re.search(r'name="(\w+)"', block)
+        if errors and name:
+            found[name.group(1)] = html.unescape(" ".join(errors))
+    return found

@@ -3,7 +3,6 @@ the CLI that does what the pages do."""
 
 from __future__ import annotations
 
-import html
 import re
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from dashboard.auth.tokens import hash_token
 from dashboard.extensions import db
 from dashboard.models import ApiToken, User
 from dashboard.ops.local_stack import process_env
-from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
+from tests.auth_helpers import PASSWORD, errors_by_field, form_csrf, make_user, sign_in
 from tests.conftest import ROOT, AppFactory, app_config, migrate
 
 
@@ -221,7 +220,7 @@ def test_setup_page_creates_the_first_admin_once(fresh_app: Flask) -> None:
     assert mismatch.status_code == 422 and "differ" in mismatch.get_data(as_text=True)
     every = client.post("/setup", data={**form, "email": "chi@", "password": "x", "confirm": "y"})
     assert every.status_code == 422
-    assert errors_on(every) == {
+    assert errors_by_field(every) == {
         "email": "that is not a valid email address: There must be something after the @-sign.",
         "password": "the password must be at least 10 characters long",
         "confirm": "the two passwords differ",
@@ -305,17 +304,6 @@ def test_make_run_tells_the_console_how_to_create_the_first_admin(
     assert after.stdout.strip().splitlines()[-1] == "None"
 
 
-def errors_on(answer) -> dict[str, str]:
-    """A form page's problems by the name of the field each is shown under."""
-    found = {}
-    for block in answer.get_data(as_text=True).split('<div class="field')[1:]:
-        errors = re.findall(r'<p class="error" role="alert">(.*?)</p>', block, re.DOTALL)
-        name = re.search(r'name="(\w+)"', block)
-        if errors and name:
-            found[name.group(1)] = html.unescape(" ".join(errors))
-    return found
-
-
 def test_the_account_forms_and_commands_name_every_problem_at_once(
     app: Flask, client: FlaskClient, unique: str
 ) -> None:
@@ -326,7 +314,8 @@ def test_the_account_forms_and_commands_name_every_problem_at_once(
         data={"csrf_token": form_csrf(client, "/users"), "email": "an@", "password": "x"},
     )
     assert added.status_code == 422
-    assert set(errors_on(added)) == {"email", "password"}, errors_on(added)
+    shown = errors_by_field(added)
+    assert set(shown) == {"email", "password"}, shown
 
     runner = app.test_cli_runner()
     command = ["users", "add", "an@", "--role", "viewer", "--password", "x"]
@@ -347,7 +336,8 @@ def test_the_account_forms_and_commands_name_every_problem_at_once(
         },
     )
     assert changed.status_code == 422
-    assert set(errors_on(changed)) == {"current", "new", "confirm"}, errors_on(changed)
+    shown = errors_by_field(changed)
+    assert set(shown) == {"current", "new", "confirm"}, shown
     with app.app_context():
         assert find_user("an@") is None
         user = db.session.get(User, person.id)

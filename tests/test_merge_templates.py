@@ -4,16 +4,13 @@ when the template is compiled, naming the field and line, before anything is sto
 
 from __future__ import annotations
 
-import html
-import re
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from dashboard.mail.merge import TemplateProblem, check_merge, compile_merge
 from dashboard.models import Campaign, CsvImport, MessageTemplate
-from tests.auth_helpers import form_csrf
+from tests.auth_helpers import errors_by_field, form_csrf
 from tests.conftest import count_rows
 from tests.csv_campaign_helpers import post_multipart, upload
 
@@ -152,14 +149,16 @@ def test_every_form_names_each_part_s_template_problem_with_the_other_fields(
         "/", data={"csrf_token": form_csrf(client, "/"), "to": "not an address", **broken}
     )
     assert compose.status_code == 422
-    assert set(field_errors(compose)) == {"to", "subject", "text", "html"}, field_errors(compose)
+    shown = errors_by_field(compose)
+    assert set(shown) == {"to", "subject", "text", "html"}, shown
 
     saved = client.post(
         "/templates/new",
         data={"csrf_token": form_csrf(client, "/templates/new"), "name": "", **broken},
     )
     assert saved.status_code == 422
-    assert set(field_errors(saved)) == {"name", "subject", "text", "html"}, field_errors(saved)
+    shown = errors_by_field(saved)
+    assert set(shown) == {"name", "subject", "text", "html"}, shown
 
     api = upload(client, b"", filename="empty.csv", **broken)
     assert api.status_code == 422
@@ -191,16 +190,5 @@ def test_every_form_names_each_part_s_template_problem_with_the_other_fields(
         data={"csrf_token": form_csrf(client, "/campaigns/new"), "sender": "nobody", **broken},
     )
     assert form.status_code == 422
-    assert set(field_errors(form)) == {"file", "sender", "subject", "text", "html"}
+    assert set(errors_by_field(form)) == {"file", "sender", "subject", "text", "html"}
     assert (count_rows(app, Campaign), count_rows(app, MessageTemplate)) == before
-
-
-def field_errors(answer) -> dict[str, str]:
-    """The page's problems by the name of the field they are shown under."""
-    found = {}
-    for block in answer.get_data(as_text=True).split('<div class="field')[1:]:
-        errors = re.findall(r'<p class="error" role="alert">(.*?)</p>', block, re.DOTALL)
-        name = re.search(r'name="(\w+)"', block)
-        if errors and name:
-            found[name.group(1)] = html.unescape(" ".join(errors))
-    return found
