@@ -11,17 +11,11 @@ from dashboard.mail.merge import (
     TemplateProblem,
     check_merge,
     compile_merge,
-    uses_merge_syntax,
 )
 from dashboard.sending.stored_texts import template_field_problems, translated_joined
 
 #: What an email's template may use for each recipient.
 OFFERED = frozenset({"name", "email"})
-
-
-def merges(subject: str, text: str, html: str | None) -> bool:
-    """Whether the email is a template (rendered per recipient) rather than text sent as it is."""
-    return uses_merge_syntax(subject, text, html)
 
 
 def email_template_problems(subject: str, text: str, html: str | None) -> dict[str, str]:

@@ -11,9 +11,10 @@ from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
 from dashboard.auth import SENDER, requires
-from dashboard.campaigns.email_merge import email_template_problems, merges
+from dashboard.campaigns.email_merge import email_template_problems
 from dashboard.campaigns.empty_fields import EmptyField, blank_merge_fields
 from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_filename
+from dashboard.mail.merge import uses_merge_syntax
 from dashboard.models import find_template
 from dashboard.sending.field_errors import FieldError, field_errors
 from dashboard.sending.requests import (
@@ -91,12 +92,12 @@ def compose_page():
         if errors or content is None:
             # A template's own problems too, beside those of the other fields.
             parts = (form.subject.data or "", form.text.data or "", form.html.data or None)
-            if merges(*parts):
+            if uses_merge_syntax(*parts):
                 errors = {**email_template_problems(*parts), **errors}
             _attach_errors(form, errors)
         else:
             parts = (content.subject, content.text, content.html)
-            merge = merges(*parts)
+            merge = uses_merge_syntax(*parts)
             problems = email_template_problems(*parts) if merge else {}
             warnings = [] if problems or form.send_anyway.data else blank_merge_fields(content)
             if warnings:  # shown, with a box to tick, before anything is sent
