@@ -120,20 +120,20 @@ def password():
     form = PasswordForm()
     if not form.is_submitted():
         return render_template("auth/password.html", form=form)
-    differ = (form.new.data or "") != (form.confirm.data or "")
-    if differ:
+    refused = (form.new.data or "") != (form.confirm.data or "")
+    if refused:
         form.confirm.errors = [_("the two new passwords differ")]
     user = current_user._get_current_object()
     try:
-        if differ:  # nothing changes; the other fields are still checked, to say it all at once
+        if refused:  # nothing changes; the other fields are still checked, to say it all at once
             check_password_change(user, form.current.data or "", form.new.data or "")
         else:
             change_password(user, form.current.data or "", form.new.data or "")
     except AccountError as error:
         for field, problem in error.fields.items():
             getattr(form, "new" if field == "password" else field).errors = [problem]
-        differ = True
-    if differ:
+        refused = True
+    if refused:
         return render_template("auth/password.html", form=form), 422
     _start_session(user)
     return render_template("auth/password.html", form=PasswordForm(formdata=None), changed=True)
@@ -155,11 +155,11 @@ def setup():
     form.token.data = token
     if not form.is_submitted():
         return render_template("auth/setup.html", form=form)
-    differ = (form.password.data or "") != (form.confirm.data or "")
-    if differ:
+    refused = (form.password.data or "") != (form.confirm.data or "")
+    if refused:
         form.confirm.errors = [_("the two passwords differ")]
     try:
-        if differ:  # nothing is made; the other fields are still checked, to say it all at once
+        if refused:  # nothing is made; the other fields are still checked, to say it all at once
             check_first_admin(form.email.data or "", form.password.data or "")
         else:
             user = create_first_admin(form.email.data or "", form.password.data or "")
@@ -170,8 +170,8 @@ def setup():
                 field.errors = [problem]
             else:
                 form.form_errors.append(problem)
-        differ = True
-    if differ:
+        refused = True
+    if refused:
         return render_template("auth/setup.html", form=form), 422
     _start_session(user)
     return redirect(_home())
