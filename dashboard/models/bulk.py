@@ -11,7 +11,7 @@ from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
-from dashboard.models.base import MAX_DATABASE_ID, utcnow
+from dashboard.models.base import IDS_NEVER_REUSED, MAX_DATABASE_ID, utcnow
 from dashboard.models.messages import Campaign
 
 
@@ -24,6 +24,8 @@ class ImportStatus(StrEnum):
 
 class CsvImport(db.Model):
     """One uploaded CSV file and how far its import has come; one per CSV campaign."""
+
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(
@@ -140,6 +142,8 @@ class SuppressionReason(StrEnum):
 
 class Suppression(db.Model):
     """An address that must never be mailed (stored lower-cased)."""
+
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     address: Mapped[str] = mapped_column(String(320), unique=True)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
-from dashboard.models.base import utcnow
+from dashboard.models.base import IDS_NEVER_REUSED, utcnow
 
 
 class MessageStatus(StrEnum):
@@ -57,6 +57,8 @@ CANCELLABLE_STATUSES = (
 
 class Campaign(db.Model):
     """One submission (a form, an API call, a CLI call, a CSV): the content its messages share."""
+
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(16))
@@ -189,7 +191,10 @@ class CampaignProgress:
 class Message(db.Model):
     """One recipient of a campaign, with its delivery state."""
 
-    __table_args__ = (Index("ix_message_campaign_status", "campaign_id", "status"),)
+    __table_args__ = (
+        Index("ix_message_campaign_status", "campaign_id", "status"),
+        IDS_NEVER_REUSED,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))

@@ -13,11 +13,13 @@ from sqlalchemy import Float, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
-from dashboard.models.base import utcnow
+from dashboard.models.base import IDS_NEVER_REUSED, utcnow
 
 
 class SendingAccount(db.Model):
     """One SMTP account: where it is, how it logs in, what it may send as, how fast."""
+
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -45,6 +47,8 @@ class SendingAccount(db.Model):
 
 class AccountPool(db.Model):
     """A named set of accounts a campaign can send through: its mail is spread over them."""
+
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)

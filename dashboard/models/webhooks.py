@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
-from dashboard.models.base import utcnow
+from dashboard.models.base import IDS_NEVER_REUSED, utcnow
 
 
 class WebhookEvent(StrEnum):
@@ -31,6 +31,8 @@ class DeliveryState(StrEnum):
 
 class WebhookEndpoint(db.Model):
     """A URL a user registered to hear about the events of their campaigns' messages."""
+
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
@@ -66,6 +68,7 @@ class WebhookDelivery(db.Model):
     __table_args__ = (
         Index("ix_webhook_delivery_state_due", "state", "next_attempt_at"),
         Index("ix_webhook_delivery_endpoint_message", "endpoint_id", "message_id", "id"),
+        IDS_NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
