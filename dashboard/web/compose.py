@@ -26,6 +26,7 @@ from dashboard.sending.requests import (
 from dashboard.sending.schedule import check_send_at, display_zone, parse_local
 from dashboard.sending.submission import default_sender, submit_email
 from dashboard.web.forms import ComposeForm
+from dashboard.web.kept_uploads import UploadsGone, forget_uploads, keep_uploads, kept_uploads
 
 compose = Blueprint("compose", __name__)
 
@@ -60,7 +61,6 @@ def files_from_uploads(uploads: list[FileStorage]) -> list[AttachmentFile]:
 @requires(SENDER)
 def compose_page():
     form = ComposeForm()
-    status = 200
     if form.validate_on_submit():
         # Every field is checked, so the person sees all that is wrong at once.
         errors: dict[str, str] = {}
@@ -80,10 +80,14 @@ def compose_page():
         except ValidationError as error:
             errors.update(field_errors(error))
         try:
-            files = files_from_uploads(form.attachments.data or [])
-            check_attachments(files, current_app.config["MAX_ATTACHMENTS_BYTES"])
+            files = _still_attached(form)
         except FieldError as error:
             errors[error.field] = str(error)
+        try:
+            files = [*files, *files_from_uploads(form.attachments.data or [])]
+            check_attachments(files, current_app.config["MAX_ATTACHMENTS_BYTES"])
+        except FieldError as error:
+            errors.setdefault(error.field, str(error))
         try:
             send_at = (form.send_at.data or "").strip()
             send_at_utc = check_send_at(parse_local(send_at)) if send_at else None
@@ -101,7 +105,7 @@ def compose_page():
             problems = email_template_problems(*parts) if merge else {}
             warnings = [] if problems or form.send_anyway.data else blank_merge_fields(content)
             if warnings:  # shown, with a box to tick, before anything is sent
-                return render_compose(form, warnings), 422
+                return _shown_again(form, files, warnings), 422
             if not problems:
                 try:
                     campaign = submit_email(
@@ -115,14 +119,21 @@ def compose_page():
                 except FieldError as error:  # the account named cannot send as this sender
                     problems = {error.field: str(error)}
                 else:
+                    if form.kept_files.data:  # in the database with the email now
+                        forget_uploads(current_app.config, current_user.id, form.kept_files.data)
                     return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
             _attach_errors(form, problems)
-        status = 422
-    elif form.errors:
-        status = 400
-    elif request.method == "GET" and request.args.get("template"):
+        return _shown_again(form, files), 422
+    if form.errors:  # the form itself refused (an expired CSRF token): the files stay kept
+        try:
+            files = _still_attached(form)
+        except FieldError as error:
+            files = []
+            _attach_errors(form, {error.field: str(error)})
+        return _shown_again(form, files), 400
+    if request.method == "GET" and request.args.get("template"):
         prefill_from_template(form, request.args["template"])
-    return render_compose(form), status
+    return render_compose(form)
 
 
 @compose.route("/compose/warnings", methods=["POST"])
@@ -147,14 +158,59 @@ def warnings() -> str:
     )
 
 
-def render_compose(form: ComposeForm, warnings: Sequence[EmptyField] = ()) -> str:
+def render_compose(
+    form: ComposeForm,
+    warnings: Sequence[EmptyField] = (),
+    kept: Sequence[AttachmentFile] = (),
+) -> str:
     return render_template(
         "compose.html",
         form=form,
         warnings=warnings,
+        kept=kept,
         default_sender=default_sender(),
         zone=display_zone().key,
     )
+
+
+def _still_attached(form: ComposeForm) -> list[AttachmentFile]:
+    """The files kept from the page shown before, less those the person unticked."""
+    token = form.kept_files.data
+    if not token:
+        return []
+    try:
+        kept = kept_uploads(current_app.config, current_user.id, token)
+    except UploadsGone:
+        form.kept_files.data = ""
+        raise FieldError(
+            "attachments",
+            _(
+                "The files attached before are kept for an hour and are gone now: "
+                "choose them again."
+            ),
+        ) from None
+    ticked = set(request.form.getlist("keep_file"))
+    return [file for index, file in enumerate(kept) if str(index) in ticked]
+
+
+def _shown_again(
+    form: ComposeForm, files: Sequence[AttachmentFile], warnings: Sequence[EmptyField] = ()
+) -> str:
+    """The form again, with what it received; its files kept for the next Send, since a
+    browser cannot put them back in the file input."""
+    config = current_app.config
+    if form.kept_files.data:
+        forget_uploads(config, current_user.id, form.kept_files.data)
+    form.kept_files.data = ""
+    if files:
+        token = keep_uploads(config, current_user.id, files)
+        if token is None:
+            names = ", ".join(file.filename for file in files)
+            lost = _("The files chosen (%(names)s) were not kept: choose them again.", names=names)
+            form.attachments.errors = [*form.attachments.errors, lost]
+            files = []
+        form.kept_files.data = token or ""
+    return render_compose(form, warnings, files)
 
 
 def prefill_from_template(form: ComposeForm, template_id: str) -> None:

@@ -46,6 +46,8 @@ class ComposeForm(FlaskForm):
     )
     # Ticked beside the warning that a merge field is empty for some recipients.
     send_anyway = BooleanField(_l("Send anyway: those recipients get the blank"))
+    # The files of the page shown before, kept for the next Send (web/kept_uploads.py).
+    kept_files = HiddenField()
 
 
 class ActionForm(FlaskForm):
