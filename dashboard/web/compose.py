@@ -26,7 +26,14 @@ from dashboard.sending.requests import (
 from dashboard.sending.schedule import check_send_at, display_zone, parse_local
 from dashboard.sending.submission import default_sender, submit_email
 from dashboard.web.forms import ComposeForm
-from dashboard.web.kept_uploads import UploadsGone, forget_uploads, keep_uploads, kept_uploads
+from dashboard.web.kept_uploads import (
+    UploadsGone,
+    files_still_chosen,
+    forget_uploads,
+    gone_message,
+    keep_for_next_submit,
+    kept_again,
+)
 
 compose = Blueprint("compose", __name__)
 
@@ -80,9 +87,9 @@ def compose_page():
         except ValidationError as error:
             errors.update(field_errors(error))
         try:
-            files = _still_attached(form)
-        except FieldError as error:
-            errors[error.field] = str(error)
+            files = files_still_chosen(form.kept_files, current_user.id)
+        except UploadsGone:
+            errors["attachments"] = gone_message()
         try:
             files = [*files, *files_from_uploads(form.attachments.data or [])]
             check_attachments(files, current_app.config["MAX_ATTACHMENTS_BYTES"])
@@ -125,12 +132,8 @@ def compose_page():
             _attach_errors(form, problems)
         return _shown_again(form, files), 422
     if form.errors:  # the form itself refused (an expired CSRF token): the files stay kept
-        try:
-            files = _still_attached(form)
-        except FieldError as error:
-            files = []
-            _attach_errors(form, {error.field: str(error)})
-        return _shown_again(form, files), 400
+        kept = kept_again(form.kept_files, form.attachments, current_user.id)
+        return render_compose(form, (), kept), 400
     if request.method == "GET" and request.args.get("template"):
         prefill_from_template(form, request.args["template"])
     return render_compose(form)
@@ -173,44 +176,12 @@ def render_compose(
     )
 
 
-def _still_attached(form: ComposeForm) -> list[AttachmentFile]:
-    """The files kept from the page shown before, less those the person unticked."""
-    token = form.kept_files.data
-    if not token:
-        return []
-    try:
-        kept = kept_uploads(current_app.config, current_user.id, token)
-    except UploadsGone:
-        form.kept_files.data = ""
-        raise FieldError(
-            "attachments",
-            _(
-                "The files attached before are kept for an hour and are gone now: "
-                "choose them again."
-            ),
-        ) from None
-    ticked = set(request.form.getlist("keep_file"))
-    return [file for index, file in enumerate(kept) if str(index) in ticked]
-
-
 def _shown_again(
     form: ComposeForm, files: Sequence[AttachmentFile], warnings: Sequence[EmptyField] = ()
 ) -> str:
-    """The form again, with what it received; its files kept for the next Send, since a
-    browser cannot put them back in the file input."""
-    config = current_app.config
-    if form.kept_files.data:
-        forget_uploads(config, current_user.id, form.kept_files.data)
-    form.kept_files.data = ""
-    if files:
-        token = keep_uploads(config, current_user.id, files)
-        if token is None:
-            names = ", ".join(file.filename for file in files)
-            lost = _("The files chosen (%(names)s) were not kept: choose them again.", names=names)
-            form.attachments.errors = [*form.attachments.errors, lost]
-            files = []
-        form.kept_files.data = token or ""
-    return render_compose(form, warnings, files)
+    """The form again, its files kept for the next Send (a browser cannot put them back)."""
+    kept = keep_for_next_submit(form.kept_files, form.attachments, current_user.id, files)
+    return render_compose(form, warnings, kept)
 
 
 def prefill_from_template(form: ComposeForm, template_id: str) -> None:

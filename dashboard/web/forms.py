@@ -93,6 +93,8 @@ class SuppressionForm(FlaskForm):
             SelectChoice("unsubscribed", _l("unsubscribed")),
         ],
     )
+    # The file of the page shown before, kept for the next submit (web/kept_uploads.py).
+    kept_files = HiddenField()
 
 
 class MoveForm(FlaskForm):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from dashboard.auth import SENDER, VIEWER, requires
 from dashboard.campaigns.csv_reading import CsvFormatError
 from dashboard.campaigns.suppression_csv import addresses_from_csv
 from dashboard.extensions import db
 from dashboard.mail.addresses import AddressError, split_address_list
+from dashboard.mail.attachments import AttachmentFile
 from dashboard.mail.recipient_check import check_address
 from dashboard.mail.sentences import N_
 from dashboard.models import Suppression, SuppressionReason
@@ -21,6 +23,14 @@ from dashboard.sending.suppression import (
     unsuppress,
 )
 from dashboard.web.forms import ActionForm, SuppressionForm
+from dashboard.web.kept_uploads import (
+    UploadsGone,
+    files_still_chosen,
+    forget_uploads,
+    gone_message,
+    keep_for_next_submit,
+    kept_again,
+)
 
 suppressions = Blueprint("suppressions", __name__, url_prefix="/suppressions")
 ROWS_SHOWN = 200
@@ -33,14 +43,14 @@ _LINE = N_("line %(n)s of the file: %(error)s")
 @requires(GET=VIEWER, POST=SENDER)
 def index():
     form = SuppressionForm()
-    status = 200
+    status, kept = 200, []
     if form.validate_on_submit():
         typed = split_address_list(form.addresses.data or "")
         in_file: list[tuple[int, str]] = []
-        upload = form.file.data
+        chosen = _chosen_file(form)
         try:
-            if upload and upload.filename:
-                in_file = addresses_from_csv(upload.read())
+            if chosen is not None:
+                in_file = addresses_from_csv(chosen.data)
         except CsvFormatError as error:
             form.file.errors = [translated(str(error))]
         addresses: list[str] = []
@@ -59,7 +69,12 @@ def index():
             form.addresses.errors = [_("give at least one address, or a CSV file")]
         if form.errors:
             status = 422
+            # Kept for the next submit unless the file itself is what to fix.
+            readable = [chosen] if chosen is not None and not form.file.errors else []
+            kept = keep_for_next_submit(form.kept_files, form.file, current_user.id, readable)
         else:
+            if form.kept_files.data:
+                forget_uploads(current_app.config, current_user.id, form.kept_files.data)
             added = suppress(addresses, SuppressionReason(form.reason.data))
             flash(
                 _(
@@ -69,17 +84,33 @@ def index():
                 )
             )
             return redirect(url_for("suppressions.index"))
-    elif form.errors:
+    elif form.errors:  # the form itself refused (an expired CSRF token): the file stays kept
         status = 400
+        kept = kept_again(form.kept_files, form.file, current_user.id)
     rows = recent_suppressions(ROWS_SHOWN)
     return render_template(
         "suppressions.html",
         form=form,
+        kept=kept,
         rows=rows,
         total=suppression_count(),
         action_form=ActionForm(),
         rows_shown=ROWS_SHOWN,
     ), status
+
+
+def _chosen_file(form: SuppressionForm) -> AttachmentFile | None:
+    """The file chosen now, or else the one kept from the page shown before (if still ticked);
+    a kept file that is gone is a problem of the file field."""
+    upload = form.file.data
+    if upload and upload.filename:
+        return AttachmentFile(upload.filename, upload.mimetype or "text/csv", upload.read())
+    try:
+        kept = files_still_chosen(form.kept_files, current_user.id)
+    except UploadsGone:
+        form.file.errors = [gone_message()]
+        return None
+    return kept[0] if kept else None
 
 
 @suppressions.post("/<int:suppression_id>/remove")

@@ -1,7 +1,8 @@
-"""Compose shown again (a problem to fix, a warning to tick) keeps the files it received: a
-browser cannot put them back in the file input, and the next Send must not go without them. The
-page lists them with a box each; they arrive byte for byte; they are the sender's only, for an
-hour, and a Send whose kept files are gone says so and sends nothing."""
+"""A form shown again (a problem to fix, a warning to tick) keeps the files it received: a
+browser cannot put them back in the file input, and the next submit must not go without them.
+Compose lists them with a box each and they arrive byte for byte; the suppression list reads its
+kept CSV with the fixed box. They are the sender's only, for an hour, and a submit whose kept
+files are gone says so and does nothing."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from dashboard.extensions import db
 from dashboard.models import Campaign
+from dashboard.sending.suppression import suppressed_among
 from dashboard.web.kept_uploads import KEEP_SECONDS, KEY_PREFIX
 from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
 from tests.conftest import wait_for_final
@@ -25,13 +27,20 @@ INVOICE = b"%PDF-1.4\n% ho\xc3\xa1 \xc4\x91\xc6\xa1n th\xc3\xa1ng 12\n\x00\xff\x
 CONTRACT = bytes(range(256)) * 40  # 10 KB of every byte value
 
 
-def _post(client: FlaskClient, data: dict, files: list[tuple[bytes, str]] = ()):
+def _post(
+    client: FlaskClient,
+    data: dict,
+    files: list[tuple[bytes, str]] = (),
+    *,
+    path: str = "/",
+    field: str = "attachments",
+):
     return client.post(
-        "/",
+        path,
         data={
-            "csrf_token": form_csrf(client, "/"),
+            "csrf_token": form_csrf(client, path),
             **data,
-            "attachments": [(io.BytesIO(content), name) for content, name in files],
+            field: [(io.BytesIO(content), name) for content, name in files],
         },
         content_type="multipart/form-data",
     )
@@ -124,3 +133,25 @@ def test_kept_files_gone_or_of_another_person_stop_the_send_with_a_reason(
         assert "are gone now: choose them again" in page
         assert "hoa-don.pdf" not in page
     assert _campaigns(app, unique) == []
+
+
+def test_the_suppression_list_reads_its_kept_file_with_the_fixed_box(
+    app: Flask, client: FlaskClient, unique: str
+) -> None:
+    in_file = [f"tep1-{unique}@example.vn", f"tep2-{unique}@example.vn"]
+    csv = ("email\r\n" + "\r\n".join(in_file) + "\r\n").encode()
+    typed = {"addresses": "sai@@x", "reason": "unsubscribed"}
+    refused = _post(client, typed, [(csv, "hủy đăng ký.csv")], path="/suppressions/", field="file")
+    assert refused.status_code == 422
+    page = html.unescape(refused.get_data(as_text=True))
+    assert "entry 1:" in page and "Nothing was added" in page
+    assert _kept_names(page) == ["hủy đăng ký.csv"]
+    with app.app_context():
+        assert suppressed_among(in_file) == set()
+
+    box = f"go-tay-{unique}@example.vn"
+    fixed = {**typed, "addresses": box, "kept_files": _kept_token(page), "keep_file": "0"}
+    added = _post(client, fixed, path="/suppressions/", field="file")
+    assert added.status_code == 302, added.get_data(as_text=True)
+    with app.app_context():
+        assert suppressed_among([box, *in_file]) == {box, *in_file}
