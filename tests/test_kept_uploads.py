@@ -104,6 +104,7 @@ def test_after_a_problem_an_unticked_file_stays_out_and_a_new_one_is_added(
     page = html.unescape(refused.get_data(as_text=True))
     assert "not a valid address" in page
     assert _kept_names(page) == ["hoa-don.pdf", "hợp đồng.bin"]
+    assert f"({len(INVOICE)} bytes)" in page and "(10.0 KB)" in page
 
     fixed = {**email, "to": address, "kept_files": _kept_token(page), "keep_file": "1"}
     sent = _post(client, fixed, [(b"new file", "ghi chú.txt")])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from flask import Flask
-from flask_babel import format_datetime, format_decimal, format_percent, get_locale
+from flask_babel import format_datetime, format_decimal, format_percent, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
 from dashboard.auth.preferences import LANGUAGES
@@ -142,6 +142,15 @@ def number(value: float | int | None, digits: int | None = None) -> str:
     return format_decimal(value, pattern)
 
 
+def file_size(size: int) -> str:
+    """A file's size as a person reads it: bytes, KB or MB, with the language's separators."""
+    if size < 1024:
+        return gettext("%(n)s bytes", n=number(size))
+    if size < 1024 * 1024:
+        return gettext("%(size)s KB", size=number(size / 1024, 1))
+    return gettext("%(size)s MB", size=number(size / (1024 * 1024), 1))
+
+
 def percent(value: float | None) -> str:
     """A ratio as a percentage with one decimal (`95.3%`, `95,3%`), a dash for none."""
     return _DASH if value is None else format_percent(value, "#,##0.0%")
@@ -201,6 +210,7 @@ def init_formatting(app: Flask) -> None:
     app.add_template_filter(input_time)
     app.add_template_filter(number)
     app.add_template_filter(percent)
+    app.add_template_filter(file_size)
     app.add_template_filter(state)
     app.add_template_filter(word)
     app.add_template_filter(bucket_label, "bucket")
