@@ -21,7 +21,7 @@ from dashboard.mail.oauth import OAuthClient
 from dashboard.mail.smtp import AccountUnavailable, SmtpSettings, try_account
 from dashboard.models import Campaign, SendingAccount
 from dashboard.sending.accounts.secrets import unseal
-from tests.auth_helpers import form_csrf
+from tests.auth_helpers import errors_by_field, form_csrf
 from tests.conftest import AppFactory, app_config
 from tests.csv_campaign_helpers import upload
 from tests.smtp_server import ScriptedSMTPServer
@@ -298,7 +298,12 @@ def test_the_page_adds_an_account_and_names_every_problem(
     assert refused.status_code == 422
     html = refused.get_data(as_text=True)
     assert html.count('class="error"') >= 2 and PASSWORD not in html
-    added = api.post("/accounts/", data={**form, "name": f"page-{unique}", "port": "587"})
+    # The page shown again has an empty password field: sent so, it is refused, not stored.
+    mended = {**form, "name": f"page-{unique}", "port": "587"}
+    blank = api.post("/accounts/", data={**mended, "password": ""})
+    assert blank.status_code == 422
+    assert errors_by_field(blank) == {"password": "a user name needs its password"}
+    added = api.post("/accounts/", data=mended)
     assert added.status_code == 302
     page = api.get("/accounts/").get_data(as_text=True)
     assert f"page-{unique}" in page and PASSWORD not in page

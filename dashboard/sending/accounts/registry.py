@@ -212,6 +212,10 @@ def _account_problems(
             problems["oauth_refresh_token"] = _("XOAUTH2 needs a refresh token")
     elif secrets.get("password") and not data.username:
         problems["username"] = _("a password needs a user name")
+    elif data.username and not secrets.get("password") and "password" not in problems:
+        # Never useful (a server without a login takes no user name), and what a page shown
+        # again after a problem leaves behind: its password field is empty, on purpose.
+        problems["password"] = _("a user name needs its password")
     return problems, secrets
 
 
