@@ -218,7 +218,11 @@ def test_a_campaign_sent_within_a_second_shows_its_speed_on_both_pages(
     [row] = client.get("/api/v1/stats", query_string=days_of(day)).json["campaigns"]
     assert row["id"] == campaign and row["messages_per_second"] == 3 / 0.4
     page = client.get("/stats/", query_string=days_of(day)).get_data(as_text=True)
-    assert re.search(r"<td class=\"num\">0\.4 s</td>\s*<td class=\"num\">7\.5</td>", page)
+    assert re.search(
+        r"<td class=\"num\" data-label=\"Duration\">0\.4 s</td>\s*"
+        r"<td class=\"num\" data-label=\"Messages/s\">7\.5</td>",
+        page,
+    )
     assert client.get(f"/api/v1/campaigns/{campaign}").json["messages_per_second"] == 7.5
 
 
