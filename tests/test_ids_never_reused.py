@@ -15,6 +15,7 @@ from dashboard.extensions import db
 from dashboard.models import (
     AccountPool,
     Campaign,
+    CaughtMail,
     CsvImport,
     DeliveryAttempt,
     Message,
@@ -32,6 +33,7 @@ from tests.test_migrations import flask_db
 
 BEFORE = "b9d4e2a7c168"  # the revision before SQLite's tables became AUTOINCREMENT
 REBUILT = (
+    CaughtMail,
     Campaign,
     Message,
     CsvImport,
@@ -124,9 +126,22 @@ def _seed(connection: Connection, unique: str) -> None:
             payload="{}",
         )
     add(Suppression, address=f"s-{unique}@example.vn", reason="manual")
+    _catch(connection, "hoá đơn tháng 11")
     account = add(SendingAccount, name=f"acct-{unique}", host="127.0.0.1", port=25)
     pool = add(AccountPool, name=f"pool-{unique}")
     connection.execute(insert(PoolMember).values(pool_id=pool, account_id=account))
+
+
+def _catch(connection: Connection, subject: str) -> int:
+    values = {"mail_from": "a@example.vn", "rcpt_tos": "b@example.vn", "raw": b"Subject: x"}
+    caught = insert(CaughtMail).values(subject=subject, search_text=subject, **values)
+    return connection.execute(caught.returning(CaughtMail.id)).scalar_one()
+
+
+def _found(connection: Connection, words: str) -> list[int]:
+    """Caught mail found by the search's own index, which its triggers keep."""
+    query = "SELECT rowid FROM caught_mail_fts WHERE caught_mail_fts MATCH :words ORDER BY rowid"
+    return list(connection.scalars(text(query), {"words": f'"{words}"'}))
 
 
 def _contents(connection: Connection) -> dict[str, list[tuple]]:
@@ -186,6 +201,10 @@ def test_the_sqlite_rebuild_keeps_every_row_index_and_key_and_ids_are_not_reused
             assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
             deleted, following = _next_campaign_after_deleting_the_newest(connection)
             assert following == deleted + 1
+            # The search's triggers came back with the table: a new mail is found, the old too.
+            [old_mail] = _found(connection, "tháng 11")
+            new_mail = _catch(connection, "hoá đơn tháng 12")
+            assert _found(connection, "hoá đơn") == [old_mail, new_mail]
             rows = _contents(connection)
         engine.dispose()
 

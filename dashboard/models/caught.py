@@ -8,7 +8,7 @@ from sqlalchemy import LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dashboard.extensions import db
-from dashboard.models.base import utcnow
+from dashboard.models.base import IDS_NEVER_REUSED, utcnow
 
 # Kept for Caught mail's search by the database, not described by the models (migration
 # e4c8a2f7b913): SQLite's FTS5 table with the shadow tables FTS5 makes for it, and PostgreSQL's
@@ -27,6 +27,8 @@ class CaughtMail(db.Model):
     The From and To headers are kept decoded beside the raw bytes (display names included), and
     `search_text` holds the subject, both headers and the envelope lower-cased, so the list and
     its search read narrow columns and never parse or load `raw`."""
+
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

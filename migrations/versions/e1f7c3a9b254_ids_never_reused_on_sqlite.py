@@ -39,6 +39,7 @@ TABLES = (
     "account_pool",
     "webhook_endpoint",
     "webhook_delivery",
+    "caught_mail",  # its search's triggers are made again with it
 )
 
 
