@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from dashboard.ops.local_stack import process_env
 from tests.auth_helpers import PASSWORD, Person, form_csrf, make_user, sign_in
@@ -125,3 +127,39 @@ def test_a_wrong_current_password_changes_nothing(
     assert anonymous_client.get("/campaigns/").status_code == 200
     other = FlaskClient(app, app.response_class)
     assert sign_in(other, person.email, PASSWORD).status_code == 302
+
+
+class _SignedLongAgo(TimestampSigner):
+    hours = 0
+
+    def get_timestamp(self) -> int:
+        return int(time.time()) - self.hours * 3600
+
+
+def _form_token_from(app: Flask, browser: FlaskClient, hours_ago: int) -> str:
+    """The token a page would have carried had it been opened `hours_ago` hours ago."""
+    form_csrf(browser, "/")  # the session's CSRF secret exists
+    with browser.session_transaction() as session:
+        raw = session["csrf_token"]
+    signer = type("Signer", (_SignedLongAgo,), {"hours": hours_ago})
+    secret = app.config.get("WTF_CSRF_SECRET_KEY") or app.config["SECRET_KEY"]
+    return URLSafeTimedSerializer(secret, salt="wtf-csrf-token", signer=signer).dumps(raw)
+
+
+def test_a_form_open_for_hours_is_still_taken_while_the_sign_in_lasts(
+    app: Flask, unique: str
+) -> None:
+    person = make_user(app, f"long-lunch-{unique}@example.vn")
+    browser = FlaskClient(app, app.response_class)
+    assert sign_in(browser, person.email, PASSWORD).status_code == 302
+    email = {"to": f"lan-{unique}@example.vn", "subject": f"Viết lâu {unique}", "text": "Chào"}
+    lasts = app.config["SESSION_LIFETIME_HOURS"]
+
+    written_over_lunch = _form_token_from(app, browser, hours_ago=2)
+    sent = browser.post("/", data={**email, "csrf_token": written_over_lunch})
+    assert sent.status_code == 302, sent.get_data(as_text=True)
+
+    older_than_the_sign_in = _form_token_from(app, browser, hours_ago=lasts + 1)
+    refused = browser.post("/", data={**email, "csrf_token": older_than_the_sign_in})
+    assert refused.status_code == 400
+    assert "This form has expired" in refused.get_data(as_text=True)

@@ -90,6 +90,10 @@ def init_hardening(app: Flask) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=app.config["SESSION_LIFETIME_HOURS"]),
+        # A form is good for as long as the sign-in, not Flask-WTF's hour: an email written
+        # over a longer lunch must not end on "this form has expired" (pages are no-store, so
+        # Back does not bring the text back).
+        WTF_CSRF_TIME_LIMIT=app.config["SESSION_LIFETIME_HOURS"] * 3600,
     )
     if app.config.get("TRUSTED_HOSTS") is not None:
         # Inside ProxyFix, so that behind a proxy the forwarded host is the one checked.
