@@ -157,3 +157,28 @@ def test_send_test_says_when_the_account_is_held(
     assert "It goes by itself once a probe of the account succeeds" in result.output
     assert PASSWORD not in result.output
     assert smtp.received == []
+
+
+def test_a_server_offering_no_login_holds_the_account_and_says_what_to_change(
+    stack_with: Callable[..., FaultStack],
+) -> None:
+    """A user name for a server whose EHLO offers no AUTH (a relay port, or AUTH only after
+    STARTTLS) is the account's setting to change, named as such, not "cannot be reached"."""
+    smtp = ScriptedSMTPServer()  # offers no AUTH
+    smtp.start()
+    stack = stack_with(smtp, MAIL_USERNAME=USERNAME, MAIL_PASSWORD=PASSWORD)
+    app = stack.app()
+    client = signed_in(app)
+    stack.start_worker()
+    stack.start_beat()
+
+    submit(client, "noauth")
+    assert_held_everywhere(stack, app, client, "offers no login on this port and TLS setting")
+    page = client.get("/campaigns/", headers={"Accept-Language": "vi"}).get_data(as_text=True)
+    assert "không cho đăng nhập ở cổng và thiết lập TLS này" in page
+    assert "cannot be reached" not in page and "không kết nối được" not in page
+
+    smtp.stop()
+    smtp.login = (USERNAME, PASSWORD)  # the server now offers AUTH (its submission port, say)
+    smtp.restart()
+    assert_resumed_by_itself(stack, app, client, "noauth")

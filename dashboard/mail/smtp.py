@@ -69,16 +69,27 @@ class StopSending(Exception):
     end of its data so that the server discards it, instead of being finished."""
 
 
+class NoLoginOffered(smtplib.SMTPNotSupportedError):
+    """The account has a user name, and the server offers no way to log in with it."""
+
+
 class AccountUnavailable(Exception):
     """The SMTP account cannot be used now: its server cannot be reached, or it refuses the
-    login (535) or the connection. Nothing is wrong with the messages; they should wait."""
+    login (535) or the connection, or it offers no login where the account has a user name
+    (no AUTH in its EHLO reply: a relay port, or a server that offers AUTH only after
+    STARTTLS). Nothing is wrong with the messages; they should wait."""
 
-    def __init__(self, code: int | None, reply: str, *, login_refused: bool) -> None:
+    def __init__(
+        self, code: int | None, reply: str, *, login_refused: bool, no_login: bool = False
+    ) -> None:
         super().__init__(code, reply)
-        self.code, self.reply, self.login_refused = code, reply, login_refused
+        self.code, self.reply = code, reply
+        self.login_refused, self.no_login = login_refused or no_login, no_login
 
     def __str__(self) -> str:
         what = "refuses the login" if self.login_refused else "cannot be reached"
+        if self.no_login:
+            what = "offers no login"
         return f"the SMTP server {what}: " + (
             f"{self.code} {self.reply}" if self.code is not None else self.reply
         )
@@ -108,6 +119,8 @@ def open_connection(settings: SmtpSettings) -> smtplib.SMTP:
         if settings.use_tls:
             conn.starttls(context=context)
             conn.ehlo()
+        if settings.username and not conn.has_extn("auth"):
+            raise NoLoginOffered("the server's EHLO reply offers no AUTH")
         if settings.username and settings.oauth is not None:
             _login_xoauth2(conn, settings.username, settings.oauth)
         elif settings.username:
@@ -129,7 +142,10 @@ def _unavailable(error: BaseException, password: str) -> AccountUnavailable:
     if password:  # a server may echo what it was sent; the password never goes further
         reply = reply.replace(password, "***")
     return AccountUnavailable(
-        code, reply, login_refused=isinstance(error, smtplib.SMTPAuthenticationError)
+        code,
+        reply,
+        login_refused=isinstance(error, smtplib.SMTPAuthenticationError),
+        no_login=isinstance(error, NoLoginOffered),
     )
 
 

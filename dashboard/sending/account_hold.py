@@ -29,6 +29,7 @@ from dashboard.sending.stored_texts import (
     ACCOUNT_PROBLEM,
     LOGIN_REFUSED,
     NAMED_ACCOUNT_PROBLEM,
+    NO_LOGIN_OFFERED,
     UNREACHABLE,
 )
 
@@ -51,6 +52,7 @@ class AccountHold:
     since: str  # ISO 8601, UTC
     checked_at: str
     account: str = DEFAULT_ACCOUNT_NAME  # its name (holds stored before names had none)
+    no_login: bool = False  # the server offers no AUTH to log in with (holds before: False)
 
     @property
     def since_time(self) -> datetime | None:
@@ -63,6 +65,8 @@ class AccountHold:
 
     @property
     def problem(self) -> str:
+        if self.no_login:
+            return NO_LOGIN_OFFERED
         return LOGIN_REFUSED if self.login_refused else UNREACHABLE
 
     def describe(self) -> str:
@@ -149,6 +153,7 @@ def hold_account(
         since=earlier.since if earlier else now,
         checked_at=now,
         account=held.name,
+        no_login=problem.no_login,
     )
     try:
         _store(config).set(_key(config, account), json.dumps(asdict(hold)), ex=HOLD_TTL_SECONDS)

@@ -37,6 +37,11 @@ ACCOUNT_PROBLEM = N_("the SMTP account at %(target)s %(problem)s (%(reply)s)")
 NAMED_ACCOUNT_PROBLEM = N_("the SMTP account %(account)s at %(target)s %(problem)s (%(reply)s)")
 LOGIN_REFUSED = N_("refuses the login")
 UNREACHABLE = N_("cannot be reached")
+# No parentheses: the sentence it goes in holds the reply in parentheses after it.
+NO_LOGIN_OFFERED = N_(
+    "offers no login on this port and TLS setting: use its submission port, 587 with "
+    "STARTTLS, or leave the user name empty"
+)
 
 # Written by the sending worker and the sweeper: the reply column of a message that waits or
 # was given up on, not an SMTP server's words.
@@ -216,6 +221,7 @@ SENTENCES = (
     ACCOUNT_PROBLEM,
     LOGIN_REFUSED,
     UNREACHABLE,
+    NO_LOGIN_OFFERED,
     *_WRITTEN_BY_WORKERS,
     *_AUDIT_TARGETS,
     *_IMPORTS,
