@@ -131,7 +131,7 @@ def compose_page():
                     return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
             _attach_errors(form, problems)
         return _shown_again(form, files), 422
-    if form.errors:  # the form itself refused (an expired CSRF token): the files stay kept
+    if form.errors:  # refused by WTForms itself, before the fields are read: files stay kept
         kept = kept_again(form.kept_files, form.attachments, current_user.id)
         return render_compose(form, (), kept), 400
     if request.method == "GET" and request.args.get("template"):

@@ -128,8 +128,8 @@ def keep_for_next_submit(
 
 
 def kept_again(token_field: Field, file_field: Field, user_id: int) -> list[AttachmentFile]:
-    """For a form refused before its fields were read (an expired CSRF token): what the page
-    kept stays kept and listed."""
+    """For a form WTForms refused before its fields were read (a choice it did not offer):
+    what the page kept stays kept and listed."""
     try:
         files = files_still_chosen(token_field, user_id)
     except UploadsGone:

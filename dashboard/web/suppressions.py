@@ -84,7 +84,7 @@ def index():
                 )
             )
             return redirect(url_for("suppressions.index"))
-    elif form.errors:  # the form itself refused (an expired CSRF token): the file stays kept
+    elif form.errors:  # refused by WTForms itself (a choice not offered): the file stays kept
         status = 400
         kept = kept_again(form.kept_files, form.file, current_user.id)
     rows = recent_suppressions(ROWS_SHOWN)
