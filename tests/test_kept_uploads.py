@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from dashboard.extensions import db
 from dashboard.models import Campaign
+from dashboard.sending.kept_uploads import KEEP_SECONDS, KEY_PREFIX
 from dashboard.sending.suppression import suppressed_among
-from dashboard.web.kept_uploads import KEEP_SECONDS, KEY_PREFIX
 from tests.auth_helpers import PASSWORD, form_csrf, make_user, sign_in
 from tests.conftest import wait_for_final
 from tests.smtp_server import ScriptedSMTPServer

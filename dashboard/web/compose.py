@@ -17,6 +17,7 @@ from dashboard.mail.attachments import AttachmentFile, guess_content_type, safe_
 from dashboard.mail.merge import uses_merge_syntax
 from dashboard.models import find_template
 from dashboard.sending.field_errors import FieldError, field_errors
+from dashboard.sending.kept_uploads import UploadsGone
 from dashboard.sending.requests import (
     EmailContent,
     check_attachments,
@@ -26,10 +27,9 @@ from dashboard.sending.requests import (
 from dashboard.sending.schedule import check_send_at, display_zone, parse_local
 from dashboard.sending.submission import default_sender, submit_email
 from dashboard.web.forms import ComposeForm
-from dashboard.web.kept_uploads import (
-    UploadsGone,
+from dashboard.web.kept_files import (
     files_still_chosen,
-    forget_uploads,
+    forget_kept,
     gone_message,
     keep_for_next_submit,
     kept_again,
@@ -126,8 +126,7 @@ def compose_page():
                 except FieldError as error:  # the account named cannot send as this sender
                     problems = {error.field: str(error)}
                 else:
-                    if form.kept_files.data:  # in the database with the email now
-                        forget_uploads(current_app.config, current_user.id, form.kept_files.data)
+                    forget_kept(form.kept_files, current_user.id)  # in the database now
                     return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
             _attach_errors(form, problems)
         return _shown_again(form, files), 422

@@ -46,7 +46,7 @@ class ComposeForm(FlaskForm):
     )
     # Ticked beside the warning that a merge field is empty for some recipients.
     send_anyway = BooleanField(_l("Send anyway: those recipients get the blank"))
-    # The files of the page shown before, kept for the next Send (web/kept_uploads.py).
+    # The files of the page shown before, kept for the next Send (web/kept_files.py).
     kept_files = HiddenField()
 
 
@@ -93,7 +93,7 @@ class SuppressionForm(FlaskForm):
             SelectChoice("unsubscribed", _l("unsubscribed")),
         ],
     )
-    # The file of the page shown before, kept for the next submit (web/kept_uploads.py).
+    # The file of the page shown before, kept for the next submit (web/kept_files.py).
     kept_files = HiddenField()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -15,6 +15,7 @@ from dashboard.mail.attachments import AttachmentFile
 from dashboard.mail.recipient_check import check_address
 from dashboard.mail.sentences import N_
 from dashboard.models import Suppression, SuppressionReason
+from dashboard.sending.kept_uploads import UploadsGone
 from dashboard.sending.stored_texts import translated
 from dashboard.sending.suppression import (
     recent_suppressions,
@@ -23,10 +24,9 @@ from dashboard.sending.suppression import (
     unsuppress,
 )
 from dashboard.web.forms import ActionForm, SuppressionForm
-from dashboard.web.kept_uploads import (
-    UploadsGone,
+from dashboard.web.kept_files import (
     files_still_chosen,
-    forget_uploads,
+    forget_kept,
     gone_message,
     keep_for_next_submit,
     kept_again,
@@ -73,8 +73,7 @@ def index():
             readable = [chosen] if chosen is not None and not form.file.errors else []
             kept = keep_for_next_submit(form.kept_files, form.file, current_user.id, readable)
         else:
-            if form.kept_files.data:
-                forget_uploads(current_app.config, current_user.id, form.kept_files.data)
+            forget_kept(form.kept_files, current_user.id)  # read: it is on the list now
             added = suppress(addresses, SuppressionReason(form.reason.data))
             flash(
                 _(
