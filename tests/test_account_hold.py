@@ -30,6 +30,15 @@ def stack_with(tmp_path: Path) -> Iterator[Callable[..., FaultStack]]:
         yield make
 
 
+def running(stack: FaultStack) -> tuple[FaultStack, Flask, FlaskClient]:
+    """The stack with its worker and beat started, its app and a signed-in client."""
+    app = stack.app()
+    client = signed_in(app)
+    stack.start_worker()
+    stack.start_beat()
+    return stack, app, client
+
+
 def submit(client: FlaskClient, tag: str) -> int:
     response = client.post(
         "/api/v1/emails",
@@ -97,11 +106,7 @@ def test_a_refused_login_holds_the_account_then_its_mail_goes_by_itself(
 ) -> None:
     smtp = ScriptedSMTPServer(login=(USERNAME, "the password it had before"))
     smtp.start()
-    stack = stack_with(smtp, MAIL_USERNAME=USERNAME, MAIL_PASSWORD=PASSWORD)
-    app = stack.app()
-    client = signed_in(app)
-    stack.start_worker()
-    stack.start_beat()
+    stack, app, client = running(stack_with(smtp, MAIL_USERNAME=USERNAME, MAIL_PASSWORD=PASSWORD))
 
     submit(client, "login")
     assert_held_everywhere(stack, app, client, "refuses the login (535")
@@ -119,11 +124,7 @@ def test_an_unreachable_server_holds_the_account_then_its_mail_goes_by_itself(
     smtp = ScriptedSMTPServer()
     smtp.start()
     smtp.stop()  # nothing listens on its port: connections are refused
-    stack = stack_with(smtp)
-    app = stack.app()
-    client = signed_in(app)
-    stack.start_worker()
-    stack.start_beat()
+    stack, app, client = running(stack_with(smtp))
 
     submit(client, "down")
     assert_held_everywhere(stack, app, client, "cannot be reached (ConnectionRefusedError")
@@ -166,11 +167,7 @@ def test_a_server_offering_no_login_holds_the_account_and_says_what_to_change(
     STARTTLS) is the account's setting to change, named as such, not "cannot be reached"."""
     smtp = ScriptedSMTPServer()  # offers no AUTH
     smtp.start()
-    stack = stack_with(smtp, MAIL_USERNAME=USERNAME, MAIL_PASSWORD=PASSWORD)
-    app = stack.app()
-    client = signed_in(app)
-    stack.start_worker()
-    stack.start_beat()
+    stack, app, client = running(stack_with(smtp, MAIL_USERNAME=USERNAME, MAIL_PASSWORD=PASSWORD))
 
     submit(client, "noauth")
     assert_held_everywhere(stack, app, client, "offers no login on this port and TLS setting")

@@ -94,8 +94,7 @@ def _rebuild(bind: Connection, table: str, *, autoincrement: bool) -> None:
         "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') "
         "AND sql IS NOT NULL ORDER BY type, name",
         (table,),
-    ).scalars()
-    dependents = list(dependents)
+    ).scalars().all()
     rebuilt = f"{table}__rebuilt"
     bind.exec_driver_sql(_renamed(_declared(create, table, autoincrement), table, rebuilt))
     bind.exec_driver_sql(f'INSERT INTO "{rebuilt}" SELECT * FROM "{table}"')
